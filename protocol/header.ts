@@ -1,0 +1,111 @@
+/**
+ * Message header, 2011/2013 and 2019.
+ *   2011/2013: msgId WORD, props WORD, phone BCD[6], serial WORD, [total WORD, index WORD]
+ *   2019:      msgId WORD, props WORD, version BYTE, phone BCD[10], serial WORD, [total, index]
+ * props: bits 0-9 body length, 10-12 encryption, 13 subpackage, 14 version flag, 15 reserved.
+ */
+import { bcdToString } from './bytes.js'
+import { fail, ok, type Result } from './errors.js'
+
+export type ProtocolVersion = 2011 | 2013 | 2019
+
+export interface PacketInfo {
+  total: number
+  index: number
+}
+
+export interface Header {
+  msgId: number
+  /** 2011 only where the body tells it apart (0x0100), else 2013; 2019 by header layout. */
+  version: ProtocolVersion
+  /** The 2019 header's protocol version byte (1 in JT/T 808-2019); absent before 2019. */
+  protocolVersion?: number
+  /** All BCD digits as sent: 12 (2011/2013) or 20 (2019). */
+  phone: string
+  serial: number
+  /** Encryption bits 10-12 (bit 10 = RSA). */
+  encryption: number
+  packet: PacketInfo | null
+  /** Bit 14 as sent: some 2013 devices set it, some 2019 devices do not. Kept for exact re-encoding. */
+  versionFlag: boolean
+  /** Bit 15 as sent (reserved). */
+  reservedBit: boolean
+}
+
+export interface ParsedHeader {
+  header: Header
+  headerLength: number
+  bodyLength: number
+}
+
+/**
+ * Parses the header of an unescaped frame (checksum byte excluded from `length`). The version is
+ * chosen by which layout makes the declared body length match the bytes present: this is robust
+ * to a wrong bit 14 in either direction. `versionHint` (what this connection spoke before) breaks
+ * the tie when neither layout matches.
+ */
+export function parseHeader(buf: Buffer, length: number, versionHint?: ProtocolVersion): Result<ParsedHeader> {
+  if (length < 12) return fail('TRUNCATED', `frame of ${length} bytes is shorter than the smallest header`)
+  const msgId = buf.readUInt16BE(0)
+  const props = buf.readUInt16BE(2)
+  const bodyLength = props & 0x3ff
+  const subpackage = (props & 0x2000) !== 0
+  const versionFlag = (props & 0x4000) !== 0
+  const pkt = subpackage ? 4 : 0
+  const fits2013 = 12 + pkt + bodyLength === length
+  const fits2019 = length >= 17 + pkt && 17 + pkt + bodyLength === length
+  let is2019: boolean
+  if (fits2013 !== fits2019) is2019 = fits2019
+  else if (!fits2013) {
+    const want = versionFlag || versionHint === 2019 ? 17 : 12
+    return fail('LENGTH_MISMATCH', `header declares a body of ${bodyLength} bytes, frame carries ${length - want - pkt}`)
+  } else is2019 = versionFlag
+  const headerLength = (is2019 ? 17 : 12) + pkt
+  if (length < headerLength) return fail('TRUNCATED', `frame ends inside the header`)
+  const phoneAt = is2019 ? 5 : 4
+  const phoneLen = is2019 ? 10 : 6
+  const serialAt = phoneAt + phoneLen
+  const header: Header = {
+    msgId,
+    version: is2019 ? 2019 : 2013,
+    phone: bcdToString(buf, phoneAt, phoneLen),
+    serial: buf.readUInt16BE(serialAt),
+    encryption: (props >> 10) & 0x7,
+    packet: subpackage ? { total: buf.readUInt16BE(serialAt + 2), index: buf.readUInt16BE(serialAt + 4) } : null,
+    versionFlag,
+    reservedBit: (props & 0x8000) !== 0,
+  }
+  if (is2019) header.protocolVersion = buf[4]
+  return ok({ header, headerLength, bodyLength })
+}
+
+export function headerLength(h: Pick<Header, 'version' | 'packet'>): number {
+  return (h.version === 2019 ? 17 : 12) + (h.packet ? 4 : 0)
+}
+
+/** Writes the header for a body of bodyLength bytes at offset 0; returns the header length. */
+export function writeHeader(out: Buffer, h: Header, bodyLength: number): number {
+  if (bodyLength > 0x3ff) throw new RangeError(`body of ${bodyLength} bytes exceeds 1023: send it as subpackets`)
+  const is2019 = h.version === 2019
+  let props = bodyLength | ((h.encryption & 0x7) << 10)
+  if (h.packet) props |= 0x2000
+  if (h.versionFlag) props |= 0x4000
+  if (h.reservedBit) props |= 0x8000
+  out.writeUInt16BE(h.msgId, 0)
+  out.writeUInt16BE(props, 2)
+  let o = 4
+  if (is2019) out[o++] = h.protocolVersion ?? 1
+  const digits = is2019 ? 20 : 12
+  const phone = h.phone.padStart(digits, '0')
+  if (phone.length !== digits || !/^[0-9a-fA-F]+$/.test(phone)) throw new RangeError(`phone "${h.phone}" does not fit BCD[${digits / 2}]`)
+  out.write(phone, o, 'hex')
+  o += digits / 2
+  out.writeUInt16BE(h.serial & 0xffff, o)
+  o += 2
+  if (h.packet) {
+    out.writeUInt16BE(h.packet.total, o)
+    out.writeUInt16BE(h.packet.index, o + 2)
+    o += 4
+  }
+  return o
+}
