@@ -1,0 +1,198 @@
+/**
+ * The one typed configuration. Sources, later wins: defaults < environment (JT808_* and the
+ * conventional DATABASE_URL / REDIS_URL) < command-line flags. Validated at start; every error
+ * names the setting and what it expected.
+ */
+export interface Config {
+  /** TCP port terminals connect to. Default 7611 (no IANA port for JT/T 808; 7611 is common in deployments). */
+  tcpPort: number
+  tcpHost: string
+  /** HTTP port of the REST API. */
+  httpPort: number
+  httpHost: string
+  /** Unset: embedded PGlite in dataDir. */
+  databaseUrl: string | null
+  dataDir: string
+  /** Unset: in-process state (single process only). */
+  redisUrl: string | null
+  /** Gateway processes; > 1 requires redisUrl. */
+  workers: number
+  nodeId: string
+  registrationMode: 'registry' | 'open'
+  authFailuresBeforeClose: number
+  /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
+  heartbeatSeconds: number
+  idleTimeoutSeconds: number
+  badFramesBeforeClose: number
+  maxFrameLength: number
+  subpacketTimeoutSeconds: number
+  lenientChecksum: boolean
+  archiveRawFrames: boolean
+  /** Group commit: flush at this many rows or after this many ms. */
+  ingestBatchRows: number
+  ingestBatchMs: number
+  /** Rows queued before sockets stop reading (backpressure). */
+  ingestHighWater: number
+  commandTimeoutSeconds: number
+  offlineCommandTtlSeconds: number
+  /** Sizing of the TimescaleDB chunk interval. */
+  fleetSize: number
+  reportIntervalSeconds: number
+  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
+  logLevel: string
+  bootstrapToken: string | null
+}
+
+export const DEFAULTS: Config = {
+  tcpPort: 7611,
+  tcpHost: '0.0.0.0',
+  httpPort: 8080,
+  httpHost: '0.0.0.0',
+  databaseUrl: null,
+  dataDir: './data',
+  redisUrl: null,
+  workers: 1,
+  nodeId: '',
+  registrationMode: 'registry',
+  authFailuresBeforeClose: 3,
+  heartbeatSeconds: 60,
+  idleTimeoutSeconds: 180,
+  badFramesBeforeClose: 10,
+  maxFrameLength: 4096,
+  subpacketTimeoutSeconds: 30,
+  lenientChecksum: false,
+  archiveRawFrames: true,
+  ingestBatchRows: 2000,
+  ingestBatchMs: 20,
+  ingestHighWater: 50_000,
+  commandTimeoutSeconds: 30,
+  offlineCommandTtlSeconds: 86_400,
+  fleetSize: 10_000,
+  reportIntervalSeconds: 30,
+  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
+  logLevel: 'info',
+  bootstrapToken: null,
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+interface Setting {
+  key: keyof Config | `retention.${keyof Config['retention']}`
+  env: string
+  flag: string
+  kind: Kind
+  min?: number
+  max?: number
+}
+
+const SETTINGS: Setting[] = [
+  { key: 'tcpPort', env: 'JT808_TCP_PORT', flag: 'port', kind: 'int', min: 0, max: 65535 },
+  { key: 'tcpHost', env: 'JT808_TCP_HOST', flag: 'host', kind: 'string' },
+  { key: 'httpPort', env: 'JT808_HTTP_PORT', flag: 'http-port', kind: 'int', min: 0, max: 65535 },
+  { key: 'httpHost', env: 'JT808_HTTP_HOST', flag: 'http-host', kind: 'string' },
+  { key: 'databaseUrl', env: 'DATABASE_URL', flag: 'database-url', kind: 'nullable-string' },
+  { key: 'dataDir', env: 'JT808_DATA_DIR', flag: 'data-dir', kind: 'string' },
+  { key: 'redisUrl', env: 'REDIS_URL', flag: 'redis-url', kind: 'nullable-string' },
+  { key: 'workers', env: 'JT808_WORKERS', flag: 'workers', kind: 'int', min: 1, max: 256 },
+  { key: 'nodeId', env: 'JT808_NODE_ID', flag: 'node-id', kind: 'string' },
+  { key: 'registrationMode', env: 'JT808_REGISTRATION', flag: 'registration', kind: 'mode' },
+  { key: 'authFailuresBeforeClose', env: 'JT808_AUTH_FAILURES', flag: 'auth-failures', kind: 'int', min: 1 },
+  { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
+  { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
+  { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },
+  { key: 'maxFrameLength', env: 'JT808_MAX_FRAME', flag: 'max-frame', kind: 'int', min: 64, max: 1 << 20 },
+  { key: 'subpacketTimeoutSeconds', env: 'JT808_SUBPACKET_TIMEOUT_S', flag: 'subpacket-timeout', kind: 'int', min: 1 },
+  { key: 'lenientChecksum', env: 'JT808_LENIENT', flag: 'lenient', kind: 'bool' },
+  { key: 'archiveRawFrames', env: 'JT808_ARCHIVE_RAW', flag: 'archive-raw', kind: 'bool' },
+  { key: 'ingestBatchRows', env: 'JT808_BATCH_ROWS', flag: 'batch-rows', kind: 'int', min: 1, max: 100_000 },
+  { key: 'ingestBatchMs', env: 'JT808_BATCH_MS', flag: 'batch-ms', kind: 'int', min: 0, max: 10_000 },
+  { key: 'ingestHighWater', env: 'JT808_INGEST_HIGH_WATER', flag: 'ingest-high-water', kind: 'int', min: 1 },
+  { key: 'commandTimeoutSeconds', env: 'JT808_COMMAND_TIMEOUT_S', flag: 'command-timeout', kind: 'int', min: 1 },
+  { key: 'offlineCommandTtlSeconds', env: 'JT808_OFFLINE_COMMAND_TTL_S', flag: 'offline-command-ttl', kind: 'int', min: 1 },
+  { key: 'fleetSize', env: 'JT808_FLEET_SIZE', flag: 'fleet-size', kind: 'int', min: 1 },
+  { key: 'reportIntervalSeconds', env: 'JT808_REPORT_INTERVAL_S', flag: 'report-interval', kind: 'int', min: 1 },
+  { key: 'retention.positionsDays', env: 'JT808_RETENTION_POSITIONS_DAYS', flag: 'retention-positions', kind: 'int', min: 1 },
+  { key: 'retention.rawFramesDays', env: 'JT808_RETENTION_RAW_DAYS', flag: 'retention-raw', kind: 'int', min: 1 },
+  { key: 'retention.alarmsDays', env: 'JT808_RETENTION_ALARMS_DAYS', flag: 'retention-alarms', kind: 'int', min: 1 },
+  { key: 'retention.waybillsDays', env: 'JT808_RETENTION_WAYBILLS_DAYS', flag: 'retention-waybills', kind: 'int', min: 365 },
+  { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
+  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
+  { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+]
+
+/** Flags accepted by loadConfig, for --help texts. */
+export const CONFIG_FLAGS = SETTINGS.map((s) => ({ flag: `--${s.flag}`, env: s.env, key: s.key }))
+
+/**
+ * Builds the configuration from env and flags (`{ port: "7611" }`, names without dashes).
+ * Throws ConfigError listing every problem at once.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, flags: Record<string, string | boolean | undefined> = {}): Config {
+  const cfg: Config = structuredClone(DEFAULTS)
+  const problems: string[] = []
+  let idleGiven = false
+  for (const s of SETTINGS) {
+    const fromFlag = flags[s.flag]
+    const raw = fromFlag !== undefined ? fromFlag : env[s.env]
+    if (raw === undefined || raw === '') continue
+    if (s.key === 'idleTimeoutSeconds') idleGiven = true
+    const where = fromFlag !== undefined ? `--${s.flag}` : s.env
+    const value = parse(s, raw, where, problems)
+    if (value === undefined) continue
+    if (s.key.startsWith('retention.')) {
+      const k = s.key.slice('retention.'.length) as keyof Config['retention']
+      cfg.retention[k] = value as number
+    } else {
+      ;(cfg as unknown as Record<string, unknown>)[s.key] = value
+    }
+  }
+  if (!idleGiven) cfg.idleTimeoutSeconds = cfg.heartbeatSeconds * 3
+  if (cfg.workers > 1 && !cfg.redisUrl) problems.push(`workers=${cfg.workers} needs REDIS_URL: several processes share sessions and streams through Redis`)
+  if (!cfg.nodeId) cfg.nodeId = `${hostname()}-${process.pid}`
+  if (problems.length) throw new ConfigError(problems)
+  return cfg
+}
+
+function parse(s: Setting, raw: string | boolean, where: string, problems: string[]): unknown {
+  switch (s.kind) {
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw
+      if (/^(1|true|yes|on)$/i.test(raw)) return true
+      if (/^(0|false|no|off)$/i.test(raw)) return false
+      problems.push(`${where}: expected true/false, got "${raw}"`)
+      return undefined
+    }
+    case 'int': {
+      const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN
+      if (!Number.isSafeInteger(n)) {
+        problems.push(`${where}: expected an integer, got "${raw}"`)
+        return undefined
+      }
+      if ((s.min !== undefined && n < s.min) || (s.max !== undefined && n > s.max)) {
+        problems.push(`${where}: ${n} is outside ${s.min ?? '-∞'}..${s.max ?? '∞'}`)
+        return undefined
+      }
+      return n
+    }
+    case 'mode':
+      if (raw === 'registry' || raw === 'open') return raw
+      problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
+      return undefined
+    default:
+      if (typeof raw !== 'string') {
+        problems.push(`${where}: expected a value`)
+        return undefined
+      }
+      return raw
+  }
+}
+
+function hostname(): string {
+  return (process.env.HOSTNAME || 'node').replace(/[^A-Za-z0-9_.-]/g, '')
+}

@@ -1,0 +1,81 @@
+/**
+ * The storage port. One implementation (SqlStore in src/store/store.ts) over the Sql seam, with
+ * two drivers: a PostgreSQL/TimescaleDB server, or embedded PGlite. No module outside src/store
+ * writes SQL. The port is split by concern; Store is their union.
+ */
+import type {
+  AlarmTransition,
+  DriverCardEvent,
+  MediaRecord,
+  NewVehicle,
+  PositionRecord,
+  QueuedCommand,
+  RawFrame,
+  SessionEvent,
+  Terminal,
+  Vehicle,
+} from '../domain.js'
+
+export interface MigrationReport {
+  applied: string[]
+  alreadyApplied: string[]
+  timescale: boolean
+}
+
+export interface MaintenanceStore {
+  /** Runs pending migrations (idempotent); records them in schema_migrations. */
+  migrate(): Promise<MigrationReport>
+  /** True when TimescaleDB is present (hypertables); false: native daily partitions. */
+  readonly timescale: boolean
+  /** Plain PostgreSQL: creates daily partitions covering [now - 1 day, now + daysAhead]. No-op on TimescaleDB. */
+  ensurePartitions(now: number, daysAhead?: number): Promise<string[]>
+  /** Drops data older than the configured retention (partitions, or Timescale policies). Returns what was dropped. */
+  applyRetention(now: number): Promise<string[]>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export interface InsertPositionsResult {
+  /** rows newly stored */
+  inserted: number
+  /** rows already present (same vehicle and device time): a retransmission, still acknowledged */
+  duplicates: number
+}
+
+export interface PositionStore {
+  /** Stores a batch in one transaction, deduplicating on (vehicle, device time). Throws on database errors. */
+  insertPositions(batch: PositionRecord[]): Promise<InsertPositionsResult>
+  /** Ordered by device time; `everySeconds` keeps at most one point per bucket (downsampling). */
+  track(vehicleId: number, from: number, to: number, options?: { everySeconds?: number; limit?: number }): Promise<PositionRecord[]>
+  countPositions(vehicleId?: number): Promise<number>
+}
+
+export interface RegistryStore {
+  /** Inserts or updates by (plate, plateColor); returns the registry ids in input order. */
+  upsertVehicles(vehicles: NewVehicle[]): Promise<number[]>
+  getVehicle(id: number): Promise<Vehicle | null>
+  findVehicle(plate: string, plateColor?: number): Promise<Vehicle | null>
+  findVehicleByTerminal(phone: string): Promise<Vehicle | null>
+  listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
+  getTerminal(phone: string): Promise<Terminal | null>
+  /** Inserts or replaces the terminal row (registration, auth code hash, IMEI/firmware after 2019 auth). */
+  saveTerminal(terminal: Terminal): Promise<void>
+}
+
+export interface EventStore {
+  insertAlarmTransitions(rows: AlarmTransition[]): Promise<void>
+  insertDriverCardEvent(row: DriverCardEvent): Promise<void>
+  recordSessionEvent(row: SessionEvent): Promise<void>
+  insertMedia(row: MediaRecord): Promise<void>
+  /** Raw-frame archive (switchable by config). */
+  archiveFrames(rows: RawFrame[]): Promise<void>
+  exportFrames(phone: string, from: number, to: number): AsyncIterable<RawFrame>
+}
+
+export interface CommandStore {
+  enqueueCommand(cmd: QueuedCommand): Promise<void>
+  /** Removes and returns the unexpired commands for a terminal, oldest first; expired ones are deleted. */
+  takePendingCommands(phone: string, now: number): Promise<QueuedCommand[]>
+}
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore {}
