@@ -138,3 +138,51 @@ export interface QueuedCommand {
   createdAt: number
   expiresAt: number
 }
+
+export type AnomalyType =
+  | 'RUNNING_WITHOUT_WAYBILL'
+  | 'WAYBILL_WITHOUT_POSITION'
+  | 'OVERSPEED'
+  | 'FATIGUE_DRIVING'
+  | 'NIGHT_FATIGUE_DRIVING'
+  | 'DAILY_DRIVING_EXCEEDED'
+  | 'DRIVER_NOT_ON_WAYBILL'
+  | 'ROUTE_DEVIATION'
+  | 'POSITION_DRIFT'
+  | 'TERMINAL_ALARM'
+  | 'NIGHT_DRIVING_RESTRICTED'
+
+export type Severity = 'info' | 'warning' | 'critical'
+
+/** An anomaly as stored and as served by GET /api/v1/anomalies (times as ISO 8601 strings there). */
+export interface Anomaly {
+  /** stable id */
+  id: string
+  type: AnomalyType
+  status: 'open' | 'closed'
+  severity: Severity
+  vehicleId: number
+  plate: string
+  plateColor: PlateColor
+  waybillNo: string | null
+  enterpriseLicenseNo: string | null
+  startedAt: number
+  endedAt: number | null
+  lastSeenAt: number
+  evidence: Record<string, unknown>
+  /** set when late (blind-area) data shortened or closed it */
+  resolvedByLateData?: boolean
+}
+
+export type AnomalyEventKind = 'anomaly.opened' | 'anomaly.updated' | 'anomaly.closed'
+
+/** One entry of the live feed. Appended to the state stream ANOMALY_EVENTS_STREAM after the anomaly is stored. */
+export interface AnomalyEvent {
+  event: AnomalyEventKind
+  anomaly: Anomaly
+  /** when the matcher emitted it (ms) */
+  at: number
+}
+
+export const ANOMALY_EVENTS_STREAM = 'jt808:anomaly-events'
+export const COMMITTED_POSITIONS_STREAM = 'jt808:positions'
