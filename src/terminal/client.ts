@@ -376,7 +376,11 @@ export class TerminalClient {
     if (reply === undefined) reply = this.options.autoAnswer === false ? null : this.defaultAnswer(m)
     if (!reply) return
     try {
-      this.post(reply.msgId, reply.body)
+      // Answer as the terminal the command was addressed to (one connection may carry several in replay).
+      const version = m.version === 2019 ? 2019 : this.version
+      const out = encodeMessage({ msgId: reply.msgId, phone: m.phone, serial: this.nextSerial(), version, body: reply.body } as OutgoingMessage)
+      if (!out.ok) throw new EncodeError(out.error)
+      this.write(out.value)
       this.stats.answered++
     } catch (e) {
       this.options.onError?.(e as Error, this)
@@ -423,15 +427,16 @@ function defaultParameters(): Array<{ id: number; value: unknown }> {
 
 function defaultAttributes(c: TerminalClient): Record<string, unknown> {
   return {
-    terminalType: 0x0004,
+    // bit 1: hazardous goods vehicle
+    terminalType: 0x0002,
     manufacturer: 'SIM01',
     model: 'JT808-SIM',
     terminalId: c.phone.slice(-7),
     iccid: '0'.repeat(20),
     hardwareVersion: '1.0',
     firmwareVersion: '1.0',
-    gnssAttributes: 0x03,
-    commAttributes: 0x01,
+    gnss: 0x03,
+    comm: 0x20,
   }
 }
 
