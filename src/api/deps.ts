@@ -1,0 +1,57 @@
+/**
+ * What the API needs from the rest of the system, as narrow ports. The composition root passes
+ * the real store, state, gateway and matcher services; tests pass the same real objects (or, for
+ * the commander only, a small double). Shapes mirror src/gateway/types.ts structurally so the API
+ * does not depend on the gateway's internals.
+ */
+import type { Registry } from 'prom-client'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from '../config/index.js'
+import type { State } from '../state/port.js'
+import type { Store } from '../store/port.js'
+
+export interface DownlinkMessage {
+  msgId: number
+  body: unknown
+}
+
+export type CommandOutcome =
+  | { status: 'answered'; reply: DownlinkMessage }
+  | { status: 'failed'; result: number }
+  | { status: 'timeout' }
+  | { status: 'queued'; id: string; expiresAt: number }
+
+/** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
+export interface Commander {
+  sendCommand(phone: string, message: DownlinkMessage, options?: { timeoutMs?: number; ttlMs?: number; queueIfOffline?: boolean }): Promise<CommandOutcome>
+}
+
+export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> & {
+  /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
+  qrSigningKey?: { privateKey: string; publicKey: string } | null
+}
+
+export interface FeedOptions {
+  /** a client whose socket stays unwritable this long is dropped (ms) */
+  drainTimeoutMs: number
+  /** events held for one slow client before it is dropped regardless */
+  maxQueuedEvents: number
+  /** comment line sent to idle clients so proxies keep the connection (ms) */
+  heartbeatMs: number
+  /** how long one stream read blocks waiting for new events (ms) */
+  blockMs: number
+}
+
+export interface ApiDeps {
+  config: ApiConfig
+  store: Store
+  state: State
+  /** null: no gateway in this process; command routes answer 503 */
+  commander: Commander | null
+  /** prom-client registry shared with the gateway and ingest; /metrics serves it */
+  registry: Registry
+  /** pino logger (fastify's own when absent: silent) */
+  logger?: FastifyBaseLogger | false
+  now?: () => number
+  feed?: Partial<FeedOptions>
+}

@@ -1,0 +1,87 @@
+/**
+ * Records as the API shows them: epoch-ms times become ISO 8601 strings, internal ids that mean
+ * nothing to a caller are kept where they help (vehicle id in the registry view).
+ */
+import type { Anomaly, CommittedPosition, PositionRecord, Vehicle } from '../domain.js'
+
+export const isoOrNull = (t: number | null | undefined): string | null => (t === null || t === undefined || !Number.isFinite(t) ? null : new Date(t).toISOString())
+export const iso = (t: number): string => new Date(t).toISOString()
+
+export interface ApiAnomaly {
+  id: string
+  type: string
+  status: 'open' | 'closed'
+  severity: string
+  plate: string
+  plateColor: number
+  waybillNo: string | null
+  enterpriseLicenseNo: string | null
+  startedAt: string
+  endedAt: string | null
+  lastSeenAt: string
+  evidence: Record<string, unknown>
+  resolvedByLateData: boolean
+}
+
+export function presentAnomaly(a: Anomaly): ApiAnomaly {
+  return {
+    id: a.id,
+    type: a.type,
+    status: a.status,
+    severity: a.severity,
+    plate: a.plate,
+    plateColor: a.plateColor,
+    waybillNo: a.waybillNo,
+    enterpriseLicenseNo: a.enterpriseLicenseNo,
+    startedAt: iso(a.startedAt),
+    endedAt: isoOrNull(a.endedAt),
+    lastSeenAt: iso(a.lastSeenAt),
+    evidence: a.evidence ?? {},
+    resolvedByLateData: a.resolvedByLateData === true,
+  }
+}
+
+export interface ApiPosition {
+  deviceTime: string
+  receivedAt: string
+  latitude: number
+  longitude: number
+  altitude: number
+  speed: number
+  direction: number
+  alarm: number
+  status: number
+  mileage: number | null
+  blindArea: boolean
+}
+
+export function presentPosition(p: PositionRecord | CommittedPosition): ApiPosition {
+  return {
+    deviceTime: iso(p.deviceTime),
+    receivedAt: iso(p.receivedAt),
+    latitude: p.latitude,
+    longitude: p.longitude,
+    altitude: p.altitude,
+    speed: p.speed,
+    direction: p.direction,
+    alarm: p.alarm,
+    status: p.status,
+    mileage: p.mileage,
+    blindArea: p.blindArea,
+  }
+}
+
+export function presentVehicle(v: Vehicle) {
+  return {
+    id: v.id,
+    plate: v.plate,
+    plateColor: v.plateColor,
+    terminalPhone: v.terminalPhone,
+    terminalId: v.terminalId,
+    enterpriseLicenseNo: v.enterpriseLicenseNo,
+    enterpriseName: v.enterpriseName,
+    transportCertNo: v.transportCertNo,
+    transportCertValidUntil: v.transportCertValidUntil,
+    businessScope: v.businessScope ?? [],
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * The supervision REST API (fastify). `buildApi(deps)` assembles it from ports so the gateway
+ * process, tests (app.inject or real HTTP on port 0) and benchmarks build the same thing.
+ *
+ * Every route has a JSON schema: it validates the request, shapes the response and is the single
+ * source of the OpenAPI document at /openapi.json (docs page at /docs). Every error leaves as
+ * {"error":{"code","message","details"}}. Every /api/v1 route declares its access level; writes
+ * are recorded in the audit log before the response is sent.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { checkAccess, type Access, type Principal } from './access.js'
+import type { ApiDeps } from './deps.js'
+import { ApiError, toErrorResponse } from './errors.js'
+import { AnomalyFeed } from './feed.js'
+import { errorResponses } from './schemas.js'
+import { hashToken } from './tokens.js'
+import { systemRoutes } from './routes/system.js'
+import { vehicleRoutes } from './routes/vehicles.js'
+import { anomalyRoutes } from './routes/anomalies.js'
+import { commandRoutes } from './routes/commands.js'
+import { geofenceRoutes } from './routes/geofences.js'
+import { waybillRoutes } from './routes/waybills.js'
+import { statsRoutes } from './routes/stats.js'
+import { QrSigner } from './qr.js'
+
+export const API_PREFIX = '/api/v1'
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+const TOKEN_CACHE_MS = 5_000
+const TOKEN_CACHE_MAX = 10_000
+
+/** What route modules receive besides the fastify instance. */
+export interface ApiContext {
+  deps: ApiDeps
+  now: () => number
+  feed: AnomalyFeed
+  qr: QrSigner
+}
+
+export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
+
+export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
+  const now = deps.now ?? Date.now
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    disableRequestLogging: true,
+    bodyLimit: 1 << 20,
+    // SSE clients are ended in preClose; anything else idle is closed with the server.
+    forceCloseConnections: 'idle',
+    ajv: {
+      customOptions: {
+        // Unknown fields are an error, not silently dropped: a typo must not lose data.
+        removeAdditional: false,
+        allErrors: true,
+        coerceTypes: 'array',
+        useDefaults: true,
+      },
+    },
+  })
+
+  const feed = new AnomalyFeed(deps.state, deps.feed ?? {}, app.log, feedMetrics(deps.registry))
+  const qr = new QrSigner(deps.store, deps.config.qrSigningKey ?? null)
+  const ctx: ApiContext = { deps, now, feed, qr }
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'JT/T 808 hazmat supervision API',
+        version: '1',
+        description:
+          'Vehicles, electronic waybills, anomalies (with a live Server-Sent Events feed), terminal commands and statistics for hazardous-goods road transport supervision. Authenticate with `Authorization: Bearer <token>`; roles: supervisor (everything), enterprise (own carrier licence only), inspector (read and verify).',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+      tags: [
+        { name: 'system', description: 'health, readiness, metrics' },
+        { name: 'vehicles' },
+        { name: 'waybills' },
+        { name: 'anomalies' },
+        { name: 'terminals' },
+        { name: 'geofences' },
+        { name: 'stats' },
+      ],
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true })
+
+  app.decorateRequest('principal', null)
+  app.decorateRequest('audit', null as never)
+  app.decorate('feed', feed)
+
+  const httpDuration = metric(
+    deps.registry,
+    'jt808_http_request_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'jt808_http_request_duration_seconds',
+        help: 'REST API request duration by route and status',
+        labelNames: ['method', 'route', 'status'],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+        registers: [deps.registry],
+      }),
+  )
+
+  const tokenCache = new Map<string, { principal: Principal | null; until: number }>()
+  async function authenticate(request: FastifyRequest): Promise<Principal> {
+    const header = request.headers.authorization
+    const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+    if (!m) throw new ApiError('UNAUTHORIZED', header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required')
+    const hash = hashToken(m[1])
+    const t = Date.now()
+    let cached = tokenCache.get(hash)
+    if (!cached || cached.until < t) {
+      const token = await deps.store.findToken(hash)
+      cached = { principal: token ? { tokenId: token.id, role: token.role, enterpriseLicenseNo: token.enterpriseLicenseNo } : null, until: t + TOKEN_CACHE_MS }
+      if (tokenCache.size >= TOKEN_CACHE_MAX) tokenCache.clear()
+      tokenCache.set(hash, cached)
+    }
+    if (!cached.principal) throw new ApiError('UNAUTHORIZED', 'unknown or revoked token')
+    return cached.principal
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    request.audit = { target: null, details: {} }
+    const access: Access = request.routeOptions.config?.access ?? 'public'
+    if (access === 'public') return
+    try {
+      request.principal = await authenticate(request)
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer')
+      throw err
+    }
+    checkAccess(request.principal, access)
+  })
+
+  // The audit record is written before the response leaves, so a client that saw the answer can find it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.principal || !WRITE_METHODS.has(request.method)) return payload
+    try {
+      await deps.store.appendAudit({
+        at: now(),
+        tokenId: request.principal.tokenId,
+        role: request.principal.role,
+        enterpriseLicenseNo: request.principal.enterpriseLicenseNo,
+        method: request.method,
+        route: request.routeOptions.url ?? request.url,
+        target: request.audit?.target ?? null,
+        status: reply.statusCode,
+        requestId: request.id,
+        details: { ...(request.audit?.details ?? {}), params: request.params ?? {} },
+      })
+    } catch (err) {
+      request.log.error({ err }, 'audit log write failed')
+    }
+    return payload
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    httpDuration.observe({ method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) }, reply.elapsedTime / 1000)
+  })
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body } = toErrorResponse(err)
+    if (status >= 500 && !(err instanceof ApiError)) request.log.error({ err }, 'request failed')
+    if (status === 401) reply.header('www-authenticate', 'Bearer')
+    reply.status(status).send(body)
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null } })
+  })
+
+  // A route under /api/v1 without a declared access level is a bug: refuse to start.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith(API_PREFIX)) return
+    if (!route.config?.access) throw new Error(`route ${route.method} ${route.url} declares no access level`)
+    if (route.schema && route.config.access !== 'public') {
+      route.schema.security ??= [{ bearer: [] }]
+      route.schema.response = { ...errorResponses(route.config.access), ...(route.schema.response as object) }
+    }
+  })
+
+  app.addHook('preClose', async () => {
+    await feed.close()
+  })
+
+  systemRoutes(app, ctx)
+  await app.register(
+    async (api) => {
+      vehicleRoutes(api, ctx)
+      waybillRoutes(api, ctx)
+      anomalyRoutes(api, ctx)
+      commandRoutes(api, ctx)
+      geofenceRoutes(api, ctx)
+      statsRoutes(api, ctx)
+    },
+    { prefix: API_PREFIX },
+  )
+  return app as ApiInstance
+}
+
+function metric<T>(registry: Registry, name: string, make: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? make()
+}
+
+function feedMetrics(registry: Registry) {
+  const clients = metric(registry, 'jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
+  const dropped = metric(
+    registry,
+    'jt808_sse_dropped_total',
+    () => new Counter({ name: 'jt808_sse_dropped_total', help: 'SSE clients dropped for not reading', labelNames: ['reason'], registers: [registry] }),
+  )
+  const events = metric(registry, 'jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
+  return {
+    onClientsChanged: (n: number) => clients.set(n),
+    onDrop: (reason: string) => dropped.inc({ reason }),
+    onDeliver: () => events.inc(),
+  }
+}
