@@ -34,6 +34,17 @@ export interface NodeReply {
   outcome: unknown
 }
 
+/** Tells the node holding a terminal's older connection to close it: a newer session authenticated on `nodeId`. */
+export interface NodeSupersede {
+  kind: 'supersede'
+  phone: string
+  nodeId: string
+  since: number
+}
+
+/** Everything that travels on node channels. */
+export type NodeEnvelope = NodeMessage | NodeReply | NodeSupersede
+
 /** An entry of an append-only stream (Redis Streams, or an in-memory ring). */
 export interface StreamEntry<T> {
   /** monotonically increasing, resumable cursor ("1718000000000-0") */
@@ -41,32 +52,86 @@ export interface StreamEntry<T> {
   value: T
 }
 
+/** An entry read through a consumer group, with the stream it came from (reads may span streams). */
+export interface GroupEntry<T> extends StreamEntry<T> {
+  stream: string
+}
+
+/** Default bound of a stream when `append` is given no maxLen (Redis: MAXLEN ~, memory: exact). */
+export const DEFAULT_STREAM_MAX_LEN = 100_000
+
 export interface State {
   readonly kind: 'memory' | 'redis'
 
   /** Records that this node holds the terminal; expires after ttlMs unless refreshed. */
   putSession(session: SessionInfo, ttlMs: number): Promise<void>
-  refreshSession(phone: string, nodeId: string, ttlMs: number): Promise<void>
+  /** Extends the session's expiry if nodeId still holds it; false when it expired or another node holds it. */
+  refreshSession(phone: string, nodeId: string, ttlMs: number): Promise<boolean>
   /** Removes the session only if nodeId still holds it (a newer session elsewhere wins). */
   removeSession(phone: string, nodeId: string): Promise<void>
   getSession(phone: string): Promise<SessionInfo | null>
   countSessions(): Promise<number>
 
+  /** Keeps the position with the latest deviceTime: a late (blind-area) fix never replaces a newer one. */
   setLastPosition(position: CommittedPosition): Promise<void>
   getLastPosition(vehicleId: number): Promise<CommittedPosition | null>
 
   incrCounter(vehicleId: number, name: string, by?: number): Promise<number>
   getCounters(vehicleId: number): Promise<Record<string, number>>
 
-  /** Point-to-point messages to one node (downlink routing) and replies back. */
-  publish(channel: string, message: NodeMessage | NodeReply): Promise<void>
-  subscribe(channel: string, handler: (message: NodeMessage | NodeReply) => void): Promise<() => Promise<void>>
+  /**
+   * Point-to-point messages to one node (downlink routing) and replies back. Fire-and-forget like
+   * Redis PUBLISH: a message to a channel nobody listens on is dropped (use a timeout). The
+   * returned promise of `subscribe` resolves once the subscription is live.
+   */
+  publish(channel: string, message: NodeEnvelope): Promise<void>
+  subscribe(channel: string, handler: (message: NodeEnvelope) => void): Promise<() => Promise<void>>
 
-  /** Append-only streams: committed positions for the matcher, anomaly events for the feed. */
+  /**
+   * Append-only streams: committed positions for the matcher, anomaly events for the feed.
+   * Values must be JSON-serialisable. The stream keeps about maxLen newest entries
+   * (default DEFAULT_STREAM_MAX_LEN); older ones are trimmed.
+   */
   append<T>(stream: string, value: T, maxLen?: number): Promise<string>
-  /** Entries after `afterId` ("0" = from the start), oldest first; waits up to blockMs for new ones when none. */
+  /**
+   * Entries after `afterId` ("0" = from the start, "$" = only entries appended after this call),
+   * oldest first, at most `count`; when there are none, waits up to blockMs (> 0) for new ones.
+   * An id older than the oldest retained entry reads from the oldest retained entry.
+   */
   read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]>
+  /** Retained length and the first/last ids ("0-0" when empty): lets a reader tell it missed trimmed entries. */
+  streamInfo(stream: string): Promise<{ length: number; firstId: string; lastId: string }>
+
+  /**
+   * Consumer groups (Redis XREADGROUP semantics). The group is created on first use, starting at
+   * the beginning of the stream. Returns entries never delivered to the group before, up to
+   * `count` per stream, across all `streams`; waits up to blockMs (> 0) when there are none.
+   * Delivered entries stay pending for `consumer` until acknowledged.
+   */
+  readGroup<T>(streams: string | string[], group: string, consumer: string, count: number, blockMs?: number): Promise<GroupEntry<T>[]>
+  /** Entries delivered to `consumer` and not yet acknowledged (recovery after a restart or takeover). Never blocks. */
+  pendingGroup<T>(streams: string | string[], group: string, consumer: string, count: number): Promise<GroupEntry<T>[]>
+  /** Acknowledges entries of one stream; returns how many were pending. */
+  ackGroup(stream: string, group: string, ids: string[]): Promise<number>
+
+  /**
+   * Leases: exclusive ownership of a name with an expiry (SET NX PX). `acquireLease` is true when
+   * the lease was free or already held by `owner` (then it is extended); `renewLease` extends it
+   * only while `owner` still holds it; `releaseLease` frees it only if `owner` holds it.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>
+  renewLease(name: string, owner: string, ttlMs: number): Promise<boolean>
+  releaseLease(name: string, owner: string): Promise<boolean>
+
+  /**
+   * Group membership: records that `member` of `group` is alive for ttlMs (the server's clock) and
+   * returns the live members, sorted. `leaveMembership` removes it at once.
+   */
+  heartbeatMember(group: string, member: string, ttlMs: number): Promise<string[]>
+  leaveMembership(group: string, member: string): Promise<void>
 
   ping(): Promise<void>
+  /** Deletes everything this state holds under its key prefix (tests, `reset` tooling). */
+  clear(): Promise<void>
   close(): Promise<void>
 }

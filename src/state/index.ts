@@ -1,0 +1,65 @@
+/**
+ * Opens the live state the configuration asks for: Redis when REDIS_URL is set, else the
+ * in-process MemoryState. Several worker processes cannot share an in-process state, so that
+ * combination is refused here as well as in config validation.
+ */
+import type { Config } from '../config/index.js'
+import { MemoryState, type MemoryStateOptions } from './memory.js'
+import type { State } from './port.js'
+import { RedisState, type RedisStateOptions } from './redis.js'
+
+export type { State } from './port.js'
+export { MemoryState } from './memory.js'
+export { RedisState } from './redis.js'
+
+export class StateConfigError extends Error {
+  readonly code = 'STATE_CONFIG'
+}
+
+export class StateUnavailableError extends Error {
+  readonly code = 'STATE_UNAVAILABLE'
+}
+
+export interface OpenStateOptions extends RedisStateOptions, MemoryStateOptions {
+  /** How long to wait for Redis to answer a first PING. Default 5000 ms. */
+  connectTimeoutMs?: number
+}
+
+export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, opts: OpenStateOptions = {}): Promise<State> {
+  if (!config.redisUrl) {
+    if (config.workers > 1) {
+      throw new StateConfigError(
+        `workers=${config.workers} needs REDIS_URL: the in-process state cannot be shared between processes (set REDIS_URL or run one worker)`,
+      )
+    }
+    return new MemoryState(opts)
+  }
+  const state = new RedisState(config.redisUrl, opts)
+  const timeoutMs = opts.connectTimeoutMs ?? 5000
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      state.ping(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+      }),
+    ])
+  } catch (err) {
+    await state.close().catch(() => {})
+    throw new StateUnavailableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(err as Error).message}`)
+  } finally {
+    clearTimeout(timer)
+  }
+  return state
+}
+
+/** The URL without its password, fit for an error message or a log line. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return '(unparseable URL)'
+  }
+}

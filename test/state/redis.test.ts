@@ -1,0 +1,18 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { RedisState } from '../../src/state/redis.js'
+import { stateContract } from './contract.js'
+
+const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+stateContract(t, async (n) => {
+  const prefix = `test:state:${randomUUID()}:`
+  const nodes = Array.from({ length: n }, () => new RedisState(url, { prefix }))
+  return {
+    nodes,
+    dispose: async () => {
+      await nodes[0].clear()
+      await Promise.all(nodes.map((s) => s.close()))
+    },
+  }
+})
