@@ -9,8 +9,7 @@ import type { CommittedPosition } from '../domain.js'
 import {
   DEFAULT_STREAM_MAX_LEN,
   type GroupEntry,
-  type NodeMessage,
-  type NodeReply,
+  type NodeEnvelope,
   type SessionInfo,
   type State,
   type StreamEntry,
@@ -89,7 +88,7 @@ export class MemoryState implements State {
   private sessions = new Map<string, Expiring<string>>()
   private positions = new Map<number, { deviceTime: number; json: string }>()
   private counters = new Map<number, Map<string, number>>()
-  private channels = new Map<string, Set<(m: NodeMessage | NodeReply) => void>>()
+  private channels = new Map<string, Set<(m: NodeEnvelope) => void>>()
   private streams = new Map<string, Ring>()
   private leases = new Map<string, Expiring<string>>()
   private memberships = new Map<string, Map<string, number>>()
@@ -186,7 +185,7 @@ export class MemoryState implements State {
 
   // ---- pub/sub ------------------------------------------------------------------------------------
 
-  async publish(channel: string, message: NodeMessage | NodeReply): Promise<void> {
+  async publish(channel: string, message: NodeEnvelope): Promise<void> {
     this.live()
     const handlers = this.channels.get(channel)
     if (!handlers || handlers.size === 0) return
@@ -195,7 +194,7 @@ export class MemoryState implements State {
     for (const h of handlers) {
       setImmediate(() => {
         try {
-          h(JSON.parse(json) as NodeMessage | NodeReply)
+          h(JSON.parse(json) as NodeEnvelope)
         } catch {
           // A failing handler is the subscriber's bug; it must not affect the publisher or others.
         }
@@ -203,12 +202,12 @@ export class MemoryState implements State {
     }
   }
 
-  async subscribe(channel: string, handler: (message: NodeMessage | NodeReply) => void): Promise<() => Promise<void>> {
+  async subscribe(channel: string, handler: (message: NodeEnvelope) => void): Promise<() => Promise<void>> {
     this.live()
     let set = this.channels.get(channel)
     if (!set) this.channels.set(channel, (set = new Set()))
     // Wrap so the same function subscribed twice gets two independent subscriptions.
-    const h = (m: NodeMessage | NodeReply) => handler(m)
+    const h = (m: NodeEnvelope) => handler(m)
     set.add(h)
     return async () => {
       set.delete(h)

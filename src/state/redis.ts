@@ -21,8 +21,7 @@ import type { CommittedPosition } from '../domain.js'
 import {
   DEFAULT_STREAM_MAX_LEN,
   type GroupEntry,
-  type NodeMessage,
-  type NodeReply,
+  type NodeEnvelope,
   type SessionInfo,
   type State,
   type StreamEntry,
@@ -40,7 +39,7 @@ export interface RedisStateOptions {
   redis?: RedisOptions
 }
 
-type Handler = (message: NodeMessage | NodeReply) => void
+type Handler = (message: NodeEnvelope) => void
 
 /** A Lua script run by SHA, loaded on first NOSCRIPT. */
 class Script {
@@ -206,7 +205,7 @@ export class RedisState implements State {
 
   // ---- pub/sub ------------------------------------------------------------------------------------
 
-  async publish(channel: string, message: NodeMessage | NodeReply): Promise<void> {
+  async publish(channel: string, message: NodeEnvelope): Promise<void> {
     await this.main.publish(this.key('ch', channel), JSON.stringify(message))
   }
 
@@ -445,10 +444,11 @@ function entriesOf(reply: StreamsReply, keepMissing = false): [string, string, s
   return out
 }
 
-function parseNodeMessage(text: string): NodeMessage | NodeReply | null {
+function parseNodeMessage(text: string): NodeEnvelope | null {
   try {
-    const m = JSON.parse(text) as { kind?: unknown; id?: unknown }
-    if ((m.kind === 'command' || m.kind === 'command-result') && typeof m.id === 'string') return m as NodeMessage | NodeReply
+    const m = JSON.parse(text) as { kind?: unknown; id?: unknown; phone?: unknown }
+    if ((m.kind === 'command' || m.kind === 'command-result') && typeof m.id === 'string') return m as NodeEnvelope
+    if (m.kind === 'supersede' && typeof m.phone === 'string') return m as NodeEnvelope
   } catch {
     // fall through: not JSON
   }

@@ -5,7 +5,7 @@
  */
 import type { Test } from 'tap'
 import type { CommittedPosition } from '../../src/domain.js'
-import type { NodeMessage, NodeReply, SessionInfo, State } from '../../src/state/port.js'
+import type { NodeEnvelope, NodeMessage, SessionInfo, State } from '../../src/state/port.js'
 
 export interface Cluster {
   nodes: State[]
@@ -121,8 +121,8 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
   })
 
   withNodes(2, 'pub/sub: a command reaches the node that subscribed, the reply comes back', async (t, [a, b]) => {
-    const atB: (NodeMessage | NodeReply)[] = []
-    const atA: (NodeMessage | NodeReply)[] = []
+    const atB: NodeEnvelope[] = []
+    const atA: NodeEnvelope[] = []
     const offB = await b.subscribe('node:b', (m) => {
       atB.push(m)
       if (m.kind === 'command') void b.publish(m.replyTo, { kind: 'command-result', id: m.id, outcome: { result: 0 } })
@@ -133,6 +133,9 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     await until(t, 'the reply', () => atA.length === 1)
     t.same(atB, [cmd], 'node b got the command once, intact')
     t.same(atA, [{ kind: 'command-result', id: 'c1', outcome: { result: 0 } }])
+    await b.publish('node:a', { kind: 'supersede', phone: '013800138000', nodeId: 'node-b', since: 1_718_000_000_000 })
+    await until(t, 'the supersede notice', () => atA.length === 2)
+    t.same(atA[1], { kind: 'supersede', phone: '013800138000', nodeId: 'node-b', since: 1_718_000_000_000 })
 
     // A throwing handler does not stop the other handlers of the channel.
     const second: unknown[] = []
