@@ -91,6 +91,33 @@ export class BodyReader {
   restString(): string {
     return decodeGbk(this.bytes(this.remaining))
   }
+  /** A BYTE length followed by that many bytes. */
+  prefixed(what: string): Buffer {
+    const n = this.u8(`${what} length`)
+    return this.bytes(n, what)
+  }
+  /**
+   * Fixed-width GBK text, padding removed. When the bytes are not what re-encoding the text gives
+   * (0x00 right-padding), they are kept in holder.asSent[field] so encode reproduces them.
+   */
+  fixedText(n: number, field: string, holder: HasAsSent): string {
+    const raw = this.bytes(n, field)
+    const text = decodeFixedGbk(raw)
+    if (!isCanonicalFixed(raw, text)) (holder.asSent ??= {})[field] = raw.toString('hex')
+    return text
+  }
+  /** GBK text of n bytes (variable-length field), kept as sent when not valid GBK. */
+  text(n: number, field: string, holder: HasAsSent): string {
+    return textOf(this.bytes(n, field), field, holder)
+  }
+  /** A BYTE length followed by GBK text. */
+  prefixedText(field: string, holder: HasAsSent): string {
+    return textOf(this.prefixed(field), field, holder)
+  }
+  /** GBK text up to the end of the body. */
+  restText(field: string, holder: HasAsSent): string {
+    return textOf(this.bytes(this.remaining, field), field, holder)
+  }
   rest(): Buffer {
     return this.bytes(this.remaining)
   }
@@ -157,9 +184,74 @@ export class BodyWriter {
     if (enc.length > 255) throw new CodecFault('BAD_FIELD', `${what} longer than 255 bytes`)
     return this.u8(enc.length).bytes(enc)
   }
+  /** A BYTE length followed by bytes. */
+  prefixed(b: Uint8Array, what = 'field'): this {
+    if (b.length > 255) throw new CodecFault('BAD_FIELD', `${what} longer than 255 bytes`)
+    return this.u8(b.length).bytes(b)
+  }
+  /** Fixed-width text: the bytes as sent when holder.asSent still matches the text, else 0x00-padded GBK. */
+  fixedText(text: string, n: number, field: string, holder: HasAsSent): this {
+    const sent = sentBytes(holder, field, text, true)
+    if (sent && sent.length === n) return this.bytes(sent)
+    return this.fixedString(text ?? '', n, field)
+  }
+  /** Variable-length text (no length prefix). */
+  text(text: string, field: string, holder: HasAsSent): this {
+    return this.bytes(sentBytes(holder, field, text, false) ?? encodeGbk(text ?? ''))
+  }
+  /** A BYTE length followed by text. */
+  prefixedText(text: string, field: string, holder: HasAsSent): this {
+    return this.prefixed(sentBytes(holder, field, text, false) ?? encodeGbk(text ?? ''), field)
+  }
   finish(): Buffer {
     return this.buf.subarray(0, this.length)
   }
+}
+
+/**
+ * Text fields whose bytes a plain re-encode of the decoded text would not reproduce (space or
+ * leading-zero padding, invalid GBK), by field name, as hex. Encoders use them only while the
+ * text still matches, so an edited value is encoded normally.
+ */
+export type AsSent = Record<string, string>
+export interface HasAsSent {
+  asSent?: AsSent
+}
+
+/** A STRING field: GBK, without the 0x00 terminator / padding some devices append. */
+export function decodeStringField(raw: Uint8Array): string {
+  let end = raw.length
+  while (end > 0 && raw[end - 1] === 0) end--
+  return decodeGbk(raw.subarray(0, end))
+}
+
+function textOf(raw: Buffer, field: string, holder: HasAsSent): string {
+  const text = decodeStringField(raw)
+  const canonical = raw.length === 0 || (raw[raw.length - 1] !== 0 && (isAscii(raw) || encodeGbk(text).equals(raw)))
+  if (!canonical) (holder.asSent ??= {})[field] = raw.toString('hex')
+  return text
+}
+
+function isAscii(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] >= 0x80) return false
+  return true
+}
+
+/** True when raw is exactly the GBK text followed by 0x00 padding. */
+function isCanonicalFixed(raw: Buffer, text: string): boolean {
+  const enc = isAscii(raw) ? null : encodeGbk(text)
+  const len = enc ? enc.length : text.length
+  if (len > raw.length) return false
+  for (let i = 0; i < len; i++) if (raw[i] !== (enc ? enc[i] : text.charCodeAt(i))) return false
+  for (let i = len; i < raw.length; i++) if (raw[i] !== 0) return false
+  return true
+}
+
+function sentBytes(holder: HasAsSent, field: string, text: string, fixed: boolean): Buffer | null {
+  const hex = holder.asSent?.[field]
+  if (hex === undefined) return null
+  const raw = Buffer.from(hex, 'hex')
+  return (fixed ? decodeFixedGbk(raw) : decodeStringField(raw)) === text ? raw : null
 }
 
 export function toHex(buf: Uint8Array): string {

@@ -101,7 +101,8 @@ export function encodeBody(message: Message | OutgoingMessage): Result<Buffer> {
   const body = message.body as unknown
   try {
     let bytes: Buffer
-    if (isRawBody(body) && (!isKnownMsgId(id) || (message as Header).encryption)) bytes = Buffer.from(body.raw, 'hex')
+    // A raw body is sent as given, whatever the id: unknown ids, encrypted bodies, fragments.
+    if (isRawBody(body)) bytes = Buffer.from(body.raw, 'hex')
     else if (isKnownMsgId(id)) {
       const w = new BodyWriter(id === 0x0200 ? 64 : 32)
       const codec = CODECS[id] as { encode(w: BodyWriter, b: unknown, h: Header): void }

@@ -11,7 +11,7 @@ import type { BodyReader, BodyWriter } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import type { BodyCodec } from '../message.js'
 import { bcdTimeDigits, readBcdTime } from '../time.js'
-import { decodeActiveSafety, encodeActiveSafety, type ActiveSafetyItem } from './active-safety.js'
+import { decodeActiveSafety, encodeActiveSafety, type ActiveSafetyItem, type AdasAlarm, type BsdAlarm, type DsmAlarm, type TpmsAlarm } from './active-safety.js'
 
 export const STATUS = {
   ACC_ON: 1 << 0,
@@ -58,10 +58,10 @@ export interface LocationExtras {
   /** 0xE0 length of the custom items that follow */
   customLength?: number
   /** 0x64 ADAS, 0x65 DSM, 0x66 TPMS, 0x67 BSD (active safety, T/JSATL12 layout) */
-  adas?: ActiveSafetyItem
-  dsm?: ActiveSafetyItem
-  tpms?: ActiveSafetyItem
-  bsd?: ActiveSafetyItem
+  adas?: AdasAlarm
+  dsm?: DsmAlarm
+  tpms?: TpmsAlarm
+  bsd?: BsdAlarm
 }
 
 export interface Location {
@@ -221,7 +221,7 @@ function readItem(loc: Location, id: number, b: Buffer, at: number, len: number)
     case 0x67: {
       const item = decodeActiveSafety(id, b.subarray(at, at + len))
       if (item === null) return false
-      x[ACTIVE_SAFETY_KEYS[id - 0x64]] = item
+      ;(x as Record<string, ActiveSafetyItem>)[ACTIVE_SAFETY_KEYS[id - 0x64]] = item
       return true
     }
     default:
