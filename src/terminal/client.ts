@@ -18,14 +18,16 @@ import {
   decodeFrame,
   encodeMessage,
   type BodyMap,
+  isKnownMsgId,
   type CodecError,
   type GeneralReply,
   type Location,
   type Message,
   type OutgoingMessage,
   type RawBody,
+  type TerminalAttributes,
+  type TerminalParam,
 } from '../../protocol/index.js'
-import { isKnownMsgId } from '../../protocol/messages/index.js'
 
 export type TerminalVersion = 2013 | 2019
 
@@ -72,9 +74,9 @@ export interface TerminalClientOptions {
   firstSerial?: number
   /** Position given in 0x0201 answers to 0x8201. Default: a fixed point near Beijing at the current time. */
   currentPosition?: () => Location
-  /** Terminal parameters reported in 0x0104 (id -> value), and attributes in 0x0107. */
-  parameters?: Array<{ id: number; value: unknown }>
-  attributes?: Record<string, unknown>
+  /** Terminal parameters reported in 0x0104, and attributes in 0x0107. */
+  parameters?: TerminalParam[]
+  attributes?: TerminalAttributes
   /** false: never answer downlink commands (a silent or broken terminal). Default true. */
   autoAnswer?: boolean
   /** Sees every downlink before the default answer; return an answer, null for none, undefined for the default. */
@@ -397,7 +399,7 @@ export class TerminalClient {
       case 0x8104:
       case 0x8106:
         if (!isKnownMsgId(0x0104)) return general(3)
-        return { msgId: 0x0104, body: { replySerial: m.serial, parameters: this.options.parameters ?? defaultParameters() } }
+        return { msgId: 0x0104, body: { replySerial: m.serial, params: this.options.parameters ?? defaultParameters() } }
       case 0x8201:
         if (!isKnownMsgId(0x0201)) return general(3)
         return { msgId: 0x0201, body: { replySerial: m.serial, location: this.options.currentPosition?.() ?? defaultPosition() } }
@@ -416,7 +418,7 @@ export function resultOf(m: Message): number {
   return typeof r === 'number' ? r : -1
 }
 
-function defaultParameters(): Array<{ id: number; value: unknown }> {
+function defaultParameters(): TerminalParam[] {
   return [
     { id: 0x0001, value: 60 },
     { id: 0x0029, value: 30 },
@@ -425,13 +427,14 @@ function defaultParameters(): Array<{ id: number; value: unknown }> {
   ]
 }
 
-function defaultAttributes(c: TerminalClient): Record<string, unknown> {
+function defaultAttributes(c: TerminalClient): TerminalAttributes {
   return {
     // bit 1: hazardous goods vehicle
     terminalType: 0x0002,
     manufacturer: 'SIM01',
     model: 'JT808-SIM',
     terminalId: c.phone.slice(-7),
+    // BCD[10]
     iccid: '0'.repeat(20),
     hardwareVersion: '1.0',
     firmwareVersion: '1.0',

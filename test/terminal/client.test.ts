@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decodeFrame, encodeMessage, type Message } from '../../protocol/index.js'
-import { isKnownMsgId } from '../../protocol/messages/index.js'
+import { isKnownMsgId } from '../../protocol/index.js'
 import { ConnectionClosedError, ReplyTimeoutError, TerminalClient, locationOf, resultOf } from '../../src/terminal/index.js'
 import { LoopbackGateway } from './loopback-gateway.js'
 
@@ -86,6 +86,20 @@ t.test('downlink commands are answered as a terminal must', async (t) => {
     t.equal(a2.msgId, 0x0201)
     t.equal((a2.body as { replySerial: number }).replySerial, s2)
   } else t.same(a2.body, { replySerial: s2, replyId: 0x8201, result: 3 })
+  // 0x8104 parameter query → 0x0104 with the terminal's parameters; 0x8107 → 0x0107 attributes; 0x8300 text → 0x0001.
+  const s3 = gw.command(0, 0x8104, {}, c.phone)
+  await waitFor(4)
+  const a3 = gw.received[3].message
+  t.equal(a3.msgId, 0x0104)
+  t.equal((a3.body as { replySerial: number }).replySerial, s3)
+  t.ok((a3.body as { params: Array<{ id: number; value?: number }> }).params.some((p) => p.id === 0x0001 && p.value === 60), 'heartbeat parameter reported')
+  gw.command(0, 0x8107, {}, c.phone)
+  await waitFor(5)
+  t.equal(gw.received[4].message.msgId, 0x0107)
+  t.equal((gw.received[4].message.body as { terminalType: number }).terminalType, 2)
+  const s5 = gw.command(0, 0x8300, { flags: 0x08, text: '请注意限速' }, c.phone)
+  await waitFor(6)
+  t.same(gw.received[5].message.body, { replySerial: s5, replyId: 0x8300, result: 0 })
   t.ok(seen.some((m) => m.msgId === 0x8202))
   await c.close()
   await gw.stop()

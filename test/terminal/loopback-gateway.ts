@@ -6,7 +6,7 @@
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { Deframer, decodeFrame, encodeMessage, type CodecError, type Message, type OutgoingMessage } from '../../protocol/index.js'
-import { isKnownMsgId } from '../../protocol/messages/index.js'
+import { isKnownMsgId } from '../../protocol/index.js'
 
 export interface LoopbackOptions {
   /** Result code for a message (0 ok); null sends no answer. Default: 0 for everything. */

@@ -1,0 +1,41 @@
+/** Spherical geometry for trajectories (WGS-84 sphere approximation: good to ~0.5 % here). */
+const R_KM = 6371.0088
+const RAD = Math.PI / 180
+
+export interface Point {
+  latitude: number
+  longitude: number
+}
+
+export function distanceKm(a: Point, b: Point): number {
+  const dLat = (b.latitude - a.latitude) * RAD
+  const dLon = (b.longitude - a.longitude) * RAD
+  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * RAD) * Math.cos(b.latitude * RAD) * Math.sin(dLon / 2) ** 2
+  return 2 * R_KM * Math.asin(Math.min(1, Math.sqrt(h)))
+}
+
+/** Initial bearing from a to b, degrees 0-360 from north. */
+export function bearing(a: Point, b: Point): number {
+  const φ1 = a.latitude * RAD
+  const φ2 = b.latitude * RAD
+  const Δλ = (b.longitude - a.longitude) * RAD
+  const y = Math.sin(Δλ) * Math.cos(φ2)
+  const x = Math.cos(φ1) * Math.sin(φ2) - Math.sin(φ1) * Math.cos(φ2) * Math.cos(Δλ)
+  return (Math.atan2(y, x) / RAD + 360) % 360
+}
+
+/** The point `km` away from p along `bearingDeg`. */
+export function destination(p: Point, bearingDeg: number, km: number): Point {
+  const δ = km / R_KM
+  const θ = bearingDeg * RAD
+  const φ1 = p.latitude * RAD
+  const λ1 = p.longitude * RAD
+  const φ2 = Math.asin(Math.sin(φ1) * Math.cos(δ) + Math.cos(φ1) * Math.sin(δ) * Math.cos(θ))
+  const λ2 = λ1 + Math.atan2(Math.sin(θ) * Math.sin(δ) * Math.cos(φ1), Math.cos(δ) - Math.sin(φ1) * Math.sin(φ2))
+  return { latitude: φ2 / RAD, longitude: (((λ2 / RAD + 540) % 360) - 180) }
+}
+
+/** Linear interpolation: segments here are a few tens of km, where it is indistinguishable from the great circle. */
+export function lerp(a: Point, b: Point, f: number): Point {
+  return { latitude: a.latitude + (b.latitude - a.latitude) * f, longitude: a.longitude + (b.longitude - a.longitude) * f }
+}
