@@ -3,6 +3,7 @@
  * two drivers: a PostgreSQL/TimescaleDB server, or embedded PGlite. No module outside src/store
  * writes SQL. The port is split by concern; Store is their union.
  */
+import type { ApiStore } from './auth.js'
 import type {
   AlarmTransition,
   DriverCardEvent,
@@ -40,6 +41,19 @@ export interface InsertPositionsResult {
   inserted: number
   /** rows already present (same vehicle and device time): a retransmission, still acknowledged */
   duplicates: number
+  /** Indexes into the batch of the duplicate rows (empty when duplicates = 0). */
+  duplicateIndexes: number[]
+}
+
+/** One hour of one vehicle (TimescaleDB continuous aggregate, or a view on plain PostgreSQL). */
+export interface HourlyVehicleStats {
+  vehicleId: number
+  /** start of the hour, UTC ms */
+  bucket: number
+  points: number
+  /** odometer difference within the hour (item 0x01), null when no point carried mileage */
+  distanceKm: number | null
+  maxSpeed: number
 }
 
 export interface PositionStore {
@@ -48,6 +62,8 @@ export interface PositionStore {
   /** Ordered by device time; `everySeconds` keeps at most one point per bucket (downsampling). */
   track(vehicleId: number, from: number, to: number, options?: { everySeconds?: number; limit?: number }): Promise<PositionRecord[]>
   countPositions(vehicleId?: number): Promise<number>
+  /** Hourly per-vehicle figures with bucket in [from, to). */
+  hourlyStats(vehicleId: number, from: number, to: number): Promise<HourlyVehicleStats[]>
 }
 
 export interface RegistryStore {
@@ -78,4 +94,4 @@ export interface CommandStore {
   takePendingCommands(phone: string, now: number): Promise<QueuedCommand[]>
 }
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore {}

@@ -1,0 +1,124 @@
+/**
+ * Encoder for PostgreSQL's binary COPY format (COPY ... FROM STDIN WITH (FORMAT binary)):
+ * signature, flags, header extension, then per tuple a field count and length-prefixed fields,
+ * then a -1 trailer. Values are network byte order; timestamptz is int64 microseconds since
+ * 2000-01-01 UTC (integer datetimes, the only kind since PostgreSQL 10).
+ */
+export type CopyType = 'int2' | 'int4' | 'int8' | 'float8' | 'bool' | 'timestamptz' | 'jsonb' | 'text' | 'bytea'
+
+/** A timestamptz given as epoch milliseconds. */
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1)
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1')
+
+export class BinaryCopyWriter {
+  private buf: Buffer
+  private pos = 0
+
+  constructor(private readonly types: readonly CopyType[], initialBytes = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(Math.max(initialBytes, 64))
+    this.bytes(SIGNATURE)
+    this.int32(0) // flags: no OIDs
+    this.int32(0) // header extension length
+  }
+
+  /** Appends one tuple; `values[i]` must suit `types[i]`; null/undefined is SQL NULL. */
+  row(values: readonly unknown[]): void {
+    const n = this.types.length
+    if (values.length !== n) throw new Error(`binary COPY row has ${values.length} values, expected ${n}`)
+    this.reserve(2)
+    this.buf.writeInt16BE(n, this.pos)
+    this.pos += 2
+    for (let i = 0; i < n; i++) this.field(this.types[i]!, values[i])
+  }
+
+  /** The finished payload (the writer must not be used afterwards). */
+  finish(): Buffer {
+    this.reserve(2)
+    this.buf.writeInt16BE(-1, this.pos)
+    this.pos += 2
+    return this.buf.subarray(0, this.pos)
+  }
+
+  private field(type: CopyType, v: unknown): void {
+    if (v === null || v === undefined) return this.int32(-1)
+    switch (type) {
+      case 'int2':
+        this.int32(2)
+        this.reserve(2)
+        this.buf.writeInt16BE(v as number, this.pos)
+        this.pos += 2
+        return
+      case 'int4':
+        this.int32(4)
+        this.int32(v as number)
+        return
+      case 'int8':
+        this.int32(8)
+        this.reserve(8)
+        this.buf.writeBigInt64BE(BigInt(v as number), this.pos)
+        this.pos += 8
+        return
+      case 'float8':
+        this.int32(8)
+        this.reserve(8)
+        this.buf.writeDoubleBE(v as number, this.pos)
+        this.pos += 8
+        return
+      case 'bool':
+        this.int32(1)
+        this.reserve(1)
+        this.buf[this.pos++] = v ? 1 : 0
+        return
+      case 'timestamptz': {
+        const ms = v instanceof Date ? v.getTime() : (v as number)
+        this.int32(8)
+        this.reserve(8)
+        this.buf.writeBigInt64BE(BigInt(Math.round((ms - PG_EPOCH_MS) * 1000)), this.pos)
+        this.pos += 8
+        return
+      }
+      case 'jsonb': {
+        const text = typeof v === 'string' ? v : JSON.stringify(v)
+        const len = Buffer.byteLength(text)
+        this.int32(len + 1)
+        this.reserve(len + 1)
+        this.buf[this.pos++] = 1 // jsonb binary format version
+        this.pos += this.buf.write(text, this.pos, 'utf8')
+        return
+      }
+      case 'text': {
+        const text = String(v)
+        const len = Buffer.byteLength(text)
+        this.int32(len)
+        this.reserve(len)
+        this.pos += this.buf.write(text, this.pos, 'utf8')
+        return
+      }
+      case 'bytea':
+        this.int32((v as Uint8Array).length)
+        this.bytes(v as Uint8Array)
+        return
+    }
+  }
+
+  private int32(n: number): void {
+    this.reserve(4)
+    this.buf.writeInt32BE(n, this.pos)
+    this.pos += 4
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.reserve(b.length)
+    this.buf.set(b, this.pos)
+    this.pos += b.length
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    let size = this.buf.length * 2
+    while (size < this.pos + n) size *= 2
+    const next = Buffer.allocUnsafe(size)
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+}

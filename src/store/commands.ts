@@ -1,0 +1,43 @@
+/** CommandStore: downlink commands kept for terminals that are offline. */
+import type { QueuedCommand } from '../domain.js'
+import type { StoreContext } from './context.js'
+import { iso, num, toMs } from './convert.js'
+import type { CommandStore } from './port.js'
+
+interface CommandRow {
+  id: string
+  phone: string
+  msg_id: number
+  body: unknown
+  created_at: Date
+  expires_at: Date
+}
+
+function toCommand(r: CommandRow): QueuedCommand {
+  return { id: r.id, phone: r.phone, msgId: num(r.msg_id), body: r.body, createdAt: toMs(r.created_at), expiresAt: toMs(r.expires_at) }
+}
+
+export function commandQueries(ctx: StoreContext): CommandStore {
+  const { sql } = ctx
+  return {
+    async enqueueCommand(cmd) {
+      await sql.query(
+        `INSERT INTO queued_commands (id, phone, msg_id, body, created_at, expires_at)
+         VALUES ($1, $2, $3, $4::text::jsonb, $5, $6) ON CONFLICT (id) DO NOTHING`,
+        [cmd.id, cmd.phone, cmd.msgId, JSON.stringify(cmd.body ?? null), iso(cmd.createdAt), iso(cmd.expiresAt)],
+      )
+    },
+
+    async takePendingCommands(phone, now) {
+      // One statement: a command is handed out once even if two sessions of the phone race.
+      const { rows } = await sql.query<CommandRow>(
+        `DELETE FROM queued_commands WHERE phone = $1 RETURNING id, phone, msg_id, body, created_at, expires_at`,
+        [phone],
+      )
+      return rows
+        .map(toCommand)
+        .filter((c) => c.expiresAt > now)
+        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    },
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * Sql over a real PostgreSQL / TimescaleDB server through `pg` (used when DATABASE_URL is set).
+ *
+ * Result types are normalised to what the PGlite driver returns, so query modules never branch
+ * on the driver: int8 → number, timestamptz → Date, jsonb → parsed value, bytea → Buffer,
+ * numeric → string (both drivers).
+ */
+import pg from 'pg'
+import copyStreams from 'pg-copy-streams'
+import type { QueryResult, Sql } from './sql.js'
+
+export interface PgDriverOptions {
+  connectionString: string
+  /**
+   * Schema to work in: created if missing and put first on every connection's search_path
+   * (then `public`, where extensions such as timescaledb live). Lets each test file own a schema.
+   */
+  schema?: string
+  /** Pool size (default 10). */
+  max?: number
+  /** Called for errors of idle pooled connections (server restart...), which pg would otherwise throw. */
+  onIdleError?: (err: Error) => void
+}
+
+const INT8 = 20
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8 && format !== 'binary') return (v: string) => Number(v)
+    return pg.types.getTypeParser(oid, format ?? 'text')
+  }) as pg.CustomTypesConfig['getTypeParser'],
+}
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
+  let options: string | undefined
+  if (opts.schema !== undefined) {
+    if (!SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name "${opts.schema}"`)
+    const admin = new pg.Client({ connectionString: opts.connectionString })
+    await admin.connect()
+    try {
+      await admin.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(opts.schema)}`)
+    } catch (e) {
+      // Two processes creating the same schema at once: the loser sees a unique violation.
+      if ((e as { code?: string }).code !== '23505') throw e
+    } finally {
+      await admin.end()
+    }
+    // libpq `options`: applied by the server at connection start, so pooled connections can never miss it.
+    options = `-c search_path=${quoteIdent(opts.schema)},public`
+  }
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10, types, options })
+  pool.on('error', (err) => opts.onIdleError?.(err))
+  return new PoolSql(pool)
+}
+
+type Queryable = pg.Pool | pg.PoolClient
+
+async function runQuery<R>(on: Queryable, text: string, params?: unknown[]): Promise<QueryResult<R>> {
+  const res = await on.query(text, params as unknown[] | undefined)
+  return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 }
+}
+
+async function copyInto(client: pg.PoolClient, statement: string, payload: Buffer): Promise<void> {
+  const stream = client.query(copyStreams.from(statement))
+  await new Promise<void>((resolve, reject) => {
+    stream.on('error', reject)
+    stream.on('finish', resolve)
+    stream.end(payload)
+  })
+}
+
+class PoolSql implements Sql {
+  readonly kind = 'pg' as const
+  constructor(private readonly pool: pg.Pool) {}
+
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    return runQuery<R>(this.pool, text, params)
+  }
+
+  async transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect()
+    let broken: Error | undefined
+    try {
+      try {
+        await client.query('BEGIN')
+      } catch (e) {
+        if (isConnectionError(e)) broken = e as Error
+        throw e
+      }
+      let out: T
+      try {
+        out = await fn(new ClientSql(client))
+      } catch (e) {
+        // A failed ROLLBACK means the connection is unusable: do not return it to the pool.
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr))
+        throw e
+      }
+      try {
+        await client.query('COMMIT')
+      } catch (e) {
+        if (isConnectionError(e)) broken = e as Error
+        throw e
+      }
+      return out
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async copyFrom(statement: string, payload: Buffer): Promise<void> {
+    const client = await this.pool.connect()
+    let broken: Error | undefined
+    try {
+      await copyInto(client, statement, payload)
+    } catch (e) {
+      if (isConnectionError(e)) broken = e as Error
+      throw e
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}
+
+/** The Sql handed to a transaction body: every statement on the transaction's connection. */
+class ClientSql implements Sql {
+  readonly kind = 'pg' as const
+  constructor(private readonly client: pg.PoolClient) {}
+
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
+    return runQuery<R>(this.client, text, params)
+  }
+
+  /** Nested: joins the enclosing transaction (no savepoint). */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> {
+    return fn(this)
+  }
+
+  copyFrom(statement: string, payload: Buffer): Promise<void> {
+    return copyInto(this.client, statement, payload)
+  }
+
+  async close(): Promise<void> {
+    throw new Error('close() on a transaction handle: close the store instead')
+  }
+}
+
+/** Errors after which a pooled connection must be discarded rather than reused. */
+function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: string }).code
+  if (typeof code !== 'string') return true // socket errors, timeouts: no SQLSTATE
+  return code.startsWith('08') || code.startsWith('57P')
+}
