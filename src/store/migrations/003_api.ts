@@ -2,9 +2,9 @@
  * The REST API's tables: tokens (hashes only), the audit log of writes, anomaly handling (history
  * plus the current step, which serialises concurrent steps), geofences, platform settings.
  */
-export const name = '003_api'
+import type { Migration } from './index.js'
 
-export const statements: string[] = [
+const STATEMENTS: string[] = [
   `CREATE TABLE IF NOT EXISTS api_tokens (
      id text PRIMARY KEY,
      token_hash text NOT NULL UNIQUE,
@@ -66,3 +66,10 @@ export const statements: string[] = [
      created_at timestamptz NOT NULL DEFAULT now()
    )`,
 ]
+
+export const migration: Migration = {
+  id: '003_api',
+  async up(sql) {
+    for (const statement of STATEMENTS) await sql.query(statement)
+  },
+}
