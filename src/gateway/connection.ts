@@ -1,0 +1,375 @@
+/**
+ * One terminal's TCP connection: deframe → parse → (reassemble) → decode → handler, in order.
+ *
+ * Memory is the design constraint (100k connections at ≤ 10 KB each): no per-connection
+ * timers (the gateway sweeps idle connections), listeners shared by all sockets (the socket
+ * finds its Connection through a symbol), and everything optional — deframer, command list,
+ * reassembler, child logger, backlog — allocated only when first needed.
+ *
+ * Reading is pull-based. The socket stops reading while any of these holds, and resumes when
+ * none does: a handler is awaiting I/O (later frames wait in a backlog bounded by one read),
+ * the ingest queue is above its high-water mark, this connection has too many positions in
+ * flight, or the terminal is not reading our replies.
+ */
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import {
+  Deframer,
+  decodeBody,
+  encodeMessage,
+  parseFrame,
+  type CodecError,
+  type Frame,
+  type Header,
+  type Message,
+  type OutgoingMessage,
+  type ProtocolVersion,
+} from '../../protocol/index.js'
+import type { GatewayMetrics } from './metrics.js'
+import { msgIdLabel } from './metrics.js'
+import type { PendingCommand } from './commands.js'
+import type { Config } from '../config/index.js'
+
+export const PAUSE_BUSY = 1
+export const PAUSE_PRESSURE = 2
+export const PAUSE_INFLIGHT = 4
+export const PAUSE_WRITE = 8
+export const PAUSE_CLOSING = 16
+
+/** Positions in flight (submitted, not yet committed) above which this socket stops reading. */
+export const MAX_INFLIGHT_MESSAGES = 256
+/** Unsent reply bytes above which we stop reading: the terminal is not reading its acks. */
+export const MAX_WRITE_BUFFER = 64 * 1024
+
+/** The vehicle a session reports for (from the registry, at authentication). */
+export interface VehicleRef {
+  id: number
+  plate: string
+  plateColor: number
+  enterpriseLicenseNo: string | null
+}
+
+/** What a connection needs from its gateway (implemented by Gateway in server.ts). */
+export interface ConnectionHost {
+  readonly config: Config
+  readonly metrics: GatewayMetrics
+  readonly logger: Logger
+  now(): number
+  /** Dispatches a decoded message; may return a promise, during which later frames wait. */
+  dispatch(conn: Connection, message: Message): void | Promise<void>
+  /** A subpacket fragment: returns the whole body's message when the set completes, else null. */
+  reassemble(conn: Connection, frame: Frame): Buffer | null
+  archive(conn: Connection, escaped: Buffer, phone: string | null): void
+  scheduleUncork(conn: Connection): void
+  connectionClosed(conn: Connection, hadError: boolean): void
+}
+
+const CONN = Symbol('jt808.connection')
+type SocketWithConn = Socket & { [CONN]?: Connection }
+
+// Listeners shared by every socket: `this` is the socket, which carries its Connection.
+function onData(this: SocketWithConn, chunk: Buffer): void {
+  this[CONN]?.receive(chunk)
+}
+function onClose(this: SocketWithConn, hadError: boolean): void {
+  this[CONN]?.closed_(hadError)
+}
+function onError(this: SocketWithConn, err: Error): void {
+  // 'close' follows; only note it (resets are routine with mobile terminals).
+  const c = this[CONN]
+  if (c && c.logLazy) c.log.debug({ err: err.message }, 'socket error')
+}
+function onDrain(this: SocketWithConn): void {
+  this[CONN]?.unpause(PAUSE_WRITE)
+}
+
+export class Connection {
+  readonly socket: SocketWithConn
+  readonly host: ConnectionHost
+  /** "ip:port" of the terminal */
+  readonly address: string
+  /** Phone from the latest frame header (before auth) or the authenticated phone (after). */
+  phone: string | null = null
+  /** The terminal's protocol version, header bit 14 and 2019 version byte as it last sent them: replies mirror them. */
+  version: ProtocolVersion | undefined = undefined
+  versionFlag = false
+  protocolVersion: number | undefined = undefined
+  authenticated = false
+  /** canonical terminal key (phone without BCD padding) once authenticated */
+  key: string | null = null
+  vehicle: VehicleRef | null = null
+  /** epoch ms the session authenticated */
+  since = 0
+  lastSeen: number
+  sessionRefreshedAt = 0
+  /** set when the connection is being closed (and why) */
+  closing: string | null = null
+  closingSince = 0
+  isClosed = false
+  authFailures = 0
+  /** positions submitted and not yet committed */
+  inflight = 0
+  /** alarm word of the last 0x0200 (alarm transitions) */
+  lastAlarm = -1
+  /** downlink commands awaiting an answer (rare: allocated on first use) */
+  commands: PendingCommand[] | null = null
+  /** per-connection reassembly state, owned by the gateway's reassembler hook */
+  reassembly: unknown = null
+  corked = false
+
+  private serial = 0
+  private consecutiveBad = 0
+  private bytesSinceGoodFrame = 0
+  private pauses = 0
+  private busy = false
+  private backlog: Buffer[] | null = null
+  private deframer: Deframer | null = null
+  private logger: Logger | null = null
+
+  constructor(socket: Socket, host: ConnectionHost) {
+    this.socket = socket as SocketWithConn
+    this.host = host
+    this.address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    this.lastSeen = host.now()
+    this.socket[CONN] = this
+    socket.setNoDelay(true)
+    socket.on('data', onData)
+    socket.on('close', onClose)
+    socket.on('error', onError)
+  }
+
+  /** Child logger with the terminal and address, created on first use. */
+  get log(): Logger {
+    if (!this.logger || (this.phone && !(this.logger.bindings() as { terminal?: string }).terminal)) {
+      this.logger = this.host.logger.child(this.phone ? { terminal: this.phone, address: this.address } : { address: this.address })
+    }
+    return this.logger
+  }
+
+  /** True once a child logger exists (avoids creating one just to discard a debug line). */
+  get logLazy(): boolean {
+    return this.logger !== null || this.host.logger.isLevelEnabled('debug')
+  }
+
+  /** The next platform serial for this session. */
+  nextSerial(): number {
+    const s = this.serial
+    this.serial = (s + 1) & 0xffff
+    return s
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  receive(chunk: Buffer): void {
+    this.lastSeen = this.host.now()
+    if (this.closing) return
+    this.bytesSinceGoodFrame += chunk.length
+    if (this.deframer === null) {
+      this.deframer = new Deframer({
+        maxFrameLength: this.host.config.maxFrameLength,
+        onFrame: (escaped) => this.onFrame(escaped),
+        onError: (error) => this.badFrame(error),
+      })
+    }
+    this.deframer.push(chunk)
+    // Bytes that never form a frame (no 0x7e at all) are dropped by the deframer without an
+    // error: count them too, so a flood of them closes the connection like bad frames do.
+    const cfg = this.host.config
+    if (!this.closing && this.bytesSinceGoodFrame > cfg.badFramesBeforeClose * cfg.maxFrameLength) {
+      this.host.metrics.badFrames.inc({ code: 'GARBAGE' })
+      this.close('garbage', true)
+    }
+  }
+
+  private onFrame(escaped: Buffer): void {
+    if (this.closing) return
+    if (this.busy) {
+      // A handler is awaiting I/O: keep order. At most one read's worth (the socket is paused).
+      ;(this.backlog ??= []).push(Buffer.from(escaped))
+      return
+    }
+    this.process(escaped)
+  }
+
+  private process(escaped: Buffer): void {
+    const cfg = this.host.config
+    const parsed = parseFrame(escaped, { lenient: cfg.lenientChecksum, versionHint: this.version })
+    if (cfg.archiveRawFrames) this.host.archive(this, escaped, parsed.ok ? parsed.value.header.phone : this.phone)
+    if (!parsed.ok) {
+      this.badFrame(parsed.error)
+      return
+    }
+    const frame = parsed.value
+    const h = frame.header
+    this.consecutiveBad = 0
+    this.bytesSinceGoodFrame = 0
+    this.version = h.version
+    this.versionFlag = h.versionFlag
+    this.protocolVersion = h.protocolVersion
+    if (!this.authenticated) this.phone = h.phone
+    let body = frame.body
+    if (h.packet !== null) {
+      const whole = this.host.reassemble(this, frame)
+      if (whole === null) return
+      body = whole
+      h.packet = null
+    }
+    const decoded = decodeBody(h, body)
+    if (!decoded.ok) {
+      this.host.metrics.badFrames.inc({ code: decoded.error.code })
+      this.reply(h, 2)
+      this.countBad()
+      if (this.logLazy) this.log.debug({ msgId: h.msgId, error: decoded.error }, 'undecodable body')
+      return
+    }
+    this.host.metrics.frames.inc({ msg_id: msgIdLabel(h.msgId) })
+    let pending: void | Promise<void>
+    try {
+      pending = this.host.dispatch(this, decoded.value)
+    } catch (e) {
+      this.log.error({ err: e, msgId: h.msgId }, 'handler failed')
+      return
+    }
+    if (pending) this.await_(pending, h.msgId)
+  }
+
+  private await_(pending: Promise<void>, msgId: number): void {
+    this.busy = true
+    this.pause(PAUSE_BUSY)
+    pending
+      .catch((e: unknown) => this.log.error({ err: e, msgId }, 'handler failed'))
+      .finally(() => {
+        this.busy = false
+        this.drainBacklog()
+      })
+  }
+
+  private drainBacklog(): void {
+    while (!this.busy && this.backlog !== null && this.backlog.length > 0 && !this.closing) {
+      this.process(this.backlog.shift() as Buffer)
+    }
+    if (!this.busy) {
+      this.backlog = null
+      this.unpause(PAUSE_BUSY)
+    }
+  }
+
+  private badFrame(error: CodecError): void {
+    this.host.metrics.badFrames.inc({ code: error.code })
+    this.countBad()
+  }
+
+  private countBad(): void {
+    if (++this.consecutiveBad >= this.host.config.badFramesBeforeClose) this.close('bad_frames', true)
+  }
+
+  // ---- flow control ---------------------------------------------------------------------------
+
+  pause(reason: number): void {
+    if (this.pauses === 0 && !this.isClosed) this.socket.pause()
+    this.pauses |= reason
+  }
+
+  unpause(reason: number): void {
+    if ((this.pauses & reason) === 0) return
+    this.pauses &= ~reason
+    if (this.pauses === 0 && !this.isClosed) this.socket.resume()
+  }
+
+  get paused(): boolean {
+    return this.pauses !== 0
+  }
+
+  /** A position message went to the ingest queue. */
+  submitted(): void {
+    if (++this.inflight === MAX_INFLIGHT_MESSAGES) this.pause(PAUSE_INFLIGHT)
+  }
+
+  /** Its commit (or failure) came back. */
+  settled(): void {
+    if (--this.inflight === MAX_INFLIGHT_MESSAGES >> 1) this.unpause(PAUSE_INFLIGHT)
+  }
+
+  // ---- writing --------------------------------------------------------------------------------
+
+  /**
+   * Writes a frame. Writes within one tick are corked together (one syscall for a batch of
+   * acks). Returns false when the connection is gone.
+   */
+  write(frame: Buffer): boolean {
+    if (this.isClosed || this.socket.destroyed) return false
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      this.host.scheduleUncork(this)
+    }
+    this.socket.write(frame)
+    if (this.socket.writableLength > MAX_WRITE_BUFFER && (this.pauses & PAUSE_WRITE) === 0) {
+      this.pause(PAUSE_WRITE)
+      this.socket.once('drain', onDrain)
+    }
+    return true
+  }
+
+  uncork(): void {
+    this.corked = false
+    if (!this.socket.destroyed) this.socket.uncork()
+  }
+
+  /** Encodes a message to this terminal in its own version. Returns the serial used, or -1 if not written. */
+  send(msgId: number, body: unknown, phone: string | null = this.phone): number {
+    if (phone === null) return -1
+    const serial = this.nextSerial()
+    const out = encodeMessage({
+      msgId,
+      phone,
+      serial,
+      version: this.version ?? 2013,
+      versionFlag: this.versionFlag,
+      protocolVersion: this.protocolVersion,
+      body,
+    } as OutgoingMessage)
+    if (!out.ok) {
+      this.log.error({ msgId, error: out.error }, 'could not encode a platform message')
+      return -1
+    }
+    return this.write(out.value) ? serial : -1
+  }
+
+  /** 0x8001 general reply to a terminal message (result 0 ok, 1 failure, 2 message error, 3 unsupported, 4 alarm confirmed). */
+  reply(h: Pick<Header, 'msgId' | 'serial' | 'phone'>, result: number): boolean {
+    const ok = this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
+    if (ok) this.host.metrics.acks.inc({ msg_id: '0x8001', result: String(result) })
+    return ok
+  }
+
+  // ---- closing --------------------------------------------------------------------------------
+
+  /** Closes the connection: gracefully (replies flushed, FIN) or at once (destroy). Idempotent. */
+  close(reason: string, destroy = false): void {
+    if (this.isClosed) return
+    if (!this.closing) {
+      this.closing = reason
+      this.closingSince = this.host.now()
+      this.host.metrics.connectionsClosed.inc({ reason })
+      this.backlog = null
+      this.pause(PAUSE_CLOSING)
+    }
+    if (destroy) this.socket.destroy()
+    else this.socket.end()
+  }
+
+  /** Socket 'close' (called by the shared listener). */
+  closed_(hadError: boolean): void {
+    if (this.isClosed) return
+    this.isClosed = true
+    if (!this.closing) {
+      this.closing = hadError ? 'reset' : 'peer_closed'
+      this.host.metrics.connectionsClosed.inc({ reason: this.closing })
+    }
+    this.backlog = null
+    this.deframer = null
+    this.host.connectionClosed(this, hadError)
+    delete this.socket[CONN]
+  }
+}

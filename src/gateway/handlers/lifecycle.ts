@@ -1,0 +1,172 @@
+/**
+ * Terminal lifecycle: 0x0100 register → 0x8100, 0x0102 authenticate → 0x8001, 0x0002 heartbeat,
+ * 0x0003 deregister, 0x0004 server time (2019).
+ */
+import type { Message } from '../../../protocol/index.js'
+import type { Auth } from '../../../protocol/messages/0102-auth.js'
+import type { Register } from '../../../protocol/messages/0100-register.js'
+import type { Terminal, Vehicle } from '../../domain.js'
+import { hashAuthCode, newAuthCode, verifyAuthCode } from '../auth-code.js'
+import type { Connection } from '../connection.js'
+import { canonicalPhone, type GatewayContext, type Handler } from './context.js'
+
+/** 0x8100 result codes (JT/T 808 table 9). */
+export const RegisterResult = {
+  OK: 0,
+  VEHICLE_ALREADY_REGISTERED: 1,
+  NO_SUCH_VEHICLE: 2,
+  TERMINAL_ALREADY_REGISTERED: 3,
+  NO_SUCH_TERMINAL: 4,
+} as const
+
+interface Decision {
+  result: number
+  vehicle: Vehicle | null
+  terminal: Terminal | null
+}
+
+/**
+ * The registration rules, in order:
+ * 1. the terminal is registered to another vehicle → 3
+ * 2. no vehicle with this plate and colour → 2 (registry mode) / enrolled (open mode)
+ * 3. the vehicle is bound to another terminal → 1
+ * 4. registry mode and the registry knows this terminal neither as a terminal row nor as the
+ *    vehicle's terminal, or its terminal id differs from the registry's → 4
+ * Re-registering the same terminal to the same vehicle succeeds with a new auth code.
+ */
+async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<Decision> {
+  const plate = b.plate.trim()
+  const [found, terminal] = await Promise.all([ctx.store.findVehicle(plate, b.plateColor), ctx.store.getTerminal(phone)])
+  let vehicle = found
+  const open = ctx.config.registrationMode === 'open'
+  const registeredElsewhere = !!terminal?.authCodeHash && terminal.vehicleId !== null && terminal.vehicleId !== vehicle?.id
+  if (vehicle && registeredElsewhere) return { result: RegisterResult.TERMINAL_ALREADY_REGISTERED, vehicle, terminal }
+  if (!vehicle) {
+    if (!open) return { result: RegisterResult.NO_SUCH_VEHICLE, vehicle, terminal }
+    if (registeredElsewhere) return { result: RegisterResult.TERMINAL_ALREADY_REGISTERED, vehicle, terminal }
+    const [id] = await ctx.store.upsertVehicles([{ plate, plateColor: b.plateColor, terminalPhone: phone, terminalId: b.terminalId.trim() || null }])
+    vehicle = await ctx.store.getVehicle(id)
+    if (!vehicle) throw new Error(`vehicle ${id} vanished after enrolment`)
+    return { result: RegisterResult.OK, vehicle, terminal }
+  }
+  if (vehicle.terminalPhone && canonicalPhone(vehicle.terminalPhone) !== phone) {
+    return { result: RegisterResult.VEHICLE_ALREADY_REGISTERED, vehicle, terminal }
+  }
+  if (!open) {
+    const known = vehicle.terminalPhone !== null || (terminal !== null && (terminal.vehicleId === null || terminal.vehicleId === vehicle.id))
+    const idMatches = !vehicle.terminalId || !b.terminalId.trim() || sameId(vehicle.terminalId, b.terminalId)
+    if (!known || !idMatches) return { result: RegisterResult.NO_SUCH_TERMINAL, vehicle, terminal }
+  } else if (!vehicle.terminalPhone) {
+    // Open mode binds the first terminal that registers an existing, unbound vehicle.
+    await ctx.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, terminalPhone: phone, terminalId: b.terminalId.trim() || vehicle.terminalId }])
+  }
+  return { result: RegisterResult.OK, vehicle, terminal }
+}
+
+function sameId(a: string, b: string): boolean {
+  return a.trim().toUpperCase() === b.trim().toUpperCase()
+}
+
+export const register: Handler = {
+  beforeAuth: true,
+  async handle(ctx, conn, m) {
+    const b = m.body as Register
+    const phone = canonicalPhone(m.phone)
+    const d = await decide(ctx, phone, b)
+    let authCode: string | undefined
+    if (d.result === RegisterResult.OK && d.vehicle) {
+      authCode = newAuthCode()
+      const prev = d.terminal
+      await ctx.store.saveTerminal({
+        phone,
+        terminalId: b.terminalId.trim() || null,
+        vehicleId: d.vehicle.id,
+        authCodeHash: hashAuthCode(authCode),
+        protocolVersion: m.version,
+        manufacturer: b.manufacturer.trim() || null,
+        model: b.model.trim() || null,
+        imei: prev?.imei ?? null,
+        firmware: prev?.firmware ?? null,
+        registeredAt: ctx.now(),
+      })
+    }
+    ctx.metrics.registrations.inc({ result: String(d.result) })
+    const body = authCode === undefined ? { replySerial: m.serial, result: d.result } : { replySerial: m.serial, result: d.result, authCode }
+    if (conn.send(0x8100, body, m.phone) >= 0) ctx.metrics.acks.inc({ msg_id: '0x8100', result: String(d.result) })
+    // The auth code is never logged.
+    conn.log.info({ plate: b.plate.trim(), plateColor: b.plateColor, result: d.result, vehicleId: d.vehicle?.id ?? null }, 'terminal registration')
+  },
+}
+
+export const authenticate: Handler = {
+  beforeAuth: true,
+  async handle(ctx, conn, m) {
+    const b = m.body as Auth
+    const phone = canonicalPhone(m.phone)
+    const terminal = await ctx.store.getTerminal(phone)
+    let reason: string | null = null
+    let vehicle: Vehicle | null = null
+    if (!terminal || !terminal.authCodeHash) reason = 'not_registered'
+    else if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) reason = 'wrong_code'
+    else if (terminal.vehicleId === null || !(vehicle = await ctx.store.getVehicle(terminal.vehicleId))) reason = 'no_vehicle'
+    if (reason !== null || !terminal || !vehicle) {
+      authFailed(ctx, conn, m, reason ?? 'no_vehicle')
+      return
+    }
+    const imei = b.imei?.trim() || terminal.imei
+    const firmware = b.softwareVersion?.trim() || terminal.firmware
+    if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
+      await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
+    }
+    conn.authenticated = true
+    conn.phone = m.phone
+    conn.key = phone
+    conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
+    conn.since = ctx.now()
+    conn.authFailures = 0
+    conn.lastAlarm = -1
+    conn.reply(m, 0)
+    await ctx.sessionStarted(conn)
+  },
+}
+
+function authFailed(ctx: GatewayContext, conn: Connection, m: Message, reason: string): void {
+  ctx.metrics.authFailures.inc({ reason })
+  conn.reply(m, 1)
+  conn.authFailures++
+  conn.log.warn({ reason, failures: conn.authFailures }, 'terminal authentication failed')
+  if (conn.authFailures >= ctx.config.authFailuresBeforeClose) conn.close('auth_failures')
+}
+
+export const heartbeat: Handler = {
+  beforeAuth: true,
+  handle(_ctx, conn, m) {
+    conn.reply(m, 0)
+  },
+}
+
+/**
+ * 0x0003 is "terminal deregistration" (终端注销): after it the terminal must register again
+ * (JT/T 808-2013 §8.6 / 2019 §8.6). An authenticated terminal's auth code is revoked; before
+ * authentication nothing is changed (anyone could claim any phone).
+ */
+export const deregister: Handler = {
+  beforeAuth: true,
+  async handle(ctx, conn, m) {
+    if (conn.authenticated && conn.key && canonicalPhone(m.phone) === conn.key) {
+      const terminal = await ctx.store.getTerminal(conn.key)
+      if (terminal?.authCodeHash) await ctx.store.saveTerminal({ ...terminal, authCodeHash: null })
+      conn.log.info('terminal deregistered')
+    }
+    conn.reply(m, 0)
+    conn.close('deregistered')
+  },
+}
+
+/** 0x0004 (2019): the platform's time, as UTC per JT/T 808-2019 §8.5. */
+export const serverTime: Handler = {
+  handle(ctx, conn, m) {
+    const iso = new Date(ctx.now()).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    if (conn.send(0x8004, { time: iso }, m.phone) >= 0) ctx.metrics.acks.inc({ msg_id: '0x8004', result: '0' })
+  },
+}

@@ -1,0 +1,132 @@
+/**
+ * Positions: 0x0200, every item of 0x0704 (type 1 = blind-area backfill), 0x0201 (answer to
+ * 0x8201). They become CommittedPosition rows for the ingest queue, and the terminal's 0x8001
+ * is written only in the queue's callback, after the batch holding them committed. A position
+ * without a valid device time is never stored: it is counted, and a message holding only such
+ * positions is answered "message error" (2) so it is not mistaken for stored.
+ */
+import type { Location, Message } from '../../../protocol/index.js'
+import type { LocationReply } from '../../../protocol/messages/0201-location-reply.js'
+import type { LocationBatch } from '../../../protocol/messages/0704-location-batch.js'
+import type { CommittedPosition } from '../../domain.js'
+import type { Connection, VehicleRef } from '../connection.js'
+import { CONFIRMABLE_ALARM_BITS } from '../types.js'
+import type { GatewayContext, Handler } from './context.js'
+
+export function toPosition(conn: Connection, v: VehicleRef, loc: Location, receivedAt: number, sourceMsgId: number, blindArea: boolean): CommittedPosition | null {
+  if (loc.timeMs === null) return null
+  const { mileage, ...rest } = loc.extras
+  const extras: Record<string, unknown> = rest
+  if (loc.unknown.length) extras.unknown = loc.unknown
+  if (loc.itemsError !== undefined) extras.itemsError = loc.itemsError
+  if (loc.itemsTail !== undefined) extras.itemsTail = loc.itemsTail
+  return {
+    vehicleId: v.id,
+    deviceTime: loc.timeMs,
+    receivedAt,
+    latitude: loc.latitude,
+    longitude: loc.longitude,
+    altitude: loc.altitude,
+    speed: loc.speed,
+    direction: loc.direction,
+    alarm: loc.alarm,
+    status: loc.status,
+    mileage: mileage ?? null,
+    extras,
+    blindArea,
+    sourceMsgId,
+    phone: conn.key as string,
+    plate: v.plate,
+    plateColor: v.plateColor,
+    enterpriseLicenseNo: v.enterpriseLicenseNo,
+  }
+}
+
+/**
+ * Hands positions to the ingest queue; `ack` true writes the 0x8001 once they are committed.
+ * On a commit failure nothing is acknowledged: the terminal retransmits, and the store
+ * deduplicates (vehicle, device time).
+ */
+function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: CommittedPosition[], ack: boolean): void {
+  const serial = m.serial
+  const msgId = m.msgId
+  const phone = m.phone
+  conn.submitted()
+  ctx.ingest.submit(rows, (err) => {
+    conn.settled()
+    if (err) {
+      ctx.metrics.acksWithheld.inc({ reason: 'not_committed' })
+      if (conn.logLazy) conn.log.debug({ err: err.message, msgId }, 'positions not committed: no ack')
+      return
+    }
+    if (ack && !conn.reply({ msgId, serial, phone }, 0)) ctx.metrics.acksWithheld.inc({ reason: 'connection_closed' })
+  })
+}
+
+function rejectNoTime(ctx: GatewayContext, n: number): void {
+  if (n > 0) ctx.metrics.positionsRejected.inc({ reason: 'no_device_time' }, n)
+}
+
+export const location: Handler = {
+  handle(ctx, conn, m) {
+    const loc = m.body as Location
+    const v = conn.vehicle as VehicleRef
+    const row = toPosition(conn, v, loc, ctx.now(), 0x0200, false)
+    alarmTransition(ctx, conn, v, m, loc)
+    if (row === null) {
+      rejectNoTime(ctx, 1)
+      conn.reply(m, 2)
+      return
+    }
+    submit(ctx, conn, m, [row], true)
+  },
+}
+
+export const locationBatch: Handler = {
+  handle(ctx, conn, m) {
+    const b = m.body as LocationBatch
+    const v = conn.vehicle as VehicleRef
+    const now = ctx.now()
+    const blind = b.type === 1
+    const rows: CommittedPosition[] = []
+    for (const item of b.items) {
+      const row = toPosition(conn, v, item, now, 0x0704, blind)
+      if (row) rows.push(row)
+    }
+    rejectNoTime(ctx, b.items.length - rows.length)
+    if (rows.length === 0) {
+      conn.reply(m, b.items.length === 0 ? 0 : 2)
+      return
+    }
+    submit(ctx, conn, m, rows, true)
+  },
+}
+
+/** 0x0201 answers a 0x8201 query: it settles the command and is stored; the platform does not ack it. */
+export const locationReply: Handler = {
+  isReply: true,
+  handle(ctx, conn, m) {
+    ctx.commands.onTerminalReply(conn, m)
+    const b = m.body as LocationReply
+    const v = conn.vehicle as VehicleRef
+    const row = toPosition(conn, v, b.location, ctx.now(), 0x0201, false)
+    if (row === null) {
+      rejectNoTime(ctx, 1)
+      return
+    }
+    submit(ctx, conn, m, [row], false)
+  },
+}
+
+/**
+ * Real-time reports carry the alarm word; bits that turned on and need the platform's 0x8203
+ * confirmation are announced (the API confirms them). Blind-area batches are history, not news.
+ */
+function alarmTransition(ctx: GatewayContext, conn: Connection, v: VehicleRef, m: Message, loc: Location): void {
+  const prev = conn.lastAlarm < 0 ? 0 : conn.lastAlarm
+  conn.lastAlarm = loc.alarm >>> 0
+  const raised = (loc.alarm & ~prev) >>> 0
+  if ((raised & CONFIRMABLE_ALARM_BITS) !== 0) {
+    ctx.emitEvent('alarm', { phone: conn.key as string, vehicleId: v.id, serial: m.serial, alarm: loc.alarm >>> 0, raised, deviceTime: loc.timeMs ?? ctx.now() })
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The gateway: TCP server for JT/T 808 terminals, sessions, downlink commands.
+ *
+ *   const gateway = createGateway({ config, store, state, ingest, logger, registry })
+ *   await gateway.listen()
+ *   await gateway.sendCommand('13912345678', { msgId: 0x8300, body: { flags: 0x08, text: '…' } })
+ */
+export { Gateway, createGateway, type GatewayStats } from './server.js'
+export {
+  CommandError,
+  CONFIRMABLE_ALARM_BITS,
+  type AlarmConfirmation,
+  type CommandOutcome,
+  type ConfirmableAlarm,
+  type DownlinkMessage,
+  type GatewayDeps,
+  type IngestPort,
+  type SendCommandOptions,
+} from './types.js'
+export { canonicalPhone, type GatewayEvents } from './handlers/index.js'
+export { SPECIFIC_REPLIES } from './commands.js'
+export { RegisterResult } from './handlers/lifecycle.js'
+export { hashAuthCode, newAuthCode, verifyAuthCode } from './auth-code.js'
+export { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
