@@ -32,6 +32,8 @@ export interface OpenStoreOptions {
   schema?: string
   /** PostgreSQL pool size. */
   poolSize?: number
+  /** PostgreSQL statement timeout (default 30 s). */
+  statementTimeoutMs?: number
   /** Apply pending migrations at open (default true). */
   migrate?: boolean
   /** 'auto' (default) uses TimescaleDB when available; true requires it; false forces native partitions. */
@@ -56,7 +58,7 @@ export interface OpenedStore extends Store {
 async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
   if (opts.sql) return opts.sql
   if (config.databaseUrl) {
-    return openPgSql({ connectionString: config.databaseUrl, schema: opts.schema, max: opts.poolSize, onIdleError: opts.onDatabaseError })
+    return openPgSql({ connectionString: config.databaseUrl, schema: opts.schema, max: opts.poolSize, statementTimeoutMs: opts.statementTimeoutMs, onIdleError: opts.onDatabaseError })
   }
   const embedded = opts.embedded ?? 'dataDir'
   if (embedded === 'memory') return openPGliteSql()

@@ -18,6 +18,13 @@ export interface PgDriverOptions {
   schema?: string
   /** Pool size (default 10). */
   max?: number
+  /**
+   * Server-side statement timeout (default 30 s): a stuck statement fails and the caller retries,
+   * instead of holding the ingest batch (and every ack behind it) forever.
+   */
+  statementTimeoutMs?: number
+  /** Giving up on connecting (default 10 s). */
+  connectTimeoutMs?: number
   /** Called for errors of idle pooled connections (server restart...), which pg would otherwise throw. */
   onIdleError?: (err: Error) => void
 }
@@ -53,7 +60,14 @@ export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
     // libpq `options`: applied by the server at connection start, so pooled connections can never miss it.
     options = `-c search_path=${quoteIdent(opts.schema)},public`
   }
-  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.max ?? 10, types, options })
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    types,
+    options,
+    statement_timeout: opts.statementTimeoutMs ?? 30_000,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+  })
   pool.on('error', (err) => opts.onIdleError?.(err))
   return new PoolSql(pool)
 }

@@ -1,0 +1,376 @@
+/**
+ * The ingest queue: positions in, group-committed batches out, acknowledgements only after commit.
+ *
+ *   gateway ──submit(rows, done)──▶ pending ──(batchRows or batchMs)──▶ store.insertPositions
+ *                                                                       │ commit
+ *   0x8001 written inside done ◀── done(null, result) ◀─────────────────┘
+ *   matcher ◀── 'committed' (newly stored rows)
+ *
+ * - One batch in flight at a time by default (maxInFlight); batches keep submission order.
+ * - A database error acknowledges nothing: the same batch is retried with exponential backoff
+ *   until it commits. Rows already committed by an earlier attempt are not written twice and the
+ *   store's primary key absorbs a commit whose reply was lost.
+ * - A row the database refuses on its own (data exception) is isolated by splitting the batch and
+ *   counted as rejected; the rest of its batch commits.
+ * - Bounded: above highWater queued rows 'pressure' is emitted (the gateway stops reading sockets),
+ *   at half of it 'drain'. Beyond maxQueuedRows a submission is refused with IngestOverloadError
+ *   (counted; the terminal retransmits). Every refused row is counted with its reason.
+ *
+ * Events: 'pressure', 'drain', 'committed' (CommittedPosition[]), 'retry' (err, attempt, delayMs),
+ * 'callbackError' (err thrown by a done callback or listener: isolated, never breaks the queue).
+ */
+import { EventEmitter } from 'node:events'
+import type { Config } from '../config/index.js'
+import type { CommittedPosition } from '../domain.js'
+import type { InsertPositionsResult, PositionStore } from '../store/port.js'
+import type { Registry } from 'prom-client'
+import { createIngestMetrics, type IngestMetrics } from './metrics.js'
+import { rejectReason, type RejectReason } from './validate.js'
+
+export class IngestClosedError extends Error {
+  constructor() {
+    super('ingest queue is closed')
+    this.name = 'IngestClosedError'
+  }
+}
+
+export class IngestOverloadError extends Error {
+  constructor(readonly queuedRows: number) {
+    super(`ingest queue full (${queuedRows} rows queued)`)
+    this.name = 'IngestOverloadError'
+  }
+}
+
+/** What `done` receives for one submission. inserted + duplicates + rejected = rows submitted. */
+export interface SubmitResult extends InsertPositionsResult {
+  /** rows not stored (validation or database refusal), with their reasons */
+  rejected: number
+  rejectReasons: Partial<Record<RejectReason, number>>
+}
+
+export type SubmitCallback = (err: Error | null, result?: SubmitResult) => void
+
+export interface IngestQueueOptions {
+  /** Flush when this many rows are pending (config.ingestBatchRows). */
+  batchRows: number
+  /** ... or when the oldest pending row has waited this long (config.ingestBatchMs). */
+  batchMs: number
+  /** 'pressure' at this many queued rows, 'drain' at half (config.ingestHighWater). */
+  highWater: number
+  /** Submissions that would exceed this are refused (default 2 × highWater). */
+  maxQueuedRows?: number
+  /** Batches written concurrently (default 1). */
+  maxInFlight?: number
+  /** Device times further ahead of now are refused (default 24 h; the matcher judges smaller skews). */
+  maxFutureMs?: number
+  /** Device times older than this are refused (config.retention.positionsDays). */
+  retentionMs: number
+  retryInitialMs?: number
+  retryMaxMs?: number
+  now?: () => number
+  /** prom-client registry for the metrics (default: the global one). */
+  registry?: Registry
+}
+
+/** Options from the typed configuration. */
+export function ingestOptionsFromConfig(config: Config): IngestQueueOptions {
+  return {
+    batchRows: config.ingestBatchRows,
+    batchMs: config.ingestBatchMs,
+    highWater: config.ingestHighWater,
+    retentionMs: config.retention.positionsDays * 86_400_000,
+  }
+}
+
+interface Item {
+  row: CommittedPosition
+  entry: Entry
+  /** set once settled: never written again */
+  outcome?: 'inserted' | 'duplicate' | 'rejected'
+}
+
+interface Entry {
+  items: Item[]
+  rejected: Partial<Record<RejectReason, number>>
+  rejectedCount: number
+  done: SubmitCallback
+  /** performance.now() at submission (scheduling uses a monotonic clock; `now` is for validation) */
+  at: number
+}
+
+const DAY_MS = 86_400_000
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity), and encoding errors: the rows, not the database, are at fault. */
+function isDataError(e: unknown): boolean {
+  if (e instanceof TypeError || e instanceof RangeError) return true
+  const code = (e as { code?: unknown }).code
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))
+}
+
+export class IngestQueue extends EventEmitter {
+  private readonly opts: Required<Omit<IngestQueueOptions, 'registry'>>
+  private readonly metrics: IngestMetrics
+  private pending: Entry[] = []
+  private pendingRows = 0
+  private inFlightRows = 0
+  private inFlight = 0
+  private timer: NodeJS.Timeout | null = null
+  private pressure = false
+  private closed = false
+  private aborted = false
+  private idleWaiters: Array<() => void> = []
+
+  constructor(
+    private readonly store: Pick<PositionStore, 'insertPositions'>,
+    options: IngestQueueOptions,
+  ) {
+    super()
+    this.opts = {
+      maxQueuedRows: options.highWater * 2,
+      maxInFlight: 1,
+      maxFutureMs: DAY_MS,
+      retryInitialMs: 100,
+      retryMaxMs: 5000,
+      now: Date.now,
+      ...options,
+    }
+    this.metrics = createIngestMetrics(options.registry)
+  }
+
+  /** Rows submitted and not yet settled. */
+  get queuedRows(): number {
+    return this.pendingRows + this.inFlightRows
+  }
+
+  /** True from crossing highWater until the queue falls to half of it (sockets stay paused meanwhile). */
+  get aboveHighWater(): boolean {
+    return this.pressure
+  }
+
+  submit(positions: CommittedPosition[], done: SubmitCallback): void {
+    if (this.closed) return this.refuse(positions.length, 'closed', new IngestClosedError(), done)
+    if (this.queuedRows + positions.length > this.opts.maxQueuedRows) {
+      return this.refuse(positions.length, 'overload', new IngestOverloadError(this.queuedRows), done)
+    }
+    const now = this.opts.now()
+    const limits = { now, maxFutureMs: this.opts.maxFutureMs, retentionMs: this.opts.retentionMs }
+    const entry: Entry = { items: [], rejected: {}, rejectedCount: 0, done, at: performance.now() }
+    for (const row of positions) {
+      const reason = rejectReason(row, limits)
+      if (reason) this.reject(entry, reason)
+      else entry.items.push({ row, entry })
+    }
+    this.pending.push(entry)
+    this.pendingRows += entry.items.length
+    this.updateLevel()
+    if (this.pendingRows >= this.opts.batchRows) this.kick()
+    else this.arm()
+  }
+
+  /** Writes everything submitted so far; resolves when it is all settled. */
+  flush(): Promise<void> {
+    if (!this.pending.length && !this.inFlight) return Promise.resolve()
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve))
+    this.kick(true)
+    return idle
+  }
+
+  /**
+   * Stops accepting, writes what is queued, and resolves when it is settled. After timeoutMs
+   * (default: wait as long as it takes) retries stop and unsettled rows get IngestClosedError.
+   */
+  async close(timeoutMs?: number): Promise<void> {
+    this.closed = true
+    const drained = this.flush()
+    if (timeoutMs === undefined) return drained
+    let t: NodeJS.Timeout | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), timeoutMs)))
+    const outcome = await Promise.race([drained.then(() => 'ok' as const), timedOut])
+    clearTimeout(t)
+    if (outcome === 'timeout') {
+      this.aborted = true
+      await drained
+    }
+  }
+
+  // ---- scheduling ----
+
+  private arm(): void {
+    if (this.timer || !this.pending.length) return
+    const oldest = this.pending[0]!.at
+    const wait = Math.max(0, oldest + this.opts.batchMs - performance.now())
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.kick(true)
+    }, wait)
+  }
+
+  /** Starts batches while there is capacity. `force`: the oldest row waited batchMs (or a flush was asked for). */
+  private kick(force = false): void {
+    if (this.timer) {
+      clearTimeout(this.timer)
+      this.timer = null
+    }
+    while (this.inFlight < this.opts.maxInFlight && this.pending.length && (force || this.closed || this.pendingRows >= this.opts.batchRows)) {
+      this.startBatch(this.takeBatch())
+    }
+    if (this.pending.length) this.arm()
+  }
+
+  private takeBatch(): Entry[] {
+    const batch: Entry[] = []
+    let rows = 0
+    while (this.pending.length && (rows < this.opts.batchRows || !batch.length)) {
+      const e = this.pending[0]!
+      if (batch.length && rows + e.items.length > this.opts.batchRows) break
+      this.pending.shift()
+      batch.push(e)
+      rows += e.items.length
+    }
+    this.pendingRows -= rows
+    this.inFlightRows += rows
+    return batch
+  }
+
+  private startBatch(batch: Entry[]): void {
+    this.inFlight++
+    const rows = batch.reduce((n, e) => n + e.items.length, 0)
+    void this.runBatch(batch)
+      .catch((e: unknown) => this.safeEmit('callbackError', e))
+      .finally(() => this.afterBatch(rows))
+  }
+
+  private afterBatch(rows: number): void {
+    this.inFlight--
+    this.inFlightRows -= rows
+    this.updateLevel()
+    if (this.pending.length) {
+      const due = this.closed || this.idleWaiters.length > 0 || performance.now() - this.pending[0]!.at >= this.opts.batchMs
+      this.kick(due)
+    } else if (!this.inFlight) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+
+  // ---- writing ----
+
+  private async runBatch(batch: Entry[]): Promise<void> {
+    const items = batch.flatMap((e) => e.items)
+    let delay = this.opts.retryInitialMs
+    for (let attempt = 1; ; attempt++) {
+      const t0 = performance.now()
+      try {
+        await this.write(items.filter((i) => !i.outcome))
+        if (items.length) {
+          this.metrics.flushSeconds.observe((performance.now() - t0) / 1000)
+          this.metrics.batchRows.observe(items.length)
+        }
+        break
+      } catch (err) {
+        if (this.aborted) return this.fail(batch, new IngestClosedError())
+        this.metrics.retries.inc()
+        const wait = Math.round(delay * (0.8 + 0.4 * Math.random()))
+        this.safeEmit('retry', err, attempt, wait)
+        await new Promise((r) => setTimeout(r, wait))
+        delay = Math.min(delay * 2, this.opts.retryMaxMs)
+        if (this.aborted) return this.fail(batch, new IngestClosedError())
+      }
+    }
+    this.settle(batch)
+  }
+
+  /** Writes items in one transaction; isolates rows the database refuses by halving. Other errors propagate (retry). */
+  private async write(items: Item[]): Promise<void> {
+    if (!items.length) return
+    try {
+      const res = await this.store.insertPositions(items.map((i) => i.row))
+      const dup = new Set(res.duplicateIndexes)
+      items.forEach((item, k) => (item.outcome = dup.has(k) ? 'duplicate' : 'inserted'))
+    } catch (err) {
+      if (!isDataError(err)) throw err
+      if (items.length === 1) {
+        items[0]!.outcome = 'rejected'
+        this.reject(items[0]!.entry, 'database')
+        return
+      }
+      const mid = items.length >> 1
+      await this.write(items.slice(0, mid))
+      await this.write(items.slice(mid))
+    }
+  }
+
+  private settle(batch: Entry[]): void {
+    const committed: CommittedPosition[] = []
+    let inserted = 0
+    let duplicates = 0
+    for (const entry of batch) {
+      const result: SubmitResult = { inserted: 0, duplicates: 0, duplicateIndexes: [], rejected: entry.rejectedCount, rejectReasons: entry.rejected }
+      entry.items.forEach((item, k) => {
+        if (item.outcome === 'inserted') {
+          result.inserted++
+          committed.push(item.row)
+        } else if (item.outcome === 'duplicate') {
+          result.duplicates++
+          result.duplicateIndexes.push(k)
+        }
+      })
+      inserted += result.inserted
+      duplicates += result.duplicates
+      this.call(entry.done, null, result)
+    }
+    this.metrics.committed.inc(inserted)
+    this.metrics.duplicates.inc(duplicates)
+    if (committed.length) this.safeEmit('committed', committed)
+  }
+
+  private fail(batch: Entry[], err: Error): void {
+    for (const entry of batch) {
+      const open = entry.items.filter((i) => !i.outcome).length
+      if (open) this.metrics.rejected.inc({ reason: 'closed' }, open)
+      this.call(entry.done, err)
+    }
+  }
+
+  // ---- bookkeeping ----
+
+  private reject(entry: Entry, reason: RejectReason): void {
+    entry.rejected[reason] = (entry.rejected[reason] ?? 0) + 1
+    entry.rejectedCount++
+    this.metrics.rejected.inc({ reason })
+  }
+
+  private refuse(rows: number, reason: RejectReason, err: Error, done: SubmitCallback): void {
+    if (rows) this.metrics.rejected.inc({ reason }, rows)
+    setImmediate(() => this.call(done, err))
+  }
+
+  private updateLevel(): void {
+    const q = this.queuedRows
+    this.metrics.queuedRows.set(q)
+    if (!this.pressure && q >= this.opts.highWater) {
+      this.pressure = true
+      this.safeEmit('pressure')
+    } else if (this.pressure && q <= this.opts.highWater / 2) {
+      this.pressure = false
+      this.safeEmit('drain')
+    }
+  }
+
+  private call(done: SubmitCallback, err: Error | null, result?: SubmitResult): void {
+    try {
+      done(err, result)
+    } catch (e) {
+      this.safeEmit('callbackError', e)
+    }
+  }
+
+  private safeEmit(event: string, ...args: unknown[]): void {
+    try {
+      this.emit(event, ...args)
+    } catch (e) {
+      if (event !== 'callbackError' && this.listenerCount('callbackError')) this.safeEmit('callbackError', e)
+    }
+  }
+}
