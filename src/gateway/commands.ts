@@ -57,9 +57,9 @@ export interface CommandHost {
 }
 
 /** Channel a node listens on for commands addressed to terminals it holds. */
-export const nodeChannel = (nodeId: string) => `jt808:node:${nodeId}`
+export const nodeChannel = (nodeId: string) => `node:${nodeId}`
 /** Channel a node listens on for outcomes of commands it routed elsewhere. */
-export const replyChannel = (nodeId: string) => `jt808:reply:${nodeId}`
+export const replyChannel = (nodeId: string) => `reply:${nodeId}`
 
 /** Internal outcome a node returns when it does not hold the terminal (any more). */
 interface NotHere {

@@ -56,13 +56,21 @@ export interface AlarmConfirmation {
 /** Alarm bits the platform clears with 0x8203 (JT/T 808 table 24, marked "需人工确认"). */
 export const CONFIRMABLE_ALARM_BITS = (1 << 0) | (1 << 3) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 27) | (1 << 28)
 
+/** How a submission settled: inserted + duplicates + rejected = rows submitted. */
+export interface IngestResult {
+  inserted: number
+  duplicates: number
+  /** rows refused (validation, database refusal): counted by the queue, never stored */
+  rejected: number
+}
+
 /** The part of the ingest queue the gateway uses (src/ingest implements it). */
 export interface IngestPort {
   /**
    * Queues positions; `done` runs once they are committed (err null), or with the error if they
    * never will be (queue closed, rows rejected). The 0x8001 ack is written only from `done`.
    */
-  submit(positions: CommittedPosition[], done: (err: Error | null) => void): void
+  submit(positions: CommittedPosition[], done: (err: Error | null, result?: IngestResult) => void): void
   /** True while the queue is above its high-water mark: sockets stop reading. */
   readonly aboveHighWater: boolean
   on(event: 'pressure' | 'drain', listener: () => void): unknown

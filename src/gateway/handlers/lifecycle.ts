@@ -56,10 +56,8 @@ async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<
     const known = vehicle.terminalPhone !== null || (terminal !== null && (terminal.vehicleId === null || terminal.vehicleId === vehicle.id))
     const idMatches = !vehicle.terminalId || !b.terminalId.trim() || sameId(vehicle.terminalId, b.terminalId)
     if (!known || !idMatches) return { result: RegisterResult.NO_SUCH_TERMINAL, vehicle, terminal }
-  } else if (!vehicle.terminalPhone) {
-    // Open mode binds the first terminal that registers an existing, unbound vehicle.
-    await ctx.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, terminalPhone: phone, terminalId: b.terminalId.trim() || vehicle.terminalId }])
   }
+  // (Open mode binds an existing, unbound vehicle: saveTerminal sets its terminal phone.)
   return { result: RegisterResult.OK, vehicle, terminal }
 }
 

@@ -52,14 +52,19 @@ function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: Committ
   const msgId = m.msgId
   const phone = m.phone
   conn.submitted()
-  ctx.ingest.submit(rows, (err) => {
+  ctx.ingest.submit(rows, (err, result) => {
     conn.settled()
     if (err) {
+      // Overload, shutdown: nothing committed, nothing acknowledged; the terminal retransmits.
       ctx.metrics.acksWithheld.inc({ reason: 'not_committed' })
       if (conn.logLazy) conn.log.debug({ err: err.message, msgId }, 'positions not committed: no ack')
       return
     }
-    if (ack && !conn.reply({ msgId, serial, phone }, 0)) ctx.metrics.acksWithheld.inc({ reason: 'connection_closed' })
+    if (!ack) return
+    // Every row refused by validation (future or expired device time …, counted by the queue):
+    // "message error", so the terminal does not take it for stored.
+    const allRefused = result !== undefined && result.rejected > 0 && result.inserted + result.duplicates === 0
+    if (!conn.reply({ msgId, serial, phone }, allRefused ? 2 : 0)) ctx.metrics.acksWithheld.inc({ reason: 'connection_closed' })
   })
 }
 

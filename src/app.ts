@@ -1,0 +1,121 @@
+/**
+ * The composition root: config → store → state → ingest → gateway (→ matcher, API).
+ * `jt808 serve` runs one of these per process; tests run several in one process (port 0,
+ * injected store/state, a fresh metrics registry each).
+ */
+import type { AddressInfo } from 'node:net'
+import { pino, type Logger } from 'pino'
+import { Registry, collectDefaultMetrics } from 'prom-client'
+import type { Config } from './config/index.js'
+import { createGateway, type Gateway } from './gateway/index.js'
+import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
+import { openState, type OpenStateOptions } from './state/index.js'
+import type { State } from './state/port.js'
+import { openStore, startStoreUpkeep, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
+import type { Store } from './store/port.js'
+
+export interface AppOverrides {
+  /** Use this store instead of opening one (the caller closes it). */
+  store?: Store
+  storeOptions?: OpenStoreOptions
+  /** Use this state instead of opening one (the caller closes it). */
+  state?: State
+  stateOptions?: OpenStateOptions
+  logger?: Logger
+  /** Metrics registry (default: a new one with the process metrics). */
+  registry?: Registry
+  now?: () => number
+  /** Partition upkeep and retention (default true; a cluster runs it once, in the primary). */
+  upkeep?: boolean
+}
+
+export interface App {
+  readonly config: Config
+  readonly store: Store
+  readonly state: State
+  readonly ingest: IngestQueue
+  readonly gateway: Gateway
+  readonly registry: Registry
+  readonly logger: Logger
+  /** where terminals connect */
+  readonly tcp: AddressInfo
+  /** Graceful: stop reading, commit what was received (its acks go out), close connections, then the rest. */
+  close(): Promise<void>
+}
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'nodeId'>): Logger {
+  return pino({ level: config.logLevel, base: { node: config.nodeId } })
+}
+
+export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const logger = overrides.logger ?? createLogger(config)
+  const registry = overrides.registry ?? newRegistry()
+  const cleanups: Array<() => Promise<void>> = []
+  const unwind = async () => {
+    for (const c of cleanups.reverse()) await c().catch((e: unknown) => logger.error({ err: e }, 'shutdown step failed'))
+  }
+  try {
+    const store =
+      overrides.store ??
+      (await openStore(config, { ...overrides.storeOptions, onDatabaseError: (err) => logger.error({ err }, 'database connection error') }))
+    if (!overrides.store) cleanups.push(() => store.close())
+
+    let upkeep: StoreUpkeep | null = null
+    if (overrides.upkeep !== false) {
+      upkeep = startStoreUpkeep(store, {
+        now: overrides.now,
+        onError: (err) => logger.error({ err }, 'partition/retention upkeep failed'),
+        onDone: (created, dropped) => {
+          if (created.length || dropped.length) logger.info({ created, dropped }, 'storage upkeep')
+        },
+      })
+      cleanups.push(async () => upkeep?.stop())
+    }
+
+    const state = overrides.state ?? (await openState(config, { ...overrides.stateOptions, onError: (err) => logger.error({ err }, 'redis connection error') }))
+    if (!overrides.state) cleanups.push(() => state.close())
+
+    const ingest = new IngestQueue(store, { ...ingestOptionsFromConfig(config), registry, ...(overrides.now ? { now: overrides.now } : {}) })
+    const ingestLog = logger.child({ component: 'ingest' })
+    ingest.on('retry', (err: Error, attempt: number, delayMs: number) => ingestLog.warn({ err, attempt, delayMs }, 'batch write failed; retrying'))
+    ingest.on('callbackError', (err: Error) => ingestLog.error({ err }, 'ingest callback failed'))
+    let ingestClosed = false
+    const closeIngest = async () => {
+      if (ingestClosed) return
+      ingestClosed = true
+      await ingest.close()
+    }
+    cleanups.push(closeIngest)
+
+    const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now })
+    const tcp = await gateway.listen()
+    // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
+    cleanups.push(() => gateway.close(closeIngest))
+
+    // Matcher and API are wired here (their engineers add them), e.g.:
+    //   const matcher = startMatcher({ config, store, state, gateway, registry, logger }); cleanups.push(() => matcher.close())
+    //   const api = await startApi({ config, store, state, gateway, registry, logger }); cleanups.push(() => api.close())
+
+    let closing: Promise<void> | null = null
+    return {
+      config,
+      store,
+      state,
+      ingest,
+      gateway,
+      registry,
+      logger,
+      tcp,
+      close: () => (closing ??= unwind()),
+    }
+  } catch (e) {
+    await unwind()
+    throw e
+  }
+}
+
+function newRegistry(): Registry {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  return registry
+}
