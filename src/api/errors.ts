@@ -67,7 +67,14 @@ interface AjvLikeError {
 
 /** Turns fastify's validation errors into field errors ("body/goods/0/unNumber: must match pattern"). */
 export function fieldErrorsFromValidation(context: string | undefined, errors: AjvLikeError[]): FieldError[] {
-  return errors.map((e) => {
+  // A oneOf/anyOf (one object or an array of them) reports every branch's failure: keep the
+  // specific errors and drop the branch summaries when there is anything more specific.
+  const summaries = new Set(['oneOf', 'anyOf', 'type'])
+  const specific = errors.filter((e) => !summaries.has(e.keyword ?? ''))
+  const kept = specific.length
+    ? errors.filter((e) => !(e.keyword === 'oneOf' || e.keyword === 'anyOf' || (e.keyword === 'type' && specific.some((s) => (s.instancePath ?? '').startsWith((e.instancePath ?? '') + '/')))))
+    : errors
+  return kept.map((e) => {
     let path = (e.instancePath ?? '').replace(/^\//, '')
     if (e.keyword === 'required' && typeof e.params?.missingProperty === 'string') path = path ? `${path}/${e.params.missingProperty}` : e.params.missingProperty
     if (e.keyword === 'additionalProperties' && typeof e.params?.additionalProperty === 'string') {
@@ -75,6 +82,11 @@ export function fieldErrorsFromValidation(context: string | undefined, errors: A
       return { field: `${context ?? 'body'}${path ? '/' + path : ''}`, message: 'is not a known field' }
     }
     let message = e.message ?? 'is invalid'
+    if (e.keyword === 'required') message = 'is required'
+    if (e.keyword === 'discriminator' && typeof e.params?.tag === 'string') {
+      path = path ? `${path}/${e.params.tag}` : e.params.tag
+      message = 'is missing or not one of the known values'
+    }
     if (e.keyword === 'enum' && Array.isArray(e.params?.allowedValues)) message = `must be one of ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`
     return { field: `${context ?? 'body'}${path ? '/' + path : ''}`, message }
   })

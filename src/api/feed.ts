@@ -207,6 +207,11 @@ export class AnomalyFeed {
     this.hooks.onClientsChanged?.(this.clients.size)
   }
 
+  /** Starts the tail loop (idempotent); rejects when the state cannot be reached. */
+  start(): Promise<void> {
+    return this.ensureRunning()
+  }
+
   private ensureRunning(): Promise<void> {
     if (this.tail !== null && this.running) return Promise.resolve()
     this.starting ??= (async () => {

@@ -21,7 +21,8 @@ export const errorSchema = {
   },
 } as const
 
-const err = (description: string) => ({ ...errorSchema, description })
+export const errorResponse = (description: string) => ({ ...errorSchema, description })
+const err = errorResponse
 
 /** Error responses every authenticated route can give. */
 export function errorResponses(access: Access): Record<string, unknown> {
@@ -29,6 +30,7 @@ export function errorResponses(access: Access): Record<string, unknown> {
     400: err('Invalid request: details.fields lists each field error'),
     401: err('No valid bearer token'),
     403: err(access === 'supervisor' ? 'Needs a supervisor token' : 'Outside the token’s role or enterprise scope'),
+    404: err('Not found'),
     500: err('Internal error'),
   }
 }
@@ -48,14 +50,14 @@ export const vehicleInputSchema = {
   required: ['plate'],
   properties: {
     plate: plateSchema,
-    plateColor: { ...plateColorSchema, default: 2 },
+    plateColor: { ...plateColorSchema, description: `${plateColorSchema.description}; default 2` },
     terminalPhone: nullable(phoneSchema),
     terminalId: { type: ['string', 'null'], maxLength: 30 },
     enterpriseLicenseNo: { type: ['string', 'null'], minLength: 1, maxLength: 50 },
     enterpriseName: { type: ['string', 'null'], maxLength: 100 },
     transportCertNo: { type: ['string', 'null'], maxLength: 50 },
     transportCertValidUntil: { type: ['string', 'null'], format: 'date' },
-    businessScope: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^[1-9](\\.[1-9])?$', description: 'hazard class or division, e.g. "3", "2.1"' }, default: [] },
+    businessScope: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^[1-9](\\.[1-9])?$', description: 'hazard class or division, e.g. "3", "2.1"' } },
   },
 } as const
 
@@ -132,6 +134,6 @@ export const anomalySchema = {
 export const plateParams = { type: 'object', required: ['plate'], properties: { plate: plateSchema } } as const
 
 export const timeRangeQuery = {
-  from: { ...isoTime, description: 'inclusive, ISO 8601' },
-  to: { ...isoTime, description: 'exclusive, ISO 8601' },
+  from: { ...isoTime, description: 'start of the range (inclusive), ISO 8601' },
+  to: { ...isoTime, description: 'end of the range (inclusive), ISO 8601' },
 } as const

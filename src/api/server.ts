@@ -7,23 +7,22 @@
  * {"error":{"code","message","details"}}. Every /api/v1 route declares its access level; writes
  * are recorded in the audit log before the response is sent.
  */
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { checkAccess, type Access, type Principal } from './access.js'
 import type { ApiDeps } from './deps.js'
+import type { Vehicle } from '../domain.js'
 import { ApiError, toErrorResponse } from './errors.js'
 import { AnomalyFeed } from './feed.js'
 import { errorResponses } from './schemas.js'
 import { hashToken } from './tokens.js'
 import { systemRoutes } from './routes/system.js'
 import { vehicleRoutes } from './routes/vehicles.js'
-import { anomalyRoutes } from './routes/anomalies.js'
+import { feedRoutes } from './routes/feed.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
-import { waybillRoutes } from './routes/waybills.js'
-import { statsRoutes } from './routes/stats.js'
 import { QrSigner } from './qr.js'
 
 export const API_PREFIX = '/api/v1'
@@ -37,6 +36,9 @@ export interface ApiContext {
   now: () => number
   feed: AnomalyFeed
   qr: QrSigner
+  /** waybill lookups the vehicle views need (wired to the waybill store) */
+  waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
+  selfCheck(vehicle: Vehicle): Promise<unknown>
 }
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
@@ -45,7 +47,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   const now = deps.now ?? Date.now
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
-    disableRequestLogging: true,
+    logController: new QuietProbes({ disableRequestLogging: (request) => PROBES.has(request.url) }),
     bodyLimit: 1 << 20,
     // SSE clients are ended in preClose; anything else idle is closed with the server.
     forceCloseConnections: 'idle',
@@ -56,13 +58,24 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         allErrors: true,
         coerceTypes: 'array',
         useDefaults: true,
+        // command bodies are a oneOf on `type`: report the chosen variant's errors only
+        discriminator: true,
       },
     },
   })
 
   const feed = new AnomalyFeed(deps.state, deps.feed ?? {}, app.log, feedMetrics(deps.registry))
   const qr = new QrSigner(deps.store, deps.config.qrSigningKey ?? null)
-  const ctx: ApiContext = { deps, now, feed, qr }
+  const ctx: ApiContext = {
+    deps,
+    now,
+    feed,
+    qr,
+    waybills: { activeFor: async () => null },
+    selfCheck: async () => {
+      throw new ApiError('NOT_AVAILABLE', 'self-check is not wired yet')
+    },
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -190,15 +203,22 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   await app.register(
     async (api) => {
       vehicleRoutes(api, ctx)
-      waybillRoutes(api, ctx)
-      anomalyRoutes(api, ctx)
+      feedRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
-      statsRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )
-  return app as ApiInstance
+  return app as unknown as ApiInstance
+}
+
+const PROBES = new Set(['/healthz', '/readyz', '/metrics'])
+
+/** One line per API request (at completion); probes and scrapes are not logged. */
+class QuietProbes extends LogController {
+  override incomingRequest(request: FastifyRequest, _reply: FastifyReply): void {
+    if (!PROBES.has(request.url)) request.log.debug({ method: request.method, url: request.url }, 'incoming request')
+  }
 }
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {

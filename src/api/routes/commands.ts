@@ -1,0 +1,217 @@
+/**
+ * POST /terminals/{phone}/commands: a typed command becomes a downlink message for the gateway's
+ * sendCommand; its outcome becomes the HTTP answer — 200 with the terminal's answer (or its
+ * failure result), 202 when queued for an offline terminal, 504 when it did not answer in time.
+ */
+import type { FastifyInstance } from 'fastify'
+import { PARAMS } from '../../../protocol/messages/8103-terminal-params.js'
+import { assertOwn } from '../access.js'
+import type { CommandOutcome, DownlinkMessage } from '../deps.js'
+import { ApiError, notFound, validationFailed } from '../errors.js'
+import { errorResponse, phoneSchema } from '../schemas.js'
+import type { ApiContext } from '../server.js'
+
+/** Alarm bits the platform confirms with 0x8203: 0, 3, 20, 21, 22, 27, 28 (JT/T 808 table 24). */
+export const CONFIRMABLE_ALARM_BITS = (1 << 0) | (1 << 3) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 27) | (1 << 28)
+
+const PARAM_IDS = new Map([...PARAMS].map(([id, p]) => [p.name, id]))
+
+type ParamInput = { id: number | string; value?: number; text?: string }
+export type CommandBody = { timeoutSeconds?: number; queueIfOffline?: boolean; ttlSeconds?: number } & (
+  | { type: 'text'; text: string; emergency?: boolean; display?: boolean; tts?: boolean; textType?: 1 | 2 }
+  | { type: 'query-location' }
+  | { type: 'query-params' }
+  | { type: 'set-params'; params: ParamInput[] }
+  | { type: 'confirm-alarm'; alarmSerial: number; alarmTypes: number }
+)
+
+const common = {
+  timeoutSeconds: { type: 'integer', minimum: 1, maximum: 300, description: 'how long to wait for the answer (default: the gateway’s command timeout)' },
+  queueIfOffline: { type: 'boolean', description: 'default true; false: an offline terminal gives 504 instead of queueing' },
+  ttlSeconds: { type: 'integer', minimum: 1, maximum: 30 * 86_400, description: 'how long a queued command waits for the terminal' },
+} as const
+
+const variant = (type: string, description: string, properties: Record<string, unknown> = {}, required: string[] = []) => ({
+  type: 'object',
+  description,
+  additionalProperties: false,
+  required: ['type', ...required],
+  properties: { type: { type: 'string', const: type }, ...properties, ...common },
+})
+
+export const commandBodySchema = {
+  type: 'object',
+  discriminator: { propertyName: 'type' },
+  required: ['type'],
+  oneOf: [
+    variant(
+      'text',
+      '0x8300 text message to the driver (display and text-to-speech by default)',
+      {
+        text: { type: 'string', minLength: 1, maxLength: 1024 },
+        emergency: { type: 'boolean', description: 'default false' },
+        display: { type: 'boolean', description: 'show on the terminal display (default true)' },
+        tts: { type: 'boolean', description: 'read out by text-to-speech (default true)' },
+        textType: { type: 'integer', enum: [1, 2], description: '2019 terminals: 1 notice (default), 2 service information' },
+      },
+      ['text'],
+    ),
+    variant('query-location', '0x8201 position query; answered with 0x0201'),
+    variant('query-params', '0x8104 query all parameters; answered with 0x0104'),
+    variant(
+      'set-params',
+      '0x8103 set terminal parameters',
+      {
+        params: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 64,
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['id'],
+            properties: {
+              id: { oneOf: [{ type: 'integer', minimum: 0, maximum: 0xffffffff }, { type: 'string', minLength: 1, maxLength: 64 }], description: 'parameter id (number, "0x0029") or name ("defaultReportInterval")' },
+              value: { type: 'integer', minimum: 0, maximum: 0xffffffff },
+              text: { type: 'string', maxLength: 255 },
+            },
+          },
+        },
+      },
+      ['params'],
+    ),
+    variant(
+      'confirm-alarm',
+      '0x8203 manual alarm confirmation (bits 0, 3, 20, 21, 22, 27, 28)',
+      {
+        alarmSerial: { type: 'integer', minimum: 0, maximum: 65535, description: 'serial of the 0x0200 that raised it; 0 confirms all of these types' },
+        alarmTypes: { type: 'integer', minimum: 1, maximum: 0xffffffff, description: 'alarm bits to confirm' },
+      },
+      ['alarmSerial', 'alarmTypes'],
+    ),
+  ],
+} as const
+
+/** Turns the API's command into the downlink message (throws 400 with field errors). */
+export function toDownlink(body: CommandBody): DownlinkMessage {
+  switch (body.type) {
+    case 'text': {
+      // 2013 flags: bit 0 emergency, 2 terminal display, 3 TTS read-out.
+      const flags = (body.emergency ? 1 : 0) | (body.display !== false ? 1 << 2 : 0) | (body.tts !== false ? 1 << 3 : 0)
+      return { msgId: 0x8300, body: { flags, type: body.textType ?? 1, text: body.text } }
+    }
+    case 'query-location':
+      return { msgId: 0x8201, body: {} }
+    case 'query-params':
+      return { msgId: 0x8104, body: {} }
+    case 'set-params': {
+      const fields: { field: string; message: string }[] = []
+      const params = body.params.map((p, i) => {
+        const id = typeof p.id === 'number' ? p.id : /^0x[0-9a-f]{1,8}$/i.test(p.id) ? parseInt(p.id, 16) : PARAM_IDS.get(p.id)
+        if (id === undefined) fields.push({ field: `body/params/${i}/id`, message: `unknown parameter name "${p.id}"` })
+        if ((p.value === undefined) === (p.text === undefined)) fields.push({ field: `body/params/${i}`, message: 'give exactly one of value (number) or text' })
+        const known = id === undefined ? undefined : PARAMS.get(id)
+        if (known && known.type === 'string' && p.text === undefined) fields.push({ field: `body/params/${i}/text`, message: `${known.name} is a text parameter` })
+        if (known && known.type !== 'string' && p.value === undefined) fields.push({ field: `body/params/${i}/value`, message: `${known.name} is a numeric parameter` })
+        if (known?.type === 'byte' && (p.value ?? 0) > 0xff) fields.push({ field: `body/params/${i}/value`, message: `${known.name} is a BYTE (0..255)` })
+        if (known?.type === 'word' && (p.value ?? 0) > 0xffff) fields.push({ field: `body/params/${i}/value`, message: `${known.name} is a WORD (0..65535)` })
+        return { id: id ?? 0, ...(p.value !== undefined ? { value: p.value } : { text: p.text }) }
+      })
+      if (fields.length) throw validationFailed('invalid parameters', fields)
+      return { msgId: 0x8103, body: { params } }
+    }
+    case 'confirm-alarm': {
+      if ((body.alarmTypes & ~CONFIRMABLE_ALARM_BITS) >>> 0 !== 0)
+        throw validationFailed('only alarm bits 0, 3, 20, 21, 22, 27 and 28 are confirmed by the platform', [{ field: 'body/alarmTypes', message: 'contains bits that need no confirmation' }])
+      return { msgId: 0x8203, body: { replySerial: body.alarmSerial, alarmType: body.alarmTypes >>> 0 } }
+    }
+  }
+}
+
+const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0')
+
+/** Protocol bodies may hold Buffers and bigints: make them plain JSON. */
+function plain(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_k, v) => {
+      if (typeof v === 'bigint') return v.toString()
+      if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) return Buffer.from((v as { data: number[] }).data).toString('hex')
+      if (v instanceof Uint8Array) return Buffer.from(v).toString('hex')
+      return v
+    }),
+  )
+}
+
+const RESULT_TEXT: Record<number, string> = { 1: 'failure', 2: 'message error', 3: 'not supported', 4: 'alarm confirmation' }
+
+export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { store, config } = ctx.deps
+
+  app.post<{ Params: { phone: string }; Body: CommandBody }>(
+    '/terminals/:phone/commands',
+    {
+      config: { access: 'write' },
+      schema: {
+        tags: ['terminals'],
+        summary: 'Send a command to a terminal wherever it is connected (queued when offline)',
+        params: { type: 'object', required: ['phone'], properties: { phone: phoneSchema } },
+        body: commandBodySchema,
+        response: {
+          200: {
+            description: 'The terminal answered (status answered), or answered with a failure result (status failed)',
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['answered', 'failed'] },
+              reply: { type: 'object', properties: { msgId: { type: 'string' }, body: { type: 'object', additionalProperties: true } } },
+              result: { type: 'integer' },
+              reason: { type: 'string' },
+            },
+          },
+          202: {
+            description: 'The terminal is offline: the command is queued and delivered after its next authentication',
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['queued'] }, id: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } },
+          },
+          503: errorResponse('No gateway in this process'),
+          504: errorResponse('The terminal did not answer in time'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { phone } = request.params
+      const body = request.body
+      request.audit.target = phone
+      request.audit.details = { type: body.type }
+      const [vehicle, terminal] = await Promise.all([store.findVehicleByTerminal(phone), store.getTerminal(phone)])
+      if (!vehicle && !terminal) throw notFound(`terminal ${phone}`)
+      assertOwn(request, vehicle?.enterpriseLicenseNo ?? null, `terminal ${phone}`)
+      const message = toDownlink(body)
+      if (!ctx.deps.commander) throw new ApiError('NOT_AVAILABLE', 'this process runs no gateway: commands cannot be sent')
+      let outcome: CommandOutcome
+      try {
+        outcome = await ctx.deps.commander.sendCommand(phone, message, {
+          timeoutMs: (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000,
+          ttlMs: (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000,
+          queueIfOffline: body.queueIfOffline !== false,
+        })
+      } catch (err) {
+        const e = err as { name?: string; code?: string; message?: string }
+        if (e?.name === 'CommandError' && e.code !== 'GATEWAY_CLOSED') throw validationFailed(`the command cannot be encoded: ${e.message}`, [{ field: 'body', message: e.message ?? 'invalid' }])
+        if (e?.name === 'CommandError') throw new ApiError('NOT_AVAILABLE', 'the gateway is shutting down')
+        throw err
+      }
+      request.audit.details.outcome = outcome.status
+      switch (outcome.status) {
+        case 'answered':
+          return { status: 'answered', reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
+        case 'failed':
+          return { status: 'failed', result: outcome.result, reason: RESULT_TEXT[outcome.result] ?? `result ${outcome.result}` }
+        case 'queued':
+          reply.status(202)
+          return { status: 'queued', id: outcome.id, expiresAt: new Date(outcome.expiresAt).toISOString() }
+        case 'timeout':
+          throw new ApiError('TERMINAL_TIMEOUT', `terminal ${phone} did not answer in time`)
+      }
+    },
+  )
+}

@@ -1,0 +1,80 @@
+/** Health, readiness, Prometheus metrics and the OpenAPI document: no token needed. */
+import type { FastifyInstance } from 'fastify'
+import { ApiError } from '../errors.js'
+import type { ApiContext } from '../server.js'
+
+const READY_TIMEOUT_MS = 2_000
+
+async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: boolean; error?: string }> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([
+      probe(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS)
+      }),
+    ])
+    return { name, ok: true }
+  } catch (err) {
+    return { name, ok: false, error: (err as Error).message }
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export function systemRoutes(app: FastifyInstance, { deps }: ApiContext): void {
+  const started = Date.now()
+
+  app.get(
+    '/healthz',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['system'],
+        summary: 'The process is up',
+        security: [],
+        response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] }, uptimeSeconds: { type: 'number' } } } },
+      },
+    },
+    async () => ({ status: 'ok', uptimeSeconds: Math.round((Date.now() - started) / 1000) }),
+  )
+
+  app.get(
+    '/readyz',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['system'],
+        summary: 'The database and the state store answer',
+        security: [],
+        response: {
+          200: {
+            type: 'object',
+            properties: { status: { type: 'string', enum: ['ready'] }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
+          },
+          503: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } },
+        },
+      },
+    },
+    async () => {
+      const results = await Promise.all([check('store', () => deps.store.ping()), check('state', () => deps.state.ping())])
+      const checks = Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : `failed: ${r.error}`]))
+      if (results.some((r) => !r.ok)) throw new ApiError('NOT_AVAILABLE', 'not ready', { checks })
+      return { status: 'ready', checks }
+    },
+  )
+
+  app.get(
+    '/metrics',
+    {
+      config: { access: 'public' },
+      schema: { tags: ['system'], summary: 'Prometheus metrics (gateway, ingest, matcher, API)', security: [], produces: ['text/plain'] },
+    },
+    async (_request, reply) => {
+      reply.type(deps.registry.contentType)
+      return deps.registry.metrics()
+    },
+  )
+
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
+}

@@ -1,0 +1,130 @@
+/**
+ * Builds the API over real backends for tests: the embedded defaults (in-memory PGlite +
+ * MemoryState) and the servers (PostgreSQL in a fresh schema + Redis under a fresh prefix).
+ * Every fixture creates one token per role, two enterprises apart.
+ */
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { Registry } from 'prom-client'
+import type { Test } from 'tap'
+import { buildApi, type ApiInstance } from '../../src/api/server.js'
+import type { Commander, FeedOptions } from '../../src/api/deps.js'
+import { createToken } from '../../src/api/tokens.js'
+import { loadConfig } from '../../src/config/index.js'
+import { MemoryState } from '../../src/state/memory.js'
+import type { State } from '../../src/state/port.js'
+import { RedisState } from '../../src/state/redis.js'
+import { openStore, type OpenedStore } from '../../src/store/index.js'
+
+export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export interface Backends {
+  kind: 'embedded' | 'server'
+  store: OpenedStore
+  state: State
+  /** another State instance on the same data (a second process); the memory state is shared as is */
+  secondState(): Promise<State>
+  dispose(): Promise<void>
+}
+
+export type BackendKind = Backends['kind']
+export const BACKENDS: BackendKind[] = ['embedded', 'server']
+
+export async function openBackends(kind: BackendKind): Promise<Backends> {
+  const config = { ...loadConfig({}), databaseUrl: kind === 'server' ? DATABASE_URL : null }
+  if (kind === 'embedded') {
+    const store = await openStore(config, { embedded: 'memory' })
+    const state = new MemoryState()
+    return { kind, store, state, secondState: async () => state, dispose: async () => Promise.all([store.close(), state.close()]).then(() => undefined) }
+  }
+  const schema = `api_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
+  const store = await openStore(config, { schema, poolSize: 4 })
+  const prefix = `test:api:${randomUUID()}:`
+  const state = new RedisState(REDIS_URL, { prefix })
+  const extra: State[] = []
+  return {
+    kind,
+    store,
+    state,
+    async secondState() {
+      const s = new RedisState(REDIS_URL, { prefix })
+      extra.push(s)
+      return s
+    },
+    async dispose() {
+      await state.clear().catch(() => undefined)
+      await Promise.all([state.close(), ...extra.map((s) => s.close())])
+      await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
+      await store.close()
+    },
+  }
+}
+
+export const LICENCE_A = '330100000001'
+export const LICENCE_B = '330100000002'
+
+export interface Fixture extends Backends {
+  app: ApiInstance
+  registry: Registry
+  tokens: { supervisor: string; inspector: string; entA: string; entB: string }
+  auth(token: string): { authorization: string }
+  /** starts listening on 127.0.0.1:0 and returns the base URL */
+  listen(): Promise<string>
+}
+
+export async function apiFixture(
+  t: Test,
+  kind: BackendKind,
+  opts: { commander?: Commander | null; feed?: Partial<FeedOptions>; now?: () => number; bootstrapToken?: string | null } = {},
+): Promise<Fixture> {
+  const backends = await openBackends(kind)
+  const registry = new Registry()
+  const app = await buildApi({
+    config: { commandTimeoutSeconds: 5, offlineCommandTtlSeconds: 3600, bootstrapToken: opts.bootstrapToken ?? null },
+    store: backends.store,
+    state: backends.state,
+    commander: opts.commander ?? null,
+    registry,
+    now: opts.now,
+    feed: opts.feed,
+  })
+  const make = async (role: string, enterpriseLicenseNo: string | null = null) => (await createToken(backends.store, { role, enterpriseLicenseNo })).secret
+  const tokens = {
+    supervisor: await make('supervisor'),
+    inspector: await make('inspector'),
+    entA: await make('enterprise', LICENCE_A),
+    entB: await make('enterprise', LICENCE_B),
+  }
+  t.teardown(async () => {
+    await app.close()
+    await backends.dispose()
+  })
+  return {
+    ...backends,
+    app,
+    registry,
+    tokens,
+    auth: (token) => ({ authorization: `Bearer ${token}` }),
+    async listen() {
+      await app.listen({ port: 0, host: '127.0.0.1' })
+      const { port } = app.server.address() as AddressInfo
+      return `http://127.0.0.1:${port}`
+    },
+  }
+}
+
+/** A registry record for tests. */
+export function vehicleInput(plate: string, licence: string, extra: Record<string, unknown> = {}) {
+  return {
+    plate,
+    plateColor: 2,
+    terminalPhone: null,
+    enterpriseLicenseNo: licence,
+    enterpriseName: licence === LICENCE_A ? '杭州甲危货运输有限公司' : '宁波乙危货运输有限公司',
+    transportCertNo: '330100123456',
+    transportCertValidUntil: '2030-12-31',
+    businessScope: ['2.1', '3'],
+    ...extra,
+  }
+}
