@@ -73,9 +73,10 @@ export class RunStats {
     this.startedAt = now()
   }
 
-  sent(msgId: number, expectsAnswer: boolean): void {
+  /** msgId null: a frame whose header does not parse. */
+  sent(msgId: number | null, expectsAnswer: boolean): void {
     this.framesSent++
-    this.framesById.set(msgId, (this.framesById.get(msgId) ?? 0) + 1)
+    if (msgId !== null) this.framesById.set(msgId, (this.framesById.get(msgId) ?? 0) + 1)
     if (expectsAnswer) this.framesExpectingAnswer++
   }
 

@@ -1,5 +1,8 @@
 import type { Command } from '../command.js'
 import { tokenCommand } from './token.js'
+import { replayCommand } from './replay.js'
+import { simulateCommand } from './simulate.js'
+import { importCommand } from './import.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
-export const COMMANDS: Command[] = [tokenCommand]
+export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand]

@@ -1,0 +1,332 @@
+/**
+ * `jt808 import vehicles|waybills FILE`: loads registry rows or waybills from CSV or NDJSON.
+ * Every line is validated first and every bad line reported (line number, field, reason); the
+ * import then happens all at once in one transaction, or not at all: nothing is half-imported.
+ */
+import { createReadStream } from 'node:fs'
+import { createInterface } from 'node:readline'
+import type { NewVehicle } from '../../domain.js'
+import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
+import { parseWaybill, waybillFromFlat, type WaybillInput } from '../../matcher/waybill.js'
+import type { Store } from '../../store/port.js'
+import { parseOptions } from '../../sim/cli.js'
+import { UsageError, type CliIO, type Command } from '../command.js'
+
+const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--json]
+                    [--database-url URL | --data-dir DIR]
+
+Loads vehicles (the terminal registry) or electronic waybills from CSV (a header row, then one
+row per record) or NDJSON (one JSON object per line). FILE "-" reads standard input; the format
+follows the file extension (.csv, .ndjson/.jsonl/.json), else the first character ({ = NDJSON).
+
+Every line is checked first and every problem is listed as "line N: field: reason". When any
+line fails, nothing is imported and the exit status is 1; otherwise all records are written in
+one transaction (existing vehicles, same plate and colour, are updated).
+
+vehicles columns / keys:
+  plate (required), plateColor (JT/T 415 code; default 2 = yellow, hazmat), terminalPhone (up to
+  20 digits), terminalId, enterpriseLicenseNo, enterpriseName, transportCertNo,
+  transportCertValidUntil (yyyy-mm-dd), businessScope (hazard classes; in CSV separated by ; or |)
+  snake_case headers (plate_color, terminal_phone, …) are accepted too.
+waybills: the 29 fields of the electronic waybill (see docs); in CSV one goods entry per row via
+  unNumber, goodsName, hazardClass, packingGroup, specification, quantity, unit, or several as
+  goods[0].unNumber, goods[1].unNumber, …, or a "goods" column holding JSON.
+
+options:
+  --format F      csv or ndjson (default: from the name or content)
+  --dry-run       check every line, import nothing
+  --json          report as JSON: {"imported":n,"failed":n,"errors":[{"line":n,"field":"…","message":"…"}]}
+
+The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
+one in --data-dir (JT808_DATA_DIR, default ./data).
+
+exit status: 0 all imported, 1 a line failed (nothing imported) or the database refused, 2 bad usage.`
+
+export interface LineError {
+  line: number
+  field: string
+  message: string
+}
+
+export interface ImportDeps {
+  /** Opens the store (tests pass their own; default openStore from src/store). */
+  openStore?: (config: Config) => Promise<Store>
+}
+
+/** What storing waybills needs from the store; the port does not have it yet in every build. */
+interface WaybillWriter {
+  upsertWaybills(waybills: WaybillInput[]): Promise<unknown>
+}
+
+export const importCommand: Command = {
+  name: 'import',
+  summary: 'import vehicles or waybills from CSV or NDJSON (all or nothing, per-line errors)',
+  usage: USAGE,
+  run: (argv, io) => runImport(argv, io),
+}
+
+export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
+  const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
+  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, true)
+  const [kind, file, ...extra] = positionals
+  if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
+  if (!file) throw new UsageError('which file? ("-" reads standard input)')
+  if (extra.length) throw new UsageError(`one file at a time (got ${positionals.length - 1})`)
+  const format = (values.format as string | undefined) ?? formatFromName(file)
+  if (format !== undefined && format !== 'csv' && format !== 'ndjson') throw new UsageError(`--format must be csv or ndjson, got "${format}"`)
+
+  const input = file === '-' ? io.stdin : createReadStream(file)
+  const records: Array<{ line: number; record: Record<string, unknown> }> = []
+  const errors: LineError[] = []
+  try {
+    await readRecords(input, format, kind, records, errors)
+  } catch (e) {
+    io.stderr.write(`jt808 import: cannot read ${file}: ${(e as Error).message}\n`)
+    return 1
+  }
+
+  const vehicles: NewVehicle[] = []
+  const waybills: WaybillInput[] = []
+  for (const { line, record } of records) {
+    if (kind === 'vehicles') {
+      const v = parseVehicle(record)
+      if (v.ok) vehicles.push(v.value)
+      else for (const e of v.errors) errors.push({ line, ...e })
+    } else {
+      const w = parseWaybill(record)
+      if (w.ok) waybills.push(w.value)
+      else for (const e of w.errors) errors.push({ line, field: e.field, message: e.message })
+    }
+  }
+  const good = kind === 'vehicles' ? vehicles.length : waybills.length
+  // Duplicate keys in one file: the later row would silently win; say so instead.
+  if (kind === 'vehicles') duplicates(records, vehicles, (v) => `${v.plate}/${v.plateColor}`, 'plate', errors)
+  else duplicates(records, waybills, (w) => w.waybillNo, 'waybillNo', errors)
+  errors.sort((a, b) => a.line - b.line)
+  const failedLines = new Set(errors.map((e) => e.line)).size
+
+  const report = (imported: number, note?: string) => {
+    if (values.json) io.stdout.write(JSON.stringify({ kind, imported, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, ...(note ? { note } : {}) }) + '\n')
+    else {
+      for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
+      if (note) io.stderr.write(note + '\n')
+      io.stdout.write(`${imported} ${kind} imported${failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : ''}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
+    }
+  }
+
+  if (failedLines > 0 || records.length === 0) {
+    report(0, records.length === 0 && failedLines === 0 ? `no records in ${file}` : undefined)
+    return 1
+  }
+  if (values['dry-run']) {
+    report(0, `${good} ${kind} valid`)
+    return 0
+  }
+
+  const configFlags = Object.fromEntries(Object.entries(values).filter(([k, v]) => k in configOptions && v !== undefined)) as Record<string, string>
+  const config = loadConfig(io.env, configFlags)
+  const open = deps.openStore ?? (async (c: Config) => (await import('../../store/index.js')).openStore(c))
+  const store = await open(config)
+  try {
+    if (kind === 'vehicles') await store.upsertVehicles(vehicles)
+    else {
+      const writer = store as Partial<WaybillWriter>
+      if (typeof writer.upsertWaybills !== 'function') {
+        report(0, `every waybill is valid, but this build's store cannot save waybills yet (needs upsertWaybills): nothing imported`)
+        return 1
+      }
+      await writer.upsertWaybills(waybills)
+    }
+  } catch (e) {
+    io.stderr.write(`jt808 import: the database refused the import, nothing imported: ${(e as Error).message}\n`)
+    return 1
+  } finally {
+    if (!deps.openStore) await store.close()
+  }
+  report(good)
+  return 0
+}
+
+function formatFromName(file: string): 'csv' | 'ndjson' | undefined {
+  if (/\.csv$/i.test(file)) return 'csv'
+  if (/\.(ndjson|jsonl|json)$/i.test(file)) return 'ndjson'
+  return undefined
+}
+
+/** Lines that did not even become records are in errors only; count them as checked. */
+function countUnparsed(errors: LineError[], records: Array<{ line: number }>): number {
+  const recordLines = new Set(records.map((r) => r.line))
+  return new Set(errors.filter((e) => !recordLines.has(e.line)).map((e) => e.line)).size
+}
+
+function duplicates<T>(records: Array<{ line: number }>, items: T[], key: (t: T) => string, field: string, errors: LineError[]): void {
+  // items align with records only when every record parsed; called after parsing, so map by order of success.
+  const failed = new Set(errors.map((e) => e.line))
+  const okLines = records.filter((r) => !failed.has(r.line)).map((r) => r.line)
+  const seen = new Map<string, number>()
+  items.forEach((item, i) => {
+    const k = key(item)
+    const first = seen.get(k)
+    if (first !== undefined) errors.push({ line: okLines[i], field, message: `"${k}" already on line ${first}` })
+    else seen.set(k, okLines[i])
+  })
+}
+
+// ---------------------------------------------------------------- reading
+
+async function readRecords(
+  input: NodeJS.ReadableStream,
+  format: 'csv' | 'ndjson' | undefined,
+  kind: 'vehicles' | 'waybills',
+  records: Array<{ line: number; record: Record<string, unknown> }>,
+  errors: LineError[],
+): Promise<void> {
+  const rl = createInterface({ input, crlfDelay: Infinity })
+  let mode = format
+  let header: string[] | null = null
+  let lineNo = 0
+  // A quoted CSV field may span lines: gather them into one record.
+  let pending: { text: string; line: number } | null = null
+  for await (const raw of rl) {
+    lineNo++
+    const line = lineNo === 1 ? raw.replace(/^\uFEFF/, '') : raw
+    if (pending === null && line.trim() === '') continue
+    if (mode === undefined) mode = line.trimStart().startsWith('{') ? 'ndjson' : 'csv'
+    if (mode === 'ndjson') {
+      if (line.trim().startsWith('#')) continue
+      let value: unknown
+      try {
+        value = JSON.parse(line)
+      } catch (e) {
+        errors.push({ line: lineNo, field: '', message: `not JSON: ${(e as Error).message}` })
+        continue
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) errors.push({ line: lineNo, field: '', message: 'expected a JSON object' })
+      else records.push({ line: lineNo, record: value as Record<string, unknown> })
+      continue
+    }
+    const text: string = pending ? pending.text + '\n' + line : line
+    const at: number = pending ? pending.line : lineNo
+    const cells = splitCsv(text)
+    if (cells === null) {
+      pending = { text, line: at }
+      continue
+    }
+    pending = null
+    if (header === null) {
+      header = cells.map((c) => c.trim())
+      continue
+    }
+    if (cells.length !== header.length) {
+      errors.push({ line: at, field: '', message: `${cells.length} columns, the header has ${header.length}` })
+      continue
+    }
+    const row: Record<string, string> = {}
+    header.forEach((h, i) => (row[h] = cells[i]))
+    records.push({ line: at, record: kind === 'waybills' ? waybillFromFlat(row) : row })
+  }
+  if (pending) errors.push({ line: pending.line, field: '', message: 'unterminated quoted field' })
+  if (mode === 'csv' && header === null && lineNo > 0) errors.push({ line: 1, field: '', message: 'no header row' })
+}
+
+/** RFC 4180 fields of one record; null when a quoted field is still open at the end of the text. */
+export function splitCsv(text: string): string[] | null {
+  const out: string[] = []
+  let cur = ''
+  let quoted = false
+  let i = 0
+  while (i < text.length) {
+    const ch = text[i]
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          cur += '"'
+          i += 2
+          continue
+        }
+        quoted = false
+      } else cur += ch
+      i++
+      continue
+    }
+    if (ch === '"' && cur.trim() === '') {
+      quoted = true
+      cur = ''
+    } else if (ch === ',') {
+      out.push(cur)
+      cur = ''
+    } else cur += ch
+    i++
+  }
+  if (quoted) return null
+  out.push(cur)
+  return out
+}
+
+// ---------------------------------------------------------------- vehicles
+
+const VEHICLE_KEYS: Record<string, keyof NewVehicle> = {
+  plate: 'plate',
+  platecolor: 'plateColor',
+  terminalphone: 'terminalPhone',
+  terminalid: 'terminalId',
+  enterpriselicenseno: 'enterpriseLicenseNo',
+  enterprisename: 'enterpriseName',
+  transportcertno: 'transportCertNo',
+  transportcertvaliduntil: 'transportCertValidUntil',
+  businessscope: 'businessScope',
+}
+
+/** Validates one registry row. Empty optional fields are left out (the stored value is kept). */
+export function parseVehicle(input: Record<string, unknown>): { ok: true; value: NewVehicle } | { ok: false; errors: Array<{ field: string; message: string }> } {
+  const errors: Array<{ field: string; message: string }> = []
+  const v: Record<string, unknown> = {}
+  for (const [rawKey, value] of Object.entries(input)) {
+    const key = VEHICLE_KEYS[rawKey.replace(/[_\s-]/g, '').toLowerCase()]
+    if (!key) {
+      errors.push({ field: rawKey, message: 'unknown field' })
+      continue
+    }
+    if (value === '' || value === null || value === undefined) continue
+    v[key] = value
+  }
+  const text = (key: keyof NewVehicle, max: number, pattern?: RegExp, hint?: string) => {
+    const value = v[key]
+    if (value === undefined) return
+    const s = typeof value === 'number' ? String(value) : value
+    if (typeof s !== 'string') return void errors.push({ field: key, message: 'expected text' })
+    const t = s.trim()
+    if ([...t].length > max) return void errors.push({ field: key, message: `longer than ${max} characters` })
+    if (pattern && !pattern.test(t)) return void errors.push({ field: key, message: hint ?? 'bad format' })
+    v[key] = t
+  }
+  if (v.plate === undefined) errors.push({ field: 'plate', message: 'required' })
+  text('plate', 35)
+  text('terminalPhone', 20, /^\d{1,20}$/, 'digits only (up to 20)')
+  text('terminalId', 30)
+  text('enterpriseLicenseNo', 50)
+  text('enterpriseName', 100)
+  text('transportCertNo', 50)
+  text('transportCertValidUntil', 10, /^\d{4}-\d{2}-\d{2}$/, 'a date as yyyy-mm-dd')
+  if (typeof v.transportCertValidUntil === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v.transportCertValidUntil)) {
+    const d = new Date(v.transportCertValidUntil + 'T00:00:00Z')
+    if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== v.transportCertValidUntil) errors.push({ field: 'transportCertValidUntil', message: 'not a real date' })
+  }
+  if (v.plateColor === undefined) v.plateColor = 2
+  else {
+    const n = typeof v.plateColor === 'number' ? v.plateColor : Number(String(v.plateColor).trim())
+    if (!Number.isInteger(n) || n < 0 || n > 255) errors.push({ field: 'plateColor', message: 'a JT/T 415 colour code (1 blue, 2 yellow, 3 black, 4 white, 5 green, 9 other)' })
+    else v.plateColor = n
+  }
+  if (v.businessScope !== undefined) {
+    const list = typeof v.businessScope === 'string' ? v.businessScope.split(/[;|,]/) : v.businessScope
+    if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) errors.push({ field: 'businessScope', message: 'a list of hazard classes' })
+    else {
+      const classes = list.map((x: string) => x.trim()).filter(Boolean)
+      const bad = classes.find((c) => !/^[1-9](\.[1-6][A-SN]?)?$/.test(c))
+      if (bad !== undefined) errors.push({ field: 'businessScope', message: `"${bad}" is not a hazard class (e.g. 2.1, 3, 8)` })
+      v.businessScope = classes
+    }
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: v as unknown as NewVehicle }
+}
