@@ -13,10 +13,12 @@ export { MemoryState } from './memory.js'
 export { RedisState } from './redis.js'
 
 export class StateConfigError extends Error {
+  override readonly name = 'StateConfigError'
   readonly code = 'STATE_CONFIG'
 }
 
 export class StateUnavailableError extends Error {
+  override readonly name = 'StateUnavailableError'
   readonly code = 'STATE_UNAVAILABLE'
 }
 

@@ -419,6 +419,7 @@ export class MemoryState implements State {
 }
 
 export class StateClosedError extends Error {
+  override readonly name = 'StateClosedError'
   readonly code = 'STATE_CLOSED'
   constructor() {
     super('state is closed')

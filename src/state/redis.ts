@@ -416,11 +416,13 @@ export class RedisState implements State {
     for (const c of [...this.busyBlocking, ...this.idleBlocking]) c.disconnect()
     this.idleBlocking.length = 0
     if (this.sub) this.sub.disconnect()
-    try {
-      await this.main.quit()
-    } catch {
-      this.main.disconnect()
+    // QUIT lets queued commands finish; it would wait forever on a server that never answered.
+    if (this.main.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([this.main.quit().catch(() => {}), new Promise((r) => (timer = setTimeout(r, 1000)))])
+      clearTimeout(timer)
     }
+    this.main.disconnect()
   }
 }
 

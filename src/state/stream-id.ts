@@ -9,6 +9,7 @@ export interface StreamId {
 }
 
 export class InvalidStreamIdError extends Error {
+  override readonly name = 'InvalidStreamIdError'
   readonly code = 'INVALID_STREAM_ID'
   constructor(readonly id: string) {
     super(`invalid stream id ${JSON.stringify(id)}: expected "<ms>-<seq>" or "<ms>"`)

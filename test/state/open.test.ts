@@ -1,0 +1,32 @@
+import t from 'tap'
+import { openState, redactUrl, StateConfigError, StateUnavailableError } from '../../src/state/index.js'
+
+const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+t.test('no REDIS_URL: the in-process state', async (t) => {
+  const s = await openState({ redisUrl: null, workers: 1 })
+  t.equal(s.kind, 'memory')
+  await s.close()
+})
+
+t.test('several workers without Redis are refused with a clear error', async (t) => {
+  await t.rejects(openState({ redisUrl: null, workers: 4 }), StateConfigError)
+  await t.rejects(openState({ redisUrl: null, workers: 4 }), { message: /workers=4 needs REDIS_URL/ })
+})
+
+t.test('REDIS_URL: Redis state, reachable', async (t) => {
+  const s = await openState({ redisUrl: url, workers: 4 }, { prefix: 'test:open:' })
+  t.equal(s.kind, 'redis')
+  await s.ping()
+  await s.close()
+})
+
+t.test('unreachable Redis fails at start, naming the address without its password', async (t) => {
+  const started = Date.now()
+  const err = await openState({ redisUrl: 'redis://:s3cret@127.0.0.1:1', workers: 1 }, { connectTimeoutMs: 300 }).catch((e: unknown) => e)
+  t.type(err, StateUnavailableError)
+  t.match((err as Error).message, /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1/)
+  t.notMatch((err as Error).message, /s3cret/)
+  t.ok(Date.now() - started < 3000, 'within its timeout')
+  t.equal(redactUrl('not a url'), '(unparseable URL)')
+})
