@@ -11,6 +11,7 @@ import { RedisState, type RedisStateOptions } from './redis.js'
 export type { State } from './port.js'
 export { MemoryState } from './memory.js'
 export { RedisState } from './redis.js'
+export { PartitionedConsumer, PartitionedStream, partitionOf, partitionStream } from './partitioned.js'
 
 export class StateConfigError extends Error {
   override readonly name = 'StateConfigError'

@@ -14,7 +14,7 @@ import {
   type State,
   type StreamEntry,
 } from './port.js'
-import { compareStreamIds, formatStreamId, parseStreamId, type StreamId, ZERO_ID } from './stream-id.js'
+import { checkReadCount, compareStreamIds, formatStreamId, parseStreamId, type StreamId, ZERO_ID } from './stream-id.js'
 
 export interface MemoryStateOptions {
   /** epoch ms; TTLs and stream ids follow it (tests move it forward). Default Date.now. */
@@ -228,6 +228,7 @@ export class MemoryState implements State {
   }
 
   async read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]> {
+    checkReadCount(count)
     this.live()
     const ring = this.streams.get(stream)
     const after = afterId === '$' ? (ring?.last ?? ZERO_ID) : parseStreamId(afterId)
@@ -254,6 +255,7 @@ export class MemoryState implements State {
   // ---- consumer groups ------------------------------------------------------------------------
 
   async readGroup<T>(streams: string | string[], group: string, consumer: string, count: number, blockMs?: number): Promise<GroupEntry<T>[]> {
+    checkReadCount(count)
     this.live()
     const names = typeof streams === 'string' ? [streams] : streams
     for (const s of names) this.group(s, group)
@@ -276,6 +278,7 @@ export class MemoryState implements State {
   }
 
   async pendingGroup<T>(streams: string | string[], group: string, consumer: string, count: number): Promise<GroupEntry<T>[]> {
+    checkReadCount(count)
     this.live()
     const out: GroupEntry<T>[] = []
     for (const s of typeof streams === 'string' ? [streams] : streams) {

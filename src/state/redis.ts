@@ -26,7 +26,7 @@ import {
   type State,
   type StreamEntry,
 } from './port.js'
-import { parseStreamId } from './stream-id.js'
+import { checkReadCount, parseStreamId } from './stream-id.js'
 
 export interface RedisStateOptions {
   /** Namespace of every key and channel; tests use a unique one each. Default "jt808:". */
@@ -265,6 +265,7 @@ export class RedisState implements State {
   }
 
   async read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]> {
+    checkReadCount(count)
     if (afterId !== '$') parseStreamId(afterId)
     const key = this.key('stream', stream)
     const args = ['COUNT', count, 'STREAMS', key, afterId]
@@ -295,6 +296,7 @@ export class RedisState implements State {
   }
 
   private async groupRead<T>(streams: string | string[], group: string, consumer: string, count: number, from: '>' | '0', blockMs?: number): Promise<GroupEntry<T>[]> {
+    checkReadCount(count)
     const names = typeof streams === 'string' ? [streams] : streams
     if (names.length === 0) return []
     const keys = names.map((s) => this.key('stream', s))

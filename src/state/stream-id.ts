@@ -33,3 +33,8 @@ export function compareStreamIds(a: StreamId, b: StreamId): number {
 }
 
 export const ZERO_ID: StreamId = { ms: 0, seq: 0 }
+
+/** Reads take a positive page size (Redis treats COUNT 0 as "no limit", which would be unbounded). */
+export function checkReadCount(count: number): void {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`read count must be a positive integer, got ${count}`)
+}

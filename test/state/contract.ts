@@ -197,7 +197,17 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     await a.append('anomalies', { n: 6 })
     t.same((await fromNow).map((e) => e.value.n), [6], '"$" reads only what is appended after the call')
 
+    // Concurrent blocking readers do not wait for one another (each holds its own connection).
+    const t1 = Date.now()
+    const readers = ['w0', 'w1', 'w2', 'w3'].map((s) => b.read<{ s: string }>(s, '$', 10, 3000))
+    await sleep(100)
+    for (const s of ['w3', 'w2', 'w1', 'w0']) await a.append(s, { s })
+    t.same((await Promise.all(readers)).map((r) => r.map((e) => e.value.s)), [['w0'], ['w1'], ['w2'], ['w3']], 'four blocked readers all wake')
+    t.ok(Date.now() - t1 < 2000, 'promptly')
+
     await t.rejects(a.read('anomalies', 'yesterday', 10), { code: 'INVALID_STREAM_ID' }, 'a malformed id is a typed error')
+    await t.rejects(a.read('anomalies', '0', 0), RangeError, 'a read needs a positive count')
+    await t.rejects(a.readGroup('anomalies', 'g', 'c', 0), RangeError)
 
     // Bounded: Redis trims approximately (whole nodes of ~100 entries), memory exactly.
     for (let i = 0; i < 600; i++) await a.append('bounded', { i }, 50)
