@@ -1,0 +1,56 @@
+/**
+ * Store backends for tests: the real PostgreSQL (a fresh schema per call, dropped at teardown),
+ * embedded in-memory PGlite, and the PGlite-TimescaleDB build (in memory).
+ */
+import { randomUUID } from 'node:crypto'
+import type { Test } from 'tap'
+import { DEFAULTS, type Config } from '../../src/config/index.js'
+import type { PositionRecord } from '../../src/domain.js'
+import { openStore, type OpenedStore, type OpenStoreOptions } from '../../src/store/index.js'
+
+export type Backend = 'pg' | 'pglite' | 'timescale'
+export const BACKENDS: Backend[] = ['pg', 'pglite', 'timescale']
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+
+export function testConfig(over: Partial<Config> = {}): Config {
+  return { ...structuredClone(DEFAULTS), nodeId: 'test', ...over }
+}
+
+/** Opens a store on `backend`; closes it (and drops the pg schema) when `t` ends. */
+export async function openTestStore(t: Test, backend: Backend, config: Config = testConfig(), opts: OpenStoreOptions = {}): Promise<OpenedStore & { schema?: string }> {
+  if (backend === 'pg') {
+    const schema = `store_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
+    const store = await openStore({ ...config, databaseUrl: TEST_DATABASE_URL }, { schema, poolSize: 4, ...opts })
+    t.teardown(async () => {
+      await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
+      await store.close()
+    })
+    return Object.assign(store, { schema })
+  }
+  const store = await openStore({ ...config, databaseUrl: null }, { embedded: backend === 'timescale' ? 'timescale-memory' : 'memory', ...opts })
+  t.teardown(() => store.close())
+  return store
+}
+
+export const DAY = 86_400_000
+
+export function fix(vehicleId: number, deviceTime: number, extra: Partial<PositionRecord> = {}): PositionRecord {
+  return {
+    vehicleId,
+    deviceTime,
+    receivedAt: deviceTime + 2000,
+    latitude: 30.25 + (deviceTime % 1e7) / 1e9,
+    longitude: 120.16,
+    altitude: 12,
+    speed: 58.3,
+    direction: 271,
+    alarm: 0,
+    status: 0b11,
+    mileage: 1200.5,
+    extras: { '0x30': 23, '0x31': 11 },
+    blindArea: false,
+    sourceMsgId: 0x0200,
+    ...extra,
+  }
+}
