@@ -1,0 +1,137 @@
+/**
+ * Geofences the matcher consults: speed-limit zones (办法 Art. 46: highway ≤ 80, other roads ≤ 60,
+ * a lower posted limit wins) and areas named by night bans. The API stores geofences; the
+ * matcher service builds a ZoneIndex from them. Any other source can implement ZoneLookup.
+ */
+import { Polyline, pointInRing } from './geo.js'
+import type { LonLat } from './waybill.js'
+
+export interface SpeedLimitHit {
+  limitKmh: number
+  zoneId: string | null
+}
+
+/** The pluggable lookup: pure, synchronous, fast (called for every position). */
+export interface ZoneLookup {
+  /** The lowest limit among zones containing the point, or null for "no zone: use the default". */
+  speedLimitAt(lon: number, lat: number): SpeedLimitHit | null
+  inZone(zoneId: string, lon: number, lat: number): boolean
+}
+
+export interface Geofence {
+  id: string
+  /** GeoJSON Polygon coordinates: outer ring first, then holes */
+  polygon?: LonLat[][]
+  /** or a road segment, buffered by bufferKm */
+  line?: LonLat[]
+  bufferKm?: number
+  /** posted limit inside the zone */
+  speedLimitKmh?: number
+  /** "other" marks non-highway roads: the hazmat limit there is otherRoadSpeedLimitKmh */
+  roadClass?: 'highway' | 'other'
+}
+
+export const NO_ZONES: ZoneLookup = {
+  speedLimitAt: () => null,
+  inZone: () => false,
+}
+
+interface Prepared {
+  id: string
+  limit: number | null
+  minLon: number
+  maxLon: number
+  minLat: number
+  maxLat: number
+  contains(lon: number, lat: number): boolean
+}
+
+const CELL_DEG = 0.1
+
+/** Geofences on a 0.1° grid: a lookup tests only the zones whose box touches the point's cell. */
+export class ZoneIndex implements ZoneLookup {
+  private readonly cells = new Map<number, Prepared[]>()
+  private readonly byId = new Map<string, Prepared>()
+
+  constructor(fences: Geofence[], otherRoadLimitKmh = 60) {
+    for (const f of fences) {
+      const p = prepare(f, otherRoadLimitKmh)
+      if (!p) continue
+      this.byId.set(p.id, p)
+      for (let x = cellOf(p.minLon); x <= cellOf(p.maxLon); x++) {
+        for (let y = cellOf(p.minLat); y <= cellOf(p.maxLat); y++) {
+          const key = x * 4096 + y
+          const list = this.cells.get(key)
+          if (list) list.push(p)
+          else this.cells.set(key, [p])
+        }
+      }
+    }
+  }
+
+  get size(): number {
+    return this.byId.size
+  }
+
+  speedLimitAt(lon: number, lat: number): SpeedLimitHit | null {
+    const list = this.cells.get(cellOf(lon) * 4096 + cellOf(lat))
+    if (!list) return null
+    let best: SpeedLimitHit | null = null
+    for (const p of list) {
+      if (p.limit === null || (best && p.limit >= best.limitKmh)) continue
+      if (lon < p.minLon || lon > p.maxLon || lat < p.minLat || lat > p.maxLat) continue
+      if (p.contains(lon, lat)) best = { limitKmh: p.limit, zoneId: p.id }
+    }
+    return best
+  }
+
+  inZone(zoneId: string, lon: number, lat: number): boolean {
+    const p = this.byId.get(zoneId)
+    return !!p && lon >= p.minLon && lon <= p.maxLon && lat >= p.minLat && lat <= p.maxLat && p.contains(lon, lat)
+  }
+}
+
+function cellOf(deg: number): number {
+  return Math.floor(deg / CELL_DEG) + 2048
+}
+
+function prepare(f: Geofence, otherRoadLimitKmh: number): Prepared | null {
+  const limit = f.speedLimitKmh ?? (f.roadClass === 'other' ? otherRoadLimitKmh : null)
+  if (f.polygon && f.polygon.length && f.polygon[0].length >= 3) {
+    const [outer, ...holes] = f.polygon
+    const box = bbox(outer)
+    return {
+      id: f.id, limit, ...box,
+      contains: (lon, lat) => pointInRing(lon, lat, outer) && !holes.some((h) => pointInRing(lon, lat, h)),
+    }
+  }
+  if (f.line && f.line.length >= 2) {
+    const buffer = f.bufferKm ?? 0.05
+    const line = new Polyline(f.line)
+    // 1° latitude ≈ 111 km; widen longitude by the latitude's cosine (conservative at the box's edge).
+    const padLat = buffer / 111
+    const padLon = buffer / (111 * Math.max(0.1, Math.cos((Math.max(Math.abs(line.minLat), Math.abs(line.maxLat)) * Math.PI) / 180)))
+    let hint = 0
+    return {
+      id: f.id, limit,
+      minLon: line.minLon - padLon, maxLon: line.maxLon + padLon, minLat: line.minLat - padLat, maxLat: line.maxLat + padLat,
+      contains: (lon, lat) => {
+        const r = line.distanceKm(lat, lon, hint, buffer)
+        hint = r.segment
+        return r.km <= buffer
+      },
+    }
+  }
+  return null
+}
+
+function bbox(ring: LonLat[]): { minLon: number; maxLon: number; minLat: number; maxLat: number } {
+  let minLon = Infinity, maxLon = -Infinity, minLat = Infinity, maxLat = -Infinity
+  for (const [lon, lat] of ring) {
+    if (lon < minLon) minLon = lon
+    if (lon > maxLon) maxLon = lon
+    if (lat < minLat) minLat = lat
+    if (lat > maxLat) maxLat = lat
+  }
+  return { minLon, maxLon, minLat, maxLat }
+}
