@@ -1,0 +1,65 @@
+/**
+ * Partition upkeep and retention with a controllable clock: daily (and monthly) partitions made
+ * ahead on plain PostgreSQL, dropped whole once older than the configured retention; on
+ * TimescaleDB the same applyRetention(now) drops chunks.
+ */
+import t from 'tap'
+import { BACKENDS, DAY, fix, openTestStore, testConfig } from './helpers.js'
+
+const NOW = Date.parse('2026-06-15T10:00:00Z')
+
+const config = testConfig({ retention: { positionsDays: 10, rawFramesDays: 3, alarmsDays: 60, waybillsDays: 400, anomaliesDays: 1095 } })
+
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const store = await openTestStore(t, backend, config, { now: () => NOW })
+
+    if (backend !== 'timescale') {
+      // openStore already made [now - 1 day, now + 7 days]; ask for more ahead.
+      const created = await store.ensurePartitions(NOW, 9)
+      t.same(created, ['positions_p20260623', 'positions_p20260624', 'raw_frames_p20260623', 'raw_frames_p20260624'], 'only the missing days are created')
+      t.same(await store.ensurePartitions(NOW, 9), [], 'idempotent')
+    } else {
+      t.same(await store.ensurePartitions(NOW, 9), [], 'TimescaleDB makes its own chunks')
+    }
+
+    // Positions 2..14 days old, raw frames 1..5 days old, alarm transitions 30 and 90 days old.
+    for (let d = 2; d <= 14; d++) await store.insertPositions([fix(1, NOW - d * DAY), fix(2, NOW - d * DAY)])
+    for (let d = 1; d <= 5; d++) await store.archiveFrames([{ phone: '013800000001', receivedAt: NOW - d * DAY, connection: '127.0.0.1:1', frame: Buffer.from([0x7e, d, 0x7e]) }])
+    await store.insertAlarmTransitions([
+      { vehicleId: 1, deviceTime: NOW - 30 * DAY, raised: 1, cleared: 0, alarm: 1 },
+      { vehicleId: 1, deviceTime: NOW - 90 * DAY, raised: 2, cleared: 0, alarm: 2 },
+    ])
+    await store.recordSessionEvent({ phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'online', at: NOW - 40 * DAY })
+    await store.recordSessionEvent({ phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'offline', at: NOW - DAY })
+    await store.enqueueCommand({ id: 'c1', phone: '013800000001', msgId: 0x8103, body: {}, createdAt: NOW - 2 * DAY, expiresAt: NOW - DAY })
+
+    // Nothing is dropped by a clock from the past.
+    t.same(await store.applyRetention(NOW - 100 * DAY), [], 'an early clock drops nothing')
+    t.equal(await store.countPositions(), 26)
+
+    const dropped = await store.applyRetention(NOW)
+    t.ok(dropped.length > 0, `dropped: ${dropped.join(', ')}`)
+    // Whole days only: rows of day -11 (end of its partition ≤ cutoff) go, day -10 stays with part of its day.
+    const left = await store.track(1, NOW - 20 * DAY, NOW)
+    const ages = left.map((p) => Math.round((NOW - p.deviceTime) / DAY))
+    t.same(ages, [10, 9, 8, 7, 6, 5, 4, 3, 2], 'positions older than 10 days dropped, younger kept')
+    if (backend !== 'timescale') {
+      t.ok(dropped.includes('positions_p20260604'), 'day partition 2026-06-04 dropped')
+      t.notOk(dropped.includes('positions_p20260605'), 'day partition 2026-06-05 kept (it ends after the cutoff)')
+      t.ok(dropped.includes('alarm_transitions_p202603'), 'month partition 2026-03 of alarm transitions dropped')
+    }
+
+    const frames = []
+    for await (const f of store.exportFrames('013800000001', NOW - 10 * DAY, NOW)) frames.push(Math.round((NOW - f.receivedAt) / DAY))
+    t.same(frames, [3, 2, 1], 'raw frames older than 3 days dropped')
+
+    const { rows: alarms } = await store.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM alarm_transitions`)
+    t.equal(alarms[0]!.n, 1, 'the 90-day-old alarm transition is gone, the 30-day-old one kept')
+    const { rows: sessions } = await store.sql.query<{ kind: string }>(`SELECT kind FROM sessions`)
+    t.same(sessions, [{ kind: 'offline' }], 'sessions follow the positions retention')
+    t.same(await store.takePendingCommands('013800000001', NOW), [], 'expired commands purged')
+
+    t.same(await store.applyRetention(NOW), [], 'a second run finds nothing more')
+  })
+}
