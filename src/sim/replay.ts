@@ -81,6 +81,8 @@ interface Conn {
   /** the auth code the gateway issued to this terminal in this replay */
   freshCode: string | null
   nextConnectAt: number
+  /** set while the replay itself closes the connection (not an error) */
+  closing: boolean
 }
 
 export interface Replay {
@@ -146,7 +148,7 @@ export function startReplay(options: ReplayOptions): Replay {
   const getClient = async (key: string, phone: string, version: TerminalVersion): Promise<{ conn: Conn; client: TerminalClient | null }> => {
     let conn = conns.get(key)
     if (!conn) {
-      conn = { key, client: null, connecting: null, inFlight: 0, waiters: [], tag: null, freshCode: null, nextConnectAt: 0 }
+      conn = { key, client: null, connecting: null, inFlight: 0, waiters: [], tag: null, freshCode: null, nextConnectAt: 0, closing: false }
       conns.set(key, conn)
     }
     if (conn.client && !conn.client.isClosed) return { conn, client: conn.client }
@@ -159,7 +161,8 @@ export function startReplay(options: ReplayOptions): Replay {
         version,
         replyTimeoutMs,
         onClose: () => {
-          if (!stopped) stats.connectionError(`${key}: connection closed by the gateway`)
+          if (!c.closing) stats.connectionError(`${key}: connection closed by the gateway`)
+          c.closing = false
         },
         onError: () => {},
       }).then(
@@ -223,6 +226,7 @@ export function startReplay(options: ReplayOptions): Replay {
     // The device reconnected in the capture: do the same.
     if (!single && f.connection !== null && conn.tag !== null && conn.tag !== f.connection && client) {
       while (conn.inFlight > 0) await new Promise<void>((r) => conn.waiters.push(r))
+      conn.closing = true
       await client.close()
       conn.client = null
       client = (await getClient(key, phone0, version)).client
@@ -315,7 +319,12 @@ export function startReplay(options: ReplayOptions): Replay {
       }
     }
     if (outstanding > 0) await new Promise<void>((r) => (idle = r))
-    await Promise.all([...conns.values()].map((c) => c.client?.close()))
+    await Promise.all(
+      [...conns.values()].map((c) => {
+        c.closing = true
+        return c.client?.close()
+      }),
+    )
     const summary = stats.summary()
     const acksOk = stats.acksByResult.get(0) ?? 0
     return {
