@@ -272,18 +272,25 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.sessions.set(key, conn)
     this.metrics.sessions.set(this.sessions.size)
     const since = conn.since
-    const prev = await this.state.getSession(key)
-    if (prev && prev.nodeId !== this.nodeId) {
-      const msg: NodeSupersede = { kind: 'supersede', phone: key, nodeId: this.nodeId, since }
-      await this.state.publish(nodeChannel(prev.nodeId), msg)
+    try {
+      const prev = await this.state.getSession(key)
+      if (prev && prev.nodeId !== this.nodeId) {
+        const msg: NodeSupersede = { kind: 'supersede', phone: key, nodeId: this.nodeId, since }
+        await this.state.publish(nodeChannel(prev.nodeId), msg)
+      }
+      await this.state.putSession({ phone: key, nodeId: this.nodeId, since, address: conn.address, vehicleId: conn.vehicle?.id ?? null, plate: conn.vehicle?.plate ?? null }, this.sessionTtlMs)
+      conn.sessionRefreshedAt = this.now()
+      if (conn.isClosed && !this.sessions.has(key)) {
+        // It closed while we registered it: do not leave a session pointing at nothing.
+        await this.state.removeSession(key, this.nodeId)
+      }
+    } catch (e) {
+      // The state being unreachable costs cross-node routing, not the terminal's data: carry on
+      // (the sweep re-registers the session once the state answers again).
+      conn.sessionRefreshedAt = 0
+      conn.log.error({ err: e }, 'registering the session in the state failed')
     }
-    await this.state.putSession({ phone: key, nodeId: this.nodeId, since, address: conn.address, vehicleId: conn.vehicle?.id ?? null, plate: conn.vehicle?.plate ?? null }, this.sessionTtlMs)
-    conn.sessionRefreshedAt = this.now()
-    if (conn.isClosed) {
-      // It closed while we registered it: do not leave a session pointing at nothing.
-      if (!this.sessions.has(key)) await this.state.removeSession(key, this.nodeId)
-      return
-    }
+    if (conn.isClosed) return
     const event: SessionEvent = { phone: key, vehicleId: conn.vehicle?.id ?? null, nodeId: this.nodeId, address: conn.address, kind: 'online', at: since }
     this.track(this.store.recordSessionEvent(event).catch((e: unknown) => conn.log.error({ err: e }, 'recording a session failed')))
     this.emitEvent('session', event)

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { verifyAuthCode } from '../../src/gateway/index.js'
+import { resultOf } from '../../src/terminal/client.js'
 import { connect, eventually, fixAt, metricValue, newPhone, newPlate, online, openBackends, provision, registerFields, startGateway, VARIANTS } from './harness.js'
 
 for (const variant of VARIANTS) {
@@ -70,7 +71,7 @@ for (const variant of VARIANTS) {
 
         // 0x0704 blind-area batch
         const batch = { type: 1, items: [fixAt(base - 120_000), fixAt(base - 110_000)] }
-        t.equal((await client.send(0x0704, batch)).body.result, 0, '0x0704 acknowledged')
+        t.equal(resultOf(await client.send(0x0704, batch)), 0, '0x0704 acknowledged')
         const blind = await store.track(v.vehicleId, base - 130_000, base - 100_000)
         t.same(blind.map((p) => [p.sourceMsgId, p.blindArea]), [[0x0704, true], [0x0704, true]], 'blind-area items stored as such')
 
@@ -127,7 +128,7 @@ for (const variant of VARIANTS) {
       t.equal(await client.heartbeat(), 0, 'heartbeat answered before auth')
       const before = await metricValue(gw.registry, 'jt808_refused_before_auth_total')
       t.equal(await client.reportPosition(fixAt(Date.now() - 5000)), 1, 'position refused with result 1')
-      t.equal((await client.send(0x0704, { type: 0, items: [fixAt(Date.now() - 4000)] })).body.result, 1, 'batch refused')
+      t.equal(resultOf(await client.send(0x0704, { type: 0, items: [fixAt(Date.now() - 4000)] })), 1, 'batch refused')
       t.equal((await metricValue(gw.registry, 'jt808_refused_before_auth_total')) - before, 2, 'refusals counted')
       t.equal(await store.countPositions(v.vehicleId), 0, 'nothing stored')
       // authenticating afterwards works on the same connection
@@ -155,7 +156,7 @@ for (const variant of VARIANTS) {
       const v = await provision(store)
       const { client } = await online(gw.port, v)
       t.teardown(() => client.close())
-      t.equal((await client.send(0x0f0f, { raw: '0102' })).body.result, 3, 'unsupported')
+      t.equal(resultOf(await client.send(0x0f0f, { raw: '0102' })), 3, 'unsupported')
       const rejected = await metricValue(gw.registry, 'jt808_positions_rejected_total', { reason: 'no_device_time' })
       const bad = { ...fixAt(Date.now()), time: '991399999999' }
       t.equal(await client.reportPosition(bad), 2, 'no valid device time: message error')

@@ -123,8 +123,9 @@ export const authenticate: Handler = {
     conn.since = ctx.now()
     conn.authFailures = 0
     conn.lastAlarm = -1
-    conn.reply(m, 0)
+    // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
     await ctx.sessionStarted(conn)
+    conn.reply(m, 0)
   },
 }
 
