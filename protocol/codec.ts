@@ -11,7 +11,10 @@ import type { RawBody } from './message.js'
 import { CODECS, isKnownMsgId, type BodyMap, type KnownMsgId } from './messages/index.js'
 
 export interface DecodeOptions {
-  /** Accept a wrong checksum (marks checksumOk: false) instead of failing with BAD_CHECKSUM. */
+  /**
+   * Accept a wrong checksum (marks checksumOk: false) instead of failing with BAD_CHECKSUM, and
+   * take a 0x7d that starts no escape sequence literally instead of failing with BAD_ESCAPE.
+   */
   lenient?: boolean
   /** The version this connection spoke before; only consulted when the header alone cannot tell. */
   versionHint?: ProtocolVersion
@@ -48,7 +51,8 @@ export function isMessage<K extends KnownMsgId>(m: Message, id: K): m is Message
 
 /** Unescapes and checks one frame (delimiters excluded) and parses its header. */
 export function parseFrame(escaped: Uint8Array, options: DecodeOptions = {}): Result<Frame> {
-  const un = unescape(escaped)
+  let un = unescape(escaped)
+  if (!un.ok && options.lenient) un = unescape(escaped, true)
   if (!un.ok) return un
   const buf = un.value
   if (buf.length < 13) return fail('TRUNCATED', `frame of ${buf.length} bytes is shorter than header + checksum`)

@@ -7,8 +7,12 @@ import { fail, ok, type Result } from './errors.js'
 export const FLAG = 0x7e
 export const ESC = 0x7d
 
-/** Reverses the escaping. Returns the input itself (no copy) when it holds no 0x7d. */
-export function unescape(src: Uint8Array): Result<Buffer> {
+/**
+ * Reverses the escaping. Returns the input itself (no copy) when it holds no 0x7d.
+ * `lenient`: a 0x7d not followed by 0x01/0x02 is taken literally — some terminals never escape
+ * 0x7d (seen in the wild: a checksum that only adds up that way) — instead of BAD_ESCAPE.
+ */
+export function unescape(src: Uint8Array, lenient = false): Result<Buffer> {
   const first = src.indexOf(ESC)
   const input = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)
   if (first < 0) return ok(input)
@@ -21,7 +25,10 @@ export function unescape(src: Uint8Array): Result<Buffer> {
       const n = src[++i]
       if (n === 0x01) out[o++] = ESC
       else if (n === 0x02) out[o++] = FLAG
-      else if (n === undefined) return fail('BAD_ESCAPE', `0x7d at the end of the frame (offset ${i - 1})`)
+      else if (lenient) {
+        out[o++] = ESC
+        i-- // the next byte is data of its own
+      } else if (n === undefined) return fail('BAD_ESCAPE', `0x7d at the end of the frame (offset ${i - 1})`)
       else return fail('BAD_ESCAPE', `0x7d followed by 0x${n.toString(16).padStart(2, '0')} at offset ${i - 1}`)
     } else if (b === FLAG) {
       return fail('BAD_ESCAPE', `unescaped 0x7e inside the frame at offset ${i}`)

@@ -262,7 +262,10 @@ export function writeLocation(w: BodyWriter, loc: Location): void {
   }
   // Typed extras and unknown items not named in itemOrder (a hand-built location) follow.
   for (const [id, key] of EXTRA_IDS) if (!seen.has(id) && loc.extras?.[key] !== undefined) writeItem(w, id, loc.extras)
-  for (const [id, rest] of unknown) for (const u of rest) writeRawItem(w, id, Buffer.from(u.hex, 'hex'))
+  // Leftover unknown items go out in their array order.
+  const left = new Set<UnknownItem>()
+  for (const rest of unknown.values()) for (const u of rest) left.add(u)
+  for (const u of loc.unknown ?? []) if (left.has(u)) writeRawItem(w, parseInt(u.id, 16), Buffer.from(u.hex, 'hex'))
   if (loc.itemsTail) w.bytes(Buffer.from(loc.itemsTail, 'hex'))
 }
 
