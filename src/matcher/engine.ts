@@ -297,11 +297,13 @@ export class MatcherEngine {
       this.byKey.set(v.key, v)
       if (v.id > 0) this.byId.set(v.id, v)
     }
+    // the change itself says what time it is at least (a dispatch at 08:04 is news at 08:04)
+    const changedAt = w.updatedAt
     for (const k of keys) {
       const v = this.byKey.get(k)
       if (!v) continue
       this.current = v
-      const now = this.nowFor(v)
+      const now = Math.max(this.nowFor(v), changedAt)
       this.deriveLong(v, now, false)
       this.checkDriver(v, now)
       this.schedule(v)

@@ -103,7 +103,8 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
       if (!run) run = { start: it.start, end: it.end, closed: false, first: i, last: i }
       run.end = it.end
       run.last = i
-    } else if (run) {
+    } else if (run && i < items.length - 1) {
+      // a short stop counts as driving once driving resumes; one still going on does not (yet)
       run.end = end
       run.last = i
     }
@@ -112,7 +113,7 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
   const openRun = run
   // A stop at the tail that may still become a rest.
   const tail = items[items.length - 1]
-  if (tail && tail.kind === STOP && openRun && openRun.last === items.length - 1) {
+  if (tail && tail.kind === STOP && openRun && openRun.last === items.length - 2) {
     deadline = Math.min(deadline, tail.start + cfg.minRestMs)
   }
 
