@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
+import { startApi } from './api/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { openState, type OpenStateOptions } from './state/index.js'
@@ -39,6 +40,8 @@ export interface App {
   readonly logger: Logger
   /** where terminals connect */
   readonly tcp: AddressInfo
+  /** where the REST API listens */
+  readonly http: AddressInfo
   /** Graceful: stop reading, commit what was received (its acks go out), close connections, then the rest. */
   close(): Promise<void>
 }
@@ -94,7 +97,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // Matcher and API are wired here (their engineers add them), e.g.:
     //   const matcher = startMatcher({ config, store, state, gateway, registry, logger }); cleanups.push(() => matcher.close())
-    //   const api = await startApi({ config, store, state, gateway, registry, logger }); cleanups.push(() => api.close())
+    // The REST API closes first (its SSE streams end) — cleanups run in reverse.
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now })
+    cleanups.push(() => api.close())
 
     let closing: Promise<void> | null = null
     return {
@@ -106,6 +111,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       registry,
       logger,
       tcp,
+      http: api.address,
       close: () => (closing ??= unwind()),
     }
   } catch (e) {

@@ -25,10 +25,10 @@ for (const kind of BACKENDS) {
     t.test('refusals happen before the stream starts', async (t) => {
       const anon = await fetch(stream)
       t.equal(anon.status, 401)
-      t.equal((await anon.json()).error.code, 'UNAUTHORIZED')
+      t.equal(((await anon.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED')
       const bad = await fetch(stream, { headers: { ...f.auth(f.tokens.supervisor), 'last-event-id': 'yesterday' } })
       t.equal(bad.status, 400)
-      t.same((await bad.json()).error.details.fields, [{ field: 'header/last-event-id', message: 'must be an event id ("<ms>-<seq>") or epoch milliseconds' }])
+      t.same(((await bad.json()) as { error: { details: { fields: unknown } } }).error.details.fields, [{ field: 'header/last-event-id', message: 'must be an event id ("<ms>-<seq>") or epoch milliseconds' }])
       const foreign = await fetch(`${stream}?enterprise=${LICENCE_B}`, { headers: f.auth(f.tokens.entA) })
       t.equal(foreign.status, 403)
     })

@@ -28,6 +28,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ...structuredClone(DEFAULTS),
     tcpPort: 0,
     tcpHost: '127.0.0.1',
+    httpPort: 0,
+    httpHost: '127.0.0.1',
     nodeId: `test-${randomUUID().slice(0, 8)}`,
     archiveRawFrames: false,
     ingestBatchMs: 5,

@@ -9,6 +9,7 @@ import { assertOwn } from '../access.js'
 import type { CommandOutcome, DownlinkMessage } from '../deps.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema } from '../schemas.js'
+import type { Store } from '../../store/port.js'
 import type { ApiContext } from '../server.js'
 
 /** Alarm bits the platform confirms with 0x8203: 0, 3, 20, 21, 22, 27, 28 (JT/T 808 table 24). */
@@ -128,6 +129,17 @@ export function toDownlink(body: CommandBody): DownlinkMessage {
   }
 }
 
+/** Terminal phones as the gateway keys them: BCD digits without leading zeros (src/gateway canonicalPhone). */
+export function canonicalPhone(phone: string): string {
+  const s = phone.replace(/^0+/, '')
+  return s === '' ? '0' : s
+}
+
+/** The registry may hold the phone as imported (with leading zeros) or canonical. */
+export async function findVehicleByPhone(store: Pick<Store, 'findVehicleByTerminal'>, phone: string) {
+  return (await store.findVehicleByTerminal(phone)) ?? (canonicalPhone(phone) !== phone ? store.findVehicleByTerminal(canonicalPhone(phone)) : null)
+}
+
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0')
 
 /** Protocol bodies may hold Buffers and bigints: make them plain JSON. */
@@ -182,7 +194,7 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const body = request.body
       request.audit.target = phone
       request.audit.details = { type: body.type }
-      const [vehicle, terminal] = await Promise.all([store.findVehicleByTerminal(phone), store.getTerminal(phone)])
+      const [vehicle, terminal] = await Promise.all([findVehicleByPhone(store, phone), store.getTerminal(canonicalPhone(phone)).then((t) => t ?? store.getTerminal(phone))])
       if (!vehicle && !terminal) throw notFound(`terminal ${phone}`)
       assertOwn(request, vehicle?.enterpriseLicenseNo ?? null, `terminal ${phone}`)
       const message = toDownlink(body)

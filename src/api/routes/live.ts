@@ -3,6 +3,7 @@ import type { Vehicle } from '../../domain.js'
 import { isoOrNull, presentPosition } from '../present.js'
 import { positionSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
+import { canonicalPhone } from './commands.js'
 
 export const liveStateSchema = {
   type: 'object',
@@ -23,7 +24,7 @@ export const liveStateSchema = {
 export async function liveStateOf(ctx: ApiContext, vehicle: Vehicle) {
   const { state } = ctx.deps
   const [session, last, active] = await Promise.all([
-    vehicle.terminalPhone ? state.getSession(vehicle.terminalPhone) : Promise.resolve(null),
+    vehicle.terminalPhone ? state.getSession(canonicalPhone(vehicle.terminalPhone)).then((s) => s ?? state.getSession(vehicle.terminalPhone!)) : Promise.resolve(null),
     state.getLastPosition(vehicle.id),
     ctx.waybills.activeFor(vehicle),
   ])

@@ -1,0 +1,55 @@
+/**
+ * Starts the REST API in the gateway process: builds it from the process's store, state,
+ * gateway (the commander) and metrics registry, makes the bootstrap token exist when
+ * JT808_BOOTSTRAP_TOKEN is set, and listens on config.httpHost:httpPort.
+ */
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import type { State } from '../state/port.js'
+import type { Store } from '../store/port.js'
+import type { Commander } from './deps.js'
+import { buildApi, type ApiInstance } from './server.js'
+import { ensureBootstrapToken } from './tokens.js'
+
+export { buildApi, API_PREFIX, type ApiInstance } from './server.js'
+export type { ApiDeps, Commander } from './deps.js'
+
+export interface StartApiOptions {
+  config: Config
+  store: Store
+  state: State
+  commander: Commander | null
+  registry: Registry
+  logger: Logger
+  now?: () => number
+}
+
+export interface RunningApi {
+  app: ApiInstance
+  address: AddressInfo
+  close(): Promise<void>
+}
+
+export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
+  const { config, logger } = opts
+  const log = logger.child({ component: 'api' })
+  if (config.bootstrapToken) {
+    const token = await ensureBootstrapToken(opts.store, config.bootstrapToken, (opts.now ?? Date.now)())
+    log.info({ tokenId: token.id }, 'bootstrap supervisor token from JT808_BOOTSTRAP_TOKEN is active')
+  }
+  const app = await buildApi({
+    config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
+    store: opts.store,
+    state: opts.state,
+    commander: opts.commander,
+    registry: opts.registry,
+    logger: log,
+    now: opts.now,
+  })
+  await app.listen({ port: config.httpPort, host: config.httpHost })
+  const address = app.server.address() as AddressInfo
+  log.info({ address: address.address, port: address.port }, `REST API on http://${address.address}:${address.port}/api/v1 (docs: /docs)`)
+  return { app, address, close: () => app.close() }
+}
