@@ -181,8 +181,8 @@ export class CommandRouter {
 
   /** Delivers commands queued while the terminal was offline (after it authenticated). */
   async deliverQueued(conn: Connection): Promise<void> {
-    if (!conn.phone) return
-    const cmds = await this.host.store.takePendingCommands(conn.phone, this.host.now())
+    if (!conn.key) return
+    const cmds = await this.host.store.takePendingCommands(conn.key, this.host.now())
     const timeoutMs = this.host.config.commandTimeoutSeconds * 1000
     for (const c of cmds) {
       if (conn.isClosed) {
@@ -260,6 +260,9 @@ export class CommandRouter {
   }
 }
 
+/** Largest body of one frame (10-bit length); downlinks are not split into subpackets. */
+const MAX_BODY = 1023
+
 /** Rejects a command that is not a platform message or whose body does not encode (in 2013 or 2019 layout). */
 export function validate(message: DownlinkMessage): void {
   if (!Number.isInteger(message.msgId) || message.msgId < 0x8000 || message.msgId > 0xffff) {
@@ -268,8 +271,8 @@ export function validate(message: DownlinkMessage): void {
   let lastError = ''
   for (const version of [2013, 2019] as const) {
     const r = encodeBody({ msgId: message.msgId, phone: '0', serial: 0, version, body: message.body } as OutgoingMessage)
-    if (r.ok) return
-    lastError = `${r.error.code}: ${r.error.message}`
+    if (r.ok && r.value.length <= MAX_BODY) return
+    lastError = r.ok ? `body of ${r.value.length} bytes does not fit one frame (${MAX_BODY})` : `${r.error.code}: ${r.error.message}`
   }
   throw new CommandError('BAD_MESSAGE', lastError)
 }
