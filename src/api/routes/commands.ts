@@ -72,7 +72,7 @@ export const commandBodySchema = {
             additionalProperties: false,
             required: ['id'],
             properties: {
-              id: { oneOf: [{ type: 'integer', minimum: 0, maximum: 0xffffffff }, { type: 'string', minLength: 1, maxLength: 64 }], description: 'parameter id (number, "0x0029") or name ("defaultReportInterval")' },
+              id: { type: ['integer', 'string'], minimum: 0, maximum: 0xffffffff, minLength: 1, maxLength: 64, description: 'parameter id (number, "0x0029") or name ("defaultReportInterval")' },
               value: { type: 'integer', minimum: 0, maximum: 0xffffffff },
               text: { type: 'string', maxLength: 255 },
             },
