@@ -75,6 +75,8 @@ interface Tracked {
   refuted: boolean
   /** late replay only: not yet merged into the vehicle's anomalies */
   staged: boolean
+  /** late replay only: too short alone; it may only extend an episode it touches */
+  fragment?: boolean
 }
 
 interface WaybillEntry {
@@ -129,6 +131,10 @@ class VehicleState {
   card: Card | null = null
   anoms: Tracked[] = []
   late: CommittedPosition[] | null = null
+  /** in-order blind-area fixes arrived: the long rules are judged at the next flushLate() */
+  deferDerive = false
+  /** listed for the next flushLate() */
+  queued = false
   coverVersion = -1
   cover: Cover[] = []
   ownCover: Cover[] = []
@@ -205,6 +211,15 @@ export class MatcherEngine {
         h.a.endedAt = end
         h.a.lastSeenAt = Math.max(h.a.lastSeenAt, end)
       },
+      fragment: (type, sub, start, end, evidence) => {
+        const v = self.stagedVehicle!
+        const tr = self.newTracked(v, type, sub, start, end, evidence, undefined, start)
+        tr.staged = true
+        tr.fragment = true
+        tr.a.status = 'closed'
+        tr.a.endedAt = end
+        self.staged.push(tr)
+      },
     }
   }
 
@@ -234,11 +249,8 @@ export class MatcherEngine {
         return
       }
       this.counters.late++
-      if (!v.late) {
-        v.late = []
-        this.lateDirty.push(v)
-      }
-      v.late.push(p)
+      ;(v.late ??= []).push(p)
+      this.markDirty(v)
       return
     }
     v.wm = t
@@ -263,9 +275,14 @@ export class MatcherEngine {
     v.lastLon = p.longitude
     v.lastSpeed = p.speed
     this.pointRules(v, p, this.live)
-    // blind-area data arriving in order is still late data for what it corrects
-    if (changed || t >= v.deadline || v.silenceOpen) this.deriveLong(v, t, p.blindArea)
-    else this.touchLong(v, t)
+    if (p.blindArea) {
+      // blind-area data arriving in order is still late data: judge the batch once, at flushLate()
+      v.deferDerive = true
+      this.markDirty(v)
+    } else if (changed || t >= v.deadline || v.silenceOpen || v.deferDerive) {
+      v.deferDerive = false
+      this.deriveLong(v, t, false)
+    } else this.touchLong(v, t)
     this.schedule(v)
   }
 
@@ -370,15 +387,28 @@ export class MatcherEngine {
     this.pruneWaybills(now)
   }
 
+  private markDirty(v: VehicleState): void {
+    if (v.queued) return
+    v.queued = true
+    this.lateDirty.push(v)
+  }
+
   /** Replays the late fixes held since the last call. */
   flushLate(): void {
     const dirty = this.lateDirty
     if (!dirty.length) return
     this.lateDirty = []
     for (const v of dirty) {
+      v.queued = false
       const batch = v.late
       v.late = null
       if (batch && batch.length) this.replayLate(v, batch)
+      if (v.deferDerive) {
+        v.deferDerive = false
+        this.current = v
+        this.deriveLong(v, this.nowFor(v), true)
+        this.schedule(v)
+      }
     }
   }
 
@@ -835,7 +865,10 @@ export class MatcherEngine {
     // splice from the last gap backwards so earlier indexes stay valid
     const idx = [...groups.keys()].sort((a, b) => b - a)
     for (const i of idx) v.timeline.spliceGap(i, groups.get(i)!)
-    if (idx.length) this.deriveLong(v, this.nowFor(v), true)
+    if (idx.length || v.deferDerive) {
+      v.deferDerive = false
+      this.deriveLong(v, this.nowFor(v), true)
+    }
     this.replaying = false
     this.stagedVehicle = null
     const staged = this.staged
@@ -877,6 +910,7 @@ export class MatcherEngine {
       if (`${b.startedAt}/${b.endedAt}` !== before) this.emit(hit, 'anomaly.updated', Math.max(b.lastSeenAt, end))
       return
     }
+    if (h.fragment) return
     a.evidence.lateData = true
     h.staged = false
     h.a.id = this.uniqueId(v, h.a.id)

@@ -14,6 +14,8 @@ export interface AnomalySink<H> {
   /** the condition is still observed at t (evidence may have changed) */
   touch(h: H, t: number, evidence: Record<string, unknown>, severity?: Severity): void
   close(h: H, end: number, t: number, evidence: Record<string, unknown>): void
+  /** a run too short to be an episode by itself, seen at the end of a late batch */
+  fragment?(type: AnomalyType, sub: number, start: number, end: number, evidence: Record<string, unknown>): void
 }
 
 export interface Fix {
@@ -63,6 +65,12 @@ abstract class TimedRule<H> implements SustainedHost {
 
   onOpen(start: number, t: number): void {
     this.handle = this.sink.open(this.type, this.sub(), start, t, this.evidence(), this.severity())
+  }
+
+  onFragment(start: number, end: number): void {
+    this.sink.fragment?.(this.type, this.sub(), start, end, this.evidence())
+    this.points = []
+    this.resetRun()
   }
 
   onClose(end: number, t: number): void {

@@ -12,6 +12,8 @@ export interface SustainedHost {
   onOpen(start: number, t: number): void
   /** the episode ended at `end` (decided at t) */
   onClose(end: number, t: number): void
+  /** finish() found a run too short to qualify on its own (a late batch may complete a live episode) */
+  onFragment?(start: number, end: number): void
 }
 
 export class SustainedTimer {
@@ -85,7 +87,10 @@ export class SustainedTimer {
   /** Ends whatever is going on at the last sample (end of a late batch, vehicle forgotten). */
   finish(t: number, host: SustainedHost): void {
     if (this.open) this.closeAt(Number.isNaN(this.falseSince) ? this.prevT : this.falseSince, t, host)
-    else this.runStart = NaN
+    else if (!Number.isNaN(this.runStart)) {
+      host.onFragment?.(this.runStart, this.lastTrue)
+      this.runStart = NaN
+    }
   }
 
   /** When the next check is due (ms), Infinity when nothing is pending. */
