@@ -5,8 +5,6 @@ import { simulateCommand } from './simulate.js'
 import { importCommand } from './import.js'
 import { decodeCommand } from './decode.js'
 import { encodeCommand } from './encode.js'
-import { migrateCommand } from './migrate.js'
-import { exportRawCommand } from './export-raw.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
-export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand, migrateCommand, exportRawCommand]
+export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand]
