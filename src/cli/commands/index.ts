@@ -3,6 +3,8 @@ import { tokenCommand } from './token.js'
 import { replayCommand } from './replay.js'
 import { simulateCommand } from './simulate.js'
 import { importCommand } from './import.js'
+import { migrateCommand } from './migrate.js'
+import { exportRawCommand } from './export-raw.js'
 import { decodeCommand } from './decode.js'
 import { encodeCommand } from './encode.js'
 
