@@ -3,10 +3,10 @@ import { tokenCommand } from './token.js'
 import { replayCommand } from './replay.js'
 import { simulateCommand } from './simulate.js'
 import { importCommand } from './import.js'
-import { migrateCommand } from './migrate.js'
-import { exportRawCommand } from './export-raw.js'
 import { decodeCommand } from './decode.js'
 import { encodeCommand } from './encode.js'
+import { migrateCommand } from './migrate.js'
+import { exportRawCommand } from './export-raw.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
-export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand]
+export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand, migrateCommand, exportRawCommand]
