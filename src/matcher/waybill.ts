@@ -506,7 +506,7 @@ export function activeIntervals(w: Pick<Waybill, 'status' | 'loadingDate' | 'exp
 
 /** Active at `at` as it stood then (status history), not as it stands now. */
 export function wasActiveAt(w: Pick<Waybill, 'status' | 'loadingDate' | 'expectedArrivalDate' | 'statusHistory'>, at: number, graceMs = 0): boolean {
-  for (const [a, b] of activeIntervals(w, graceMs)) if (at >= a && at < b) return true
+  for (const [a, b] of activeIntervals(w, graceMs)) if (at >= a && at <= b) return true
   return false
 }
 

@@ -349,3 +349,28 @@ t.test('invalid fixes (rules.md validity) are counted and ignored', async (t) =>
   t.same(h.ofType('OVERSPEED'), [])
   t.same(h.ofType('POSITION_DRIFT'), [])
 })
+
+t.test('activation windows at Beijing day boundaries, as the engine sees them', async (t) => {
+  // dispatched the evening before the loading date: active only from 00:00 Beijing time
+  const h = harness()
+  h.engine.waybill(dispatched(bj('20:00', -1)))
+  const trip = new Trip(bj('23:50', -1))
+  h.feed(trip.drive(30 * MIN, 40)) // 23:50 → 00:20
+  t.same(summary(h.ofType('RUNNING_WITHOUT_WAYBILL')), [['RUNNING_WITHOUT_WAYBILL', 'closed', '23:50:00', '00:00:00']])
+  // expected arrival 20240603: active until 24:00, then running without a waybill again
+  h.feed(trip.drive(24 * HOUR - 30 * MIN, 0))
+  const late = new Trip(bj('23:50'), { lon: trip.lon, lat: trip.lat })
+  h.feed(late.drive(20 * MIN, 40)) // 23:50 → 00:10 on June 4
+  const rww = h.ofType('RUNNING_WITHOUT_WAYBILL')
+  t.same(summary(rww), [
+    ['RUNNING_WITHOUT_WAYBILL', 'closed', '23:50:00', '00:00:00'],
+    ['RUNNING_WITHOUT_WAYBILL', 'open', '00:00:00', null],
+  ])
+  t.equal(rww[1].startedAt, bj('00:00', 1))
+
+  // a grace of 1 h widens both ends
+  const g = harness({ config: { waybillGraceMs: HOUR } })
+  g.engine.waybill(dispatched(bj('20:00', -1)))
+  g.feed(new Trip(bj('23:50', -1)).drive(30 * MIN, 40))
+  t.same(g.ofType('RUNNING_WITHOUT_WAYBILL'), [])
+})
