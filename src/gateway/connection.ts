@@ -280,6 +280,10 @@ export class Connection {
     return this.pauses !== 0
   }
 
+  pausedBy(reasons: number): boolean {
+    return (this.pauses & reasons) !== 0
+  }
+
   /** A position message went to the ingest queue. */
   submitted(): void {
     if (++this.inflight === MAX_INFLIGHT_MESSAGES) this.pause(PAUSE_INFLIGHT)

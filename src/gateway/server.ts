@@ -13,7 +13,7 @@ import type { NodeSupersede, State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import { RawFrameArchive } from './archive.js'
 import { CommandRouter, nodeChannel } from './commands.js'
-import { Connection, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
+import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
 import { canonicalPhone, HANDLERS, type GatewayContext, type GatewayEvents } from './handlers/index.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
 import { Reassembly } from './reassembly.js'
@@ -334,6 +334,9 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     for (const c of this.connections) {
       if (c.closing) {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.destroy()
+      } else if (c.pausedBy(PAUSE_PRESSURE | PAUSE_BUSY | PAUSE_INFLIGHT)) {
+        // We are the ones not reading (backpressure, a handler awaiting I/O): not the terminal's silence.
+        c.lastSeen = now
       } else if (now - c.lastSeen > idleMs) {
         c.close('idle')
       } else if (c.authenticated && now - c.sessionRefreshedAt > refreshMs) {

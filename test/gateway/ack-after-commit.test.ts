@@ -1,0 +1,101 @@
+/**
+ * The write path seen from the terminal, on both variants: the 0x8001 for a position is
+ * written only after its batch committed (a store that fails first: no ack until the retry
+ * committed; the terminal's retransmission is stored once), and reading stops while the
+ * ingest queue is above its high-water mark.
+ */
+import t from 'tap'
+import type { Message } from '../../protocol/index.js'
+import type { Store } from '../../src/store/port.js'
+import { eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
+
+/** The real store, with insertPositions wrapped: `before` runs first and may throw or wait. */
+function wrapInsert(store: Store, before: () => Promise<void>, after: () => void): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'insertPositions') {
+        return async (batch: Parameters<Store['insertPositions']>[0]) => {
+          await before()
+          const r = await target.insertPositions(batch)
+          after()
+          return r
+        }
+      }
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+}
+
+for (const variant of VARIANTS) {
+  t.test(variant, async (t) => {
+    const backends = await openBackends(variant)
+    t.teardown(() => backends.close())
+
+    t.test('no ack until the batch commits; the retransmission is stored once', async (t) => {
+      const log: string[] = []
+      let failuresLeft = 2
+      const flaky = wrapInsert(
+        backends.store,
+        async () => {
+          if (failuresLeft-- > 0) {
+            log.push('insert failed')
+            throw Object.assign(new Error('connection terminated unexpectedly'), { code: '08006' })
+          }
+        },
+        () => log.push('committed'),
+      )
+      const gw = await startGateway(backends, {}, { store: flaky })
+      t.teardown(() => gw.close())
+      const v = await provision(backends.store)
+      const { client } = await online(gw.port, v, 2013, { onMessage: (m: Message) => m.msgId === 0x8001 && (m.body as { replyId: number }).replyId === 0x0200 && log.push('ack') })
+      t.teardown(() => client.close())
+
+      const { frame, serial } = client.encode(0x0200, fixAt(Date.now() - 10_000))
+      const first = client.sendFrame(frame, 0x0200, serial)
+      await eventually(() => log.includes('insert failed'))
+      await sleep(50)
+      t.notOk(log.includes('ack'), 'nothing acknowledged after a failed write')
+      // The terminal's retransmission (same bytes) while the batch is still failing.
+      const again = client.sendFrame(frame, 0x0200, serial)
+      const replies = await Promise.all([first, again])
+      t.same(replies.map((r) => (r.body as { result: number }).result), [0, 0], 'both acknowledged in the end')
+      t.same(log.slice(0, 2), ['insert failed', 'insert failed'])
+      t.ok(log.indexOf('committed') < log.indexOf('ack'), `ack only after commit: ${log.join(' → ')}`)
+      t.equal(await backends.store.countPositions(v.vehicleId), 1, 'stored exactly once')
+      t.ok((await metricValue(gw.registry, 'jt808_ingest_retries_total')) >= 2, 'retries counted')
+    })
+
+    t.test('above the high-water mark sockets stop reading; they resume on drain', async (t) => {
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      const held = wrapInsert(backends.store, () => gate, () => undefined)
+      const gw = await startGateway(backends, { ingestHighWater: 10, ingestBatchRows: 5, ingestBatchMs: 1, idleTimeoutSeconds: 1 }, { store: held })
+      t.teardown(() => gw.close())
+      const v = await provision(backends.store)
+      const { client } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      const base = Date.now() - 3_600_000
+      const sends: Promise<Message>[] = []
+      let maxQueued = 0
+      for (let i = 0; i < 60; i++) {
+        const { frame, serial } = client.encode(0x0200, fixAt(base + i * 1000))
+        sends.push(client.sendFrame(frame, 0x0200, serial, 20_000))
+        await sleep(3)
+        maxQueued = Math.max(maxQueued, gw.app.ingest.queuedRows)
+      }
+      // Held longer than the idle timeout: a terminal we stopped reading is not silent.
+      await sleep(1500)
+      maxQueued = Math.max(maxQueued, gw.app.ingest.queuedRows)
+      t.equal(gw.app.gateway.stats().paused, true, 'the gateway reports backpressure')
+      t.ok(maxQueued <= 15, `queue held near the high-water mark (max ${maxQueued} queued of 60 sent)`)
+      t.ok((await metricValue(gw.registry, 'jt808_ingest_pressure_pauses_total')) >= 1)
+      release()
+      const replies = await Promise.all(sends)
+      t.ok(replies.every((r) => (r.body as { result: number }).result === 0), 'every position acknowledged after the drain')
+      t.equal(await backends.store.countPositions(v.vehicleId), 60, 'and stored')
+      t.equal(gw.app.gateway.stats().paused, false)
+      t.equal(client.isClosed, false, 'the paused terminal was not taken for idle')
+    })
+  })
+}
