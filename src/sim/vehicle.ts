@@ -153,13 +153,17 @@ export class SimVehicle {
     } else if (r < 0.2) this.rest(rng.range(0, 20 * 60))
     else {
       this.speed = this.cruise * rng.range(0.7, 1)
-      this.continuousS = rng.range(0, this.restAfterS * 0.8)
+      // A long driver starts fresh, so all of their over-long drive is seen (and is what the
+      // injection records); the others are somewhere in a drive that stays within the rules.
+      this.continuousS = this.longDriver ? 0 : rng.range(0, this.restAfterS * 0.8)
     }
     this.drivingSince = this.t - this.continuousS * 1000
     // The driver's card went in before the run began: say so first, for the matcher's driver check.
     if (this.phase !== 'parked') this.pendingCards.push(this.card(1, this.driver))
     // Spread reports over the interval so the fleet does not report in lockstep.
-    this.nextReportAt = this.t + Math.round(rng.range(0, options.intervalS * 1000))
+    // Whole seconds (for intervals of a second or more): device times carry whole seconds too.
+    const offsetMs = options.intervalS >= 1 ? Math.floor(rng.range(0, options.intervalS)) * 1000 : Math.floor(rng.range(0, options.intervalS * 1000))
+    this.nextReportAt = this.t + offsetMs
     this.lastUplinkAt = this.t
     this.nextWakeAt = this.nextReportAt
   }
@@ -225,7 +229,7 @@ export class SimVehicle {
     // Coverage gaps begin and end at report times.
     if (this.gapUntil === null && inj.blindAreaPerHour > 0 && this.rng.happensWithin(inj.blindAreaPerHour, dtS)) {
       const [lo, hi] = inj.blindAreaMinutes
-      this.gapUntil = t + Math.round(this.rng.range(lo, hi) * 60_000)
+      this.gapUntil = t + Math.round(this.rng.range(lo, hi) * 60) * 1000
       this.record('blind-area', t, this.gapUntil)
     }
     let fix = this.fixNow()
