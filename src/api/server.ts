@@ -60,6 +60,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         useDefaults: true,
         // command bodies are a oneOf on `type`: report the chosen variant's errors only
         discriminator: true,
+        // nullable fields are JSON Schema type unions (OpenAPI 3.1)
+        allowUnionTypes: true,
       },
     },
   })
