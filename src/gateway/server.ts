@@ -84,7 +84,9 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.ingest.on('pressure', this.onPressure)
     this.ingest.on('drain', this.onDrain)
     if (this.ingest.aboveHighWater) this.setPressure(true)
-    const sweepMs = Math.min(Math.max(Math.floor((this.config.idleTimeoutSeconds * 1000) / 4), 200), 5000)
+    // Idle connections close within a quarter of the idle timeout, missing subpackets are asked for within half theirs.
+    const cadence = Math.min(this.config.idleTimeoutSeconds * 250, this.config.subpacketTimeoutSeconds * 500)
+    const sweepMs = Math.min(Math.max(Math.floor(cadence), 200), 5000)
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs)
     this.sweepTimer.unref()
     await new Promise<void>((resolve, reject) => {
