@@ -1,5 +1,6 @@
 import type { Command } from '../command.js'
 import { tokenCommand } from './token.js'
+import { serveCommand } from './serve.js'
 import { replayCommand } from './replay.js'
 import { simulateCommand } from './simulate.js'
 import { importCommand } from './import.js'
@@ -9,4 +10,4 @@ import { migrateCommand } from './migrate.js'
 import { exportRawCommand } from './export-raw.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
-export const COMMANDS: Command[] = [tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand, migrateCommand, exportRawCommand]
+export const COMMANDS: Command[] = [serveCommand, tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand, migrateCommand, exportRawCommand]

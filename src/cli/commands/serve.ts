@@ -1,0 +1,170 @@
+/**
+ * `jt808 serve`: the gateway (and, once wired in src/app.ts, the matcher and the REST API).
+ * One process by default; `--workers N` forks N processes with node:cluster sharing the TCP
+ * port, each with its own ingest writer, sharing sessions through Redis.
+ */
+import cluster, { type Worker } from 'node:cluster'
+import { startApp, type App } from '../../app.js'
+import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
+import { redactUrl } from '../../state/index.js'
+import { openStore, startStoreUpkeep } from '../../store/index.js'
+import { UsageError, type CliIO, type Command } from '../command.js'
+
+const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
+const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
+
+const USAGE = `usage: jt808 serve [options]
+
+Runs the JT/T 808 gateway: terminals connect over TCP (default port 7611), positions are
+acknowledged once committed to the database. With no DATABASE_URL it uses the embedded
+PGlite database in --data-dir (./data), with no REDIS_URL the in-process state.
+SIGINT / SIGTERM stop it gracefully: reading stops, what was received is committed and
+acknowledged, then connections close.
+
+options (each also from its environment variable):
+${CONFIG_FLAGS.map((f) => `  ${(f.flag + (BOOLEAN_FLAGS.has(f.flag.slice(2)) ? '[=true|false]' : ' VALUE')).padEnd(36)} ${f.env}`).join('\n')}
+
+  --workers N needs REDIS_URL (shared sessions) and DATABASE_URL (the embedded database
+  belongs to one process).`
+
+/** `--name value`, `--name=value`, and bare boolean flags. */
+export function parseServeFlags(argv: string[]): Record<string, string | boolean> {
+  const flags: Record<string, string | boolean> = {}
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`)
+    const eq = a.indexOf('=')
+    const name = a.slice(2, eq === -1 ? undefined : eq)
+    if (!KNOWN_FLAGS.has(name)) throw new UsageError(`unknown option --${name}`)
+    if (eq !== -1) flags[name] = a.slice(eq + 1)
+    else if (BOOLEAN_FLAGS.has(name)) {
+      const next = argv[i + 1]
+      if (next !== undefined && /^(true|false|1|0|yes|no|on|off)$/i.test(next)) flags[name] = argv[++i]
+      else flags[name] = true
+    } else {
+      const v = argv[++i]
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`)
+      flags[name] = v
+    }
+  }
+  return flags
+}
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'run the gateway (TCP for terminals) on the configured database and state',
+  usage: USAGE,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const flags = parseServeFlags(argv)
+    let config: Config
+    try {
+      config = loadConfig(io.env, flags)
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        io.stderr.write(`jt808 serve: ${e.message}\n`)
+        return 2
+      }
+      throw e
+    }
+    if (config.workers > 1 && !config.databaseUrl) {
+      io.stderr.write(`jt808 serve: workers=${config.workers} needs DATABASE_URL: the embedded database cannot be shared between processes\n`)
+      return 2
+    }
+    if (cluster.isWorker) return runWorker(config, io)
+    if (config.workers > 1) return runPrimary(config, io)
+    return runSingle(config, io)
+  },
+}
+
+function describe(config: Config): string {
+  const store = config.databaseUrl ? `database ${redactUrl(config.databaseUrl)}` : `embedded database in ${config.dataDir}`
+  const state = config.redisUrl ? `state ${redactUrl(config.redisUrl)}` : 'in-process state'
+  return `${store}, ${state}, registration ${config.registrationMode}`
+}
+
+/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
+function stopSignal(onSecond: () => void): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let seen = false
+    const handler = (signal: NodeJS.Signals) => {
+      if (seen) return onSecond()
+      seen = true
+      resolve(signal)
+    }
+    process.on('SIGINT', handler)
+    process.on('SIGTERM', handler)
+  })
+}
+
+async function runSingle(config: Config, io: CliIO): Promise<number> {
+  const app = await startApp(config)
+  io.stdout.write(`jt808 gateway listening on tcp://${hostText(app.tcp.address)}:${app.tcp.port} (node ${config.nodeId}; ${describe(config)})\n`)
+  return serveUntilSignal(app, io, 'jt808 gateway')
+}
+
+async function serveUntilSignal(app: App, io: CliIO, what: string): Promise<number> {
+  const signal = await stopSignal(() => {
+    io.stderr.write(`${what}: second signal, exiting without waiting\n`)
+    process.exit(1)
+  })
+  io.stdout.write(`${what}: ${signal}, shutting down (committing and acknowledging what was received)\n`)
+  await app.close()
+  io.stdout.write(`${what}: stopped\n`)
+  return 0
+}
+
+async function runWorker(config: Config, io: CliIO): Promise<number> {
+  const id = cluster.worker?.id ?? 0
+  const nodeId = io.env.JT808_NODE_ID ? `${config.nodeId}-w${id}` : config.nodeId
+  // The primary migrated and keeps partitions ahead; workers only serve.
+  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false })
+  return serveUntilSignal(app, io, `jt808 worker ${id}`)
+}
+
+async function runPrimary(config: Config, io: CliIO): Promise<number> {
+  // Migrate once, before any worker opens the database, and keep partitions/retention here.
+  const store = await openStore(config)
+  const upkeep = startStoreUpkeep(store, { onError: (err) => io.stderr.write(`jt808 serve: storage upkeep failed: ${err.message}\n`) })
+  let stopping = false
+  const workers = new Set<Worker>()
+  let listening = 0
+  const fork = () => {
+    const w = cluster.fork()
+    workers.add(w)
+    w.on('listening', (address) => {
+      if (++listening === config.workers) {
+        io.stdout.write(`jt808 gateway listening on tcp://${hostText(address.address ?? config.tcpHost)}:${address.port} with ${config.workers} workers (${describe(config)})\n`)
+      }
+    })
+    w.on('exit', (code, signal) => {
+      workers.delete(w)
+      if (stopping) return
+      io.stderr.write(`jt808 serve: worker ${w.id} exited (${signal ?? code}); starting another\n`)
+      setTimeout(fork, 1000).unref()
+    })
+  }
+  for (let i = 0; i < config.workers; i++) fork()
+  const signal = await stopSignal(() => {
+    for (const w of workers) w.process.kill('SIGKILL')
+    process.exit(1)
+  })
+  stopping = true
+  io.stdout.write(`jt808 serve: ${signal}, stopping ${workers.size} workers\n`)
+  await Promise.all(
+    [...workers].map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          w.once('exit', () => resolve())
+          w.process.kill('SIGTERM')
+        }),
+    ),
+  )
+  upkeep.stop()
+  await store.close()
+  io.stdout.write('jt808 serve: stopped\n')
+  return 0
+}
+
+function hostText(address: string): string {
+  return address.includes(':') ? `[${address}]` : address
+}
