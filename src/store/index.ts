@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
+import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
@@ -16,6 +17,7 @@ import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
 import type { MigrationReport, Store } from './port.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
+import { waybillQueries } from './waybills.js'
 import type { Sql } from './sql.js'
 
 export type { Store } from './port.js'
@@ -93,6 +95,8 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
+      ...waybillQueries(ctx),
+      ...anomalyQueries(ctx),
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
       // (a module exporting (ctx: StoreContext) => TheirStorePort, its interface added to Store in port.ts).
     }

@@ -4,6 +4,8 @@
  * writes SQL. The port is split by concern; Store is their union.
  */
 import type { ApiStore } from './auth.js'
+import type { AnomalyStore } from './anomalies.js'
+import type { WaybillStore } from './waybills.js'
 import type {
   AlarmTransition,
   DriverCardEvent,
@@ -94,4 +96,7 @@ export interface CommandStore {
   takePendingCommands(phone: string, now: number): Promise<QueuedCommand[]>
 }
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore {}
+export type { AnomalyStore } from './anomalies.js'
+export type { WaybillStore } from './waybills.js'
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore {}

@@ -23,6 +23,7 @@ import type { Config } from '../../config/index.js'
 import type { Sql } from '../sql.js'
 import type { TimeTableContext } from '../time-tables.js'
 import { migration as core } from './001_core.js'
+import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 
 export interface MigrationContext extends TimeTableContext {
@@ -41,6 +42,6 @@ export interface Migration {
 
 export const MIGRATIONS: Migration[] = [
   core,
-  // 002_waybills_anomalies (matcher) goes here.
+  waybillsAnomalies,
   api,
 ]
