@@ -12,9 +12,14 @@ const T0 = Date.parse('2026-03-10T06:00:00Z')
 for (const backend of BACKENDS) {
   t.test(backend, async (t) => {
     const unnestStore = await openTestStore(t, backend, undefined, { transport: 'unnest', now: () => T0 })
-    // The same database through the other transport (opening PGlite is the slow part of this test).
+    // The same database through the other transports (opening PGlite is the slow part of this test).
     const copyStore = await openStore(testConfig(), { sql: unnestStore.sql, transport: 'copy', migrate: false })
-    for (const [transport, store, NOW] of [['unnest', unnestStore, T0], ['copy', copyStore, T0 + 100 * DAY]] as const) {
+    const stagingStore = await openStore(testConfig(), { sql: unnestStore.sql, transport: 'copy-staging', migrate: false })
+    for (const [transport, store, NOW] of [
+      ['unnest', unnestStore, T0],
+      ['copy', copyStore, T0 + 100 * DAY],
+      ['copy-staging', stagingStore, T0 + 150 * DAY],
+    ] as const) {
       t.test(transport, async (t) => {
         const base = await store.countPositions()
 
