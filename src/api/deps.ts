@@ -29,6 +29,8 @@ export interface Commander {
 export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> & {
   /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
   qrSigningKey?: { privateKey: string; publicKey: string } | null
+  /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
+  waybillGraceMs?: number
 }
 
 export interface FeedOptions {

@@ -21,6 +21,9 @@ import { hashToken } from './tokens.js'
 import { systemRoutes } from './routes/system.js'
 import { vehicleRoutes } from './routes/vehicles.js'
 import { feedRoutes } from './routes/feed.js'
+import { waybillRoutes } from './routes/waybills.js'
+import { anomalyRoutes } from './routes/anomalies.js'
+import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { QrSigner } from './qr.js'
@@ -73,7 +76,12 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     now,
     feed,
     qr,
-    waybills: { activeFor: async () => null },
+    waybills: {
+      activeFor: async (v) => {
+        const store = ctx.deps.store as Partial<WaybillStore>
+        return store.activeWaybillFor ? store.activeWaybillFor(v.plate, v.plateColor, now(), deps.config.waybillGraceMs ?? 0) : null
+      },
+    },
     selfCheck: async () => {
       throw new ApiError('NOT_AVAILABLE', 'self-check is not wired yet')
     },
@@ -206,6 +214,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     async (api) => {
       vehicleRoutes(api, ctx)
       feedRoutes(api, ctx)
+      waybillRoutes(api, ctx)
+      anomalyRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
     },
