@@ -286,8 +286,12 @@ export class MatcherEngine {
     this.schedule(v)
   }
 
-  /** A waybill was created, changed status, or was edited. */
-  waybill(w: Waybill, vehicle?: VehicleRef): void {
+  /**
+   * A waybill was created, changed status, or was edited. `vehicle` is its vehicle from the
+   * registry when known. watch = false: index it (for vehicles this engine follows, e.g. as
+   * trailer) but do not start watching its own vehicle — another process owns that one.
+   */
+  waybill(w: Waybill, vehicle?: VehicleRef, watch = true): void {
     const entry: WaybillEntry = {
       no: w.waybillNo,
       key: plateKey(w.plate, w.plateColor),
@@ -307,7 +311,7 @@ export class MatcherEngine {
     } else this.waybills.delete(entry.no)
     const keys = new Set([entry.key, entry.trailerKey, old?.key, old?.trailerKey].filter((k): k is string => !!k))
     // the vehicle of a waybill is watched even before its first fix (WAYBILL_WITHOUT_POSITION)
-    if (entry.intervals.length && !this.byKey.has(entry.key)) {
+    if (watch && entry.intervals.length && !this.byKey.has(entry.key)) {
       const ref: VehicleRef = vehicle ?? { id: 0, plate: w.plate, plateColor: w.plateColor, enterpriseLicenseNo: w.carrierLicenseNo }
       const v = new VehicleState(ref, this.cfg)
       if (!v.enterprise) v.enterprise = w.carrierLicenseNo
@@ -437,6 +441,27 @@ export class MatcherEngine {
       if (!LONG.has(a.type) && a.type !== 'TERMINAL_ALARM') this.closeAnomaly(tr, a.lastSeenAt, a.lastSeenAt, { closedBy: 'restart' })
       v.tickDue = -Infinity
     }
+  }
+
+  /**
+   * Stops following the vehicles `drop` selects (their partition moved to another process). Their
+   * open anomalies stay open in the store; the next owner restores them.
+   */
+  dropVehicles(drop: (vehicleId: number, plate: string, plateColor: number) => boolean): number {
+    let n = 0
+    for (const v of [...this.byKey.values()]) {
+      if (!drop(v.id, v.plate, v.plateColor)) continue
+      if (this.byKey.get(v.key) === v) this.byKey.delete(v.key)
+      if (this.byId.get(v.id) === v) this.byId.delete(v.id)
+      n++
+    }
+    this.lateDirty = this.lateDirty.filter((v) => this.byKey.get(v.key) === v)
+    return n
+  }
+
+  /** True when the engine follows this vehicle. */
+  hasVehicle(vehicleId: number): boolean {
+    return this.byId.has(vehicleId)
   }
 
   // ------------------------------------------------------------------ queries

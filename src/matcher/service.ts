@@ -1,0 +1,427 @@
+/**
+ * The matcher service: feeds the pure engine and makes its results durable and visible.
+ *
+ *   ingest 'committed' ─┐                    ┌─▶ store.upsertAnomalies (by id)
+ *   partitioned stream ─┼─▶ MatcherEngine ──▶┤
+ *   gateway events ─────┤   (device time)    └─▶ state.append(ANOMALY_EVENTS_STREAM)  → SSE feed
+ *   waybill changes ────┤
+ *   clock tick ─────────┘
+ *
+ * One process: positions come from the ingest queue's 'committed' event and driver cards from
+ * the gateway. Several processes: the committed positions (and driver-card / alarm-confirmation
+ * envelopes) travel on the state's partitioned stream, each vehicle handled by exactly one
+ * consumer; a process follows only the vehicles of the partitions it owns.
+ *
+ * Waybill changes reach every process by polling the store (changed_at, the database clock), so
+ * the API and `jt808 import` need no channel of their own; waybillChanged() is the in-process
+ * shortcut. Anomaly events are persisted in order: the store first, then the stream, so the
+ * feed never announces an anomaly GET /anomalies/{id} cannot return.
+ */
+import type { Logger } from 'pino'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
+import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
+import type { State } from '../state/port.js'
+import type { Store } from '../store/port.js'
+import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
+import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
+import { plateKey, type Waybill } from './waybill.js'
+import { NO_ZONES, type ZoneLookup } from './zones.js'
+
+/** What travels on the partitioned stream besides plain committed positions. */
+export type MatcherEnvelope =
+  | { kind: 'driver-card'; event: DriverCardEvent }
+  | { kind: 'alarm-confirmed'; vehicleId: number; bits: number; at: number }
+export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
+
+export type MatcherStore = Pick<Store,
+  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'insertWaybillReport'>
+
+export interface MatcherServiceOptions {
+  store: MatcherStore
+  state: State
+  config?: MatcherConfig
+  zones?: ZoneLookup
+  logger?: Logger
+  registry?: Registry
+  clock?: () => number
+  /** engine tick period (default 5 s) */
+  tickMs?: number
+  /** waybill change polling period (default 5 s) */
+  waybillPollMs?: number
+  /** cap of the anomaly event stream (default 1,000,000 entries) */
+  eventStreamMaxLen?: number
+  /** events kept while the store is unreachable before the oldest updates are dropped */
+  maxPendingEvents?: number
+}
+
+export interface StreamOptions {
+  partitions: number
+  group?: string
+  consumer: string
+  leaseMs?: number
+  batch?: number
+  blockMs?: number
+}
+
+/** How far back each poll looks again, so a write that committed late is not missed. */
+const POLL_OVERLAP_MS = 30_000
+
+interface ResolvedWaybill {
+  w: Waybill
+  vehicle: VehicleRef | null
+  trailerVehicleId: number | null
+}
+
+export class MatcherService {
+  readonly engine: MatcherEngine
+  private readonly store: MatcherStore
+  private readonly state: State
+  private readonly cfg: MatcherConfig
+  private readonly log: Logger | undefined
+  private readonly clock: () => number
+  private readonly tickMs: number
+  private readonly pollMs: number
+  private readonly maxLen: number
+  private readonly maxPending: number
+  private pending: AnomalyEvent[] = []
+  private chain: Promise<void> = Promise.resolve()
+  private timers: NodeJS.Timeout[] = []
+  private retryTimer: NodeJS.Timeout | null = null
+  private pollCursor = 0
+  private readonly applied = new Map<string, number>()
+  private readonly waybills = new Map<string, ResolvedWaybill>()
+  private readonly vehicleCache = new Map<string, { ref: VehicleRef | null; at: number }>()
+  /** partitions owned in stream mode; null: one process follows everything */
+  private owned: Set<number> | null = null
+  private partitions = 1
+  private consumer: PartitionedConsumer<MatcherStreamEntry> | null = null
+  private closed = false
+  private droppedEvents = 0
+  private readonly metrics: ReturnType<typeof matcherMetrics> | null
+
+  constructor(opts: MatcherServiceOptions) {
+    this.store = opts.store
+    this.state = opts.state
+    this.cfg = opts.config ?? DEFAULT_MATCHER_CONFIG
+    this.log = opts.logger
+    this.clock = opts.clock ?? Date.now
+    this.tickMs = opts.tickMs ?? 5_000
+    this.pollMs = opts.waybillPollMs ?? 5_000
+    this.maxLen = opts.eventStreamMaxLen ?? 1_000_000
+    this.maxPending = opts.maxPendingEvents ?? 200_000
+    this.metrics = opts.registry ? matcherMetrics(opts.registry) : null
+    this.engine = new MatcherEngine({
+      config: this.cfg,
+      zones: opts.zones ?? NO_ZONES,
+      clock: this.clock,
+      since: this.clock(),
+      emit: (e) => {
+        this.pending.push(e)
+        this.metrics?.events.inc({ event: e.event, type: e.anomaly.type })
+      },
+    })
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /**
+   * Loads the waybills in effect and the open anomalies, then starts the clock and the waybill
+   * poll. With `streams`, this process consumes the partitioned stream and follows only the
+   * vehicles of the partitions it holds (without: use attachIngest()).
+   */
+  async start(opts: { streams?: StreamOptions } = {}): Promise<void> {
+    const now = this.clock()
+    this.pollCursor = now - POLL_OVERLAP_MS
+    if (opts.streams) {
+      this.owned = new Set()
+      this.partitions = opts.streams.partitions
+    }
+    for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
+    if (this.owned === null) this.engine.restore(await this.store.openAnomalies())
+    await this.persist()
+    this.timers.push(setInterval(() => void this.tick().catch((err) => this.report(err, 'tick failed')), this.tickMs))
+    this.timers.push(setInterval(() => void this.pollWaybills().catch((err) => this.report(err, 'waybill poll failed')), this.pollMs))
+    for (const t of this.timers) t.unref()
+    if (opts.streams) await this.consumeStreams(opts.streams)
+  }
+
+  /** Stops timers and consumers, then writes out what is pending. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const t of this.timers) clearInterval(t)
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+    await this.consumer?.stop()
+    this.engine.flushLate()
+    await this.persist().catch((err) => this.report(err, 'final persist failed'))
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** In-process positions: the ingest queue's 'committed' event. Returns the detach function. */
+  attachIngest(ingest: { on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown; off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown }): () => void {
+    const listener = (rows: CommittedPosition[]) => void this.handlePositions(rows).catch((err) => this.report(err, 'positions failed'))
+    ingest.on('committed', listener)
+    return () => void ingest.off('committed', listener)
+  }
+
+  /** Gateway events: driver cards (0x0702) and the terminal's own waybill reports (0x0701). */
+  attachGateway(gateway: {
+    on(event: 'driver-card', l: (e: DriverCardEvent) => void): unknown
+    on(event: 'waybill-report', l: (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) => void): unknown
+  }): void {
+    gateway.on('driver-card', (e: DriverCardEvent) => void this.driverCard(e).catch((err) => this.report(err, 'driver card failed')))
+    gateway.on('waybill-report', (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) =>
+      void this.store.insertWaybillReport({ phone: e.phone, vehicleId: e.vehicleId, receivedAt: e.at, body: e.body }).catch((err) => this.report(err, '0x0701 report not stored')))
+  }
+
+  private async consumeStreams(o: StreamOptions): Promise<void> {
+    this.consumer = new PartitionedConsumer<MatcherStreamEntry>({
+      state: this.state,
+      name: COMMITTED_POSITIONS_STREAM,
+      partitions: o.partitions,
+      group: o.group ?? 'matcher',
+      consumer: o.consumer,
+      leaseMs: o.leaseMs,
+      batch: o.batch,
+      blockMs: o.blockMs,
+      handle: async (entries) => this.handleEntries(entries.map((e) => e.value)),
+      onAssigned: async (p) => this.assign(p),
+      onRevoked: async (p) => this.revoke(p),
+      onError: (err) => this.report(err, 'partitioned consumer'),
+    })
+    await this.consumer.start()
+  }
+
+  /** Stops consuming the way a crashed process does (tests of the hand-over). */
+  abandon(): void {
+    this.closed = true
+    for (const t of this.timers) clearInterval(t)
+    this.consumer?.abandon()
+  }
+
+  /** Partitions this process follows (stream mode), ascending. */
+  ownedPartitions(): number[] {
+    return this.owned ? [...this.owned].sort((a, b) => a - b) : []
+  }
+
+  handlePositions(rows: CommittedPosition[]): Promise<void> {
+    return this.serial(async () => {
+      for (const p of rows) this.engine.position(p)
+      this.engine.flushLate()
+      this.metrics?.positions.inc(rows.length)
+    })
+  }
+
+  /** A batch from the partitioned stream: positions and envelopes, in order. */
+  handleEntries(values: MatcherStreamEntry[]): Promise<void> {
+    return this.serial(async () => {
+      let n = 0
+      for (const v of values) {
+        if ('kind' in v) {
+          if (v.kind === 'driver-card') this.engine.driverCard(v.event)
+          else if (v.kind === 'alarm-confirmed') this.engine.alarmConfirmed(v.vehicleId, v.bits, v.at)
+        } else {
+          this.engine.position(v)
+          n++
+        }
+      }
+      this.engine.flushLate()
+      this.metrics?.positions.inc(n)
+    })
+  }
+
+  driverCard(e: DriverCardEvent): Promise<void> {
+    return this.serial(async () => this.engine.driverCard(e))
+  }
+
+  /** The platform confirmed alarm bits (0x8203): closes their TERMINAL_ALARM anomalies. */
+  alarmConfirmed(vehicleId: number, bits: number, at = this.clock()): Promise<void> {
+    return this.serial(async () => this.engine.alarmConfirmed(vehicleId, bits, at))
+  }
+
+  /** In-process shortcut after a waybill write (the poll would bring it within waybillPollMs). */
+  waybillChanged(w: Waybill): Promise<void> {
+    return this.serial(async () => this.applyWaybill(w))
+  }
+
+  tick(now = this.clock()): Promise<void> {
+    return this.serial(async () => {
+      this.engine.tick(now)
+      this.metrics?.vehicles.set(this.engine.stats().vehicles)
+    })
+  }
+
+  /** Brings in waybill changes written by any process since the last poll. */
+  pollWaybills(): Promise<void> {
+    return this.serial(async () => {
+      let from = this.pollCursor - POLL_OVERLAP_MS
+      for (;;) {
+        const changes = await this.store.waybillChangesSince(from, 1000)
+        for (const c of changes) {
+          this.pollCursor = Math.max(this.pollCursor, c.changedAt)
+          if (this.applied.get(c.waybill.waybillNo) === c.changedAt) continue
+          this.applied.set(c.waybill.waybillNo, c.changedAt)
+          await this.applyWaybill(c.waybill)
+        }
+        if (changes.length < 1000) break
+        const last = changes[changes.length - 1].changedAt
+        if (last - 1 <= from) break
+        // the next page starts at the last one's millisecond again: ties are skipped by `applied`
+        from = last - 1
+      }
+      const cutoff = this.pollCursor - 2 * POLL_OVERLAP_MS
+      for (const [no, at] of this.applied) if (at < cutoff) this.applied.delete(no)
+    })
+  }
+
+  stats(): EngineStats & { pendingEvents: number; droppedEvents: number } {
+    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents }
+  }
+
+  /** Waits until everything queued so far is handled and persisted. */
+  async drain(): Promise<void> {
+    await this.serial(async () => undefined)
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** Inputs run one at a time, each followed by persisting what it produced. */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.chain.then(async () => {
+      await fn()
+      await this.persist()
+    })
+    this.chain = run.catch(() => undefined)
+    return run
+  }
+
+  private async applyWaybill(w: Waybill): Promise<void> {
+    const vehicle = await this.resolve(w.plate, w.plateColor)
+    const trailer = w.trailerPlate ? await this.resolve(w.trailerPlate, w.plateColor) : null
+    this.waybills.set(w.waybillNo, { w, vehicle, trailerVehicleId: trailer?.id ?? null })
+    const ownsMain = this.owns(vehicle)
+    const ownsTrailer = trailer ? this.owns(trailer) : false
+    if (ownsMain || ownsTrailer) this.engine.waybill(w, vehicle ?? undefined, ownsMain)
+  }
+
+  private owns(ref: VehicleRef | null): boolean {
+    if (this.owned === null) return true
+    // a plate the registry does not know is followed by whoever holds partition 0
+    return this.owned.has(ref ? partitionOf(ref.id, this.partitions) : 0)
+  }
+
+  private async resolve(plate: string, plateColor: number): Promise<VehicleRef | null> {
+    const key = plateKey(plate, plateColor)
+    const hit = this.vehicleCache.get(key)
+    const now = this.clock()
+    if (hit && now - hit.at < 60_000) return hit.ref
+    const v = await this.store.findVehicle(plate, plateColor)
+    const ref = v ? { id: v.id, plate: v.plate, plateColor: v.plateColor, enterpriseLicenseNo: v.enterpriseLicenseNo } : null
+    this.vehicleCache.set(key, { ref, at: now })
+    if (this.vehicleCache.size > 200_000) this.vehicleCache.delete(this.vehicleCache.keys().next().value!)
+    return ref
+  }
+
+  private async assign(p: number): Promise<void> {
+    await this.serial(async () => {
+      this.owned!.add(p)
+      const inPartition = (id: number) => partitionOf(id, this.partitions) === p
+      const open = (await this.store.openAnomalies()).filter((a) => inPartition(a.vehicleId) || (a.vehicleId <= 0 && p === 0))
+      this.engine.restore(open)
+      for (const r of this.waybills.values()) {
+        const mine = (r.vehicle ? inPartition(r.vehicle.id) : p === 0) || (r.trailerVehicleId !== null && inPartition(r.trailerVehicleId))
+        if (mine) this.engine.waybill(r.w, r.vehicle ?? undefined, this.owns(r.vehicle))
+      }
+    })
+  }
+
+  private async revoke(p: number): Promise<void> {
+    await this.serial(async () => {
+      this.owned!.delete(p)
+      this.engine.dropVehicles((id) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0))
+    })
+  }
+
+  /** Store first, then the feed; on failure keep everything and retry later. */
+  private async persist(): Promise<void> {
+    if (!this.pending.length) return
+    const events = this.pending
+    this.pending = []
+    let sent = 0
+    try {
+      const latest = new Map<string, Anomaly>()
+      for (const e of events) latest.set(e.anomaly.id, e.anomaly)
+      await this.store.upsertAnomalies([...latest.values()])
+      for (; sent < events.length; sent++) await this.state.append(ANOMALY_EVENTS_STREAM, events[sent], this.maxLen)
+    } catch (err) {
+      // what reached the feed is not sent twice; storing again is harmless (upsert by id)
+      this.requeue(events.slice(sent))
+      this.report(err, 'anomaly events not persisted; will retry')
+      this.metrics?.persistErrors.inc()
+      this.scheduleRetry()
+    }
+  }
+
+  private requeue(events: AnomalyEvent[]): void {
+    this.pending = [...events, ...this.pending]
+    if (this.pending.length > this.maxPending) {
+      // keep every opening and closing; drop the oldest intermediate updates first
+      const excess = this.pending.length - this.maxPending
+      let dropped = 0
+      this.pending = this.pending.filter((e) => {
+        if (dropped < excess && e.event === 'anomaly.updated') {
+          dropped++
+          return false
+        }
+        return true
+      })
+      this.droppedEvents += dropped
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null
+      void this.serial(async () => undefined)
+    }, 1_000)
+    this.retryTimer.unref()
+  }
+
+  private report(err: unknown, msg: string): void {
+    if (this.log) this.log.error({ err }, msg)
+  }
+}
+
+/** Producer side for several processes: what the ingest/gateway side appends for the matcher. */
+export class MatcherPublisher {
+  private readonly stream: PartitionedStream<MatcherStreamEntry>
+
+  constructor(state: State, partitions: number, maxLen?: number) {
+    this.stream = new PartitionedStream<MatcherStreamEntry>(state, COMMITTED_POSITIONS_STREAM, partitions, maxLen)
+  }
+
+  async positions(rows: CommittedPosition[]): Promise<void> {
+    for (const p of rows) await this.stream.append(p.vehicleId, p)
+  }
+
+  driverCard(event: DriverCardEvent): Promise<string> {
+    return this.stream.append(event.vehicleId, { kind: 'driver-card', event })
+  }
+
+  alarmConfirmed(vehicleId: number, bits: number, at: number): Promise<string> {
+    return this.stream.append(vehicleId, { kind: 'alarm-confirmed', vehicleId, bits, at })
+  }
+}
+
+function matcherMetrics(registry: Registry) {
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  return {
+    positions: get('jt808_matcher_positions_total', () => new Counter({ name: 'jt808_matcher_positions_total', help: 'Positions judged by the matcher', registers: [registry] })),
+    events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),
+    persistErrors: get('jt808_matcher_persist_errors_total', () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] })),
+    vehicles: get('jt808_matcher_vehicles', () => new Gauge({ name: 'jt808_matcher_vehicles', help: 'Vehicles the matcher follows in this process', registers: [registry] })),
+  }
+}
