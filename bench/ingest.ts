@@ -8,6 +8,10 @@
  *     against the same rows bulk-loaded by raw binary COPY (the ceiling), each into a fresh
  *     schema, one batch at a time. Prints rows/s and the ratio to raw COPY.
  *
+ *   node --import tsx bench/ingest.ts queue [--rate R] [--seconds S] [--batch-rows N] [--batch-ms T] [--in-flight F]
+ *     The IngestQueue alone over the real database, offered R single-position messages/s:
+ *     committed rows/s and submit→done (ack) latency p50/p99. For choosing batch defaults.
+ *
  *   node --import tsx bench/ingest.ts e2e [--terminals K] [--seconds S] [--interval-ms I]
  *     End to end: K simulated terminals over loopback → a running gateway → PostgreSQL.
  *     Reports committed positions/s (rows in the database over time), p50/p99 ack latency,
@@ -129,6 +133,67 @@ async function benchTransports(argv: string[]): Promise<void> {
   }
 }
 
+// ---- the queue alone ---------------------------------------------------------------------------
+
+/**
+ * The IngestQueue over the real database with an offered load of `rate` single-position
+ * messages per second (as 0x0200 arrives), for `seconds`: committed rows/s and the latency
+ * from submit to `done` (when the gateway writes the 0x8001). No sockets, no decoding.
+ */
+async function benchQueue(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'batch-rows': { type: 'string' }, 'batch-ms': { type: 'string' }, 'in-flight': { type: 'string' }, vehicles: { type: 'string' } },
+  })
+  const rate = Number(values.rate ?? 50_000)
+  const seconds = Number(values.seconds ?? 5)
+  const vehicles = Number(values.vehicles ?? 10_000)
+  const { IngestQueue } = await import('../src/ingest/index.js')
+  const { Registry } = await import('prom-client')
+  const { store, drop } = await scratchStore()
+  try {
+    const q = new IngestQueue(store, {
+      batchRows: Number(values['batch-rows'] ?? DEFAULTS.ingestBatchRows),
+      batchMs: Number(values['batch-ms'] ?? DEFAULTS.ingestBatchMs),
+      highWater: DEFAULTS.ingestHighWater,
+      maxInFlight: Number(values['in-flight'] ?? 1),
+      retentionMs: 180 * 86_400_000,
+      registry: new Registry(),
+    })
+    const rows = fleetRows(Math.ceil(rate * seconds), vehicles, Date.now() - 6 * 3600_000, 1)
+    const latencies: number[] = []
+    let next = 0
+    let refused = 0
+    const t0 = performance.now()
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const due = Math.min(rows.length, Math.floor(((performance.now() - t0) / 1000) * rate))
+        for (; next < due; next++) {
+          const at = performance.now()
+          const row = rows[next]!
+          q.submit([{ ...row, phone: String(row.vehicleId), plate: '', plateColor: 2, enterpriseLicenseNo: null }], (err) => {
+            if (err) refused++
+            else latencies.push(performance.now() - at)
+          })
+        }
+        if (next >= rows.length) {
+          clearInterval(tick)
+          resolve()
+        }
+      }, 1)
+    })
+    await q.close()
+    const elapsed = (performance.now() - t0) / 1000
+    latencies.sort((a, b) => a - b)
+    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
+    const stored = await store.countPositions()
+    console.log(`bench/ingest queue: offered ${rate}/s for ${seconds} s, batchRows ${values['batch-rows'] ?? DEFAULTS.ingestBatchRows}, batchMs ${values['batch-ms'] ?? DEFAULTS.ingestBatchMs}, in flight ${values['in-flight'] ?? 1}`)
+    console.log(`  committed ${Math.round(stored / elapsed)} rows/s (${stored} rows, ${refused} refused), ack p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms`)
+  } finally {
+    await drop()
+  }
+}
+
 // ---- end to end ------------------------------------------------------------------------------
 
 /** What the end-to-end run needs from the load generator (src/terminal + src/sim). */
@@ -201,11 +266,11 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
 
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href
 const [mode, ...rest] = process.argv.slice(2)
-const run = mode === 'transports' ? benchTransports : mode === 'e2e' ? benchEndToEnd : null
+const run = mode === 'transports' ? benchTransports : mode === 'queue' ? benchQueue : mode === 'e2e' ? benchEndToEnd : null
 if (!isEntry) {
   // imported (tests, other benches): no run
 } else if (!run) {
-  console.error('usage: node --import tsx bench/ingest.ts transports|e2e [options]  (see the comment at the top)')
+  console.error('usage: node --import tsx bench/ingest.ts transports|queue|e2e [options]  (see the comment at the top)')
   process.exitCode = 2
 } else {
   run(rest).catch((e: unknown) => {

@@ -100,6 +100,35 @@ interface Entry {
 
 const DAY_MS = 86_400_000
 
+/** FIFO with O(1) shift (Array#shift copies the array once it is large: 100k queued messages). */
+class Fifo<T> {
+  private items: T[] = []
+  private head = 0
+
+  get length(): number {
+    return this.items.length - this.head
+  }
+
+  push(item: T): void {
+    this.items.push(item)
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head]
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]
+    this.items[this.head++] = undefined as T
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+}
+
 /** SQLSTATE classes 22 (data exception) and 23 (integrity), and encoding errors: the rows, not the database, are at fault. */
 function isDataError(e: unknown): boolean {
   if (e instanceof TypeError || e instanceof RangeError) return true
@@ -110,7 +139,7 @@ function isDataError(e: unknown): boolean {
 export class IngestQueue extends EventEmitter {
   private readonly opts: Required<Omit<IngestQueueOptions, 'registry'>>
   private readonly metrics: IngestMetrics
-  private pending: Entry[] = []
+  private pending = new Fifo<Entry>()
   private pendingRows = 0
   private inFlightRows = 0
   private inFlight = 0
@@ -197,7 +226,7 @@ export class IngestQueue extends EventEmitter {
 
   private arm(): void {
     if (this.timer || !this.pending.length) return
-    const oldest = this.pending[0]!.at
+    const oldest = this.pending.peek()!.at
     const wait = Math.max(0, oldest + this.opts.batchMs - performance.now())
     this.timer = setTimeout(() => {
       this.timer = null
@@ -221,7 +250,7 @@ export class IngestQueue extends EventEmitter {
     const batch: Entry[] = []
     let rows = 0
     while (this.pending.length && (rows < this.opts.batchRows || !batch.length)) {
-      const e = this.pending[0]!
+      const e = this.pending.peek()!
       if (batch.length && rows + e.items.length > this.opts.batchRows) break
       this.pending.shift()
       batch.push(e)
@@ -245,7 +274,7 @@ export class IngestQueue extends EventEmitter {
     this.inFlightRows -= rows
     this.updateLevel()
     if (this.pending.length) {
-      const due = this.closed || this.idleWaiters.length > 0 || performance.now() - this.pending[0]!.at >= this.opts.batchMs
+      const due = this.closed || this.idleWaiters.length > 0 || performance.now() - this.pending.peek()!.at >= this.opts.batchMs
       this.kick(due)
     } else if (!this.inFlight) {
       const waiters = this.idleWaiters

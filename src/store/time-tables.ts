@@ -79,8 +79,9 @@ const DAY_MS = 86_400_000
 
 /** Start (UTC ms) of the partition holding `t`. */
 export function partitionStart(spec: TimeTableSpec, t: number): number {
+  if (spec.partition === 'day') return t - (((t % DAY_MS) + DAY_MS) % DAY_MS) // per row on the write path: no Date
   const d = new Date(t)
-  return spec.partition === 'day' ? Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) : Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1)
 }
 
 export function partitionEnd(spec: TimeTableSpec, start: number): number {
