@@ -118,7 +118,10 @@ async function runWorker(config: Config, io: CliIO): Promise<number> {
   const nodeId = io.env.JT808_NODE_ID ? `${config.nodeId}-w${id}` : config.nodeId
   // The primary migrated and keeps partitions ahead; workers only serve.
   const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false })
-  return serveUntilSignal(app, io, `jt808 worker ${id}`)
+  const code = await serveUntilSignal(app, io, `jt808 worker ${id}`)
+  // The IPC channel to the primary would keep this process alive.
+  cluster.worker?.disconnect()
+  return code
 }
 
 async function runPrimary(config: Config, io: CliIO): Promise<number> {
