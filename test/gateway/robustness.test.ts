@@ -138,6 +138,30 @@ for (const variant of VARIANTS) {
       t.ok(gw.app.gateway.isConnected(v.phone))
     })
 
+    t.test('raw-frame archive: every received frame, bad ones included, with time and connection', async (t) => {
+      const archiving = await startGateway(backends, { archiveRawFrames: true })
+      t.teardown(() => archiving.close())
+      const v = await provision(store)
+      const from = Date.now() - 1000
+      const { client } = await online(archiving.port, v)
+      t.teardown(() => client.close())
+      const position = client.encode(0x0200, fixAt(Date.now() - 1000))
+      const bad = Buffer.from(client.encode(0x0002, {}).frame)
+      bad[bad.length - 2] ^= 0xff
+      client.sendRaw(bad)
+      t.equal(await client.sendFrame(position.frame, 0x0200, position.serial).then((m) => (m.body as { result: number }).result), 0)
+      const frames = await eventually(async () => {
+        const rows = []
+        for await (const f of store.exportFrames(v.phone, from, Date.now() + 1000)) rows.push(f)
+        return rows.length >= 4 ? rows : null
+      })
+      t.equal(frames.length, 4, 'register, authenticate, the bad frame, the position')
+      t.same(frames[2].frame, bad, 'the bad frame exactly as received')
+      t.same(frames[3].frame, position.frame, 'the position exactly as received')
+      t.match(frames[3].connection, /^127\.0\.0\.1:\d+$/)
+      t.ok(frames.every((f) => f.receivedAt >= from && f.receivedAt <= Date.now()))
+    })
+
     t.test('idle connections are closed; a heartbeating one is kept', async (t) => {
       const quiet = await online(gw.port, await provision(store))
       const busy = await online(gw.port, await provision(store))
