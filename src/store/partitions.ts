@@ -54,11 +54,18 @@ export async function ensurePartitionsCovering(ctx: StoreContext, spec: TimeTabl
     const from = new Date(start).toISOString()
     const to = new Date(partitionEnd(spec, start)).toISOString()
     try {
-      await ctx.sql.query(`CREATE TABLE ${name} PARTITION OF ${spec.table} FOR VALUES FROM ('${from}') TO ('${to}')`)
+      // CREATE TABLE … PARTITION OF would take an ACCESS EXCLUSIVE lock on the parent and stall
+      // every insert and read of it meanwhile; CREATE + ATTACH PARTITION needs only SHARE UPDATE
+      // EXCLUSIVE (PostgreSQL ≥ 12), so ingest keeps flowing while a day is added.
+      await ctx.sql.transaction(async (tx) => {
+        await tx.query(`CREATE TABLE ${name} (LIKE ${spec.table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES INCLUDING STORAGE)`)
+        await tx.query(`ALTER TABLE ${spec.table} ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}')`)
+      })
       created.push(name)
     } catch (e) {
-      // 42P07: a concurrent process created it first — that is the outcome we wanted.
-      if ((e as { code?: string }).code !== '42P07') throw e
+      // 42P07 / 23505 (pg_class name index): a concurrent process created it first — the outcome we wanted.
+      const code = (e as { code?: string }).code
+      if (code !== '42P07' && code !== '23505') throw e
     }
     ctx.knownPartitions.add(name)
   }

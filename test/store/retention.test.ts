@@ -3,8 +3,9 @@
  * ahead on plain PostgreSQL, dropped whole once older than the configured retention; on
  * TimescaleDB the same applyRetention(now) drops chunks.
  */
+import pg from 'pg'
 import t from 'tap'
-import { BACKENDS, DAY, fix, openTestStore, testConfig } from './helpers.js'
+import { BACKENDS, DAY, fix, openTestStore, TEST_DATABASE_URL, testConfig } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
 
@@ -63,3 +64,18 @@ for (const backend of BACKENDS) {
     t.same(await store.applyRetention(NOW), [], 'a second run finds nothing more')
   })
 }
+
+t.test('PostgreSQL: a day is added while another session reads and writes positions', async (t) => {
+  const store = await openTestStore(t, 'pg', config, { now: () => NOW })
+  const reader = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await reader.connect()
+  t.teardown(() => reader.end())
+  await reader.query(`SET search_path = "${store.schema}"`)
+  await reader.query('BEGIN')
+  await reader.query('SELECT count(*) FROM positions') // holds ACCESS SHARE until COMMIT
+  // CREATE … PARTITION OF would wait for that reader (ACCESS EXCLUSIVE); CREATE + ATTACH does not.
+  const created = await Promise.race([store.ensurePartitions(NOW + 40 * DAY, 0), new Promise<'blocked'>((r) => setTimeout(() => r('blocked'), 3000))])
+  t.ok(Array.isArray(created) && created.includes('positions_p20260725'), 'partition created without waiting for the reader')
+  t.same(await store.insertPositions([fix(1, NOW + 40 * DAY), fix(1, NOW + 40 * DAY)]), { inserted: 1, duplicates: 1, duplicateIndexes: [1] }, 'the attached partition has the primary key')
+  await reader.query('COMMIT')
+})
