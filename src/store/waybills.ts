@@ -64,7 +64,7 @@ export interface WaybillStore {
   waybillsInEffect(at: number): Promise<Waybill[]>
   /** The waybill (as plate or trailer) active for the vehicle at `at`: dispatched or in transit, window ± grace. */
   activeWaybillFor(plate: string, plateColor: number, at: number, graceMs?: number): Promise<Waybill | null>
-  /** The vehicle's latest waybill that started before `before` (its last trip), whatever its status. */
+  /** The vehicle's latest trip: its newest waybill in transit or completed whose window started before `before`. */
   lastWaybillFor(plate: string, plateColor: number, before: number): Promise<Waybill | null>
   insertWaybillReport(r: TerminalWaybillReport): Promise<void>
   listWaybillReports(vehicleId: number, from: number, to: number): Promise<TerminalWaybillReport[]>
@@ -245,7 +245,8 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
 
     async lastWaybillFor(plate, plateColor, before) {
       const { rows } = await sql.query<WaybillRow>(
-        `${SELECT} WHERE w.plate = $1 AND w.plate_color = $2 AND w.window_start < $3 ORDER BY w.window_start DESC, w.seq DESC LIMIT 1`,
+        `${SELECT} WHERE w.plate = $1 AND w.plate_color = $2 AND w.window_start < $3 AND w.status IN ('in_transit', 'completed')
+         ORDER BY w.window_start DESC, w.seq DESC LIMIT 1`,
         [normalizedPlate(plate), plateColor, iso(before)],
       )
       return rows[0] ? toWaybill(rows[0]) : null

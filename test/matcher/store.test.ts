@@ -43,7 +43,7 @@ for (const backend of ['pglite', 'pg'] as Backend[]) {
     t.equal((await store.activeWaybillFor('鲁A 12345', 2, bj('12:00')))?.waybillNo, w.waybillNo, 'plates compare without spaces')
     t.equal(await store.activeWaybillFor('鲁A12345', 2, bj('00:00', 1) + 1), null, 'after expected arrival 24:00')
     t.equal((await store.activeWaybillFor('鲁A12345', 2, bj('00:00', 1) + HOUR, 2 * HOUR))?.waybillNo, w.waybillNo, 'within grace')
-    t.equal((await store.lastWaybillFor('鲁A12345', 2, bj('00:00', 2)))?.waybillNo, w.waybillNo)
+    t.equal(await store.lastWaybillFor('鲁A12345', 2, bj('00:00', 2)), null, 'dispatched is not a trip yet')
 
     // bulk import: all or nothing; existing numbers keep status and history
     const more = Array.from({ length: 3 }, (_, i) => ({ ...BASE_WAYBILL, waybillNo: `IMP-${i}`, plate: `鲁B0000${i}` }))
@@ -84,6 +84,7 @@ for (const backend of ['pglite', 'pg'] as Backend[]) {
     // retention
     const done = transitionWaybill(transitionWaybill(updated!, 'in_transit', bj('09:00')), 'completed', bj('18:00'))
     await store.updateWaybillStatus(done.waybillNo, 'dispatched', { status: 'in_transit', at: bj('09:00') })
+    t.equal((await store.lastWaybillFor('鲁A12345', 2, bj('00:00', 2)))?.waybillNo, w.waybillNo, 'the last trip')
     t.equal(await store.deleteWaybillsBefore(bj('00:00', 400)), 5 + 1 - 1, 'four waybills and one report; none younger')
   })
 
