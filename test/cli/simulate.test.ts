@@ -266,6 +266,21 @@ t.test('jt808 simulate against the real gateway after importing the fleet it pri
   const m = fleetMember(0, { seed: 3, version: 2013 })
   const vehicle = await backends.store.findVehicleByTerminal(canonicalPhone(m.phone))
   t.ok(vehicle && (await backends.store.countPositions(vehicle.id)) > 0, 'positions stored')
+
+  // 2019 terminals, another part of the fleet.
+  const more = captureIO()
+  t.equal(await runSimulate(['--terminals', '10', '--first', '100', '--seed', '3', '--version', '2019', '--emit-vehicles'], more.io), 0)
+  t.equal(await runImport(['vehicles', '-', '--format', 'ndjson'], captureIO(more.stdout()).io, { openStore: async () => backends.store }), 0)
+  const run2019 = captureIO()
+  t.equal(await runSimulate(['--terminals', '10', '--first', '100', '--seed', '3', '--version', '2019', '--interval', '0.5', '--duration', '1s', '--target', `127.0.0.1:${gw.port}`, '--json'], run2019.io), 0, run2019.stderr())
+  const r2 = JSON.parse(run2019.stdout())
+  t.equal(r2.authenticated, 10, '2019 terminals registered and authenticated')
+  t.equal(r2.acksByResult['0'], r2.framesExpectingAnswer)
+  const m2019 = fleetMember(100, { seed: 3, version: 2019 })
+  t.equal(m2019.phone.length, 20)
+  const terminal = await backends.store.getTerminal(canonicalPhone(m2019.phone))
+  t.equal(terminal?.protocolVersion, 2019)
+  t.equal(terminal?.imei, m2019.phone.slice(-15), '2019 IMEI recorded from 0x0102')
 })
 
 t.test('simulate usage', async (t) => {

@@ -32,6 +32,7 @@ options:
                        ahead: with --duration and X > 1 the run starts in the past and ends now
   --start ISO          simulated start time (default: now, or as above)
   --phone-prefix P     leading digits of every phone (default 0139)
+  --first I            index of the first terminal (default 0): several simulators split a fleet
   --connect-rate N     new connections per second while ramping up (default 1000)
   --timeout S          seconds to wait for an answer (default 10)
   --emit-vehicles      print the fleet's registry rows as NDJSON (for "jt808 import vehicles") and exit
@@ -71,6 +72,7 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
       'time-scale': { type: 'string' },
       start: { type: 'string' },
       'phone-prefix': { type: 'string' },
+      first: { type: 'string' },
       'connect-rate': { type: 'string' },
       timeout: { type: 'string' },
       'emit-vehicles': { type: 'boolean' },
@@ -93,18 +95,16 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
   if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got "${values.seed}"`)
   const phonePrefix = values['phone-prefix'] ?? '0139'
   if (!/^\d{0,11}$/.test(phonePrefix)) throw new UsageError(`--phone-prefix must be up to 11 digits, got "${phonePrefix}"`)
-  const first = fleetMember(0, { seed, version, phonePrefix })
+  const firstIndex = values.first === undefined ? 0 : Number(values.first)
+  if (!Number.isInteger(firstIndex) || firstIndex < 0) throw new UsageError(`--first must be a whole number ≥ 0, got "${values.first}"`)
   try {
-    fleetMember(terminals - 1, { seed, version, phonePrefix })
+    fleetMember(firstIndex + terminals - 1, { seed, version, phonePrefix })
   } catch (e) {
     throw new UsageError((e as Error).message)
   }
 
   if (values['emit-vehicles']) {
-    for (let i = 0; i < terminals; i++) {
-      const m = i === 0 ? first : fleetMember(i, { seed, version, phonePrefix })
-      io.stdout.write(JSON.stringify(vehicleOf(m)) + '\n')
-    }
+    for (let i = firstIndex; i < firstIndex + terminals; i++) io.stdout.write(JSON.stringify(vehicleOf(fleetMember(i, { seed, version, phonePrefix }))) + '\n')
     return 0
   }
 
@@ -139,6 +139,7 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
   const sim = startSimulation({
     target,
     terminals,
+    firstIndex,
     intervalS,
     timeScale,
     durationMs,
