@@ -23,6 +23,9 @@ import { vehicleRoutes } from './routes/vehicles.js'
 import { feedRoutes } from './routes/feed.js'
 import { waybillRoutes } from './routes/waybills.js'
 import { anomalyRoutes } from './routes/anomalies.js'
+import { liveStateOf } from './routes/live.js'
+import { statsRoutes } from './routes/stats.js'
+import { runSelfCheck } from './routes/self-check.js'
 import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
@@ -41,7 +44,8 @@ export interface ApiContext {
   qr: QrSigner
   /** waybill lookups the vehicle views need (wired to the waybill store) */
   waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
-  selfCheck(vehicle: Vehicle): Promise<unknown>
+  liveState(vehicle: Vehicle): ReturnType<typeof liveStateOf>
+  selfCheck(vehicle: Vehicle): ReturnType<typeof runSelfCheck>
 }
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
@@ -82,9 +86,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         return store.activeWaybillFor ? store.activeWaybillFor(v.plate, v.plateColor, now(), deps.config.waybillGraceMs ?? 0) : null
       },
     },
-    selfCheck: async () => {
-      throw new ApiError('NOT_AVAILABLE', 'self-check is not wired yet')
-    },
+    liveState: (v) => liveStateOf(ctx, v),
+    selfCheck: (v) => runSelfCheck(ctx, v, now()),
   }
 
   await app.register(swagger, {
@@ -216,6 +219,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       feedRoutes(api, ctx)
       waybillRoutes(api, ctx)
       anomalyRoutes(api, ctx)
+      statsRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
     },

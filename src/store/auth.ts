@@ -84,6 +84,13 @@ export interface Geofence {
 
 export type NewGeofence = Omit<Geofence, 'id' | 'createdAt'>
 
+export interface BoxFix {
+  vehicleId: number
+  deviceTime: number
+  longitude: number
+  latitude: number
+}
+
 export interface ApiStore {
   createToken(token: NewApiToken): Promise<void>
   /** Makes an unrevoked token with exactly this hash exist (the bootstrap token); an existing row keeps its role and id. */
@@ -109,6 +116,12 @@ export interface ApiStore {
 
   createGeofence(geofence: NewGeofence, at: number): Promise<Geofence>
   listGeofences(): Promise<Geofence[]>
+
+  /**
+   * Valid-looking fixes inside a bounding box in [from, to], by vehicle then device time (the
+   * corridor statistics' pre-filter; the exact geofence test is done by the caller).
+   */
+  positionsInBox(bbox: [number, number, number, number], from: number, to: number, limit: number): Promise<BoxFix[]>
 
   getSetting<T>(key: string): Promise<T | null>
   /** Stores value under key unless one is there already; returns whichever is stored (first writer wins). */
@@ -317,6 +330,17 @@ export function apiQueries(sql: Sql): ApiStore {
     async listGeofences() {
       const { rows } = await sql.query<GeofenceRow>(`SELECT ${GEOFENCE_COLUMNS} FROM geofences ORDER BY id`)
       return rows.map(geofenceFromRow)
+    },
+
+    async positionsInBox(bbox, from, to, limit) {
+      const { rows } = await sql.query<{ vehicle_id: number; t: number; lon: number; lat: number }>(
+        `SELECT vehicle_id, ${ms('device_time')} AS t, lon, lat FROM positions
+          WHERE device_time >= $1::timestamptz AND device_time <= $2::timestamptz
+            AND lon >= $3 AND lon <= $5 AND lat >= $4 AND lat <= $6
+          ORDER BY vehicle_id, device_time LIMIT $7`,
+        [iso(from), iso(to), bbox[0], bbox[1], bbox[2], bbox[3], limit],
+      )
+      return rows.map((r) => ({ vehicleId: Number(r.vehicle_id), deviceTime: Number(r.t), longitude: Number(r.lon), latitude: Number(r.lat) }))
     },
 
     async getSetting<T>(key: string) {

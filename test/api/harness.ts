@@ -128,3 +128,35 @@ export function vehicleInput(plate: string, licence: string, extra: Record<strin
     ...extra,
   }
 }
+
+/** A valid 29-field waybill of the given carrier (plate 浙A30001 for A, 浙B30001 for B). */
+export function waybill(no: string, licence: string, extra: Record<string, unknown> = {}) {
+  return {
+    waybillNo: no,
+    issueDate: '2025-03-09',
+    consignorName: '浙江某化工有限公司',
+    consignorPhone: '0571-88880000',
+    consigneeName: '宁波某加油站',
+    consigneePhone: '0574-66660000',
+    loadingPlace: '杭州市萧山区化工园区',
+    loadingDate: '20250310',
+    destination: '宁波市北仑区',
+    expectedArrivalDate: '20250311',
+    carrierName: '杭州甲危货运输有限公司',
+    carrierLicenseNo: licence,
+    carrierPhone: '0571-80000000',
+    plate: licence === LICENCE_A ? '浙A30001' : '浙B30001',
+    plateColor: 2,
+    transportCertNo: '330100123456',
+    trailerPlate: '',
+    trailerTransportCertNo: '',
+    driverName: '张三',
+    driverQualificationNo: '330102198001011234',
+    driverPhone: '13800000001',
+    escortName: '李四',
+    escortQualificationNo: '330102198502021234',
+    escortPhone: '13800000002',
+    goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 25.5, unit: 't' }],
+    ...extra,
+  }
+}

@@ -5,40 +5,9 @@
  */
 import t from 'tap'
 import { generateKeyPair, QrSigner, qrText } from '../../src/api/qr.js'
-import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput } from './harness.js'
+import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } from './harness.js'
 
 const NOW = Date.parse('2025-03-10T04:00:00Z') // 12:00 Beijing
-
-export function waybill(no: string, licence: string, extra: Record<string, unknown> = {}) {
-  return {
-    waybillNo: no,
-    issueDate: '2025-03-09',
-    consignorName: '浙江某化工有限公司',
-    consignorPhone: '0571-88880000',
-    consigneeName: '宁波某加油站',
-    consigneePhone: '0574-66660000',
-    loadingPlace: '杭州市萧山区化工园区',
-    loadingDate: '20250310',
-    destination: '宁波市北仑区',
-    expectedArrivalDate: '20250311',
-    carrierName: '杭州甲危货运输有限公司',
-    carrierLicenseNo: licence,
-    carrierPhone: '0571-80000000',
-    plate: licence === LICENCE_A ? '浙A30001' : '浙B30001',
-    plateColor: 2,
-    transportCertNo: '330100123456',
-    trailerPlate: '',
-    trailerTransportCertNo: '',
-    driverName: '张三',
-    driverQualificationNo: '330102198001011234',
-    driverPhone: '13800000001',
-    escortName: '李四',
-    escortQualificationNo: '330102198502021234',
-    escortPhone: '13800000002',
-    goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 25.5, unit: 't' }],
-    ...extra,
-  }
-}
 
 for (const kind of BACKENDS) {
   t.test(kind, async (t) => {
@@ -86,7 +55,8 @@ for (const kind of BACKENDS) {
       const seen: string[] = []
       let cursor: string | null = null
       do {
-        const res = await app.inject({ method: 'GET', url: `/api/v1/waybills?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: auth(tokens.entA) })
+        const url: string = `/api/v1/waybills?limit=2${cursor ? `&cursor=${cursor}` : ''}`
+        const res = await app.inject({ method: 'GET', url, headers: auth(tokens.entA) })
         t.equal(res.statusCode, 200, res.body)
         seen.push(...res.json().items.map((w: { waybillNo: string }) => w.waybillNo))
         cursor = res.json().nextCursor

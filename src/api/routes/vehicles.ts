@@ -6,7 +6,7 @@ import { ApiError, notFound, validationFailed } from '../errors.js'
 import { presentPosition, presentVehicle } from '../present.js'
 import { licenceSchema, plateColorSchema, plateParams, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
-import { liveStateSchema, liveStateOf } from './live.js'
+import { liveStateSchema } from './live.js'
 import { selfCheckSchema } from './self-check.js'
 
 const MAX_IMPORT = 10_000
@@ -108,7 +108,7 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const vehicle = await vehicleFor(ctx, request, request.params.plate, request.query.plateColor)
-      return { vehicle: presentVehicle(vehicle), live: await liveStateOf(ctx, vehicle) }
+      return { vehicle: presentVehicle(vehicle), live: await ctx.liveState(vehicle) }
     },
   )
 

@@ -1,0 +1,209 @@
+/**
+ * Statistics for supervisors (seed 000 ch.3: corridor analysis of key bridges/tunnels, cargo flow
+ * analysis). Enterprise tokens get the same figures over their own vehicles and waybills only.
+ *
+ *   corridors  hazmat passages through each key segment (bridge, tunnel, key-segment geofences),
+ *              by hazard class of the waybill active at the passage (or counted without waybill)
+ *   flows      cargo moved in a period from waybills joined with their vehicles' tracks:
+ *              quantities, distance driven while the waybill was active, tonne-km
+ */
+import type { FastifyInstance } from 'fastify'
+import type { Vehicle } from '../../domain.js'
+import { activeIntervals, wasActiveAt, type Waybill } from '../../matcher/waybill.js'
+import type { WaybillStore } from '../../store/waybills.js'
+import { confine, scopedLicenceFilter } from '../access.js'
+import { ApiError } from '../errors.js'
+import { haversineMeters, inGeofence } from '../geo.js'
+import { iso } from '../present.js'
+import { licenceSchema, timeRangeQuery } from '../schemas.js'
+import type { ApiContext } from '../server.js'
+import { timeRange } from './vehicles.js'
+
+const MAX_SPAN_MS = 31 * 86_400_000
+/** fixes of one vehicle inside a segment closer than this in time belong to one passage */
+const PASSAGE_GAP_MS = 10 * 60_000
+const MAX_BOX_FIXES = 500_000
+const MAX_WAYBILLS = 20_000
+/** track resolution for distances */
+const TRACK_EVERY_S = 30
+
+export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const store = () => ctx.deps.store as ApiContext['deps']['store'] & WaybillStore
+
+  app.get<{ Querystring: { from: string; to: string; enterprise?: string } }>(
+    '/stats/corridors',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stats'],
+        summary: 'Hazmat passages per key road segment (bridges, tunnels, key segments), by hazard class',
+        querystring: { type: 'object', additionalProperties: false, required: ['from', 'to'], properties: { ...timeRangeQuery, enterprise: licenceSchema } },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              segments: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    geofenceId: { type: 'integer' },
+                    name: { type: 'string' },
+                    kind: { type: 'string' },
+                    passages: { type: 'integer' },
+                    vehicles: { type: 'integer' },
+                    byHazardClass: { type: 'object', additionalProperties: { type: 'integer' } },
+                    withoutWaybill: { type: 'integer' },
+                    truncated: { type: 'boolean' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { from, to } = timeRange(request.query.from, request.query.to, MAX_SPAN_MS)
+      const licence = scopedLicenceFilter(request, request.query.enterprise) ?? null
+      const vehicles = new Map<number, Vehicle | null>()
+      const vehicleOf = async (id: number) => {
+        if (!vehicles.has(id)) vehicles.set(id, await ctx.deps.store.getVehicle(id))
+        return vehicles.get(id)!
+      }
+      // The waybill active at a past moment, as its status history stood then (not its status now).
+      const grace = ctx.deps.config.waybillGraceMs ?? 0
+      const candidates = new Map<number, Waybill[]>()
+      const waybillAt = async (v: Vehicle, t: number): Promise<Waybill | null> => {
+        if (!candidates.has(v.id)) {
+          const page = await store().listWaybills({ plate: v.plate, plateColor: v.plateColor, from: from - grace, to: to + grace, limit: 1000 })
+          candidates.set(v.id, page.items)
+        }
+        return candidates.get(v.id)!.find((w) => wasActiveAt(w, t, grace)) ?? null
+      }
+      const fences = (await ctx.deps.store.listGeofences()).filter((g) => g.kind !== 'speed-zone')
+      const segments = []
+      for (const g of fences) {
+        const fixes = await ctx.deps.store.positionsInBox(g.bbox, from, to, MAX_BOX_FIXES)
+        let passages = 0
+        let withoutWaybill = 0
+        const byHazardClass: Record<string, number> = {}
+        const seen = new Set<number>()
+        let lastVehicle = -1
+        let lastInside = -Infinity
+        for (const fix of fixes) {
+          if (!inGeofence(g, fix.longitude, fix.latitude)) continue
+          const newPassage = fix.vehicleId !== lastVehicle || fix.deviceTime - lastInside > PASSAGE_GAP_MS
+          lastVehicle = fix.vehicleId
+          lastInside = fix.deviceTime
+          if (!newPassage) continue
+          const v = await vehicleOf(fix.vehicleId)
+          if (!v || (licence !== null && v.enterpriseLicenseNo !== licence)) continue
+          passages++
+          seen.add(v.id)
+          const w = await waybillAt(v, fix.deviceTime)
+          if (!w) withoutWaybill++
+          else for (const cls of new Set(w.goods.map((x) => x.hazardClass))) byHazardClass[cls] = (byHazardClass[cls] ?? 0) + 1
+        }
+        segments.push({ geofenceId: g.id, name: g.name, kind: g.kind, passages, vehicles: seen.size, byHazardClass, withoutWaybill, truncated: fixes.length >= MAX_BOX_FIXES })
+      }
+      return { from: iso(from), to: iso(to), segments }
+    },
+  )
+
+  app.get<{ Querystring: { from: string; to: string; groupBy: 'unNumber' | 'hazardClass' | 'destination'; enterprise?: string } }>(
+    '/stats/flows',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stats'],
+        summary: 'Cargo flow from waybills joined with tracks: quantity, distance and tonne-km per UN number, hazard class or destination',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from', 'to'],
+          properties: { ...timeRangeQuery, groupBy: { type: 'string', enum: ['unNumber', 'hazardClass', 'destination'], default: 'hazardClass' }, enterprise: licenceSchema },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              from: { type: 'string' },
+              to: { type: 'string' },
+              groupBy: { type: 'string' },
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    key: { type: 'string' },
+                    names: { type: 'array', items: { type: 'string' } },
+                    waybills: { type: 'integer' },
+                    tonnes: { type: 'number' },
+                    cubicMetres: { type: 'number' },
+                    distanceKm: { type: 'number', description: 'driven while the waybills were active, inside the range' },
+                    tonneKm: { type: 'number' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query
+      const { from, to } = timeRange(q.from, q.to, MAX_SPAN_MS)
+      const licence = scopedLicenceFilter(request, q.enterprise) ?? confine(request) ?? undefined
+      const waybills: Waybill[] = []
+      let cursor: string | null = null
+      do {
+        const page = await store().listWaybills({ from, to, status: ['dispatched', 'in_transit', 'completed'], carrierLicenseNo: licence, cursor, limit: 1000 })
+        waybills.push(...page.items)
+        cursor = page.nextCursor
+        if (waybills.length > MAX_WAYBILLS) throw new ApiError('VALIDATION_FAILED', `more than ${MAX_WAYBILLS} waybills in the range: narrow it`, { fields: [{ field: 'query/to', message: 'range too wide' }] })
+      } while (cursor)
+
+      type Group = { key: string; names: Set<string>; waybills: Set<string>; tonnes: number; cubicMetres: number; distanceKm: number; tonneKm: number }
+      const groups = new Map<string, Group>()
+      for (const w of waybills) {
+        const km = await distanceDrivenKm(ctx, w, from, to)
+        for (const g of w.goods) {
+          const key = q.groupBy === 'unNumber' ? g.unNumber : q.groupBy === 'hazardClass' ? g.hazardClass : w.destination
+          const grp = groups.get(key) ?? { key, names: new Set(), waybills: new Set(), tonnes: 0, cubicMetres: 0, distanceKm: 0, tonneKm: 0 }
+          groups.set(key, grp)
+          grp.names.add(q.groupBy === 'destination' ? w.destination : g.name)
+          if (!grp.waybills.has(w.waybillNo)) grp.distanceKm += km
+          grp.waybills.add(w.waybillNo)
+          if (g.unit === 'm3') grp.cubicMetres += g.quantity
+          else {
+            grp.tonnes += g.quantity
+            grp.tonneKm += g.quantity * km
+          }
+        }
+      }
+      const r2 = (n: number) => Math.round(n * 100) / 100
+      const items = [...groups.values()]
+        .map((g) => ({ key: g.key, names: [...g.names].slice(0, 20), waybills: g.waybills.size, tonnes: r2(g.tonnes), cubicMetres: r2(g.cubicMetres), distanceKm: r2(g.distanceKm), tonneKm: r2(g.tonneKm) }))
+        .sort((a, b) => b.tonneKm - a.tonneKm || b.tonnes - a.tonnes || a.key.localeCompare(b.key))
+      return { from: iso(from), to: iso(to), groupBy: q.groupBy, items }
+    },
+  )
+}
+
+/** Distance the waybill's vehicle drove while the waybill was active, within [from, to]. */
+async function distanceDrivenKm(ctx: ApiContext, w: Waybill, from: number, to: number): Promise<number> {
+  const v = await ctx.deps.store.findVehicle(w.plate, w.plateColor)
+  if (!v) return 0
+  let meters = 0
+  for (const [a, b] of activeIntervals(w)) {
+    const s = Math.max(a, from)
+    const e = Math.min(b, to)
+    if (e <= s) continue
+    const track = await ctx.deps.store.track(v.id, s, e, { everySeconds: TRACK_EVERY_S, limit: 200_000 })
+    for (let i = 1; i < track.length; i++) meters += haversineMeters(track[i - 1].longitude, track[i - 1].latitude, track[i].longitude, track[i].latitude)
+  }
+  return meters / 1000
+}
