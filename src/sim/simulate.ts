@@ -24,6 +24,8 @@ export interface SimulationOptions {
   firstIndex?: number
   /** Simulated seconds between one terminal's position reports. Default 30. */
   intervalS?: number
+  /** Positions per second across the fleet (sets intervalS to terminals / rate); wins over intervalS. */
+  rate?: number
   /** Simulated seconds per wall second. Default 1. */
   timeScale?: number
   /** Wall ms to run; null runs until stop(). */
@@ -97,7 +99,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
   const clock = options.clock ?? realClock
   const seed = options.seed ?? 1
   const version = options.version ?? 2013
-  const intervalS = options.intervalS ?? 30
+  const intervalS = options.rate !== undefined && options.rate > 0 ? options.terminals / options.rate : (options.intervalS ?? 30)
   const timeScale = options.timeScale ?? 1
   const auth = options.auth ?? 'register'
   const replyTimeoutMs = options.replyTimeoutMs ?? 10_000

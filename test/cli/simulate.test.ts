@@ -52,13 +52,13 @@ const ALL: InjectOptions = { overspeedPerHour: 0.6, longDriveFraction: 0.5, blin
 t.test('every frame decodes cleanly, the same for the same seed, different for another', async (t) => {
   for (const version of [2013, 2019] as const) {
     const kinds = new Map<string, number>()
-    for (let i = 0; i < 4; i++) {
-      const a = drive(i, 42, 10, ALL, version)
-      const b = drive(i, 42, 10, ALL, version)
-      const c = drive(i, 43, 10, ALL, version)
+    for (let i = 0; i < 3; i++) {
+      const a = drive(i, 42, 8, ALL, version)
+      const b = drive(i, 42, 8, ALL, version)
+      const c = drive(i, 43, 2, ALL, version)
       t.same(a.sent.map((s) => s.hex), b.sent.map((s) => s.hex), `${version} terminal ${i}: same seed, same bytes`)
       t.same(a.injections, b.injections)
-      t.not(a.sent.map((s) => s.hex).join(), c.sent.map((s) => s.hex).join(), 'another seed, other frames')
+      t.not(a.sent.slice(0, c.sent.length).map((s) => s.hex).join(), c.sent.map((s) => s.hex).join(), 'another seed, other frames')
       let clean = true
       for (const s of a.sent) {
         kinds.set(s.uplink.kind, (kinds.get(s.uplink.kind) ?? 0) + 1)
