@@ -6,7 +6,7 @@
 import t from 'tap'
 import type { PositionRecord } from '../../src/domain.js'
 import { newWaybill, transitionWaybill } from '../../src/matcher/waybill.js'
-import { beijingDate, scopeCovers, trackCompleteness } from '../../src/api/routes/self-check.js'
+import { parsePeriod } from '../../src/api/routes/stats.js'
 import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } from './harness.js'
 
 const DAY = 86_400_000
@@ -38,20 +38,13 @@ function drive(vehicleId: number, t0: number, minutes: number, stepS = 30, skip?
   return out
 }
 
-t.test('pure parts', async (t) => {
-  t.ok(scopeCovers(['2', '3'], '2.1'), 'a class covers its divisions')
-  t.ok(scopeCovers(['2.1'], '2.1'))
-  t.notOk(scopeCovers(['2.1'], '2.3'))
-  t.ok(scopeCovers(['1.1'], '1.1D'), 'compatibility letters ignored')
-  t.notOk(scopeCovers([], '3'))
-  t.equal(beijingDate(Date.parse('2025-03-11T16:30:00Z')), '2025-03-12', 'Beijing calendar day')
-  const full = drive(1, 0, 60)
-  t.equal(trackCompleteness(full, 0, 3_600_000, 300_000, 2000).completeness, 1)
-  const holed = drive(1, 0, 60, 30, [10, 40]) // 30 min missing while driving
-  const c = trackCompleteness(holed, 0, 3_600_000, 300_000, 2000)
-  t.equal(c.gaps, 1)
-  t.ok(Math.abs(c.completeness - 0.5) < 0.01, `half complete (${c.completeness})`)
-  t.equal(trackCompleteness([], 0, 1000, 300_000, 2000).completeness, 0)
+t.test('periods', async (t) => {
+  t.same(parsePeriod('2025-03'), { from: Date.parse('2025-03-01T00:00:00+08:00'), to: Date.parse('2025-04-01T00:00:00+08:00') }, 'a Beijing month')
+  t.same(parsePeriod('2025'), { from: Date.parse('2025-01-01T00:00:00+08:00'), to: Date.parse('2026-01-01T00:00:00+08:00') })
+  t.same(parsePeriod('2025-03-01/2025-03-15'), { from: Date.parse('2025-03-01T00:00:00+08:00'), to: Date.parse('2025-03-16T00:00:00+08:00') }, 'days inclusive')
+  t.equal(parsePeriod('2025-13'), null)
+  t.equal(parsePeriod('2025-03-15/2025-03-01'), null)
+  t.equal(parsePeriod('last month'), null)
 })
 
 for (const kind of BACKENDS) {
@@ -112,24 +105,24 @@ for (const kind of BACKENDS) {
       },
     ])
 
-    t.test('self-check: pass with reasons', async (t) => {
+    t.test('self-check: pass', async (t) => {
       const res = await get(`/api/v1/vehicles/${encodeURIComponent('浙A30001')}/self-check`, tokens.entA)
       t.equal(res.statusCode, 200, res.body)
       const body = res.json()
       t.equal(body.pass, true, JSON.stringify(body.checks))
       t.same(
-        body.checks.map((c: { name: string; pass: boolean }) => [c.name, c.pass]),
+        body.checks.map((c: { name: string; pass: boolean; reason: string | null }) => [c.name, c.pass, c.reason]),
         [
-          ['terminal-online', true],
-          ['reporting', true],
-          ['last-trip-track', true],
-          ['no-critical-anomalies', true],
-          ['transport-certificate', true],
-          ['business-scope', true],
+          ['terminal-online', true, null],
+          ['reporting-normally', true, null],
+          ['last-trip-track-complete', true, null],
+          ['no-open-critical', true, null],
+          ['certificate-valid', true, null],
+          ['scope-covers-cargo', true, null],
         ],
       )
-      t.match(body.checks[2].reason, /WB-A-TRIP: track 100 % complete/)
-      t.match(body.checks[5].reason, /WB-A-NEXT/)
+      t.equal(body.checks[2].details.lastWaybillNo, 'WB-A-TRIP', 'judged on the last trip')
+      t.equal(body.checks[5].details.waybillNo, 'WB-A-NEXT', 'and the next waybill')
     })
 
     t.test('self-check: fail, each check with its reason', async (t) => {
@@ -139,11 +132,11 @@ for (const kind of BACKENDS) {
       t.equal(body.pass, false)
       const by = Object.fromEntries(body.checks.map((c: { name: string }) => [c.name, c]))
       t.match(by['terminal-online'], { pass: false, reason: /13500000002 is not connected/ })
-      t.match(by.reporting, { pass: false, reason: /no position|ago/ })
-      t.match(by['last-trip-track'], { pass: false, reason: /WB-B-TRIP: track 24\.6 % complete \(1 gap/ })
-      t.match(by['no-critical-anomalies'], { pass: false, reason: /TERMINAL_ALARM/ })
-      t.match(by['transport-certificate'], { pass: false, reason: /expired on 2025-03-01/ })
-      t.match(by['business-scope'], { pass: false, reason: /WB-B-NEXT carries class 3 outside/ })
+      t.match(by['reporting-normally'], { pass: false, reason: /no position/ })
+      t.match(by['last-trip-track-complete'], { pass: false, reason: /completeness .* below 70/, details: { lastWaybillNo: 'WB-B-TRIP' } })
+      t.match(by['no-open-critical'], { pass: false, reason: /TERMINAL_ALARM/ })
+      t.match(by['certificate-valid'], { pass: false, reason: /expired on 2025-03-01/ })
+      t.match(by['scope-covers-cargo'], { pass: false, reason: /does not cover class 3/, details: { waybillNo: 'WB-B-NEXT' } })
       t.equal((await get(`/api/v1/vehicles/${encodeURIComponent('浙B30001')}/self-check`, tokens.entA)).statusCode, 403)
     })
 
@@ -202,6 +195,44 @@ for (const kind of BACKENDS) {
       )
       t.equal((await get(`/api/v1/stats/flows?${q}&groupBy=driver`)).statusCode, 400)
       t.equal((await get(`/api/v1/stats/flows?${q}&enterprise=${LICENCE_A}`, tokens.entB)).statusCode, 403)
+    })
+
+    t.test('quality per enterprise and per vehicle-day; grades', async (t) => {
+      const q = 'from=2025-03-10T00:00:00%2B08:00&to=2025-03-11T00:00:00%2B08:00'
+      const ent = await get(`/api/v1/stats/quality?${q}&groupBy=enterprise`)
+      t.equal(ent.statusCode, 200, ent.body)
+      const whole = (licence: string) => ent.json().items.find((e: { enterpriseLicenseNo: string; day: string | null }) => e.enterpriseLicenseNo === licence && e.day === null)
+      t.match(whole(LICENCE_A), { networked: 1, online: 1, validRate: 1, pass: { completeness: true } })
+      t.ok(whole(LICENCE_A).completeness > 0.99, 'A’s track is complete')
+      t.ok(whole(LICENCE_B).completeness < 0.7, `B’s is not (${whole(LICENCE_B).completeness})`)
+      t.equal(whole(LICENCE_B).pass.completeness, false)
+      const own = await get(`/api/v1/stats/quality?${q}&groupBy=vehicle`, tokens.entB)
+      t.same(
+        [...new Set(own.json().items.map((v: { plate: string }) => v.plate))],
+        ['浙B30001'],
+        'an enterprise sees its own vehicles',
+      )
+      t.equal((await get(`/api/v1/stats/quality?${q}&enterprise=${LICENCE_A}`, tokens.entB)).statusCode, 403)
+      t.equal((await get(`/api/v1/stats/quality?${q}&groupBy=driver`)).statusCode, 400)
+
+      const grades = await get('/api/v1/stats/grades?period=2025-03')
+      t.equal(grades.statusCode, 200, grades.body)
+      const g = Object.fromEntries(grades.json().items.map((i: { subject: string }) => [i.subject, i]))
+      t.match(g[LICENCE_A], { grade: 'green', anomalies: 0 })
+      t.match(g[LICENCE_B], { anomalies: 1, byType: { TERMINAL_ALARM: 1 } })
+      t.ok(g[LICENCE_B].score > g[LICENCE_A].score)
+      const mine = await get('/api/v1/stats/grades?period=2025-03-01/2025-03-31', tokens.entA)
+      t.same(
+        mine.json().items.map((i: { subject: string }) => i.subject),
+        [LICENCE_A],
+      )
+      const drivers = await get('/api/v1/stats/grades?period=2025-03&kind=driver')
+      t.equal(drivers.statusCode, 200)
+      t.match(drivers.json().items, [{ subject: '330102198001011234', grade: 'green', units: 2 }], 'one driver, two trips')
+      const withQuality = await get('/api/v1/stats/grades?period=2025-03-10/2025-03-11&quality=true')
+      t.equal(withQuality.statusCode, 200, withQuality.body)
+      t.equal((await get('/api/v1/stats/grades?period=March')).statusCode, 400)
+      t.equal((await get('/api/v1/stats/grades')).statusCode, 400)
     })
   })
 }

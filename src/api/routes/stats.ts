@@ -6,10 +6,16 @@
  *              by hazard class of the waybill active at the passage (or counted without waybill)
  *   flows      cargo moved in a period from waybills joined with their vehicles' tracks:
  *              quantities, distance driven while the waybill was active, tonne-km
+ *   quality    the assessment data-quality figures per vehicle-day or per enterprise (the
+ *              matcher's qualityReport)
+ *   grades     red / yellow / green of enterprises or drivers for a period (the matcher's grading)
  */
 import type { FastifyInstance } from 'fastify'
 import type { Vehicle } from '../../domain.js'
 import { activeIntervals, wasActiveAt, type Waybill } from '../../matcher/waybill.js'
+import { qualityReport, type GroupQuality } from '../../matcher/quality.js'
+import { gradeDrivers, gradeEnterprises } from '../../matcher/grading.js'
+import type { AnomalyStore } from '../../store/anomalies.js'
 import type { WaybillStore } from '../../store/waybills.js'
 import { confine, scopedLicenceFilter } from '../access.js'
 import { ApiError } from '../errors.js'
@@ -191,6 +197,138 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       return { from: iso(from), to: iso(to), groupBy: q.groupBy, items }
     },
   )
+  app.get<{ Querystring: { from: string; to: string; groupBy: 'vehicle' | 'enterprise'; enterprise?: string } }>(
+    '/stats/quality',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stats'],
+        summary: 'Data quality (online, track completeness, valid-data and drift rates, with pass lines) per vehicle-day or per enterprise',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['from', 'to'],
+          properties: { ...timeRangeQuery, groupBy: { type: 'string', enum: ['vehicle', 'enterprise'], default: 'enterprise' }, enterprise: licenceSchema },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              from: { type: 'string', description: 'first Beijing day' },
+              to: { type: 'string', description: 'last Beijing day' },
+              groupBy: { type: 'string' },
+              items: { type: 'array', items: { type: 'object', additionalProperties: true } },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query
+      const { from, to } = timeRange(q.from, q.to, MAX_SPAN_MS)
+      const licence = scopedLicenceFilter(request, q.enterprise)
+      const report = await qualityReport(ctx.deps.store, { from, to, ...(licence ? { enterpriseLicenseNo: licence } : {}) })
+      if (q.groupBy === 'enterprise') return { from: report.from, to: report.to, groupBy: q.groupBy, items: report.enterprises }
+      const vehicles = new Map((await ctx.deps.store.listVehicles(licence ? { enterpriseLicenseNo: licence } : {})).map((v) => [v.id, v]))
+      const items = report.vehicles.map((r) => {
+        const v = vehicles.get(r.vehicleId)
+        return { plate: v?.plate ?? null, plateColor: v?.plateColor ?? null, enterpriseLicenseNo: v?.enterpriseLicenseNo ?? null, ...r }
+      })
+      return { from: report.from, to: report.to, groupBy: q.groupBy, items }
+    },
+  )
+
+  app.get<{ Querystring: { period: string; kind: 'enterprise' | 'driver'; quality?: boolean; enterprise?: string } }>(
+    '/stats/grades',
+    {
+      config: { access: 'read' },
+      schema: {
+        tags: ['stats'],
+        summary: 'Red / yellow / green grades of enterprises or drivers for a period, with their score and reasons',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['period'],
+          properties: {
+            period: { type: 'string', maxLength: 21, description: '"2025-03" (Beijing month), "2025" (year) or "2025-03-01/2025-03-15" (Beijing days, inclusive)' },
+            kind: { type: 'string', enum: ['enterprise', 'driver'], default: 'enterprise' },
+            quality: { type: 'boolean', description: 'enterprises: include data-quality penalties (reads every track of the period; slower)' },
+            enterprise: licenceSchema,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              period: { type: 'string' },
+              from: { type: 'string', format: 'date-time' },
+              to: { type: 'string', format: 'date-time' },
+              kind: { type: 'string' },
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    subject: { type: 'string', description: 'licence number, or driver qualification number' },
+                    grade: { type: 'string', enum: ['red', 'yellow', 'green'] },
+                    score: { type: 'number' },
+                    units: { type: 'number', description: 'vehicles (enterprise) or trips (driver)' },
+                    anomalies: { type: 'integer' },
+                    byType: { type: 'object', additionalProperties: { type: 'integer' } },
+                    reasons: { type: 'array', items: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query
+      const range = parsePeriod(q.period)
+      if (!range) throw new ApiError('VALIDATION_FAILED', 'invalid period', { fields: [{ field: 'query/period', message: 'must be yyyy-mm, yyyy, or yyyy-mm-dd/yyyy-mm-dd' }] })
+      if (range.to - range.from > 366 * 86_400_000) throw new ApiError('VALIDATION_FAILED', 'period too long', { fields: [{ field: 'query/period', message: 'at most one year' }] })
+      const licence = scopedLicenceFilter(request, q.enterprise)
+      const source = ctx.deps.store as ApiContext['deps']['store'] & WaybillStore & AnomalyStore
+      let items
+      if (q.kind === 'driver') items = await gradeDrivers(source, { from: range.from, to: range.to, ...(licence ? { carrierLicenseNo: licence } : {}) })
+      else {
+        let quality: Map<string, GroupQuality> | undefined
+        if (q.quality) {
+          if (range.to - range.from > MAX_SPAN_MS) throw new ApiError('VALIDATION_FAILED', 'quality penalties need a period of at most 31 days', { fields: [{ field: 'query/quality', message: 'period too long for quality' }] })
+          const report = await qualityReport(ctx.deps.store, { from: range.from, to: range.to, ...(licence ? { enterpriseLicenseNo: licence } : {}) })
+          quality = new Map(report.enterprises.filter((e) => e.day === null && e.enterpriseLicenseNo).map((e) => [e.enterpriseLicenseNo!, e]))
+        }
+        items = await gradeEnterprises(source, { from: range.from, to: range.to, ...(licence ? { enterpriseLicenseNo: licence } : {}) }, undefined, quality)
+      }
+      return { period: q.period, from: iso(range.from), to: iso(range.to), kind: q.kind, items }
+    },
+  )
+}
+
+
+const BEIJING_MS = 8 * 3_600_000
+
+/** "2025-03" (a Beijing month), "2025" (a year), or "2025-03-01/2025-03-15" (Beijing days, inclusive) → [from, to) in ms. */
+export function parsePeriod(period: string): { from: number; to: number } | null {
+  let m = /^(\d{4})-(\d{2})$/.exec(period)
+  if (m) {
+    const y = Number(m[1])
+    const mo = Number(m[2])
+    if (mo < 1 || mo > 12) return null
+    return { from: Date.UTC(y, mo - 1, 1) - BEIJING_MS, to: Date.UTC(y, mo, 1) - BEIJING_MS }
+  }
+  m = /^(\d{4})$/.exec(period)
+  if (m) return { from: Date.UTC(Number(m[1]), 0, 1) - BEIJING_MS, to: Date.UTC(Number(m[1]) + 1, 0, 1) - BEIJING_MS }
+  m = /^(\d{4}-\d{2}-\d{2})\/(\d{4}-\d{2}-\d{2})$/.exec(period)
+  if (m) {
+    const a = Date.parse(`${m[1]}T00:00:00+08:00`)
+    const b = Date.parse(`${m[2]}T00:00:00+08:00`) + 86_400_000
+    if (Number.isNaN(a) || Number.isNaN(b) || b <= a) return null
+    return { from: a, to: b }
+  }
+  return null
 }
 
 /** Distance the waybill's vehicle drove while the waybill was active, within [from, to]. */
