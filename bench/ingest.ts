@@ -12,8 +12,9 @@
  *     The IngestQueue alone over the real database, offered R single-position messages/s:
  *     committed rows/s and submit→done (ack) latency p50/p99. For choosing batch defaults.
  *
- *   node --import tsx bench/ingest.ts e2e [--terminals K] [--seconds S] [--interval-ms I]
- *     End to end: K simulated terminals over loopback → a running gateway → PostgreSQL.
+ *   node --import tsx bench/ingest.ts e2e [--terminals K] [--seconds S] [--interval-ms I] [--archive on|off]
+ *     End to end: K simulated terminals (src/sim) over loopback → the gateway as `jt808 serve`
+ *     runs it (src/app.ts, in a child process) → PostgreSQL.
  *     Reports committed positions/s (rows in the database over time), p50/p99 ack latency,
  *     rows in DB vs acks received, and a raw binary COPY of the same rows in the same run with
  *     the ratio. Targets (issue 4): ≥ 50 000 positions/s sustained, p99 ack ≤ 200 ms, 0 lost,
@@ -196,22 +197,48 @@ async function benchQueue(argv: string[]): Promise<void> {
 
 // ---- end to end ------------------------------------------------------------------------------
 
-/** What the end-to-end run needs from the load generator (src/terminal + src/sim). */
-export interface LoadGenerator {
-  /** Connects K terminals to host:port, registers/authenticates them, and reports positions every intervalMs until stop(). */
-  start(opts: { host: string; port: number; terminals: number; intervalMs: number }): Promise<void>
-  /** Stops sending and waits for the outstanding acks (bounded). */
-  stop(): Promise<{ positionsSent: number; acksReceived: number; ackLatencyMs: { p50: number; p99: number } }>
+/**
+ * Child process: the real gateway (what `jt808 serve` runs: store, ingest queue, gateway, API) on
+ * the bench schema, so its CPU is its own and not the simulator's. Prints its TCP port over IPC.
+ */
+async function serveGatewayChild(schema: string, archive: boolean): Promise<void> {
+  const { startApp } = await import('../src/app.js')
+  const cfg: Config = {
+    ...config(),
+    tcpPort: 0,
+    tcpHost: '127.0.0.1',
+    httpPort: 0,
+    httpHost: '127.0.0.1',
+    registrationMode: 'open',
+    archiveRawFrames: archive,
+    logLevel: 'warn',
+  }
+  const app = await startApp(cfg, { upkeep: false, storeOptions: { schema, migrate: false } })
+  process.send?.({ port: app.tcp.port })
+  process.on('message', (m) => {
+    if (m === 'stop') void app.close().then(() => process.exit(0))
+  })
 }
 
-/**
- * TODO(bench e2e): wire the load generator once src/sim's fleet runner and `jt808 serve` land:
- * start a gateway (createGateway with openStore on the bench schema + an IngestQueue from
- * ingestOptionsFromConfig) on port 0, return a LoadGenerator driving src/terminal/TerminalClient
- * instances from src/sim/fleet.ts members. Until then `e2e` stops here with this message.
- */
-async function makeLoadGenerator(): Promise<{ gen: LoadGenerator; host: string; port: number; store: OpenedStore; stop: () => Promise<void> }> {
-  throw new Error('bench/ingest e2e: the load generator is not wired yet (see TODO in bench/ingest.ts); run "transports" for the database side')
+async function startGatewayChild(schema: string, archive: boolean): Promise<{ port: number; stop: () => Promise<void> }> {
+  const { fork } = await import('node:child_process')
+  const proc = fork(new URL(import.meta.url).pathname, ['child-gateway', schema, archive ? 'archive' : 'no-archive'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('message', (m) => resolve((m as { port: number }).port))
+    proc.once('exit', (code) => reject(new Error(`gateway child exited with ${code}`)))
+  })
+  return {
+    port,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve())
+        proc.send('stop')
+        setTimeout(() => proc.kill(), 10_000).unref()
+      }),
+  }
 }
 
 /** Samples committed rows over time: the "rows in the database" series of the end-to-end run. */
@@ -225,6 +252,7 @@ export function sampleCommitted(store: OpenedStore, everyMs = 1000): { stop: () 
     store
       .countPositions()
       .then((rows) => series.push({ atMs: performance.now() - t0, rows }))
+      .catch(() => undefined)
       .finally(() => (busy = false))
   }, everyMs)
   return {
@@ -236,31 +264,82 @@ export function sampleCommitted(store: OpenedStore, everyMs = 1000): { stop: () 
   }
 }
 
+/** The rows the run stored (up to `limit`), to bulk-load again by raw COPY: "the same rows". */
+async function storedRows(store: OpenedStore, limit: number): Promise<PositionRecord[]> {
+  const { rowToPosition } = await import('../src/store/positions.js')
+  const { rows } = await store.sql.query<Parameters<typeof rowToPosition>[0]>(
+    `SELECT vehicle_id, device_time, received_at, lat, lon, altitude, speed, direction, alarm, status, mileage, extras, blind_area, source_msg_id
+       FROM positions ORDER BY received_at LIMIT $1`,
+    [limit],
+  )
+  return rows.map(rowToPosition)
+}
+
 async function benchEndToEnd(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { terminals: { type: 'string' }, seconds: { type: 'string' }, 'interval-ms': { type: 'string' } } })
-  const terminals = Number(values.terminals ?? 2000)
+  const { values } = parseArgs({
+    args: argv,
+    options: { terminals: { type: 'string' }, seconds: { type: 'string' }, 'interval-ms': { type: 'string' }, archive: { type: 'string' } },
+  })
+  const terminals = Number(values.terminals ?? 5000)
   const seconds = Number(values.seconds ?? 60)
-  const intervalMs = Number(values['interval-ms'] ?? 1000)
-  const { gen, host, port, store, stop } = await makeLoadGenerator()
+  const intervalMs = Number(values['interval-ms'] ?? 100)
+  const archive = (values.archive ?? 'off') === 'on'
+  const { startSimulation } = await import('../src/sim/simulate.js')
+  const { decodeFrame } = await import('../protocol/index.js')
+
+  const { store, drop } = await scratchStore() // migrates the schema the gateway child then uses
+  const schema = (await store.sql.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
+  const gateway = await startGatewayChild(schema, archive)
   try {
     const sampler = sampleCommitted(store)
-    await gen.start({ host, port, terminals, intervalMs })
-    await new Promise((r) => setTimeout(r, seconds * 1000))
-    const load = await gen.stop()
+    // Positions sent: one per 0x0200, the items of each 0x0704 (blind-area uploads after the connect ramp).
+    let positionsSent = 0
+    const countPositions = (_phone: string, frame: Buffer, msgId: number) => {
+      if (msgId === 0x0200) positionsSent++
+      else if (msgId === 0x0704) {
+        const d = decodeFrame(frame[0] === 0x7e ? frame.subarray(1, -1) : frame)
+        if (d.ok) positionsSent += (d.value.message.body as { items: unknown[] }).items.length
+      }
+    }
+    // Simulated 30 s report interval compressed to intervalMs of wall time per terminal.
+    const sim = startSimulation({
+      target: { host: '127.0.0.1', port: gateway.port },
+      terminals,
+      intervalS: 30,
+      timeScale: 30_000 / intervalMs,
+      heartbeatS: 1e9,
+      durationMs: seconds * 1000,
+      auth: 'register',
+      logout: false,
+      startTime: Date.now() - 2 * 3600_000,
+      onFrame: countPositions,
+    })
+    const result = await sim.done
+    if (process.env.BENCH_DEBUG) console.log(JSON.stringify(result, null, 1))
+    await new Promise((r) => setTimeout(r, 1500)) // let the last batches commit
     const series = await sampler.stop()
     const last = series[series.length - 1]!
-    // Sustained rate: the middle of the run (first and last 10 % are ramp-up and drain).
-    const inWindow = series.filter((s) => s.atMs >= last.atMs * 0.1 && s.atMs <= last.atMs * 0.9)
-    const rate = inWindow.length >= 2 ? ((inWindow[inWindow.length - 1]!.rows - inWindow[0]!.rows) * 1000) / (inWindow[inWindow.length - 1]!.atMs - inWindow[0]!.atMs) : NaN
-    const rows = fleetRows(Math.min(last.rows, 1_000_000), terminals, Date.now() - 3 * 3600_000)
-    const raw = await rawCopyRate(rows)
-    console.log(`bench/ingest e2e: ${terminals} terminals, ${seconds} s, report every ${intervalMs} ms`)
-    console.log(`  committed           ${Math.round(rate)} positions/s (sustained)`)
-    console.log(`  ack latency         p50 ${load.ackLatencyMs.p50.toFixed(1)} ms, p99 ${load.ackLatencyMs.p99.toFixed(1)} ms`)
-    console.log(`  rows in DB / acks   ${last.rows} / ${load.acksReceived} (sent ${load.positionsSent}; lost ${load.acksReceived - last.rows})`)
-    console.log(`  raw binary COPY     ${Math.round(raw)} rows/s   ratio ${(rate / raw).toFixed(2)}`)
+    // Sustained rate: the middle of the run (the first 20 % ramps up connections, the last 10 % drains).
+    const inWindow = series.filter((x) => x.atMs >= last.atMs * 0.2 && x.atMs <= last.atMs * 0.9)
+    const first = inWindow[0]
+    const end = inWindow[inWindow.length - 1]
+    const rate = first && end && end.atMs > first.atMs ? ((end.rows - first.rows) * 1000) / (end.atMs - first.atMs) : NaN
+    const refused = Object.entries(result.acksByResult).filter(([code]) => code !== '0').reduce((a, [, n]) => a + n, 0)
+    const sample = await storedRows(store, 500_000)
+    const raw = sample.length ? await rawCopyRate(sample) : NaN
+    console.log(`bench/ingest e2e: ${terminals} terminals, ${seconds} s, one position per terminal every ${intervalMs} ms (offered ${Math.round((terminals * 1000) / intervalMs)}/s), raw archive ${archive ? 'on' : 'off'}`)
+    console.log(`  committed           ${Math.round(rate)} positions/s (sustained, rows in DB over time)`)
+    // RunSummary's latency covers every answered frame, registration and authentication included.
+    console.log(`  ack latency         p50 ${result.ackLatencyMs.p50?.toFixed(1)} ms, p99 ${result.ackLatencyMs.p99?.toFixed(1)} ms, max ${result.ackLatencyMs.max?.toFixed(1)} ms (all answers)`)
+    const acked = result.framesWithoutAnswer === 0 && refused === 0
+    console.log(
+      `  rows in DB / sent   ${last.rows} / ${positionsSent} positions; ${result.framesWithoutAnswer} frames unanswered, ${refused} refused` +
+        (acked ? ` → every position acknowledged; lost ${positionsSent - last.rows}` : ''),
+    )
+    console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
   } finally {
-    await stop()
+    await gateway.stop()
+    await drop()
   }
 }
 
@@ -269,6 +348,8 @@ const [mode, ...rest] = process.argv.slice(2)
 const run = mode === 'transports' ? benchTransports : mode === 'queue' ? benchQueue : mode === 'e2e' ? benchEndToEnd : null
 if (!isEntry) {
   // imported (tests, other benches): no run
+} else if (mode === 'child-gateway') {
+  void serveGatewayChild(rest[0]!, rest[1] === 'archive')
 } else if (!run) {
   console.error('usage: node --import tsx bench/ingest.ts transports|queue|e2e [options]  (see the comment at the top)')
   process.exitCode = 2
