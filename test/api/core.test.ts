@@ -77,6 +77,39 @@ for (const kind of BACKENDS) {
       t.ok(docs.statusCode === 200 || docs.statusCode === 302, 'docs page served')
     })
 
+    t.test('every /api/v1 route is covered by a test of enterprise scope', async (t) => {
+      // Where each route's "another enterprise's data" case is tested. A new route must be added here with its test.
+      const scopeTested: Record<string, string> = {
+        'POST /api/v1/vehicles': 'core.test.ts vehicles',
+        'GET /api/v1/vehicles': 'core.test.ts vehicles',
+        'GET /api/v1/vehicles/{plate}': 'core.test.ts vehicles',
+        'GET /api/v1/vehicles/{plate}/track': 'core.test.ts track',
+        'GET /api/v1/vehicles/{plate}/self-check': 'stats.test.ts self-check',
+        'POST /api/v1/waybills': 'waybills.test.ts create',
+        'GET /api/v1/waybills': 'waybills.test.ts list',
+        'GET /api/v1/waybills/{waybillNo}': 'waybills.test.ts read',
+        'PATCH /api/v1/waybills/{waybillNo}': 'waybills.test.ts lifecycle',
+        'GET /api/v1/waybills/{waybillNo}/qrcode': 'waybills.test.ts QR',
+        'POST /api/v1/waybills/verify': 'waybills.test.ts QR',
+        'GET /api/v1/anomalies': 'anomalies.test.ts list',
+        'GET /api/v1/anomalies/{id}': 'anomalies.test.ts one',
+        'POST /api/v1/anomalies/{id}/handling': 'anomalies.test.ts handling',
+        'GET /api/v1/anomalies/stream': 'feed.test.ts live delivery',
+        'POST /api/v1/terminals/{phone}/commands': 'commands.test.ts scope',
+        'POST /api/v1/geofences': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/geofences': 'shared reference data: visible to every role',
+        'GET /api/v1/stats/corridors': 'stats.test.ts corridors',
+        'GET /api/v1/stats/flows': 'stats.test.ts flows',
+        'GET /api/v1/stats/quality': 'stats.test.ts quality',
+        'GET /api/v1/stats/grades': 'stats.test.ts grades',
+      }
+      const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+      const routes: string[] = []
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>))
+        for (const method of Object.keys(ops)) if (path.startsWith('/api/v1')) routes.push(`${method.toUpperCase()} ${path}`)
+      t.same(routes.sort(), Object.keys(scopeTested).sort())
+    })
+
     t.test('authentication: 401 without or with a bad token, 403 outside the role', async (t) => {
       const none = await app.inject({ method: 'GET', url: '/api/v1/vehicles' })
       t.equal(none.statusCode, 401)
