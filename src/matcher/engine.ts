@@ -136,6 +136,8 @@ class VehicleState {
   /** listed for the next flushLate() */
   queued = false
   coverVersion = -1
+  /** engine-wide waybill version when coverVersion was last checked */
+  coverSeen = -1
   cover: Cover[] = []
   ownCover: Cover[] = []
   entries: WaybillEntry[] = []
@@ -163,6 +165,8 @@ export class MatcherEngine {
   private readonly waybills = new Map<string, WaybillEntry>()
   private readonly waybillsByKey = new Map<string, WaybillEntry[]>()
   private readonly keyVersion = new Map<string, number>()
+  private waybillVersion = 0
+  private lastWaybillPrune = -Infinity
   private lateDirty: VehicleState[] = []
   private readonly nightBanClock: Array<[number, number]>
   private counters = { positions: 0, invalid: 0, drift: 0, duplicates: 0, late: 0, tooLate: 0 }
@@ -523,6 +527,7 @@ export class MatcherEngine {
     v.plateColor = color
     v.key = plateKey(plate, color)
     v.coverVersion = -1
+    v.coverSeen = -1
     this.byKey.set(v.key, v)
   }
 
@@ -547,6 +552,7 @@ export class MatcherEngine {
       else this.waybillsByKey.set(k, [e])
       this.keyVersion.set(k, (this.keyVersion.get(k) ?? 0) + 1)
     }
+    this.waybillVersion++
   }
 
   private unindex(e: WaybillEntry): void {
@@ -560,9 +566,12 @@ export class MatcherEngine {
       }
       this.keyVersion.set(k, (this.keyVersion.get(k) ?? 0) + 1)
     }
+    this.waybillVersion++
   }
 
   private pruneWaybills(now: number): void {
+    if (now - this.lastWaybillPrune < 3_600_000) return
+    this.lastWaybillPrune = now
     const cutoff = now - this.cfg.lateHorizonMs
     for (const e of this.waybills.values()) {
       if (e.intervals.every(([, b]) => b < cutoff)) {
@@ -573,12 +582,16 @@ export class MatcherEngine {
   }
 
   private refreshCover(v: VehicleState): void {
+    // one comparison per fix while no waybill anywhere changed; a Map lookup only after a change
+    if (v.coverSeen === this.waybillVersion) return
+    v.coverSeen = this.waybillVersion
     const version = this.keyVersion.get(v.key) ?? 0
     if (v.coverVersion === version) return
     v.coverVersion = version
     v.entries = this.waybillsByKey.get(v.key) ?? []
     v.cover = union(v.entries, () => true)
-    v.ownCover = union(v.entries, (e) => e.key === v.key)
+    // usually the vehicle is no one's trailer: share the list
+    v.ownCover = v.entries.every((e) => e.key === v.key) ? v.cover : union(v.entries, (e) => e.key === v.key)
   }
 
   private ownEntryAt(v: VehicleState, t: number): WaybillEntry | null {
@@ -661,7 +674,7 @@ export class MatcherEngine {
         if (rule.idle) state.overspeed = null
       }
     }
-    if (cfg.enabled.ROUTE_DEVIATION && (v.ownCover.length || v.coverVersion !== (this.keyVersion.get(v.key) ?? 0))) {
+    if (cfg.enabled.ROUTE_DEVIATION && (v.ownCover.length || v.coverSeen !== this.waybillVersion)) {
       const e = this.ownEntryAt(v, p.deviceTime)
       if (e && e.route) {
         const r = e.route.distanceKm(p.latitude, p.longitude, state.routeHint, e.corridorKm)
@@ -1018,7 +1031,7 @@ export class MatcherEngine {
   }
 
   /** When a tick must next look at the vehicle (wall clock). */
-  private schedule(v: VehicleState, now = -Infinity): void {
+  private schedule(v: VehicleState, now = this.nowFor(v)): void {
     let due = v.deadline
     if (v.overspeed) due = Math.min(due, v.overspeed.timer.due)
     this.refreshCover(v)
