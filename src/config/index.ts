@@ -41,6 +41,8 @@ export interface Config {
   retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
   logLevel: string
   bootstrapToken: string | null
+  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
+  matcherConfig: string | null
 }
 
 export const DEFAULTS: Config = {
@@ -72,6 +74,7 @@ export const DEFAULTS: Config = {
   retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
+  matcherConfig: null,
 }
 
 export class ConfigError extends Error {
@@ -124,6 +127,7 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */
