@@ -35,10 +35,14 @@ export interface RunningApi {
 export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const { config, logger } = opts
   const log = logger.child({ component: 'api' })
+  let hint: string
   if (config.bootstrapToken) {
     const token = await ensureBootstrapToken(opts.store, config.bootstrapToken, (opts.now ?? Date.now)())
     log.info({ tokenId: token.id }, 'bootstrap supervisor token from JT808_BOOTSTRAP_TOKEN is active')
-  }
+    hint = 'curl -H "Authorization: Bearer $JT808_BOOTSTRAP_TOKEN" {base}/api/v1/vehicles'
+  } else if ((await opts.store.listTokens()).every((t) => t.revokedAt !== null)) {
+    hint = 'no API token exists yet: set JT808_BOOTSTRAP_TOKEN=<secret of 16+ characters> or run "jt808 token create --role supervisor"'
+  } else hint = 'API tokens: "jt808 token list" / "jt808 token create --role …"'
   const app = await buildApi({
     config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
     store: opts.store,
@@ -50,6 +54,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo
-  log.info({ address: address.address, port: address.port }, `REST API on http://${address.address}:${address.port}/api/v1 (docs: /docs)`)
+  const base = `http://${address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address}:${address.port}`
+  log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${hint.replace('{base}', base)}`)
   return { app, address, close: () => app.close() }
 }
