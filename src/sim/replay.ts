@@ -81,7 +81,7 @@ interface Conn {
   /** the auth code the gateway issued to this terminal in this replay */
   freshCode: string | null
   nextConnectAt: number
-  /** set while the replay itself closes the connection (not an error) */
+  /** set while the replay itself closes the connection, or after a 0x0003 (the gateway then closes): not an error */
   closing: boolean
 }
 
@@ -190,15 +190,19 @@ export function startReplay(options: ReplayOptions): Replay {
     const digits = h.version === 2019 ? 20 : 12
     const phone = options.rewritePhone ? newPhone(h.phone, copy, digits) : h.phone
     const freshCode = h.msgId === 0x0102 ? conn?.freshCode : null
-    if (phone === h.phone && !freshCode) return { bytes: f.bytes, phone }
+    // A renumbered terminal is another vehicle too: its 0x0100 plate gets the same number, or
+    // the gateway would refuse it as "vehicle already registered" to the original terminal.
+    const plateSuffix = h.msgId === 0x0100 && options.rewritePhone ? '-' + phone.slice(options.rewritePhone.length).replace(/^0+(?=.)/, '') : null
+    if (phone === h.phone && !freshCode && !plateSuffix) return { bytes: f.bytes, phone }
     const parsed = parseFrame(f.bytes.subarray(1, -1))
     if (!parsed.ok) return { bytes: f.bytes, phone: h.phone }
     const header = { ...parsed.value.header, phone }
-    let body = parsed.value.body
-    if (freshCode) {
+    const body = parsed.value.body
+    if (freshCode || plateSuffix) {
       const m = decodeBody(header, body)
       if (m.ok) {
-        const b = { ...(m.value.body as object), authCode: freshCode }
+        const old = m.value.body as { plate?: string }
+        const b = freshCode ? { ...old, authCode: freshCode } : { ...old, plate: (old.plate ?? '') + plateSuffix }
         const e = encodeMessage({ ...m.value, phone, body: b } as OutgoingMessage)
         if (e.ok) return { bytes: e.value, phone }
       }
@@ -238,6 +242,7 @@ export function startReplay(options: ReplayOptions): Replay {
       return
     }
     const { bytes, phone } = bytesFor(f, copy, conn)
+    if (h?.msgId === 0x0003) conn.closing = true
     const expect = !bad && h !== null && expectsAnswer(h)
     stats.sent(msgId, expect)
     options.onSend?.({ source: f.source, phone, msgId, serial: h?.serial ?? null, bytes, at: clock.now() - started, synthesized: false })

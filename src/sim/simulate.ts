@@ -47,7 +47,7 @@ export interface SimulationOptions {
   clock?: Clock
   /** Every frame written, in order, per terminal (determinism tests, capture). */
   onFrame?: (phone: string, frame: Buffer, msgId: number) => void
-  /** Send 0x0003 logout before closing at the end. Default true. */
+  /** Send 0x0003 (deregistration: the platform revokes the auth code) before closing at the end. Default false: just disconnect, as a terminal does when it powers off. */
   logout?: boolean
 }
 
@@ -321,7 +321,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
       if (durationTimer !== null) clock.clearTimer(durationTimer)
       // Outstanding answers: wait for them, bounded by the reply timeout (which settles each one).
       if (inFlight > 0) await new Promise<void>((resolve) => (settleWaiter = resolve))
-      if (options.logout !== false) {
+      if (options.logout === true) {
         for (const st of terminals) if (st.online && st.client) st.client.post(0x0003, {})
       }
       await Promise.all(terminals.map((st) => st.client?.close()))

@@ -52,6 +52,8 @@ export interface RunSummary {
   framesPerSecond: number
   /** frames sent, by message id ("0x0200") */
   framesById: Record<string, number>
+  /** the first connection errors, as text */
+  errors: string[]
 }
 
 /** Counters shared by replay and simulate; `summary()` freezes them into a RunSummary. */
@@ -115,6 +117,7 @@ export class RunStats {
       durationMs,
       framesPerSecond: durationMs > 0 ? Math.round((this.framesSent * 1000) / durationMs) : 0,
       framesById: Object.fromEntries([...this.framesById].sort((a, b) => a[0] - b[0]).map(([k, v]) => ['0x' + k.toString(16).padStart(4, '0'), v])),
+      errors: [...this.errors],
     }
   }
 }
@@ -137,5 +140,10 @@ export function formatSummary(s: RunSummary, title: string, extra: Array<[string
     ...extra,
   ]
   const w = Math.max(...rows.map((r) => r[0].length))
-  return `${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`
+  let out = `${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`).join('\n')}\n`
+  if (s.errors.length) {
+    out += `  first connection errors:\n`
+    for (const e of s.errors.slice(0, 5)) out += `    ${e}\n`
+  }
+  return out
 }

@@ -292,7 +292,7 @@ export class TerminalClient {
     return resultOf(await this.send(0x0200, location))
   }
 
-  /** 0x0003 → 0x8001 result. */
+  /** 0x0003 terminal deregistration (the platform revokes the auth code and closes) → 0x8001 result. */
   async logout(): Promise<number> {
     return resultOf(await this.send(0x0003, {}))
   }

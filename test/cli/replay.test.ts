@@ -206,7 +206,9 @@ t.test('--rewrite-phone with --copies replays the capture as several terminals',
   const gw = await LoopbackGateway.start()
   t.teardown(() => gw.stop())
   const loc = locationOf({ latitude: 30, longitude: 120, speed: 50, direction: 0, time: T0 })
+  const register = { province: 37, city: 100, manufacturer: 'SIM01', model: 'M', terminalId: 'T000001', plateColor: 2, plate: '鲁A12345' }
   const file = writeCapture([
+    record(0, frameHex(0x0100, register, 0, '013800000001'), '013800000001'),
     record(0, frameHex(0x0200, loc, 1, '013800000001'), '013800000001'),
     record(0, frameHex(0x0200, loc, 1, '013800000002'), '013800000002', '10.0.0.8:1'),
     record(5, frameHex(0x0002, {}, 2, '013800000001'), '013800000001'),
@@ -214,8 +216,11 @@ t.test('--rewrite-phone with --copies replays the capture as several terminals',
   const { io, stdout } = captureIO()
   t.equal(await runReplay([file, '--target', `127.0.0.1:${gw.port}`, '--speed', 'max', '--rewrite-phone', '0150', '--copies', '3', '--json'], io), 0)
   const s = JSON.parse(stdout()) as ReplaySummary
-  t.equal(s.framesSent, 9)
+  t.equal(s.framesSent, 15, '4 frames × 3 copies, and a 0x0102 after each 0x8100 (the capture has none)')
+  t.equal(s.synthesized, 3)
   t.equal(s.connections, 6, 'two terminals × three copies, one connection each')
+  const plates = gw.received.filter((r) => r.message.msgId === 0x0100).map((r) => `${r.message.phone} ${(r.message.body as { plate: string }).plate}`).sort()
+  t.same(plates, ['015000000000 鲁A12345-0', '015000000002 鲁A12345-2', '015000000004 鲁A12345-4'], 'each renumbered terminal registers its own vehicle')
   const phones = [...new Set(gw.received.map((r) => r.message.phone))].sort()
   t.same(phones, ['015000000000', '015000000001', '015000000002', '015000000003', '015000000004', '015000000005'])
   t.equal(gw.badFrames.length, 0, 'rewritten frames carry valid checksums')
@@ -224,7 +229,7 @@ t.test('--rewrite-phone with --copies replays the capture as several terminals',
   const before = gw.sockets.length
   t.equal(await runReplay([file, '--target', `127.0.0.1:${gw.port}`, '--speed', 'max', '--connections', 'single', '--json'], single.io), 0)
   t.equal(gw.sockets.length - before, 1, 'one connection for every terminal')
-  t.equal(JSON.parse(single.stdout()).framesSent, 3)
+  t.equal(JSON.parse(single.stdout()).framesSent, 5)
 })
 
 t.test('a reconnect in the capture is replayed as a reconnect', async (t) => {
