@@ -3,6 +3,7 @@
  * value is overridable per deployment (matcherConfig({ ... }) merges a partial over these).
  * Values marked "unsourced" are working defaults no regulation fixes.
  */
+import { readFileSync } from 'node:fs'
 import type { AnomalyType, Severity } from '../domain.js'
 import { HOUR, MINUTE } from './time.js'
 
@@ -175,4 +176,66 @@ export function matcherConfig(overrides: MatcherConfigInput = {}): MatcherConfig
     bounds: { ...base.bounds, ...overrides.bounds },
     nightBans: overrides.nightBans ?? base.nightBans,
   }
+}
+
+export class MatcherConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid matcher configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'MatcherConfigError'
+  }
+}
+
+/**
+ * The deployment's thresholds (JT808_MATCHER_CONFIG): a JSON object, or the path of a JSON file
+ * holding one, overlaid on the defaults. Unknown keys and wrong types are errors, all reported.
+ */
+export function loadMatcherConfig(source: string | null, readFile: (path: string) => string = defaultReadFile): MatcherConfig {
+  if (!source) return matcherConfig()
+  const text = source.trim().startsWith('{') ? source : readFile(source)
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (e) {
+    throw new MatcherConfigError([`not JSON: ${(e as Error).message}`])
+  }
+  const problems: string[] = []
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MatcherConfigError(['expected a JSON object'])
+  const base = DEFAULT_MATCHER_CONFIG as unknown as Record<string, unknown>
+  for (const [key, value] of Object.entries(raw)) {
+    const dflt = base[key]
+    if (dflt === undefined) problems.push(`${key}: not a matcher setting`)
+    else if (key === 'nightBans') checkNightBans(value, problems)
+    else if (typeof dflt === 'object' && dflt !== null) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        problems.push(`${key}: expected an object`)
+        continue
+      }
+      for (const [k, v] of Object.entries(value)) {
+        const d = (dflt as Record<string, unknown>)[k]
+        if (d === undefined) problems.push(`${key}.${k}: not a known key`)
+        else if (key === 'severity' && !['info', 'warning', 'critical'].includes(v as string)) problems.push(`${key}.${k}: expected info, warning or critical`)
+        else if (typeof v !== typeof d) problems.push(`${key}.${k}: expected a ${typeof d}`)
+      }
+    } else if (typeof value !== typeof dflt || (typeof value === 'number' && !Number.isFinite(value))) problems.push(`${key}: expected a ${typeof dflt}`)
+    else if (typeof value === 'number' && value < 0) problems.push(`${key}: must not be negative`)
+  }
+  if (problems.length) throw new MatcherConfigError(problems)
+  return matcherConfig(raw as MatcherConfigInput)
+}
+
+function checkNightBans(value: unknown, problems: string[]): void {
+  if (!Array.isArray(value)) {
+    problems.push('nightBans: expected an array')
+    return
+  }
+  value.forEach((w, i) => {
+    const b = w as Partial<NightBanWindow>
+    if (typeof b?.id !== 'string') problems.push(`nightBans[${i}].id: expected a string`)
+    for (const k of ['from', 'to'] as const) if (typeof b?.[k] !== 'string' || !/^\d{1,2}:\d{2}$/.test(b[k]!)) problems.push(`nightBans[${i}].${k}: expected "HH:MM"`)
+    if (b?.zone !== undefined && typeof b.zone !== 'string') problems.push(`nightBans[${i}].zone: expected a geofence id`)
+  })
+}
+
+function defaultReadFile(path: string): string {
+  return readFileSync(path, 'utf8')
 }

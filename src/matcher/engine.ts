@@ -155,8 +155,8 @@ class VehicleState {
 
 export class MatcherEngine {
   readonly cfg: MatcherConfig
-  private readonly zones: ZoneLookup
-  private readonly hasZones: boolean
+  private zones: ZoneLookup
+  private hasZones: boolean
   private readonly emitFn: (e: AnomalyEvent) => void
   private readonly clock: () => number
   private since: number
@@ -466,6 +466,12 @@ export class MatcherEngine {
   /** True when the engine follows this vehicle. */
   hasVehicle(vehicleId: number): boolean {
     return this.byId.has(vehicleId)
+  }
+
+  /** New geofences (the API added or changed some): used from the next fix on. */
+  setZones(zones: ZoneLookup): void {
+    this.zones = zones
+    this.hasZones = zones !== NO_ZONES
   }
 
   // ------------------------------------------------------------------ queries

@@ -22,11 +22,12 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import type { State } from '../state/port.js'
+import type { Config } from '../config/index.js'
 import type { Store } from '../store/port.js'
-import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
+import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
 import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
 import { plateKey, type Waybill } from './waybill.js'
-import { NO_ZONES, type ZoneLookup } from './zones.js'
+import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
 /** What travels on the partitioned stream besides plain committed positions. */
 export type MatcherEnvelope =
@@ -35,7 +36,8 @@ export type MatcherEnvelope =
 export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
 
 export type MatcherStore = Pick<Store,
-  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'insertWaybillReport'>
+  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'insertWaybillReport'> &
+  Partial<Pick<Store, 'listGeofences'>>
 
 export interface MatcherServiceOptions {
   store: MatcherStore
@@ -53,6 +55,8 @@ export interface MatcherServiceOptions {
   eventStreamMaxLen?: number
   /** events kept while the store is unreachable before the oldest updates are dropped */
   maxPendingEvents?: number
+  /** how often the API's geofences are reloaded into the speed-limit lookup (default 60 s; 0: never) */
+  zonesRefreshMs?: number
 }
 
 export interface StreamOptions {
@@ -99,6 +103,11 @@ export class MatcherService {
   private closed = false
   private droppedEvents = 0
   private readonly metrics: ReturnType<typeof matcherMetrics> | null
+  private readonly zonesRefreshMs: number
+  private readonly fixedZones: boolean
+  /** stream mode: driver cards and confirmations go to the partition's owner through the stream */
+  private publisher: MatcherPublisher | null = null
+  private readonly cleanups: Array<() => void> = []
 
   constructor(opts: MatcherServiceOptions) {
     this.store = opts.store
@@ -111,6 +120,8 @@ export class MatcherService {
     this.maxLen = opts.eventStreamMaxLen ?? 1_000_000
     this.maxPending = opts.maxPendingEvents ?? 200_000
     this.metrics = opts.registry ? matcherMetrics(opts.registry) : null
+    this.zonesRefreshMs = opts.zonesRefreshMs ?? 60_000
+    this.fixedZones = opts.zones !== undefined
     this.engine = new MatcherEngine({
       config: this.cfg,
       zones: opts.zones ?? NO_ZONES,
@@ -136,12 +147,17 @@ export class MatcherService {
     if (opts.streams) {
       this.owned = new Set()
       this.partitions = opts.streams.partitions
+      this.publisher = new MatcherPublisher(this.state, opts.streams.partitions)
     }
+    await this.refreshZones()
     for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
     if (this.owned === null) this.engine.restore(await this.store.openAnomalies())
     await this.persist()
     this.timers.push(setInterval(() => void this.tick().catch((err) => this.report(err, 'tick failed')), this.tickMs))
     this.timers.push(setInterval(() => void this.pollWaybills().catch((err) => this.report(err, 'waybill poll failed')), this.pollMs))
+    if (!this.fixedZones && this.store.listGeofences && this.zonesRefreshMs > 0) {
+      this.timers.push(setInterval(() => void this.refreshZones().catch((err) => this.report(err, 'geofence reload failed')), this.zonesRefreshMs))
+    }
     for (const t of this.timers) t.unref()
     if (opts.streams) await this.consumeStreams(opts.streams)
   }
@@ -152,6 +168,7 @@ export class MatcherService {
     this.closed = true
     for (const t of this.timers) clearInterval(t)
     if (this.retryTimer) clearTimeout(this.retryTimer)
+    for (const c of this.cleanups.splice(0)) c()
     await this.consumer?.stop()
     this.engine.flushLate()
     await this.persist().catch((err) => this.report(err, 'final persist failed'))
@@ -163,10 +180,27 @@ export class MatcherService {
   attachIngest(ingest: { on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown; off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown }): () => void {
     const listener = (rows: CommittedPosition[]) => void this.handlePositions(rows).catch((err) => this.report(err, 'positions failed'))
     ingest.on('committed', listener)
-    return () => void ingest.off('committed', listener)
+    const detach = () => void ingest.off('committed', listener)
+    this.cleanups.push(detach)
+    return detach
   }
 
-  /** Gateway events: driver cards (0x0702) and the terminal's own waybill reports (0x0701). */
+  /** Runs at close() (listeners the composition root attached for this service). */
+  onClose(fn: () => void): void {
+    this.cleanups.push(fn)
+  }
+
+  /** Reloads the API's geofences into the speed-limit and zone lookup. */
+  async refreshZones(): Promise<void> {
+    if (this.fixedZones || !this.store.listGeofences) return
+    const rows = await this.store.listGeofences()
+    this.engine.setZones(rows.length ? zonesFromGeofences(rows, this.cfg.otherRoadSpeedLimitKmh) : NO_ZONES)
+  }
+
+  /**
+   * Gateway events: driver cards (0x0702) and the terminal's own waybill reports (0x0701). In
+   * stream mode driver cards travel to the vehicle's partition owner.
+   */
   attachGateway(gateway: {
     on(event: 'driver-card', l: (e: DriverCardEvent) => void): unknown
     on(event: 'waybill-report', l: (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) => void): unknown
@@ -233,11 +267,13 @@ export class MatcherService {
   }
 
   driverCard(e: DriverCardEvent): Promise<void> {
+    if (this.publisher) return this.publisher.driverCard(e).then(() => undefined)
     return this.serial(async () => this.engine.driverCard(e))
   }
 
   /** The platform confirmed alarm bits (0x8203): closes their TERMINAL_ALARM anomalies. */
   alarmConfirmed(vehicleId: number, bits: number, at = this.clock()): Promise<void> {
+    if (this.publisher) return this.publisher.alarmConfirmed(vehicleId, bits, at).then(() => undefined)
     return this.serial(async () => this.engine.alarmConfirmed(vehicleId, bits, at))
   }
 
@@ -403,8 +439,9 @@ export class MatcherPublisher {
     this.stream = new PartitionedStream<MatcherStreamEntry>(state, COMMITTED_POSITIONS_STREAM, partitions, maxLen)
   }
 
+  /** Issued together so the client pipelines them; one connection keeps each vehicle's order. */
   async positions(rows: CommittedPosition[]): Promise<void> {
-    for (const p of rows) await this.stream.append(p.vehicleId, p)
+    await Promise.all(rows.map((p) => this.stream.append(p.vehicleId, p)))
   }
 
   driverCard(event: DriverCardEvent): Promise<string> {
@@ -424,4 +461,47 @@ function matcherMetrics(registry: Registry) {
     persistErrors: get('jt808_matcher_persist_errors_total', () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] })),
     vehicles: get('jt808_matcher_vehicles', () => new Gauge({ name: 'jt808_matcher_vehicles', help: 'Vehicles the matcher follows in this process', registers: [registry] })),
   }
+}
+
+export interface StartMatcherDeps {
+  config: Config
+  store: Store
+  state: State
+  ingest: Parameters<MatcherService['attachIngest']>[0]
+  gateway?: Parameters<MatcherService['attachGateway']>[0]
+  registry?: Registry
+  logger?: Logger
+  now?: () => number
+  /** partitions of the positions stream when several processes share Redis (default 64) */
+  partitions?: number
+}
+
+/**
+ * For the composition root: one process → in-process feed from the ingest queue; several
+ * worker processes on Redis → every process publishes its committed positions to the
+ * partitioned stream and matches the vehicles of the partitions it holds.
+ */
+export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherService> {
+  const service = new MatcherService({
+    store: deps.store,
+    state: deps.state,
+    config: loadMatcherConfig(deps.config.matcherConfig),
+    logger: deps.logger?.child({ component: 'matcher' }),
+    registry: deps.registry,
+    clock: deps.now,
+  })
+  const clustered = deps.state.kind === 'redis' && deps.config.workers > 1
+  if (clustered) {
+    const partitions = deps.partitions ?? 64
+    const publisher = new MatcherPublisher(deps.state, partitions)
+    const onCommitted = (rows: CommittedPosition[]) => void publisher.positions(rows).catch((err) => deps.logger?.error({ err }, 'positions not published to the matcher stream'))
+    deps.ingest.on('committed', onCommitted)
+    service.onClose(() => void deps.ingest.off('committed', onCommitted))
+    await service.start({ streams: { partitions, consumer: deps.config.nodeId } })
+  } else {
+    await service.start()
+    service.attachIngest(deps.ingest)
+  }
+  if (deps.gateway) service.attachGateway(deps.gateway)
+  return service
 }

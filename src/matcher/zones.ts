@@ -135,3 +135,31 @@ function bbox(ring: LonLat[]): { minLon: number; maxLon: number; minLat: number;
   }
   return { minLon, maxLon, minLat, maxLat }
 }
+
+/** A geofence as the API stores it (src/store/auth.ts), structurally. */
+export interface StoredGeofence {
+  id: number
+  name: string
+  roadClass: 'highway' | 'other' | null
+  speedLimit: number | null
+  geometry: { type: 'Polygon'; coordinates: number[][][] } | { type: 'LineString'; coordinates: number[][] }
+  bufferMeters: number | null
+}
+
+/**
+ * The API's geofences as matcher zones. Each is known by its id and by its name (night bans
+ * name their zone either way).
+ */
+export function zonesFromGeofences(rows: readonly StoredGeofence[], otherRoadLimitKmh = 60): ZoneIndex {
+  const fences: Geofence[] = []
+  for (const g of rows) {
+    const common = { speedLimitKmh: g.speedLimit ?? undefined, roadClass: g.roadClass ?? undefined }
+    const shape: Pick<Geofence, 'polygon' | 'line' | 'bufferKm'> =
+      g.geometry.type === 'Polygon'
+        ? { polygon: g.geometry.coordinates.map((ring) => ring.map(([lon, lat]) => [lon, lat] as LonLat)) }
+        : { line: g.geometry.coordinates.map(([lon, lat]) => [lon, lat] as LonLat), bufferKm: (g.bufferMeters ?? 50) / 1000 }
+    fences.push({ id: String(g.id), ...common, ...shape })
+    if (g.name && g.name !== String(g.id)) fences.push({ id: g.name, ...shape })
+  }
+  return new ZoneIndex(fences, otherRoadLimitKmh)
+}
