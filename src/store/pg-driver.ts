@@ -2,8 +2,9 @@
  * Sql over a real PostgreSQL / TimescaleDB server through `pg` (used when DATABASE_URL is set).
  *
  * Result types are normalised to what the PGlite driver returns, so query modules never branch
- * on the driver: int8 → number, timestamptz → Date, jsonb → parsed value, bytea → Buffer,
- * numeric → string (both drivers).
+ * on the driver: int8 (and int8[]) → number, timestamptz → Date, jsonb → parsed value,
+ * bytea → Buffer, numeric → string (both drivers). Parameters: pass jsonb as a JSON string
+ * (`$1::text::jsonb`) — pg would turn a JS array into a PostgreSQL array literal.
  */
 import pg from 'pg'
 import copyStreams from 'pg-copy-streams'
@@ -30,9 +31,16 @@ export interface PgDriverOptions {
 }
 
 const INT8 = 20
+const INT8_ARRAY = 1016
 const types: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
-    if (oid === INT8 && format !== 'binary') return (v: string) => Number(v)
+    if (format !== 'binary') {
+      if (oid === INT8) return (v: string) => Number(v)
+      if (oid === INT8_ARRAY) {
+        const parseArray = pg.types.getTypeParser(INT8_ARRAY, 'text') as (v: string) => Array<string | null>
+        return (v: string) => parseArray(v).map((x) => (x === null ? null : Number(x)))
+      }
+    }
     return pg.types.getTypeParser(oid, format ?? 'text')
   }) as pg.CustomTypesConfig['getTypeParser'],
 }

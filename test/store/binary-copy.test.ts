@@ -11,9 +11,15 @@ const ROWS: unknown[][] = [
   [null, null, null, null, null, null, null, null, null],
 ]
 
+/** One row of assorted types per driver, compared at the end. */
+const typeRows: unknown[] = []
+const TYPES_QUERY = `SELECT 9007199254740991::int8 AS big, ARRAY[1, 4294967295]::int8[] AS bigs, 1.25::numeric AS dec, '2026-01-02T03:04:05.678Z'::timestamptz AS ts,
+              '{"a":[1]}'::jsonb AS j, '\\x00ff'::bytea AS b, 7::int2 AS small, true AS flag, NULL::int8 AS none`
+
 for (const backend of ['pg', 'pglite'] as const) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend, undefined, { migrate: false })
+    typeRows.push((await store.sql.query(TYPES_QUERY)).rows[0])
     await store.sql.query(`CREATE TABLE copy_types (a int2, b int4, c int8, d float8, e bool, f timestamptz, g jsonb, h text, i bytea)`)
     const w = new BinaryCopyWriter(TYPES, 16) // tiny initial buffer: exercises growth
     for (const r of ROWS) w.row(r)
@@ -36,3 +42,19 @@ for (const backend of ['pg', 'pglite'] as const) {
     t.throws(() => new BinaryCopyWriter(['int8']).row([2 ** 60]), RangeError)
   })
 }
+
+t.test('both drivers return the same JS types', async (t) => {
+  t.equal(typeRows.length, 2)
+  t.strictSame(typeRows[0], typeRows[1], 'pg and PGlite agree')
+  t.strictSame(typeRows[0], {
+    big: 9007199254740991,
+    bigs: [1, 4294967295],
+    dec: '1.25',
+    ts: new Date('2026-01-02T03:04:05.678Z'),
+    j: { a: [1] },
+    b: Buffer.from([0, 0xff]),
+    small: 7,
+    flag: true,
+    none: null,
+  })
+})
