@@ -1,7 +1,7 @@
 /**
  * Red / yellow / green grading of enterprises and drivers for a period (seed 001: 红 problem
  * serious, 黄 some problems, 绿 well managed). No regulation fixes the scoring: it is
- * configuration, and this is the default (documented in docs/matcher.md):
+ * configuration, and this is the default (documented in src/matcher/README.md):
  *
  *   score = Σ weight(type) × severityFactor(severity) × count  ÷ units  × 30 / periodDays
  *         + quality penalties (enterprises only, when quality figures are given)
