@@ -4,7 +4,7 @@
  * Memory is the design constraint (100k connections at ≤ 10 KB each): no per-connection
  * timers (the gateway sweeps idle connections), listeners shared by all sockets (the socket
  * finds its Connection through a symbol), and everything optional — deframer, command list,
- * reassembler, child logger, backlog — allocated only when first needed.
+ * backlog — allocated only when first needed; child loggers are made per log line, not kept.
  *
  * Reading is pull-based. The socket stops reading while any of these holds, and resumes when
  * none does: a handler is awaiting I/O (later frames wait in a backlog bounded by one read),
@@ -124,7 +124,6 @@ export class Connection {
   private busy = false
   private backlog: Buffer[] | null = null
   private deframer: Deframer | null = null
-  private logger: Logger | null = null
 
   constructor(socket: Socket, host: ConnectionHost) {
     this.socket = socket as SocketWithConn
@@ -138,17 +137,19 @@ export class Connection {
     socket.on('error', onError)
   }
 
-  /** Child logger with the terminal and address, created on first use. */
+  /**
+   * Child logger with the terminal and address. Connection-level lines are rare (online,
+   * offline, failures), so the child is made per use and not kept: 100k idle connections do
+   * not each hold one.
+   */
   get log(): Logger {
-    if (!this.logger || (this.phone && !(this.logger.bindings() as { terminal?: string }).terminal)) {
-      this.logger = this.host.logger.child(this.phone ? { terminal: this.phone, address: this.address } : { address: this.address })
-    }
-    return this.logger
+    const key = this.key ?? this.phone
+    return this.host.logger.child(key ? { terminal: key, address: this.address } : { address: this.address })
   }
 
-  /** True once a child logger exists (avoids creating one just to discard a debug line). */
+  /** Whether debug lines are wanted (checked before building one). */
   get logLazy(): boolean {
-    return this.logger !== null || this.host.logger.isLevelEnabled('debug')
+    return this.host.logger.isLevelEnabled('debug')
   }
 
   /** The next platform serial for this session. */

@@ -21,6 +21,7 @@ export interface GatewayMetrics {
   commandOutcomes: Counter<'status' | 'route'>
   connectionsClosed: Counter<'reason'>
   archiveDropped: Counter
+  sessionEventsDropped: Counter
   pausedByPressure: Counter
 }
 
@@ -53,6 +54,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     commandOutcomes: get('jt808_command_outcomes_total', () => new Counter({ name: 'jt808_command_outcomes_total', help: 'Downlink command outcomes', labelNames: ['status', 'route'], registers })),
     connectionsClosed: get('jt808_connections_closed_total', () => new Counter({ name: 'jt808_connections_closed_total', help: 'Connections closed, by reason', labelNames: ['reason'], registers })),
     archiveDropped: get('jt808_raw_archive_dropped_total', () => new Counter({ name: 'jt808_raw_archive_dropped_total', help: 'Raw frames not archived because the archive writer fell behind or failed', registers })),
+    sessionEventsDropped: get('jt808_session_events_dropped_total', () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers })),
     pausedByPressure: get('jt808_ingest_pressure_pauses_total', () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers })),
   }
 }

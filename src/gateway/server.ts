@@ -16,9 +16,14 @@ import { CommandRouter, nodeChannel } from './commands.js'
 import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
 import { canonicalPhone, HANDLERS, type GatewayContext, type GatewayEvents } from './handlers/index.js'
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { Gate } from './gate.js'
 import { Reassembly } from './reassembly.js'
+import { SessionEventWriter } from './session-events.js'
 import type { AlarmConfirmation, CommandOutcome, DownlinkMessage, GatewayDeps, IngestPort, SendCommandOptions } from './types.js'
 import { CommandError, CONFIRMABLE_ALARM_BITS } from './types.js'
+
+/** Registrations/authentications talking to the database at once (the rest queue, their sockets paused). */
+const REGISTRY_CONCURRENCY = 8
 
 /** A half-closed connection whose peer never finishes closing is destroyed after this long. */
 const CLOSE_GRACE_MS = 5000
@@ -38,6 +43,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   readonly logger: Logger
   readonly nodeId: string
   readonly commands: CommandRouter
+  readonly registryGate = new Gate(REGISTRY_CONCURRENCY)
   readonly now: () => number
 
   private readonly server: Server
@@ -46,6 +52,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private readonly sessions = new Map<string, Connection>()
   private readonly archiveWriter: RawFrameArchive | null
   private readonly reassembly: Reassembly
+  private readonly sessionEvents: SessionEventWriter
   private sweepTimer: NodeJS.Timeout | null = null
   private uncorkQueue: Connection[] = []
   private underPressure = false
@@ -69,6 +76,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.commands = new CommandRouter(this)
     this.archiveWriter = deps.config.archiveRawFrames ? new RawFrameArchive(deps.store, this.metrics, deps.logger) : null
     this.reassembly = new Reassembly(this)
+    this.sessionEvents = new SessionEventWriter(deps.store, this.metrics, deps.logger)
     // The session entry outlives a silent connection by a margin, so a crashed node's
     // terminals show offline within about one idle timeout.
     this.sessionTtlMs = Math.max(this.config.idleTimeoutSeconds * 1000, 10_000) + 30_000
@@ -138,6 +146,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     clearTimeout(grace)
     await stopped
     while (this.background.size) await Promise.allSettled([...this.background])
+    await this.sessionEvents.drain()
     this.reassembly.clear()
     await this.archiveWriter?.close()
   }
@@ -247,11 +256,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
         at: this.now(),
         reason: conn.closing ?? undefined,
       }
-      this.track(
-        Promise.all([this.state.removeSession(key, this.nodeId), this.store.recordSessionEvent(event)]).catch((e: unknown) =>
-          this.logger.error({ err: e, terminal: key }, 'recording the end of a session failed'),
-        ),
-      )
+      this.track(this.state.removeSession(key, this.nodeId).catch((e: unknown) => this.logger.error({ err: e, terminal: key }, 'removing a session from the state failed')))
+      this.sessionEvents.add(event)
       this.emitEvent('session', event)
       if (!this.closing) conn.log.info({ reason: conn.closing }, 'terminal offline')
     }
@@ -294,7 +300,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     }
     if (conn.isClosed) return
     const event: SessionEvent = { phone: key, vehicleId: conn.vehicle?.id ?? null, nodeId: this.nodeId, address: conn.address, kind: 'online', at: since }
-    this.track(this.store.recordSessionEvent(event).catch((e: unknown) => conn.log.error({ err: e }, 'recording a session failed')))
+    this.sessionEvents.add(event)
     this.emitEvent('session', event)
     conn.log.info({ vehicleId: conn.vehicle?.id, plate: conn.vehicle?.plate, version: conn.version }, 'terminal online')
     this.track(this.commands.deliverQueued(conn).catch((e: unknown) => conn.log.error({ err: e }, 'delivering queued commands failed')))

@@ -70,9 +70,10 @@ export const register: Handler = {
   async handle(ctx, conn, m) {
     const b = m.body as Register
     const phone = canonicalPhone(m.phone)
-    const d = await decide(ctx, phone, b)
     let authCode: string | undefined
-    if (d.result === RegisterResult.OK && d.vehicle) {
+    const d = await ctx.registryGate.run(async () => {
+      const d = await decide(ctx, phone, b)
+      if (d.result !== RegisterResult.OK || !d.vehicle) return d
       authCode = newAuthCode()
       const prev = d.terminal
       await ctx.store.saveTerminal({
@@ -87,7 +88,8 @@ export const register: Handler = {
         firmware: prev?.firmware ?? null,
         registeredAt: ctx.now(),
       })
-    }
+      return d
+    })
     ctx.metrics.registrations.inc({ result: String(d.result) })
     const body = authCode === undefined ? { replySerial: m.serial, result: d.result } : { replySerial: m.serial, result: d.result, authCode }
     if (conn.send(0x8100, body, m.phone) >= 0) ctx.metrics.acks.inc({ msg_id: '0x8100', result: String(d.result) })
@@ -101,20 +103,23 @@ export const authenticate: Handler = {
   async handle(ctx, conn, m) {
     const b = m.body as Auth
     const phone = canonicalPhone(m.phone)
-    const terminal = await ctx.store.getTerminal(phone)
-    let reason: string | null = null
-    let vehicle: Vehicle | null = null
-    if (!terminal || !terminal.authCodeHash) reason = 'not_registered'
-    else if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) reason = 'wrong_code'
-    else if (terminal.vehicleId === null || !(vehicle = await ctx.store.getVehicle(terminal.vehicleId))) reason = 'no_vehicle'
+    const { terminal, vehicle, reason } = await ctx.registryGate.run(async () => {
+      const terminal = await ctx.store.getTerminal(phone)
+      const fail = (reason: string) => ({ terminal, vehicle: null, reason })
+      if (!terminal || !terminal.authCodeHash) return fail('not_registered')
+      if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return fail('wrong_code')
+      const vehicle: Vehicle | null = terminal.vehicleId === null ? null : await ctx.store.getVehicle(terminal.vehicleId)
+      if (!vehicle) return fail('no_vehicle')
+      const imei = b.imei?.trim() || terminal.imei
+      const firmware = b.softwareVersion?.trim() || terminal.firmware
+      if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
+        await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
+      }
+      return { terminal, vehicle, reason: null }
+    })
     if (reason !== null || !terminal || !vehicle) {
       authFailed(ctx, conn, m, reason ?? 'no_vehicle')
       return
-    }
-    const imei = b.imei?.trim() || terminal.imei
-    const firmware = b.softwareVersion?.trim() || terminal.firmware
-    if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
-      await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
     }
     conn.authenticated = true
     conn.phone = m.phone
@@ -152,9 +157,12 @@ export const heartbeat: Handler = {
 export const deregister: Handler = {
   beforeAuth: true,
   async handle(ctx, conn, m) {
-    if (conn.authenticated && conn.key && canonicalPhone(m.phone) === conn.key) {
-      const terminal = await ctx.store.getTerminal(conn.key)
-      if (terminal?.authCodeHash) await ctx.store.saveTerminal({ ...terminal, authCodeHash: null })
+    const key = conn.key
+    if (conn.authenticated && key && canonicalPhone(m.phone) === key) {
+      await ctx.registryGate.run(async () => {
+        const terminal = await ctx.store.getTerminal(key)
+        if (terminal?.authCodeHash) await ctx.store.saveTerminal({ ...terminal, authCodeHash: null })
+      })
       conn.log.info('terminal deregistered')
     }
     conn.reply(m, 0)
