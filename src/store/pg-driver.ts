@@ -37,7 +37,7 @@ const types: pg.CustomTypesConfig = {
     if (format !== 'binary') {
       if (oid === INT8) return (v: string) => Number(v)
       if (oid === INT8_ARRAY) {
-        const parseArray = pg.types.getTypeParser(INT8_ARRAY as pg.types.TypeId, 'text') as (v: string) => Array<string | null>
+        const parseArray = (pg.types.getTypeParser as (oid: number, format: 'text') => (v: string) => Array<string | null>)(INT8_ARRAY, 'text')
         return (v: string) => parseArray(v).map((x) => (x === null ? null : Number(x)))
       }
     }
