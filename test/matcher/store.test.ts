@@ -22,9 +22,10 @@ const anomaly = (over: Partial<Anomaly> = {}): Anomaly => ({
   ...over,
 })
 
-for (const backend of ['pglite', 'pg'] as Backend[]) {
+for (const backend of ['pglite', 'pg'] as Backend[]) t.test(backend, async (t) => {
+  // one store per backend (migrations on PGlite take seconds); the two areas use distinct rows
+  const store = await openTestStore(t, backend)
   t.test(`waybills on ${backend}`, async (t) => {
-    const store = await openTestStore(t, backend)
     const input: WaybillInput = { ...BASE_WAYBILL, plannedRoute: { type: 'LineString', coordinates: [[117, 36.65], [120.3, 36.07]] }, corridorKm: 3 }
     const w = newWaybill(input, bj('07:00'), 'api')
     t.equal(await store.insertWaybill(w), true)
@@ -89,7 +90,6 @@ for (const backend of ['pglite', 'pg'] as Backend[]) {
   })
 
   t.test(`anomalies on ${backend}`, async (t) => {
-    const store = await openTestStore(t, backend)
     const a = anomaly()
     await store.upsertAnomalies([a])
     t.same(await store.getAnomaly(a.id), a)
@@ -121,4 +121,4 @@ for (const backend of ['pglite', 'pg'] as Backend[]) {
     t.same(counts.map((c) => [c.vehicleId, c.type, c.count]), [[1, 'OVERSPEED', 1], [2, 'TERMINAL_ALARM', 1], [3, 'FATIGUE_DRIVING', 4]], 'refuted ones are not counted')
     t.equal(await store.deleteAnomaliesBefore(bj('00:00', 1)), 1, 'only closed ones are deleted')
   })
-}
+})
