@@ -4,14 +4,55 @@ import { CodecFault } from './errors.js'
 
 const HEX = '0123456789abcdef'
 
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => HEX[i >> 4] + HEX[i & 15])
+
+/** Char codes of '0'-'9', 'a'-'f'. */
+const NIBBLE = Uint8Array.from(HEX, (c) => c.charCodeAt(0))
+
 /** BCD bytes as their hex digits, exactly as sent (a BCD field may carry non-decimal nibbles). */
 export function bcdToString(buf: Uint8Array, start: number, length: number): string {
+  // The phone of every header goes through here: a terminal sends the same one all day, so
+  // the 2013 (6-byte) form is interned by value; the others are built in one allocation.
+  if (length === 6) return phone6(buf, start)
+  if (length === 10) return hex6(buf, start) + hex4(buf, start + 6)
   let s = ''
-  for (let i = start; i < start + length; i++) {
-    const b = buf[i]
-    s += HEX[b >> 4] + HEX[b & 15]
-  }
+  for (let i = start; i < start + length; i++) s += HEX2[buf[i]]
   return s
+}
+
+/**
+ * Interned 12-digit phones: a direct-mapped table keyed by a hash of the 6 bytes, the bytes
+ * kept beside each string to confirm a hit. Small integers only, so a lookup allocates nothing.
+ */
+const PHONE_SLOTS = 4096
+const phoneHi = new Int32Array(PHONE_SLOTS)
+const phoneLo = new Int32Array(PHONE_SLOTS)
+const phoneText: (string | undefined)[] = new Array<string | undefined>(PHONE_SLOTS).fill(undefined)
+
+function phone6(b: Uint8Array, o: number): string {
+  const hi = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2]
+  const lo = (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]
+  const slot = (Math.imul(hi, 0x9e3779b1) ^ Math.imul(lo, 0x85ebca6b)) >>> 20
+  const cached = phoneText[slot]
+  if (cached !== undefined && phoneHi[slot] === hi && phoneLo[slot] === lo) return cached
+  const text = hex6(b, o)
+  phoneHi[slot] = hi
+  phoneLo[slot] = lo
+  phoneText[slot] = text
+  return text
+}
+
+function hex6(b: Uint8Array, o: number): string {
+  const a = b[o], c = b[o + 1], d = b[o + 2], e = b[o + 3], f = b[o + 4], g = b[o + 5]
+  return String.fromCharCode(
+    NIBBLE[a >> 4], NIBBLE[a & 15], NIBBLE[c >> 4], NIBBLE[c & 15], NIBBLE[d >> 4], NIBBLE[d & 15],
+    NIBBLE[e >> 4], NIBBLE[e & 15], NIBBLE[f >> 4], NIBBLE[f & 15], NIBBLE[g >> 4], NIBBLE[g & 15],
+  )
+}
+
+function hex4(b: Uint8Array, o: number): string {
+  const a = b[o], c = b[o + 1], d = b[o + 2], e = b[o + 3]
+  return String.fromCharCode(NIBBLE[a >> 4], NIBBLE[a & 15], NIBBLE[c >> 4], NIBBLE[c & 15], NIBBLE[d >> 4], NIBBLE[d & 15], NIBBLE[e >> 4], NIBBLE[e & 15])
 }
 
 /** Writes a digit string as BCD of `length` bytes, left-padded with zeros. */
@@ -40,18 +81,30 @@ export function decodeFixedGbk(buf: Uint8Array): string {
   return decodeGbk(buf.subarray(start, end))
 }
 
-/** A bounds-checked cursor over a message body. Overruns throw CodecFault (caught in decodeFrame). */
+/**
+ * A bounds-checked cursor over a message body: bytes [offset, end) of buf (by default all of it,
+ * so decodeFrame can read a body in place without slicing). Overruns throw CodecFault (caught
+ * in decodeBody / decodeFrame).
+ */
 export class BodyReader {
-  offset = 0
-  constructor(readonly buf: Buffer) {}
+  offset: number
+  readonly end: number
+  constructor(
+    readonly buf: Buffer,
+    start = 0,
+    end = buf.length,
+  ) {
+    this.offset = start
+    this.end = end
+  }
 
   get remaining(): number {
-    return this.buf.length - this.offset
+    return this.end - this.offset
   }
 
   private need(n: number, what: string): void {
-    if (this.offset + n > this.buf.length) {
-      throw new CodecFault('TRUNCATED', `body ends before ${what} (need ${n} bytes at offset ${this.offset}, have ${this.buf.length - this.offset})`)
+    if (this.offset + n > this.end) {
+      throw new CodecFault('TRUNCATED', `body ends before ${what} (need ${n} bytes at body offset ${this.offset}, have ${this.end - this.offset})`)
     }
   }
 

@@ -4,11 +4,16 @@
  * and the reverse. Nothing here throws to the caller: failures come back as CodecError values.
  */
 import { BodyReader, BodyWriter } from './bytes.js'
-import { CodecFault, fail, ok, type Result } from './errors.js'
-import { escapeAndWrap, unescape, xor } from './escape.js'
-import { parseHeader, headerLength, writeHeader, type Header, type ProtocolVersion } from './header.js'
+import { CodecFault, fail, ok, type CodecError, type Result } from './errors.js'
+import { escapeAndWrap, xor } from './escape.js'
+import { headerLength, readHeader, writeHeader, type Header, type ProtocolVersion } from './header.js'
 import type { RawBody } from './message.js'
 import { CODECS, isKnownMsgId, type BodyMap, type KnownMsgId } from './messages/index.js'
+import { readLocationAt } from './messages/0200-location.js'
+import type { BodyCodec } from './message.js'
+
+/** The message table as a Map: one lookup per decoded frame. */
+const CODEC_OF = new Map<number, BodyCodec<unknown>>(Object.entries(CODECS).map(([id, c]) => [Number(id), c as BodyCodec<unknown>]))
 
 export interface DecodeOptions {
   /**
@@ -51,52 +56,176 @@ export function isMessage<K extends KnownMsgId>(m: Message, id: K): m is Message
 
 /** Unescapes and checks one frame (delimiters excluded) and parses its header. */
 export function parseFrame(escaped: Uint8Array, options: DecodeOptions = {}): Result<Frame> {
-  let un = unescape(escaped)
-  if (!un.ok && options.lenient) un = unescape(escaped, true)
-  if (!un.ok) return un
-  const buf = un.value
-  if (buf.length < 13) return fail('TRUNCATED', `frame of ${buf.length} bytes is shorter than header + checksum`)
-  const last = buf.length - 1
-  const checksumOk = xor(buf, 0, last) === buf[last]
-  if (!checksumOk && !options.lenient) {
-    return fail('BAD_CHECKSUM', `checksum 0x${buf[last].toString(16).padStart(2, '0')} does not match 0x${xor(buf, 0, last).toString(16).padStart(2, '0')}`)
+  const header = checkFrame(escaped, options)
+  if ('code' in header) return { ok: false, error: header }
+  const { buf, length } = checked
+  return ok({ header, body: buf.subarray(headerLength(header), length - 1), checksumOk: checked.checksumOk })
+}
+
+/**
+ * What checkFrame found besides the header: the unescaped frame and the checksum verdict. A
+ * module-level slot rather than a result object, read right after the call (decoding is
+ * synchronous), because checkFrame runs once per frame received.
+ */
+// Per-frame calls go through local aliases: when the code runs through tsx (as `jt808 serve`
+// does), every call to an imported function is a property read through an export getter.
+const readHeaderOf = readHeader
+/** 0x7d / 0x7e as local constants: an imported constant read in a loop is a getter call per byte under tsx. */
+const ESC = 0x7d
+const FLAG = 0x7e
+const headerLengthOf = headerLength
+const readLocationIn = readLocationAt
+
+const checked: { buf: Buffer; length: number; checksumOk: boolean } = { buf: Buffer.alloc(0), length: 0, checksumOk: true }
+
+/**
+ * Unescape, checksum and header in as few passes as possible. Most frames hold no 0x7d: one
+ * loop then both looks for it and XORs every byte — the checksum is right exactly when the XOR
+ * of all bytes, checksum included, is 0 — and the input is read in place, never modified.
+ */
+function checkFrame(escaped: Uint8Array, options: DecodeOptions, scratchOk = false): Header | CodecError {
+  const src = Buffer.isBuffer(escaped) ? escaped : Buffer.from(escaped.buffer, escaped.byteOffset, escaped.byteLength)
+  const n = src.length
+  // Four bytes at a time while no byte of the word is 0x7d (the zero-byte test on word ^ 0x7d7d7d7d).
+  let acc = 0
+  let i = 0
+  for (; i + 4 <= n; i += 4) {
+    const v = src[i] | (src[i + 1] << 8) | (src[i + 2] << 16) | (src[i + 3] << 24)
+    const t = v ^ 0x7d7d7d7d
+    if (((t - 0x01010101) & ~t & 0x80808080) !== 0) break
+    acc ^= v
   }
-  const ph = parseHeader(buf, last, options.versionHint)
-  if (!ph.ok) return ph
-  return ok({ header: ph.value.header, body: buf.subarray(ph.value.headerLength, last), checksumOk })
+  let x = (acc ^ (acc >>> 8) ^ (acc >>> 16) ^ (acc >>> 24)) & 0xff
+  for (; i < n; i++) {
+    const b = src[i]
+    if (b === ESC) break
+    x ^= b
+  }
+  let buf = src
+  let length = n
+  if (i < n) {
+    const un = unescapeFrom(src, i, x, options.lenient === true, scratchOk)
+    if (un !== null) return un
+    buf = unescaped.buf
+    length = unescaped.length
+    x = unescaped.xor
+  }
+  if (length < 13) return { code: 'TRUNCATED', message: `frame of ${length} bytes is shorter than header + checksum` }
+  const last = length - 1
+  const checksumOk = x === 0
+  if (!checksumOk && !options.lenient) {
+    return { code: 'BAD_CHECKSUM', message: `checksum 0x${hex2(buf[last])} does not match 0x${hex2(x ^ buf[last])}` }
+  }
+  const header = readHeaderOf(buf, last, options.versionHint)
+  checked.buf = buf
+  checked.length = length
+  checked.checksumOk = checksumOk
+  return header
+}
+
+/** What unescapeFrom produced: bytes [0, length) of buf, and their XOR (checksum included). */
+const unescaped: { buf: Buffer; length: number; xor: number } = { buf: Buffer.alloc(0), length: 0, xor: 0 }
+
+/**
+ * Reused by decodeFrame for frames that hold escapes: a decoded message keeps no view into the
+ * bytes it came from (codecs copy into numbers, strings, hex), so the next frame may overwrite
+ * them. parseFrame, whose Frame.body is such a view, always gets a copy of its own.
+ */
+const SCRATCH = Buffer.allocUnsafe(4096)
+
+/**
+ * The rest of checkFrame for a frame holding 0x7d at index i: unescapes (into SCRATCH when
+ * allowed, else a copy), carrying on the XOR `x` of the bytes before i. A copy's size is exact
+ * in strict mode — every 0x7d but a last byte (an error anyway) starts a 2-byte sequence — and
+ * the worst case in lenient mode, where a stray 0x7d stays a byte of its own. Returns null with
+ * the result in `unescaped`, or the error.
+ */
+function unescapeFrom(src: Buffer, i: number, x: number, lenient: boolean, scratchOk: boolean): CodecError | null {
+  const n = src.length
+  let out: Buffer
+  if (scratchOk && n <= SCRATCH.length) out = SCRATCH
+  else {
+    let escapes = 0
+    if (!lenient) for (let k = i; k < n - 1; k++) if (src[k] === ESC) escapes++
+    out = Buffer.allocUnsafe(n - escapes)
+  }
+  for (let k = 0; k < i; k++) out[k] = src[k]
+  let o = i
+  for (; i < n; i++) {
+    let b = src[i]
+    if (b === ESC) {
+      const next = src[i + 1]
+      if (next === 0x01) {
+        b = ESC
+        i++
+      } else if (next === 0x02) {
+        b = FLAG
+        i++
+      } else if (!lenient) {
+        return next === undefined
+          ? { code: 'BAD_ESCAPE', message: `0x7d at the end of the frame (offset ${i})` }
+          : { code: 'BAD_ESCAPE', message: `0x7d followed by 0x${hex2(next)} at offset ${i}` }
+      } // lenient: a stray 0x7d is data
+    } else if (b === FLAG) return { code: 'BAD_ESCAPE', message: `unescaped 0x7e inside the frame at offset ${i}` }
+    out[o++] = b
+    x ^= b
+  }
+  unescaped.buf = out === SCRATCH || o === out.length ? out : out.subarray(0, o)
+  unescaped.length = o
+  unescaped.xor = x
+  return null
 }
 
 /** Decodes a complete body (not a fragment) for its header through the message table. */
 export function decodeBody(header: Header, body: Buffer): Result<Message> {
-  const id = header.msgId
-  if (!isKnownMsgId(id) || header.encryption !== 0) {
-    // Encrypted bodies cannot be interpreted without the key: keep them as bytes.
-    return ok({ ...header, body: { raw: body.toString('hex') } } as UnknownMessage)
+  const message = { ...header } as Message
+  const e = decodeBodyInto(message, body, 0, body.length)
+  return e === null ? ok(message) : { ok: false, error: e }
+}
+
+/**
+ * Decodes bytes [start, end) of buf as the body of `message` — a header of our own, completed
+ * in place (body, trailing). Returns null, or the error.
+ */
+function decodeBodyInto(message: Message, buf: Buffer, start: number, end: number): CodecError | null {
+  const id = message.msgId
+  const codec = CODEC_OF.get(id)
+  if (codec === undefined || message.encryption !== 0) {
+    // No codec, or encrypted (no key here): keep the bytes.
+    message.body = { raw: buf.toString('hex', start, end) }
+    return null
   }
-  const r = new BodyReader(body)
   try {
-    const codec = CODECS[id] as { decode(r: BodyReader, h: Header): unknown }
-    const decodedBody = codec.decode(r, header)
-    const message = { ...header, body: decodedBody } as Message
-    if (r.remaining > 0) message.trailing = body.toString('hex', r.offset)
-    return ok(message)
+    if (id === 0x0200) {
+      // The position report is most of the traffic: straight to its reader, no cursor object.
+      message.body = readLocationIn(buf, start, end)
+      return null
+    }
+    const r = new BodyReader(buf, start, end)
+    message.body = codec.decode(r, message) as Message['body']
+    if (r.offset < end) message.trailing = buf.toString('hex', r.offset, end)
+    return null
   } catch (e) {
-    if (e instanceof CodecFault) return fail(e.code, `0x${hexId(id)}: ${e.message}`)
-    return fail('BAD_FIELD', `0x${hexId(id)}: ${(e as Error).message}`)
+    if (e instanceof CodecFault) return { code: e.code, message: `0x${hexId(id)}: ${e.message}` }
+    return { code: 'BAD_FIELD', message: `0x${hexId(id)}: ${(e as Error).message}` }
   }
 }
 
 /** parseFrame + decodeBody. A subpacket fragment decodes as an UnknownMessage holding its bytes: reassemble first. */
 export function decodeFrame(escaped: Uint8Array, options: DecodeOptions = {}): Result<Decoded> {
-  const f = parseFrame(escaped, options)
-  if (!f.ok) return f
-  const { header, body, checksumOk } = f.value
-  if (header.packet !== null) {
-    return ok({ message: { ...header, body: { raw: body.toString('hex') } } as UnknownMessage, checksumOk })
+  const header = checkFrame(escaped, options, true)
+  if ('code' in header) return { ok: false, error: header }
+  const { buf, length, checksumOk } = checked
+  // The header object is ours alone: it becomes the message.
+  const message = header as Message
+  const start = headerLengthOf(header)
+  const end = length - 1
+  if (header.packet !== null) message.body = { raw: buf.toString('hex', start, end) }
+  else {
+    const e = decodeBodyInto(message, buf, start, end)
+    if (e !== null) return { ok: false, error: e }
   }
-  const m = decodeBody(header, body)
-  if (!m.ok) return m
-  return ok({ message: m.value, checksumOk })
+  return { ok: true, value: { message, checksumOk } }
 }
 
 /** Encodes a body through the message table (raw bodies as their bytes). */
@@ -166,6 +295,11 @@ export function headerOf(m: Partial<Header> & { msgId: number; phone: string; se
 
 function isRawBody(b: unknown): b is RawBody {
   return typeof b === 'object' && b !== null && typeof (b as RawBody).raw === 'string'
+}
+
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+function hex2(b: number): string {
+  return HEX2[b]
 }
 
 export function hexId(id: number): string {

@@ -5,7 +5,7 @@
  * props: bits 0-9 body length, 10-12 encryption, 13 subpackage, 14 version flag, 15 reserved.
  */
 import { bcdToString } from './bytes.js'
-import { fail, ok, type Result } from './errors.js'
+import { ok, type CodecError, type Result } from './errors.js'
 
 export type ProtocolVersion = 2011 | 2013 | 2019
 
@@ -45,38 +45,45 @@ export interface ParsedHeader {
  * the tie when neither layout matches.
  */
 export function parseHeader(buf: Buffer, length: number, versionHint?: ProtocolVersion): Result<ParsedHeader> {
-  if (length < 12) return fail('TRUNCATED', `frame of ${length} bytes is shorter than the smallest header`)
-  const msgId = buf.readUInt16BE(0)
-  const props = buf.readUInt16BE(2)
+  const h = readHeader(buf, length, versionHint)
+  if ('code' in h) return { ok: false, error: h }
+  return ok({ header: h, headerLength: headerLength(h), bodyLength: length - headerLength(h) })
+}
+
+// Per-frame calls go through local aliases: when the code runs through tsx (as `jt808 serve`
+// does), every call to an imported function is a property read through an export getter.
+const bcdDigits = bcdToString
+
+/** parseHeader without the Result wrapper (the decodeFrame hot path): a Header, or the error. */
+export function readHeader(buf: Uint8Array, length: number, versionHint?: ProtocolVersion): Header | CodecError {
+  if (length < 12) return { code: 'TRUNCATED', message: `frame of ${length} bytes is shorter than the smallest header` }
+  const props = (buf[2] << 8) | buf[3]
   const bodyLength = props & 0x3ff
   const subpackage = (props & 0x2000) !== 0
   const versionFlag = (props & 0x4000) !== 0
   const pkt = subpackage ? 4 : 0
   const fits2013 = 12 + pkt + bodyLength === length
-  const fits2019 = length >= 17 + pkt && 17 + pkt + bodyLength === length
-  let is2019: boolean
-  if (fits2013 !== fits2019) is2019 = fits2019
-  else if (!fits2013) {
+  const fits2019 = 17 + pkt + bodyLength === length
+  if (!fits2013 && !fits2019) {
     const want = versionFlag || versionHint === 2019 ? 17 : 12
-    return fail('LENGTH_MISMATCH', `header declares a body of ${bodyLength} bytes, frame carries ${length - want - pkt}`)
-  } else is2019 = versionFlag
-  const headerLength = (is2019 ? 17 : 12) + pkt
-  if (length < headerLength) return fail('TRUNCATED', `frame ends inside the header`)
+    return { code: 'LENGTH_MISMATCH', message: `header declares a body of ${bodyLength} bytes, frame carries ${length - want - pkt}` }
+  }
+  // Exactly one layout fits (they differ by 5 bytes): that is the version, whatever bit 14 says.
+  const is2019 = fits2019
   const phoneAt = is2019 ? 5 : 4
-  const phoneLen = is2019 ? 10 : 6
-  const serialAt = phoneAt + phoneLen
+  const serialAt = is2019 ? 15 : 10
   const header: Header = {
-    msgId,
+    msgId: (buf[0] << 8) | buf[1],
     version: is2019 ? 2019 : 2013,
-    phone: bcdToString(buf, phoneAt, phoneLen),
-    serial: buf.readUInt16BE(serialAt),
+    phone: bcdDigits(buf, phoneAt, is2019 ? 10 : 6),
+    serial: (buf[serialAt] << 8) | buf[serialAt + 1],
     encryption: (props >> 10) & 0x7,
-    packet: subpackage ? { total: buf.readUInt16BE(serialAt + 2), index: buf.readUInt16BE(serialAt + 4) } : null,
+    packet: subpackage ? { total: (buf[serialAt + 2] << 8) | buf[serialAt + 3], index: (buf[serialAt + 4] << 8) | buf[serialAt + 5] } : null,
     versionFlag,
     reservedBit: (props & 0x8000) !== 0,
   }
   if (is2019) header.protocolVersion = buf[4]
-  return ok({ header, headerLength, bodyLength })
+  return header
 }
 
 export function headerLength(h: Pick<Header, 'version' | 'packet'>): number {

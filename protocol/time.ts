@@ -16,20 +16,82 @@ export interface BcdTime {
 
 /** Reads BCD[6] at offset. Years are 2000–2099. */
 export function readBcdTime(buf: Uint8Array, offset: number): BcdTime {
-  const yy = buf[offset], mo = buf[offset + 1], dd = buf[offset + 2]
-  const hh = buf[offset + 3], mi = buf[offset + 4], ss = buf[offset + 5]
-  const y = bcdByte(yy), m = bcdByte(mo), d = bcdByte(dd), h = bcdByte(hh), n = bcdByte(mi), s = bcdByte(ss)
-  const raw = hex2(yy) + hex2(mo) + hex2(dd) + hex2(hh) + hex2(mi) + hex2(ss)
-  if (y < 0 || m < 1 || m > 12 || d < 1 || d > 31 || h < 0 || h > 23 || n < 0 || n > 59 || s < 0 || s > 59) {
-    return { text: raw, ms: null }
+  const ms = bcdTimeMs(buf, offset)
+  return { text: bcdTimeText(buf, offset, ms), ms }
+}
+
+/**
+ * UTC epoch ms of the Beijing time in BCD[6] at offset, or null when the field is not a real
+ * date and time (non-decimal nibbles, month 13, 31 February, ...). Runs once per position
+ * report, so the validated minute (YYMMDDhhmm) comes from a small cache: reports arriving
+ * together nearly all share it.
+ */
+export function bcdTimeMs(buf: Uint8Array, o: number): number | null {
+  const s = BCD[buf[o + 5]]
+  if (s < 0 || s > 59) return null
+  const minute = minuteOf(buf, o)
+  return minute === null ? null : minute.ms + s * 1000
+}
+
+/** The field as ISO 8601 +08:00 when `ms` says it is valid, else its 12 digits as sent. */
+export function bcdTimeText(buf: Uint8Array, o: number, ms: number | null): string {
+  if (ms === null) return HEX2[buf[o]] + HEX2[buf[o + 1]] + HEX2[buf[o + 2]] + HEX2[buf[o + 3]] + HEX2[buf[o + 4]] + HEX2[buf[o + 5]]
+  return (minuteOf(buf, o) as Minute).text + SECOND_SUFFIX[BCD[buf[o + 5]]]
+}
+
+export interface Minute {
+  /** "2024-05-20T14:31:" */
+  text: string
+  /** UTC epoch ms of second 0 of that Beijing minute */
+  ms: number
+}
+
+/** Validated minutes by key (see minuteOf); null for fields that are not a real minute. */
+const MINUTES = new Map<number, Minute | null>()
+const MINUTES_MAX = 4096
+let lastKey = -1
+let lastMinute: Minute | null = null
+/** "00+08:00" … "59+08:00" */
+export const SECOND_SUFFIX = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0') + '+08:00')
+
+/** The validated minute of the BCD[6] time at o (its first 5 bytes), cached; null when not a real minute. */
+export function minuteOf(buf: Uint8Array, o: number): Minute | null {
+  const y = BCD[buf[o]], m = BCD[buf[o + 1]], d = BCD[buf[o + 2]], h = BCD[buf[o + 3]], n = BCD[buf[o + 4]]
+  if (y < 0 || m < 1 || m > 12 || d < 1 || d > 31 || h < 0 || h > 23 || n < 0 || n > 59) return null
+  // Below 2^30: a small integer key, no allocation to look it up.
+  const key = (((y * 13 + m) * 32 + d) * 24 + h) * 60 + n
+  if (key === lastKey) return lastMinute
+  let minute = MINUTES.get(key)
+  if (minute === undefined) {
+    minute = computeMinute(y, m, d, h, n)
+    if (MINUTES.size >= MINUTES_MAX) MINUTES.clear()
+    MINUTES.set(key, minute)
   }
-  const ms = Date.UTC(2000 + y, m - 1, d, h, n, s) - BEIJING_OFFSET_MS
-  // Date.UTC rolls 31 Feb over into March: such a field is not a real date.
-  if (new Date(ms + BEIJING_OFFSET_MS).getUTCDate() !== d) return { text: raw, ms: null }
+  lastKey = key
+  lastMinute = minute
+  return minute
+}
+
+function computeMinute(y: number, m: number, d: number, h: number, n: number): Minute | null {
+  const year = 2000 + y
+  if (d > (m === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : MONTH_DAYS[m])) return null
+  const p = (v: number) => String(v).padStart(2, '0')
   return {
-    text: `20${raw.slice(0, 2)}-${raw.slice(2, 4)}-${raw.slice(4, 6)}T${raw.slice(6, 8)}:${raw.slice(8, 10)}:${raw.slice(10, 12)}+08:00`,
-    ms,
+    text: `${year}-${p(m)}-${p(d)}T${p(h)}:${p(n)}:`,
+    ms: ((daysFromCivil(year, m, d) * 24 + h) * 60 + n) * 60_000 - BEIJING_OFFSET_MS,
   }
+}
+
+const MONTH_DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
 }
 
 const ISO_BEIJING = /^20(\d\d)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\+08:00$/
@@ -56,12 +118,6 @@ export function beijingIso(ms: number): string {
   return `20${b.slice(0, 2)}-${b.slice(2, 4)}-${b.slice(4, 6)}T${b.slice(6, 8)}:${b.slice(8, 10)}:${b.slice(10, 12)}+08:00`
 }
 
-function bcdByte(b: number): number {
-  const hi = b >> 4, lo = b & 15
-  return hi > 9 || lo > 9 ? -1 : hi * 10 + lo
-}
-
 const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-function hex2(b: number): string {
-  return HEX2[b]
-}
+/** Decimal value of a BCD byte, -1 when a nibble is not a digit. */
+export const BCD: Int8Array = Int8Array.from({ length: 256 }, (_, i) => ((i >> 4) > 9 || (i & 15) > 9 ? -1 : (i >> 4) * 10 + (i & 15)))

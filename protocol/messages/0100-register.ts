@@ -35,7 +35,7 @@ const REGION = new Layout<{ province: number; city: number }>(layout().uint16('p
 
 export const register: BodyCodec<Register> = {
   decode(r, h) {
-    if (h.version !== 2019 && r.buf.length < MIN_2013) h.version = 2011
+    if (h.version !== 2019 && r.remaining < MIN_2013) h.version = 2011
     const [maker, model, id] = WIDTHS[h.version]
     const body = REGION.read(r, 'province/city') as Register
     body.manufacturer = r.fixedText(maker, 'manufacturer', body)

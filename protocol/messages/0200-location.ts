@@ -10,7 +10,7 @@
 import type { BodyReader, BodyWriter } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import type { BodyCodec } from '../message.js'
-import { bcdTimeDigits, readBcdTime } from '../time.js'
+import { BCD, bcdTimeDigits, bcdTimeText, minuteOf, SECOND_SUFFIX } from '../time.js'
 import { decodeActiveSafety, encodeActiveSafety, type ActiveSafetyItem, type AdasAlarm, type BsdAlarm, type DsmAlarm, type TpmsAlarm } from './active-safety.js'
 
 export const STATUS = {
@@ -95,43 +95,58 @@ export interface Location {
 
 export const location: BodyCodec<Location> = {
   decode(r) {
-    return readLocation(r, r.buf.length)
+    return readLocation(r, r.end)
   },
   encode(w, b) {
     writeLocation(w, b)
   },
 }
 
+// Per-frame calls go through local aliases: when the code runs through tsx (as `jt808 serve`
+// does), every call to an imported function is a property read through an export getter.
+const minuteAt = minuteOf
+const timeTextAt = bcdTimeText
+const bcdValue = BCD
+const secondSuffix = SECOND_SUFFIX
+
 /** Reads a location block ending at `end` (a 0x0704 item or the 0x0201 tail end before the body end). */
 export function readLocation(r: BodyReader, end: number): Location {
-  const buf = r.buf
-  const o = r.offset
+  const loc = readLocationAt(r.buf, r.offset, end)
+  r.offset = end
+  return loc
+}
+
+/** The location block in bytes [o, end) of buf. Throws CodecFault (TRUNCATED) below 28 bytes. */
+export function readLocationAt(buf: Buffer, o: number, end: number): Location {
   if (end - o < 28) throw new CodecFault('TRUNCATED', `location block of ${end - o} bytes, need 28`)
-  const alarm = buf.readUInt32BE(o)
-  const status = buf.readUInt32BE(o + 4)
-  const latitudeRaw = buf.readUInt32BE(o + 8)
-  const longitudeRaw = buf.readUInt32BE(o + 12)
-  const t = readBcdTime(buf, o + 22)
+  const status = u32(buf, o + 4)
+  const latitudeRaw = u32(buf, o + 8)
+  const longitudeRaw = u32(buf, o + 12)
+  // Time: the minute from the cache, the seconds added here (one lookup, no date arithmetic).
+  const minute = minuteAt(buf, o + 22)
+  const sec = bcdValue[buf[o + 27]]
+  const valid = minute !== null && sec >= 0 && sec <= 59
   const loc: Location = {
-    alarm,
+    alarm: u32(buf, o),
     status,
     latitude: (status & STATUS.SOUTH ? -latitudeRaw : latitudeRaw) / 1e6,
     longitude: (status & STATUS.WEST ? -longitudeRaw : longitudeRaw) / 1e6,
     latitudeRaw,
     longitudeRaw,
-    altitude: buf.readInt16BE(o + 16),
-    speed: buf.readUInt16BE(o + 18) / 10,
-    direction: buf.readUInt16BE(o + 20),
-    time: t.text,
-    timeMs: t.ms,
+    altitude: (u16(buf, o + 16) << 16) >> 16,
+    speed: u16(buf, o + 18) / 10,
+    direction: u16(buf, o + 20),
+    time: valid ? minute.text + secondSuffix[sec] : timeTextAt(buf, o + 22, null),
+    timeMs: valid ? minute.ms + sec * 1000 : null,
     extras: {},
     unknown: [],
     itemOrder: [],
   }
   let p = o + 28
+  const gen = nextGeneration()
   while (p < end) {
     if (end - p < 2) {
-      loc.itemsError = `item header truncated at offset ${p}`
+      loc.itemsError = `item header truncated at location offset ${p - o}`
       break
     }
     const id = buf[p]
@@ -140,14 +155,51 @@ export function readLocation(r: BodyReader, end: number): Location {
       loc.itemsError = `item 0x${id.toString(16).padStart(2, '0')} declares ${len} bytes, ${end - p - 2} remain`
       break
     }
-    const repeat = loc.itemOrder.includes(id)
+    const repeat = SEEN[id] === gen
+    SEEN[id] = gen
     loc.itemOrder.push(id)
-    if (repeat || !readItem(loc, id, buf, p + 2, len)) loc.unknown.push({ id: itemIdText(id), hex: buf.toString('hex', p + 2, p + 2 + len) })
-    p += 2 + len
+    const at = p + 2
+    p = at + len
+    if (!repeat) {
+      // The items nearly every report carries, without a call; the rest through readItem.
+      if (id === 0x01 && len === 4) {
+        loc.extras.mileage = u32(buf, at) / 10
+        continue
+      }
+      if (id === 0x30 && len === 1) {
+        loc.extras.signalStrength = buf[at]
+        continue
+      }
+      if (id === 0x31 && len === 1) {
+        loc.extras.satellites = buf[at]
+        continue
+      }
+      if (readItem(loc, id, buf, at, len)) continue
+    }
+    loc.unknown.push({ id: itemIdText(id), hex: buf.toString('hex', at, p) })
   }
   if (p < end) loc.itemsTail = buf.toString('hex', p, end)
-  r.offset = end
   return loc
+}
+
+/** Big-endian reads without Buffer's argument checks: callers have checked the bounds. */
+function u32(b: Buffer, o: number): number {
+  return b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3])
+}
+function u16(b: Buffer, o: number): number {
+  return (b[o] << 8) | b[o + 1]
+}
+
+/** Item ids seen in the location being read: SEEN[id] === the read's generation (no per-read allocation). */
+const SEEN = new Uint32Array(256)
+let generation = 0
+function nextGeneration(): number {
+  generation = (generation + 1) >>> 0
+  if (generation === 0) {
+    SEEN.fill(0)
+    generation = 1
+  }
+  return generation
 }
 
 /** Decodes a standard item into loc.extras; false when the id is not standard or its length is not the standard one. */
@@ -156,19 +208,19 @@ function readItem(loc: Location, id: number, b: Buffer, at: number, len: number)
   switch (id) {
     case 0x01:
       if (len !== 4) return false
-      x.mileage = b.readUInt32BE(at) / 10
+      x.mileage = u32(b, at) / 10
       return true
     case 0x02:
       if (len !== 2) return false
-      x.fuel = b.readUInt16BE(at) / 10
+      x.fuel = u16(b, at) / 10
       return true
     case 0x03:
       if (len !== 2) return false
-      x.recorderSpeed = b.readUInt16BE(at) / 10
+      x.recorderSpeed = u16(b, at) / 10
       return true
     case 0x04:
       if (len !== 2) return false
-      x.alarmEventId = b.readUInt16BE(at)
+      x.alarmEventId = u16(b, at)
       return true
     case 0x05:
       if (len !== 30) return false
@@ -176,32 +228,32 @@ function readItem(loc: Location, id: number, b: Buffer, at: number, len: number)
       return true
     case 0x06:
       if (len !== 2) return false
-      x.compartmentTemperature = b.readInt16BE(at)
+      x.compartmentTemperature = (u16(b, at) << 16) >> 16
       return true
     case 0x11:
       if (len === 1 && b[at] === 0) x.overspeed = { locationType: 0 }
-      else if (len === 5) x.overspeed = { locationType: b[at], areaId: b.readUInt32BE(at + 1) }
+      else if (len === 5) x.overspeed = { locationType: b[at], areaId: u32(b, at + 1) }
       else return false
       return true
     case 0x12:
       if (len !== 6) return false
-      x.areaAlarm = { locationType: b[at], areaId: b.readUInt32BE(at + 1), direction: b[at + 5] }
+      x.areaAlarm = { locationType: b[at], areaId: u32(b, at + 1), direction: b[at + 5] }
       return true
     case 0x13:
       if (len !== 7) return false
-      x.routeTime = { routeId: b.readUInt32BE(at), seconds: b.readUInt16BE(at + 4), result: b[at + 6] }
+      x.routeTime = { routeId: u32(b, at), seconds: u16(b, at + 4), result: b[at + 6] }
       return true
     case 0x25:
       if (len !== 4) return false
-      x.extendedSignals = b.readUInt32BE(at)
+      x.extendedSignals = u32(b, at)
       return true
     case 0x2a:
       if (len !== 2) return false
-      x.ioStatus = b.readUInt16BE(at)
+      x.ioStatus = u16(b, at)
       return true
     case 0x2b:
       if (len !== 4) return false
-      x.analog = b.readUInt32BE(at)
+      x.analog = u32(b, at)
       return true
     case 0x30:
       if (len !== 1) return false

@@ -10,7 +10,7 @@ export interface LocationReply {
 export const locationReply: BodyCodec<LocationReply> = {
   decode(r) {
     const replySerial = r.u16('reply serial')
-    return { replySerial, location: readLocation(r, r.buf.length) }
+    return { replySerial, location: readLocation(r, r.end) }
   },
   encode(w, b) {
     w.u16(b.replySerial)

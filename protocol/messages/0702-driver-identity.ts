@@ -33,7 +33,7 @@ export const DriverCardStatus = { INSERTED: 1, REMOVED: 2 } as const
 export const driverIdentity: BodyCodec<DriverIdentity> = {
   decode(r, h) {
     const body: DriverIdentity = {}
-    if (h.version !== 2019 && fits2011(r.buf)) {
+    if (h.version !== 2019 && fits2011(r.buf.subarray(r.offset, r.end))) {
       h.version = 2011
       body.driverName = r.prefixedText('driverName', body)
       body.idNumber = r.fixedText(20, 'idNumber', body)

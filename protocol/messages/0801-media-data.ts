@@ -19,7 +19,7 @@ const BASIC_LOCATION = 28
 export const mediaData: BodyCodec<MediaData> = {
   decode(r) {
     const body = MEDIA_HEAD.read(r, 'media head') as MediaData
-    body.location = readLocation(r, Math.min(r.offset + BASIC_LOCATION, r.buf.length))
+    body.location = readLocation(r, Math.min(r.offset + BASIC_LOCATION, r.end))
     body.data = r.rest().toString('hex')
     return body
   },

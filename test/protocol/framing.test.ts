@@ -11,7 +11,7 @@ import {
   xor,
   type CodecError,
 } from '../../protocol/index.js'
-import { deframe, fixture, inner } from './helpers.js'
+import { deframe, fixture, FRAMES, inner } from './helpers.js'
 
 const heartbeat = Buffer.from(fixture('0002 heartbeat').hex, 'hex')
 
@@ -123,4 +123,14 @@ t.test('checksum is the XOR of header and body', async (t) => {
   const raw = unescape(inner(fixture('0200 basic + mileage only').hex))
   t.ok(raw.ok)
   if (raw.ok) t.equal(xor(raw.value, 0, raw.value.length - 1), raw.value[raw.value.length - 1])
+})
+
+t.test('a decoded message keeps no view into the bytes it came from (decodeFrame reuses a scratch buffer)', async (t) => {
+  // Every fixture that decodes, escaped or not; then all of them again in reverse order.
+  const frames = FRAMES.filter((f) => 'msgId' in f.expect).map((f) => inner(f.hex))
+  const first = frames.map((f) => decodeFrame(f))
+  const snapshots = first.map((d) => JSON.stringify(d.ok ? d.value.message : null))
+  for (const f of [...frames].reverse()) decodeFrame(f)
+  t.same(first.map((d) => JSON.stringify(d.ok ? d.value.message : null)), snapshots)
+  t.ok(frames.some((f) => f.includes(0x7d)), 'some of them hold escapes')
 })

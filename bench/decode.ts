@@ -1,0 +1,109 @@
+/**
+ * bench/decode: a typical 0x0200 (basic block + mileage, fuel, signal, satellites) decoded from
+ * its escaped bytes by decodeFrame, against a bare unescape + XOR pass over the same bytes in
+ * the same run. Prints ns/frame for both and the ratio. Targets (issue 2 §5): ≤ 500 ns/frame
+ * and ≤ 2.5× the bare pass.
+ *
+ *   npm run bench:decode            (BENCH_MS=... to change the time per round, default 300)
+ *
+ * Each figure is the best of several rounds, in CPU time: on a shared machine the minimum is
+ * the least disturbed estimate. Numbers still vary from run to run; the ratio is steadier.
+ */
+import { decodeFrame, encodeMessage, isMessage, type OutgoingMessage } from '../protocol/index.js'
+
+const ROUND_MS = Number(process.env.BENCH_MS ?? 300)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
+
+function frame(m: OutgoingMessage): Buffer {
+  const f = encodeMessage(m)
+  if (!f.ok) throw new Error(f.error.message)
+  return f.value.subarray(1, f.value.length - 1) // what the deframer hands over
+}
+
+const typical: OutgoingMessage = {
+  msgId: 0x0200,
+  phone: '013912344329',
+  serial: 0x1234,
+  body: {
+    alarm: 0,
+    status: 0x000c0003, // ACC on, fixed, GPS + BeiDou
+    latitude: 31.230416,
+    longitude: 121.473701,
+    altitude: 12,
+    speed: 62.5,
+    direction: 87,
+    time: '2024-05-20T14:31:07+08:00',
+    extras: { mileage: 123456.7, fuel: 312.5, signalStrength: 24, satellites: 17 },
+    unknown: [],
+  } as never,
+}
+// The same message with bytes that must be escaped (0x7e / 0x7d in the latitude and the serial).
+const escaped: OutgoingMessage = { ...typical, serial: 0x7e7d, body: { ...(typical.body as object), latitude: 8.289917 } as never }
+
+const FRAMES = { typical: frame(typical), 'with escapes': frame(escaped) }
+
+/**
+ * The baseline: one pass that reverses the escaping into a scratch buffer and XORs as it goes
+ * (checksum byte included, so a right checksum leaves 0) — the least work any decoder does.
+ */
+const scratch = Buffer.allocUnsafe(2048)
+function bareUnescapeXor(src: Buffer): number {
+  let o = 0
+  let x = 0
+  const n = src.length
+  for (let i = 0; i < n; i++) {
+    let b = src[i]
+    if (b === 0x7d) b = src[++i] === 0x01 ? 0x7d : 0x7e
+    scratch[o++] = b
+    x ^= b
+  }
+  return x === 0 ? 1 : 0
+}
+
+let sink = 0
+function decodeOnce(src: Buffer): number {
+  const d = decodeFrame(src)
+  if (!d.ok || !isMessage(d.value.message, 0x0200)) throw new Error('bench frame does not decode')
+  return d.value.message.body.extras.satellites ?? 0
+}
+
+/**
+ * ns per call: best of ROUNDS rounds of ROUND_MS each, in CPU time of this process (user +
+ * system), not wall time — on a shared machine, time spent waiting for a core is not ours.
+ */
+function measure(fn: (b: Buffer) => number, src: Buffer): number {
+  let batch = 1000
+  // Warm up (let the JIT settle) and size a batch to ~10 ms.
+  for (let warm = 0; ; warm++) {
+    const t0 = process.hrtime.bigint()
+    for (let i = 0; i < batch; i++) sink += fn(src)
+    const ns = Number(process.hrtime.bigint() - t0)
+    if (ns > 10e6 && warm > 3) break
+    if (ns <= 10e6) batch *= 2
+  }
+  let best = Infinity
+  for (let r = 0; r < ROUNDS; r++) {
+    const end = Date.now() + ROUND_MS
+    let calls = 0
+    const c0 = process.cpuUsage()
+    while (Date.now() < end) {
+      for (let i = 0; i < batch; i++) sink += fn(src)
+      calls += batch
+    }
+    const c = process.cpuUsage(c0)
+    best = Math.min(best, ((c.user + c.system) * 1000) / calls)
+  }
+  return best
+}
+
+console.log(`bench/decode — node ${process.version}, ${ROUNDS} rounds × ${ROUND_MS} ms, best round`)
+for (const [name, src] of Object.entries(FRAMES)) {
+  if (bareUnescapeXor(src) !== 1) throw new Error('baseline checksum mismatch')
+  const bare = measure(bareUnescapeXor, src)
+  const full = measure(decodeOnce, src)
+  console.log(
+    `${name.padEnd(13)} ${String(src.length + 2).padStart(3)} B frame   decodeFrame ${full.toFixed(0).padStart(5)} ns/frame   ` +
+      `unescape+XOR ${bare.toFixed(0).padStart(4)} ns/frame   ratio ${(full / bare).toFixed(2)}×`,
+  )
+}
+console.log(`targets: ≤ 500 ns/frame, ≤ 2.5× the bare pass${sink === -1 ? '' : ''}`)
