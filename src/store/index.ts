@@ -20,6 +20,8 @@ import { registryQueries } from './registry.js'
 import { waybillQueries } from './waybills.js'
 import type { Sql } from './sql.js'
 
+const DAY_MS = 86_400_000
+
 export type { Store } from './port.js'
 export type { Sql } from './sql.js'
 
@@ -88,15 +90,29 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
     else if (await tableExists(sql, 'positions')) ctx.mode.timescale = await detectTimescale(sql, false)
 
     // Typed against the port: a Store area without its spread line here fails to compile.
+    const maintenance = maintenanceQueries(ctx)
+    const waybills = waybillQueries(ctx)
+    const anomalies = anomalyQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
-      ...maintenanceQueries(ctx),
+      ...maintenance,
       ...positionQueries(ctx, { transport: opts.transport }),
       ...registryQueries(ctx),
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
-      ...waybillQueries(ctx),
-      ...anomalyQueries(ctx),
+      ...waybills,
+      ...anomalies,
+      // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
+      // and closed anomalies (≥ 3 years), whose rules live with their own queries.
+      async applyRetention(now: number): Promise<string[]> {
+        const dropped = await maintenance.applyRetention(now)
+        const r = config.retention
+        const w = await waybills.deleteWaybillsBefore(now - r.waybillsDays * DAY_MS)
+        if (w) dropped.push(`waybills: ${w} rows`)
+        const a = await anomalies.deleteAnomaliesBefore(now - r.anomaliesDays * DAY_MS)
+        if (a) dropped.push(`anomalies: ${a} rows`)
+        return dropped
+      },
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
       // (a module exporting (ctx: StoreContext) => TheirStorePort, its interface added to Store in port.ts).
     }

@@ -5,6 +5,9 @@
  */
 import pg from 'pg'
 import t from 'tap'
+import type { Anomaly } from '../../src/domain.js'
+import { newWaybill } from '../../src/matcher/waybill.js'
+import { BASE_WAYBILL } from '../matcher/helpers.js'
 import { BACKENDS, DAY, fix, openTestStore, TEST_DATABASE_URL, testConfig } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
@@ -78,4 +81,30 @@ t.test('PostgreSQL: a day is added while another session reads and writes positi
   t.ok(Array.isArray(created) && created.includes('positions_p20260725'), 'partition created without waiting for the reader')
   t.same(await store.insertPositions([fix(1, NOW + 40 * DAY), fix(1, NOW + 40 * DAY)]), { inserted: 1, duplicates: 1, duplicateIndexes: [1] }, 'the attached partition has the primary key')
   await reader.query('COMMIT')
+})
+
+t.test('applyRetention also prunes waybills (≥ 12 months) and closed anomalies (≥ 3 years)', async (t) => {
+  const store = await openTestStore(t, 'pglite', config, { now: () => NOW })
+  // A 2024 trip (older than 400 days at NOW) and one loading today.
+  const old = newWaybill({ ...BASE_WAYBILL, waybillNo: 'OLD-1' }, Date.parse('2024-06-03T00:00:00Z'))
+  const current = newWaybill({ ...BASE_WAYBILL, waybillNo: 'NOW-1', issueDate: '2026-06-15', loadingDate: '20260615', expectedArrivalDate: '20260616' }, NOW)
+  t.equal(await store.insertWaybill(old), true)
+  t.equal(await store.insertWaybill(current), true)
+  const anomaly = (id: string, status: 'open' | 'closed', endedAt: number | null): Anomaly => ({
+    id, type: 'OVERSPEED', status, severity: 'warning', vehicleId: 1, plate: '鲁A12345', plateColor: 2, waybillNo: null,
+    enterpriseLicenseNo: null, startedAt: Date.parse('2022-01-01T00:00:00Z'), endedAt, lastSeenAt: endedAt ?? NOW, evidence: {},
+  })
+  await store.upsertAnomalies([
+    anomaly('A-closed-2022', 'closed', Date.parse('2022-01-01T00:10:00Z')),
+    anomaly('A-closed-2025', 'closed', Date.parse('2025-01-01T00:10:00Z')),
+    anomaly('A-open-2022', 'open', null),
+  ])
+  const dropped = await store.applyRetention(NOW)
+  t.ok(dropped.includes('waybills: 1 rows'), `waybills pruned (${dropped.join(', ')})`)
+  t.ok(dropped.includes('anomalies: 1 rows'), 'one closed anomaly pruned')
+  t.equal(await store.getWaybill('OLD-1'), null, 'the 2024 waybill is gone')
+  t.not(await store.getWaybill('NOW-1'), null, "today's waybill stays")
+  t.equal(await store.getAnomaly('A-closed-2022'), null, 'closed more than 3 years ago: gone')
+  t.not(await store.getAnomaly('A-closed-2025'), null, 'closed within 3 years: kept')
+  t.not(await store.getAnomaly('A-open-2022'), null, 'an open anomaly is never pruned')
 })
