@@ -126,6 +126,20 @@ async function main(): Promise<void> {
       }),
     )
 
+  // probes (registered before the load starts, so registration is not what is measured)
+  const probes: { client: TerminalClient; plate: string; raised: boolean; lastSecond: number }[] = []
+  for (let i = 0; i < o.probes; i++) {
+    const phone = `0177${String(i).padStart(8, '0')}`
+    const plate = `测P${String(i).padStart(5, '0')}`
+    const client = await TerminalClient.connect('127.0.0.1', app.tcp.port, { phone, replyTimeoutMs: 10_000 })
+    const reg = await client.register({ province: 33, city: 100, manufacturer: 'BENCH', model: 'PROBE', terminalId: `P${i}`, plateColor: 2, plate })
+    if (reg.result !== 0 || !reg.authCode) throw new Error(`probe registration failed: ${reg.result}`)
+    if ((await client.authenticate(reg.authCode)) !== 0) throw new Error('probe authentication failed')
+    probes.push({ client, plate, raised: false, lastSecond: 0 })
+  }
+  const vehicles = new Map<string, number>()
+  for (const p of probes) vehicles.set(p.plate, (await app.store.findVehicle(p.plate, 2))?.id ?? 0)
+
   // load: device time starts in the past by the simulated span, so every fix stays ≤ now
   const simSpanMs = o.seconds * 1000 * timeScale
   const sim = startSimulation({
@@ -140,20 +154,6 @@ async function main(): Promise<void> {
     inject: { overspeedPerHour: 2, driftPerHour: 1 },
     logout: false,
   })
-
-  // probes
-  const probes: { client: TerminalClient; plate: string; raised: boolean; lastSecond: number }[] = []
-  for (let i = 0; i < o.probes; i++) {
-    const phone = `0177${String(i).padStart(8, '0')}`
-    const plate = `测P${String(i).padStart(5, '0')}`
-    const client = await TerminalClient.connect('127.0.0.1', app.tcp.port, { phone, replyTimeoutMs: 10_000 })
-    const reg = await client.register({ province: 33, city: 100, manufacturer: 'BENCH', model: 'PROBE', terminalId: `P${i}`, plateColor: 2, plate })
-    if (reg.result !== 0 || !reg.authCode) throw new Error(`probe registration failed: ${reg.result}`)
-    if ((await client.authenticate(reg.authCode)) !== 0) throw new Error('probe authentication failed')
-    probes.push({ client, plate, raised: false, lastSecond: 0 })
-  }
-  const vehicles = new Map<string, number>()
-  for (const p of probes) vehicles.set(p.plate, (await app.store.findVehicle(p.plate, 2))?.id ?? 0)
 
   let probeFrames = 0
   let next = 0
