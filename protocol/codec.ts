@@ -59,24 +59,26 @@ export function parseFrame(escaped: Uint8Array, options: DecodeOptions = {}): Re
   const header = checkFrame(escaped, options)
   if ('code' in header) return { ok: false, error: header }
   const { buf, length } = checked
+  checked.buf = EMPTY // pin no socket chunk between frames
   return ok({ header, body: buf.subarray(headerLength(header), length - 1), checksumOk: checked.checksumOk })
 }
 
-/**
- * What checkFrame found besides the header: the unescaped frame and the checksum verdict. A
- * module-level slot rather than a result object, read right after the call (decoding is
- * synchronous), because checkFrame runs once per frame received.
- */
 // Per-frame calls go through local aliases: when the code runs through tsx (as `jt808 serve`
-// does), every call to an imported function is a property read through an export getter.
+// does), every call to an imported function — and every read of an imported constant, in a
+// loop once per byte — is a property read through an export getter.
 const readHeaderOf = readHeader
-/** 0x7d / 0x7e as local constants: an imported constant read in a loop is a getter call per byte under tsx. */
-const ESC = 0x7d
-const FLAG = 0x7e
 const headerLengthOf = headerLength
 const readLocationIn = readLocationAt
+const ESC = 0x7d
+const FLAG = 0x7e
 
-const checked: { buf: Buffer; length: number; checksumOk: boolean } = { buf: Buffer.alloc(0), length: 0, checksumOk: true }
+const EMPTY = Buffer.alloc(0)
+/**
+ * What checkFrame found besides the header: the unescaped frame, its length and the checksum
+ * verdict. A module-level slot rather than a result object, read right after the call
+ * (decoding is synchronous), because checkFrame runs once per frame received.
+ */
+const checked: { buf: Buffer; length: number; checksumOk: boolean } = { buf: EMPTY, length: 0, checksumOk: true }
 
 /**
  * Unescape, checksum and header in as few passes as possible. Most frames hold no 0x7d: one
@@ -84,6 +86,7 @@ const checked: { buf: Buffer; length: number; checksumOk: boolean } = { buf: Buf
  * of all bytes, checksum included, is 0 — and the input is read in place, never modified.
  */
 function checkFrame(escaped: Uint8Array, options: DecodeOptions, scratchOk = false): Header | CodecError {
+  // scratchOk: unescape into the shared SCRATCH (decodeFrame only, see there).
   const src = Buffer.isBuffer(escaped) ? escaped : Buffer.from(escaped.buffer, escaped.byteOffset, escaped.byteLength)
   const n = src.length
   // Four bytes at a time while no byte of the word is 0x7d (the zero-byte test on word ^ 0x7d7d7d7d).
@@ -216,6 +219,7 @@ export function decodeFrame(escaped: Uint8Array, options: DecodeOptions = {}): R
   const header = checkFrame(escaped, options, true)
   if ('code' in header) return { ok: false, error: header }
   const { buf, length, checksumOk } = checked
+  checked.buf = EMPTY // pin no socket chunk between frames
   // The header object is ours alone: it becomes the message.
   const message = header as Message
   const start = headerLengthOf(header)
