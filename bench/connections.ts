@@ -18,6 +18,8 @@
  *   - how long connecting + authenticating took.
  * Target (issue 3): 100,000 connections at ≤ 10 KB RSS each (go-jt808 reports ≈ 17 KB).
  *
+ * BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway process (e.g. "--cpu-prof").
+ *
  * File descriptors: the gateway needs N + ~200, each client N/K + ~200. The script raises the
  * soft limit of its children up to the hard limit (`ulimit -n` in a shell wrapper); beyond the
  * hard limit it refuses and says so — raise it first (`ulimit -Hn`, systemd LimitNOFILE,
@@ -295,7 +297,7 @@ async function main(): Promise<void> {
   console.log(`bench/connections: ${n} terminals, ${k} client processes, ${args.sources} source addresses, heartbeat every ${args.heartbeat} s; fd limit ${soft}/${hard} → children at ${need}`)
   console.log(`  store: ${args.embedded ? 'embedded PGlite (in the gateway process: its memory counts)' : 'PostgreSQL (scratch schema)'}, state: in-process`)
 
-  const srv = child('server', serverFds, ['--connections', String(n), '--heartbeat', String(args.heartbeat), '--prefix', prefix, ...(args.embedded ? ['--embedded'] : [])], ['--expose-gc'])
+  const srv = child('server', serverFds, ['--connections', String(n), '--heartbeat', String(args.heartbeat), '--prefix', prefix, ...(args.embedded ? ['--embedded'] : [])], ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])])
   const ready = await waitFor<{ port: number }>(srv, 'ready')
   const base = await settled(srv)
 

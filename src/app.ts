@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
+import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
@@ -82,6 +83,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const ingestLog = logger.child({ component: 'ingest' })
     ingest.on('retry', (err: Error, attempt: number, delayMs: number) => ingestLog.warn({ err, attempt, delayMs }, 'batch write failed; retrying'))
     ingest.on('callbackError', (err: Error) => ingestLog.error({ err }, 'ingest callback failed'))
+    const lastPositionWrites = new Set<Promise<unknown>>()
+    // The state keeps each vehicle's newest committed position (live views; alarm continuity across reconnects).
+    ingest.on('committed', (rows: CommittedPosition[]) => {
+      const newest = new Map<number, CommittedPosition>()
+      for (const r of rows) {
+        const cur = newest.get(r.vehicleId)
+        if (!cur || r.deviceTime > cur.deviceTime) newest.set(r.vehicleId, r)
+      }
+      for (const r of newest.values()) {
+        const p = state.setLastPosition(r).catch((err: unknown) => ingestLog.error({ err, vehicleId: r.vehicleId }, 'updating the last position failed'))
+        lastPositionWrites.add(p)
+        void p.finally(() => lastPositionWrites.delete(p))
+      }
+    })
     let ingestClosed = false
     const closeIngest = async () => {
       if (ingestClosed) return
@@ -89,6 +104,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       await ingest.close()
     }
     cleanups.push(closeIngest)
+    // (runs after the gateway closed and the queue committed, before the state closes)
+    cleanups.push(async () => {
+      await Promise.allSettled([...lastPositionWrites])
+    })
 
     const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now })
     const tcp = await gateway.listen()

@@ -22,6 +22,7 @@ export interface GatewayMetrics {
   connectionsClosed: Counter<'reason'>
   archiveDropped: Counter
   sessionEventsDropped: Counter
+  alarmTransitionsDropped: Counter
   pausedByPressure: Counter
 }
 
@@ -55,6 +56,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     connectionsClosed: get('jt808_connections_closed_total', () => new Counter({ name: 'jt808_connections_closed_total', help: 'Connections closed, by reason', labelNames: ['reason'], registers })),
     archiveDropped: get('jt808_raw_archive_dropped_total', () => new Counter({ name: 'jt808_raw_archive_dropped_total', help: 'Raw frames not archived because the archive writer fell behind or failed', registers })),
     sessionEventsDropped: get('jt808_session_events_dropped_total', () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers })),
+    alarmTransitionsDropped: get('jt808_alarm_transitions_dropped_total', () => new Counter({ name: 'jt808_alarm_transitions_dropped_total', help: 'Alarm transitions not recorded because the writer backlog was full', registers })),
     pausedByPressure: get('jt808_ingest_pressure_pauses_total', () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers })),
   }
 }

@@ -11,6 +11,7 @@ import type { Config } from '../config/index.js'
 import type { SessionEvent } from '../domain.js'
 import type { NodeSupersede, State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import { AlarmTransitionWriter } from './alarm-transitions.js'
 import { RawFrameArchive } from './archive.js'
 import { CommandRouter, nodeChannel } from './commands.js'
 import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
@@ -44,6 +45,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   readonly nodeId: string
   readonly commands: CommandRouter
   readonly registryGate = new Gate(REGISTRY_CONCURRENCY)
+  readonly alarmTransitions: AlarmTransitionWriter
   readonly now: () => number
 
   private readonly server: Server
@@ -77,6 +79,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.archiveWriter = deps.config.archiveRawFrames ? new RawFrameArchive(deps.store, this.metrics, deps.logger) : null
     this.reassembly = new Reassembly(this)
     this.sessionEvents = new SessionEventWriter(deps.store, this.metrics, deps.logger)
+    this.alarmTransitions = new AlarmTransitionWriter(deps.store, this.metrics, deps.logger)
     // The session entry outlives a silent connection by a margin, so a crashed node's
     // terminals show offline within about one idle timeout.
     this.sessionTtlMs = Math.max(this.config.idleTimeoutSeconds * 1000, 10_000) + 30_000
@@ -147,6 +150,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     await stopped
     while (this.background.size) await Promise.allSettled([...this.background])
     await this.sessionEvents.drain()
+    await this.alarmTransitions.close()
     this.reassembly.clear()
     await this.archiveWriter?.close()
   }

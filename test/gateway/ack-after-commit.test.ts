@@ -2,12 +2,13 @@
  * The write path seen from the terminal, on both variants: the 0x8001 for a position is
  * written only after its batch committed (a store that fails first: no ack until the retry
  * committed; the terminal's retransmission is stored once), and reading stops while the
- * ingest queue is above its high-water mark.
+ * ingest queue is above its high-water mark. Alarm transitions follow the committed positions.
  */
 import t from 'tap'
 import type { Message } from '../../protocol/index.js'
+import type { AlarmTransition } from '../../src/domain.js'
 import type { Store } from '../../src/store/port.js'
-import { eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
+import { connect, eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
 
 /** The real store, with insertPositions wrapped: `before` runs first and may throw or wait. */
 function wrapInsert(store: Store, before: () => Promise<void>, after: () => void): Store {
@@ -64,6 +65,46 @@ for (const variant of VARIANTS) {
       t.ok(log.indexOf('committed') < log.indexOf('ack'), `ack only after commit: ${log.join(' → ')}`)
       t.equal(await backends.store.countPositions(v.vehicleId), 1, 'stored exactly once')
       t.ok((await metricValue(gw.registry, 'jt808_ingest_retries_total')) >= 2, 'retries counted')
+    })
+
+    t.test('alarm transitions are stored after commit and continue across reconnects', async (t) => {
+      const written: AlarmTransition[] = []
+      const spy = new Proxy(backends.store, {
+        get(target, prop, receiver) {
+          if (prop === 'insertAlarmTransitions') {
+            return async (rows: AlarmTransition[]) => {
+              await target.insertAlarmTransitions(rows)
+              written.push(...rows)
+            }
+          }
+          const v = Reflect.get(target, prop, receiver)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+      const gw = await startGateway(backends, {}, { store: spy })
+      t.teardown(() => gw.close())
+      const v = await provision(backends.store)
+      const base = Math.floor(Date.now() / 1000) * 1000 - 60_000
+      const first = await online(gw.port, v)
+      t.equal(await first.client.reportPosition(fixAt(base, { alarm: 0 })), 0)
+      t.equal(await first.client.reportPosition(fixAt(base + 1000, { alarm: 0b10 })), 0)
+      t.equal(await first.client.reportPosition(fixAt(base + 2000, { alarm: 0b10 })), 0)
+      await eventually(async () => (await gw.app.state.getLastPosition(v.vehicleId))?.deviceTime === base + 2000)
+      await first.client.close()
+      const again = await connect(gw.port, v.phone)
+      t.teardown(() => again.close())
+      t.equal(await again.authenticate(first.authCode), 0)
+      t.equal(await again.reportPosition(fixAt(base + 3000, { alarm: 0b10 })), 0, 'still overspeeding after the reconnect: no new transition')
+      t.equal(await again.reportPosition(fixAt(base + 4000, { alarm: 0 })), 0)
+      await eventually(() => written.length >= 2)
+      await sleep(600)
+      t.same(
+        written.map((r) => [r.vehicleId, r.deviceTime, r.raised, r.cleared, r.alarm]),
+        [
+          [v.vehicleId, base + 1000, 0b10, 0, 0b10],
+          [v.vehicleId, base + 4000, 0, 0b10, 0],
+        ],
+      )
     })
 
     t.test('above the high-water mark sockets stop reading; they resume on drain', async (t) => {

@@ -103,7 +103,10 @@ t.test('--workers 2: two processes share the port, sessions go to Redis', async 
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl.toString(),
   })
-  t.teardown(() => void s.child.kill('SIGKILL'))
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`serve output:\n${s.out()}\n${s.err()}`)
+    s.child.kill('SIGKILL')
+  })
   const port = await listeningPort(s, /listening on tcp:\/\/[^:]+:(\d+) with 2 workers/)
   const terminals = await Promise.all([0, 1, 2, 3].map(() => online(port, { phone: newPhone(), plate: newPlate(), plateColor: 2 })))
   const results = await Promise.all(terminals.map(({ client }) => client.reportPosition(fixAt(Date.now() - 5000))))

@@ -7,6 +7,7 @@ import type { State } from '../../state/port.js'
 import type { Store } from '../../store/port.js'
 import type { CommandRouter } from '../commands.js'
 import type { Connection } from '../connection.js'
+import type { AlarmTransitionWriter } from '../alarm-transitions.js'
 import type { Gate } from '../gate.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { ConfirmableAlarm, IngestPort } from '../types.js'
@@ -34,6 +35,8 @@ export interface GatewayContext {
   readonly commands: CommandRouter
   /** bounds concurrent registry work (register, authenticate, deregister) */
   readonly registryGate: Gate
+  /** alarm transitions, written after their positions committed */
+  readonly alarmTransitions: AlarmTransitionWriter
   now(): number
   /** conn has just authenticated: supersede older connections, register the session, deliver queued commands */
   sessionStarted(conn: Connection): Promise<void>

@@ -127,7 +127,8 @@ export const authenticate: Handler = {
     conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
     conn.since = ctx.now()
     conn.authFailures = 0
-    conn.lastAlarm = -1
+    // The alarm word of the vehicle's last stored position: transitions continue across reconnects.
+    conn.lastAlarm = ((await ctx.state.getLastPosition(vehicle.id).catch(() => null))?.alarm ?? 0) >>> 0
     // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
     await ctx.sessionStarted(conn)
     conn.reply(m, 0)

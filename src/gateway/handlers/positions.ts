@@ -8,7 +8,7 @@
 import type { Location, Message } from '../../../protocol/index.js'
 import type { LocationReply } from '../../../protocol/messages/0201-location-reply.js'
 import type { LocationBatch } from '../../../protocol/messages/0704-location-batch.js'
-import type { CommittedPosition } from '../../domain.js'
+import type { AlarmTransition, CommittedPosition } from '../../domain.js'
 import type { Connection, VehicleRef } from '../connection.js'
 import { CONFIRMABLE_ALARM_BITS } from '../types.js'
 import type { GatewayContext, Handler } from './context.js'
@@ -47,7 +47,7 @@ export function toPosition(conn: Connection, v: VehicleRef, loc: Location, recei
  * On a commit failure nothing is acknowledged: the terminal retransmits, and the store
  * deduplicates (vehicle, device time).
  */
-function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: CommittedPosition[], ack: boolean): void {
+function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: CommittedPosition[], ack: boolean, transitions: AlarmTransition[] | null = null): void {
   const serial = m.serial
   const msgId = m.msgId
   const phone = m.phone
@@ -60,6 +60,7 @@ function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: Committ
       if (conn.logLazy) conn.log.debug({ err: err.message, msgId }, 'positions not committed: no ack')
       return
     }
+    if (transitions) for (const tr of transitions) ctx.alarmTransitions.add(tr)
     if (!ack) return
     // Every row refused by validation (future or expired device time …, counted by the queue):
     // "message error", so the terminal does not take it for stored.
@@ -77,13 +78,13 @@ export const location: Handler = {
     const loc = m.body as Location
     const v = conn.vehicle as VehicleRef
     const row = toPosition(conn, v, loc, ctx.now(), 0x0200, false)
-    alarmTransition(ctx, conn, v, m, loc)
     if (row === null) {
       rejectNoTime(ctx, 1)
       conn.reply(m, 2)
       return
     }
-    submit(ctx, conn, m, [row], true)
+    const tr = alarmTransition(ctx, conn, v, m, loc, row.deviceTime)
+    submit(ctx, conn, m, [row], true, tr ? [tr] : null)
   },
 }
 
@@ -94,16 +95,21 @@ export const locationBatch: Handler = {
     const now = ctx.now()
     const blind = b.type === 1
     const rows: CommittedPosition[] = []
+    let transitions: AlarmTransition[] | null = null
     for (const item of b.items) {
       const row = toPosition(conn, v, item, now, 0x0704, blind)
-      if (row) rows.push(row)
+      if (!row) continue
+      rows.push(row)
+      // A normal batch is the live stream sent in bulk; a blind-area batch is history.
+      const tr = blind ? null : alarmTransition(ctx, conn, v, m, item, row.deviceTime)
+      if (tr) (transitions ??= []).push(tr)
     }
     rejectNoTime(ctx, b.items.length - rows.length)
     if (rows.length === 0) {
       conn.reply(m, b.items.length === 0 ? 0 : 2)
       return
     }
-    submit(ctx, conn, m, rows, true)
+    submit(ctx, conn, m, rows, true, transitions)
   },
 }
 
@@ -124,14 +130,20 @@ export const locationReply: Handler = {
 }
 
 /**
- * Real-time reports carry the alarm word; bits that turned on and need the platform's 0x8203
- * confirmation are announced (the API confirms them). Blind-area batches are history, not news.
+ * Real-time reports carry the alarm word: bits that changed since the previous report are a
+ * transition (stored once the position committed); bits that turned on and need the platform's
+ * 0x8203 confirmation are announced at once (the API confirms them). The previous word survives
+ * reconnects: authentication seeds it from the state's last position of the vehicle.
  */
-function alarmTransition(ctx: GatewayContext, conn: Connection, v: VehicleRef, m: Message, loc: Location): void {
+function alarmTransition(ctx: GatewayContext, conn: Connection, v: VehicleRef, m: Message, loc: Location, deviceTime: number): AlarmTransition | null {
+  const alarm = loc.alarm >>> 0
   const prev = conn.lastAlarm < 0 ? 0 : conn.lastAlarm
-  conn.lastAlarm = loc.alarm >>> 0
-  const raised = (loc.alarm & ~prev) >>> 0
+  conn.lastAlarm = alarm
+  if (alarm === prev) return null
+  const raised = (alarm & ~prev) >>> 0
+  const cleared = (prev & ~alarm) >>> 0
   if ((raised & CONFIRMABLE_ALARM_BITS) !== 0) {
-    ctx.emitEvent('alarm', { phone: conn.key as string, vehicleId: v.id, serial: m.serial, alarm: loc.alarm >>> 0, raised, deviceTime: loc.timeMs ?? ctx.now() })
+    ctx.emitEvent('alarm', { phone: conn.key as string, vehicleId: v.id, serial: m.serial, alarm, raised, deviceTime })
   }
+  return { vehicleId: v.id, deviceTime, raised, cleared, alarm }
 }
