@@ -26,7 +26,6 @@ import {
   type ProtocolVersion,
 } from '../../protocol/index.js'
 import type { GatewayMetrics } from './metrics.js'
-import { msgIdLabel } from './metrics.js'
 import type { PendingCommand } from './commands.js'
 import type { Config } from '../config/index.js'
 
@@ -223,7 +222,7 @@ export class Connection {
       if (this.logLazy) this.log.debug({ msgId: h.msgId, error: decoded.error }, 'undecodable body')
       return
     }
-    this.host.metrics.frames.inc({ msg_id: msgIdLabel(h.msgId) })
+    this.host.metrics.frameReceived(h.msgId)
     let pending: void | Promise<void>
     try {
       pending = this.host.dispatch(this, decoded.value)
@@ -344,7 +343,7 @@ export class Connection {
   /** 0x8001 general reply to a terminal message (result 0 ok, 1 failure, 2 message error, 3 unsupported, 4 alarm confirmed). */
   reply(h: Pick<Header, 'msgId' | 'serial' | 'phone'>, result: number): boolean {
     const ok = this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
-    if (ok) this.host.metrics.acks.inc({ msg_id: '0x8001', result: String(result) })
+    if (ok) this.host.metrics.generalReplySent(result)
     return ok
   }
 

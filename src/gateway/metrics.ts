@@ -24,6 +24,9 @@ export interface GatewayMetrics {
   sessionEventsDropped: Counter
   alarmTransitionsDropped: Counter
   pausedByPressure: Counter
+  /** Per-frame counting without building label objects on the hot path. */
+  frameReceived(msgId: number): void
+  generalReplySent(result: number): void
 }
 
 /** Ids the gateway handles (labelled by their hex); everything else is "other". */
@@ -37,6 +40,28 @@ export function msgIdLabel(id: number): string {
 }
 
 export function createGatewayMetrics(registry: Registry): GatewayMetrics {
+  const metrics = createMetrics(registry)
+  const frameChildren = new Map<number, { inc(): void }>()
+  const replyChildren = new Map<number, { inc(): void }>()
+  metrics.frameReceived = (msgId) => {
+    let c = frameChildren.get(msgId)
+    if (!c) {
+      const label = msgIdLabel(msgId)
+      c = metrics.frames.labels(label)
+      // Unknown ids share the "other" child; do not grow the cache with them.
+      if (label !== 'other') frameChildren.set(msgId, c)
+    }
+    c.inc()
+  }
+  metrics.generalReplySent = (result) => {
+    let c = replyChildren.get(result)
+    if (!c) replyChildren.set(result, (c = metrics.acks.labels('0x8001', String(result))))
+    c.inc()
+  }
+  return metrics
+}
+
+function createMetrics(registry: Registry): GatewayMetrics {
   const registers = [registry]
   // Several gateways in one process (tests) may share a registry: reuse what is there.
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
@@ -58,5 +83,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     sessionEventsDropped: get('jt808_session_events_dropped_total', () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers })),
     alarmTransitionsDropped: get('jt808_alarm_transitions_dropped_total', () => new Counter({ name: 'jt808_alarm_transitions_dropped_total', help: 'Alarm transitions not recorded because the writer backlog was full', registers })),
     pausedByPressure: get('jt808_ingest_pressure_pauses_total', () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers })),
+    frameReceived: () => undefined,
+    generalReplySent: () => undefined,
   }
 }
