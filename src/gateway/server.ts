@@ -16,7 +16,7 @@ import { RawFrameArchive } from './archive.js'
 import { CommandRouter, nodeChannel } from './commands.js'
 import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
 import { canonicalPhone, HANDLERS, type GatewayContext, type GatewayEvents } from './handlers/index.js'
-import { createGatewayMetrics, type GatewayMetrics } from './metrics.js'
+import { createGatewayMetrics, msgIdLabel, type GatewayMetrics } from './metrics.js'
 import { Gate } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
@@ -134,7 +134,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const c of this.connections) c.pause(PAUSE_PRESSURE)
-    if (flush) await flush()
+    if (flush) await flush().catch((e: unknown) => this.logger.error({ err: e }, 'flushing before shutdown failed'))
     this.flushUncork()
     this.ingest.off('pressure', this.onPressure)
     this.ingest.off('drain', this.onDrain)
@@ -212,7 +212,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     }
     const authorised = handler.beforeAuth || (conn.authenticated && m.phone === conn.phone)
     if (!authorised) {
-      this.metrics.refusedBeforeAuth.inc({ msg_id: m.msgId === 0x0200 || m.msgId === 0x0704 ? `0x0${m.msgId.toString(16)}` : 'other' })
+      this.metrics.refusedBeforeAuth.inc({ msg_id: msgIdLabel(m.msgId) })
       if (!handler.isReply) conn.reply(m, 1)
       return
     }
