@@ -11,6 +11,7 @@ import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
+import { startMatcher, type MatcherService } from './matcher/service.js'
 import { openState, type OpenStateOptions } from './state/index.js'
 import type { State } from './state/port.js'
 import { openStore, startStoreUpkeep, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
@@ -37,6 +38,7 @@ export interface App {
   readonly state: State
   readonly ingest: IngestQueue
   readonly gateway: Gateway
+  readonly matcher: MatcherService
   readonly registry: Registry
   readonly logger: Logger
   /** where terminals connect */
@@ -114,8 +116,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
     cleanups.push(() => gateway.close(closeIngest))
 
-    // Matcher and API are wired here (their engineers add them), e.g.:
-    //   const matcher = startMatcher({ config, store, state, gateway, registry, logger }); cleanups.push(() => matcher.close())
+    // Committed positions → matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
+    const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
+    cleanups.push(() => matcher.close())
+
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now })
     cleanups.push(() => api.close())
@@ -127,6 +131,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       state,
       ingest,
       gateway,
+      matcher,
       registry,
       logger,
       tcp,

@@ -163,7 +163,16 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
    * what became of it. Rejects with CommandError for a message that cannot be encoded.
    */
   sendCommand(phone: string, message: DownlinkMessage, options?: SendCommandOptions): Promise<CommandOutcome> {
-    return this.commands.send(canonicalPhone(phone), message, options)
+    const key = canonicalPhone(phone)
+    const sent = this.commands.send(key, message, options)
+    if (message.msgId !== 0x8203) return sent
+    // However the confirmation was asked for (confirmAlarm, the REST API), the matcher closes the
+    // TERMINAL_ALARM anomalies of the bits the terminal acknowledged.
+    return sent.then((outcome) => {
+      const bits = (message.body as { alarmType?: number }).alarmType
+      if (outcome.status === 'answered' && bits) this.emitEvent('alarm-confirmed', { phone: key, bits: bits >>> 0, at: this.now() })
+      return outcome
+    })
   }
 
   /** 0x8203: confirms terminal alarms (only the bits JT/T 808 marks as needing confirmation). */

@@ -36,7 +36,7 @@ export type MatcherEnvelope =
 export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
 
 export type MatcherStore = Pick<Store,
-  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'insertWaybillReport'> &
+  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'findVehicleByTerminal' | 'insertWaybillReport'> &
   Partial<Pick<Store, 'listGeofences'>>
 
 export interface MatcherServiceOptions {
@@ -204,7 +204,13 @@ export class MatcherService {
   attachGateway(gateway: {
     on(event: 'driver-card', l: (e: DriverCardEvent) => void): unknown
     on(event: 'waybill-report', l: (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) => void): unknown
+    on(event: 'alarm-confirmed', l: (e: { phone: string; bits: number; at: number }) => void): unknown
   }): void {
+    gateway.on('alarm-confirmed', (e: { phone: string; bits: number; at: number }) =>
+      void this.store
+        .findVehicleByTerminal(e.phone)
+        .then((v) => (v ? this.alarmConfirmed(v.id, e.bits, e.at) : undefined))
+        .catch((err) => this.report(err, 'alarm confirmation not applied')))
     gateway.on('driver-card', (e: DriverCardEvent) => void this.driverCard(e).catch((err) => this.report(err, 'driver card failed')))
     gateway.on('waybill-report', (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) =>
       void this.store.insertWaybillReport({ phone: e.phone, vehicleId: e.vehicleId, receivedAt: e.at, body: e.body }).catch((err) => this.report(err, '0x0701 report not stored')))

@@ -20,6 +20,8 @@ export interface GatewayEvents {
   alarm: ConfirmableAlarm
   /** 0x0701 electronic waybill report from the terminal (body as decoded) */
   'waybill-report': { phone: string; vehicleId: number | null; body: unknown; at: number }
+  /** the terminal acknowledged a 0x8203 confirmation of these alarm bits (the matcher closes their anomalies) */
+  'alarm-confirmed': { phone: string; bits: number; at: number }
   /** a multimedia item was stored */
   media: { phone: string; vehicleId: number | null; mediaId: number; type: number; event: number; bytes: number }
 }
