@@ -108,6 +108,8 @@ export class Connection {
   authFailures = 0
   /** positions submitted and not yet committed */
   inflight = 0
+  /** close once inflight reaches 0 (set by closeWhenSettled) */
+  private closeWhenSettledReason: string | null = null
   /** alarm word of the last 0x0200 (alarm transitions) */
   lastAlarm = -1
   /** downlink commands awaiting an answer (rare: allocated on first use) */
@@ -289,9 +291,24 @@ export class Connection {
     if (++this.inflight === MAX_INFLIGHT_MESSAGES) this.pause(PAUSE_INFLIGHT)
   }
 
-  /** Its commit (or failure) came back. */
+  /** Its commit (or failure) came back. The caller writes the ack in the same tick, before a deferred close. */
   settled(): void {
     if (--this.inflight === MAX_INFLIGHT_MESSAGES >> 1) this.unpause(PAUSE_INFLIGHT)
+    if (this.inflight === 0 && this.closeWhenSettledReason !== null) {
+      const reason = this.closeWhenSettledReason
+      this.closeWhenSettledReason = null
+      process.nextTick(() => this.close(reason))
+    }
+  }
+
+  /**
+   * Closes once every position submitted before now has been answered: a terminal that sends
+   * positions and then 0x0003 still gets the acks of those positions.
+   */
+  closeWhenSettled(reason: string): void {
+    if (this.inflight === 0) return this.close(reason)
+    this.closeWhenSettledReason = reason
+    this.pause(PAUSE_CLOSING)
   }
 
   // ---- writing --------------------------------------------------------------------------------

@@ -84,6 +84,20 @@ for (const variant of VARIANTS) {
       })
     }
 
+    t.test('positions sent right before 0x0003 still get their acks (after commit) before the close', async (t) => {
+      const v = await provision(store)
+      const { client } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      const base = Date.now() - 60_000
+      // No waiting between the messages: the deregistration arrives while the positions are being committed.
+      const acks = [0, 1, 2].map((i) => client.reportPosition(fixAt(base + i * 1000)))
+      const logout = client.logout()
+      t.same(await Promise.all(acks), [0, 0, 0], 'every position acknowledged')
+      t.equal(await logout, 0, 'deregistration answered')
+      await eventually(() => client.isClosed)
+      t.equal(await store.countPositions(v.vehicleId), 3, 'and stored')
+    })
+
     t.test('wrong auth code: 0x8001 result 1, closed after the configured failures', async (t) => {
       const v = await provision(store)
       const client = await connect(gw.port, v.phone)

@@ -167,7 +167,7 @@ export const deregister: Handler = {
       conn.log.info('terminal deregistered')
     }
     conn.reply(m, 0)
-    conn.close('deregistered')
+    conn.closeWhenSettled('deregistered')
   },
 }
 
