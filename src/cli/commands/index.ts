@@ -10,4 +10,14 @@ import { migrateCommand } from './migrate.js'
 import { exportRawCommand } from './export-raw.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
-export const COMMANDS: Command[] = [serveCommand, tokenCommand, replayCommand, simulateCommand, importCommand, decodeCommand, encodeCommand, migrateCommand, exportRawCommand]
+export const COMMANDS: Command[] = [
+  serveCommand,
+  migrateCommand,
+  importCommand,
+  tokenCommand,
+  decodeCommand,
+  encodeCommand,
+  replayCommand,
+  simulateCommand,
+  exportRawCommand,
+]
