@@ -1,29 +1,19 @@
 /**
  * What the API needs from the rest of the system, as narrow ports. The composition root passes
  * the real store, state, gateway and matcher services; tests pass the same real objects (or, for
- * the commander only, a small double). Shapes mirror src/gateway/types.ts structurally so the API
- * does not depend on the gateway's internals.
+ * the commander only, a small double). Command shapes come from src/gateway/types.ts, the gateway's
+ * public types (type-only imports: the API does not load the gateway).
  */
 import type { Registry } from 'prom-client'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config/index.js'
+import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 
-export interface DownlinkMessage {
-  msgId: number
-  body: unknown
-}
-
-export type CommandOutcome =
-  | { status: 'answered'; reply: DownlinkMessage }
-  | { status: 'failed'; result: number }
-  | { status: 'timeout' }
-  | { status: 'queued'; id: string; expiresAt: number }
-
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
-  sendCommand(phone: string, message: DownlinkMessage, options?: { timeoutMs?: number; ttlMs?: number; queueIfOffline?: boolean }): Promise<CommandOutcome>
+  sendCommand(phone: string, message: DownlinkMessage, options?: SendCommandOptions): Promise<CommandOutcome>
 }
 
 export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> & {

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import { PARAMS } from '../../../protocol/messages/8103-terminal-params.js'
 import { assertOwn } from '../access.js'
-import type { CommandOutcome, DownlinkMessage } from '../deps.js'
+import type { CommandOutcome, DownlinkMessage } from '../../gateway/types.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema } from '../schemas.js'
 import type { Store } from '../../store/port.js'
