@@ -5,15 +5,13 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { PARAMS } from '../../../protocol/messages/8103-terminal-params.js'
+import { canonicalPhone } from '../../gateway/handlers/context.js'
+import { CONFIRMABLE_ALARM_BITS, type CommandOutcome, type DownlinkMessage } from '../../gateway/types.js'
 import { assertOwn } from '../access.js'
-import type { CommandOutcome, DownlinkMessage } from '../../gateway/types.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema } from '../schemas.js'
 import type { Store } from '../../store/port.js'
 import type { ApiContext } from '../server.js'
-
-/** Alarm bits the platform confirms with 0x8203: 0, 3, 20, 21, 22, 27, 28 (JT/T 808 table 24). */
-export const CONFIRMABLE_ALARM_BITS = (1 << 0) | (1 << 3) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 27) | (1 << 28)
 
 const PARAM_IDS = new Map([...PARAMS].map(([id, p]) => [p.name, id]))
 
@@ -127,12 +125,6 @@ export function toDownlink(body: CommandBody): DownlinkMessage {
       return { msgId: 0x8203, body: { replySerial: body.alarmSerial, alarmType: body.alarmTypes >>> 0 } }
     }
   }
-}
-
-/** Terminal phones as the gateway keys them: BCD digits without leading zeros (src/gateway canonicalPhone). */
-export function canonicalPhone(phone: string): string {
-  const s = phone.replace(/^0+/, '')
-  return s === '' ? '0' : s
 }
 
 /** The registry may hold the phone as imported (with leading zeros) or canonical. */

@@ -1,9 +1,9 @@
 /** The live half of GET /vehicles/{plate} and POST /waybills/verify: session, last fix, active waybill. */
 import type { Vehicle } from '../../domain.js'
+import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { isoOrNull, presentPosition } from '../present.js'
 import { positionSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
-import { canonicalPhone } from './commands.js'
 
 export const liveStateSchema = {
   type: 'object',

@@ -5,12 +5,12 @@
  * waybill's classes) from the live state and the store, and serves its pass/fail with reasons.
  */
 import type { Vehicle } from '../../domain.js'
+import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { selfCheck } from '../../matcher/self-check.js'
 import { activityWindow, type Waybill } from '../../matcher/waybill.js'
 import type { AnomalyStore } from '../../store/anomalies.js'
 import type { WaybillStore } from '../../store/waybills.js'
 import type { ApiContext } from '../server.js'
-import { canonicalPhone } from './commands.js'
 
 /** At most this much of the last trip's track is read. */
 const MAX_TRIP_MS = 7 * 86_400_000
