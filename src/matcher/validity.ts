@@ -4,20 +4,13 @@
  * 0–160 km/h, altitude −200–6500 m, direction 0–359. Drift (an implied speed too high between
  * consecutive valid points) is judged separately, since it needs the previous point.
  */
+import type { PositionRecord } from '../domain.js'
 import type { MatcherConfig } from './config.js'
 
 export type InvalidReason = 'time' | 'longitude' | 'latitude' | 'speed' | 'altitude' | 'direction' | 'not-fixed'
 
-export interface FixFields {
-  deviceTime: number
-  receivedAt: number
-  latitude: number
-  longitude: number
-  altitude: number
-  speed: number
-  direction: number
-  status: number
-}
+/** The fields of a position the checks read. */
+export type FixFields = Pick<PositionRecord, 'deviceTime' | 'receivedAt' | 'latitude' | 'longitude' | 'altitude' | 'speed' | 'direction' | 'status'>
 
 const STATUS_FIXED = 1 << 1
 
