@@ -41,20 +41,13 @@ export function presentAnomaly(a: Anomaly): ApiAnomaly {
   }
 }
 
-export interface ApiPosition {
+/** A fix as the API shows it: the record's values with ISO times; ids, extras and the source message stay internal. */
+export type ApiPosition = Pick<PositionRecord, 'latitude' | 'longitude' | 'altitude' | 'speed' | 'direction' | 'alarm' | 'status' | 'mileage' | 'blindArea'> & {
   deviceTime: string
   receivedAt: string
-  latitude: number
-  longitude: number
-  altitude: number
-  speed: number
-  direction: number
-  alarm: number
-  status: number
-  mileage: number | null
-  blindArea: boolean
 }
 
+/** Fields are copied one by one so a CommittedPosition's plate, phone and licence never reach a response by accident. */
 export function presentPosition(p: PositionRecord | CommittedPosition): ApiPosition {
   return {
     deviceTime: iso(p.deviceTime),
