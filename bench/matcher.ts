@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks'
 import type { CommittedPosition } from '../src/domain.js'
 import { matcherConfig } from '../src/matcher/config.js'
 import { MatcherEngine } from '../src/matcher/engine.js'
-import { distanceKm } from '../src/matcher/geo.js'
+import { distanceKm } from '../src/geo.js'
 import { newWaybill, transitionWaybill, type WaybillInput } from '../src/matcher/waybill.js'
 
 function arg(name: string, dflt: number): number {

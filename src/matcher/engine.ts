@@ -14,8 +14,9 @@
  * currently busy (created on demand, dropped when idle).
  */
 import type { Anomaly, AnomalyEvent, AnomalyEventKind, AnomalyType, CommittedPosition, DriverCardEvent, Severity } from '../domain.js'
+import { distanceKm } from '../geo.js'
 import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
-import { distanceKm, Polyline } from './geo.js'
+import { Polyline } from './geo.js'
 import { deriveLongRules, type Cover, type Episode } from './long-rules.js'
 import { AlarmRule, DriftRule, NightBanRule, OverspeedRule, RouteDeviationRule, type AnomalySink, type Fix } from './rules.js'
 import { beijingDayStart, DAY, inDailyWindow, parseClock } from './time.js'

@@ -1,20 +1,8 @@
 /**
- * Distances on the WGS-84 sphere approximation, good to well under 1 % at the scales the rules
- * use (metres to hundreds of km). Coordinates are degrees; results are km.
+ * The matcher's route geometry: corridors as prepared polylines. Distances are km on the shared
+ * sphere of src/geo.ts (distanceKm and pointInRing live there).
  */
-
-const R_KM = 6371.0088
-const RAD = Math.PI / 180
-
-/** Great-circle distance (haversine). */
-export function distanceKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const dLat = (lat2 - lat1) * RAD
-  const dLon = (lon2 - lon1) * RAD
-  const s1 = Math.sin(dLat / 2)
-  const s2 = Math.sin(dLon / 2)
-  const a = s1 * s1 + Math.cos(lat1 * RAD) * Math.cos(lat2 * RAD) * s2 * s2
-  return 2 * R_KM * Math.asin(Math.min(1, Math.sqrt(a)))
-}
+import { R_KM, RAD } from '../geo.js'
 
 /**
  * A polyline prepared for repeated "how far is this point" questions: vertices in a flat array,
@@ -87,15 +75,4 @@ export class Polyline {
     }
     return { km: best, segment: bestI }
   }
-}
-
-/** Even-odd point-in-polygon on lon/lat (rings as [lon, lat] pairs; holes ignored by callers that do not need them). */
-export function pointInRing(lon: number, lat: number, ring: ReadonlyArray<readonly [number, number]>): boolean {
-  let inside = false
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    const [xi, yi] = ring[i]
-    const [xj, yj] = ring[j]
-    if (yi > lat !== yj > lat && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside
-  }
-  return inside
 }

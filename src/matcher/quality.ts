@@ -15,8 +15,8 @@
  * A vehicle is online on a day when it sent at least one valid point that day.
  */
 import type { PositionRecord } from '../domain.js'
+import { distanceKm } from '../geo.js'
 import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
-import { distanceKm } from './geo.js'
 import { beijingDate, beijingDayStart, DAY, MINUTE } from './time.js'
 import { invalidReason } from './validity.js'
 

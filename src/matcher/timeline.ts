@@ -10,8 +10,8 @@
  * as continuous driving but not as driving time). DRIVE blocks never cross a Beijing midnight,
  * so daily totals need no per-point data.
  */
+import { distanceKm } from '../geo.js'
 import type { MatcherConfig } from './config.js'
-import { distanceKm } from './geo.js'
 import { beijingDayStart, DAY } from './time.js'
 
 export const DRIVE = 0

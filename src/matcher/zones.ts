@@ -3,7 +3,8 @@
  * a lower posted limit wins) and areas named by night bans. The API stores geofences; the
  * matcher service builds a ZoneIndex from them. Any other source can implement ZoneLookup.
  */
-import { Polyline, pointInRing } from './geo.js'
+import { pointInRing } from '../geo.js'
+import { Polyline } from './geo.js'
 import type { LonLat } from './waybill.js'
 
 export interface SpeedLimitHit {
