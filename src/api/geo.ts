@@ -3,32 +3,14 @@
  * holes), distance from a point to a polyline on a local equirectangular projection, bounding
  * boxes widened by a buffer. Coordinates are GeoJSON order [lon, lat] in degrees.
  */
+import { pointInRing } from '../geo.js'
 import type { Geofence, GeofenceGeometry } from '../store/auth.js'
 
 const M_PER_DEG_LAT = 111_320
 
-export function haversineMeters(lon1: number, lat1: number, lon2: number, lat2: number): number {
-  const R = 6_371_008.8
-  const toRad = Math.PI / 180
-  const dLat = (lat2 - lat1) * toRad
-  const dLon = (lon2 - lon1) * toRad
-  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * toRad) * Math.cos(lat2 * toRad) * Math.sin(dLon / 2) ** 2
-  return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)))
-}
-
-function inRing(ring: number[][], lon: number, lat: number): boolean {
-  let inside = false
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    const [xi, yi] = ring[i]
-    const [xj, yj] = ring[j]
-    if (yi > lat !== yj > lat && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside
-  }
-  return inside
-}
-
 export function inPolygon(rings: number[][][], lon: number, lat: number): boolean {
-  if (!rings.length || !inRing(rings[0], lon, lat)) return false
-  for (let h = 1; h < rings.length; h++) if (inRing(rings[h], lon, lat)) return false
+  if (!rings.length || !pointInRing(lon, lat, rings[0])) return false
+  for (let h = 1; h < rings.length; h++) if (pointInRing(lon, lat, rings[h])) return false
   return true
 }
 

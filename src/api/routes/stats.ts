@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import type { Vehicle } from '../../domain.js'
+import { distanceKm } from '../../geo.js'
 import { activeIntervals, wasActiveAt, type Waybill } from '../../matcher/waybill.js'
 import { qualityReport, type GroupQuality } from '../../matcher/quality.js'
 import { gradeDrivers, gradeEnterprises } from '../../matcher/grading.js'
@@ -19,7 +20,7 @@ import type { AnomalyStore } from '../../store/anomalies.js'
 import type { WaybillStore } from '../../store/waybills.js'
 import { confine, scopedLicenceFilter } from '../access.js'
 import { ApiError } from '../errors.js'
-import { haversineMeters, inGeofence } from '../geo.js'
+import { inGeofence } from '../geo.js'
 import { iso } from '../present.js'
 import { licenceSchema, timeRangeQuery } from '../schemas.js'
 import type { ApiContext } from '../server.js'
@@ -335,13 +336,13 @@ export function parsePeriod(period: string): { from: number; to: number } | null
 async function distanceDrivenKm(ctx: ApiContext, w: Waybill, from: number, to: number): Promise<number> {
   const v = await ctx.deps.store.findVehicle(w.plate, w.plateColor)
   if (!v) return 0
-  let meters = 0
+  let km = 0
   for (const [a, b] of activeIntervals(w)) {
     const s = Math.max(a, from)
     const e = Math.min(b, to)
     if (e <= s) continue
     const track = await ctx.deps.store.track(v.id, s, e, { everySeconds: TRACK_EVERY_S, limit: 200_000 })
-    for (let i = 1; i < track.length; i++) meters += haversineMeters(track[i - 1].longitude, track[i - 1].latitude, track[i].longitude, track[i].latitude)
+    for (let i = 1; i < track.length; i++) km += distanceKm(track[i - 1].latitude, track[i - 1].longitude, track[i].latitude, track[i].longitude)
   }
-  return meters / 1000
+  return km
 }
