@@ -1,6 +1,5 @@
-/** Spherical geometry for trajectories (WGS-84 sphere approximation: good to ~0.5 % here). */
-const R_KM = 6371.0088
-const RAD = Math.PI / 180
+/** Spherical geometry for trajectories, on the shared sphere of src/geo.ts, with points as {latitude, longitude}. */
+import { distanceKm as distanceKmLatLon, R_KM, RAD } from '../geo.js'
 
 export interface Point {
   latitude: number
@@ -8,10 +7,7 @@ export interface Point {
 }
 
 export function distanceKm(a: Point, b: Point): number {
-  const dLat = (b.latitude - a.latitude) * RAD
-  const dLon = (b.longitude - a.longitude) * RAD
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.latitude * RAD) * Math.cos(b.latitude * RAD) * Math.sin(dLon / 2) ** 2
-  return 2 * R_KM * Math.asin(Math.min(1, Math.sqrt(h)))
+  return distanceKmLatLon(a.latitude, a.longitude, b.latitude, b.longitude)
 }
 
 /** Initial bearing from a to b, degrees 0-360 from north. */
