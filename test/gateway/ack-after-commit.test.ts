@@ -107,6 +107,54 @@ for (const variant of VARIANTS) {
       )
     })
 
+    t.test('a report the queue refuses (overload) keeps its alarm transition for the retransmission', async (t) => {
+      const written: AlarmTransition[] = []
+      const spy = new Proxy(backends.store, {
+        get(target, prop, receiver) {
+          if (prop === 'insertAlarmTransitions') {
+            return async (rows: AlarmTransition[]) => {
+              await target.insertAlarmTransitions(rows)
+              written.push(...rows)
+            }
+          }
+          const v = Reflect.get(target, prop, receiver)
+          return typeof v === 'function' ? v.bind(target) : v
+        },
+      })
+      const gw = await startGateway(backends, {}, { store: spy })
+      t.teardown(() => gw.close())
+      // The queue refuses the next submission as an overloaded queue does: done(err), nothing stored.
+      let refuseNext = false
+      const ingest = gw.app.ingest
+      const submit = ingest.submit.bind(ingest)
+      ingest.submit = (rows, done) => {
+        if (!refuseNext) return submit(rows, done)
+        refuseNext = false
+        done(new Error('ingest queue overloaded'))
+      }
+      const v = await provision(backends.store)
+      const base = Math.floor(Date.now() / 1000) * 1000 - 60_000
+      const { client } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      t.equal(await client.reportPosition(fixAt(base, { alarm: 0 })), 0)
+      refuseNext = true
+      const { frame, serial } = client.encode(0x0200, fixAt(base + 1000, { alarm: 0b10 }))
+      // The first transmission gets no answer; the client's wait is answered by the retransmission's ack.
+      const answered = client.sendFrame(frame, 0x0200, serial)
+      await eventually(() => !refuseNext)
+      await sleep(100)
+      client.sendRaw(frame)
+      const reply = await answered
+      t.equal((reply.body as { result: number }).result, 0, 'the retransmission is acknowledged')
+      await eventually(() => written.length >= 1)
+      t.same(
+        written.map((r) => [r.deviceTime, r.raised, r.cleared, r.alarm]),
+        [[base + 1000, 0b10, 0, 0b10]],
+        'the transition is stored once, with the retransmitted report',
+      )
+      t.equal(await backends.store.countPositions(v.vehicleId), 2)
+    })
+
     t.test('above the high-water mark sockets stop reading; they resume on drain', async (t) => {
       let release!: () => void
       const gate = new Promise<void>((r) => (release = r))

@@ -56,6 +56,12 @@ function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: Committ
     conn.settled()
     if (err) {
       // Overload, shutdown: nothing committed, nothing acknowledged; the terminal retransmits.
+      // Its alarm transitions were not stored either: step the connection's alarm word back so the
+      // retransmission records them again (unless a later report has moved it on meanwhile).
+      if (transitions && conn.lastAlarm === transitions[transitions.length - 1].alarm) {
+        const first = transitions[0]
+        conn.lastAlarm = ((first.alarm & ~first.raised) | first.cleared) >>> 0
+      }
       ctx.metrics.acksWithheld.inc({ reason: 'not_committed' })
       if (conn.logLazy) conn.log.debug({ err: err.message, msgId }, 'positions not committed: no ack')
       return
