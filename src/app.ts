@@ -112,13 +112,14 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     })
 
     const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now })
+    // Committed positions → matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
+    // Started before the gateway listens, so the reconnect storm after a restart is judged too.
+    const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
+    cleanups.push(() => matcher.close())
+
     const tcp = await gateway.listen()
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
     cleanups.push(() => gateway.close(closeIngest))
-
-    // Committed positions → matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
-    const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
-    cleanups.push(() => matcher.close())
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now })
