@@ -9,6 +9,7 @@ import {
   encodeMessage,
   isMessage,
   type KnownMsgId,
+  type Location,
   type Message,
   type OutgoingMessage,
   type ProtocolVersion,
@@ -244,10 +245,35 @@ t.test('unknown ids decode raw and round-trip; encrypted bodies stay raw', async
 })
 
 t.test('a short body is a TRUNCATED value, never an exception', async (t) => {
-  for (const [id, hex] of [[0x0200, '0000'], [0x8100, '00'], [0x0704, '0002000030'], [0x1210, '3132'], [0x0107, '0001'], [0x8103, '0100000001']] as const) {
+  for (const [id, hex] of [[0x0200, '0000'], [0x8100, '00'], [0x0704, '00'], [0x1210, '3132'], [0x0107, '0001'], [0x8103, '0100000001']] as const) {
     const frame = encodeMessage({ msgId: id, phone: '013912344329', serial: 1, body: { raw: hex } })
     if (!frame.ok) throw new Error()
     const d = decodeFrame(frame.value.subarray(1, frame.value.length - 1))
     t.equal(!d.ok && d.error.code, 'TRUNCATED', `0x${id.toString(16)}`)
   }
+})
+
+t.test('0x0704: a bad item costs only itself; an overrunning length keeps the rest as tail; exact round trip', async (t) => {
+  const good = (speed: number): Location => ({
+    alarm: 0, status: 3, latitude: 36.65, longitude: 117.12, latitudeRaw: 36650000, longitudeRaw: 117120000, altitude: 40, speed,
+    direction: 90, time: '2024-06-03T10:00:00+08:00', timeMs: null, extras: { mileage: 12.5 }, unknown: [], itemOrder: [],
+  })
+  const itemBytes = (loc: Location) => Buffer.from(bodyHex({ msgId: 0x0200, phone: '1', serial: 1, body: loc }), 'hex')
+  const a = itemBytes(good(40)), b = itemBytes(good(50))
+  const short = Buffer.from('0102030405', 'hex')
+  const word = (n: number) => Buffer.from([n >> 8, n & 0xff])
+  // count 4, type 1: good, short (5 bytes), good, then an item declaring 200 bytes with 3 present
+  const raw = Buffer.concat([word(4), Buffer.from([1]), word(a.length), a, word(short.length), short, word(b.length), b, word(200), Buffer.from('aabbcc', 'hex')])
+  const frame = encodeMessage({ msgId: 0x0704, phone: '013912344329', serial: 9, body: { raw: raw.toString('hex') } })
+  if (!frame.ok) throw new Error('frame')
+  const d = decodeFrame(frame.value.subarray(1, frame.value.length - 1))
+  t.ok(d.ok, 'the batch decodes')
+  if (!d.ok || !isMessage(d.value.message, 0x0704)) return
+  const batch = d.value.message.body
+  t.same(batch.items.map((i) => i.speed), [40, 50], 'both good positions kept')
+  t.same(batch.badItems?.map((x) => [x.index, x.hex]), [[1, '0102030405']], 'the short item kept as bytes, in place')
+  t.equal(batch.tail, '00c8aabbcc', 'the overrunning item kept as tail')
+  t.ok(batch.itemsError)
+  const again = encodeMessage(d.value.message)
+  t.ok(again.ok && again.value.equals(frame.value), 'encode(decode(bytes)) reproduces the bytes')
 })

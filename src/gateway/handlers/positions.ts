@@ -111,8 +111,11 @@ export const locationBatch: Handler = {
       if (tr) (transitions ??= []).push(tr)
     }
     rejectNoTime(ctx, b.items.length - rows.length)
+    // Items that are not a location (kept by the codec, counted here); the good ones are stored.
+    const malformed = (b.badItems?.length ?? 0) + (b.tail ? 1 : 0)
+    if (malformed) ctx.metrics.positionsRejected.inc({ reason: 'malformed_item' }, malformed)
     if (rows.length === 0) {
-      conn.reply(m, b.items.length === 0 ? 0 : 2)
+      conn.reply(m, b.items.length === 0 && malformed === 0 ? 0 : 2)
       return
     }
     submit(ctx, conn, m, rows, true, transitions)
