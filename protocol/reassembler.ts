@@ -14,6 +14,9 @@ import { encodeFrameWithBody } from './codec.js'
 import { fail, ok, type Result } from './errors.js'
 import type { Header } from './header.js'
 
+/** What one held fragment costs beyond its body (Map entry, Buffer object), for the memory bounds. */
+export const FRAGMENT_OVERHEAD_BYTES = 64
+
 export interface ReassemblerOptions {
   /** A set that receives nothing for this long is dropped by expire(). Default 60 s. */
   timeoutMs?: number
@@ -77,6 +80,7 @@ interface TerminalSets {
 export class Reassembler {
   private readonly opts: Required<ReassemblerOptions>
   private readonly terminals = new Map<string, TerminalSets>()
+  /** bytes held, each fragment counted with FRAGMENT_OVERHEAD_BYTES */
   private heldBytes = 0
 
   constructor(options: ReassemblerOptions = {}) {
@@ -160,7 +164,10 @@ export class Reassembler {
       if (!this.terminals.has(header.phone)) this.terminals.set(header.phone, t)
     }
     // Make room by evicting this terminal's other sets, least recently updated first; else refuse.
-    while (t.bytes + body.length > this.opts.maxBytesPerTerminal || this.heldBytes + body.length > this.opts.maxBytes) {
+    // Each fragment is charged its bytes plus a fixed overhead (its Map entry and Buffer), so a
+    // flood of empty fragments is bounded like a flood of full ones.
+    const cost = body.length + FRAGMENT_OVERHEAD_BYTES
+    while (t.bytes + cost > this.opts.maxBytesPerTerminal || this.heldBytes + cost > this.opts.maxBytes) {
       let victim: AssemblySet | undefined
       for (const s of t.sets) if (s !== set && (victim === undefined || s.updatedAt < victim.updatedAt)) victim = s
       if (victim === undefined) {
@@ -172,9 +179,9 @@ export class Reassembler {
     }
     set.parts.set(index, Buffer.from(body))
     set.received++
-    set.bytes += body.length
-    t.bytes += body.length
-    this.heldBytes += body.length
+    set.bytes += cost
+    t.bytes += cost
+    this.heldBytes += cost
     set.updatedAt = now
     if (index === 1 && set.headerIndex !== 1) {
       // Subpacket 1 carries the set's real serial, whatever the others carry.

@@ -216,3 +216,15 @@ t.test('encodeSubpackets: splits, consecutive serials, single frame when it fits
   }
   t.notOk(encodeSubpackets(h, Buffer.alloc(10), { packetSize: 2000 }).ok)
 })
+
+t.test('a flood of empty fragments is bounded like full ones', async (t) => {
+  const r = new Reassembler({ maxSetsPerTerminal: 4, maxBytesPerTerminal: 64 * 1024 })
+  const base = fragments(mediaBody(1500), 1)[0].header
+  let refused = 0
+  for (let index = 1; index <= 5000; index++) {
+    const res = r.push({ ...base, serial: index, packet: { total: 60000, index } }, Buffer.alloc(0), 0)
+    if (res.status === 'rejected') refused++
+  }
+  t.ok(r.bytes <= 64 * 1024, `held ${r.bytes} bytes for empty fragments, within the per-terminal bound`)
+  t.ok(refused > 0, `${refused} fragments refused once the bound was reached`)
+})
