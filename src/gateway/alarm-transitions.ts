@@ -7,58 +7,37 @@
 import type { Logger } from 'pino'
 import type { AlarmTransition } from '../domain.js'
 import type { Store } from '../store/port.js'
+import { BatchWriter } from './batch-writer.js'
 import type { GatewayMetrics } from './metrics.js'
 
 const FLUSH_ROWS = 500
-const FLUSH_MS = 500
-const MAX_BUFFERED = 100_000
 
 export class AlarmTransitionWriter {
-  private rows: AlarmTransition[] = []
-  private writing: Promise<void> | null = null
-  private readonly timer: NodeJS.Timeout
+  private readonly writer: BatchWriter<AlarmTransition>
 
-  constructor(
-    private readonly store: Store,
-    private readonly metrics: GatewayMetrics,
-    private readonly logger: Logger,
-  ) {
-    this.timer = setInterval(() => void this.flush(), FLUSH_MS)
-    this.timer.unref()
+  constructor(store: Store, metrics: GatewayMetrics, logger: Logger) {
+    this.writer = new BatchWriter({
+      write: (batch) => store.insertAlarmTransitions(batch),
+      flushRows: FLUSH_ROWS,
+      flushMs: 500,
+      maxBuffered: 100_000,
+      maxBatch: FLUSH_ROWS * 4,
+      retryFailed: true,
+      dropped: (rows) => metrics.alarmTransitionsDropped.inc(rows),
+      failed: (err, batch) => logger.error({ err, rows: batch.length }, 'writing alarm transitions failed; will retry'),
+    })
   }
 
   add(row: AlarmTransition): void {
-    if (this.rows.length >= MAX_BUFFERED) {
-      this.metrics.alarmTransitionsDropped.inc()
-      return
-    }
-    this.rows.push(row)
-    if (this.rows.length >= FLUSH_ROWS && !this.writing) void this.flush()
+    this.writer.add(row)
   }
 
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing
-    if (this.rows.length === 0) return
-    const batch = this.rows.splice(0, FLUSH_ROWS * 4)
-    this.writing = this.store.insertAlarmTransitions(batch).then(
-      () => undefined,
-      (e: unknown) => {
-        this.logger.error({ err: e, rows: batch.length }, 'writing alarm transitions failed; will retry')
-        const room = MAX_BUFFERED - this.rows.length
-        if (room < batch.length) this.metrics.alarmTransitionsDropped.inc(batch.length - Math.max(room, 0))
-        this.rows = batch.slice(0, Math.max(room, 0)).concat(this.rows)
-      },
-    )
-    try {
-      await this.writing
-    } finally {
-      this.writing = null
-    }
+  flush(): Promise<void> {
+    return this.writer.flush()
   }
 
   /** Final flush (one attempt). */
-  async close(): Promise<void> {
-    clearInterval(this.timer)
-    await this.flush()
+  close(): Promise<void> {
+    return this.writer.close()
   }
 }
