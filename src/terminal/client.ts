@@ -25,6 +25,7 @@ import {
   type Message,
   type OutgoingMessage,
   type RawBody,
+  type Register,
   type TerminalAttributes,
   type TerminalParam,
 } from '../../protocol/index.js'
@@ -33,17 +34,6 @@ export type TerminalVersion = 2013 | 2019
 
 /** The body type of an id: the table's type once its codec exists, else `Fallback`. */
 export type BodyFor<K extends number, Fallback = RawBody> = K extends keyof BodyMap ? BodyMap[K] : Fallback
-
-/** 0x0100 fields (issue 2's CLI contract names them; the codec owns the type once it lands). */
-export interface RegisterFields {
-  province: number
-  city: number
-  manufacturer: string
-  model: string
-  terminalId: string
-  plateColor: number
-  plate: string
-}
 
 /** What 0x8100 tells: result 0 ok (with auth code), 1 vehicle taken, 2 no vehicle, 3 terminal taken, 4 no terminal. */
 export interface RegisterOutcome {
@@ -262,7 +252,7 @@ export class TerminalClient {
   }
 
   /** 0x0100 → 0x8100. */
-  async register(fields: BodyFor<0x0100, RegisterFields>): Promise<RegisterOutcome> {
+  async register(fields: Register): Promise<RegisterOutcome> {
     const reply = await this.send(0x0100, fields)
     const body = reply.body as { result?: number; authCode?: string }
     if (reply.msgId !== 0x8100 || typeof body.result !== 'number') {
