@@ -38,6 +38,10 @@ for (const kind of BACKENDS) {
 
       const foreign = await post(waybill('WB-B-0009', LICENCE_B), tokens.entA)
       t.equal(foreign.statusCode, 403, 'an enterprise cannot create a waybill of another carrier')
+      const onForeignTruck = await post(waybill('WB-A-0008', LICENCE_A, { plate: '浙B30001' }), tokens.entA)
+      t.equal(onForeignTruck.statusCode, 403, "an enterprise cannot put its waybill on another carrier's truck")
+      const onForeignTrailer = await post(waybill('WB-A-0007', LICENCE_A, { trailerPlate: '浙B30001', trailerTransportCertNo: '330100000002' }), tokens.entA)
+      t.equal(onForeignTrailer.statusCode, 403, "nor on another carrier's trailer")
       const inspector = await post(waybill('WB-A-0003', LICENCE_A), tokens.inspector)
       t.equal(inspector.statusCode, 403)
       t.equal((await post(waybill('WB-B-0001', LICENCE_B), tokens.entB)).statusCode, 201)

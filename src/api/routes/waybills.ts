@@ -134,6 +134,13 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const input = parsed.value
       request.audit.target = input.waybillNo
       assertOwn(request, input.carrierLicenseNo, `a waybill of carrier ${input.carrierLicenseNo}`)
+      // An enterprise may only put its waybills on its own trucks: a waybill on another carrier's
+      // plate would silence that carrier's RUNNING_WITHOUT_WAYBILL and show in its live state.
+      if (confine(request) !== null) {
+        const vehicles = [await ctx.deps.store.findVehicle(input.plate, input.plateColor)]
+        if (input.trailerPlate) vehicles.push(await ctx.deps.store.findVehicle(input.trailerPlate))
+        for (const v of vehicles) if (v) assertOwn(request, v.enterpriseLicenseNo, `vehicle ${v.plate}`)
+      }
       const w = newWaybill(input, ctx.now(), principalOf(request).tokenId)
       if (!(await waybillStore(ctx).insertWaybill(w))) throw new ApiError('CONFLICT', `waybill ${input.waybillNo} exists`)
       reply.status(201)
