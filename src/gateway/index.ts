@@ -19,6 +19,6 @@ export {
 } from './types.js'
 export { canonicalPhone, type GatewayEvents } from './handlers/index.js'
 export { SPECIFIC_REPLIES } from './commands.js'
-export { RegisterResult } from './handlers/lifecycle.js'
+export { RegisterResult } from '../../protocol/messages/8100-register-reply.js'
 export { hashAuthCode, newAuthCode, verifyAuthCode } from './auth-code.js'
 export { createGatewayMetrics, type GatewayMetrics } from './metrics.js'

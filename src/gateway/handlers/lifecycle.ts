@@ -5,19 +5,11 @@
 import type { Message } from '../../../protocol/index.js'
 import type { Auth } from '../../../protocol/messages/0102-auth.js'
 import type { Register } from '../../../protocol/messages/0100-register.js'
+import { RegisterResult } from '../../../protocol/messages/8100-register-reply.js'
 import type { Terminal, Vehicle } from '../../domain.js'
 import { hashAuthCode, newAuthCode, verifyAuthCode } from '../auth-code.js'
 import type { Connection } from '../connection.js'
 import { canonicalPhone, type GatewayContext, type Handler } from './context.js'
-
-/** 0x8100 result codes (JT/T 808 table 9). */
-export const RegisterResult = {
-  OK: 0,
-  VEHICLE_ALREADY_REGISTERED: 1,
-  NO_SUCH_VEHICLE: 2,
-  TERMINAL_ALREADY_REGISTERED: 3,
-  NO_SUCH_TERMINAL: 4,
-} as const
 
 interface Decision {
   result: number
