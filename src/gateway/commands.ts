@@ -190,9 +190,14 @@ export class CommandRouter {
         await this.host.store.enqueueCommand(c)
         continue
       }
-      void this.sendLocal(conn, { msgId: c.msgId, body: c.body }, timeoutMs).then((outcome) => {
+      void this.sendLocal(conn, { msgId: c.msgId, body: c.body }, timeoutMs).then(async (outcome) => {
         this.host.metrics.commandOutcomes.inc({ status: outcome.status, route: 'delivered-queued' })
         conn.log.info({ commandId: c.id, msgId: hex(c.msgId), status: outcome.status }, 'queued command delivered')
+        // No answer (the connection dropped, the terminal was silent): it waits for the next session
+        // until it expires, as if it had never been taken.
+        if (outcome.status === 'timeout' && c.expiresAt > this.host.now()) {
+          await this.host.store.enqueueCommand(c).catch((e: unknown) => conn.log.error({ err: e, commandId: c.id }, 'requeueing an unanswered command failed'))
+        }
       })
     }
   }

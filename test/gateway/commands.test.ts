@@ -91,6 +91,27 @@ for (const variant of VARIANTS) {
       t.same(await store.takePendingCommands(v.phone, Date.now()), [], 'and no longer queued')
     })
 
+    t.test('a queued command the terminal drops off without answering waits for its next session', async (t) => {
+      const v = await provision(store)
+      const first = await online(a.port, v)
+      await first.client.close()
+      await eventually(() => !a.app.gateway.isConnected(v.phone))
+      t.equal((await a.app.gateway.sendCommand(v.phone, { msgId: 0x8300, body: { flags: 0x08, text: 'keep me' } })).status, 'queued')
+      // A session that receives it but goes away without answering…
+      const got: Message[] = []
+      const silent = await connect(a.port, v.phone, { autoAnswer: false, onMessage: (m) => m.msgId === 0x8300 && got.push(m) })
+      t.equal(await silent.authenticate(first.authCode), 0)
+      await eventually(() => got.length === 1)
+      await silent.close()
+      // …so the next one gets it again.
+      const later: Message[] = []
+      const again = await connect(a.port, v.phone, { onMessage: (m) => m.msgId === 0x8300 && later.push(m) })
+      t.teardown(() => again.close())
+      t.equal(await again.authenticate(first.authCode), 0)
+      await eventually(() => later.length === 1)
+      t.equal((later[0].body as { text: string }).text, 'keep me', 'redelivered')
+    })
+
     t.test('a terminal on gateway B answers a command sent through gateway A', async (t) => {
       const v = await provision(store)
       const { client } = await online(b.port, v)
