@@ -98,6 +98,23 @@ for (const variant of VARIANTS) {
       t.equal(await store.countPositions(v.vehicleId), 3, 'and stored')
     })
 
+    t.test('an authenticated connection cannot authenticate again as another terminal', async (t) => {
+      const a = await provision(store)
+      const b = await provision(store)
+      const first = await online(gw.port, a)
+      t.teardown(() => first.client.close())
+      const other = await online(gw.port, b)
+      await other.client.close()
+      // a's connection presents b's phone and b's valid code
+      const asB = await connect(gw.port, b.phone)
+      const frame = asB.encode(0x0102, { authCode: other.authCode })
+      await asB.close()
+      const reply = await first.client.sendFrame(frame.frame, 0x0102, frame.serial)
+      t.equal((reply.body as { result: number }).result, 1, 'refused')
+      await eventually(() => !gw.app.gateway.isConnected(b.phone))
+      t.ok(gw.app.gateway.isConnected(a.phone), 'the connection stays the first terminal')
+    })
+
     t.test('wrong auth code: 0x8001 result 1, closed after the configured failures', async (t) => {
       const v = await provision(store)
       const client = await connect(gw.port, v.phone)

@@ -95,6 +95,12 @@ export const authenticate: Handler = {
   async handle(ctx, conn, m) {
     const b = m.body as Auth
     const phone = canonicalPhone(m.phone)
+    // One connection is one terminal: authenticating as another phone would leave the first one's
+    // session behind (routable, "online") with nobody to close it.
+    if (conn.authenticated && conn.key !== phone) {
+      authFailed(ctx, conn, m, 'phone_changed')
+      return
+    }
     const { terminal, vehicle, reason } = await ctx.registryGate.run(async () => {
       const terminal = await ctx.store.getTerminal(phone)
       const fail = (reason: string) => ({ terminal, vehicle: null, reason })
