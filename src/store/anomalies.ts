@@ -5,7 +5,7 @@
 import type { Anomaly, AnomalyType, Severity } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs, toMsOrNull } from './convert.js'
-import { clampLimit, cursorSeq } from './waybills.js'
+import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
 
 export interface AnomalyFilter {
   type?: AnomalyType | AnomalyType[]
@@ -24,10 +24,7 @@ export interface AnomalyFilter {
   limit?: number
 }
 
-export interface AnomalyPage {
-  items: Anomaly[]
-  nextCursor: string | null
-}
+export type AnomalyPage = Page<Anomaly>
 
 /** Anomalies per vehicle, waybill and type in a period (grading). Refuted ones are left out. */
 export interface AnomalyCount {
@@ -127,31 +124,21 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
     },
 
     async listAnomalies(filter = {}) {
-      const where: string[] = []
-      const params: unknown[] = []
-      const add = (clause: string, value: unknown) => {
-        params.push(value)
-        where.push(clause.replace('?', `$${params.length}`))
-      }
-      if (filter.type !== undefined) add('type = ANY(?::text[])', Array.isArray(filter.type) ? filter.type : [filter.type])
-      if (filter.status) add('status = ?', filter.status)
-      if (filter.severity !== undefined) add('severity = ANY(?::text[])', Array.isArray(filter.severity) ? filter.severity : [filter.severity])
-      if (filter.plate) add('plate = ?', filter.plate)
-      if (filter.plateColor !== undefined) add('plate_color = ?', filter.plateColor)
-      if (filter.vehicleId !== undefined) add('vehicle_id = ?', filter.vehicleId)
-      if (filter.enterpriseLicenseNo) add('enterprise_license_no = ?', filter.enterpriseLicenseNo)
-      if (filter.waybillNo) add('waybill_no = ?', filter.waybillNo)
-      if (filter.to !== undefined) add('started_at <= ?', iso(filter.to))
-      if (filter.from !== undefined) add('(ended_at IS NULL OR ended_at >= ?)', iso(filter.from))
-      if (filter.cursor) add('seq < ?', cursorSeq(filter.cursor))
+      const c = new Conditions()
+      if (filter.type !== undefined) c.add('type = ANY(?::text[])', Array.isArray(filter.type) ? filter.type : [filter.type])
+      if (filter.status) c.add('status = ?', filter.status)
+      if (filter.severity !== undefined) c.add('severity = ANY(?::text[])', Array.isArray(filter.severity) ? filter.severity : [filter.severity])
+      if (filter.plate) c.add('plate = ?', filter.plate)
+      if (filter.plateColor !== undefined) c.add('plate_color = ?', filter.plateColor)
+      if (filter.vehicleId !== undefined) c.add('vehicle_id = ?', filter.vehicleId)
+      if (filter.enterpriseLicenseNo) c.add('enterprise_license_no = ?', filter.enterpriseLicenseNo)
+      if (filter.waybillNo) c.add('waybill_no = ?', filter.waybillNo)
+      if (filter.to !== undefined) c.add('started_at <= ?', iso(filter.to))
+      if (filter.from !== undefined) c.add('(ended_at IS NULL OR ended_at >= ?)', iso(filter.from))
+      if (filter.cursor) c.add('seq < ?', cursorSeq(filter.cursor))
       const limit = clampLimit(filter.limit)
-      params.push(limit + 1)
-      const { rows } = await sql.query<AnomalyRow>(
-        `SELECT ${COLUMNS} FROM anomalies ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT $${params.length}`,
-        params,
-      )
-      const page = rows.slice(0, limit)
-      return { items: page.map(toAnomaly), nextCursor: rows.length > limit ? String(page[page.length - 1].seq) : null }
+      const { rows } = await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies ${c.where} ORDER BY seq DESC LIMIT ${c.param(limit + 1)}`, c.params)
+      return pageOf(rows, limit, toAnomaly)
     },
 
     async openAnomalies(vehicleIds) {

@@ -5,6 +5,7 @@
  */
 import type { StoreContext } from './context.js'
 import { iso, num, toMs } from './convert.js'
+import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
 import type { Sql } from './sql.js'
 import { activityWindow, newWaybill, type Waybill, type WaybillInput, type WaybillStatus, type WaybillStatusChange } from '../matcher/waybill.js'
 
@@ -22,10 +23,7 @@ export interface WaybillFilter {
   limit?: number
 }
 
-export interface WaybillPage {
-  items: Waybill[]
-  nextCursor: string | null
-}
+export type WaybillPage = Page<Waybill>
 
 export interface WaybillChange {
   waybill: Waybill
@@ -184,28 +182,17 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
     getWaybill: (no) => get(sql, no),
 
     async listWaybills(filter = {}) {
-      const where: string[] = []
-      const params: unknown[] = []
-      const add = (clause: string, ...values: unknown[]) => {
-        let c = clause
-        for (const v of values) {
-          params.push(v)
-          c = c.replace('?', `$${params.length}`)
-        }
-        where.push(c)
-      }
-      if (filter.plate) add('(w.plate = ? OR w.trailer_plate = ?)', normalizedPlate(filter.plate), normalizedPlate(filter.plate))
-      if (filter.plateColor !== undefined) add('w.plate_color = ?', filter.plateColor)
-      if (filter.status !== undefined) add('w.status = ANY(?::text[])', Array.isArray(filter.status) ? filter.status : [filter.status])
-      if (filter.carrierLicenseNo) add('w.carrier_license_no = ?', filter.carrierLicenseNo)
-      if (filter.from !== undefined) add('w.window_end >= ?', iso(filter.from))
-      if (filter.to !== undefined) add('w.window_start <= ?', iso(filter.to))
-      if (filter.cursor) add('w.seq < ?', cursorSeq(filter.cursor))
+      const c = new Conditions()
+      if (filter.plate) c.add('(w.plate = ? OR w.trailer_plate = ?)', normalizedPlate(filter.plate), normalizedPlate(filter.plate))
+      if (filter.plateColor !== undefined) c.add('w.plate_color = ?', filter.plateColor)
+      if (filter.status !== undefined) c.add('w.status = ANY(?::text[])', Array.isArray(filter.status) ? filter.status : [filter.status])
+      if (filter.carrierLicenseNo) c.add('w.carrier_license_no = ?', filter.carrierLicenseNo)
+      if (filter.from !== undefined) c.add('w.window_end >= ?', iso(filter.from))
+      if (filter.to !== undefined) c.add('w.window_start <= ?', iso(filter.to))
+      if (filter.cursor) c.add('w.seq < ?', cursorSeq(filter.cursor))
       const limit = clampLimit(filter.limit)
-      params.push(limit + 1)
-      const { rows } = await sql.query<WaybillRow>(`${SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY w.seq DESC LIMIT $${params.length}`, params)
-      const page = rows.slice(0, limit)
-      return { items: page.map(toWaybill), nextCursor: rows.length > limit ? String(page[page.length - 1].seq) : null }
+      const { rows } = await sql.query<WaybillRow>(`${SELECT} ${c.where} ORDER BY w.seq DESC LIMIT ${c.param(limit + 1)}`, c.params)
+      return pageOf(rows, limit, toWaybill)
     },
 
     updateWaybillStatus(no, from, change) {
@@ -281,14 +268,4 @@ function jsonSafe(_key: string, value: unknown): unknown {
   }
   if (typeof value === 'bigint') return value.toString()
   return value
-}
-
-export function cursorSeq(cursor: string): string {
-  if (!/^\d{1,18}$/.test(cursor)) throw new RangeError(`invalid cursor "${cursor}"`)
-  return cursor
-}
-
-export function clampLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100
-  return Math.max(1, Math.min(1000, Math.floor(limit)))
 }
