@@ -2,8 +2,9 @@
  * 0x0100 terminal registration.
  *   province WORD, city WORD, manufacturer, model, terminal ID, plate colour BYTE, plate STRING
  *   widths of manufacturer / model / terminal ID: 5/8/7 (2011), 5/20/7 (2013), 11/30/30 (2019)
- * 2011 and 2013 share a header, so the body tells them apart: a 2013 body is at least 37 bytes,
- * a 2011 body with a real plate is shorter. The decoder sets header.version = 2011 for those.
+ * 2011 and 2013 share a header, so the body tells them apart (looks2011): by length, and for
+ * long 2011 bodies (a VIN as plate) by where a plausible plate colour byte sits. The decoder
+ * sets header.version = 2011 for those.
  */
 import type { HasAsSent } from '../bytes.js'
 import type { ProtocolVersion } from '../header.js'
@@ -31,11 +32,26 @@ const WIDTHS: Record<ProtocolVersion, [number, number, number]> = {
 /** Smallest 2013 body: 2 + 2 + 5 + 20 + 7 + 1 with an empty plate. */
 const MIN_2013 = 37
 
+/**
+ * 2011 or 2013 (same header): a body shorter than the smallest 2013 body is 2011. The one long
+ * 2011 body is a 17-character VIN sent instead of a plate (colour 0): 25 + 17 = 42 bytes, as long
+ * as a 2013 body with a 5-byte plate. There the 2011 colour byte is 0 and the 2013 layout's colour
+ * byte falls on a VIN character (ASCII letter or digit), which no colour code is.
+ */
+function looks2011(buf: Buffer, at: number, length: number): boolean {
+  if (length < MIN_2013) return true
+  return length === 25 + 17 && buf[at + 24] === 0 && isAsciiAlnum(buf[at + 36])
+}
+
+function isAsciiAlnum(b: number): boolean {
+  return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
+}
+
 const REGION = new Layout<{ province: number; city: number }>(layout().uint16('province').uint16('city'))
 
 export const register: BodyCodec<Register> = {
   decode(r, h) {
-    if (h.version !== 2019 && r.remaining < MIN_2013) h.version = 2011
+    if (h.version !== 2019 && looks2011(r.buf, r.offset, r.remaining)) h.version = 2011
     const [maker, model, id] = WIDTHS[h.version]
     const body = REGION.read(r, 'province/city') as Register
     body.manufacturer = r.fixedText(maker, 'manufacturer', body)

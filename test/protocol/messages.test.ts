@@ -89,6 +89,13 @@ t.test('0x0100 register: 2011, 2013 and 2019 widths', async (t) => {
     bodyHex({ msgId: 0x0100, version: 2019, phone: '1', serial: 1, body }),
     '001f0073' + '6364' + '00'.repeat(9) + '4d31' + '00'.repeat(28) + '37363534333231' + '00'.repeat(23) + tail,
   )
+  // A 2011 body carrying a 17-character VIN (plate colour 0) is 42 bytes, as long as a 2013 body: still 2011.
+  const vin = { ...body, plateColor: 0, plate: 'LSVAU2180N2123456' }
+  const vinBody = bodyHex({ msgId: 0x0100, version: 2011, phone: '1', serial: 1, body: vin })
+  t.equal(vinBody.length / 2, 42)
+  const vinMsg = decodeBodyHex(0x0100, 2013, vinBody)
+  t.equal(vinMsg.version, 2011, 'the VIN body is read as 2011')
+  t.match(vinMsg.body, { model: 'M1', terminalId: '7654321', plateColor: 0, plate: 'LSVAU2180N2123456' })
   const tooLong = encodeMessage({ msgId: 0x0100, version: 2013, phone: '1', serial: 1, body: { ...body, terminalId: '12345678' } })
   t.equal(!tooLong.ok && tooLong.error.code, 'BAD_FIELD', 'a field wider than its slot is a BAD_FIELD value')
 })
