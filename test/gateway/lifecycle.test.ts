@@ -142,6 +142,14 @@ for (const variant of VARIANTS) {
       const vehicle = await store.getVehicle(unbound)
       t.equal((await client.register(registerFields(vehicle!.plate))).result, 4, 'terminal unknown to the registry')
 
+      // the registry knows the terminal id: a registration with a blank or another id → 4
+      const withId = await provision(store, { terminalId: 'T777777' })
+      const c3 = await connect(gw.port, withId.phone)
+      t.teardown(() => c3.close())
+      t.equal((await c3.register({ ...registerFields(withId.plate), terminalId: '' })).result, 4, 'blank terminal id refused')
+      t.equal((await c3.register({ ...registerFields(withId.plate), terminalId: 'T000009' })).result, 4, 'another terminal id refused')
+      t.equal((await c3.register({ ...registerFields(withId.plate), terminalId: 'T777777' })).result, 0, 'the registered id accepted')
+
       // terminal already registered to another vehicle → 3
       const mine = await provision(store)
       const other = await provision(store)

@@ -23,7 +23,7 @@ interface Decision {
  * 2. no vehicle with this plate and colour → 2 (registry mode) / enrolled (open mode)
  * 3. the vehicle is bound to another terminal → 1
  * 4. registry mode and the registry knows this terminal neither as a terminal row nor as the
- *    vehicle's terminal, or its terminal id differs from the registry's → 4
+ *    vehicle's terminal, or its terminal id differs from (or omits) the registry's → 4
  * Re-registering the same terminal to the same vehicle succeeds with a new auth code.
  */
 async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<Decision> {
@@ -46,7 +46,9 @@ async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<
   }
   if (!open) {
     const known = vehicle.terminalPhone !== null || (terminal !== null && (terminal.vehicleId === null || terminal.vehicleId === vehicle.id))
-    const idMatches = !vehicle.terminalId || !b.terminalId.trim() || sameId(vehicle.terminalId, b.terminalId)
+    // When the registry knows the terminal id, the registration must present it: a blank id would let
+    // anyone who knows the phone and plate take the terminal's place (and lock the real one out).
+    const idMatches = !vehicle.terminalId || sameId(vehicle.terminalId, b.terminalId)
     if (!known || !idMatches) return { result: RegisterResult.NO_SUCH_TERMINAL, vehicle, terminal }
   }
   // (Open mode binds an existing, unbound vehicle: saveTerminal sets its terminal phone.)
