@@ -92,6 +92,8 @@ interface SimTerminal {
   /** stopped after a definitive refusal (e.g. no such vehicle) */
   refused: boolean
   /** simulated time up to which this terminal's timeline has run */
+  ranUntil: number
+  /** simulated time up to which every fix has been sent (fixes held back while offline are not) */
   doneUntil: number
 }
 
@@ -120,7 +122,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
   for (let i = 0; i < options.terminals; i++) {
     const member = fleetMember(first + i, { seed, version, phonePrefix: options.phonePrefix })
     const vehicle = new SimVehicle(member, { intervalS, heartbeatS: options.heartbeatS, startTime: simStart, seed, inject: options.inject })
-    terminals.push({ member, vehicle, client: null, connecting: false, online: false, everOnline: false, authCode: null, backoffMs: 1000, heldCards: [], refused: false, doneUntil: simStart })
+    terminals.push({ member, vehicle, client: null, connecting: false, online: false, everOnline: false, authCode: null, backoffMs: 1000, heldCards: [], refused: false, ranUntil: simStart, doneUntil: simStart })
   }
 
   const track = (promise: Promise<Message>, sentAt: number, onAnswer?: (m: Message) => void) => {
@@ -203,7 +205,8 @@ export function startSimulation(options: SimulationOptions): Simulation {
     if (!running) return
     const at = st.vehicle.nextWakeAt
     deliver(st, st.vehicle.wake(at))
-    st.doneUntil = at
+    st.ranUntil = at
+    if (st.online) st.doneUntil = at
     scheduler.at(wallOf(st.vehicle.nextWakeAt), () => wake(st))
   }
 
@@ -215,6 +218,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
     const cards = st.heldCards.splice(0)
     for (const body of cards) if (isKnownMsgId(0x0702)) send(st, 0x0702, body)
     deliver(st, st.vehicle.takeBlindBatches())
+    st.doneUntil = st.ranUntil
   }
 
   const handshake = async (st: SimTerminal) => {
