@@ -223,7 +223,8 @@ async function serveGatewayChild(schema: string, archive: boolean): Promise<void
 async function startGatewayChild(schema: string, archive: boolean): Promise<{ port: number; stop: () => Promise<void> }> {
   const { fork } = await import('node:child_process')
   const proc = fork(new URL(import.meta.url).pathname, ['child-gateway', schema, archive ? 'archive' : 'no-archive'], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const port = await new Promise<number>((resolve, reject) => {
