@@ -28,6 +28,22 @@ function wrapInsert(store: Store, before: () => Promise<void>, after: () => void
   })
 }
 
+/** The real store; alarm transitions it stored are also pushed to `written`. */
+function spyAlarmTransitions(store: Store, written: AlarmTransition[]): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'insertAlarmTransitions') {
+        return async (rows: AlarmTransition[]) => {
+          await target.insertAlarmTransitions(rows)
+          written.push(...rows)
+        }
+      }
+      const v = Reflect.get(target, prop, receiver)
+      return typeof v === 'function' ? v.bind(target) : v
+    },
+  })
+}
+
 for (const variant of VARIANTS) {
   t.test(variant, async (t) => {
     const backends = await openBackends(variant)
@@ -69,18 +85,7 @@ for (const variant of VARIANTS) {
 
     t.test('alarm transitions are stored after commit and continue across reconnects', async (t) => {
       const written: AlarmTransition[] = []
-      const spy = new Proxy(backends.store, {
-        get(target, prop, receiver) {
-          if (prop === 'insertAlarmTransitions') {
-            return async (rows: AlarmTransition[]) => {
-              await target.insertAlarmTransitions(rows)
-              written.push(...rows)
-            }
-          }
-          const v = Reflect.get(target, prop, receiver)
-          return typeof v === 'function' ? v.bind(target) : v
-        },
-      })
+      const spy = spyAlarmTransitions(backends.store, written)
       const gw = await startGateway(backends, {}, { store: spy })
       t.teardown(() => gw.close())
       const v = await provision(backends.store)
@@ -109,18 +114,7 @@ for (const variant of VARIANTS) {
 
     t.test('a report the queue refuses (overload) keeps its alarm transition for the retransmission', async (t) => {
       const written: AlarmTransition[] = []
-      const spy = new Proxy(backends.store, {
-        get(target, prop, receiver) {
-          if (prop === 'insertAlarmTransitions') {
-            return async (rows: AlarmTransition[]) => {
-              await target.insertAlarmTransitions(rows)
-              written.push(...rows)
-            }
-          }
-          const v = Reflect.get(target, prop, receiver)
-          return typeof v === 'function' ? v.bind(target) : v
-        },
-      })
+      const spy = spyAlarmTransitions(backends.store, written)
       const gw = await startGateway(backends, {}, { store: spy })
       t.teardown(() => gw.close())
       // The queue refuses the next submission as an overloaded queue does: done(err), nothing stored.
