@@ -217,10 +217,26 @@ async function serveGatewayChild(schema: string, archive: boolean): Promise<void
   process.send?.({ port: app.tcp.port })
   process.on('message', (m) => {
     if (m === 'stop') void app.close().then(() => process.exit(0))
+    if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
   })
 }
 
-async function startGatewayChild(schema: string, archive: boolean): Promise<{ port: number; stop: () => Promise<void> }> {
+/** CPU seconds used so far by every PostgreSQL process on this host (Linux /proc; 0 elsewhere). */
+async function postgresCpuSeconds(): Promise<number> {
+  const { readdir, readFile } = await import('node:fs/promises')
+  let ticks = 0
+  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    const close = stat.lastIndexOf(')')
+    if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
+    const fields = stat.slice(close + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
+  }
+  return ticks / 100 // USER_HZ
+}
+
+async function startGatewayChild(schema: string, archive: boolean): Promise<{ port: number; cpuSeconds: () => Promise<number>; stop: () => Promise<void> }> {
   const { fork } = await import('node:child_process')
   const proc = fork(new URL(import.meta.url).pathname, ['child-gateway', schema, archive ? 'archive' : 'no-archive'], {
     // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
@@ -233,6 +249,17 @@ async function startGatewayChild(schema: string, archive: boolean): Promise<{ po
   })
   return {
     port,
+    cpuSeconds: () =>
+      new Promise<number>((resolve) => {
+        const on = (m: unknown) => {
+          const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu
+          if (!cpu) return
+          proc.off('message', on)
+          resolve((cpu.user + cpu.system) / 1e6)
+        }
+        proc.on('message', on)
+        proc.send('cpu')
+      }),
     stop: () =>
       new Promise<void>((resolve) => {
         proc.once('exit', () => resolve())
@@ -279,12 +306,21 @@ async function storedRows(store: OpenedStore, limit: number): Promise<PositionRe
 async function benchEndToEnd(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { terminals: { type: 'string' }, seconds: { type: 'string' }, 'interval-ms': { type: 'string' }, archive: { type: 'string' } },
+    options: {
+      terminals: { type: 'string' },
+      seconds: { type: 'string' },
+      'interval-ms': { type: 'string' },
+      archive: { type: 'string' },
+      generator: { type: 'string' },
+      loaders: { type: 'string' },
+      batch: { type: 'string' },
+    },
   })
   const terminals = Number(values.terminals ?? 5000)
   const seconds = Number(values.seconds ?? 60)
   const intervalMs = Number(values['interval-ms'] ?? 100)
   const archive = (values.archive ?? 'off') === 'on'
+  if ((values.generator ?? 'lean') === 'lean') return benchEndToEndLean(terminals, seconds, intervalMs, archive, Number(values.loaders ?? 1), Number(values.batch ?? 1))
   const { startSimulation } = await import('../src/sim/simulate.js')
   const { decodeFrame } = await import('../protocol/index.js')
 
@@ -315,7 +351,39 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
       startTime: Date.now() - 2 * 3600_000,
       onFrame: countPositions,
     })
+    // Steady-state latency: answers recorded between 20 % and 90 % of the run (after the connect
+    // ramp and its blind-area catch-up, before the stop); BENCH_DEBUG prints a per-second timeline.
+    // CPU seconds of each party over the same window: where a position's cost goes on a shared machine.
+    const cpuNow = async () => {
+      const own = process.cpuUsage()
+      return { at: performance.now(), rows: (await store.countPositions()), gateway: await gateway.cpuSeconds(), simulator: (own.user + own.system) / 1e6, postgres: await postgresCpuSeconds() }
+    }
+    type CpuSample = Awaited<ReturnType<typeof cpuNow>>
+    let cpuFrom: CpuSample | null = null
+    let cpuTo: CpuSample | null = null
+    const hist = sim.stats.latency
+    let steadyFrom: ReturnType<typeof hist.snapshot> | null = null
+    let steadyTo: { p50: number | null; p99: number | null } | null = null
+    let prev = hist.snapshot()
+    let second = 0
+    const timeline = setInterval(() => {
+      second++
+      if (process.env.BENCH_DEBUG) {
+        const p = (q: number) => hist.quantileSince(prev, q)?.toFixed(0) ?? '–'
+        console.log(`  t=${second}s answers ${hist.count - prev.count} p50 ${p(0.5)} ms p99 ${p(0.99)} ms in flight ${sim.inFlight}`)
+        prev = hist.snapshot()
+      }
+      if (second === Math.round(seconds * 0.2)) {
+        steadyFrom = hist.snapshot()
+        void cpuNow().then((c) => (cpuFrom = c))
+      }
+      if (second === Math.round(seconds * 0.9) && steadyFrom) {
+        steadyTo = { p50: hist.quantileSince(steadyFrom, 0.5), p99: hist.quantileSince(steadyFrom, 0.99) }
+        void cpuNow().then((c) => (cpuTo = c))
+      }
+    }, 1000)
     const result = await sim.done
+    clearInterval(timeline)
     if (process.env.BENCH_DEBUG) console.log(JSON.stringify(result, null, 1))
     await new Promise((r) => setTimeout(r, 1500)) // let the last batches commit
     const series = await sampler.stop()
@@ -331,13 +399,77 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
     console.log(`bench/ingest e2e: ${terminals} terminals, ${seconds} s, one position per terminal every ${intervalMs} ms (offered ${Math.round((terminals * 1000) / intervalMs)}/s), raw archive ${archive ? 'on' : 'off'}`)
     console.log(`  committed           ${Math.round(rate)} positions/s (sustained, rows in DB over time)`)
     // RunSummary's latency covers every answered frame, registration and authentication included.
-    console.log(`  ack latency         p50 ${result.ackLatencyMs.p50?.toFixed(1)} ms, p99 ${result.ackLatencyMs.p99?.toFixed(1)} ms, max ${result.ackLatencyMs.max?.toFixed(1)} ms (all answers)`)
+    const steady = steadyTo as { p50: number | null; p99: number | null } | null
+    console.log(`  ack latency         p50 ${steady?.p50?.toFixed(1)} ms, p99 ${steady?.p99?.toFixed(1)} ms (steady: 20–90 % of the run)`)
+    console.log(`                      p50 ${result.ackLatencyMs.p50?.toFixed(1)} ms, p99 ${result.ackLatencyMs.p99?.toFixed(1)} ms, max ${result.ackLatencyMs.max?.toFixed(1)} ms (all answers, connect ramp included)`)
     const acked = result.framesWithoutAnswer === 0 && refused === 0
     console.log(
       `  rows in DB / sent   ${last.rows} / ${positionsSent} positions; ${result.framesWithoutAnswer} frames unanswered, ${refused} refused` +
         (acked ? ` → every position acknowledged; lost ${positionsSent - last.rows}` : ''),
     )
     console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
+    const [c0, c1] = [cpuFrom as CpuSample | null, cpuTo as CpuSample | null]
+    if (c0 && c1 && c1.rows > c0.rows) {
+      const n = c1.rows - c0.rows
+      const wall = (c1.at - c0.at) / 1000
+      const part = (k: 'gateway' | 'simulator' | 'postgres') => `${k} ${(((c1[k] - c0[k]) * 1e6) / n).toFixed(1)} µs (${Math.round(((c1[k] - c0[k]) / wall) * 100)} % of a core)`
+      console.log(`  CPU per position    ${part('gateway')}, ${part('simulator')}, ${part('postgres')} — steady window, ${n} rows in ${wall.toFixed(1)} s`)
+    }
+  } finally {
+    await gateway.stop()
+    await drop()
+  }
+}
+
+/**
+ * End to end with bench/loadgen.ts: the terminals in `loaders` processes of their own, the
+ * gateway in another, PostgreSQL. Latency and CPU are taken over the steady window (20–90 % of
+ * the run); lost = acknowledged positions missing from the database.
+ */
+async function benchEndToEndLean(terminals: number, seconds: number, intervalMs: number, archive: boolean, loaders: number, batch: number): Promise<void> {
+  const { startLoadgenChild, mergedQuantile } = await import('./loadgen.js')
+  const { store, drop } = await scratchStore()
+  const schema = (await store.sql.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
+  const gateway = await startGatewayChild(schema, archive)
+  try {
+    const sampler = sampleCommitted(store)
+    const per = Math.ceil(terminals / loaders)
+    const gens = Array.from({ length: loaders }, (_, k) =>
+      startLoadgenChild({ host: '127.0.0.1', port: gateway.port, first: k * per, terminals: Math.min(per, terminals - k * per), intervalMs, seconds, batch }),
+    )
+    const cpuNow = async () => ({ at: performance.now(), rows: await store.countPositions(), gateway: await gateway.cpuSeconds(), postgres: await postgresCpuSeconds() })
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+    await sleep(seconds * 200)
+    for (const g of gens) g.mark()
+    const c0 = await cpuNow()
+    await sleep(seconds * 700)
+    for (const g of gens) g.mark()
+    const c1 = await cpuNow()
+    await sleep(seconds * 100)
+    const reports = await Promise.all(gens.map((g) => g.stop()))
+    await sleep(1500) // the last commits
+    const series = await sampler.stop()
+    const last = series[series.length - 1]!
+    const sum = (k: 'sent' | 'acked' | 'refused' | 'unanswered' | 'authenticated' | 'connectionErrors' | 'lateTicks' | 'cpuSeconds') => reports.reduce((n, r) => n + r[k], 0)
+    const n = c1.rows - c0.rows
+    const wall = (c1.at - c0.at) / 1000
+    const rate = n / wall
+    const sample = await storedRows(store, 500_000)
+    const raw = sample.length ? await rawCopyRate(sample) : NaN
+    const ms = (v: number | null) => (v === null ? '–' : v.toFixed(1))
+    console.log(
+      `bench/ingest e2e (lean generator, ${loaders} process${loaders > 1 ? 'es' : ''}): ${terminals} terminals, ${seconds} s, one ${batch > 1 ? `0x0704 of ${batch} fixes` : '0x0200'} per terminal every ${intervalMs} ms (offered ${Math.round((terminals * batch * 1000) / intervalMs)} positions/s), raw archive ${archive ? 'on' : 'off'}`,
+    )
+    console.log(`  committed           ${Math.round(rate)} positions/s (steady window ${wall.toFixed(1)} s, rows in DB over time)`)
+    console.log(`  ack latency         p50 ${ms(mergedQuantile(reports, 0.5))} ms, p99 ${ms(mergedQuantile(reports, 0.99))} ms, max ${ms(Math.max(...reports.map((r) => r.window.max)))} ms (steady window)`)
+    const acked = sum('acked') - sum('refused')
+    console.log(
+      `  rows in DB / acked  ${last.rows} / ${acked} (sent ${sum('sent')}, refused ${sum('refused')}, unanswered ${sum('unanswered')}); acknowledged but missing: ${Math.max(0, acked - last.rows)}`,
+    )
+    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated, ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
+    console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
+    const part = (cpu: number) => `${((cpu * 1e6) / n).toFixed(1)} µs (${Math.round((cpu / wall) * 100)} % of a core)`
+    console.log(`  CPU per position    gateway ${part(c1.gateway - c0.gateway)}, generator ${part(sum('cpuSeconds'))}, postgres ${part(c1.postgres - c0.postgres)}`)
   } finally {
     await gateway.stop()
     await drop()

@@ -93,11 +93,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         const cur = newest.get(r.vehicleId)
         if (!cur || r.deviceTime > cur.deviceTime) newest.set(r.vehicleId, r)
       }
-      for (const r of newest.values()) {
-        const p = state.setLastPosition(r).catch((err: unknown) => ingestLog.error({ err, vehicleId: r.vehicleId }, 'updating the last position failed'))
-        lastPositionWrites.add(p)
-        void p.finally(() => lastPositionWrites.delete(p))
-      }
+      const p = state.setLastPositions([...newest.values()]).catch((err: unknown) => ingestLog.error({ err, vehicles: newest.size }, 'updating the last positions failed'))
+      lastPositionWrites.add(p)
+      void p.finally(() => lastPositionWrites.delete(p))
     })
     let ingestClosed = false
     const closeIngest = async () => {

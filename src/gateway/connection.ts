@@ -59,7 +59,8 @@ export interface ConnectionHost {
   /** A subpacket fragment: returns the whole body's message when the set completes, else null. */
   reassemble(conn: Connection, frame: Frame): Buffer | null
   archive(conn: Connection, escaped: Buffer, phone: string | null): void
-  scheduleUncork(conn: Connection): void
+  /** Flush this connection's outbox at the end of the current tick. */
+  scheduleFlush(conn: Connection): void
   connectionClosed(conn: Connection, hadError: boolean): void
 }
 
@@ -116,7 +117,8 @@ export class Connection {
   commands: PendingCommand[] | null = null
   /** per-connection reassembly state, owned by the gateway's reassembler hook */
   reassembly: unknown = null
-  corked = false
+  /** frames written this tick, sent as one buffer by flush() (one syscall, no stream corking) */
+  private outbox: Buffer | Buffer[] | null = null
 
   private serial = 0
   private consecutiveBad = 0
@@ -314,27 +316,33 @@ export class Connection {
   // ---- writing --------------------------------------------------------------------------------
 
   /**
-   * Writes a frame. Writes within one tick are corked together (one syscall for a batch of
-   * acks). Returns false when the connection is gone.
+   * Writes a frame. Frames written within one tick go out together at its end as one buffer: a
+   * commit acknowledges many positions of a socket at once, and one plain write is cheaper than
+   * corking the stream (measured: cork/uncork → writev was ~20 % of the gateway's CPU under load).
+   * Returns false when the connection is gone.
    */
   write(frame: Buffer): boolean {
     if (this.isClosed || this.socket.destroyed) return false
-    if (!this.corked) {
-      this.corked = true
-      this.socket.cork()
-      this.host.scheduleUncork(this)
-    }
-    this.socket.write(frame)
+    const o = this.outbox
+    if (o === null) {
+      this.outbox = frame
+      this.host.scheduleFlush(this)
+    } else if (Array.isArray(o)) o.push(frame)
+    else this.outbox = [o, frame]
+    return true
+  }
+
+  /** Sends what write() gathered this tick. */
+  flush(): void {
+    const o = this.outbox
+    if (o === null) return
+    this.outbox = null
+    if (this.socket.destroyed || this.socket.writableEnded) return
+    this.socket.write(Array.isArray(o) ? Buffer.concat(o) : o)
     if (this.socket.writableLength > MAX_WRITE_BUFFER && (this.pauses & PAUSE_WRITE) === 0) {
       this.pause(PAUSE_WRITE)
       this.socket.once('drain', onDrain)
     }
-    return true
-  }
-
-  uncork(): void {
-    this.corked = false
-    if (!this.socket.destroyed) this.socket.uncork()
   }
 
   /** Encodes a message to this terminal in its own version. Returns the serial used, or -1 if not written. */
@@ -376,8 +384,13 @@ export class Connection {
       this.backlog = null
       this.pause(PAUSE_CLOSING)
     }
-    if (destroy) this.socket.destroy()
-    else this.socket.end()
+    if (destroy) {
+      this.outbox = null
+      this.socket.destroy()
+    } else {
+      this.flush()
+      this.socket.end()
+    }
   }
 
   /** Socket 'close' (called by the shared listener). */

@@ -56,7 +56,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private readonly reassembly: Reassembly
   private readonly sessionEvents: SessionEventWriter
   private sweepTimer: NodeJS.Timeout | null = null
-  private uncorkQueue: Connection[] = []
+  private flushQueue: Connection[] = []
   private underPressure = false
   private closing = false
   /** background work (session bookkeeping) that close() waits for */
@@ -135,7 +135,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const c of this.connections) c.pause(PAUSE_PRESSURE)
     if (flush) await flush().catch((e: unknown) => this.logger.error({ err: e }, 'flushing before shutdown failed'))
-    this.flushUncork()
+    this.flushWrites()
     this.ingest.off('pressure', this.onPressure)
     this.ingest.off('drain', this.onDrain)
     await this.commands.stop()
@@ -241,14 +241,14 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.archiveWriter?.add(phone ? canonicalPhone(phone) : '', conn.address, escaped, this.now())
   }
 
-  scheduleUncork(conn: Connection): void {
-    if (this.uncorkQueue.push(conn) === 1) process.nextTick(() => this.flushUncork())
+  scheduleFlush(conn: Connection): void {
+    if (this.flushQueue.push(conn) === 1) process.nextTick(() => this.flushWrites())
   }
 
-  private flushUncork(): void {
-    const q = this.uncorkQueue
-    this.uncorkQueue = []
-    for (const c of q) c.uncork()
+  private flushWrites(): void {
+    const q = this.flushQueue
+    this.flushQueue = []
+    for (const c of q) c.flush()
   }
 
   connectionClosed(conn: Connection): void {

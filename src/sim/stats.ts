@@ -21,14 +21,31 @@ export class LatencyHistogram {
 
   /** The q-quantile in ms (upper edge of its bucket, within 1 %), or null when empty. */
   quantile(q: number): number | null {
-    if (this.count === 0) return null
-    const rank = Math.max(1, Math.ceil(q * this.count))
+    return this.quantileOfBuckets(this.buckets, this.count, this.max, q)
+  }
+
+  /** A copy of the counts so far, for quantiles over a window (`quantileSince`). */
+  snapshot(): { buckets: Uint32Array; count: number } {
+    return { buckets: this.buckets.slice(), count: this.count }
+  }
+
+  /** The q-quantile in ms of what was recorded after `since` was taken (a steady-state window). */
+  quantileSince(since: { buckets: Uint32Array; count: number }, q: number): number | null {
+    const window = this.buckets.slice()
+    for (let i = 0; i < window.length; i++) window[i] -= since.buckets[i]
+    return this.quantileOfBuckets(window, this.count - since.count, this.max, q)
+  }
+
+  /** The q-quantile in ms of bucket counts in this scheme (e.g. windows of several histograms added up). */
+  quantileOfBuckets(buckets: ArrayLike<number>, count: number, max: number, q: number): number | null {
+    if (count <= 0) return null
+    const rank = Math.max(1, Math.ceil(q * count))
     let seen = 0
-    for (let i = 0; i < this.buckets.length; i++) {
-      seen += this.buckets[i]
-      if (seen >= rank) return Math.min(this.max, Math.exp((i + 1) * LatencyHistogram.BASE) / 1000)
+    for (let i = 0; i < buckets.length; i++) {
+      seen += buckets[i]
+      if (seen >= rank) return Math.min(max, Math.exp((i + 1) * LatencyHistogram.BASE) / 1000)
     }
-    return this.max
+    return max
   }
 }
 

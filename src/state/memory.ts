@@ -86,7 +86,7 @@ export class MemoryState implements State {
   readonly kind = 'memory' as const
   private readonly clock: () => number
   private sessions = new Map<string, Expiring<string>>()
-  private positions = new Map<number, { deviceTime: number; json: string }>()
+  private positions = new Map<number, { deviceTime: number; value: CommittedPosition }>()
   private counters = new Map<number, Map<string, number>>()
   private channels = new Map<string, Set<(m: NodeEnvelope) => void>>()
   private streams = new Map<string, Ring>()
@@ -156,16 +156,24 @@ export class MemoryState implements State {
   // ---- last position, counters ----------------------------------------------------------------
 
   async setLastPosition(position: CommittedPosition): Promise<void> {
+    return this.setLastPositions([position])
+  }
+
+  async setLastPositions(positions: readonly CommittedPosition[]): Promise<void> {
     this.live()
-    const cur = this.positions.get(position.vehicleId)
-    if (cur && cur.deviceTime > position.deviceTime) return
-    this.positions.set(position.vehicleId, { deviceTime: position.deviceTime, json: JSON.stringify(position) })
+    for (const position of positions) {
+      const cur = this.positions.get(position.vehicleId)
+      if (cur && cur.deviceTime > position.deviceTime) continue
+      // A shallow copy, not JSON: this runs for every committed batch, reads are rare (and copy).
+      this.positions.set(position.vehicleId, { deviceTime: position.deviceTime, value: { ...position } })
+    }
   }
 
   async getLastPosition(vehicleId: number): Promise<CommittedPosition | null> {
     this.live()
     const cur = this.positions.get(vehicleId)
-    return cur ? (JSON.parse(cur.json) as CommittedPosition) : null
+    // Through JSON like the Redis state: the caller gets its own copy with the same shape.
+    return cur ? (JSON.parse(JSON.stringify(cur.value)) as CommittedPosition) : null
   }
 
   async incrCounter(vehicleId: number, name: string, by = 1): Promise<number> {

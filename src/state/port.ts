@@ -74,6 +74,8 @@ export interface State {
 
   /** Keeps the position with the latest deviceTime: a late (blind-area) fix never replaces a newer one. */
   setLastPosition(position: CommittedPosition): Promise<void>
+  /** The same for a committed batch, in one round trip (the ingest path: one call per commit). */
+  setLastPositions(positions: readonly CommittedPosition[]): Promise<void>
   getLastPosition(vehicleId: number): Promise<CommittedPosition | null>
 
   incrCounter(vehicleId: number, name: string, by?: number): Promise<number>

@@ -90,6 +90,18 @@ if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 't', ARGV[1], 'v', ARGV[2])
 return 1`)
 
+/** KEYS: position hashes; ARGV: device time and JSON per key, in order. Newest device time wins. */
+const SET_POSITIONS = new Script(`
+for i, key in ipairs(KEYS) do
+  local t = ARGV[2 * i - 1]
+  local cur = redis.call('HGET', key, 't')
+  if not cur or tonumber(cur) <= tonumber(t) then redis.call('HSET', key, 't', t, 'v', ARGV[2 * i]) end
+end
+return 1`)
+
+/** Keys per SET_POSITIONS call: bounds one script's run time (Redis is single-threaded). */
+const POSITIONS_PER_CALL = 500
+
 const ACQUIRE_LEASE = new Script(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
@@ -184,6 +196,17 @@ export class RedisState implements State {
 
   async setLastPosition(position: CommittedPosition): Promise<void> {
     await SET_POSITION.run(this.main, [this.key('pos', position.vehicleId)], [position.deviceTime, JSON.stringify(position)])
+  }
+
+  async setLastPositions(positions: readonly CommittedPosition[]): Promise<void> {
+    const calls: Promise<unknown>[] = []
+    for (let i = 0; i < positions.length; i += POSITIONS_PER_CALL) {
+      const chunk = positions.slice(i, i + POSITIONS_PER_CALL)
+      const args: (string | number)[] = []
+      for (const p of chunk) args.push(p.deviceTime, JSON.stringify(p))
+      calls.push(SET_POSITIONS.run(this.main, chunk.map((p) => this.key('pos', p.vehicleId)), args))
+    }
+    await Promise.all(calls)
   }
 
   async getLastPosition(vehicleId: number): Promise<CommittedPosition | null> {

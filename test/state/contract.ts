@@ -109,6 +109,21 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     t.equal((await s.getLastPosition(7))?.speed, 0, 'a returned position is a copy')
   })
 
+  withNodes(1, 'last positions in a batch: per vehicle the newest, stored ones not overtaken by older', async (t, [s]) => {
+    await s.setLastPosition(position(21, 5_000))
+    const batch = [position(21, 4_000), position(22, 1_000), position(22, 3_000, { speed: 7 }), position(22, 2_000)]
+    // more vehicles than one Redis script call takes
+    for (let v = 100; v < 1_300; v++) batch.push(position(v, v))
+    await s.setLastPositions(batch)
+    t.equal((await s.getLastPosition(21))?.deviceTime, 5_000, 'an older fix in the batch does not replace the stored one')
+    t.same(await s.getLastPosition(22), position(22, 3_000, { speed: 7 }), 'the newest of the batch wins whatever its place')
+    t.equal((await s.getLastPosition(1_299))?.deviceTime, 1_299)
+    t.equal((await s.getLastPosition(100))?.deviceTime, 100)
+    batch[2]!.speed = 999
+    t.equal((await s.getLastPosition(22))?.speed, 7, 'stored positions do not follow later changes to the caller’s objects')
+    await s.setLastPositions([])
+  })
+
   withNodes(2, 'counters: increments are atomic across nodes', async (t, [a, b]) => {
     t.same(await a.getCounters(7), {})
     t.equal(await a.incrCounter(7, 'bad_frames'), 1)
