@@ -38,7 +38,7 @@ function config(): Config {
 }
 
 /** A fresh schema with the migrated tables; dropped by the returned cleanup. */
-async function scratchStore(transport?: PositionTransport): Promise<{ store: OpenedStore; drop: () => Promise<void> }> {
+export async function scratchStore(transport?: PositionTransport): Promise<{ store: OpenedStore; drop: () => Promise<void> }> {
   const schema = `bench_ingest_${randomUUID().replace(/-/g, '').slice(0, 12)}`
   const store = await openStore(config(), { schema, transport, poolSize: 4, statementTimeoutMs: 120_000 })
   return {
@@ -203,8 +203,11 @@ async function benchQueue(argv: string[]): Promise<void> {
  */
 async function serveGatewayChild(schema: string, archive: boolean): Promise<void> {
   const { startApp } = await import('../src/app.js')
+  const { loadConfig } = await import('../src/config/index.js')
   const cfg: Config = {
     ...config(),
+    // JT808_BATCH_ROWS, JT808_BATCH_MS, JT808_INGEST_IN_FLIGHT … from the environment reach the gateway
+    ...Object.fromEntries(Object.entries(loadConfig(process.env)).filter(([k]) => k.startsWith('ingest'))),
     tcpPort: 0,
     tcpHost: '127.0.0.1',
     httpPort: 0,
@@ -214,41 +217,49 @@ async function serveGatewayChild(schema: string, archive: boolean): Promise<void
     logLevel: 'warn',
   }
   const app = await startApp(cfg, { upkeep: false, storeOptions: { schema, migrate: false } })
-  process.send?.({ port: app.tcp.port })
+  const { createToken } = await import('../src/api/tokens.js')
+  const { secret } = await createToken(app.store, { role: 'supervisor' })
+  process.send?.({ port: app.tcp.port, httpPort: app.http.port, token: secret })
   process.on('message', (m) => {
     if (m === 'stop') void app.close().then(() => process.exit(0))
     if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
   })
 }
 
-/** CPU seconds used so far by every PostgreSQL process on this host (Linux /proc; 0 elsewhere). */
-async function postgresCpuSeconds(): Promise<number> {
-  const { readdir, readFile } = await import('node:fs/promises')
-  let ticks = 0
-  for (const pid of await readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid)) continue
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-    const close = stat.lastIndexOf(')')
-    if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
-    const fields = stat.slice(close + 2).split(' ')
-    ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
-  }
-  return ticks / 100 // USER_HZ
+/** CPU seconds used so far by the whole machine (all cores, Linux /proc/stat; 0 elsewhere). */
+async function machineCpuSeconds(): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? ''
+  const [, user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).map(Number)
+  return (user + nice + system + irq + softirq + steal) / 100 // USER_HZ
 }
 
-async function startGatewayChild(schema: string, archive: boolean): Promise<{ port: number; cpuSeconds: () => Promise<number>; stop: () => Promise<void> }> {
+export interface GatewayChild {
+  /** TCP port for terminals */
+  port: number
+  /** HTTP port of the API, and a supervisor token for it */
+  httpPort: number
+  token: string
+  cpuSeconds: () => Promise<number>
+  stop: () => Promise<void>
+}
+
+/** The gateway as `jt808 serve` runs it, in a child process, on an already migrated schema. */
+export async function startGatewayChild(schema: string, archive: boolean): Promise<GatewayChild> {
   const { fork } = await import('node:child_process')
   const proc = fork(new URL(import.meta.url).pathname, ['child-gateway', schema, archive ? 'archive' : 'no-archive'], {
     // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
-  const port = await new Promise<number>((resolve, reject) => {
-    proc.once('message', (m) => resolve((m as { port: number }).port))
+  const { port, httpPort, token } = await new Promise<{ port: number; httpPort: number; token: string }>((resolve, reject) => {
+    proc.once('message', (m) => resolve(m as { port: number; httpPort: number; token: string }))
     proc.once('exit', (code) => reject(new Error(`gateway child exited with ${code}`)))
   })
   return {
     port,
+    httpPort,
+    token,
     cpuSeconds: () =>
       new Promise<number>((resolve) => {
         const on = (m: unknown) => {
@@ -356,7 +367,7 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
     // CPU seconds of each party over the same window: where a position's cost goes on a shared machine.
     const cpuNow = async () => {
       const own = process.cpuUsage()
-      return { at: performance.now(), rows: (await store.countPositions()), gateway: await gateway.cpuSeconds(), simulator: (own.user + own.system) / 1e6, postgres: await postgresCpuSeconds() }
+      return { at: performance.now(), rows: (await store.countPositions()), gateway: await gateway.cpuSeconds(), simulator: (own.user + own.system) / 1e6, machine: await machineCpuSeconds() }
     }
     type CpuSample = Awaited<ReturnType<typeof cpuNow>>
     let cpuFrom: CpuSample | null = null
@@ -412,8 +423,12 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
     if (c0 && c1 && c1.rows > c0.rows) {
       const n = c1.rows - c0.rows
       const wall = (c1.at - c0.at) / 1000
-      const part = (k: 'gateway' | 'simulator' | 'postgres') => `${k} ${(((c1[k] - c0[k]) * 1e6) / n).toFixed(1)} µs (${Math.round(((c1[k] - c0[k]) / wall) * 100)} % of a core)`
-      console.log(`  CPU per position    ${part('gateway')}, ${part('simulator')}, ${part('postgres')} — steady window, ${n} rows in ${wall.toFixed(1)} s`)
+      const part = (k: string, cpu: number) => `${k} ${((cpu * 1e6) / n).toFixed(1)} µs (${Math.round((cpu / wall) * 100)} % of a core)`
+      const gw = c1.gateway - c0.gateway
+      const sim = c1.simulator - c0.simulator
+      console.log(
+        `  CPU per position    ${part('gateway', gw)}, ${part('simulator', sim)}, ${part('PostgreSQL and the rest', c1.machine - c0.machine - gw - sim)} — steady window, ${n} rows in ${wall.toFixed(1)} s`,
+      )
     }
   } finally {
     await gateway.stop()
@@ -423,8 +438,9 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
 
 /**
  * End to end with bench/loadgen.ts: the terminals in `loaders` processes of their own, the
- * gateway in another, PostgreSQL. Latency and CPU are taken over the steady window (20–90 % of
- * the run); lost = acknowledged positions missing from the database.
+ * gateway in another, PostgreSQL. Terminals connect and authenticate first (the ramp), then all
+ * start reporting; after 3 s of that the next `seconds` are the measured window: committed rows, latency and CPU are taken
+ * over it. Lost = acknowledged positions missing from the database.
  */
 async function benchEndToEndLean(terminals: number, seconds: number, intervalMs: number, archive: boolean, loaders: number, batch: number): Promise<void> {
   const { startLoadgenChild, mergedQuantile } = await import('./loadgen.js')
@@ -435,17 +451,27 @@ async function benchEndToEndLean(terminals: number, seconds: number, intervalMs:
     const sampler = sampleCommitted(store)
     const per = Math.ceil(terminals / loaders)
     const gens = Array.from({ length: loaders }, (_, k) =>
-      startLoadgenChild({ host: '127.0.0.1', port: gateway.port, first: k * per, terminals: Math.min(per, terminals - k * per), intervalMs, seconds, batch }),
+      startLoadgenChild({ host: '127.0.0.1', port: gateway.port, first: k * per, terminals: Math.min(per, terminals - k * per), intervalMs, seconds, batch, holdUntilGo: true }),
     )
-    const cpuNow = async () => ({ at: performance.now(), rows: await store.countPositions(), gateway: await gateway.cpuSeconds(), postgres: await postgresCpuSeconds() })
+    const cpuNow = async () => ({ at: performance.now(), rows: await store.countPositions(), gateway: await gateway.cpuSeconds(), machine: await machineCpuSeconds() })
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-    await sleep(seconds * 200)
+    // Ramp: every terminal registered and authenticated (up to 120 s), then 2 s to settle; the
+    // measured window is the next `seconds`.
+    const rampStart = performance.now()
+    let online = 0
+    while (performance.now() - rampStart < 120_000) {
+      online = (await Promise.all(gens.map((g) => g.online()))).reduce((a, b) => a + b, 0)
+      if (online >= terminals) break
+      await sleep(250)
+    }
+    const rampS = (performance.now() - rampStart) / 1000
+    for (const g of gens) g.go()
+    await sleep(3000)
     for (const g of gens) g.mark()
     const c0 = await cpuNow()
-    await sleep(seconds * 700)
+    await sleep(seconds * 1000)
     for (const g of gens) g.mark()
     const c1 = await cpuNow()
-    await sleep(seconds * 100)
     const reports = await Promise.all(gens.map((g) => g.stop()))
     await sleep(1500) // the last commits
     const series = await sampler.stop()
@@ -466,10 +492,12 @@ async function benchEndToEndLean(terminals: number, seconds: number, intervalMs:
     console.log(
       `  rows in DB / acked  ${last.rows} / ${acked} (sent ${sum('sent')}, refused ${sum('refused')}, unanswered ${sum('unanswered')}); acknowledged but missing: ${Math.max(0, acked - last.rows)}`,
     )
-    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated, ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
+    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated (${online} after the ramp of ${rampS.toFixed(1)} s, before any report), ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
     console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
     const part = (cpu: number) => `${((cpu * 1e6) / n).toFixed(1)} µs (${Math.round((cpu / wall) * 100)} % of a core)`
-    console.log(`  CPU per position    gateway ${part(c1.gateway - c0.gateway)}, generator ${part(sum('cpuSeconds'))}, postgres ${part(c1.postgres - c0.postgres)}`)
+    const gw = c1.gateway - c0.gateway
+    const gen = sum('cpuSeconds')
+    console.log(`  CPU per position    gateway ${part(gw)}, generator ${part(gen)}, PostgreSQL and the rest ${part(c1.machine - c0.machine - gw - gen)}; machine ${Math.round(((c1.machine - c0.machine) / wall) * 100)} % of 200 %`)
   } finally {
     await gateway.stop()
     await drop()

@@ -43,6 +43,8 @@ export interface LoadgenOptions {
   overspeedEvery?: number
   /** device time of the first report (UTC ms); default: now − one report per second of the run */
   startTime?: number
+  /** hold reports until go() (connect and authenticate everyone first); default false */
+  holdUntilGo?: boolean
 }
 
 export interface LoadgenReport {
@@ -139,7 +141,7 @@ function reportTemplate(phone: string, batch: number): { raw: Buffer; locations:
   return { raw, locations: Array.from({ length: batch }, (_, i) => HEADER + 3 + i * (2 + itemLength) + 2) }
 }
 
-export function runLoadgen(opts: LoadgenOptions): { mark(): void; report(): LoadgenReport; stop(): Promise<void> } {
+export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; online(): number; report(): LoadgenReport; stop(): Promise<void> } {
   const hist = new LatencyHistogram()
   const marks: Array<ReturnType<LatencyHistogram['snapshot']> & { cpu: number }> = []
   const cpu = () => {
@@ -158,6 +160,8 @@ export function runLoadgen(opts: LoadgenOptions): { mark(): void; report(): Load
   let connectionErrors = 0
   let lateTicks = 0
   let running = true
+  let going = !opts.holdUntilGo
+  let goAt = 0
 
   const terminals: Terminal[] = []
   for (let i = 0; i < opts.terminals; i++) {
@@ -290,8 +294,8 @@ export function runLoadgen(opts: LoadgenOptions): { mark(): void; report(): Load
     lastTick = elapsed
     const shouldBeOpen = Math.min(n, Math.ceil((elapsed / 1000) * connectRate))
     while (running && opened < shouldBeOpen) open(terminals[opened++]!)
-    if (!running) return
-    for (; (Math.floor(slot / n) + (slot % n) / n) * opts.intervalMs <= elapsed; slot++) {
+    if (!running || !going) return
+    for (; (Math.floor(slot / n) + (slot % n) / n) * opts.intervalMs <= elapsed - goAt; slot++) {
       const t = terminals[slot % n]!
       if (!t.online) continue // still connecting: it starts with the next slot of its own
       send(t, patched(t), nextSerial(t))
@@ -300,6 +304,12 @@ export function runLoadgen(opts: LoadgenOptions): { mark(): void; report(): Load
   }, TICK_MS)
 
   return {
+    go() {
+      if (going) return
+      going = true
+      goAt = performance.now() - t0
+    },
+    online: () => authenticated,
     mark() {
       marks.push({ ...hist.snapshot(), cpu: cpu() })
     },
@@ -342,7 +352,11 @@ export function mergedQuantile(reports: LoadgenReport[], q: number): number | nu
 }
 
 export interface LoadgenChild {
+  /** start reporting (with holdUntilGo) */
+  go(): void
   mark(): void
+  /** terminals authenticated so far */
+  online(): Promise<number>
   /** Stops sending, waits for the answers due, disconnects, and reports. */
   stop(): Promise<LoadgenReport>
 }
@@ -368,7 +382,9 @@ export function startLoadgenChild(opts: LoadgenOptions): LoadgenChild {
       proc.send(what)
     })
   return {
+    go: () => proc.send('go'),
     mark: () => proc.send('mark'),
+    online: () => ask<number>('online'),
     stop: () => ask<LoadgenReport>('stop'),
   }
 }
@@ -378,6 +394,8 @@ if (isEntry && process.argv[2] === 'child') {
   const gen = runLoadgen(JSON.parse(process.argv[3]!) as LoadgenOptions)
   process.on('message', (m) => {
     if (m === 'mark') gen.mark()
+    else if (m === 'go') gen.go()
+    else if (m === 'online') process.send?.({ reply: 'online', value: gen.online() })
     else if (m === 'stop') void gen.stop().then(() => process.send?.({ reply: 'stop', value: gen.report() }, () => process.exit(0)))
   })
 }

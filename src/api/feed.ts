@@ -5,7 +5,9 @@
  * across processes, or the in-memory ring) and fans each entry out to the connected clients. The
  * loop never waits for a client: a client whose socket stops draining gets its events queued (up
  * to maxQueuedEvents) and is dropped when the socket stays blocked past drainTimeoutMs or the
- * queue overflows — a slow reader costs only itself.
+ * queue overflows — a slow reader costs only itself. Each entry is parsed and formatted once
+ * for all clients, and each client gets one write per page read (a burst of events to 100
+ * clients is 100 writes, not 100 × events).
  *
  * Resumption: the SSE event id is the stream entry id. A client that sends Last-Event-ID (or
  * ?since=) first replays the stream from there while live entries are held for it; then the
@@ -62,17 +64,32 @@ export function formatEvent(entry: StreamEntry<AnomalyEvent>): string {
   return `id: ${entry.id}\nevent: ${e.event}\ndata: ${data}\n\n`
 }
 
+/** A stream entry with its id parsed and its SSE text made once, shared by every client. */
+interface FeedItem {
+  entry: StreamEntry<AnomalyEvent>
+  id: StreamId
+  text: string | null
+}
+
+function feedItem(entry: StreamEntry<AnomalyEvent>): FeedItem {
+  return { entry, id: parseStreamId(entry.id), text: null }
+}
+
 class FeedClient {
   /** highest stream id written or queued for this client */
   last: StreamId
   replaying: boolean
   /** live entries that arrived while replaying */
   held: StreamEntry<AnomalyEvent>[] = []
-  /** formatted chunks waiting for the socket to drain */
-  queue: string[] = []
+  /** formatted chunks waiting for the socket to drain, and how many events they hold */
+  queue: Array<{ chunk: string | Buffer; events: number }> = []
+  queuedEvents = 0
   blocked = false
   closed = false
   private drainTimer: NodeJS.Timeout | null = null
+
+  /** clients with equal keys get the same events: one chunk per page serves them all */
+  readonly filterKey: string
 
   constructor(
     readonly res: ServerResponse,
@@ -83,16 +100,19 @@ class FeedClient {
   ) {
     this.last = start
     this.replaying = replaying
+    const sorted = (set: Set<string> | null) => (set ? [...set].sort().join(',') : '*')
+    this.filterKey = `${filter.enterpriseLicenseNo ?? '*'}|${sorted(filter.types)}|${filter.plate ?? '*'}|${sorted(filter.severities)}`
     res.on('drain', () => this.onDrain())
     res.on('close', () => this.feed.remove(this))
   }
 
-  /** Writes or queues one chunk; never waits. */
-  send(chunk: string): void {
+  /** Writes or queues one chunk (holding `events` events); never waits. */
+  send(chunk: string | Buffer, events = 1): void {
     if (this.closed) return
     if (this.blocked) {
-      if (this.queue.length >= this.feed.options.maxQueuedEvents) return this.feed.drop(this, 'queue-overflow')
-      this.queue.push(chunk)
+      if (this.queuedEvents + events > this.feed.options.maxQueuedEvents) return this.feed.drop(this, 'queue-overflow')
+      this.queue.push({ chunk, events })
+      this.queuedEvents += events
       return
     }
     if (!this.res.write(chunk)) {
@@ -102,12 +122,18 @@ class FeedClient {
     }
   }
 
+  /** The item's SSE text if this client is to get it (newer than what it has, and it matches the filter). */
+  take(item: FeedItem): string | null {
+    if (compareStreamIds(item.id, this.last) <= 0) return null
+    this.last = item.id
+    if (!matches(this.filter, item.entry.value)) return null
+    return (item.text ??= formatEvent(item.entry))
+  }
+
   deliver(entry: StreamEntry<AnomalyEvent>): boolean {
-    const id = parseStreamId(entry.id)
-    if (compareStreamIds(id, this.last) <= 0) return false
-    this.last = id
-    if (!matches(this.filter, entry.value)) return false
-    this.send(formatEvent(entry))
+    const text = this.take(feedItem(entry))
+    if (text === null) return false
+    this.send(text)
     return true
   }
 
@@ -115,7 +141,11 @@ class FeedClient {
     if (this.drainTimer) clearTimeout(this.drainTimer)
     this.drainTimer = null
     this.blocked = false
-    while (this.queue.length && !this.blocked && !this.closed) this.send(this.queue.shift()!)
+    while (this.queue.length && !this.blocked && !this.closed) {
+      const next = this.queue.shift()!
+      this.queuedEvents -= next.events
+      this.send(next.chunk, next.events)
+    }
   }
 
   close(): void {
@@ -123,6 +153,7 @@ class FeedClient {
     this.closed = true
     if (this.drainTimer) clearTimeout(this.drainTimer)
     this.queue = []
+    this.queuedEvents = 0
     this.held = []
   }
 }
@@ -236,20 +267,56 @@ export class AnomalyFeed {
         const cursor = `${this.tail!.ms}-${this.tail!.seq}`
         const entries = await this.state.read<AnomalyEvent>(this.stream, cursor, REPLAY_PAGE, this.options.blockMs)
         failures = 0
-        for (const entry of entries) {
-          this.tail = parseStreamId(entry.id)
-          let n = 0
-          for (const c of this.clients) {
-            if (c.closed) continue
-            if (c.replaying) {
-              if (c.held.length >= this.options.maxQueuedEvents) this.drop(c, 'queue-overflow')
-              else c.held.push(entry)
-              continue
-            }
-            if (c.deliver(entry)) n++
+        if (!entries.length) continue
+        const items = entries.map(feedItem)
+        this.tail = items[items.length - 1].id
+        const perEntry = new Array<number>(items.length).fill(0)
+        // Clients that are caught up (every item is new to them) with the same filter get the same
+        // bytes: made once per filter, written to each.
+        const shared = new Map<string, { chunk: Buffer; matched: number[] } | null>()
+        const first = items[0].id
+        const lastId = items[items.length - 1].id
+        for (const c of this.clients) {
+          if (c.closed) continue
+          if (c.replaying) {
+            if (c.held.length + entries.length > this.options.maxQueuedEvents) this.drop(c, 'queue-overflow')
+            else c.held.push(...entries)
+            continue
           }
-          this.stats.delivered += n
-          this.hooks.onDeliver?.(entry, n)
+          if (compareStreamIds(first, c.last) > 0) {
+            let page = shared.get(c.filterKey)
+            if (page === undefined) {
+              let text = ''
+              const matched: number[] = []
+              for (let i = 0; i < items.length; i++) {
+                if (!matches(c.filter, items[i].entry.value)) continue
+                text += (items[i].text ??= formatEvent(items[i].entry))
+                matched.push(i)
+              }
+              page = matched.length ? { chunk: Buffer.from(text), matched } : null
+              shared.set(c.filterKey, page)
+            }
+            c.last = lastId
+            if (page) {
+              c.send(page.chunk, page.matched.length)
+              for (const i of page.matched) perEntry[i]++
+            }
+            continue
+          }
+          let out = ''
+          let n = 0
+          for (let i = 0; i < items.length; i++) {
+            const text = c.take(items[i])
+            if (text === null) continue
+            out += text
+            n++
+            perEntry[i]++
+          }
+          if (n) c.send(out, n)
+        }
+        for (let i = 0; i < items.length; i++) {
+          this.stats.delivered += perEntry[i]
+          this.hooks.onDeliver?.(entries[i], perEntry[i])
         }
       } catch (err) {
         if (!this.running) break

@@ -31,6 +31,8 @@ export interface Config {
   /** Group commit: flush at this many rows or after this many ms. */
   ingestBatchRows: number
   ingestBatchMs: number
+  /** Batches being written at once (each on its own connection). */
+  ingestInFlight: number
   /** Rows queued before sockets stop reading (backpressure). */
   ingestHighWater: number
   commandTimeoutSeconds: number
@@ -66,6 +68,7 @@ export const DEFAULTS: Config = {
   archiveRawFrames: true,
   ingestBatchRows: 2000,
   ingestBatchMs: 20,
+  ingestInFlight: 2,
   ingestHighWater: 50_000,
   commandTimeoutSeconds: 30,
   offlineCommandTtlSeconds: 86_400,
@@ -115,6 +118,7 @@ const SETTINGS: Setting[] = [
   { key: 'archiveRawFrames', env: 'JT808_ARCHIVE_RAW', flag: 'archive-raw', kind: 'bool' },
   { key: 'ingestBatchRows', env: 'JT808_BATCH_ROWS', flag: 'batch-rows', kind: 'int', min: 1, max: 100_000 },
   { key: 'ingestBatchMs', env: 'JT808_BATCH_MS', flag: 'batch-ms', kind: 'int', min: 0, max: 10_000 },
+  { key: 'ingestInFlight', env: 'JT808_INGEST_IN_FLIGHT', flag: 'ingest-in-flight', kind: 'int', min: 1, max: 16 },
   { key: 'ingestHighWater', env: 'JT808_INGEST_HIGH_WATER', flag: 'ingest-high-water', kind: 'int', min: 1 },
   { key: 'commandTimeoutSeconds', env: 'JT808_COMMAND_TIMEOUT_S', flag: 'command-timeout', kind: 'int', min: 1 },
   { key: 'offlineCommandTtlSeconds', env: 'JT808_OFFLINE_COMMAND_TTL_S', flag: 'offline-command-ttl', kind: 'int', min: 1 },

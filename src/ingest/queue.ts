@@ -6,7 +6,8 @@
  *   0x8001 written inside done ◀── done(null, result) ◀─────────────────┘
  *   matcher ◀── 'committed' (newly stored rows)
  *
- * - One batch in flight at a time by default (maxInFlight); batches keep submission order.
+ * - Up to maxInFlight batches are written at once (config.ingestInFlight), each on its own
+ *   connection; batches are cut in submission order, and each batch's acks go out when it commits.
  * - A database error acknowledges nothing: the same batch is retried with exponential backoff
  *   until it commits. Rows already committed by an earlier attempt are not written twice and the
  *   store's primary key absorbs a commit whose reply was lost.
@@ -77,6 +78,7 @@ export function ingestOptionsFromConfig(config: Config): IngestQueueOptions {
   return {
     batchRows: config.ingestBatchRows,
     batchMs: config.ingestBatchMs,
+    maxInFlight: config.ingestInFlight,
     highWater: config.ingestHighWater,
     retentionMs: config.retention.positionsDays * 86_400_000,
   }
