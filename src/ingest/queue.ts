@@ -14,7 +14,9 @@
  * - A row the database refuses on its own (data exception) is isolated by splitting the batch and
  *   counted as rejected; the rest of its batch commits.
  * - Bounded: above highWater queued rows 'pressure' is emitted (the gateway stops reading sockets),
- *   at half of it 'drain'. Beyond maxQueuedRows a submission is refused with IngestOverloadError
+ *   at half of it 'drain'. Rows committed but not yet taken in by a consumer of 'committed' (the
+ *   matcher: `downstreamRows`) count too, so a slow matcher slows the sockets instead of growing
+ *   its backlog without bound; the consumer calls `recheckLevel()` as its backlog falls. Beyond maxQueuedRows a submission is refused with IngestOverloadError
  *   (counted; the terminal retransmits). Every refused row is counted with its reason.
  *
  * Events: 'pressure', 'drain', 'committed' (CommittedPosition[]), 'retry' (err, attempt, delayMs),
@@ -69,6 +71,8 @@ export interface IngestQueueOptions {
   retryInitialMs?: number
   retryMaxMs?: number
   now?: () => number
+  /** Committed rows a downstream consumer has not yet handled; counted against highWater. */
+  downstreamRows?: () => number
   /** prom-client registry for the metrics (default: the global one). */
   registry?: Registry
 }
@@ -139,7 +143,9 @@ function isDataError(e: unknown): boolean {
 }
 
 export class IngestQueue extends EventEmitter {
-  private readonly opts: Required<Omit<IngestQueueOptions, 'registry'>>
+  private readonly opts: Required<Omit<IngestQueueOptions, 'registry' | 'downstreamRows'>>
+  /** set after construction when the consumer is created later (the composition root) */
+  downstreamRows: () => number
   private readonly metrics: IngestMetrics
   private pending = new Fifo<Entry>()
   private pendingRows = 0
@@ -166,6 +172,7 @@ export class IngestQueue extends EventEmitter {
       ...options,
     }
     this.metrics = createIngestMetrics(options.registry)
+    this.downstreamRows = options.downstreamRows ?? (() => 0)
   }
 
   /** Rows submitted and not yet settled. */
@@ -377,9 +384,15 @@ export class IngestQueue extends EventEmitter {
     setImmediate(() => this.call(done, err))
   }
 
+  /** Re-evaluates pressure/drain (a downstream consumer calls this as its backlog falls). */
+  recheckLevel(): void {
+    this.updateLevel()
+  }
+
   private updateLevel(): void {
-    const q = this.queuedRows
-    this.metrics.queuedRows.set(q)
+    const mine = this.queuedRows
+    this.metrics.queuedRows.set(mine)
+    const q = mine + this.downstreamRows()
     if (!this.pressure && q >= this.opts.highWater) {
       this.pressure = true
       this.safeEmit('pressure')

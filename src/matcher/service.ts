@@ -29,6 +29,15 @@ import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
 import { plateKey, type Waybill } from './waybill.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
+/** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
+export interface IngestSource {
+  on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
+  off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
+  /** rows committed and not yet taken in downstream (set by the matcher) */
+  downstreamRows?: () => number
+  recheckLevel?(): void
+}
+
 /** What travels on the partitioned stream besides plain committed positions. */
 export type MatcherEnvelope =
   | { kind: 'driver-card'; event: DriverCardEvent }
@@ -102,6 +111,8 @@ export class MatcherService {
   private consumer: PartitionedConsumer<MatcherStreamEntry> | null = null
   private closed = false
   private droppedEvents = 0
+  /** in-process: committed positions handed over and not yet matched and persisted */
+  private backlogRows = 0
   private readonly metrics: ReturnType<typeof matcherMetrics> | null
   private readonly zonesRefreshMs: number
   private readonly fixedZones: boolean
@@ -176,9 +187,22 @@ export class MatcherService {
 
   // ------------------------------------------------------------------ inputs
 
-  /** In-process positions: the ingest queue's 'committed' event. Returns the detach function. */
-  attachIngest(ingest: { on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown; off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown }): () => void {
-    const listener = (rows: CommittedPosition[]) => void this.handlePositions(rows).catch((err) => this.report(err, 'positions failed'))
+  /**
+   * In-process positions: the ingest queue's 'committed' event. Returns the detach function.
+   * Positions not yet matched and persisted count against the queue's high-water mark, so a slow
+   * anomaly store pauses the sockets rather than growing this backlog without bound.
+   */
+  attachIngest(ingest: IngestSource): () => void {
+    ingest.downstreamRows = () => this.backlogRows
+    const listener = (rows: CommittedPosition[]) => {
+      this.backlogRows += rows.length
+      void this.handlePositions(rows)
+        .catch((err) => this.report(err, 'positions failed'))
+        .finally(() => {
+          this.backlogRows -= rows.length
+          ingest.recheckLevel?.()
+        })
+    }
     ingest.on('committed', listener)
     const detach = () => void ingest.off('committed', listener)
     this.cleanups.push(detach)
@@ -318,8 +342,8 @@ export class MatcherService {
     })
   }
 
-  stats(): EngineStats & { pendingEvents: number; droppedEvents: number } {
-    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents }
+  stats(): EngineStats & { pendingEvents: number; droppedEvents: number; backlogRows: number } {
+    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents, backlogRows: this.backlogRows }
   }
 
   /** Waits until everything queued so far is handled and persisted. */
@@ -500,7 +524,20 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
   if (clustered) {
     const partitions = deps.partitions ?? 64
     const publisher = new MatcherPublisher(deps.state, partitions)
-    const onCommitted = (rows: CommittedPosition[]) => void publisher.positions(rows).catch((err) => deps.logger?.error({ err }, 'positions not published to the matcher stream'))
+    // Rows on their way to the stream count against the ingest high-water mark (a slow Redis
+    // pauses the sockets instead of piling up publishes).
+    let publishing = 0
+    deps.ingest.downstreamRows = () => publishing
+    const onCommitted = (rows: CommittedPosition[]) => {
+      publishing += rows.length
+      void publisher
+        .positions(rows)
+        .catch((err) => deps.logger?.error({ err }, 'positions not published to the matcher stream'))
+        .finally(() => {
+          publishing -= rows.length
+          deps.ingest.recheckLevel?.()
+        })
+    }
     deps.ingest.on('committed', onCommitted)
     service.onClose(() => void deps.ingest.off('committed', onCommitted))
     await service.start({ streams: { partitions, consumer: deps.config.nodeId } })

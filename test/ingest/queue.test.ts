@@ -268,6 +268,34 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       t.equal(await store.countPositions(v), 120)
     })
 
+    t.test('a slow consumer of committed rows holds the pressure until it catches up', async (t) => {
+      let backlog = 0
+      const { q } = queue(t, { batchRows: 1000, batchMs: 1, highWater: 100, downstreamRows: () => backlog })
+      const events: string[] = []
+      q.on('pressure', () => events.push('pressure'))
+      q.on('drain', () => events.push('drain'))
+      // the consumer takes every committed batch in, and finishes with it only when told
+      const held: number[] = []
+      q.on('committed', (r: CommittedPosition[]) => {
+        backlog += r.length
+        held.push(r.length)
+      })
+      const v = nextVehicle()
+      await submit(q, rows(v, 70)).settled
+      t.same(events, [], '70 rows downstream: below highWater')
+      await submit(q, rows(v, 50, NOW - 1000_000)).settled
+      t.same(events, ['pressure'], 'committed, but 120 rows still downstream: pressure stays on')
+      t.ok(q.aboveHighWater)
+      backlog -= held.shift()!
+      q.recheckLevel()
+      t.same(events, ['pressure'], '50 downstream is above half of highWater')
+      backlog -= held.shift()!
+      q.recheckLevel()
+      t.same(events, ['pressure', 'drain'], 'the consumer caught up: drain')
+      await q.flush()
+      t.equal(q.queuedRows, 0, 'the queue itself is empty: downstream rows are counted apart')
+    })
+
     t.test('close writes what is queued, then refuses', async (t) => {
       const { q } = queue(t, { batchMs: 60_000, batchRows: 10_000 })
       const v = nextVehicle()

@@ -124,3 +124,41 @@ t.test('startMatcher (composition root, one process, real PostgreSQL): ingest in
   t.equal(ingest.listenerCount('committed'), 0, 'detached at close')
   await t.rejects(startMatcher({ config: testConfig({ matcherConfig: '{"speed": 1}' }), store, state, ingest }), /speed: not a matcher setting/)
 })
+
+t.test('in-process service: positions not yet matched and persisted count as ingest backlog', async (t) => {
+  const store = await openTestStore(t, 'pglite')
+  const state = new MemoryState()
+  t.teardown(() => state.close())
+  const [v] = await store.upsertVehicles([{ plate: '鲁C33333', plateColor: 2, enterpriseLicenseNo: '370100000001' }])
+  const now = bj('08:00')
+  // the anomaly store stalls until the gate opens
+  let open!: () => void
+  const gate = new Promise<void>((r) => (open = r))
+  const slowStore = Object.create(store) as typeof store
+  slowStore.upsertAnomalies = async (rows) => {
+    await gate
+    return store.upsertAnomalies(rows)
+  }
+  const service = new MatcherService({ store: slowStore, state, clock: () => now, tickMs: 3_600_000, waybillPollMs: 3_600_000 })
+  await service.start()
+  t.teardown(() => service.close())
+  let rechecks = 0
+  const ingest = Object.assign(new EventEmitter(), { downstreamRows: undefined as undefined | (() => number), recheckLevel: () => void rechecks++ })
+  service.attachIngest(ingest)
+  t.equal(ingest.downstreamRows?.(), 0, 'the matcher tells the queue its backlog')
+
+  const trip = new Trip(bj('07:50'), { vehicleId: v })
+  const first = trip.drive(5 * MIN, 95) // overspeed: an anomaly to persist, which stalls
+  const second = trip.drive(5 * MIN, 60)
+  ingest.emit('committed', first)
+  ingest.emit('committed', second)
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(ingest.downstreamRows?.(), first.length + second.length, 'held by the stalled store: both batches count')
+  t.equal(rechecks, 0)
+  open()
+  await service.drain()
+  await new Promise((r) => setImmediate(r))
+  t.equal(ingest.downstreamRows?.(), 0, 'all matched and persisted')
+  t.equal(rechecks, 2, 'the queue re-evaluates its level as each batch is through')
+  t.equal((await store.listAnomalies({ type: 'OVERSPEED' })).items.length, 1)
+})
