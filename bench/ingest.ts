@@ -223,7 +223,33 @@ async function serveGatewayChild(schema: string, archive: boolean): Promise<void
   process.on('message', (m) => {
     if (m === 'stop') void app.close().then(() => process.exit(0))
     if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
+    if (m === 'profile-start' || m === 'profile-stop') void profileSteadyWindow(m)
   })
+}
+
+/**
+ * BENCH_GATEWAY_PROFILE=<file>: the gateway child profiles exactly the measured window (the
+ * parent sends profile-start/-stop), so the profile is not diluted by startup and the ramp.
+ */
+let profiler: import('node:inspector').Session | null = null
+async function profileSteadyWindow(what: 'profile-start' | 'profile-stop'): Promise<void> {
+  const file = process.env.BENCH_GATEWAY_PROFILE
+  if (!file) return
+  const { Session } = await import('node:inspector')
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) => profiler!.post(method, (err, res) => (err ? reject(err) : resolve(res))))
+  if (what === 'profile-start') {
+    profiler = new Session()
+    profiler.connect()
+    await post('Profiler.enable')
+    await post('Profiler.start')
+  } else if (profiler) {
+    const { profile } = (await post('Profiler.stop')) as { profile: unknown }
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(file, JSON.stringify(profile))
+    profiler.disconnect()
+    profiler = null
+  }
 }
 
 /** CPU seconds used so far by the whole machine (all cores, Linux /proc/stat; 0 elsewhere). */
@@ -241,6 +267,8 @@ export interface GatewayChild {
   httpPort: number
   token: string
   cpuSeconds: () => Promise<number>
+  /** 'profile-start' / 'profile-stop' (BENCH_GATEWAY_PROFILE) */
+  signal: (what: string) => void
   stop: () => Promise<void>
 }
 
@@ -260,6 +288,7 @@ export async function startGatewayChild(schema: string, archive: boolean): Promi
     port,
     httpPort,
     token,
+    signal: (what) => proc.send(what),
     cpuSeconds: () =>
       new Promise<number>((resolve) => {
         const on = (m: unknown) => {
@@ -468,9 +497,11 @@ async function benchEndToEndLean(terminals: number, seconds: number, intervalMs:
     for (const g of gens) g.go()
     await sleep(3000)
     for (const g of gens) g.mark()
+    gateway.signal('profile-start')
     const c0 = await cpuNow()
     await sleep(seconds * 1000)
     for (const g of gens) g.mark()
+    gateway.signal('profile-stop')
     const c1 = await cpuNow()
     const reports = await Promise.all(gens.map((g) => g.stop()))
     await sleep(1500) // the last commits

@@ -280,6 +280,23 @@ export function encodeFrameWithBody(header: Header, body: Buffer): Result<Buffer
   }
 }
 
+/**
+ * 0x8001, the platform's general reply — the message sent most (one per stored report) — written
+ * straight into one buffer: no body codec, no Result wrapping. The bytes are encodeMessage's
+ * (tested). `header.msgId` must be 0x8001. Throws when the header cannot be
+ * written (e.g. a phone that is not digits).
+ */
+export function encodeGeneralReply(header: Header, replySerial: number, replyId: number, result: number): Buffer {
+  const hl = headerLength(header)
+  const out = Buffer.allocUnsafe(hl + 6)
+  writeHeader(out, header, 5)
+  out.writeUInt16BE(replySerial & 0xffff, hl)
+  out.writeUInt16BE(replyId & 0xffff, hl + 2)
+  out[hl + 4] = result & 0xff
+  out[hl + 5] = xor(out, 0, hl + 5)
+  return escapeAndWrap(out)
+}
+
 /** Fills header defaults: 2013 unless told, bit 14 set for 2019, no encryption, no packet. */
 export function headerOf(m: Partial<Header> & { msgId: number; phone: string; serial: number }): Header {
   const version = m.version ?? 2013

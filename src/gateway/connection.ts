@@ -14,6 +14,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import {
+  encodeGeneralReply,
   Deframer,
   decodeBody,
   encodeMessage,
@@ -367,7 +368,19 @@ export class Connection {
 
   /** 0x8001 general reply to a terminal message (result 0 ok, 1 failure, 2 message error, 3 unsupported, 4 alarm confirmed). */
   reply(h: Pick<Header, 'msgId' | 'serial' | 'phone'>, result: number): boolean {
-    const ok = this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
+    let frame: Buffer
+    try {
+      // The hot path (one per stored report): the reply's bytes without the generic encoder.
+      const version = this.version ?? 2013
+      const header: Header = { msgId: 0x8001, version, phone: h.phone, serial: this.serial, encryption: 0, packet: null, versionFlag: this.versionFlag, reservedBit: false }
+      if (version === 2019) header.protocolVersion = this.protocolVersion ?? 1
+      frame = encodeGeneralReply(header, h.serial, h.msgId, result)
+    } catch {
+      // a header that cannot be written: the generic path logs why
+      return this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
+    }
+    this.nextSerial()
+    const ok = this.write(frame)
     if (ok) this.host.metrics.generalReplySent(result)
     return ok
   }

@@ -208,3 +208,30 @@ t.test('decoded messages keep their header exactly', async (t) => {
     t.equal(m.phone.length, m.version === 2019 ? 20 : 12, `${f.name}: phone digits`)
   }
 })
+
+t.test('encodeGeneralReply writes exactly what encodeMessage writes for 0x8001, in every version', async (t) => {
+  const { encodeGeneralReply, encodeMessage, headerOf } = await import('../../protocol/index.js')
+  fc.assert(
+    fc.property(
+      fc.constantFrom(2011, 2013, 2019),
+      fc.stringMatching(/^[0-9]{1,12}$/),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 0xffff }),
+      fc.integer({ min: 0, max: 4 }),
+      fc.boolean(),
+      fc.integer({ min: 0, max: 255 }),
+      (version, digits, serial, replySerial, replyId, result, flag, protocolVersion) => {
+        const phone = version === 2019 ? digits.padStart(20, '0') : digits.padStart(12, '0')
+        // bit 14 mirrors what the terminal sent, right or wrong
+        const message = { msgId: 0x8001, phone, serial, version, versionFlag: flag, protocolVersion, body: { replySerial, replyId, result } } as const
+        const generic = encodeMessage(message as Parameters<typeof encodeMessage>[0])
+        if (!generic.ok) throw new Error(generic.error.message)
+        const fast = encodeGeneralReply(headerOf(message), replySerial, replyId, result)
+        return fast.equals(generic.value)
+      },
+    ),
+    { numRuns: 500 },
+  )
+  t.pass('500 random replies (serials and ids that need escaping included) encode identically')
+})
