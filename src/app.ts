@@ -63,7 +63,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   try {
     const store =
       overrides.store ??
-      (await openStore(config, { ...overrides.storeOptions, onDatabaseError: (err) => logger.error({ err }, 'database connection error') }))
+      (await openStore(config, { copyInWorker: true, ...overrides.storeOptions, onDatabaseError: (err) => logger.error({ err }, 'database connection error') }))
     if (!overrides.store) cleanups.push(() => store.close())
 
     let upkeep: StoreUpkeep | null = null

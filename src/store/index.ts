@@ -38,6 +38,8 @@ export interface OpenStoreOptions {
   poolSize?: number
   /** PostgreSQL statement timeout (default 30 s). */
   statementTimeoutMs?: number
+  /** PostgreSQL: the ingest's direct COPY on a worker thread of its own (default false; the gateway sets it). */
+  copyInWorker?: boolean
   /** Apply pending migrations at open (default true). */
   migrate?: boolean
   /** 'auto' (default) uses TimescaleDB when available; true requires it; false forces native partitions. */
@@ -62,7 +64,14 @@ export interface OpenedStore extends Store {
 async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
   if (opts.sql) return opts.sql
   if (config.databaseUrl) {
-    return openPgSql({ connectionString: config.databaseUrl, schema: opts.schema, max: opts.poolSize, statementTimeoutMs: opts.statementTimeoutMs, onIdleError: opts.onDatabaseError })
+    return openPgSql({
+      connectionString: config.databaseUrl,
+      schema: opts.schema,
+      max: opts.poolSize,
+      statementTimeoutMs: opts.statementTimeoutMs,
+      onIdleError: opts.onDatabaseError,
+      copyInWorker: opts.copyInWorker,
+    })
   }
   const embedded = opts.embedded ?? 'dataDir'
   if (embedded === 'memory') return openPGliteSql()

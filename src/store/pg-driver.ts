@@ -6,8 +6,10 @@
  * bytea → Buffer, numeric → string (both drivers). Parameters: pass jsonb as a JSON string
  * (`$1::text::jsonb`) — pg would turn a JS array into a PostgreSQL array literal.
  */
+import { Worker } from 'node:worker_threads'
 import pg from 'pg'
 import copyStreams from 'pg-copy-streams'
+import type { CopyReply, CopyRequest, CopyWorkerData } from './pg-copy-worker.js'
 import type { QueryResult, Sql } from './sql.js'
 
 export interface PgDriverOptions {
@@ -28,6 +30,11 @@ export interface PgDriverOptions {
   connectTimeoutMs?: number
   /** Called for errors of idle pooled connections (server restart...), which pg would otherwise throw. */
   onIdleError?: (err: Error) => void
+  /**
+   * Run copyFrom outside transactions (the ingest's direct COPY) on a worker thread with its own
+   * connections (default false; the gateway turns it on): see pg-copy-worker.ts for why.
+   */
+  copyInWorker?: boolean
 }
 
 const INT8 = 20
@@ -77,7 +84,77 @@ export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
     connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
   })
   pool.on('error', (err) => opts.onIdleError?.(err))
-  return new PoolSql(pool)
+  const worker = opts.copyInWorker
+    ? new CopyWorker({
+        kind: 'jt808-pg-copy',
+        connectionString: opts.connectionString,
+        options,
+        statementTimeoutMs: opts.statementTimeoutMs ?? 30_000,
+        connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+        max: 4,
+      })
+    : null
+  return new PoolSql(pool, worker)
+}
+
+/** The main-thread end of pg-copy-worker.ts: one COPY per message, answers matched by id. */
+class CopyWorker {
+  private worker: Worker | null = null
+  private nextId = 1
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (e: Error) => void }>()
+
+  constructor(private readonly data: CopyWorkerData) {}
+
+  copy(statement: string, payload: Buffer): Promise<void> {
+    const worker = (this.worker ??= this.start())
+    const id = this.nextId++
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject })
+      worker.ref() // work in flight keeps the process alive
+      worker.postMessage({ id, statement, payload } satisfies CopyRequest)
+    })
+  }
+
+  private start(): Worker {
+    // Built, the sibling is .js. From source (tsx) it is .ts, and the loader hooks that
+    // `--import tsx` registered do not reach worker threads (Node 20): the worker registers tsx first.
+    const fromSource = import.meta.url.endsWith('.ts')
+    const url = new URL(`./pg-copy-worker${fromSource ? '.ts' : '.js'}`, import.meta.url)
+    const worker = fromSource
+      ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}) })`, {
+          eval: true,
+          workerData: this.data,
+        })
+      : new Worker(url, { workerData: this.data })
+    worker.unref()
+    worker.on('message', (reply: CopyReply) => {
+      const w = this.waiting.get(reply.id)
+      if (!w) return
+      this.waiting.delete(reply.id)
+      if (!this.waiting.size) worker.unref()
+      if (reply.error) w.reject(Object.assign(new Error(reply.error.message), { name: reply.error.name, code: reply.error.code }))
+      else w.resolve()
+    })
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = null
+      for (const w of this.waiting.values()) w.reject(err)
+      this.waiting.clear()
+    }
+    worker.on('error', fail)
+    worker.on('exit', (code) => fail(new Error(`the COPY worker exited (${code})`)))
+    return worker
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker
+    if (!worker) return
+    this.worker = null
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+    worker.postMessage('close')
+    const timer = setTimeout(() => void worker.terminate(), 5000)
+    await exited
+    clearTimeout(timer)
+  }
 }
 
 type Queryable = pg.Pool | pg.PoolClient
@@ -87,7 +164,7 @@ async function runQuery<R>(on: Queryable, text: string, params?: unknown[]): Pro
   return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 }
 }
 
-async function copyInto(client: pg.PoolClient, statement: string, payload: Buffer): Promise<void> {
+export async function copyInto(client: pg.PoolClient, statement: string, payload: Buffer): Promise<void> {
   const stream = client.query(copyStreams.from(statement))
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject)
@@ -98,7 +175,10 @@ async function copyInto(client: pg.PoolClient, statement: string, payload: Buffe
 
 class PoolSql implements Sql {
   readonly kind = 'pg' as const
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly copyWorker: CopyWorker | null = null,
+  ) {}
 
   query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>> {
     return runQuery<R>(this.pool, text, params)
@@ -135,6 +215,7 @@ class PoolSql implements Sql {
   }
 
   async copyFrom(statement: string, payload: Buffer): Promise<void> {
+    if (this.copyWorker) return this.copyWorker.copy(statement, payload)
     const client = await this.pool.connect()
     let broken: Error | undefined
     try {
@@ -148,6 +229,7 @@ class PoolSql implements Sql {
   }
 
   async close(): Promise<void> {
+    await this.copyWorker?.close()
     await this.pool.end()
   }
 }
@@ -176,7 +258,7 @@ class ClientSql implements Sql {
 }
 
 /** Errors after which a pooled connection must be discarded rather than reused. */
-function isConnectionError(e: unknown): boolean {
+export function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string }).code
   if (typeof code !== 'string') return true // socket errors, timeouts: no SQLSTATE
   return code.startsWith('08') || code.startsWith('57P')
