@@ -14,9 +14,9 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import {
-  encodeGeneralReply,
   Deframer,
   decodeBody,
+  encodeGeneralReply,
   encodeMessage,
   parseFrame,
   type CodecError,
@@ -372,14 +372,13 @@ export class Connection {
     try {
       // The hot path (one per stored report): the reply's bytes without the generic encoder.
       const version = this.version ?? 2013
-      const header: Header = { msgId: 0x8001, version, phone: h.phone, serial: this.serial, encryption: 0, packet: null, versionFlag: this.versionFlag, reservedBit: false }
+      const header: Header = { msgId: 0x8001, version, phone: h.phone, serial: this.nextSerial(), encryption: 0, packet: null, versionFlag: this.versionFlag, reservedBit: false }
       if (version === 2019) header.protocolVersion = this.protocolVersion ?? 1
       frame = encodeGeneralReply(header, h.serial, h.msgId, result)
     } catch {
       // a header that cannot be written: the generic path logs why
       return this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
     }
-    this.nextSerial()
     const ok = this.write(frame)
     if (ok) this.host.metrics.generalReplySent(result)
     return ok

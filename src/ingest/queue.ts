@@ -16,8 +16,9 @@
  * - Bounded: above highWater queued rows 'pressure' is emitted (the gateway stops reading sockets),
  *   at half of it 'drain'. Rows committed but not yet taken in by a consumer of 'committed' (the
  *   matcher: `downstreamRows`) count too, so a slow matcher slows the sockets instead of growing
- *   its backlog without bound; the consumer calls `recheckLevel()` as its backlog falls. Beyond maxQueuedRows a submission is refused with IngestOverloadError
- *   (counted; the terminal retransmits). Every refused row is counted with its reason.
+ *   its backlog without bound; the consumer calls `recheckLevel()` as its backlog falls. Beyond
+ *   maxQueuedRows a submission is refused with IngestOverloadError (counted; the terminal
+ *   retransmits). Every refused row is counted with its reason.
  *
  * Events: 'pressure', 'drain', 'committed' (CommittedPosition[]), 'retry' (err, attempt, delayMs),
  * 'callbackError' (err thrown by a done callback or listener: isolated, never breaks the queue).

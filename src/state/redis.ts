@@ -84,12 +84,6 @@ const COUNT_SESSIONS = new Script(`${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZCARD', KEYS[1])`)
 
-const SET_POSITION = new Script(`
-local cur = redis.call('HGET', KEYS[1], 't')
-if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 't', ARGV[1], 'v', ARGV[2])
-return 1`)
-
 /** KEYS: position hashes; ARGV: device time and JSON per key, in order. Newest device time wins. */
 const SET_POSITIONS = new Script(`
 for i, key in ipairs(KEYS) do
@@ -195,7 +189,7 @@ export class RedisState implements State {
   // ---- last position, counters ----------------------------------------------------------------
 
   async setLastPosition(position: CommittedPosition): Promise<void> {
-    await SET_POSITION.run(this.main, [this.key('pos', position.vehicleId)], [position.deviceTime, JSON.stringify(position)])
+    return this.setLastPositions([position])
   }
 
   async setLastPositions(positions: readonly CommittedPosition[]): Promise<void> {
