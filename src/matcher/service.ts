@@ -29,6 +29,9 @@ import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
 import { plateKey, type Waybill } from './waybill.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
+/** Feed events appended per state call. */
+const FEED_APPEND_CHUNK = 500
+
 /** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
 export interface IngestSource {
   on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
@@ -420,7 +423,10 @@ export class MatcherService {
       const latest = new Map<string, Anomaly>()
       for (const e of events) latest.set(e.anomaly.id, e.anomaly)
       await this.store.upsertAnomalies([...latest.values()])
-      for (; sent < events.length; sent++) await this.state.append(ANOMALY_EVENTS_STREAM, events[sent], this.maxLen)
+      // In chunks, each one round trip (a burst of thousands of openings is a few calls, not thousands).
+      for (; sent < events.length; sent += FEED_APPEND_CHUNK) {
+        await this.state.appendMany(ANOMALY_EVENTS_STREAM, events.slice(sent, sent + FEED_APPEND_CHUNK), this.maxLen)
+      }
     } catch (err) {
       // what reached the feed is not sent twice; storing again is harmless (upsert by id)
       this.requeue(events.slice(sent))

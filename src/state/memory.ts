@@ -226,13 +226,23 @@ export class MemoryState implements State {
   // ---- streams ------------------------------------------------------------------------------------
 
   async append<T>(stream: string, value: T, maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string> {
+    return (await this.appendMany(stream, [value], maxLen))[0]
+  }
+
+  async appendMany<T>(stream: string, values: readonly T[], maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string[]> {
     this.live()
     if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
-    const json = JSON.stringify(value)
-    if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
-    const id = this.ring(stream).append(this.clock(), json, maxLen)
+    // All serialised before any is appended: a bad value appends nothing.
+    const texts = values.map((value) => {
+      const json = JSON.stringify(value)
+      if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
+      return json
+    })
+    if (!texts.length) return []
+    const ring = this.ring(stream)
+    const ids = texts.map((json) => ring.append(this.clock(), json, maxLen))
     this.wake(stream)
-    return id
+    return ids
   }
 
   async read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]> {

@@ -95,6 +95,8 @@ export interface State {
    * (default DEFAULT_STREAM_MAX_LEN); older ones are trimmed.
    */
   append<T>(stream: string, value: T, maxLen?: number): Promise<string>
+  /** Several entries in order, in one round trip (Redis: MULTI/EXEC); their ids, in order. */
+  appendMany<T>(stream: string, values: readonly T[], maxLen?: number): Promise<string[]>
   /**
    * Entries after `afterId` ("0" = from the start, "$" = only entries appended after this call),
    * oldest first, at most `count`; when there are none, waits up to blockMs (> 0) for new ones.

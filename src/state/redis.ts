@@ -281,6 +281,24 @@ export class RedisState implements State {
     return String(await this.main.call('xadd', [this.key('stream', stream), 'MAXLEN', '~', Math.floor(maxLen), '*', 'v', json]))
   }
 
+  async appendMany<T>(stream: string, values: readonly T[], maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string[]> {
+    if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
+    const texts = values.map((value) => {
+      const json = JSON.stringify(value)
+      if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
+      return json
+    })
+    if (!texts.length) return []
+    const key = this.key('stream', stream)
+    const tx = this.main.multi()
+    for (const json of texts) tx.call('xadd', key, 'MAXLEN', '~', Math.floor(maxLen), '*', 'v', json)
+    const replies = (await tx.exec()) ?? []
+    return replies.map(([err, id]) => {
+      if (err) throw err
+      return String(id)
+    })
+  }
+
   async read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]> {
     checkReadCount(count)
     if (afterId !== '$') parseStreamId(afterId)

@@ -234,6 +234,23 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     t.equal(tail[0].id, info.firstId)
   })
 
+  withNodes(2, 'streams: appendMany keeps order and ids, wakes readers, refuses a bad value whole', async (t, [a, b]) => {
+    const before = await a.append('many', { n: -1 })
+    const waiting = b.read<{ n: number }>('many', before, 10, 3000)
+    await sleep(50)
+    const ids = await a.appendMany('many', [0, 1, 2, 3].map((n) => ({ n })))
+    t.equal(ids.length, 4)
+    const read = await b.read<{ n: number }>('many', before, 10)
+    t.same(read.map((e) => e.id), ids, 'the ids returned are the entries’ ids, in order')
+    t.same(read.map((e) => e.value.n), [0, 1, 2, 3])
+    t.ok((await waiting).length >= 1, 'a blocked reader wakes')
+    t.same(await a.appendMany('many', []), [], 'nothing to append: no entry')
+    const cyclic: Record<string, unknown> = {}
+    cyclic.self = cyclic
+    await t.rejects(a.appendMany('many', [{ n: 9 }, cyclic]), TypeError, 'an unserialisable value is refused')
+    t.equal((await a.streamInfo('many')).length, 5, 'and nothing of that call was appended')
+  })
+
   withNodes(2, 'consumer groups: delivery once per group, pending until acked, blocking', async (t, [a, b]) => {
     for (let i = 0; i < 6; i++) await a.append('positions', { i })
     const first = await a.readGroup<{ i: number }>('positions', 'matcher', 'c1', 4)
