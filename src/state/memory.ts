@@ -14,7 +14,7 @@ import {
   type State,
   type StreamEntry,
 } from './port.js'
-import { checkReadCount, compareStreamIds, formatStreamId, parseStreamId, type StreamId, ZERO_ID } from './stream-id.js'
+import { checkReadCount, compareStreamIds, formatStreamId, parseStreamId, streamTexts, type StreamId, ZERO_ID } from './stream-id.js'
 
 export interface MemoryStateOptions {
   /** epoch ms; TTLs and stream ids follow it (tests move it forward). Default Date.now. */
@@ -231,13 +231,7 @@ export class MemoryState implements State {
 
   async appendMany<T>(stream: string, values: readonly T[], maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string[]> {
     this.live()
-    if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
-    // All serialised before any is appended: a bad value appends nothing.
-    const texts = values.map((value) => {
-      const json = JSON.stringify(value)
-      if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
-      return json
-    })
+    const texts = streamTexts(values, maxLen)
     if (!texts.length) return []
     const ring = this.ring(stream)
     const ids = texts.map((json) => ring.append(this.clock(), json, maxLen))

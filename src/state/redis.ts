@@ -26,7 +26,7 @@ import {
   type State,
   type StreamEntry,
 } from './port.js'
-import { checkReadCount, parseStreamId } from './stream-id.js'
+import { checkReadCount, parseStreamId, streamTexts } from './stream-id.js'
 
 export interface RedisStateOptions {
   /** Namespace of every key and channel; tests use a unique one each. Default "jt808:". */
@@ -275,19 +275,12 @@ export class RedisState implements State {
   // ---- streams ------------------------------------------------------------------------------------
 
   async append<T>(stream: string, value: T, maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string> {
-    if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
-    const json = JSON.stringify(value)
-    if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
+    const [json] = streamTexts([value], maxLen)
     return String(await this.main.call('xadd', [this.key('stream', stream), 'MAXLEN', '~', Math.floor(maxLen), '*', 'v', json]))
   }
 
   async appendMany<T>(stream: string, values: readonly T[], maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string[]> {
-    if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
-    const texts = values.map((value) => {
-      const json = JSON.stringify(value)
-      if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
-      return json
-    })
+    const texts = streamTexts(values, maxLen)
     if (!texts.length) return []
     const key = this.key('stream', stream)
     const tx = this.main.multi()

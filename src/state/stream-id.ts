@@ -38,3 +38,16 @@ export const ZERO_ID: StreamId = { ms: 0, seq: 0 }
 export function checkReadCount(count: number): void {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`read count must be a positive integer, got ${count}`)
 }
+
+/**
+ * The JSON text of each value to append, checked before any is appended (a bad value appends
+ * nothing), and the trim bound validated: the rules both states share.
+ */
+export function streamTexts(values: readonly unknown[], maxLen: number): string[] {
+  if (!(maxLen >= 1)) throw new RangeError(`stream maxLen must be >= 1, got ${maxLen}`)
+  return values.map((value) => {
+    const json = JSON.stringify(value)
+    if (json === undefined) throw new TypeError('stream value is not JSON-serialisable')
+    return json
+  })
+}
