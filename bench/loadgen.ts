@@ -213,6 +213,13 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
     return escapeAndWrap(raw)
   }
 
+  /** Reports written and not yet acknowledged (of terminals online now, or of all). */
+  function unansweredReports(onlineOnly: boolean): number {
+    let n = 0
+    for (const t of terminals) if (!onlineOnly || t.online) for (const at of t.sentAt) if (at > 0) n++
+    return n
+  }
+
   function send(t: Terminal, frame: Buffer, serial: number): void {
     t.sentAt[serial % RING] = performance.now()
     t.socket!.write(frame)
@@ -317,16 +324,15 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
       const from = marks[0] ?? { buckets: new Uint32Array(0), count: 0, cpu: 0 }
       const to = marks[1] ?? { ...hist.snapshot(), cpu: cpu() }
       const buckets = Array.from(to.buckets, (v, i) => v - (from.buckets[i] ?? 0))
-      let unanswered = 0
-      for (const t of terminals) for (const at of t.sentAt) if (at > 0) unanswered += batch
+      const unanswered = unansweredReports(false) * batch
       return { terminals: terminals.length, authenticated, sent, acked, refused, unanswered, connectionErrors, window: { buckets, count: to.count - from.count, max: hist.max }, lateTicks, cpuSeconds: to.cpu - from.cpu }
     },
     /** Stops sending, waits (up to 15 s) for the answers still due, then disconnects. */
     async stop() {
       running = false
       clearInterval(timer)
-      const pending = () => terminals.reduce((k, t) => k + (t.online ? t.sentAt.reduce((m, at) => m + (at > 0 ? 1 : 0), 0) : 0), 0)
-      for (let waited = 0; waited < 15_000 && pending() > 0; waited += 100) await new Promise((r) => setTimeout(r, 100))
+      // (a terminal that went offline will never answer: not waited for)
+      for (let waited = 0; waited < 15_000 && unansweredReports(true) > 0; waited += 100) await new Promise((r) => setTimeout(r, 100))
       await Promise.all(
         terminals.map(
           (t) =>

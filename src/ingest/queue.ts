@@ -72,8 +72,6 @@ export interface IngestQueueOptions {
   retryInitialMs?: number
   retryMaxMs?: number
   now?: () => number
-  /** Committed rows a downstream consumer has not yet handled; counted against highWater. */
-  downstreamRows?: () => number
   /** prom-client registry for the metrics (default: the global one). */
   registry?: Registry
 }
@@ -144,9 +142,9 @@ function isDataError(e: unknown): boolean {
 }
 
 export class IngestQueue extends EventEmitter {
-  private readonly opts: Required<Omit<IngestQueueOptions, 'registry' | 'downstreamRows'>>
-  /** set after construction when the consumer is created later (the composition root) */
-  downstreamRows: () => number
+  private readonly opts: Required<Omit<IngestQueueOptions, 'registry'>>
+  /** Committed rows a downstream consumer has not yet handled, counted against highWater; the consumer sets it. */
+  downstreamRows: () => number = () => 0
   private readonly metrics: IngestMetrics
   private pending = new Fifo<Entry>()
   private pendingRows = 0
@@ -173,7 +171,6 @@ export class IngestQueue extends EventEmitter {
       ...options,
     }
     this.metrics = createIngestMetrics(options.registry)
-    this.downstreamRows = options.downstreamRows ?? (() => 0)
   }
 
   /** Rows submitted and not yet settled. */

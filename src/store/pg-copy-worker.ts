@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import pg from 'pg'
-import { copyInto, isConnectionError } from './pg-driver.js'
+import { copyOnPool } from './pg-driver.js'
 
 export interface CopyWorkerData {
   kind: 'jt808-pg-copy'
@@ -46,7 +46,7 @@ if (parentPort && data?.kind === 'jt808-pg-copy') {
       void pool.end().finally(() => port.close())
       return
     }
-    void copy(pool, req).then(
+    void copyOnPool(pool, req.statement, Buffer.from(req.payload.buffer, req.payload.byteOffset, req.payload.byteLength)).then(
       () => port.postMessage({ id: req.id } satisfies CopyReply),
       (e: Error & { code?: string }) =>
         port.postMessage({ id: req.id, error: { message: e.message, code: typeof e.code === 'string' ? e.code : undefined, name: e.name } } satisfies CopyReply),
@@ -54,15 +54,3 @@ if (parentPort && data?.kind === 'jt808-pg-copy') {
   })
 }
 
-async function copy(pool: pg.Pool, req: CopyRequest): Promise<void> {
-  const client = await pool.connect()
-  let broken: Error | undefined
-  try {
-    await copyInto(client, req.statement, Buffer.from(req.payload.buffer, req.payload.byteOffset, req.payload.byteLength))
-  } catch (e) {
-    if (isConnectionError(e)) broken = e as Error
-    throw e
-  } finally {
-    client.release(broken)
-  }
-}

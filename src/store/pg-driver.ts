@@ -164,7 +164,21 @@ async function runQuery<R>(on: Queryable, text: string, params?: unknown[]): Pro
   return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 }
 }
 
-export async function copyInto(client: pg.PoolClient, statement: string, payload: Buffer): Promise<void> {
+/** One COPY on a pooled connection; a connection that broke is not returned to the pool. */
+export async function copyOnPool(pool: pg.Pool, statement: string, payload: Buffer): Promise<void> {
+  const client = await pool.connect()
+  let broken: Error | undefined
+  try {
+    await copyInto(client, statement, payload)
+  } catch (e) {
+    if (isConnectionError(e)) broken = e as Error
+    throw e
+  } finally {
+    client.release(broken)
+  }
+}
+
+async function copyInto(client: pg.PoolClient, statement: string, payload: Buffer): Promise<void> {
   const stream = client.query(copyStreams.from(statement))
   await new Promise<void>((resolve, reject) => {
     stream.on('error', reject)
@@ -216,16 +230,7 @@ class PoolSql implements Sql {
 
   async copyFrom(statement: string, payload: Buffer): Promise<void> {
     if (this.copyWorker) return this.copyWorker.copy(statement, payload)
-    const client = await this.pool.connect()
-    let broken: Error | undefined
-    try {
-      await copyInto(client, statement, payload)
-    } catch (e) {
-      if (isConnectionError(e)) broken = e as Error
-      throw e
-    } finally {
-      client.release(broken)
-    }
+    return copyOnPool(this.pool, statement, payload)
   }
 
   async close(): Promise<void> {
@@ -258,7 +263,7 @@ class ClientSql implements Sql {
 }
 
 /** Errors after which a pooled connection must be discarded rather than reused. */
-export function isConnectionError(e: unknown): boolean {
+function isConnectionError(e: unknown): boolean {
   const code = (e as { code?: string }).code
   if (typeof code !== 'string') return true // socket errors, timeouts: no SQLSTATE
   return code.startsWith('08') || code.startsWith('57P')

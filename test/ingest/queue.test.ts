@@ -270,7 +270,8 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
 
     t.test('a slow consumer of committed rows holds the pressure until it catches up', async (t) => {
       let backlog = 0
-      const { q } = queue(t, { batchRows: 1000, batchMs: 1, highWater: 100, downstreamRows: () => backlog })
+      const { q } = queue(t, { batchRows: 1000, batchMs: 1, highWater: 100 })
+      q.downstreamRows = () => backlog
       const events: string[] = []
       q.on('pressure', () => events.push('pressure'))
       q.on('drain', () => events.push('drain'))
