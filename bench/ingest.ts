@@ -12,9 +12,10 @@
  *     The IngestQueue alone over the real database, offered R single-position messages/s:
  *     committed rows/s and submit→done (ack) latency p50/p99. For choosing batch defaults.
  *
- *   node --import tsx bench/ingest.ts e2e [--terminals K] [--seconds S] [--interval-ms I] [--archive on|off]
- *     End to end: K simulated terminals (src/sim) over loopback → the gateway as `jt808 serve`
- *     runs it (src/app.ts, in a child process) → PostgreSQL.
+ *   node --import tsx bench/ingest.ts e2e [--terminals K] [--seconds S] [--interval-ms I] [--batch B] [--loaders N] [--floor] [--archive on|off]
+ *     End to end: K terminals from bench/loadgen.ts (--generator sim: src/sim) over loopback →
+ *     the gateway as `jt808 serve` runs it (src/app.ts, in a child process) → PostgreSQL.
+ *     --floor first runs the same load against bench/ack-floor.ts (answers, stores nothing).
  *     Reports committed positions/s (rows in the database over time), p50/p99 ack latency,
  *     rows in DB vs acks received, and a raw binary COPY of the same rows in the same run with
  *     the ratio. Targets (issue 4): ≥ 50 000 positions/s sustained, p99 ack ≤ 200 ms, 0 lost,
@@ -29,6 +30,7 @@ import { DEFAULTS, type Config } from '../src/config/index.js'
 import type { PositionRecord } from '../src/domain.js'
 import { openStore, type OpenedStore } from '../src/store/index.js'
 import { copyPayload, type PositionTransport } from '../src/store/positions.js'
+import { mergedQuantile, startLoadgenChild, type LoadgenReport } from './loadgen.js'
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 const POSITION_COLUMNS = 'vehicle_id, device_time, received_at, lat, lon, altitude, speed, direction, alarm, status, mileage, extras, blind_area, source_msg_id'
@@ -227,6 +229,19 @@ async function serveGatewayChild(schema: string, archive: boolean): Promise<void
   })
 }
 
+/** bench/ack-floor.ts as a child, speaking the same IPC as the gateway child. */
+async function serveFloorChild(): Promise<void> {
+  const { startAckFloor } = await import('./ack-floor.js')
+  const server = await startAckFloor()
+  process.send?.({ port: (server.address() as { port: number }).port, httpPort: 0, token: '' })
+  process.on('message', (m) => {
+    if (m === 'stop') server.close(() => process.exit(0))
+    if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
+  })
+  // connections the generator left open must not hold the exit
+  process.on('message', (m) => m === 'stop' && setTimeout(() => process.exit(0), 2000).unref())
+}
+
 /**
  * BENCH_GATEWAY_PROFILE=<file>: the gateway child profiles exactly the measured window (the
  * parent sends profile-start/-stop), so the profile is not diluted by startup and the ramp.
@@ -267,15 +282,22 @@ export interface GatewayChild {
   httpPort: number
   token: string
   cpuSeconds: () => Promise<number>
+  /** CPU seconds in the kernel so far */
+  kernelSeconds: () => Promise<number>
   /** 'profile-start' / 'profile-stop' (BENCH_GATEWAY_PROFILE) */
   signal: (what: string) => void
   stop: () => Promise<void>
 }
 
 /** The gateway as `jt808 serve` runs it, in a child process, on an already migrated schema. */
-export async function startGatewayChild(schema: string, archive: boolean): Promise<GatewayChild> {
+export function startGatewayChild(schema: string, archive: boolean): Promise<GatewayChild> {
+  return startChild(['child-gateway', schema, archive ? 'archive' : 'no-archive'])
+}
+
+/** This script in a child process in one of its child modes (child-gateway, child-floor). */
+async function startChild(args: string[]): Promise<GatewayChild> {
   const { fork } = await import('node:child_process')
-  const proc = fork(new URL(import.meta.url).pathname, ['child-gateway', schema, archive ? 'archive' : 'no-archive'], {
+  const proc = fork(new URL(import.meta.url).pathname, args, {
     // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -284,22 +306,27 @@ export async function startGatewayChild(schema: string, archive: boolean): Promi
     proc.once('message', (m) => resolve(m as { port: number; httpPort: number; token: string }))
     proc.once('exit', (code) => reject(new Error(`gateway child exited with ${code}`)))
   })
+  const cpuUsage = () =>
+    new Promise<NodeJS.CpuUsage>((resolve) => {
+      const on = (m: unknown) => {
+        const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu
+        if (!cpu) return
+        proc.off('message', on)
+        resolve(cpu)
+      }
+      proc.on('message', on)
+      proc.send('cpu')
+    })
   return {
     port,
     httpPort,
     token,
     signal: (what) => proc.send(what),
-    cpuSeconds: () =>
-      new Promise<number>((resolve) => {
-        const on = (m: unknown) => {
-          const cpu = (m as { cpu?: NodeJS.CpuUsage }).cpu
-          if (!cpu) return
-          proc.off('message', on)
-          resolve((cpu.user + cpu.system) / 1e6)
-        }
-        proc.on('message', on)
-        proc.send('cpu')
-      }),
+    cpuSeconds: async () => {
+      const cpu = await cpuUsage()
+      return (cpu.user + cpu.system) / 1e6
+    },
+    kernelSeconds: async () => (await cpuUsage()).system / 1e6,
     stop: () =>
       new Promise<void>((resolve) => {
         proc.once('exit', () => resolve())
@@ -354,13 +381,16 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
       generator: { type: 'string' },
       loaders: { type: 'string' },
       batch: { type: 'string' },
+      floor: { type: 'boolean' },
     },
   })
   const terminals = Number(values.terminals ?? 5000)
   const seconds = Number(values.seconds ?? 60)
   const intervalMs = Number(values['interval-ms'] ?? 100)
   const archive = (values.archive ?? 'off') === 'on'
-  if ((values.generator ?? 'lean') === 'lean') return benchEndToEndLean(terminals, seconds, intervalMs, archive, Number(values.loaders ?? 1), Number(values.batch ?? 1))
+  if ((values.generator ?? 'lean') === 'lean') {
+    return benchEndToEndLean({ terminals, seconds, intervalMs, loaders: Number(values.loaders ?? 1), batch: Number(values.batch ?? 1) }, archive, values.floor === true)
+  }
   const { startSimulation } = await import('../src/sim/simulate.js')
   const { decodeFrame } = await import('../protocol/index.js')
 
@@ -465,70 +495,150 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
   }
 }
 
+/** One loaded window against a server that answers terminals (the gateway, or the ack floor). */
+interface Window {
+  reports: LoadgenReport[]
+  /** terminals online after the ramp, and the ramp's length */
+  online: number
+  rampS: number
+  wall: number
+  /** server process CPU seconds (and their kernel part) and whole-machine CPU seconds over the window */
+  serverCpu: number
+  serverKernel: number
+  machineCpu: number
+  /** rows committed in the window (gateway only) */
+  rows?: number
+}
+
+interface Target {
+  port: number
+  cpuSeconds: () => Promise<number>
+  kernelSeconds: () => Promise<number>
+  signal?: (what: string) => void
+  /** rows in the database now (gateway only) */
+  countRows?: () => Promise<number>
+}
+
+interface LoadShape {
+  terminals: number
+  seconds: number
+  intervalMs: number
+  loaders: number
+  batch: number
+}
+
+/**
+ * Terminals from `loaders` bench/loadgen processes connect and authenticate (the ramp, up to
+ * 120 s), then all start reporting; after 3 s of that the next `seconds` are the measured window.
+ */
+async function loadWindow(target: Target, shape: LoadShape): Promise<Window> {
+  const { terminals, seconds, intervalMs, loaders, batch } = shape
+  const per = Math.ceil(terminals / loaders)
+  const gens = Array.from({ length: loaders }, (_, k) =>
+    startLoadgenChild({ host: '127.0.0.1', port: target.port, first: k * per, terminals: Math.min(per, terminals - k * per), intervalMs, seconds, batch, holdUntilGo: true }),
+  )
+  // Rows are counted at the window's edges only: a count(*) every second over millions of rows
+  // would be load of its own on the database being measured.
+  const edge = async () => ({ at: performance.now(), rows: (await target.countRows?.()) ?? 0, server: await target.cpuSeconds(), kernel: await target.kernelSeconds(), machine: await machineCpuSeconds() })
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  const rampStart = performance.now()
+  let online = 0
+  while (performance.now() - rampStart < 120_000) {
+    online = (await Promise.all(gens.map((g) => g.online()))).reduce((a, b) => a + b, 0)
+    if (online >= terminals) break
+    await sleep(250)
+  }
+  const rampS = (performance.now() - rampStart) / 1000
+  for (const g of gens) g.go()
+  await sleep(3000)
+  for (const g of gens) g.mark()
+  target.signal?.('profile-start')
+  const c0 = await edge()
+  await sleep(seconds * 1000)
+  for (const g of gens) g.mark()
+  target.signal?.('profile-stop')
+  const c1 = await edge()
+  const reports = await Promise.all(gens.map((g) => g.stop()))
+  return {
+    reports,
+    online,
+    rampS,
+    wall: (c1.at - c0.at) / 1000,
+    serverCpu: c1.server - c0.server,
+    serverKernel: c1.kernel - c0.kernel,
+    machineCpu: c1.machine - c0.machine,
+    ...(target.countRows ? { rows: c1.rows - c0.rows } : {}),
+  }
+}
+
+function windowLines(w: Window, perPositionOf: number, serverName: string): { latency: string; cpu: string; p99: number | null } {
+  const sum = (k: 'cpuSeconds' | 'kernelSeconds') => w.reports.reduce((n, r) => n + r[k], 0)
+  const ms = (v: number | null) => (v === null ? '–' : v.toFixed(1))
+  const p99 = mergedQuantile(w.reports, 0.99)
+  const us = (cpu: number) => ((cpu * 1e6) / perPositionOf).toFixed(1)
+  const part = (cpu: number, kernel?: number) => `${us(cpu)} µs${kernel === undefined ? '' : ` (${us(kernel)} in the kernel)`}, ${Math.round((cpu / w.wall) * 100)} % of a core`
+  const gen = sum('cpuSeconds')
+  return {
+    p99,
+    latency: `p50 ${ms(mergedQuantile(w.reports, 0.5))} ms, p99 ${ms(p99)} ms, max ${ms(Math.max(...w.reports.map((r) => r.window.max)))} ms (steady window)`,
+    cpu: `${serverName} ${part(w.serverCpu, w.serverKernel)}; generator ${part(gen, sum('kernelSeconds'))}; PostgreSQL and the rest ${part(w.machineCpu - w.serverCpu - gen)}; machine ${Math.round((w.machineCpu / w.wall) * 100)} % of 200 %`,
+  }
+}
+
 /**
  * End to end with bench/loadgen.ts: the terminals in `loaders` processes of their own, the
- * gateway in another, PostgreSQL. Terminals connect and authenticate first (the ramp), then all
- * start reporting; after 3 s of that the next `seconds` are the measured window: committed rows, latency and CPU are taken
- * over it. Lost = acknowledged positions missing from the database.
+ * gateway in another, PostgreSQL. Committed rows, latency and CPU are taken over the steady
+ * window (loadWindow). Lost = acknowledged positions missing from the database. With `floor`
+ * the same load first runs against bench/ack-floor.ts (answers, stores nothing): the latency and
+ * CPU any Node server pays for these sockets here, printed beside the gateway's.
  */
-async function benchEndToEndLean(terminals: number, seconds: number, intervalMs: number, archive: boolean, loaders: number, batch: number): Promise<void> {
-  const { startLoadgenChild, mergedQuantile } = await import('./loadgen.js')
+async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: boolean): Promise<void> {
+  const { terminals, seconds, intervalMs, batch, loaders } = shape
+  const offered = Math.round((terminals * batch * 1000) / intervalMs)
+  console.log(
+    `bench/ingest e2e (lean generator, ${loaders} process${loaders > 1 ? 'es' : ''}): ${terminals} terminals, ${seconds} s, one ${batch > 1 ? `0x0704 of ${batch} fixes` : '0x0200'} per terminal every ${intervalMs} ms (offered ${offered} positions/s), raw archive ${archive ? 'on' : 'off'}`,
+  )
+  let floorP99: number | null = null
+  let floorCpu = NaN
+  if (floor) {
+    const f = await startChild(['child-floor'])
+    try {
+      const w = await loadWindow(f, shape)
+      const answered = w.reports.reduce((n, r) => n + r.window.count, 0) * batch
+      const lines = windowLines(w, answered, 'floor server')
+      floorP99 = lines.p99
+      floorCpu = (w.serverCpu * 1e6) / answered
+      console.log(`  ack floor           ${Math.round(answered / w.wall)} positions/s answered, nothing stored (bench/ack-floor.ts, same load)`)
+      console.log(`    ack latency       ${lines.latency}`)
+      console.log(`    CPU per position  ${lines.cpu}`)
+    } finally {
+      await f.stop()
+    }
+  }
   const { store, drop } = await scratchStore()
   const schema = (await store.sql.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
   const gateway = await startGatewayChild(schema, archive)
   try {
-    // Rows are counted at the window's edges only: a count(*) every second over millions of rows
-    // would be load of its own on the database being measured.
-    const per = Math.ceil(terminals / loaders)
-    const gens = Array.from({ length: loaders }, (_, k) =>
-      startLoadgenChild({ host: '127.0.0.1', port: gateway.port, first: k * per, terminals: Math.min(per, terminals - k * per), intervalMs, seconds, batch, holdUntilGo: true }),
-    )
-    const cpuNow = async () => ({ at: performance.now(), rows: await store.countPositions(), gateway: await gateway.cpuSeconds(), machine: await machineCpuSeconds() })
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-    // Ramp: every terminal registered and authenticated (up to 120 s), then 2 s to settle; the
-    // measured window is the next `seconds`.
-    const rampStart = performance.now()
-    let online = 0
-    while (performance.now() - rampStart < 120_000) {
-      online = (await Promise.all(gens.map((g) => g.online()))).reduce((a, b) => a + b, 0)
-      if (online >= terminals) break
-      await sleep(250)
-    }
-    const rampS = (performance.now() - rampStart) / 1000
-    for (const g of gens) g.go()
-    await sleep(3000)
-    for (const g of gens) g.mark()
-    gateway.signal('profile-start')
-    const c0 = await cpuNow()
-    await sleep(seconds * 1000)
-    for (const g of gens) g.mark()
-    gateway.signal('profile-stop')
-    const c1 = await cpuNow()
-    const reports = await Promise.all(gens.map((g) => g.stop()))
-    await sleep(1500) // the last commits
-    const last = { rows: await store.countPositions() }
-    const sum = (k: 'sent' | 'acked' | 'refused' | 'unanswered' | 'authenticated' | 'connectionErrors' | 'lateTicks' | 'cpuSeconds') => reports.reduce((n, r) => n + r[k], 0)
-    const n = c1.rows - c0.rows
-    const wall = (c1.at - c0.at) / 1000
-    const rate = n / wall
+    const w = await loadWindow({ ...gateway, countRows: () => store.countPositions() }, shape)
+    await new Promise((r) => setTimeout(r, 1500)) // the last commits
+    const total = await store.countPositions()
+    const sum = (k: 'sent' | 'acked' | 'refused' | 'unanswered' | 'authenticated' | 'connectionErrors' | 'lateTicks') => w.reports.reduce((n, r) => n + r[k], 0)
+    const n = w.rows ?? 0
+    const rate = n / w.wall
     const sample = await storedRows(store, 500_000)
     const raw = sample.length ? await rawCopyRate(sample) : NaN
-    const ms = (v: number | null) => (v === null ? '–' : v.toFixed(1))
-    console.log(
-      `bench/ingest e2e (lean generator, ${loaders} process${loaders > 1 ? 'es' : ''}): ${terminals} terminals, ${seconds} s, one ${batch > 1 ? `0x0704 of ${batch} fixes` : '0x0200'} per terminal every ${intervalMs} ms (offered ${Math.round((terminals * batch * 1000) / intervalMs)} positions/s), raw archive ${archive ? 'on' : 'off'}`,
-    )
-    console.log(`  committed           ${Math.round(rate)} positions/s (steady window ${wall.toFixed(1)} s, rows in DB over time)`)
-    console.log(`  ack latency         p50 ${ms(mergedQuantile(reports, 0.5))} ms, p99 ${ms(mergedQuantile(reports, 0.99))} ms, max ${ms(Math.max(...reports.map((r) => r.window.max)))} ms (steady window)`)
+    const lines = windowLines(w, n, 'gateway')
+    console.log(`  committed           ${Math.round(rate)} positions/s (steady window ${w.wall.toFixed(1)} s, rows in DB over time)`)
+    console.log(`  ack latency         ${lines.latency}`)
     const acked = sum('acked') - sum('refused')
-    console.log(
-      `  rows in DB / acked  ${last.rows} / ${acked} (sent ${sum('sent')}, refused ${sum('refused')}, unanswered ${sum('unanswered')}); acknowledged but missing: ${Math.max(0, acked - last.rows)}`,
-    )
-    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated (${online} after the ramp of ${rampS.toFixed(1)} s, before any report), ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
+    console.log(`  rows in DB / acked  ${total} / ${acked} (sent ${sum('sent')}, refused ${sum('refused')}, unanswered ${sum('unanswered')}); acknowledged but missing: ${Math.max(0, acked - total)}`)
+    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated (${w.online} after the ramp of ${w.rampS.toFixed(1)} s, before any report), ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
     console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
-    const part = (cpu: number) => `${((cpu * 1e6) / n).toFixed(1)} µs (${Math.round((cpu / wall) * 100)} % of a core)`
-    const gw = c1.gateway - c0.gateway
-    const gen = sum('cpuSeconds')
-    console.log(`  CPU per position    gateway ${part(gw)}, generator ${part(gen)}, PostgreSQL and the rest ${part(c1.machine - c0.machine - gw - gen)}; machine ${Math.round(((c1.machine - c0.machine) / wall) * 100)} % of 200 %`)
+    console.log(`  CPU per position    ${lines.cpu}`)
+    if (floor) {
+      const gwCpu = (w.serverCpu * 1e6) / n
+      console.log(`  against the floor   gateway CPU ${(gwCpu / floorCpu).toFixed(2)}× the floor server's; p99 ${lines.p99?.toFixed(1)} vs ${floorP99?.toFixed(1)} ms`)
+    }
   } finally {
     await gateway.stop()
     await drop()
@@ -542,6 +652,8 @@ if (!isEntry) {
   // imported (tests, other benches): no run
 } else if (mode === 'child-gateway') {
   void serveGatewayChild(rest[0]!, rest[1] === 'archive')
+} else if (mode === 'child-floor') {
+  void serveFloorChild()
 } else if (!run) {
   console.error('usage: node --import tsx bench/ingest.ts transports|queue|e2e [options]  (see the comment at the top)')
   process.exitCode = 2

@@ -281,20 +281,59 @@ export function encodeFrameWithBody(header: Header, body: Buffer): Result<Buffer
 }
 
 /**
- * 0x8001, the platform's general reply — the message sent most (one per stored report) — written
- * straight into one buffer: no body codec, no Result wrapping. The bytes are encodeMessage's
- * (tested). `header.msgId` must be 0x8001. Throws when the header cannot be
- * written (e.g. a phone that is not digits).
+ * 0x8001 replies to one terminal — the message sent most (one per stored report). The header is
+ * written once; each reply patches the serial and body into those bytes, updates the checksum
+ * from the part that never changes, and escapes into the one buffer it returns. The bytes are
+ * encodeMessage's (property-tested). The constructor throws RangeError when the header cannot be
+ * written (a phone that is not digits, a subpacket header).
  */
+export class GeneralReplyWriter {
+  readonly phone: string
+  readonly version: ProtocolVersion
+  readonly versionFlag: boolean
+  readonly protocolVersion: number | undefined
+  /** unescaped reply: header, 5-byte body, checksum */
+  private readonly raw: Buffer
+  private readonly serialAt: number
+  private readonly fixedXor: number
+
+  constructor(header: Header) {
+    if (header.packet !== null) throw new RangeError('a general reply is never split into subpackets')
+    this.phone = header.phone
+    this.version = header.version
+    this.versionFlag = header.versionFlag
+    this.protocolVersion = header.version === 2019 ? (header.protocolVersion ?? 1) : undefined
+    const hl = headerLength(header)
+    this.raw = Buffer.alloc(hl + 6)
+    writeHeader(this.raw, { ...header, msgId: 0x8001, protocolVersion: this.protocolVersion }, 5)
+    this.serialAt = hl - 2
+    this.fixedXor = xor(this.raw, 0, this.serialAt)
+  }
+
+  /** Whether replies to a terminal speaking so can come from this writer. */
+  fits(phone: string, version: ProtocolVersion, versionFlag: boolean, protocolVersion: number | undefined): boolean {
+    return phone === this.phone && version === this.version && versionFlag === this.versionFlag && (version !== 2019 || (protocolVersion ?? 1) === this.protocolVersion)
+  }
+
+  /** The escaped frame of one reply (result 0 ok, 1 failure, 2 message error, 3 unsupported, 4 alarm confirmed). */
+  reply(serial: number, replySerial: number, replyId: number, result: number): Buffer {
+    const r = this.raw
+    const o = this.serialAt
+    r[o] = (serial >> 8) & 0xff
+    r[o + 1] = serial & 0xff
+    r[o + 2] = (replySerial >> 8) & 0xff
+    r[o + 3] = replySerial & 0xff
+    r[o + 4] = (replyId >> 8) & 0xff
+    r[o + 5] = replyId & 0xff
+    r[o + 6] = result & 0xff
+    r[o + 7] = this.fixedXor ^ r[o] ^ r[o + 1] ^ r[o + 2] ^ r[o + 3] ^ r[o + 4] ^ r[o + 5] ^ r[o + 6]
+    return escapeAndWrap(r)
+  }
+}
+
+/** One 0x8001 (GeneralReplyWriter for a single reply). `header.msgId` is taken as 0x8001. */
 export function encodeGeneralReply(header: Header, replySerial: number, replyId: number, result: number): Buffer {
-  const hl = headerLength(header)
-  const out = Buffer.allocUnsafe(hl + 6)
-  writeHeader(out, header, 5)
-  out.writeUInt16BE(replySerial & 0xffff, hl)
-  out.writeUInt16BE(replyId & 0xffff, hl + 2)
-  out[hl + 4] = result & 0xff
-  out[hl + 5] = xor(out, 0, hl + 5)
-  return escapeAndWrap(out)
+  return new GeneralReplyWriter(header).reply(header.serial, replySerial, replyId, result)
 }
 
 /** Fills header defaults: 2013 unless told, bit 14 set for 2019, no encryption, no packet. */

@@ -16,8 +16,8 @@ import type { Logger } from 'pino'
 import {
   Deframer,
   decodeBody,
-  encodeGeneralReply,
   encodeMessage,
+  GeneralReplyWriter,
   parseFrame,
   type CodecError,
   type Frame,
@@ -120,6 +120,8 @@ export class Connection {
   reassembly: unknown = null
   /** frames written this tick, sent as one buffer by flush() (one syscall, no stream corking) */
   private outbox: Buffer | Buffer[] | null = null
+  /** this terminal's 0x8001 header, written once (replaced if the terminal changes how it speaks) */
+  private replies: GeneralReplyWriter | null = null
 
   private serial = 0
   private consecutiveBad = 0
@@ -368,18 +370,20 @@ export class Connection {
 
   /** 0x8001 general reply to a terminal message (result 0 ok, 1 failure, 2 message error, 3 unsupported, 4 alarm confirmed). */
   reply(h: Pick<Header, 'msgId' | 'serial' | 'phone'>, result: number): boolean {
-    let frame: Buffer
-    try {
-      // The hot path (one per stored report): the reply's bytes without the generic encoder.
-      const version = this.version ?? 2013
-      const header: Header = { msgId: 0x8001, version, phone: h.phone, serial: this.nextSerial(), encryption: 0, packet: null, versionFlag: this.versionFlag, reservedBit: false }
+    // The hot path (one per stored report): the reply's bytes without the generic encoder.
+    const version = this.version ?? 2013
+    let w = this.replies
+    if (w === null || !w.fits(h.phone, version, this.versionFlag, this.protocolVersion)) {
+      const header: Header = { msgId: 0x8001, version, phone: h.phone, serial: 0, encryption: 0, packet: null, versionFlag: this.versionFlag, reservedBit: false }
       if (version === 2019) header.protocolVersion = this.protocolVersion ?? 1
-      frame = encodeGeneralReply(header, h.serial, h.msgId, result)
-    } catch {
-      // a header that cannot be written: the generic path logs why
-      return this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
+      try {
+        w = this.replies = new GeneralReplyWriter(header)
+      } catch {
+        // a header that cannot be written: the generic path logs why
+        return this.send(0x8001, { replySerial: h.serial, replyId: h.msgId, result }, h.phone) >= 0
+      }
     }
-    const ok = this.write(frame)
+    const ok = this.write(w.reply(this.nextSerial(), h.serial, h.msgId, result))
     if (ok) this.host.metrics.generalReplySent(result)
     return ok
   }

@@ -123,11 +123,29 @@ export function unnestParams(batch: readonly PositionRecord[]): unknown[] {
   return cols
 }
 
-/** The batch in binary COPY format (column order = COLUMNS). */
+/** Bytes of a row's fixed-size fields in binary COPY: field count, 14 lengths, the values (jsonb text excluded). */
+const ROW_FIXED_BYTES = 2 + 14 * 4 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 2 + 8 + 8 + 8 + 1 + 1 + 4
+
+/** The batch in binary COPY format (column order = COLUMNS = COPY_TYPES). */
 export function copyPayload(batch: readonly PositionRecord[]): Buffer {
   const w = new BinaryCopyWriter(COPY_TYPES, batch.length * 160 + 64)
   for (const p of batch) {
-    w.row([p.vehicleId, p.deviceTime, p.receivedAt, p.latitude, p.longitude, p.altitude, p.speed, p.direction, p.alarm, p.status, p.mileage, extrasJson(p), p.blindArea, p.sourceMsgId])
+    w.beginRow(14, ROW_FIXED_BYTES)
+    w.int4(p.vehicleId)
+    w.timestamptz(p.deviceTime)
+    w.timestamptz(p.receivedAt)
+    w.float8(p.latitude)
+    w.float8(p.longitude)
+    w.int4(p.altitude)
+    w.float8(p.speed)
+    w.int2(p.direction)
+    w.int8(p.alarm)
+    w.int8(p.status)
+    if (p.mileage === null || p.mileage === undefined) w.null()
+    else w.float8(p.mileage)
+    w.jsonb(extrasJson(p))
+    w.bool(p.blindArea)
+    w.int4(p.sourceMsgId)
   }
   return w.finish()
 }

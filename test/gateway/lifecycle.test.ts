@@ -195,11 +195,20 @@ for (const variant of VARIANTS) {
       const v = await provision(store)
       const { client } = await online(gw.port, v)
       t.teardown(() => client.close())
+      const frames = (id: string) => metricValue(gw.registry, 'jt808_frames_total', { msg_id: id })
+      const replies = (result: string) => metricValue(gw.registry, 'jt808_acks_total', { msg_id: '0x8001', result })
+      const [other0, location0, unsupported0, messageError0] = [await frames('other'), await frames('0x0200'), await replies('3'), await replies('2')]
       t.equal(resultOf(await client.send(0x0f0f, { raw: '0102' })), 3, 'unsupported')
       const rejected = await metricValue(gw.registry, 'jt808_positions_rejected_total', { reason: 'no_device_time' })
       const bad = { ...fixAt(Date.now()), time: '991399999999' }
       t.equal(await client.reportPosition(bad), 2, 'no valid device time: message error')
       t.equal((await metricValue(gw.registry, 'jt808_positions_rejected_total', { reason: 'no_device_time' })) - rejected, 1, 'counted')
+      // per-frame counters are added up at scrape time: each scrape sees every frame once
+      t.equal((await frames('other')) - other0, 1, 'the unknown id counted as "other"')
+      t.equal((await frames('0x0200')) - location0, 1, 'the report counted by id')
+      t.equal((await replies('3')) - unsupported0, 1, '0x8001 result 3 counted')
+      t.equal((await replies('2')) - messageError0, 1, '0x8001 result 2 counted')
+      t.equal((await frames('0x0200')) - location0, 1, 'a second scrape adds nothing')
       t.equal(await store.countPositions(v.vehicleId), 0, 'not stored')
     })
   })

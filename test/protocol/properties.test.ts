@@ -235,3 +235,27 @@ t.test('encodeGeneralReply writes exactly what encodeMessage writes for 0x8001, 
   )
   t.pass('500 random replies (serials and ids that need escaping included) encode identically')
 })
+
+t.test('one GeneralReplyWriter reused for many replies writes what encodeMessage writes each time', async (t) => {
+  const { GeneralReplyWriter, encodeMessage, headerOf } = await import('../../protocol/index.js')
+  fc.assert(
+    fc.property(
+      fc.constantFrom(2013, 2019),
+      fc.stringMatching(/^[0-9]{1,12}$/),
+      fc.boolean(),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 4 })), { minLength: 1, maxLength: 20 }),
+      (version, digits, flag, replies) => {
+        const phone = version === 2019 ? digits.padStart(20, '0') : digits.padStart(12, '0')
+        const writer = new GeneralReplyWriter(headerOf({ msgId: 0x8001, phone, serial: 0, version, versionFlag: flag }))
+        if (!writer.fits(phone, version, flag, undefined) || writer.fits(phone, version, !flag, undefined)) return false
+        return replies.every(([serial, replySerial, replyId, result]) => {
+          const generic = encodeMessage({ msgId: 0x8001, phone, serial, version, versionFlag: flag, body: { replySerial, replyId, result } } as Parameters<typeof encodeMessage>[0])
+          return generic.ok && writer.reply(serial, replySerial, replyId, result).equals(generic.value)
+        })
+      },
+    ),
+    { numRuns: 300 },
+  )
+  t.throws(() => new GeneralReplyWriter(headerOf({ msgId: 0x8001, phone: '12345678901x', serial: 0 })), RangeError, 'a phone that is not BCD')
+  t.throws(() => new GeneralReplyWriter(headerOf({ msgId: 0x8001, phone: '013800138000', serial: 0, packet: { total: 2, index: 1 } })), RangeError, 'no subpackets')
+})
