@@ -41,4 +41,6 @@ EXPOSE 7611 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.JT808_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Application code is root-owned and read-only for "node"; migrations run at start.
-CMD ["node", "dist/src/cli/main.js", "serve"]
+# A 64 MB young generation: at tens of thousands of reports/s, positions waiting for their
+# commit outlive the default one's scavenges and get promoted (bench/RESULTS.md, 2026-11-21).
+CMD ["node", "--max-semi-space-size=64", "dist/src/cli/main.js", "serve"]

@@ -245,23 +245,31 @@ async function serveFloorChild(): Promise<void> {
 /**
  * BENCH_GATEWAY_PROFILE=<file>: the gateway child profiles exactly the measured window (the
  * parent sends profile-start/-stop), so the profile is not diluted by startup and the ramp.
+ * BENCH_GATEWAY_HEAP_PROFILE=<file> samples allocations over the window instead, short-lived
+ * objects included (what the young generation's collections pay for).
  */
 let profiler: import('node:inspector').Session | null = null
 async function profileSteadyWindow(what: 'profile-start' | 'profile-stop'): Promise<void> {
-  const file = process.env.BENCH_GATEWAY_PROFILE
-  if (!file) return
+  const cpuFile = process.env.BENCH_GATEWAY_PROFILE
+  const heapFile = process.env.BENCH_GATEWAY_HEAP_PROFILE
+  if (!cpuFile && !heapFile) return
   const { Session } = await import('node:inspector')
-  const post = (method: string) =>
-    new Promise<unknown>((resolve, reject) => profiler!.post(method, (err, res) => (err ? reject(err) : resolve(res))))
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => profiler!.post(method, params, (err, res) => (err ? reject(err) : resolve(res))))
   if (what === 'profile-start') {
     profiler = new Session()
     profiler.connect()
-    await post('Profiler.enable')
-    await post('Profiler.start')
+    if (cpuFile) {
+      await post('Profiler.enable')
+      await post('Profiler.start')
+    } else {
+      await post('HeapProfiler.enable')
+      await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+    }
   } else if (profiler) {
-    const { profile } = (await post('Profiler.stop')) as { profile: unknown }
+    const { profile } = (await post(cpuFile ? 'Profiler.stop' : 'HeapProfiler.stopSampling')) as { profile: unknown }
     const { writeFile } = await import('node:fs/promises')
-    await writeFile(file, JSON.stringify(profile))
+    await writeFile((cpuFile ?? heapFile)!, JSON.stringify(profile))
     profiler.disconnect()
     profiler = null
   }
@@ -298,8 +306,9 @@ export function startGatewayChild(schema: string, archive: boolean): Promise<Gat
 async function startChild(args: string[]): Promise<GatewayChild> {
   const { fork } = await import('node:child_process')
   const proc = fork(new URL(import.meta.url).pathname, args, {
-    // BENCH_GATEWAY_NODE_ARGS adds node flags to the gateway (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
-    execArgv: ['--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+    // The young generation `npm start` and the Dockerfile give the gateway (README); BENCH_GATEWAY_NODE_ARGS
+    // adds or overrides node flags (e.g. "--max-semi-space-size=16" for Node's default).
+    execArgv: ['--max-semi-space-size=64', '--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
   const { port, httpPort, token } = await new Promise<{ port: number; httpPort: number; token: string }>((resolve, reject) => {
@@ -620,6 +629,13 @@ async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: bool
   const gateway = await startGatewayChild(schema, archive)
   try {
     const w = await loadWindow({ ...gateway, countRows: () => store.countPositions() }, shape)
+    if (process.env.BENCH_DEBUG) {
+      // batches as the gateway saw them (whole run): mean rows and mean write+commit time
+      const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`, { headers: { authorization: `Bearer ${gateway.token}` } })).text()
+      const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN)
+      const batches = metric('jt808_ingest_batch_rows_count')
+      console.log(`  (debug) ${batches} batches, ${(metric('jt808_ingest_batch_rows_sum') / batches).toFixed(0)} rows and ${((metric('jt808_ingest_flush_seconds_sum') / batches) * 1000).toFixed(1)} ms each on average`)
+    }
     await new Promise((r) => setTimeout(r, 1500)) // the last commits
     const total = await store.countPositions()
     const sum = (k: 'sent' | 'acked' | 'refused' | 'unanswered' | 'authenticated' | 'connectionErrors' | 'lateTicks') => w.reports.reduce((n, r) => n + r[k], 0)

@@ -234,14 +234,18 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
 
   /**
    * The answer to nearly every report — an unescaped 2013 0x8001 of 18 bytes with a good
-   * checksum — read in place: the generator shares the CPU with what it measures. Anything
-   * else goes through the codec.
+   * checksum, at [at, at + 18) of buf — read in place: the generator shares the CPU with what it
+   * measures. Anything else goes through the codec.
    */
-  function onAck(t: Terminal, f: Buffer): boolean {
-    if (f.length !== 18 || f[0] !== 0x80 || f[1] !== 0x01 || f.indexOf(0x7d) >= 0 || xor(f, 0, 17) !== f[17]) return false
-    const replySerial = (f[12]! << 8) | f[13]!
-    if (((f[14]! << 8) | f[15]!) !== reportMsgId) return false
-    reportAnswered(t, replySerial, f[16]!)
+  function onAck(t: Terminal, f: Buffer, at: number): boolean {
+    if (f[at] !== 0x80 || f[at + 1] !== 0x01) return false
+    let x = 0
+    for (let i = at; i < at + 18; i++) {
+      if (f[i] === 0x7d) return false
+      x ^= f[i]!
+    }
+    if (x !== 0 || ((f[at + 14]! << 8) | f[at + 15]!) !== reportMsgId) return false
+    reportAnswered(t, (f[at + 12]! << 8) | f[at + 13]!, f[at + 16]!)
     return true
   }
 
@@ -256,7 +260,7 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
   }
 
   function onFrame(t: Terminal, escaped: Buffer): void {
-    if (onAck(t, escaped)) return
+    if (escaped.length === 18 && onAck(t, escaped, 0)) return
     const parsed = parseFrame(escaped)
     if (!parsed.ok) return
     const { header, body } = parsed.value
@@ -285,7 +289,11 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
     const socket = connect({ host: opts.host, port: opts.port, noDelay: true })
     t.socket = socket
     const deframer = new Deframer({ maxFrameLength: 4096, onFrame: (f) => onFrame(t, f), onError: () => undefined })
-    socket.on('data', (chunk) => deframer.push(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      // most reads are exactly one unescaped ack: skip the deframer
+      if (chunk.length === 20 && chunk[0] === 0x7e && chunk[19] === 0x7e && deframer.buffered === 0 && onAck(t, chunk, 1)) return
+      deframer.push(chunk)
+    })
     socket.on('error', () => connectionErrors++)
     socket.on('close', () => {
       t.online = false

@@ -144,6 +144,8 @@ export function readLocationAt(buf: Buffer, o: number, end: number): Location {
   }
   let p = o + 28
   const gen = nextGeneration()
+  let items = 0
+  const ids = (end - p) >> 1 > ORDER.length ? new Uint8Array((end - p) >> 1) : ORDER
   while (p < end) {
     if (end - p < 2) {
       loc.itemsError = `item header truncated at location offset ${p - o}`
@@ -157,7 +159,7 @@ export function readLocationAt(buf: Buffer, o: number, end: number): Location {
     }
     const repeat = SEEN[id] === gen
     SEEN[id] = gen
-    loc.itemOrder.push(id)
+    ids[items++] = id
     const at = p + 2
     p = at + len
     if (!repeat) {
@@ -179,6 +181,12 @@ export function readLocationAt(buf: Buffer, o: number, end: number): Location {
     loc.unknown.push({ id: itemIdText(id), hex: buf.toString('hex', at, p) })
   }
   if (p < end) loc.itemsTail = buf.toString('hex', p, end)
+  if (items > 0) {
+    // An array of exactly this size (pushing onto [] would reserve 17 slots per report).
+    const order = new Array<number>(items)
+    for (let k = 0; k < items; k++) order[k] = ids[k]
+    loc.itemOrder = order
+  }
   return loc
 }
 
@@ -189,6 +197,9 @@ function u32(b: Buffer, o: number): number {
 function u16(b: Buffer, o: number): number {
   return (b[o] << 8) | b[o + 1]
 }
+
+/** Item ids of the location being read, in wire order (an item takes ≥ 2 bytes: a 65,535-byte 0x0704 item fits). */
+const ORDER = new Uint8Array(32768)
 
 /** Item ids seen in the location being read: SEEN[id] === the read's generation (no per-read allocation). */
 const SEEN = new Uint32Array(256)

@@ -16,6 +16,7 @@ import type { Logger } from 'pino'
 import {
   Deframer,
   decodeBody,
+  decodeFrame,
   encodeMessage,
   GeneralReplyWriter,
   parseFrame,
@@ -25,6 +26,7 @@ import {
   type Message,
   type OutgoingMessage,
   type ProtocolVersion,
+  type RawBody,
 } from '../../protocol/index.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { PendingCommand } from './commands.js'
@@ -200,44 +202,57 @@ export class Connection {
 
   private process(escaped: Buffer): void {
     const cfg = this.host.config
-    const parsed = parseFrame(escaped, { lenient: cfg.lenientChecksum, versionHint: this.version })
-    if (cfg.archiveRawFrames) this.host.archive(this, escaped, parsed.ok ? parsed.value.header.phone : this.phone)
-    if (!parsed.ok) {
-      this.badFrame(parsed.error)
+    const options = { lenient: cfg.lenientChecksum, versionHint: this.version }
+    // One pass to a message: the header object becomes the message (no Frame, no body view).
+    const decoded = decodeFrame(escaped, options)
+    let m: Message
+    if (decoded.ok) m = decoded.value.message
+    else {
+      // Rare: tell a bad frame (no header: counted, no reply) from a bad body (header known: "message error").
+      const parsed = parseFrame(escaped, options)
+      if (cfg.archiveRawFrames) this.host.archive(this, escaped, parsed.ok ? parsed.value.header.phone : this.phone)
+      if (!parsed.ok) return this.badFrame(parsed.error)
+      this.heard(parsed.value.header)
+      return this.badBody(parsed.value.header, decoded.error)
+    }
+    if (cfg.archiveRawFrames) this.host.archive(this, escaped, m.phone)
+    this.heard(m)
+    if (m.packet !== null) {
+      // A subpacket fragment (its body kept as hex by the codec): reassemble, then decode the whole.
+      const whole = this.host.reassemble(this, { header: m, body: Buffer.from((m.body as RawBody).raw, 'hex'), checksumOk: decoded.value.checksumOk })
+      if (whole === null) return
+      m.packet = null
+      const full = decodeBody(m, whole)
+      if (!full.ok) return this.badBody(m, full.error)
+      m = full.value
+    }
+    this.host.metrics.frameReceived(m.msgId)
+    let pending: void | Promise<void>
+    try {
+      pending = this.host.dispatch(this, m)
+    } catch (e) {
+      this.log.error({ err: e, msgId: m.msgId }, 'handler failed')
       return
     }
-    const frame = parsed.value
-    const h = frame.header
+    if (pending) this.await_(pending, m.msgId)
+  }
+
+  /** A well-formed frame arrived: the terminal speaks this way now. */
+  private heard(h: Header): void {
     this.consecutiveBad = 0
     this.bytesSinceGoodFrame = 0
     this.version = h.version
     this.versionFlag = h.versionFlag
     this.protocolVersion = h.protocolVersion
     if (!this.authenticated) this.phone = h.phone
-    let body = frame.body
-    if (h.packet !== null) {
-      const whole = this.host.reassemble(this, frame)
-      if (whole === null) return
-      body = whole
-      h.packet = null
-    }
-    const decoded = decodeBody(h, body)
-    if (!decoded.ok) {
-      this.host.metrics.badFrames.inc({ code: decoded.error.code })
-      this.reply(h, 2)
-      this.countBad()
-      if (this.logLazy) this.log.debug({ msgId: h.msgId, error: decoded.error }, 'undecodable body')
-      return
-    }
-    this.host.metrics.frameReceived(h.msgId)
-    let pending: void | Promise<void>
-    try {
-      pending = this.host.dispatch(this, decoded.value)
-    } catch (e) {
-      this.log.error({ err: e, msgId: h.msgId }, 'handler failed')
-      return
-    }
-    if (pending) this.await_(pending, h.msgId)
+  }
+
+  /** A frame whose body did not decode: "message error", counted towards closing. */
+  private badBody(h: Header, error: CodecError): void {
+    this.host.metrics.badFrames.inc({ code: error.code })
+    this.reply(h, 2)
+    this.countBad()
+    if (this.logLazy) this.log.debug({ msgId: h.msgId, error }, 'undecodable body')
   }
 
   private await_(pending: Promise<void>, msgId: number): void {

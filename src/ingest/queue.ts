@@ -96,7 +96,8 @@ interface Item {
 
 interface Entry {
   items: Item[]
-  rejected: Partial<Record<RejectReason, number>>
+  /** null until a row of it is rejected (most submissions have none) */
+  rejected: Partial<Record<RejectReason, number>> | null
   rejectedCount: number
   done: SubmitCallback
   /** performance.now() at submission (scheduling uses a monotonic clock; `now` is for validation) */
@@ -104,6 +105,8 @@ interface Entry {
 }
 
 const DAY_MS = 86_400_000
+const NO_INDEXES: number[] = Object.freeze([]) as unknown as number[]
+const NO_REASONS: Partial<Record<RejectReason, number>> = Object.freeze({})
 
 /** FIFO with O(1) shift (Array#shift copies the array once it is large: 100k queued messages). */
 class Fifo<T> {
@@ -193,7 +196,7 @@ export class IngestQueue extends EventEmitter {
     }
     const limits = this.limits
     limits.now = this.opts.now()
-    const entry: Entry = { items: [], rejected: {}, rejectedCount: 0, done, at: performance.now() }
+    const entry: Entry = { items: [], rejected: null, rejectedCount: 0, done, at: performance.now() }
     for (const row of positions) {
       const reason = rejectReason(row, limits)
       if (reason) this.reject(entry, reason)
@@ -345,16 +348,20 @@ export class IngestQueue extends EventEmitter {
     let inserted = 0
     let duplicates = 0
     for (const entry of batch) {
-      const result: SubmitResult = { inserted: 0, duplicates: 0, duplicateIndexes: [], rejected: entry.rejectedCount, rejectReasons: entry.rejected }
-      entry.items.forEach((item, k) => {
+      // Shared empties for what most submissions lack (a callback only reads its result).
+      const result: SubmitResult = { inserted: 0, duplicates: 0, duplicateIndexes: NO_INDEXES, rejected: entry.rejectedCount, rejectReasons: entry.rejected ?? NO_REASONS }
+      const items = entry.items
+      for (let k = 0; k < items.length; k++) {
+        const item = items[k]!
         if (item.outcome === 'inserted') {
           result.inserted++
           committed.push(item.row)
         } else if (item.outcome === 'duplicate') {
           result.duplicates++
+          if (result.duplicateIndexes === NO_INDEXES) result.duplicateIndexes = []
           result.duplicateIndexes.push(k)
         }
-      })
+      }
       inserted += result.inserted
       duplicates += result.duplicates
       this.call(entry.done, null, result)
@@ -375,7 +382,8 @@ export class IngestQueue extends EventEmitter {
   // ---- bookkeeping ----
 
   private reject(entry: Entry, reason: RejectReason): void {
-    entry.rejected[reason] = (entry.rejected[reason] ?? 0) + 1
+    const counts = (entry.rejected ??= {})
+    counts[reason] = (counts[reason] ?? 0) + 1
     entry.rejectedCount++
     this.metrics.rejected.inc({ reason })
   }
