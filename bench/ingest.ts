@@ -235,11 +235,12 @@ async function serveFloorChild(): Promise<void> {
   const server = await startAckFloor()
   process.send?.({ port: (server.address() as { port: number }).port, httpPort: 0, token: '' })
   process.on('message', (m) => {
-    if (m === 'stop') server.close(() => process.exit(0))
     if (m === 'cpu') process.send?.({ cpu: process.cpuUsage() })
+    if (m === 'stop') {
+      server.close(() => process.exit(0))
+      setTimeout(() => process.exit(0), 2000).unref() // connections the generator left open must not hold the exit
+    }
   })
-  // connections the generator left open must not hold the exit
-  process.on('message', (m) => m === 'stop' && setTimeout(() => process.exit(0), 2000).unref())
 }
 
 /**
