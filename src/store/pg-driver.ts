@@ -58,8 +58,28 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`
 }
 
+/**
+ * The URL's own `options` (libpq startup options, e.g. `?options=-c%20wal_init_zero%3Doff`) taken
+ * out of the connection string: pg lets a URL's `options` replace the `options` it is given, so
+ * left in, they would silently drop the schema's search_path. Key/value strings pass unchanged.
+ */
+export function splitUrlOptions(connectionString: string): { connectionString: string; options: string | undefined } {
+  let url: URL
+  try {
+    url = new URL(connectionString)
+  } catch {
+    return { connectionString, options: undefined }
+  }
+  const options = url.searchParams.get('options') ?? undefined
+  if (options === undefined) return { connectionString, options }
+  url.searchParams.delete('options')
+  return { connectionString: url.href, options }
+}
+
 export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
-  let options: string | undefined
+  const fromUrl = splitUrlOptions(opts.connectionString)
+  const connectionString = fromUrl.connectionString
+  let options = fromUrl.options
   if (opts.schema !== undefined) {
     if (!SCHEMA_NAME.test(opts.schema)) throw new Error(`invalid schema name "${opts.schema}"`)
     const admin = new pg.Client({ connectionString: opts.connectionString })
@@ -73,10 +93,10 @@ export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
       await admin.end()
     }
     // libpq `options`: applied by the server at connection start, so pooled connections can never miss it.
-    options = `-c search_path=${quoteIdent(opts.schema)},public`
+    options = [options, `-c search_path=${quoteIdent(opts.schema)},public`].filter(Boolean).join(' ')
   }
   const pool = new pg.Pool({
-    connectionString: opts.connectionString,
+    connectionString,
     max: opts.max ?? 10,
     types,
     options,
@@ -87,7 +107,7 @@ export async function openPgSql(opts: PgDriverOptions): Promise<Sql> {
   const worker = opts.copyInWorker
     ? new CopyWorker({
         kind: 'jt808-pg-copy',
-        connectionString: opts.connectionString,
+        connectionString,
         options,
         statementTimeoutMs: opts.statementTimeoutMs ?? 30_000,
         connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,

@@ -5,7 +5,7 @@
  * close() ends the thread.
  */
 import t from 'tap'
-import { fix, openTestStore } from './helpers.js'
+import { fix, openTestStore, testConfig, TEST_DATABASE_URL } from './helpers.js'
 
 t.test('direct COPY through the worker thread: inserts, duplicates, errors, batches in flight', async (t) => {
   const store = await openTestStore(t, 'pg', undefined, { copyInWorker: true })
@@ -34,4 +34,24 @@ t.test('direct COPY through the worker thread: inserts, duplicates, errors, batc
   const more = await Promise.all([0, 1, 2, 3].map((k) => store.insertPositions(Array.from({ length: 200 }, (_, i) => fix(1000 + k, base + i * 1000)))))
   t.same(more.map((r) => r.inserted), [200, 200, 200, 200])
   t.equal(await store.countPositions(), 1400)
+})
+
+t.test("a DATABASE_URL's own options join the schema's search_path (pool and COPY worker)", async (t) => {
+  const url = new URL(TEST_DATABASE_URL)
+  url.searchParams.set('options', '-c work_mem=7777kB')
+  const store = await openTestStore(t, 'pg', testConfig({ databaseUrl: url.href }), { copyInWorker: true })
+  const { rows } = await store.sql.query<{ path: string; mem: string }>("SELECT current_setting('search_path') AS path, current_setting('work_mem') AS mem")
+  t.match(rows[0]!.path, store.schema!, 'pooled connections work in the schema')
+  t.equal(rows[0]!.mem, '7777kB', "the URL's options applied too")
+  const base = Date.now() - 3600_000
+  const stored = await store.insertPositions(Array.from({ length: 20 }, (_, i) => fix(7, base + i * 1000)))
+  t.equal(stored.inserted, 20)
+  t.equal(await store.countPositions(), 20, 'the worker COPY wrote into the schema, not public')
+})
+
+t.test('splitUrlOptions', async (t) => {
+  const { splitUrlOptions } = await import('../../src/store/pg-driver.js')
+  t.same(splitUrlOptions('postgres://u@h:5432/db?options=-c%20a%3D1&sslmode=disable'), { connectionString: 'postgres://u@h:5432/db?sslmode=disable', options: '-c a=1' })
+  t.same(splitUrlOptions('postgres://u@h/db'), { connectionString: 'postgres://u@h/db', options: undefined })
+  t.same(splitUrlOptions('host=/tmp dbname=x'), { connectionString: 'host=/tmp dbname=x', options: undefined })
 })

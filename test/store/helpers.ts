@@ -21,7 +21,7 @@ export function testConfig(over: Partial<Config> = {}): Config {
 export async function openTestStore(t: Test, backend: Backend, config: Config = testConfig(), opts: OpenStoreOptions = {}): Promise<OpenedStore & { schema?: string }> {
   if (backend === 'pg') {
     const schema = `store_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
-    const store = await openStore({ ...config, databaseUrl: TEST_DATABASE_URL }, { schema, poolSize: 4, ...opts })
+    const store = await openStore({ ...config, databaseUrl: config.databaseUrl ?? TEST_DATABASE_URL }, { schema, poolSize: 4, ...opts })
     t.teardown(async () => {
       await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
       await store.close()
