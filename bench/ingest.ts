@@ -247,7 +247,9 @@ async function serveFloorChild(): Promise<void> {
  * BENCH_GATEWAY_PROFILE=<file>: the gateway child profiles exactly the measured window (the
  * parent sends profile-start/-stop), so the profile is not diluted by startup and the ramp.
  * BENCH_GATEWAY_HEAP_PROFILE=<file> samples allocations over the window instead, short-lived
- * objects included (what the young generation's collections pay for).
+ * objects included (what the young generation's collections pay for); with
+ * BENCH_GATEWAY_HEAP_LIVE=1 only what is still alive at the window's end (what each collection
+ * has to copy or mark: the reports in flight and everything they hold).
  */
 let profiler: import('node:inspector').Session | null = null
 async function profileSteadyWindow(what: 'profile-start' | 'profile-stop'): Promise<void> {
@@ -265,7 +267,8 @@ async function profileSteadyWindow(what: 'profile-start' | 'profile-stop'): Prom
       await post('Profiler.start')
     } else {
       await post('HeapProfiler.enable')
-      await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+      const collected = !process.env.BENCH_GATEWAY_HEAP_LIVE
+      await post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: collected, includeObjectsCollectedByMinorGC: collected })
     }
   } else if (profiler) {
     const { profile } = (await post(cpuFile ? 'Profiler.stop' : 'HeapProfiler.stopSampling')) as { profile: unknown }
@@ -346,6 +349,80 @@ async function startChild(args: string[]): Promise<GatewayChild> {
   }
 }
 
+/**
+ * `jt808 serve --workers N` as an operator runs it (node:cluster, state in Redis — database 9 of
+ * the local server, emptied first), on the bench schema through the URL's options. CPU is the
+ * primary's and its workers' (Linux /proc).
+ */
+async function startClusterChild(schema: string, workers: number): Promise<GatewayChild> {
+  const { spawn } = await import('node:child_process')
+  const { readFile } = await import('node:fs/promises')
+  const { Redis } = await import('ioredis')
+  const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/9'
+  const redis = new Redis(redisUrl)
+  await redis.flushdb()
+  redis.disconnect()
+  const url = new URL(DATABASE_URL)
+  url.searchParams.set('options', `-c search_path=${schema},public`)
+  const cli = new URL('../src/cli/main.ts', import.meta.url).pathname
+  const proc = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []), cli, 'serve'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url.href,
+      REDIS_URL: redisUrl,
+      JT808_WORKERS: String(workers),
+      JT808_TCP_PORT: process.env.BENCH_TCP_PORT ?? '47808',
+      JT808_TCP_HOST: '127.0.0.1',
+      JT808_HTTP_PORT: process.env.BENCH_HTTP_PORT ?? '47809',
+      JT808_HTTP_HOST: '127.0.0.1',
+      JT808_REGISTRATION: 'open',
+      JT808_LOG_LEVEL: 'warn',
+      JT808_NODE_ID: 'bench',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on tcp:\/\/[^\s]*:(\d+) with/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    proc.once('exit', (code) => reject(new Error(`jt808 serve exited with ${code}: ${out}`)))
+  })
+  const ticks = async (): Promise<{ user: number; system: number }> => {
+    const pids = [proc.pid!]
+    const children = await readFile(`/proc/${proc.pid}/task/${proc.pid}/children`, 'utf8').catch(() => '')
+    pids.push(...children.split(/\s+/).filter(Boolean).map(Number))
+    let user = 0
+    let system = 0
+    for (const pid of pids) {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      user += Number(f[11] ?? 0)
+      system += Number(f[12] ?? 0)
+    }
+    return { user: user / 100, system: system / 100 }
+  }
+  return {
+    port,
+    httpPort: Number(process.env.BENCH_HTTP_PORT ?? 47809),
+    token: '',
+    signal: () => undefined,
+    cpuSeconds: async () => {
+      const t = await ticks()
+      return t.user + t.system
+    },
+    kernelSeconds: async () => (await ticks()).system,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve())
+        proc.kill('SIGTERM')
+        setTimeout(() => proc.kill('SIGKILL'), 20_000).unref()
+      }),
+  }
+}
+
 /** Samples committed rows over time: the "rows in the database" series of the end-to-end run. */
 export function sampleCommitted(store: OpenedStore, everyMs = 1000): { stop: () => Promise<Array<{ atMs: number; rows: number }>> } {
   const series: Array<{ atMs: number; rows: number }> = []
@@ -392,6 +469,7 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
       loaders: { type: 'string' },
       batch: { type: 'string' },
       floor: { type: 'boolean' },
+      workers: { type: 'string' },
     },
   })
   const terminals = Number(values.terminals ?? 5000)
@@ -399,7 +477,7 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
   const intervalMs = Number(values['interval-ms'] ?? 100)
   const archive = (values.archive ?? 'off') === 'on'
   if ((values.generator ?? 'lean') === 'lean') {
-    return benchEndToEndLean({ terminals, seconds, intervalMs, loaders: Number(values.loaders ?? 1), batch: Number(values.batch ?? 1) }, archive, values.floor === true)
+    return benchEndToEndLean({ terminals, seconds, intervalMs, loaders: Number(values.loaders ?? 1), batch: Number(values.batch ?? 1) }, archive, values.floor === true, Number(values.workers ?? 1))
   }
   const { startSimulation } = await import('../src/sim/simulate.js')
   const { decodeFrame } = await import('../protocol/index.js')
@@ -602,7 +680,7 @@ function windowLines(w: Window, perPositionOf: number, serverName: string): { la
  * the same load first runs against bench/ack-floor.ts (answers, stores nothing): the latency and
  * CPU any Node server pays for these sockets here, printed beside the gateway's.
  */
-async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: boolean): Promise<void> {
+async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: boolean, workers = 1): Promise<void> {
   const { terminals, seconds, intervalMs, batch, loaders } = shape
   const offered = Math.round((terminals * batch * 1000) / intervalMs)
   console.log(
@@ -627,10 +705,11 @@ async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: bool
   }
   const { store, drop } = await scratchStore()
   const schema = (await store.sql.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]!.s
-  const gateway = await startGatewayChild(schema, archive)
+  const gateway = workers > 1 ? await startClusterChild(schema, workers) : await startGatewayChild(schema, archive)
+  if (workers > 1) console.log(`  gateway             jt808 serve --workers ${workers} (node:cluster, state in Redis)`)
   try {
     const w = await loadWindow({ ...gateway, countRows: () => store.countPositions() }, shape)
-    if (process.env.BENCH_DEBUG) {
+    if (process.env.BENCH_DEBUG && workers === 1) {
       // batches as the gateway saw them (whole run): mean rows and mean write+commit time
       const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`, { headers: { authorization: `Bearer ${gateway.token}` } })).text()
       const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN)

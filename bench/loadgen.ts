@@ -22,6 +22,7 @@
  * 'mark' again (its end), then 'report' and receives a LoadgenReport.
  */
 import { fork, type ChildProcess } from 'node:child_process'
+import os from 'node:os'
 import { connect, type Socket } from 'node:net'
 import { Deframer, encodeMessage, escapeAndWrap, parseFrame, unescape, xor, decodeBody } from '../protocol/index.js'
 import { fleetMember } from '../src/sim/fleet.js'
@@ -399,6 +400,7 @@ export function startLoadgenChild(opts: LoadgenOptions): LoadgenChild {
     execArgv: ['--import', 'tsx', ...(process.env.BENCH_LOADGEN_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  if (process.env.BENCH_LOADGEN_NICE && proc.pid) os.setPriority(proc.pid, Number(process.env.BENCH_LOADGEN_NICE))
   const ask = <T>(what: string): Promise<T> =>
     new Promise((resolve, reject) => {
       const onMessage = (m: unknown) => {

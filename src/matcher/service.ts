@@ -467,6 +467,9 @@ export class MatcherService {
   }
 }
 
+/** Every stream entry names its vehicle (a position, or an envelope carrying vehicleId). */
+const vehicleOfEntry = (e: MatcherStreamEntry) => ('kind' in e ? (e.kind === 'driver-card' ? e.event.vehicleId : e.vehicleId) : e.vehicleId)
+
 /** Producer side for several processes: what the ingest/gateway side appends for the matcher. */
 export class MatcherPublisher {
   private readonly stream: PartitionedStream<MatcherStreamEntry>
@@ -475,9 +478,9 @@ export class MatcherPublisher {
     this.stream = new PartitionedStream<MatcherStreamEntry>(state, COMMITTED_POSITIONS_STREAM, partitions, maxLen)
   }
 
-  /** Issued together so the client pipelines them; one connection keeps each vehicle's order. */
-  async positions(rows: CommittedPosition[]): Promise<void> {
-    await Promise.all(rows.map((p) => this.stream.append(p.vehicleId, p)))
+  /** One append per partition stream for the whole batch; each vehicle's order kept. */
+  positions(rows: CommittedPosition[]): Promise<void> {
+    return this.stream.appendAll(rows, vehicleOfEntry)
   }
 
   driverCard(event: DriverCardEvent): Promise<string> {

@@ -118,7 +118,10 @@ for (const [impl, open] of implementations) {
     const stream = new PartitionedStream<Fix>(n.producer, 'positions', P)
     const produced: Fix[] = []
     for (let seq = 0; seq < 10; seq++) for (let vehicle = 1; vehicle <= 40; vehicle++) produced.push({ vehicle, seq })
-    for (const f of produced) await stream.append(f.vehicle, f)
+    // half one by one, half in batches across partitions (what the matcher publisher sends per commit)
+    const half = produced.length / 2
+    for (const f of produced.slice(0, half)) await stream.append(f.vehicle, f)
+    for (let i = half; i < produced.length; i += 70) await stream.appendAll(produced.slice(i, i + 70), (f) => f.vehicle)
     await until(t, 'all entries handled', () => log.length >= produced.length, 5000)
     await sleep(100)
 
