@@ -87,21 +87,33 @@ export function ingestOptionsFromConfig(config: Config): IngestQueueOptions {
   }
 }
 
-interface Item {
-  row: CommittedPosition
-  entry: Entry
-  /** set once settled: never written again */
-  outcome?: 'inserted' | 'duplicate' | 'rejected'
-}
+/** A row's fate in its batch (batch.outcome[k]); only NONE rows are written (again). */
+const NONE = 0
+const INSERTED = 1
+const DUPLICATE = 2
+const REJECTED = 3
 
+/**
+ * One submission. Its accepted rows stay in the caller's array (no object per row: at 50,000
+ * reports/s every object a queued report holds is copied by the young generation's collections
+ * and promoted while it waits for its commit).
+ */
 interface Entry {
-  items: Item[]
+  rows: CommittedPosition[]
   /** null until a row of it is rejected (most submissions have none) */
   rejected: Partial<Record<RejectReason, number>> | null
   rejectedCount: number
   done: SubmitCallback
   /** performance.now() at submission (scheduling uses a monotonic clock; `now` is for validation) */
   at: number
+}
+
+/** A batch being written: its rows flattened, each row's entry and outcome. */
+interface Batch {
+  entries: Entry[]
+  rows: CommittedPosition[]
+  owner: Entry[]
+  outcome: Uint8Array
 }
 
 const DAY_MS = 86_400_000
@@ -196,14 +208,20 @@ export class IngestQueue extends EventEmitter {
     }
     const limits = this.limits
     limits.now = this.opts.now()
-    const entry: Entry = { items: [], rejected: null, rejectedCount: 0, done, at: performance.now() }
-    for (const row of positions) {
+    const entry: Entry = { rows: positions, rejected: null, rejectedCount: 0, done, at: performance.now() }
+    // Rows refused here are rare: only then is a copy of the accepted ones made.
+    let accepted: CommittedPosition[] | null = null
+    for (let k = 0; k < positions.length; k++) {
+      const row = positions[k]!
       const reason = rejectReason(row, limits)
-      if (reason) this.reject(entry, reason)
-      else entry.items.push({ row, entry })
+      if (reason) {
+        accepted ??= positions.slice(0, k)
+        this.reject(entry, reason)
+      } else if (accepted) accepted.push(row)
     }
+    if (accepted) entry.rows = accepted
     this.pending.push(entry)
-    this.pendingRows += entry.items.length
+    this.pendingRows += entry.rows.length
     this.updateLevel(false)
     if (this.pendingRows >= this.opts.batchRows) this.kick()
     else this.arm()
@@ -264,10 +282,10 @@ export class IngestQueue extends EventEmitter {
     let rows = 0
     while (this.pending.length && (rows < this.opts.batchRows || !batch.length)) {
       const e = this.pending.peek()!
-      if (batch.length && rows + e.items.length > this.opts.batchRows) break
+      if (batch.length && rows + e.rows.length > this.opts.batchRows) break
       this.pending.shift()
       batch.push(e)
-      rows += e.items.length
+      rows += e.rows.length
     }
     this.pendingRows -= rows
     this.inFlightRows += rows
@@ -276,7 +294,7 @@ export class IngestQueue extends EventEmitter {
 
   private startBatch(batch: Entry[]): void {
     this.inFlight++
-    const rows = batch.reduce((n, e) => n + e.items.length, 0)
+    const rows = batch.reduce((n, e) => n + e.rows.length, 0)
     void this.runBatch(batch)
       .catch((e: unknown) => this.safeEmit('callbackError', e))
       .finally(() => this.afterBatch(rows))
@@ -298,16 +316,26 @@ export class IngestQueue extends EventEmitter {
 
   // ---- writing ----
 
-  private async runBatch(batch: Entry[]): Promise<void> {
-    const items = batch.flatMap((e) => e.items)
+  private async runBatch(entries: Entry[]): Promise<void> {
+    const rows: CommittedPosition[] = []
+    const owner: Entry[] = []
+    for (const e of entries) {
+      for (const row of e.rows) {
+        rows.push(row)
+        owner.push(e)
+      }
+    }
+    const batch: Batch = { entries, rows, owner, outcome: new Uint8Array(rows.length) }
     let delay = this.opts.retryInitialMs
     for (let attempt = 1; ; attempt++) {
       const t0 = performance.now()
       try {
-        await this.write(items.filter((i) => !i.outcome))
-        if (items.length) {
+        const open: number[] = []
+        for (let k = 0; k < rows.length; k++) if (batch.outcome[k] === NONE) open.push(k)
+        await this.write(batch, open)
+        if (rows.length) {
           this.metrics.flushSeconds.observe((performance.now() - t0) / 1000)
-          this.metrics.batchRows.observe(items.length)
+          this.metrics.batchRows.observe(rows.length)
         }
         break
       } catch (err) {
@@ -323,40 +351,42 @@ export class IngestQueue extends EventEmitter {
     this.settle(batch)
   }
 
-  /** Writes items in one transaction; isolates rows the database refuses by halving. Other errors propagate (retry). */
-  private async write(items: Item[]): Promise<void> {
-    if (!items.length) return
+  /** Writes the rows at `at` in one transaction; isolates rows the database refuses by halving. Other errors propagate (retry). */
+  private async write(batch: Batch, at: number[]): Promise<void> {
+    if (!at.length) return
+    const whole = at.length === batch.rows.length
     try {
-      const res = await this.store.insertPositions(items.map((i) => i.row))
-      const dup = new Set(res.duplicateIndexes)
-      items.forEach((item, k) => (item.outcome = dup.has(k) ? 'duplicate' : 'inserted'))
+      const res = await this.store.insertPositions(whole ? batch.rows : at.map((k) => batch.rows[k]!))
+      for (const k of at) batch.outcome[k] = INSERTED
+      for (const d of res.duplicateIndexes) batch.outcome[at[d]!] = DUPLICATE
     } catch (err) {
       if (!isDataError(err)) throw err
-      if (items.length === 1) {
-        items[0]!.outcome = 'rejected'
-        this.reject(items[0]!.entry, 'database')
+      if (at.length === 1) {
+        batch.outcome[at[0]!] = REJECTED
+        this.reject(batch.owner[at[0]!]!, 'database')
         return
       }
-      const mid = items.length >> 1
-      await this.write(items.slice(0, mid))
-      await this.write(items.slice(mid))
+      const mid = at.length >> 1
+      await this.write(batch, at.slice(0, mid))
+      await this.write(batch, at.slice(mid))
     }
   }
 
-  private settle(batch: Entry[]): void {
+  private settle(batch: Batch): void {
     const committed: CommittedPosition[] = []
     let inserted = 0
     let duplicates = 0
-    for (const entry of batch) {
+    let at = 0
+    for (const entry of batch.entries) {
       // Shared empties for what most submissions lack (a callback only reads its result).
       const result: SubmitResult = { inserted: 0, duplicates: 0, duplicateIndexes: NO_INDEXES, rejected: entry.rejectedCount, rejectReasons: entry.rejected ?? NO_REASONS }
-      const items = entry.items
-      for (let k = 0; k < items.length; k++) {
-        const item = items[k]!
-        if (item.outcome === 'inserted') {
+      const rows = entry.rows
+      for (let k = 0; k < rows.length; k++, at++) {
+        const outcome = batch.outcome[at]
+        if (outcome === INSERTED) {
           result.inserted++
-          committed.push(item.row)
-        } else if (item.outcome === 'duplicate') {
+          committed.push(rows[k]!)
+        } else if (outcome === DUPLICATE) {
           result.duplicates++
           if (result.duplicateIndexes === NO_INDEXES) result.duplicateIndexes = []
           result.duplicateIndexes.push(k)
@@ -371,12 +401,11 @@ export class IngestQueue extends EventEmitter {
     if (committed.length) this.safeEmit('committed', committed)
   }
 
-  private fail(batch: Entry[], err: Error): void {
-    for (const entry of batch) {
-      const open = entry.items.filter((i) => !i.outcome).length
-      if (open) this.metrics.rejected.inc({ reason: 'closed' }, open)
-      this.call(entry.done, err)
-    }
+  private fail(batch: Batch, err: Error): void {
+    let open = 0
+    for (let k = 0; k < batch.rows.length; k++) if (batch.outcome[k] === NONE) open++
+    if (open) this.metrics.rejected.inc({ reason: 'closed' }, open)
+    for (const entry of batch.entries) this.call(entry.done, err)
   }
 
   // ---- bookkeeping ----
