@@ -346,7 +346,7 @@ async function main(): Promise<void> {
   console.log('')
   console.log(`connected + authenticated   ${authenticated} / ${n} in ${(connectMs / 1000).toFixed(1)} s (${Math.round((authenticated / connectMs) * 1000)}/s), ${connErrors} errors`)
   const connectCpuMs = (connectCpu1.cpuUserUs + connectCpu1.cpuSystemUs - connectCpu0.cpuUserUs - connectCpu0.cpuSystemUs) / 1000
-  console.log(`  gateway CPU while connecting: ${(connectCpuMs / authenticated).toFixed(2)} ms per authentication (the rest is the database: 4 queries each)`)
+  console.log(`  gateway CPU while connecting: ${(connectCpuMs / authenticated).toFixed(2)} ms per authentication (the rest is the database: the terminal with its vehicle in one query, the session event)`)
   console.log(`gateway connections         ${loaded.connections} open, ${loaded.sessions} sessions`)
   console.log(`gateway RSS                 ${mib(base.rss)} MiB with 0, ${mib(half.rss)} MiB with ${half.connections}, ${mib(loaded.rss)} MiB with ${loaded.connections} connections (after GC)`)
   console.log(`RSS per connection          ${kb(perConn)} KB (slope between the halves); ${kb(perConnBase)} KB against the empty baseline; ${kb(perConnFinal)} KB after ${holdS} s of heartbeats`)

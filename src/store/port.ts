@@ -76,6 +76,8 @@ export interface RegistryStore {
   findVehicleByTerminal(phone: string): Promise<Vehicle | null>
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>
+  /** The terminal and the vehicle it is bound to (null when unbound or gone), in one query: authentication. */
+  getTerminalWithVehicle(phone: string): Promise<{ terminal: Terminal; vehicle: Vehicle | null } | null>
   /** Inserts or replaces the terminal row (registration, auth code hash, IMEI/firmware after 2019 auth). */
   saveTerminal(terminal: Terminal): Promise<void>
 }

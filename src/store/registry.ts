@@ -136,6 +136,37 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
       return rows.map(toVehicle)
     },
 
+    async getTerminalWithVehicle(phone) {
+      // One round trip for what authentication needs (a reconnect storm is thousands of these a second).
+      const { rows } = await sql.query<TerminalRow & { [K in keyof VehicleRow as `v_${K}`]: VehicleRow[K] | null }>(
+        `SELECT t.phone, t.terminal_id, t.vehicle_id, t.auth_code_hash, t.protocol_version, t.manufacturer, t.model, t.imei, t.firmware, t.registered_at,
+                v.id AS v_id, v.plate AS v_plate, v.plate_color AS v_plate_color, v.terminal_phone AS v_terminal_phone, v.terminal_id AS v_terminal_id,
+                v.enterprise_license_no AS v_enterprise_license_no, v.enterprise_name AS v_enterprise_name, v.transport_cert_no AS v_transport_cert_no,
+                v.transport_cert_valid_until::text AS v_transport_cert_valid_until, v.business_scope AS v_business_scope
+           FROM terminals t LEFT JOIN vehicles v ON v.id = t.vehicle_id
+          WHERE t.phone = $1`,
+        [phone],
+      )
+      const r = rows[0]
+      if (!r) return null
+      const vehicle =
+        r.v_id === null
+          ? null
+          : toVehicle({
+              id: r.v_id,
+              plate: r.v_plate!,
+              plate_color: r.v_plate_color!,
+              terminal_phone: r.v_terminal_phone,
+              terminal_id: r.v_terminal_id,
+              enterprise_license_no: r.v_enterprise_license_no,
+              enterprise_name: r.v_enterprise_name,
+              transport_cert_no: r.v_transport_cert_no,
+              transport_cert_valid_until: r.v_transport_cert_valid_until,
+              business_scope: r.v_business_scope,
+            })
+      return { terminal: toTerminal(r), vehicle }
+    },
+
     async getTerminal(phone) {
       const { rows } = await sql.query<TerminalRow>(
         `SELECT phone, terminal_id, vehicle_id, auth_code_hash, protocol_version, manufacturer, model, imei, firmware, registered_at

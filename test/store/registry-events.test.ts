@@ -65,6 +65,13 @@ for (const backend of BACKENDS) {
       await store.saveTerminal({ ...terminal, imei: '860000000000001', firmware: '1.2' })
       t.equal((await store.getTerminal('013300000001'))?.imei, '860000000000001', 'saveTerminal replaces')
       t.equal(await store.getTerminal('000000000000'), null)
+
+      // authentication's one query: the terminal with its vehicle, equal to the two lookups
+      const withVehicle = await store.getTerminalWithVehicle('013300000001')
+      t.same(withVehicle, { terminal: await store.getTerminal('013300000001'), vehicle: await store.getVehicle(a!) })
+      t.equal(await store.getTerminalWithVehicle('000000000000'), null)
+      await store.saveTerminal({ ...terminal, phone: '013300000009', vehicleId: null })
+      t.same(await store.getTerminalWithVehicle('013300000009'), { terminal: { ...terminal, phone: '013300000009', vehicleId: null }, vehicle: null }, 'an unbound terminal')
     })
 
     t.test('events', async (t) => {

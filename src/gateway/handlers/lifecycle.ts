@@ -104,11 +104,12 @@ export const authenticate: Handler = {
       return
     }
     const { terminal, vehicle, reason } = await ctx.registryGate.run(async () => {
-      const terminal = await ctx.store.getTerminal(phone)
+      const found = await ctx.store.getTerminalWithVehicle(phone)
+      const terminal = found?.terminal ?? null
       const fail = (reason: string) => ({ terminal, vehicle: null, reason })
       if (!terminal || !terminal.authCodeHash) return fail('not_registered')
       if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return fail('wrong_code')
-      const vehicle: Vehicle | null = terminal.vehicleId === null ? null : await ctx.store.getVehicle(terminal.vehicleId)
+      const vehicle: Vehicle | null = found?.vehicle ?? null
       if (!vehicle) return fail('no_vehicle')
       const imei = b.imei?.trim() || terminal.imei
       const firmware = b.softwareVersion?.trim() || terminal.firmware
