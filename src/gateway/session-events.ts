@@ -1,14 +1,16 @@
 /**
- * Session events (online/offline) go to the store off the terminal's path, a few at a time: a
- * mass disconnect (network blip, shutdown) must not open thousands of concurrent writes and
- * time out the pool. Bounded; what does not fit is counted, never silently lost.
+ * Session events (online/offline) go to the store off the terminal's path, in batches of up to
+ * BATCH, a few batches at a time: a mass disconnect or a reconnect storm must not open thousands
+ * of concurrent writes and time out the pool. Bounded; what does not fit is counted, never
+ * silently lost.
  */
 import type { Logger } from 'pino'
 import type { SessionEvent } from '../domain.js'
 import type { Store } from '../store/port.js'
 import type { GatewayMetrics } from './metrics.js'
 
-const CONCURRENCY = 4
+const CONCURRENCY = 2
+const BATCH = 500
 const MAX_QUEUED = 200_000
 
 export class SessionEventWriter {
@@ -40,17 +42,18 @@ export class SessionEventWriter {
 
   private pump(): void {
     while (this.active < CONCURRENCY && this.head < this.queue.length) {
-      const event = this.queue[this.head++]
+      const batch = this.queue.slice(this.head, this.head + BATCH)
+      this.head += batch.length
       if (this.head > 1024 && this.head * 2 > this.queue.length) {
         this.queue = this.queue.slice(this.head)
         this.head = 0
       }
       this.active++
       this.store
-        .recordSessionEvent(event)
+        .recordSessionEvents(batch)
         .catch((e: unknown) => {
-          this.metrics.sessionEventsDropped.inc()
-          this.logger.error({ err: e, terminal: event.phone, kind: event.kind }, 'recording a session event failed')
+          this.metrics.sessionEventsDropped.inc(batch.length)
+          this.logger.error({ err: e, events: batch.length, first: batch[0]!.phone }, 'recording session events failed')
         })
         .finally(() => {
           this.active--

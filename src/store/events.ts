@@ -40,16 +40,22 @@ export function eventQueries(ctx: StoreContext): EventStore {
       )
     },
 
-    async recordSessionEvent(e) {
-      await sql.query(`INSERT INTO sessions (phone, vehicle_id, node_id, address, kind, at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
-        e.phone,
-        e.vehicleId,
-        e.nodeId,
-        e.address,
-        e.kind,
-        iso(e.at),
-        e.reason ?? null,
-      ])
+    async recordSessionEvents(rows) {
+      if (!rows.length) return
+      // One statement per batch: a reconnect storm is thousands of these a second.
+      await sql.query(
+        `INSERT INTO sessions (phone, vehicle_id, node_id, address, kind, at, reason)
+         SELECT * FROM unnest($1::text[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])`,
+        [
+          rows.map((e) => e.phone),
+          rows.map((e) => e.vehicleId),
+          rows.map((e) => e.nodeId),
+          rows.map((e) => e.address),
+          rows.map((e) => e.kind),
+          rows.map((e) => iso(e.at)),
+          rows.map((e) => e.reason ?? null),
+        ],
+      )
     },
 
     async insertMedia(m) {

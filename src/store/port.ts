@@ -85,7 +85,8 @@ export interface RegistryStore {
 export interface EventStore {
   insertAlarmTransitions(rows: AlarmTransition[]): Promise<void>
   insertDriverCardEvent(row: DriverCardEvent): Promise<void>
-  recordSessionEvent(row: SessionEvent): Promise<void>
+  /** Online/offline events, in one statement. */
+  recordSessionEvents(rows: SessionEvent[]): Promise<void>
   insertMedia(row: MediaRecord): Promise<void>
   /** Raw-frame archive (switchable by config). */
   archiveFrames(rows: RawFrame[]): Promise<void>

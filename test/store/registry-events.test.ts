@@ -97,9 +97,22 @@ for (const backend of BACKENDS) {
       const { rows: cards } = await store.sql.query(`SELECT driver_name, status FROM driver_card_events`)
       t.same(cards, [{ driver_name: '张三', status: 1 }], 'driver card event stored once')
 
-      await store.recordSessionEvent({ phone: '013300000001', vehicleId: 1, nodeId: 'gw-1', address: '10.0.0.1:5000', kind: 'online', at: NOW })
+      await store.recordSessionEvents([{ phone: '013300000001', vehicleId: 1, nodeId: 'gw-1', address: '10.0.0.1:5000', kind: 'online', at: NOW }])
       const { rows: sessions } = await store.sql.query(`SELECT kind, node_id, reason FROM sessions`)
       t.same(sessions, [{ kind: 'online', node_id: 'gw-1', reason: null }])
+      // a batch in one statement, nulls kept, order of the input
+      await store.recordSessionEvents([
+        { phone: '013300000002', vehicleId: null, nodeId: 'gw-1', address: '10.0.0.2:5000', kind: 'online', at: NOW + 1000 },
+        { phone: '013300000002', vehicleId: null, nodeId: 'gw-1', address: '10.0.0.2:5000', kind: 'offline', at: NOW + 2000, reason: 'idle' },
+      ])
+      await store.recordSessionEvents([])
+      const { rows: batch } = await store.sql.query(`SELECT phone, vehicle_id, kind, reason, at = $1::timestamptz AS at_ok FROM sessions WHERE phone = '013300000002' ORDER BY id`, [
+        new Date(NOW + 1000).toISOString(),
+      ])
+      t.same(batch, [
+        { phone: '013300000002', vehicle_id: null, kind: 'online', reason: null, at_ok: true },
+        { phone: '013300000002', vehicle_id: null, kind: 'offline', reason: 'idle', at_ok: false },
+      ])
 
       const media = { phone: '013300000001', vehicleId: 1, mediaId: 7, type: 0, format: 0, event: 1, channel: 1, location: { lat: 30.1 }, data: Buffer.from([0xff, 0xd8, 0, 0x7e]), receivedAt: NOW }
       await store.insertMedia(media)

@@ -34,8 +34,10 @@ for (const backend of BACKENDS) {
       { vehicleId: 1, deviceTime: NOW - 30 * DAY, raised: 1, cleared: 0, alarm: 1 },
       { vehicleId: 1, deviceTime: NOW - 90 * DAY, raised: 2, cleared: 0, alarm: 2 },
     ])
-    await store.recordSessionEvent({ phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'online', at: NOW - 40 * DAY })
-    await store.recordSessionEvent({ phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'offline', at: NOW - DAY })
+    await store.recordSessionEvents([
+      { phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'online', at: NOW - 40 * DAY },
+      { phone: '013800000001', vehicleId: 1, nodeId: 'n', address: '127.0.0.1:1', kind: 'offline', at: NOW - DAY },
+    ])
     await store.enqueueCommand({ id: 'c1', phone: '013800000001', msgId: 0x8103, body: {}, createdAt: NOW - 2 * DAY, expiresAt: NOW - DAY })
 
     // Nothing is dropped by a clock from the past.
