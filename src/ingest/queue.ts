@@ -108,12 +108,20 @@ interface Entry {
   at: number
 }
 
-/** A batch being written: its rows flattened, each row's entry and outcome. */
+/** A batch being written: its entries' rows flattened, and each row's outcome. */
 interface Batch {
   entries: Entry[]
   rows: CommittedPosition[]
-  owner: Entry[]
   outcome: Uint8Array
+}
+
+/** The entry holding the batch's k-th row (only for a row the database refuses: rare). */
+function entryOf(batch: Batch, k: number): Entry {
+  for (const e of batch.entries) {
+    if (k < e.rows.length) return e
+    k -= e.rows.length
+  }
+  throw new RangeError(`row ${k} is outside its batch`)
 }
 
 const DAY_MS = 86_400_000
@@ -318,14 +326,8 @@ export class IngestQueue extends EventEmitter {
 
   private async runBatch(entries: Entry[]): Promise<void> {
     const rows: CommittedPosition[] = []
-    const owner: Entry[] = []
-    for (const e of entries) {
-      for (const row of e.rows) {
-        rows.push(row)
-        owner.push(e)
-      }
-    }
-    const batch: Batch = { entries, rows, owner, outcome: new Uint8Array(rows.length) }
+    for (const e of entries) for (const row of e.rows) rows.push(row)
+    const batch: Batch = { entries, rows, outcome: new Uint8Array(rows.length) }
     let delay = this.opts.retryInitialMs
     for (let attempt = 1; ; attempt++) {
       const t0 = performance.now()
@@ -363,7 +365,7 @@ export class IngestQueue extends EventEmitter {
       if (!isDataError(err)) throw err
       if (at.length === 1) {
         batch.outcome[at[0]!] = REJECTED
-        this.reject(batch.owner[at[0]!]!, 'database')
+        this.reject(entryOf(batch, at[0]!), 'database')
         return
       }
       const mid = at.length >> 1

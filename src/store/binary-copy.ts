@@ -32,11 +32,11 @@ export class BinaryCopyWriter {
   }
 
   // Typed appends for a hot caller that knows its columns: beginRow(n), then exactly n fields in
-  // column order. No per-row array and no dispatch on the type; `maxBytes` (the row's size
-  // bound, variable fields excepted) is reserved once.
+  // column order. No per-row array and no dispatch on the type; each field grows the buffer as
+  // row() does.
 
-  beginRow(fields: number, maxBytes: number): void {
-    this.reserve(maxBytes)
+  beginRow(fields: number): void {
+    this.reserve(2)
     this.buf.writeInt16BE(fields, this.pos)
     this.pos += 2
   }

@@ -125,14 +125,11 @@ export function unnestParams(batch: readonly PositionRecord[]): unknown[] {
   return cols
 }
 
-/** Bytes of a row's fixed-size fields in binary COPY: field count, 14 lengths, the values (jsonb text excluded). */
-const ROW_FIXED_BYTES = 2 + 14 * 4 + 4 + 8 + 8 + 8 + 8 + 4 + 8 + 2 + 8 + 8 + 8 + 1 + 1 + 4
-
 /** The batch in binary COPY format (column order = COLUMNS = COPY_TYPES). */
 export function copyPayload(batch: readonly PositionRecord[]): Buffer {
   const w = new BinaryCopyWriter(COPY_TYPES, batch.length * 160 + 64)
   for (const p of batch) {
-    w.beginRow(14, ROW_FIXED_BYTES)
+    w.beginRow(14)
     w.int4(p.vehicleId)
     w.timestamptz(p.deviceTime)
     w.timestamptz(p.receivedAt)
