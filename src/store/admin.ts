@@ -60,6 +60,8 @@ export type CorrectWaybillResult =
 
 export interface AdminStore {
   getCommandStatus(id: string, now: number): Promise<CommandStatus | null>
+  /** Retention: status rows of commands created before cutoff; returns how many. */
+  deleteCommandStatusBefore(cutoff: number): Promise<number>
   /** Records the answer (or failure) of a delivered queued command. */
   recordCommandResult(id: string, result: CommandResult, at: number): Promise<void>
 
@@ -130,6 +132,11 @@ export function adminQueries(ctx: StoreContext): AdminStore {
         result: numOrNull(r.result),
         answer: r.answer === null || r.answer === undefined ? null : parseJson(r.answer),
       }
+    },
+
+    async deleteCommandStatusBefore(cutoff) {
+      const r = await sql.query(`DELETE FROM command_status WHERE created_at < $1 AND id NOT IN (SELECT id FROM queued_commands)`, [iso(cutoff)])
+      return r.rowCount
     },
 
     async recordCommandResult(id, result, at) {

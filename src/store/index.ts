@@ -121,6 +121,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
     const maintenance = maintenanceQueries(ctx)
     const waybills = waybillQueries(ctx)
     const anomalies = anomalyQueries(ctx)
+    const admin = adminQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
       ...maintenance,
       ...positionQueries(ctx, { transport: opts.transport }),
@@ -128,7 +129,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
-      ...adminQueries(ctx),
+      ...admin,
       ...waybills,
       ...anomalies,
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
@@ -140,6 +141,9 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
         if (w) dropped.push(`waybills: ${w} rows`)
         const a = await anomalies.deleteAnomaliesBefore(now - r.anomaliesDays * DAY_MS)
         if (a) dropped.push(`anomalies: ${a} rows`)
+        // Command statuses answer "what became of my command": kept as long as the raw frames that carried it.
+        const c = await admin.deleteCommandStatusBefore(now - r.rawFramesDays * DAY_MS)
+        if (c) dropped.push(`command statuses: ${c} rows`)
         return dropped
       },
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)

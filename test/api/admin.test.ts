@@ -111,6 +111,9 @@ for (const kind of BACKENDS) {
       t.match((await get('cmd-a2')).json(), { status: 'failed', result: 3 })
       t.equal((await get('cmd-a1', tokens.inspector)).statusCode, 200)
       indistinguishable(t, await get('cmd-b1', tokens.entA), await get('cmd-b9', tokens.entA), 'cmd-b1', 'cmd-b9')
+      t.equal(await store.deleteCommandStatusBefore(at + 1), 2, 'retention drops the settled statuses…')
+      t.equal((await get('cmd-b1')).json().status, 'queued', '…and keeps those still waiting in the queue')
+      t.equal((await get('cmd-a1')).statusCode, 404)
     })
 
     t.test('sessions: online terminals with since, address, edition, IMEI, firmware; stale ones left out; scope', async (t) => {
