@@ -58,7 +58,25 @@ export class ServerError extends Error {
   }
 }
 
-export class ApiClient {
+/** What the admin commands need of the API: JSON requests (a server over HTTP, or the same routes in-process). */
+export interface ApiTransport {
+  json<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>
+  close(): Promise<void>
+}
+
+/** Throws the API's error answer as ServerError. */
+export function throwIfError(status: number, text: string, where: string): void {
+  if (status < 400) return
+  let error: { code?: string; message?: string; details?: unknown } = {}
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error ?? {}
+  } catch {
+    /* not the API's error shape */
+  }
+  throw new ServerError(status, error.code ?? `HTTP_${status}`, `${where}: ${status} ${error.message ?? text.slice(0, 200)}`, error.details ?? null)
+}
+
+export class ApiClient implements ApiTransport {
   constructor(readonly target: ServerTarget) {}
 
   /** JSON in, JSON out; a non-2xx answer throws ServerError with the API's message. */
@@ -82,13 +100,9 @@ export class ApiClient {
       throw new Error(`cannot reach the server at ${this.target.url} (${this.target.via}): ${(e as Error).cause ?? (e as Error).message}`)
     }
     if (res.ok) return res
-    const text = await res.text()
-    let error: { code?: string; message?: string; details?: unknown } = {}
-    try {
-      error = (JSON.parse(text) as { error?: typeof error }).error ?? {}
-    } catch {
-      /* not the API's error shape */
-    }
-    throw new ServerError(res.status, error.code ?? `HTTP_${res.status}`, `${this.target.url}: ${res.status} ${error.message ?? text.slice(0, 200)}`, error.details ?? null)
+    throwIfError(res.status, await res.text(), this.target.url)
+    return res
   }
+
+  async close(): Promise<void> {}
 }
