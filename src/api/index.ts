@@ -67,5 +67,10 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     opts.dataDirLock.setApiUrl(local)
   }
   log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${hint.replace('{base}', base)}`)
-  return { app, address, close: () => app.close() }
+  const close = async () => {
+    // The CLI must not send requests to an API that is going away: it waits for the lock's release instead.
+    opts.dataDirLock?.setApiUrl(null)
+    await app.close()
+  }
+  return { app, address, close }
 }

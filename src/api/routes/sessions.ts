@@ -47,6 +47,8 @@ const commandStatusSchema = {
   },
 } as const
 
+/** Live-state lookups in flight at once when checking session candidates. */
+const LIVE_CHECK_BATCH = 100
 const MAX_EXPORT_SPAN_MS = 31 * 86_400_000
 
 export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -70,24 +72,27 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
       // gateway never wrote its terminals' "offline").
       const candidates = await store.onlineSessionCandidates({ enterpriseLicenseNo: own ?? undefined, limit: limit + 1000 })
       const items = []
-      for (const c of candidates) {
-        if (items.length >= limit) break
-        const live = await state.getSession(c.phone)
-        if (!live) continue
-        items.push({
-          phone: c.phone,
-          since: iso(live.since),
-          address: live.address,
-          node: live.nodeId,
-          plate: c.plate,
-          plateColor: c.plateColor,
-          enterpriseLicenseNo: c.enterpriseLicenseNo,
-          protocolEdition: c.protocolVersion,
-          manufacturer: c.manufacturer,
-          model: c.model,
-          imei: c.imei,
-          firmware: c.firmware,
-        })
+      for (let i = 0; i < candidates.length && items.length < limit; i += LIVE_CHECK_BATCH) {
+        const batch = candidates.slice(i, i + LIVE_CHECK_BATCH)
+        const lives = await Promise.all(batch.map((c) => state.getSession(c.phone)))
+        for (const [j, c] of batch.entries()) {
+          const live = lives[j]
+          if (!live || items.length >= limit) continue
+          items.push({
+            phone: c.phone,
+            since: iso(live.since),
+            address: live.address,
+            node: live.nodeId,
+            plate: c.plate,
+            plateColor: c.plateColor,
+            enterpriseLicenseNo: c.enterpriseLicenseNo,
+            protocolEdition: c.protocolVersion,
+            manufacturer: c.manufacturer,
+            model: c.model,
+            imei: c.imei,
+            firmware: c.firmware,
+          })
+        }
       }
       return { items }
     },
