@@ -160,6 +160,11 @@ for (const kind of BACKENDS) {
       t.equal((await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)).statusCode, 200, 'its record is still reachable')
       const track = await req('GET', `/api/v1/vehicles/浙B30001/track?from=${iso(NOW - 3_600_000)}&to=${iso(NOW)}`, tokens.entB)
       t.equal(track.json().points.length, 1, 'its positions too')
+      await store.upsertAnomalies([
+        { id: 'an-retired-1', type: 'OVERSPEED', status: 'closed', severity: 'warning', vehicleId: v.id, plate: v.plate, plateColor: v.plateColor, waybillNo: null, enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 60_000, endedAt: NOW - 30_000, lastSeenAt: NOW - 30_000, evidence: {} },
+      ])
+      t.equal((await req('GET', '/api/v1/anomalies/an-retired-1', tokens.entB)).statusCode, 200, 'and its anomalies')
+      t.ok((await req('GET', `/api/v1/anomalies?plate=${encodeURIComponent('浙B30001')}`, tokens.entB)).json().items.some((a: { id: string }) => a.id === 'an-retired-1'))
       const retiredList = await req('GET', '/api/v1/retired-vehicles', tokens.supervisor)
       t.same(retiredList.json().items.map((x: { vehicle: { plate: string } }) => x.vehicle.plate), ['浙B30001'])
       t.same((await req('GET', '/api/v1/retired-vehicles', tokens.entA)).json().items, [], "another carrier's retirements are not listed")
