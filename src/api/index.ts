@@ -48,7 +48,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   } else hint = 'API tokens: "jt808 token list" / "jt808 token create --role …"'
   const localAdmin = opts.dataDirLock ? newTokenSecret() : null
   const app = await buildApi({
-    config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
+    config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken, baseMapUrl: config.baseMapUrl, baseMapAttribution: config.baseMapAttribution },
     store: opts.store,
     state: opts.state,
     commander: opts.commander,

@@ -34,6 +34,9 @@ import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { adminRoutes } from './routes/admin.js'
+import { fleetRoutes } from './routes/fleet.js'
+import { consoleRoutes } from './routes/console.js'
+import { meRoutes } from './routes/me.js'
 
 export const API_PREFIX = '/api/v1'
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -226,6 +229,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   })
 
   systemRoutes(app, ctx)
+  consoleRoutes(app, ctx)
   await app.register(
     async (api) => {
       vehicleRoutes(api, ctx)
@@ -239,6 +243,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       auditRoutes(api, ctx)
       sessionRoutes(api, ctx)
       adminRoutes(api, ctx)
+      fleetRoutes(api, ctx)
+      meRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

@@ -45,6 +45,10 @@ export interface Config {
   bootstrapToken: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
   matcherConfig: string | null
+  /** The console's base map: a raster tile URL template ({z}/{x}/{y}, e.g. Tianditu, an intranet tile server, OSM). Unset: the packaged offline outlines. */
+  baseMapUrl: string | null
+  /** Attribution shown for baseMapUrl's tiles. */
+  baseMapAttribution: string | null
 }
 
 export const DEFAULTS: Config = {
@@ -81,6 +85,8 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   bootstrapToken: null,
   matcherConfig: null,
+  baseMapUrl: null,
+  baseMapAttribution: null,
 }
 
 export class ConfigError extends Error {
@@ -134,6 +140,8 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'baseMapUrl', env: 'JT808_BASEMAP_URL', flag: 'basemap-url', kind: 'nullable-string' },
+  { key: 'baseMapAttribution', env: 'JT808_BASEMAP_ATTRIBUTION', flag: 'basemap-attribution', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
 ]
 

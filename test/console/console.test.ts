@@ -1,0 +1,215 @@
+/**
+ * The operator console in a real browser (Debian's Chromium through playwright-core) against the
+ * whole pipeline: terminals report over TCP → gateway → ingest → matcher → API, the console
+ * signs in with a token and shows it. Embedded backends (PGlite + in-process state): the console
+ * reads only the API, whose backends the API tests cover on both kinds.
+ * Screenshots of each view land in test/console/artifacts/ (not committed).
+ */
+import t from 'tap'
+import type { Page } from 'playwright-core'
+import { eventually, fixAt, online, openBackends, provision, startGateway } from '../gateway/harness.js'
+import { go, hook, launch, mapPositions, missingBrowser, screenshot, signIn } from './browser.js'
+
+const TOKEN = 'console-supervisor-token-0123456789'
+const LICENCE_A = '370100000001'
+const LICENCE_B = '370100000002'
+
+t.test('console', { timeout: 150_000, skip: missingBrowser() ?? false }, async (t) => {
+  const backends = await openBackends('embedded')
+  t.teardown(() => backends.close())
+  const gw = await startGateway(backends, { bootstrapToken: TOKEN })
+  t.teardown(() => gw.close())
+  const base = `http://127.0.0.1:${gw.app.http.port}`
+  const api = async <T>(path: string, init: { method?: string; body?: unknown; token?: string } = {}): Promise<T> => {
+    const res = await fetch(`${base}/api/v1${path}`, {
+      method: init.method ?? 'GET',
+      headers: { authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+      body: init.body ? JSON.stringify(init.body) : undefined,
+    })
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
+    return (await res.json()) as T
+  }
+  const tokenFor = async (licence: string) => (await api<{ token: string }>('/tokens', { method: 'POST', body: { role: 'enterprise', enterpriseLicenseNo: licence, label: `console ${licence}` } })).token
+  const entA = await tokenFor(LICENCE_A)
+  const entB = await tokenFor(LICENCE_B)
+
+  // Two vehicles of enterprise A, one of B, each with its terminal online.
+  const a1 = await provision(backends.store)
+  const a2 = await provision(backends.store)
+  const b1 = await provision(backends.store)
+  await backends.store.upsertVehicles([{ plate: b1.plate, plateColor: 2, terminalPhone: b1.phone, terminalId: null, enterpriseLicenseNo: LICENCE_B }])
+  const clients = await Promise.all([a1, a2, b1].map((v) => online(gw.port, v).then((o) => o.client)))
+  t.teardown(() => Promise.all(clients.map((c) => c.close())))
+  const [ca1, ca2, cb1] = clients
+
+  const start = Date.now() - 10 * 60_000
+  // a1 drives east at 60 km/h, a fix every 10 s; a2 and b1 stand in two other cities
+  const KM_PER_DEG_LON = 111.32 * Math.cos((36.65 * Math.PI) / 180)
+  const stepDeg = (60 * 10) / 3600 / KM_PER_DEG_LON
+  for (let i = 0; i < 20; i++) t.equal(await ca1.reportPosition(fixAt(start + i * 10_000, { speed: 60, longitude: 117.0 + i * stepDeg })), 0)
+  t.equal(await ca2.reportPosition(fixAt(start, { latitude: 31.23, longitude: 121.47, speed: 0 })), 0)
+  t.equal(await cb1.reportPosition(fixAt(start, { latitude: 30.27, longitude: 120.15, speed: 30 })), 0)
+
+  const browser = await launch()
+  t.teardown(() => browser.close())
+  const errors: string[] = []
+  const newPage = async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' })
+    const page = await context.newPage()
+    page.on('pageerror', (err) => errors.push(err.message))
+    return page
+  }
+
+  const sup = await newPage()
+  await t.test('sign in', async (t) => {
+    await sup.goto(`${base}/?poll=1000`)
+    await sup.locator('#token').waitFor()
+    await screenshot(sup, 'signin')
+    await sup.locator('#token').fill('not-a-token')
+    await sup.locator('form.signin button[type=submit]').click()
+    await sup.locator('.signin .error').waitFor()
+    t.match(await sup.locator('.signin .error').textContent(), /令牌无效|Unknown/, 'a wrong token is refused on the form')
+    await signIn(sup, base, TOKEN)
+    t.equal(await sup.locator('main#view').getAttribute('data-view'), 'map', 'lands on the fleet map')
+    t.match(await sup.locator('header .who').textContent(), /supervisor/)
+  })
+
+  await t.test('fleet map: vehicles appear, move, and render', async (t) => {
+    const seen = await eventually(async () => {
+      const m = await mapPositions(sup)
+      return [a1, a2, b1].every((v) => m.has(v.plate)) ? m : null
+    }, 20_000, 250)
+    t.same(seen.get(a2.plate), [121.47, 31.23], 'a2 at its reported position')
+    const before = seen.get(a1.plate)!
+    // a new fix moves a1 on the map without a reload
+    t.equal(await ca1.reportPosition(fixAt(Date.now() - 1000, { speed: 60, longitude: 117.5 })), 0)
+    const moved = await eventually(async () => ((await mapPositions(sup)).get(a1.plate)?.[0] === 117.5 ? true : null), 20_000, 250)
+    t.ok(moved && before[0] !== 117.5, 'a1 moved on the map')
+    const rendered = await eventually(
+      () =>
+        sup.evaluate(() => {
+          const map = (globalThis as unknown as { __console: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } } }).__console.map
+          const n = map.queryRenderedFeatures({ layers: ['clusters', 'vehicles'] }).length
+          return n > 0 ? n : null
+        }),
+      20_000,
+      250,
+    )
+    t.ok(rendered > 0, 'points or clusters are drawn')
+    t.equal(await sup.locator('[data-count=no_waybill]').textContent(), '3', 'three running without a waybill')
+    // search by plate narrows the list and the map
+    await sup.locator('#plate-search').fill(a2.plate)
+    t.same([...(await mapPositions(sup)).keys()], [a2.plate], 'search keeps the one plate')
+    await sup.locator('#plate-search').fill('')
+    await sup.locator('#state-filter').selectOption('alarm')
+    t.same([...(await mapPositions(sup)).keys()], [], 'state filter: nobody has a critical anomaly yet')
+    await sup.locator('#state-filter').selectOption('')
+    await screenshot(sup, 'map')
+  })
+
+  let anomalyId = ''
+  await t.test('a live anomaly appears without reload and goes through its handling loop', async (t) => {
+    await go(sup, '#/anomalies')
+    await sup.locator('#anomaly-list').waitFor()
+    t.equal(await sup.locator(`#anomaly-list tr:has-text("${a2.plate}")`).count(), 0, 'nothing for a2 yet')
+    // a2 presses the emergency button (alarm bit 0): TERMINAL_ALARM opens
+    for (let i = 1; i <= 3; i++) t.equal(await ca2.reportPosition(fixAt(Date.now() - (4 - i) * 1000, { latitude: 31.23, longitude: 121.47, speed: 0, alarm: 1 })), 0)
+    const row = sup.locator(`#anomaly-list tbody tr:has-text("${a2.plate}")`).first()
+    await row.waitFor({ timeout: 20_000 })
+    t.pass('the anomaly reached the open page through the feed')
+    anomalyId = (await row.getAttribute('data-id')) ?? ''
+    t.ok(anomalyId, 'row carries the anomaly id')
+    await row.click()
+    await sup.locator('#anomaly-detail h2').waitFor()
+    await sup.locator('#evidence-map canvas').waitFor()
+    await sup.locator('[data-action=notify]').waitFor()
+    await sup.locator('#handling-note').fill('请立即核实')
+    await sup.locator('[data-action=notify]').click()
+    await eventually(async () => ((await sup.locator('#handling-history li[data-action=notify]').count()) === 1 ? true : null), 10_000, 100)
+    t.pass('notify recorded')
+
+    // enterprise A reports the rectification from its own console
+    const ent = await newPage()
+    await signIn(ent, base, entA, `/#/anomalies/${encodeURIComponent(anomalyId)}`)
+    await ent.locator('[data-action=rectify]').waitFor({ timeout: 20_000 })
+    t.equal(await ent.locator('[data-action=confirm]').count(), 0, 'an enterprise cannot confirm')
+    await ent.locator('[data-action=rectify]').click()
+    await ent.locator('#handling-history li[data-action=rectify]').waitFor()
+    await ent.context().close()
+
+    await sup.reload()
+    await sup.locator('[data-action=confirm]').waitFor({ timeout: 20_000 })
+    await sup.locator('[data-action=confirm]').click()
+    await sup.locator('#handling-history li[data-action=confirm]').waitFor()
+    t.equal(await sup.locator('[data-action]:is(button)').count(), 0, 'confirmed: no further step offered')
+    const stored = await api<{ handling: string; handlingHistory: { action: string }[] }>(`/anomalies/${encodeURIComponent(anomalyId)}`)
+    t.same(stored.handlingHistory.map((h) => h.action), ['notify', 'rectify', 'confirm'], 'the API holds the whole loop')
+    await screenshot(sup, 'anomalies')
+  })
+
+  await t.test('fleet map shows the critical vehicle as alarm', async (t) => {
+    const open = await api<{ items: { severity: string }[] }>(`/anomalies?plate=${encodeURIComponent(a2.plate)}&status=open`)
+    const critical = open.items.some((a) => a.severity === 'critical')
+    const fleet = await api<{ items: { plate: string; state: string }[] }>('/fleet')
+    t.equal(fleet.items.find((v) => v.plate === a2.plate)?.state, critical ? 'alarm' : 'no_waybill', 'state follows the open critical anomaly')
+  })
+
+  await t.test('a track plays back', async (t) => {
+    await go(sup, `#/vehicle/${encodeURIComponent(a1.plate)}`)
+    await sup.locator('#live-state').waitFor()
+    const loaded = await eventually(async () => {
+      const s = await hook<{ total: number }>(sup, 'playback')
+      return s && s.total >= 20 ? s : null
+    }, 20_000, 200)
+    t.ok(loaded.total >= 20, `track of ${loaded.total} points loaded`)
+    await sup.locator('#track-play').click()
+    const end = await eventually(async () => {
+      const s = await hook<{ index: number; total: number; playing: boolean }>(sup, 'playback')
+      return s && s.index === s.total - 1 ? s : null
+    }, 20_000, 100)
+    t.equal(end.index, loaded.total - 1, 'the marker reached the last fix')
+    t.match(await sup.locator('#track-readout').textContent(), new RegExp(`^${loaded.total}/${loaded.total} `), 'the readout follows the playback')
+    await screenshot(sup, 'vehicle')
+  })
+
+  await t.test('an enterprise token sees only its own vehicles and anomalies', async (t) => {
+    const page = await newPage()
+    await signIn(page, base, entB)
+    const plates = await eventually(async () => {
+      const m = await mapPositions(page)
+      return m.size ? [...m.keys()] : null
+    }, 20_000, 250)
+    t.same(plates, [b1.plate], 'B sees its one vehicle')
+    t.ok(await page.locator('#enterprise-filter').isHidden(), 'no enterprise filter for an enterprise')
+    await go(page, '#/anomalies')
+    await page.locator('#anomaly-list').waitFor()
+    t.equal(await page.locator(`#anomaly-list tr:has-text("${a2.plate}")`).count(), 0, "A's anomaly is not listed for B")
+    await go(page, `#/anomalies/${encodeURIComponent(anomalyId)}`)
+    await page.locator('#anomaly-detail .error').waitFor()
+    t.equal(await page.locator('#anomaly-detail h2').count(), 0, "A's anomaly does not open for B")
+    t.equal(await page.locator('header nav a[data-nav=admin]').count(), 0, 'no admin view for an enterprise')
+    await page.context().close()
+  })
+
+  await t.test('waybills, quality and admin views render', async (t) => {
+    await go(sup, '#/waybills')
+    await sup.locator('#waybill-list').waitFor()
+    await screenshot(sup, 'waybills')
+    await go(sup, '#/quality')
+    await sup.locator('#quality-chart canvas').waitFor({ timeout: 20_000 })
+    t.equal(await hook<number>(sup, 'charts'), 3, 'three charts drawn')
+    await screenshot(sup, 'quality')
+    await go(sup, '#/admin')
+    await sup.locator('#tokens table').waitFor()
+    t.ok((await sup.locator('#tokens tbody tr').count()) >= 2, 'tokens listed')
+    await sup.locator('#audit table').waitFor()
+    t.ok((await sup.locator('#audit tbody tr:has-text("/api/v1/anomalies/:id/handling")').count()) >= 3, 'the handling steps are in the audit log')
+    await screenshot(sup, 'admin')
+    // English is available
+    await sup.locator('header button.lang').click()
+    await sup.locator('header nav a[data-nav=map]', { hasText: 'Fleet map' }).waitFor()
+    t.pass('switched to English')
+  })
+
+  t.same(errors, [], 'no script errors in the pages')
+})
