@@ -135,7 +135,7 @@ function header(s: Session, current: string): HTMLElement {
     nav,
     h('span', { class: 'spacer' }),
     status,
-    h('label', { class: 'sound', title: 'sound' }, soundBox, '🔔'),
+    h('label', { class: 'sound' }, soundBox, t('sound')),
     h('span', { class: 'who' }, `${s.me.role}${s.me.enterpriseLicenseNo ? ` · ${s.me.enterpriseLicenseNo}` : ''}`),
     langButton(() => void route()),
     h('button', { type: 'button', onclick: signOut, id: 'signout' }, t('signOut')),

@@ -3,6 +3,7 @@
  * from its session, last fix, active waybill and open critical anomalies; enterprise scope; the
  * state filter. Also: the console page and its assets are served without a token.
  */
+import { gunzipSync } from 'node:zlib'
 import t from 'tap'
 import type { Anomaly, CommittedPosition } from '../../src/domain.js'
 import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } from './harness.js'
@@ -128,6 +129,9 @@ t.test('console page and assets need no token and come from the gateway', async 
   }
   const js = await f.app.inject({ method: 'GET', url: '/console/app.js' })
   t.notMatch(js.body, /https?:\/\/(unpkg|cdn|cdnjs|fonts\.googleapis)/, 'the bundle loads nothing from a CDN')
+  const gz = await f.app.inject({ method: 'GET', url: '/console/app.js', headers: { 'accept-encoding': 'gzip, deflate' } })
+  t.equal(gz.headers['content-encoding'], 'gzip')
+  t.equal(gunzipSync(gz.rawPayload).toString(), js.body, 'gzipped when the browser accepts it')
   const outlines = (await f.app.inject({ method: 'GET', url: '/console/outlines.geojson' })).json()
   t.ok(outlines.features.some((x: { properties: { name: string } }) => x.properties.name === 'China'), 'the offline outlines include China')
   t.same((await f.app.inject({ method: 'GET', url: '/console/settings.json' })).json(), { baseMapUrl: null, baseMapAttribution: null })

@@ -7,6 +7,7 @@
  */
 import t from 'tap'
 import type { Page } from 'playwright-core'
+import { waybill } from '../api/harness.js'
 import { eventually, fixAt, online, openBackends, provision, startGateway } from '../gateway/harness.js'
 import { go, hook, launch, mapPositions, missingBrowser, screenshot, signIn } from './browser.js'
 
@@ -144,6 +145,7 @@ t.test('console', { timeout: 150_000, skip: missingBrowser() ?? false }, async (
     t.equal(await sup.locator('[data-action]:is(button)').count(), 0, 'confirmed: no further step offered')
     const stored = await api<{ handling: string; handlingHistory: { action: string }[] }>(`/anomalies/${encodeURIComponent(anomalyId)}`)
     t.same(stored.handlingHistory.map((h) => h.action), ['notify', 'rectify', 'confirm'], 'the API holds the whole loop')
+    t.equal(await eventually(() => hook<number>(sup, 'evidence'), 20_000, 100), 1, 'the evidence map shows the vehicle')
     await screenshot(sup, 'anomalies')
   })
 
@@ -191,10 +193,24 @@ t.test('console', { timeout: 150_000, skip: missingBrowser() ?? false }, async (
     await page.context().close()
   })
 
-  await t.test('waybills, quality and admin views render', async (t) => {
+  await t.test('waybills: list, detail with QR code, a lifecycle move', async (t) => {
+    const day = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10).replace(/-/g, '')
+    await api('/waybills', { method: 'POST', body: waybill('WB-CONSOLE-1', LICENCE_A, { plate: a1.plate, loadingDate: day(Date.now()), expectedArrivalDate: day(Date.now() + 86_400_000) }) })
+    await api('/waybills/WB-CONSOLE-1', { method: 'PATCH', body: { status: 'dispatched' } })
     await go(sup, '#/waybills')
-    await sup.locator('#waybill-list').waitFor()
+    await sup.locator('#waybill-list tr:has-text("WB-CONSOLE-1")').waitFor()
     await screenshot(sup, 'waybills')
+    await sup.locator('#waybill-list tr:has-text("WB-CONSOLE-1")').click()
+    await sup.locator('.qr img').waitFor()
+    await sup.locator('[data-move=in_transit]').click()
+    await eventually(async () => ((await sup.locator('#waybill-state').textContent()) === 'in_transit' ? true : null), 10_000, 100)
+    t.equal((await api<{ status: string }>('/waybills/WB-CONSOLE-1')).status, 'in_transit', 'the move reached the API')
+    await screenshot(sup, 'waybill')
+    const fleet = await api<{ items: { plate: string; state: string; waybillNo: string | null }[] }>('/fleet')
+    t.match(fleet.items.find((v) => v.plate === a1.plate), { state: 'moving', waybillNo: 'WB-CONSOLE-1' }, 'a1 is now moving on its waybill')
+  })
+
+  await t.test('quality and admin views render', async (t) => {
     await go(sup, '#/quality')
     await sup.locator('#quality-chart canvas').waitFor({ timeout: 20_000 })
     t.equal(await hook<number>(sup, 'charts'), 3, 'three charts drawn')

@@ -70,9 +70,10 @@ export const qualityView: View = async (root) => {
       const names = whole.map((x) => x.enterpriseLicenseNo ?? t('all'))
       charts[0].setOption(
         {
-          title: { text: t('dataQuality'), textStyle: { fontSize: 14 } },
+          animation: false,
+          title: { text: t('dataQuality'), left: 8, textStyle: { fontSize: 14 } },
           tooltip: { trigger: 'axis' },
-          legend: { top: 24 },
+          legend: { top: 4, right: 8 },
           grid: { top: 64, left: 48, right: 16, bottom: 48 },
           xAxis: { type: 'category', data: names, axisLabel: { rotate: names.length > 4 ? 30 : 0 } },
           yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
@@ -84,13 +85,14 @@ export const qualityView: View = async (root) => {
       const ents = [...new Set(r.items.filter((x) => x.day).map((x) => x.enterpriseLicenseNo ?? t('all')))]
       charts[1].setOption(
         {
-          title: { text: 'completeness', textStyle: { fontSize: 14 } },
+          animation: false,
+          title: { text: 'completeness', left: 8, textStyle: { fontSize: 14 } },
           tooltip: { trigger: 'axis' },
-          legend: { top: 24 },
+          legend: { top: 4, right: 8 },
           grid: { top: 64, left: 48, right: 16, bottom: 32 },
           xAxis: { type: 'category', data: days },
           yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
-          series: ents.map((e) => ({ name: e, type: 'line', data: days.map((d) => pct(r.items.find((x) => x.day === d && (x.enterpriseLicenseNo ?? t('all')) === e)?.completeness ?? null)) })),
+          series: ents.map((e) => ({ name: e, type: 'line', connectNulls: true, data: days.map((d) => pct(r.items.find((x) => x.day === d && (x.enterpriseLicenseNo ?? t('all')) === e)?.completeness ?? null)) })),
         },
         true,
       )
@@ -106,9 +108,11 @@ export const qualityView: View = async (root) => {
       for (const g of r.items) counts[g.grade]++
       charts[2].setOption(
         {
-          title: { text: t('grades'), textStyle: { fontSize: 14 } },
+          animation: false,
+          title: { text: t('grades'), left: 8, textStyle: { fontSize: 14 } },
+          legend: { bottom: 4 },
           tooltip: { trigger: 'item' },
-          series: [{ type: 'pie', radius: ['40%', '70%'], data: (['red', 'yellow', 'green'] as const).map((g) => ({ name: g, value: counts[g], itemStyle: { color: GRADE_COLORS[g] } })) }],
+          series: [{ type: 'pie', radius: ['40%', '70%'], data: (['red', 'yellow', 'green'] as const).filter((g) => counts[g] > 0).map((g) => ({ name: g, value: counts[g], itemStyle: { color: GRADE_COLORS[g] } })) }],
         },
         true,
       )

@@ -6,20 +6,32 @@
  * settings. Every asset comes from this process: no CDN, nothing from the internet. The page holds
  * no data; it signs in with an API token and uses only /api/v1.
  */
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import { gzipSync } from 'node:zlib'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ApiContext } from '../server.js'
 
-const CONSOLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../console')
+const HERE = dirname(fileURLToPath(import.meta.url))
+/** console/ at the repository root: three levels up from src/api/routes, four from the compiled dist/src/api/routes. */
+const CONSOLE_DIR = [join(HERE, '../../../console'), join(HERE, '../../../../console')].find((d) => existsSync(join(d, 'src/main.ts'))) ?? join(HERE, '../../../console')
 const require = createRequire(import.meta.url)
 
-interface Bundle {
-  js: Uint8Array
-  css: Uint8Array
+/** Each file as built and gzipped (the script is ~1.7 MB, ~0.5 MB gzipped: matters on a provincial WAN). */
+interface Packed {
+  raw: Uint8Array
+  gz: Uint8Array
 }
+
+interface Bundle {
+  js: Packed
+  css: Packed
+}
+
+const pack = (raw: Uint8Array): Packed => ({ raw, gz: gzipSync(raw) })
 
 let bundling: Promise<Bundle> | null = null
 let outlines: Promise<string> | null = null
@@ -43,7 +55,7 @@ export function consoleBundle(): Promise<Bundle> {
     const js = result.outputFiles.find((f) => f.path.endsWith('.js'))
     const css = result.outputFiles.find((f) => f.path.endsWith('.css'))
     if (!js || !css) throw new Error('console bundle: esbuild produced no app.js/app.css')
-    return { js: js.contents, css: css.contents }
+    return { js: pack(js.contents), css: pack(css.contents) }
   })().catch((err) => {
     bundling = null // let the next request try again (e.g. after the source was fixed)
     throw err
@@ -82,11 +94,17 @@ function asset(reply: FastifyReply, type: string, body: string | Uint8Array, cac
   return reply.header('content-type', type).header('cache-control', cache).header('x-content-type-options', 'nosniff').send(typeof body === 'string' ? body : Buffer.from(body))
 }
 
+function packed(request: FastifyRequest, reply: FastifyReply, type: string, file: Packed) {
+  reply.header('vary', 'accept-encoding')
+  if (!/\bgzip\b/.test(String(request.headers['accept-encoding'] ?? ''))) return asset(reply, type, file.raw)
+  return asset(reply.header('content-encoding', 'gzip'), type, file.gz)
+}
+
 export function consoleRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const hide = { hide: true }
   app.get('/', { schema: hide }, async (_request, reply) => asset(reply.header('content-security-policy', CSP), 'text/html; charset=utf-8', INDEX_HTML))
-  app.get('/console/app.js', { schema: hide }, async (_request, reply) => asset(reply, 'text/javascript; charset=utf-8', (await consoleBundle()).js))
-  app.get('/console/app.css', { schema: hide }, async (_request, reply) => asset(reply, 'text/css; charset=utf-8', (await consoleBundle()).css))
+  app.get('/console/app.js', { schema: hide }, async (request, reply) => packed(request, reply, 'text/javascript; charset=utf-8', (await consoleBundle()).js))
+  app.get('/console/app.css', { schema: hide }, async (request, reply) => packed(request, reply, 'text/css; charset=utf-8', (await consoleBundle()).css))
   app.get('/console/maplibre-gl-worker.js', { schema: hide }, async (_request, reply) =>
     asset(reply, 'text/javascript; charset=utf-8', await readFile(require.resolve('maplibre-gl/dist/maplibre-gl-worker.mjs')), 'max-age=86400'),
   )
