@@ -88,8 +88,11 @@ export function fleetRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
       const live = await Promise.all(
         vehicles.map(async (v) => {
+          const phone = v.terminalPhone
+          const canonical = phone ? canonicalPhone(phone) : null
           const [session, last] = await Promise.all([
-            v.terminalPhone ? state.getSession(canonicalPhone(v.terminalPhone)).then((s) => s ?? state.getSession(v.terminalPhone!)) : Promise.resolve(null),
+            // the registry may hold the phone in another form than the session key (as liveStateOf)
+            phone && canonical ? state.getSession(canonical).then((s) => s ?? (canonical === phone ? null : state.getSession(phone))) : Promise.resolve(null),
             state.getLastPosition(v.id),
           ])
           return { session, last }
