@@ -58,13 +58,23 @@ export interface SseEvent {
  * Server-Sent Events over fetch (EventSource cannot send an Authorization header). Reconnects
  * after a drop with Last-Event-ID, so events missed meanwhile are replayed by the server.
  */
-export function subscribe(path: string, onEvent: (e: SseEvent) => void, onStatus: (connected: boolean) => void): () => void {
+export interface Subscription {
+  stop(): void
+  /** Drops the connection and holds off reconnecting until resume() (tests: a network outage). */
+  pause(): void
+  resume(): void
+}
+
+export function subscribe(path: string, onEvent: (e: SseEvent) => void, onStatus: (connected: boolean) => void): Subscription {
   let lastId: string | null = null
   let stopped = false
   let controller: AbortController | null = null
   let retryMs = 2000
+  let held: Promise<void> | null = null
+  let release: () => void = () => undefined
   const run = async () => {
     while (!stopped) {
+      if (held) await held
       controller = new AbortController()
       try {
         const headers: Record<string, string> = { authorization: `Bearer ${token.get() ?? ''}`, accept: 'text/event-stream' }
@@ -113,8 +123,19 @@ export function subscribe(path: string, onEvent: (e: SseEvent) => void, onStatus
     }
   }
   void run()
-  return () => {
-    stopped = true
-    controller?.abort()
+  return {
+    stop() {
+      stopped = true
+      release()
+      controller?.abort()
+    },
+    pause() {
+      held ??= new Promise<void>((r) => (release = r))
+      controller?.abort()
+    },
+    resume() {
+      held = null
+      release()
+    },
   }
 }

@@ -3,7 +3,7 @@
  * and kept current by the SSE feed. Counts critical anomalies opened since the list was last
  * looked at (the badge), and beeps for them when sound is on.
  */
-import { api, subscribe } from './api.js'
+import { api, subscribe, type Subscription } from './api.js'
 
 export interface Anomaly {
   id: string
@@ -28,12 +28,12 @@ export class LiveAnomalies {
   unseenCritical = 0
   connected = false
   private listeners = new Set<() => void>()
-  private stop: (() => void) | null = null
+  private feed: Subscription | null = null
 
   async start(): Promise<void> {
     const page = await api<{ items: Anomaly[] }>('/anomalies', { query: { status: 'open', limit: 500 } })
     for (const a of page.items.reverse()) this.byId.set(a.id, a)
-    this.stop = subscribe(
+    this.feed = subscribe(
       '/anomalies/stream',
       (e) => {
         if (!e.event.startsWith('anomaly.')) return
@@ -53,6 +53,7 @@ export class LiveAnomalies {
         this.emit()
       },
     )
+    window.__console.feed = { pause: () => this.feed?.pause(), resume: () => this.feed?.resume() }
     this.emit()
   }
 
@@ -78,7 +79,7 @@ export class LiveAnomalies {
   }
 
   close(): void {
-    this.stop?.()
+    this.feed?.stop()
     this.listeners.clear()
   }
 

@@ -171,6 +171,26 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     t.ok(await sup.locator('#critical-badge').isHidden(), 'opening the list clears the badge')
   })
 
+  await t.test('the live list resumes after a drop with Last-Event-ID: nothing missed', async (t) => {
+    await go(sup, '#/anomalies')
+    await sup.locator('#anomaly-list').waitFor()
+    const a1Alarm = `#anomaly-list tbody tr:has-text("${a1.plate}"):has-text("终端报警")`
+    t.equal(await sup.locator(a1Alarm).count(), 0, 'no terminal alarm for a1 yet')
+    await sup.evaluate('__console.feed.pause()')
+    await sup.locator('.feed-status.down').waitFor()
+    // while the console is cut off, a1 raises the emergency alarm
+    for (let i = 1; i <= 3; i++) t.equal(await ca1.reportPosition(fixAt(Date.now() - (4 - i) * 1000, { speed: 60, longitude: 117.5, alarm: 1 })), 0)
+    await eventually(async () => {
+      const r = await api<{ items: { type: string }[] }>(`/anomalies?plate=${encodeURIComponent(a1.plate)}&status=open`)
+      return r.items.some((a) => a.type === 'TERMINAL_ALARM') ? true : null
+    }, 20_000, 100)
+    t.equal(await sup.locator(a1Alarm).count(), 0, 'the disconnected page has not heard of it')
+    await sup.evaluate('__console.feed.resume()')
+    await sup.locator(a1Alarm).first().waitFor({ timeout: 20_000 })
+    t.pass('after the reconnect the missed anomaly is replayed into the list')
+    t.ok(await sup.locator('.feed-status:not(.down)').isVisible(), 'the header shows the feed live again')
+  })
+
   await t.test('a track plays back', async (t) => {
     await go(sup, `#/vehicle/${encodeURIComponent(a1.plate)}`)
     await sup.locator('#live-state').waitFor()
@@ -224,7 +244,7 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     t.equal((await api<{ status: string }>('/waybills/WB-CONSOLE-1')).status, 'in_transit', 'the move reached the API')
     await screenshot(sup, 'waybill')
     const fleet = await api<{ items: { plate: string; state: string; waybillNo: string | null }[] }>('/fleet')
-    t.match(fleet.items.find((v) => v.plate === a1.plate), { state: 'moving', waybillNo: 'WB-CONSOLE-1' }, 'a1 is now moving on its waybill')
+    t.match(fleet.items.find((v) => v.plate === a1.plate), { state: 'alarm', waybillNo: 'WB-CONSOLE-1' }, 'a1 is on its waybill; its open critical alarm decides the colour')
   })
 
   await t.test('quality and admin views render', async (t) => {
