@@ -33,7 +33,7 @@ const localInput = (ms: number) => {
   return d.toISOString().slice(0, 16)
 }
 
-export const vehicleView: View = async (root, _session, args) => {
+export const vehicleView: View = async (root, session, args) => {
   const plate = args[0]
   if (!plate) {
     const input = h('input', { type: 'search', placeholder: t('searchPlate'), id: 'vehicle-plate' })
@@ -57,6 +57,7 @@ export const vehicleView: View = async (root, _session, args) => {
   const selfCheck = h('div', { id: 'self-check' })
   const mapEl = h('div', { class: 'map', id: 'vehicle-map' })
   const lp = v.live.lastPosition
+  const commands = session.me.role !== 'inspector' && v.vehicle.terminalPhone ? commandPanel(v.vehicle.terminalPhone, (lon, lat) => marker.setLngLat([lon, lat]).addTo(map)) : null
   clear(
     root,
     h(
@@ -86,6 +87,8 @@ export const vehicleView: View = async (root, _session, args) => {
         h('div', { class: 'row' }, h('button', { type: 'button', class: 'primary', id: 'track-load', onclick: () => void loadTrack() }, t('load')), playBtn),
         slider,
         readout,
+        commands ? h('h3', {}, t('commands')) : null,
+        commands,
       ),
       mapEl,
     ),
@@ -187,4 +190,43 @@ export const vehicleView: View = async (root, _session, args) => {
     stop()
     map.remove()
   }
+}
+
+interface CommandAnswer {
+  status: string
+  reply?: { msgId: string; body: Record<string, unknown> }
+  result?: number
+  reason?: string
+  id?: string
+}
+
+/** Text to the driver's screen (0x8300) and a position query (0x8201), through POST /terminals/{phone}/commands. */
+function commandPanel(phone: string, located: (lon: number, lat: number) => void): HTMLElement {
+  const text = h('input', { id: 'command-text', placeholder: t('textToDriver'), maxlength: 1024 })
+  const out = h('div', { id: 'command-result', class: 'muted' })
+  const send = async (body: Record<string, unknown>) => {
+    out.textContent = '…'
+    try {
+      const r = await api<CommandAnswer>(`/terminals/${encodeURIComponent(phone)}/commands`, { method: 'POST', body })
+      const where = r.reply?.body?.location as { longitude?: number; latitude?: number } | undefined
+      if (where && typeof where.longitude === 'number' && typeof where.latitude === 'number') located(where.longitude, where.latitude)
+      out.textContent = `${t(`cmd.${r.status}`)}${where?.longitude !== undefined ? ` · ${where.longitude}, ${where.latitude}` : ''}${r.reason ? ` · ${r.reason}` : ''}`
+      out.dataset.status = r.status
+    } catch (err) {
+      out.textContent = (err as Error).message
+      out.dataset.status = 'error'
+    }
+  }
+  return h(
+    'div',
+    {},
+    text,
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'button', id: 'command-send-text', onclick: () => text.value.trim() && void send({ type: 'text', text: text.value.trim(), display: true, tts: true }) }, t('sendText')),
+      h('button', { type: 'button', id: 'command-locate', onclick: () => void send({ type: 'query-location' }) }, t('locate')),
+    ),
+    out,
+  )
 }
