@@ -18,7 +18,7 @@
  *   alarm flag:   terminal ID BYTE[7], time BCD[6], serial BYTE, attachment count BYTE, reserved BYTE
  */
 import type { Parser } from 'binary-parser'
-import { BodyWriter, decodeFixedGbk, type HasAsSent } from '../bytes.js'
+import { BodyWriter, decodeFixedGbk, type BodyReader, type HasAsSent } from '../bytes.js'
 import { layout, Layout } from '../layout.js'
 import { bcdTimeDigits, readBcdTime } from '../time.js'
 
@@ -200,6 +200,42 @@ const ALARM_FLAG = new Layout<RawFlag>(alarmFlagParser)
 /** Reads a 16-byte alarm flag from a body (0x1210). */
 export function readAlarmFlag(bytes: Buffer): AlarmFlag {
   return readAlarmFlagFrom(ALARM_FLAG.parse(bytes))
+}
+
+/**
+ * The two alarm id layouts the attachment messages (0x9208, 0x1210) carry:
+ *   jsatl12 (T/JSATL12-2017, Jiangsu):   terminal ID BYTE[7],  time BCD[6], serial, count, reserved BYTE    = 16
+ *   gdrta   (T/GDRTA 002-2020, Guangdong): terminal ID BYTE[30], time BCD[6], serial, count, reserved BYTE[2] = 40
+ * (the Guangdong width as lucendar/jt808-common reads it: AdasHandler_Gdrta_2020.adasAlmIdLen = 40).
+ * The 0x0200 items above are read in the Jiangsu layout only.
+ */
+export type AttachmentVariant = 'jsatl12' | 'gdrta'
+export const ATTACHMENT_VARIANTS: readonly AttachmentVariant[] = ['jsatl12', 'gdrta']
+
+export const ALARM_ID_LAYOUT: Readonly<Record<AttachmentVariant, { terminalId: number; reserved: 1 | 2; length: number }>> = {
+  jsatl12: { terminalId: 7, reserved: 1, length: 16 },
+  gdrta: { terminalId: 30, reserved: 2, length: 40 },
+}
+
+/** Reads an alarm id of the given layout (0x9208, 0x1210). */
+export function readAlarmId(r: BodyReader, variant: AttachmentVariant): AlarmFlag {
+  const l = ALARM_ID_LAYOUT[variant]
+  const flag = {} as AlarmFlag
+  flag.terminalId = r.fixedText(l.terminalId, 'terminalId', flag)
+  flag.time = readBcdTime(r.bytes(6, 'alarm time'), 0).text
+  flag.serial = r.u8('alarm serial')
+  flag.attachmentCount = r.u8('attachment count')
+  flag.reserved = l.reserved === 1 ? r.u8('reserved') : r.u16('reserved')
+  return flag
+}
+
+export function writeAlarmId(w: BodyWriter, f: AlarmFlag, variant: AttachmentVariant): void {
+  const l = ALARM_ID_LAYOUT[variant]
+  w.fixedText(f.terminalId, l.terminalId, 'terminalId', f)
+  w.bcd(bcdTimeDigits(f.time), 6)
+  w.u8(f.serial).u8(f.attachmentCount)
+  if (l.reserved === 1) w.u8(f.reserved ?? 0)
+  else w.u16(f.reserved ?? 0)
 }
 
 // ---- encode -------------------------------------------------------------------------------------
