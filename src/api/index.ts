@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { ObjectStore } from '../attachments/object-store.js'
 import type { Commander } from './deps.js'
 import { buildApi, type ApiInstance } from './server.js'
 import { ensureBootstrapToken } from './tokens.js'
@@ -22,6 +23,8 @@ export interface StartApiOptions {
   state: State
   commander: Commander | null
   registry: Registry
+  /** active-safety attachment files */
+  objects?: ObjectStore | null
   logger: Logger
   now?: () => number
 }
@@ -51,6 +54,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     registry: opts.registry,
     logger: log,
     now: opts.now,
+    objects: opts.objects,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo

@@ -29,6 +29,7 @@ import { runSelfCheck } from './routes/self-check.js'
 import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
+import { attachmentRoutes } from './routes/attachments.js'
 import { QrSigner } from './qr.js'
 
 export const API_PREFIX = '/api/v1'
@@ -222,6 +223,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       statsRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
+      attachmentRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

@@ -40,11 +40,29 @@ export interface Config {
   /** Sizing of the TimescaleDB chunk interval. */
   fleetSize: number
   reportIntervalSeconds: number
-  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
+  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number; attachmentsDays: number }
   logLevel: string
   bootstrapToken: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
   matcherConfig: string | null
+  /** Active-safety attachment server (src/attachments): port, and the address 0x9208 sends terminals to. */
+  attachmentsPort: number
+  attachmentsHost: string
+  /** Unset: the first non-internal IPv4 address of this host. */
+  attachmentsAdvertiseHost: string | null
+  /** Alarm id layout: T/JSATL12-2017 (Jiangsu, 16 bytes) or T/GDRTA 002-2020 (Guangdong, 40 bytes). */
+  attachmentsVariant: 'jsatl12' | 'gdrta'
+  /** Per-terminal exceptions, "PHONE=gdrta,PHONE=jsatl12". */
+  attachmentsVariantByTerminal: string | null
+  attachmentsMaxFileBytes: number
+  attachmentsMaxFiles: number
+  /** Received file bytes not yet on disk: per connection (its socket pauses) and in total. */
+  attachmentsConnectionBytes: number
+  attachmentsGlobalBytes: number
+  /** From 0x1211 to a complete file. */
+  attachmentsFileDeadlineSeconds: number
+  /** Unset: files in `${dataDir}/attachments`. `s3://bucket?endpoint=URL&region=R` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
+  attachmentsStore: string | null
 }
 
 export const DEFAULTS: Config = {
@@ -77,10 +95,21 @@ export const DEFAULTS: Config = {
   offlineCommandTtlSeconds: 86_400,
   fleetSize: 10_000,
   reportIntervalSeconds: 30,
-  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
+  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095, attachmentsDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
   matcherConfig: null,
+  attachmentsPort: 7612,
+  attachmentsHost: '0.0.0.0',
+  attachmentsAdvertiseHost: null,
+  attachmentsVariant: 'jsatl12',
+  attachmentsVariantByTerminal: null,
+  attachmentsMaxFileBytes: 64 * 1024 * 1024,
+  attachmentsMaxFiles: 32,
+  attachmentsConnectionBytes: 4 * 1024 * 1024,
+  attachmentsGlobalBytes: 256 * 1024 * 1024,
+  attachmentsFileDeadlineSeconds: 600,
+  attachmentsStore: null,
 }
 
 export class ConfigError extends Error {
@@ -90,7 +119,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'choice'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -98,6 +127,8 @@ interface Setting {
   kind: Kind
   min?: number
   max?: number
+  /** kind 'choice': the accepted values */
+  choices?: readonly string[]
 }
 
 const SETTINGS: Setting[] = [
@@ -135,6 +166,18 @@ const SETTINGS: Setting[] = [
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
+  { key: 'attachmentsPort', env: 'JT808_ATTACHMENTS_PORT', flag: 'attachments-port', kind: 'int', min: 0, max: 65535 },
+  { key: 'attachmentsHost', env: 'JT808_ATTACHMENTS_HOST', flag: 'attachments-host', kind: 'string' },
+  { key: 'attachmentsAdvertiseHost', env: 'JT808_ATTACHMENTS_ADVERTISE', flag: 'attachments-advertise', kind: 'nullable-string' },
+  { key: 'attachmentsVariant', env: 'JT808_ATTACHMENTS_VARIANT', flag: 'attachments-variant', kind: 'choice', choices: ['jsatl12', 'gdrta'] },
+  { key: 'attachmentsVariantByTerminal', env: 'JT808_ATTACHMENTS_VARIANT_BY_TERMINAL', flag: 'attachments-variant-by-terminal', kind: 'nullable-string' },
+  { key: 'attachmentsMaxFileBytes', env: 'JT808_ATTACHMENTS_MAX_FILE_BYTES', flag: 'attachments-max-file-bytes', kind: 'int', min: 1, max: 0xffffffff },
+  { key: 'attachmentsMaxFiles', env: 'JT808_ATTACHMENTS_MAX_FILES', flag: 'attachments-max-files', kind: 'int', min: 1, max: 255 },
+  { key: 'attachmentsConnectionBytes', env: 'JT808_ATTACHMENTS_CONNECTION_BYTES', flag: 'attachments-connection-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsGlobalBytes', env: 'JT808_ATTACHMENTS_GLOBAL_BYTES', flag: 'attachments-global-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsFileDeadlineSeconds', env: 'JT808_ATTACHMENTS_FILE_DEADLINE_S', flag: 'attachments-file-deadline', kind: 'int', min: 1 },
+  { key: 'attachmentsStore', env: 'JT808_ATTACHMENTS_STORE', flag: 'attachments-store', kind: 'nullable-string' },
+  { key: 'retention.attachmentsDays', env: 'JT808_RETENTION_ATTACHMENTS_DAYS', flag: 'retention-attachments', kind: 'int', min: 1 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */
@@ -194,6 +237,10 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
     case 'mode':
       if (raw === 'registry' || raw === 'open') return raw
       problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
+      return undefined
+    case 'choice':
+      if (typeof raw === 'string' && s.choices?.includes(raw)) return raw
+      problems.push(`${where}: expected one of ${s.choices?.map((c) => `"${c}"`).join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
+import { attachmentQueries } from './attachments.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
@@ -111,6 +112,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...apiQueries(sql),
       ...waybills,
       ...anomalies,
+      ...attachmentQueries(ctx),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {
