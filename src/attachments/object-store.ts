@@ -53,7 +53,7 @@ export class FileSystemObjectStore implements ObjectStore {
     return p
   }
 
-  async putFile(key: string, path: string): Promise<void> {
+  async putFile(key: string, path: string, _contentType?: string): Promise<void> {
     const target = this.pathOf(key)
     await mkdir(dirname(target), { recursive: true })
     const temp = join(dirname(target), `.${randomUUID()}.part`)
@@ -124,6 +124,11 @@ export async function openS3ObjectStore(loc: S3Location, credentials?: S3Credent
     region: loc.region,
     endpoint: loc.endpoint,
     forcePathStyle: loc.forcePathStyle,
+    // Checksums only where the API requires them: the SDK's default (aws-chunked bodies with a
+    // CRC trailer) is stored verbatim, framing included, by S3-compatible servers that do not
+    // know it (s3rver does; older MinIO and several cloud gateways too).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
     ...(credentials ? { credentials } : {}),
   })
   const full = (key: string) => {
