@@ -9,48 +9,14 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import type { AttachmentUploadInstruction, DsmAlarm, Message } from '../../protocol/index.js'
 import { createToken } from '../../src/api/tokens.js'
 import { AttachmentUploader } from '../../src/terminal/attachments.js'
-import { eventually, fixAt, metricValue, online, openBackends, provision, startGateway, VARIANTS } from '../gateway/harness.js'
+import { eventually, metricValue, openBackends, provision, startGateway, VARIANTS } from '../gateway/harness.js'
+import { raiseAlarm } from './helpers.js'
 
 const JPEG = readFileSync(new URL('../../fixtures/media/stripe.jpg', import.meta.url))
 const CLIP = readFileSync(new URL('../../fixtures/media/clip.mp4', import.meta.url))
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
-
-export function dsmAlarm(time: number, attachmentCount: number, serial = 1): DsmAlarm {
-  const iso = new Date(time + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00'
-  return {
-    alarmId: 7,
-    flagStatus: 0,
-    alarmType: 2, // phone call
-    alarmLevel: 2,
-    fatigueLevel: 0,
-    reserved: '00000000',
-    speed: 62,
-    altitude: 30,
-    latitude: 36.65,
-    longitude: 117.12,
-    time: iso,
-    vehicleStatus: 1,
-    alarmFlag: { terminalId: 'DSM0001', time: iso, serial, attachmentCount, reserved: 0 },
-  }
-}
-
-/** Reports a position carrying the alarm and resolves with the 0x9208 the platform sends. */
-export async function raiseAlarm(port: number, v: { phone: string; plate: string; plateColor: number }, time: number, attachmentCount: number) {
-  let instruction: (Message & { body: AttachmentUploadInstruction }) | null = null
-  const { client } = await online(port, v, 2013, {
-    onDownlink: (m) => {
-      if (m.msgId === 0x9208) instruction = m as Message & { body: AttachmentUploadInstruction }
-      return undefined
-    },
-  })
-  const loc = fixAt(time)
-  loc.extras.dsm = dsmAlarm(time, attachmentCount)
-  const ack = await client.reportPosition(loc)
-  return { client, ack, instruction: () => instruction }
-}
 
 for (const variant of VARIANTS) {
   t.test(`${variant}: alarm → 0x9208 → upload with loss, duplicates, a cut, resumption → API`, async (t) => {
