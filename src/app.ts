@@ -9,7 +9,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
 import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
-import { startAttachments, type Attachments } from './attachments/index.js'
+import { createAttachments, type Attachments } from './attachments/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
@@ -118,8 +118,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
     // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
-    const attachments = await startAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
-    ingest.on('committed', (rows: CommittedPosition[]) => attachments.alarms?.onCommitted(rows))
+    const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
+    ingest.on('committed', (rows: CommittedPosition[]) => attachments.alarms.onCommitted(rows))
     cleanups.push(() => attachments.close())
 
     const tcp = await gateway.listen()
@@ -129,6 +129,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, objects: attachments.objects })
     cleanups.push(() => api.close())
+    await attachments.listen()
 
     let closing: Promise<void> | null = null
     return {

@@ -37,11 +37,12 @@ export interface Commander {
 export interface ActiveSafetyDeps {
   store: Pick<Store, 'insertAttachmentAlarm' | 'getAnomaly' | 'upsertAnomalies' | 'listAttachmentFiles' | 'attachmentAlarmsOfAnomaly'>
   state: Pick<State, 'append'>
-  commander: Commander
+  /** null: no gateway here (the attachment server alone): nothing is instructed */
+  commander: Commander | null
   metrics: AttachmentMetrics
   logger: Logger
-  /** where terminals reach the attachment server */
-  server: { host: string; tcpPort: number; udpPort?: number }
+  /** where terminals reach the attachment server (asked at each 0x9208: the port may be chosen at listen) */
+  server(): { host: string; tcpPort: number; udpPort?: number }
   variantOf(phone: string): AttachmentVariant
   now?: () => number
   /** alarms waiting to be handled; beyond it new ones are dropped and counted (default 10,000) */
@@ -65,6 +66,7 @@ export class ActiveSafetyAlarms {
 
   /** The ingest queue's 'committed' rows: finds active-safety items and handles them in order. */
   onCommitted(rows: readonly CommittedPosition[]): void {
+    if (!this.d.commander) return
     const found: Found[] = []
     for (const row of rows) {
       if (row.blindArea) continue // history: its alarms are over, the terminal no longer holds their files
@@ -153,16 +155,17 @@ export class ActiveSafetyAlarms {
   /** 0x9208 to the terminal; its answer is awaited in the background (counted). */
   private instruct(alarm: AttachmentAlarm): void {
     this.d.metrics.alarmsInstructed.inc()
+    const server = this.d.server()
     const body = {
       variant: alarm.variant,
-      serverHost: this.d.server.host,
-      tcpPort: this.d.server.tcpPort,
-      udpPort: this.d.server.udpPort ?? 0,
+      serverHost: server.host,
+      tcpPort: server.tcpPort,
+      udpPort: server.udpPort ?? 0,
       alarmFlag: alarm.alarmId,
       alarmNumber: alarm.alarmNumber,
     }
-    this.d.commander.sendCommand(alarm.phone, { msgId: 0x9208, body }, { queueIfOffline: false }).then(
-      (o) => this.d.metrics.instructionOutcomes.inc({ status: o.status }),
+    this.d.commander?.sendCommand(alarm.phone, { msgId: 0x9208, body }, { queueIfOffline: false }).then(
+      (o: CommandOutcome) => this.d.metrics.instructionOutcomes.inc({ status: o.status }),
       (err: unknown) => {
         this.d.metrics.instructionOutcomes.inc({ status: 'error' })
         this.d.logger.warn({ err, phone: alarm.phone }, '0x9208 not sent')

@@ -39,10 +39,13 @@ export interface AttachmentsDeps {
 }
 
 export interface Attachments {
-  readonly address: AddressInfo
+  /** where the server listens (null before listen(), and when it runs in another process) */
+  readonly address: AddressInfo | null
+  /** Starts the server on the configured port (a no-op when config.attachmentsServer is "separate" and `force` is not set). */
+  listen(force?: boolean): Promise<AddressInfo | null>
   readonly objects: ObjectStore
   readonly server: AttachmentServer
-  readonly alarms: ActiveSafetyAlarms | null
+  readonly alarms: ActiveSafetyAlarms
   readonly metrics: AttachmentMetrics
   /** deletes alarms created before `now - attachmentsDays`, their files first */
   applyRetention(now: number): Promise<number>
@@ -67,12 +70,13 @@ function advertisedHost(config: Config): string {
   return '127.0.0.1'
 }
 
-export async function startAttachments(d: AttachmentsDeps): Promise<Attachments> {
+/** Opens the object store and builds the alarms consumer and the server; the server listens on listen(). */
+export async function createAttachments(d: AttachmentsDeps): Promise<Attachments> {
   const { config, store, logger } = d
   const log = logger.child({ component: 'attachments' })
   const metrics = createAttachmentMetrics(d.registry)
   const objects = d.objects ?? (await openObjectStore(config.attachmentsStore, config.dataDir))
-  let alarms: ActiveSafetyAlarms | null = null
+  let address: AddressInfo | null = null
   const server = new AttachmentServer({
     store,
     objects,
@@ -91,21 +95,19 @@ export async function startAttachments(d: AttachmentsDeps): Promise<Attachments>
       badFramesBeforeClose: config.badFramesBeforeClose,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
     },
-    onFileStored: (alarm) => void alarms?.fileStored(alarm).catch((err: unknown) => log.error({ err }, 'anomaly evidence not updated')),
+    onFileStored: (alarm) => void alarms.fileStored(alarm).catch((err: unknown) => log.error({ err }, 'anomaly evidence not updated')),
   })
-  const address = await server.listen(config.attachmentsPort, config.attachmentsHost)
-  if (d.commander) {
-    alarms = new ActiveSafetyAlarms({
-      store,
-      state: d.state,
-      commander: d.commander,
-      metrics,
-      logger: log,
-      server: { host: advertisedHost(config), tcpPort: address.port },
-      variantOf: variantLookup(config),
-      now: d.now,
-    })
-  }
+  const host = advertisedHost(config)
+  const alarms = new ActiveSafetyAlarms({
+    store,
+    state: d.state,
+    commander: d.commander,
+    metrics,
+    logger: log,
+    server: () => ({ host, tcpPort: address?.port ?? config.attachmentsPort }),
+    variantOf: variantLookup(config),
+    now: d.now,
+  })
   const applyRetention = async (now: number): Promise<number> => {
     let deleted = 0
     for (;;) {
@@ -122,9 +124,16 @@ export async function startAttachments(d: AttachmentsDeps): Promise<Attachments>
     timer.unref()
     tick()
   }
-  log.info({ port: address.port }, 'attachment server listening')
   return {
-    address,
+    get address() {
+      return address
+    },
+    async listen(force = false) {
+      if (address || (!force && config.attachmentsServer !== 'in-process')) return address
+      address = await server.listen(config.attachmentsPort, config.attachmentsHost)
+      log.info({ port: address.port, store: objects.kind }, 'attachment server listening')
+      return address
+    },
     objects,
     server,
     alarms,
@@ -133,7 +142,7 @@ export async function startAttachments(d: AttachmentsDeps): Promise<Attachments>
     async close() {
       if (timer) clearInterval(timer)
       await server.close()
-      await alarms?.idle()
+      await alarms.idle()
       await objects.close()
     },
   }

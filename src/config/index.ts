@@ -47,6 +47,8 @@ export interface Config {
   matcherConfig: string | null
   /** Active-safety attachment server (src/attachments): port, and the address 0x9208 sends terminals to. */
   attachmentsPort: number
+  /** in-process: `serve` runs the attachment server; separate: `jt808 attachments` does (0x9208 names advertise host:port). */
+  attachmentsServer: 'in-process' | 'separate'
   attachmentsHost: string
   /** Unset: the first non-internal IPv4 address of this host. */
   attachmentsAdvertiseHost: string | null
@@ -100,6 +102,7 @@ export const DEFAULTS: Config = {
   bootstrapToken: null,
   matcherConfig: null,
   attachmentsPort: 7612,
+  attachmentsServer: 'in-process',
   attachmentsHost: '0.0.0.0',
   attachmentsAdvertiseHost: null,
   attachmentsVariant: 'jsatl12',
@@ -167,6 +170,7 @@ const SETTINGS: Setting[] = [
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
   { key: 'attachmentsPort', env: 'JT808_ATTACHMENTS_PORT', flag: 'attachments-port', kind: 'int', min: 0, max: 65535 },
+  { key: 'attachmentsServer', env: 'JT808_ATTACHMENTS_SERVER', flag: 'attachments-server', kind: 'choice', choices: ['in-process', 'separate'] },
   { key: 'attachmentsHost', env: 'JT808_ATTACHMENTS_HOST', flag: 'attachments-host', kind: 'string' },
   { key: 'attachmentsAdvertiseHost', env: 'JT808_ATTACHMENTS_ADVERTISE', flag: 'attachments-advertise', kind: 'nullable-string' },
   { key: 'attachmentsVariant', env: 'JT808_ATTACHMENTS_VARIANT', flag: 'attachments-variant', kind: 'choice', choices: ['jsatl12', 'gdrta'] },

@@ -5,6 +5,7 @@
  * files with their records.
  */
 import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { encodeBody } from '../../protocol/index.js'
 import { AttachmentUploader } from '../../src/terminal/attachments.js'
@@ -26,7 +27,7 @@ t.test('refusals, deadline, content check, Guangdong layout, retention', async (
     attachmentsVariantByTerminal: `${gdPhone}=gdrta`,
   })
   t.teardown(() => gw.close())
-  const port = gw.app.attachments.address.port
+  const port = (gw.app.attachments.address as AddressInfo).port
   const refused = (reason: string) => metricValue(gw.registry, 'jt808_attachment_refused_total', { reason })
 
   const v = await provision(backends.store)

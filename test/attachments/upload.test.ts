@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { createToken } from '../../src/api/tokens.js'
 import { AttachmentUploader } from '../../src/terminal/attachments.js'
@@ -30,7 +31,7 @@ for (const variant of VARIANTS) {
     t.teardown(() => client.close())
     t.equal(ack, 0)
     const ins = await eventually(() => instruction())
-    const server = gw.app.attachments.address
+    const server = gw.app.attachments.address as AddressInfo
     t.match(ins.body, { variant: 'jsatl12', serverHost: '127.0.0.1', tcpPort: server.port, alarmFlag: { terminalId: 'DSM0001', serial: 1, attachmentCount: 2 } })
     t.match(ins.body.alarmNumber, /^[0-9a-f]{32}$/)
 
