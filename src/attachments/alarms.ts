@@ -129,7 +129,8 @@ export class ActiveSafetyAlarms {
         plate: row.plate,
         plateColor: row.plateColor,
         enterpriseLicenseNo: row.enterpriseLicenseNo,
-        variant: this.d.variantOf(row.phone),
+        // the layout the terminal itself used for the alarm id, else the configured one
+        variant: item.alarmIdVariant ?? this.d.variantOf(row.phone),
         kind,
         alarmType: 'alarmType' in item ? item.alarmType : null,
         alarmLevel: 'alarmLevel' in item ? item.alarmLevel : null,

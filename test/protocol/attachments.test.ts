@@ -171,6 +171,29 @@ t.test('stream frame errors are values', async (t) => {
   t.equal((encodeStreamFrame({ name: 'x'.repeat(51), offset: 0, data: Buffer.alloc(0) }) as { error: CodecError }).error.code, 'BAD_FIELD')
 })
 
+t.test('0x0200 active-safety items with the Guangdong 40-byte alarm id round trip', async (t) => {
+  fc.assert(
+    fc.property(flagOf('gdrta'), fc.constantFrom('adas', 'dsm', 'bsd', 'tpms'), (alarmFlag, kind) => {
+      const common = { alarmId: 9, flagStatus: 1, speed: 50, altitude: 20, latitude: 31.2, longitude: 121.4, time: '2024-05-06T07:08:09+08:00', vehicleStatus: 1, alarmFlag, alarmIdVariant: 'gdrta' }
+      const item =
+        kind === 'adas' ? { ...common, alarmType: 1, alarmLevel: 2, frontSpeed: 60, frontDistance: 12, deviationType: 0, roadSignType: 0, roadSignData: 0 }
+        : kind === 'dsm' ? { ...common, alarmType: 2, alarmLevel: 1, fatigueLevel: 3, reserved: '00000000' }
+        : kind === 'bsd' ? { ...common, alarmType: 1 }
+        : { ...common, events: [{ position: 1, alarmType: 2, pressure: 300, temperature: 40, battery: 90 }] }
+      const location = { alarm: 0, status: 3, latitude: 31.2, longitude: 121.4, altitude: 20, speed: 50, direction: 90, time: '2024-05-06T07:08:10+08:00', extras: { [kind]: item }, unknown: [] }
+      const m = { msgId: 0x0200, phone: '013912344329', serial: 1, body: location } as unknown as OutgoingMessage
+      const a = encodeMessage(m)
+      if (!a.ok) return false
+      const d = decodeFrame(a.value.subarray(1, a.value.length - 1))
+      if (!d.ok) return false
+      const got = (d.value.message.body as { extras: Record<string, { alarmIdVariant?: string; alarmFlag: AlarmFlag }> }).extras[kind]
+      const b = encodeMessage(d.value.message)
+      return got?.alarmIdVariant === 'gdrta' && matches(got.alarmFlag, alarmFlag) && b.ok && b.value.equals(a.value)
+    }),
+    { numRuns: 200 },
+  )
+})
+
 // ---- splitter ----------------------------------------------------------------------------------
 
 interface Seen {
