@@ -25,7 +25,6 @@ import {
   encodeMessage,
   isMessage,
   MAX_MISSING_SEGMENTS,
-  type Header,
   type Message,
   type MessageOf,
   type MissingSegment,
@@ -81,7 +80,6 @@ class Upload {
   paused = false
   /** messages handled one at a time, in order */
   chain: Promise<void> = Promise.resolve()
-  lastHeader: Header | null = null
   constructor(readonly socket: Socket) {}
 }
 
@@ -91,6 +89,8 @@ export class AttachmentServer {
   /** alarm number / file name → the file being received (survives its connection until the deadline) */
   private readonly files = new Map<string, FileUpload>()
   private inFlight = 0
+  /** connections whose socket is paused for bytes in flight */
+  private paused = 0
   private readonly now: () => number
   private closed = false
 
@@ -161,6 +161,8 @@ export class AttachmentServer {
     socket.on('data', (chunk: Buffer) => splitter.push(chunk))
     socket.on('error', () => undefined)
     socket.on('close', () => {
+      if (c.paused) this.paused--
+      c.paused = false
       this.conns.delete(c)
       this.d.metrics.connections.dec()
       splitter.reset()
@@ -177,10 +179,16 @@ export class AttachmentServer {
       return
     }
     const m = d.value.message
-    c.lastHeader = m
-    if (isMessage(m, 0x1210)) return this.onAlarmInfo(c, m)
-    if (isMessage(m, 0x1211)) return this.onFileInfo(c, m)
-    if (isMessage(m, 0x1212)) return this.onFileDone(c, m)
+    try {
+      if (isMessage(m, 0x1210)) return await this.onAlarmInfo(c, m)
+      if (isMessage(m, 0x1211)) return await this.onFileInfo(c, m)
+      if (isMessage(m, 0x1212)) return await this.onFileDone(c, m)
+    } catch (err) {
+      // the database or the disk failed: the terminal still gets its answer, and retries
+      this.d.logger.error({ err, msgId: m.msgId, phone: m.phone }, 'attachment message failed')
+      this.reply(c, m, GENERAL_FAILURE)
+      return
+    }
     if (m.msgId === 0x0002) return this.reply(c, m, GENERAL_OK)
     if (m.msgId === 0x0001) return // a terminal's general reply needs no answer
     this.refuse('unsupported')
@@ -282,17 +290,19 @@ export class AttachmentServer {
       this.d.metrics.bytesInFlight.set(this.inFlight)
       this.resumeReading()
     })
-    if (c.inFlight > this.d.limits.connectionBytes || this.inFlight > this.d.limits.globalBytes) {
+    if (!c.paused && (c.inFlight > this.d.limits.connectionBytes || this.inFlight > this.d.limits.globalBytes)) {
       c.paused = true
+      this.paused++
       c.socket.pause()
     }
   }
 
   private resumeReading(): void {
-    if (this.inFlight > this.d.limits.globalBytes) return
+    if (this.paused === 0 || this.inFlight > this.d.limits.globalBytes) return
     for (const c of this.conns) {
       if (c.paused && c.inFlight <= this.d.limits.connectionBytes) {
         c.paused = false
+        this.paused--
         c.socket.resume()
       }
     }
