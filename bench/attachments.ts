@@ -8,9 +8,12 @@
  * sends 0x1210, 0x1211, the photo as stream frames and 0x1212, and waits for 0x9212 result 0.
  * Prints: MB/s stored (bytes of completed files / wall time), completion time p50 / p99 (connect
  * → 0x9212), and the server's peak RSS and heap. Embedded PGlite unless DATABASE_URL is set.
+ * Baseline, in the same run: the same terminals write the same bytes to a bare sink in the same
+ * child (accepts and counts, stores and answers nothing): what the sockets alone carry here.
  * Record the figures in bench/RESULTS.md.
  */
 import { fork } from 'node:child_process'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,6 +31,7 @@ const { positionals, values } = parseArgs({
 
 interface Ready {
   port: number
+  sinkPort: number
   alarms: Array<{ phone: string; alarmNumber: string; alarmFlag: unknown }>
 }
 interface Done {
@@ -51,6 +55,17 @@ async function server(): Promise<void> {
   const registry = new Registry()
   const att = await createAttachments({ config, store, state, registry, logger: pino({ level: 'warn' }), commander: null, retention: false })
   const address = await att.listen(true)
+  // the baseline: a sink that only reads, and says when it has read `expect` bytes
+  let sunk = 0
+  let expect = Infinity
+  const sink = createServer((s) => {
+    s.on('data', (b: Buffer) => {
+      sunk += b.length
+      if (sunk >= expect) process.send?.({ sunk })
+    })
+    s.on('error', () => undefined)
+  })
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()))
   const n = Number(values.terminals)
   const alarms: Ready['alarms'] = []
   const now = Date.now()
@@ -73,8 +88,14 @@ async function server(): Promise<void> {
     peakHeap = Math.max(peakHeap, m.heapUsed)
   }
   const timer = setInterval(sample, 50)
-  process.send?.({ port: address?.port, alarms } satisfies Partial<Ready>)
-  process.on('message', async () => {
+  process.send?.({ port: address?.port, sinkPort: (sink.address() as AddressInfo).port, alarms } satisfies Partial<Ready>)
+  process.on('message', async (m: { expect?: number } | string) => {
+    if (typeof m === 'object' && m.expect !== undefined) {
+      expect = m.expect
+      if (sunk >= expect) process.send?.({ sunk })
+      return
+    }
+    sink.close()
     clearInterval(timer)
     sample()
     const completed = (await registry.getSingleMetric('jt808_attachment_uploads_completed_total')?.get())?.values[0]?.value ?? 0
@@ -94,12 +115,49 @@ async function main(): Promise<void> {
   const chunk = Number(values['chunk-kb']) * 1024
   const dataDir = await mkdtemp(join(tmpdir(), 'jt808-bench-att-'))
   const child = fork(new URL(import.meta.url).pathname, ['server', ...process.argv.slice(2)], {
-    execArgv: ['--import', 'tsx'],
+    execArgv: ['--import', 'tsx', ...(process.env.BENCH_SERVER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_PROFILE}`] : [])],
     env: { ...process.env, BENCH_DATA_DIR: dataDir },
   })
   const ready = await new Promise<Ready>((resolve) => child.once('message', (m) => resolve(m as Ready)))
   // a JPEG head (the server checks it), random bytes after: one photo, shared by every terminal
   const photo = Buffer.concat([Buffer.from('ffd8ffe000104a464946', 'hex'), randomBytes(size - 10)])
+  // baseline: every terminal's bytes (0x1210, 0x1211, stream frames, 0x1212) to the sink
+  const { encodeMessage, encodeStreamFrame } = await import('../protocol/index.js')
+  const bytesOf = (a: Ready['alarms'][number]): Buffer[] => {
+    const name = `${a.alarmNumber}_0.jpg`
+    const frame = (msgId: number, body: unknown) => {
+      const f = encodeMessage({ msgId, phone: a.phone, serial: 1, body } as never)
+      if (!f.ok) throw new Error(f.error.message)
+      return f.value
+    }
+    const out = [frame(0x1210, { variant: 'jsatl12', terminalId: 'BENCH01', alarmFlag: a.alarmFlag, alarmNumber: a.alarmNumber, infoType: 0, files: [{ name, size }] }), frame(0x1211, { name, fileType: 0, size })]
+    for (let at = 0; at < size; at += chunk) {
+      const s = encodeStreamFrame({ name, offset: at, data: photo.subarray(at, Math.min(size, at + chunk)) })
+      if (s.ok) out.push(s.value)
+    }
+    out.push(frame(0x1212, { name, fileType: 0, size }))
+    return out
+  }
+  const perTerminal = ready.alarms.map(bytesOf)
+  const total = perTerminal.reduce((n, parts) => n + parts.reduce((m, p) => m + p.length, 0), 0)
+  const sunk = new Promise((resolve) => child.once('message', resolve))
+  child.send({ expect: total })
+  const b0 = performance.now()
+  await Promise.all(
+    perTerminal.map(
+      (parts) =>
+        new Promise<void>((resolve, reject) => {
+          const s = connect(ready.sinkPort, '127.0.0.1', () => {
+            for (const p of parts) s.write(p)
+            s.end(() => resolve())
+          })
+          s.on('error', reject)
+        }),
+    ),
+  )
+  await sunk
+  const baselineMBs = total / 1e6 / ((performance.now() - b0) / 1000)
+
   const times: number[] = []
   let failed = 0
   const t0 = performance.now()
@@ -130,7 +188,7 @@ async function main(): Promise<void> {
   const mb = done.bytes / 1e6
   console.log(`terminals ${n}, photo ${Number(values.kb)} KB, chunks ${Number(values['chunk-kb'])} KB, store ${process.env.DATABASE_URL ? 'PostgreSQL' : 'PGlite'}`)
   console.log(`completed ${done.completed} of ${n} (client failures ${failed}) in ${wall.toFixed(2)} s`)
-  console.log(`stored ${mb.toFixed(1)} MB → ${(mb / wall).toFixed(1)} MB/s`)
+  console.log(`stored ${mb.toFixed(1)} MB → ${(mb / wall).toFixed(1)} MB/s; baseline (bare sink, same bytes) ${baselineMBs.toFixed(1)} MB/s; ratio ${(mb / wall / baselineMBs).toFixed(3)}`)
   console.log(`completion (connect → 0x9212 result 0): p50 ${pct(50).toFixed(0)} ms, p99 ${pct(99).toFixed(0)} ms, max ${pct(100).toFixed(0)} ms`)
   console.log(`server peak RSS ${(done.peakRss / 2 ** 20).toFixed(1)} MiB, peak heap ${(done.peakHeap / 2 ** 20).toFixed(1)} MiB`)
 }

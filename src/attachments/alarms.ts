@@ -174,8 +174,18 @@ export class ActiveSafetyAlarms {
     )
   }
 
-  /** A file of the alarm was stored: its anomaly's evidence lists the alarm's stored files. */
-  async fileStored(alarm: AttachmentAlarm): Promise<void> {
+  /**
+   * A file of the alarm was stored: its anomaly's evidence lists the alarm's stored files. In
+   * the same order as the rest, so two files finishing together cannot overwrite each other's
+   * listing, and idle() (shutdown) waits for it.
+   */
+  fileStored(alarm: AttachmentAlarm): Promise<void> {
+    const done = this.chain.then(() => this.listFiles(alarm))
+    this.chain = done.catch((err: unknown) => this.d.logger.error({ err, alarm: alarm.alarmNumber }, 'anomaly evidence not updated'))
+    return done
+  }
+
+  private async listFiles(alarm: AttachmentAlarm): Promise<void> {
     const a = await this.d.store.getAnomaly(alarm.anomalyId)
     if (!a) return
     const files = await this.d.store.listAttachmentFiles([alarm.alarmNumber])

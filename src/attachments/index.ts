@@ -95,7 +95,7 @@ export async function createAttachments(d: AttachmentsDeps): Promise<Attachments
       badFramesBeforeClose: config.badFramesBeforeClose,
       idleTimeoutMs: config.idleTimeoutSeconds * 1000,
     },
-    onFileStored: (alarm) => void alarms.fileStored(alarm).catch((err: unknown) => log.error({ err }, 'anomaly evidence not updated')),
+    onFileStored: (alarm) => void alarms.fileStored(alarm).catch(() => undefined), // logged by the alarms consumer
   })
   const host = advertisedHost(config)
   const alarms = new ActiveSafetyAlarms({

@@ -8,7 +8,7 @@
  * Files are assembled on local disk first (src/attachments/assembly.ts) and handed over whole.
  */
 import { createReadStream } from 'node:fs'
-import { copyFile, mkdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { copyFile, link, mkdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve, sep } from 'node:path'
 import type { Readable } from 'node:stream'
 import { randomUUID } from 'node:crypto'
@@ -22,7 +22,10 @@ export interface ByteRange {
 
 export interface ObjectStore {
   readonly kind: 'fs' | 's3'
-  /** Stores the local file `path` under `key` (the file is left in place); visible only once whole. */
+  /**
+   * Stores the local file `path` under `key`; visible only once whole. The file is left in place
+   * and must not be modified afterwards (the file-system store may hard-link it).
+   */
   putFile(key: string, path: string, contentType: string): Promise<void>
   /** The object's bytes (a range of them), or null when there is no such object. */
   get(key: string, range?: ByteRange): Promise<Readable | null>
@@ -58,7 +61,11 @@ export class FileSystemObjectStore implements ObjectStore {
     await mkdir(dirname(target), { recursive: true })
     const temp = join(dirname(target), `.${randomUUID()}.part`)
     try {
-      await copyFile(path, temp)
+      // a hard link when the staging file is on the same file system (no copy), else a copy
+      await link(path, temp).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'EXDEV' || e.code === 'EPERM' || e.code === 'ENOTSUP') return copyFile(path, temp)
+        throw e
+      })
       await rename(temp, target)
     } catch (e) {
       await unlink(temp).catch(() => undefined)
