@@ -16,13 +16,14 @@ import type { Store } from '../store/port.js'
 import { ActiveSafetyAlarms, type Commander } from './alarms.js'
 import { createAttachmentMetrics, type AttachmentMetrics } from './metrics.js'
 import { openObjectStore, type ObjectStore } from './object-store.js'
+import { applyAttachmentRetention, startAttachmentRetention } from './retention.js'
 import { AttachmentServer } from './server.js'
 
 export { ActiveSafetyAlarms } from './alarms.js'
 export { AttachmentServer } from './server.js'
 export type { ObjectStore } from './object-store.js'
-
-const DAY_MS = 86_400_000
+export { openObjectStore } from './object-store.js'
+export { applyAttachmentRetention, startAttachmentRetention } from './retention.js'
 
 export interface AttachmentsDeps {
   config: Config
@@ -108,22 +109,8 @@ export async function createAttachments(d: AttachmentsDeps): Promise<Attachments
     variantOf: variantLookup(config),
     now: d.now,
   })
-  const applyRetention = async (now: number): Promise<number> => {
-    let deleted = 0
-    for (;;) {
-      const batch = await store.attachmentAlarmsBefore(now - config.retention.attachmentsDays * DAY_MS, 500)
-      if (!batch.length) return deleted
-      for (const a of batch) for (const key of a.objectKeys) await objects.delete(key)
-      deleted += await store.deleteAttachmentAlarms(batch.map((a) => a.alarmNumber))
-    }
-  }
-  let timer: NodeJS.Timeout | null = null
-  if (d.retention !== false) {
-    const tick = () => void applyRetention((d.now ?? Date.now)()).catch((err: unknown) => log.error({ err }, 'attachment retention failed'))
-    timer = setInterval(tick, 3_600_000)
-    timer.unref()
-    tick()
-  }
+  const applyRetention = (now: number) => applyAttachmentRetention(store, objects, config.retention, now)
+  const upkeep = d.retention === false ? null : startAttachmentRetention(() => applyRetention((d.now ?? Date.now)()), (err) => log.error({ err }, 'attachment retention failed'))
   return {
     get address() {
       return address
@@ -140,7 +127,7 @@ export async function createAttachments(d: AttachmentsDeps): Promise<Attachments
     metrics,
     applyRetention,
     async close() {
-      if (timer) clearInterval(timer)
+      upkeep?.stop()
       await server.close()
       await alarms.idle()
       await objects.close()

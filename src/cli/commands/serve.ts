@@ -5,6 +5,7 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { startApp, type App } from '../../app.js'
+import { applyAttachmentRetention, openObjectStore, startAttachmentRetention } from '../../attachments/index.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
 import { redactUrl } from '../../state/index.js'
 import { openStore, startStoreUpkeep } from '../../store/index.js'
@@ -128,6 +129,12 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   // Migrate once, before any worker opens the database, and keep partitions/retention here.
   const store = await openStore(config)
   const upkeep = startStoreUpkeep(store, { onError: (err) => io.stderr.write(`jt808 serve: storage upkeep failed: ${err.message}\n`) })
+  // the workers run no upkeep: attachment retention (files, then rows) is the primary's too
+  const objects = await openObjectStore(config.attachmentsStore, config.dataDir)
+  const attachmentUpkeep = startAttachmentRetention(
+    () => applyAttachmentRetention(store, objects, config.retention, Date.now()),
+    (err) => io.stderr.write(`jt808 serve: attachment retention failed: ${(err as Error).message}\n`),
+  )
   let stopping = false
   const workers = new Set<Worker>()
   let listening = 0
@@ -163,6 +170,8 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
     ),
   )
   upkeep.stop()
+  attachmentUpkeep.stop()
+  await objects.close()
   await store.close()
   io.stdout.write('jt808 serve: stopped\n')
   return 0
