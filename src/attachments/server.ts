@@ -219,10 +219,13 @@ export class AttachmentServer {
       this.armDeadline(existing)
       return this.reply(c, m, GENERAL_OK)
     }
+    if (existing?.state === 'finishing') return this.refuseWith(c, m, 'busy') // its 0x1212 is being handled
+    const rows = await this.d.store.listAttachmentFiles([alarm.alarmNumber])
+    // stored already (the terminal did not get our 0x9212): nothing to receive; its 0x1212 is answered 0
+    if (rows.some((f) => f.name === name && f.state === 'complete' && f.size === size)) return this.reply(c, m, GENERAL_OK)
     if (existing) await this.forget(existing)
     if (this.files.size >= this.d.limits.maxPendingFiles) return this.refuseWith(c, m, 'busy')
-    const stored = (await this.d.store.listAttachmentFiles([alarm.alarmNumber])).filter((f) => f.name !== name)
-    if (stored.length >= this.d.limits.maxFiles) return this.refuseWith(c, m, 'too_many_files')
+    if (rows.filter((f) => f.name !== name).length >= this.d.limits.maxFiles) return this.refuseWith(c, m, 'too_many_files')
     const f = new FileUpload(alarm.alarmNumber, name, fileType, size, join(this.d.stagingDir, randomUUID()), this.now())
     this.files.set(key, f)
     this.d.metrics.pending.set(this.files.size)

@@ -60,6 +60,11 @@ t.test('refusals, deadline, content check, Guangdong layout, retention', async (
   t.equal(await refused('unknown_file'), 1)
   t.equal(await refused('bad_frame'), 1)
 
+  // the terminal missed our 0x9212 and starts the stored file again: it is told it is complete
+  t.equal(await up.fileInfo('photo.jpg', 0, JPEG.length), 0)
+  t.equal((await up.fileDone('photo.jpg', 0, JPEG.length)).result, 0)
+  t.match((await backends.store.listAttachmentFiles([ins.alarmNumber])).find((f) => f.name === 'photo.jpg'), { state: 'complete', objectKey: /\// })
+
   // a "picture" whose bytes are a video: nothing to re-send, but it is not stored
   const fake = await up.upload('fake.jpg', 0, CLIP.subarray(0, 9000))
   t.equal(fake.reply.result, 0)
