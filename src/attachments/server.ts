@@ -229,8 +229,8 @@ export class AttachmentServer {
     const f = new FileUpload(alarm.alarmNumber, name, fileType, size, join(this.d.stagingDir, randomUUID()), this.now())
     this.files.set(key, f)
     this.d.metrics.pending.set(this.files.size)
+    this.armDeadline(f) // before anything can fail: the deadline is what frees it
     f.rowId = await this.d.store.saveAttachmentFile(this.rowOf(f, 'pending', null))
-    this.armDeadline(f)
     this.d.metrics.uploadsStarted.inc()
     this.reply(c, m, GENERAL_OK)
   }
