@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createAttachmentMetrics } from '../../src/attachments/metrics.js'
 import { FileSystemObjectStore } from '../../src/attachments/object-store.js'
 import { AttachmentServer } from '../../src/attachments/server.js'
@@ -21,10 +21,10 @@ const ALARM: AttachmentAlarm = {
   deviceTime: 0, expectedFiles: 1, anomalyId: 'x', state: 'instructed', createdAt: 0, updatedAt: 0,
 }
 
-t.test('a failing store still answers, and the retry succeeds', async (t) => {
+async function serverFor(t: Test, opts: { failures?: number; connectionBytes?: number; globalBytes?: number } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'jt808-att-server-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
-  let failures = 1
+  let failures = opts.failures ?? 0
   const server = new AttachmentServer({
     store: {
       getAttachmentAlarm: async () => {
@@ -39,10 +39,18 @@ t.test('a failing store still answers, and the retry succeeds', async (t) => {
     metrics: createAttachmentMetrics(new Registry()),
     logger: pino({ level: 'silent' }),
     stagingDir: join(dir, 'staging'),
-    limits: { maxFileBytes: 1 << 20, maxFiles: 4, connectionBytes: 1 << 16, globalBytes: 1 << 20, fileDeadlineMs: 10_000, maxPendingFiles: 10, badFramesBeforeClose: 3, idleTimeoutMs: 10_000 },
+    limits: {
+      maxFileBytes: 1 << 20, maxFiles: 4, connectionBytes: opts.connectionBytes ?? 1 << 16, globalBytes: opts.globalBytes ?? 1 << 20,
+      fileDeadlineMs: 10_000, maxPendingFiles: 10, badFramesBeforeClose: 3, idleTimeoutMs: 10_000,
+    },
   })
   const { port } = await server.listen(0, '127.0.0.1')
   t.teardown(() => server.close())
+  return { server, port }
+}
+
+t.test('a failing store still answers, and the retry succeeds', async (t) => {
+  const { port } = await serverFor(t, { failures: 1 })
   const up = await AttachmentUploader.connect('127.0.0.1', port, ALARM.phone, { timeoutMs: 3000 })
   t.teardown(() => up.destroy())
   const info = { variant: 'jsatl12' as const, terminalId: 'T1', alarmFlag: ALARM.alarmId, alarmNumber: ALARM.alarmNumber, infoType: 0, files: [] }
@@ -56,4 +64,22 @@ t.test('a failing store still answers, and the retry succeeds', async (t) => {
   for (let i = 0; i < 3; i++) up.client.sendRaw(Buffer.from('7e0102ff7e', 'hex'))
   await eventually(() => up.client.isClosed)
   t.equal(await other.client.heartbeat(), 0)
+})
+
+t.test('reading stops and resumes around bytes in flight: tiny limits still complete every upload', async (t) => {
+  // every piece of data is over the limits: each one pauses the socket until it is on disk
+  const { server, port } = await serverFor(t, { connectionBytes: 1, globalBytes: 1 })
+  const info = { variant: 'jsatl12' as const, terminalId: 'T1', alarmFlag: ALARM.alarmId, alarmNumber: ALARM.alarmNumber, infoType: 0, files: [] }
+  const photo = Buffer.concat([Buffer.from('ffd8ffe0', 'hex'), Buffer.alloc(300_000, 0x5a)])
+  const uploads = await Promise.all(
+    [0, 1, 2].map(async (i) => {
+      const up = await AttachmentUploader.connect('127.0.0.1', port, ALARM.phone, { timeoutMs: 20_000 })
+      t.teardown(() => up.destroy())
+      t.equal(await up.alarmInfo(info), 0)
+      return up.upload(`p${i}.jpg`, 0, photo, { chunkBytes: 16_384 })
+    }),
+  )
+  t.same(uploads.map((u) => u.reply.result), [0, 0, 0])
+  t.equal(server.bytesInFlight, 0)
+  t.equal(server.pendingFiles, 0)
 })
