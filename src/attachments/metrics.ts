@@ -30,9 +30,12 @@ export interface AttachmentMetrics {
   connections: Gauge
 }
 
+/** The metrics, registered once per registry (several apps in one process may share one). */
 export function createAttachmentMetrics(registry: Registry): AttachmentMetrics {
   const registers = [registry]
-  return {
+  const existing = SHARED.get(registry)
+  if (existing) return existing
+  const metrics: AttachmentMetrics = {
     alarmsInstructed: new Counter({ name: 'jt808_attachment_alarms_instructed_total', help: '0x9208 instructions sent for active-safety alarms with attachments', registers }),
     instructionOutcomes: new Counter({ name: 'jt808_attachment_instructions_total', help: '0x9208 outcomes by status', labelNames: ['status'], registers }),
     uploadsStarted: new Counter({ name: 'jt808_attachment_uploads_started_total', help: 'files announced with 0x1211 and accepted', registers }),
@@ -45,4 +48,8 @@ export function createAttachmentMetrics(registry: Registry): AttachmentMetrics {
     bytesInFlight: new Gauge({ name: 'jt808_attachment_bytes_in_flight', help: 'received bytes not yet written to the staging disk', registers }),
     connections: new Gauge({ name: 'jt808_attachment_connections', help: 'open attachment server connections', registers }),
   }
+  SHARED.set(registry, metrics)
+  return metrics
 }
+
+const SHARED = new WeakMap<Registry, AttachmentMetrics>()
