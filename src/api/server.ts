@@ -30,6 +30,7 @@ import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { QrSigner } from './qr.js'
+import { AJV_OPTIONS, buildValidator } from './validation.js'
 
 export const API_PREFIX = '/api/v1'
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -58,19 +59,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     bodyLimit: 1 << 20,
     // SSE clients are ended in preClose; anything else idle is closed with the server.
     forceCloseConnections: 'idle',
-    ajv: {
-      customOptions: {
-        // Unknown fields are an error, not silently dropped: a typo must not lose data.
-        removeAdditional: false,
-        allErrors: true,
-        coerceTypes: 'array',
-        useDefaults: true,
-        // command bodies are a oneOf on `type`: report the chosen variant's errors only
-        discriminator: true,
-        // nullable fields are JSON Schema type unions (OpenAPI 3.1)
-        allowUnionTypes: true,
-      },
-    },
+    ajv: { customOptions: AJV_OPTIONS },
+    schemaController: { compilersFactory: { buildValidator: buildValidator() } },
   })
 
   const feed = new AnomalyFeed(deps.state, deps.feed ?? {}, app.log, feedMetrics(deps.registry))
