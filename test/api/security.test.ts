@@ -4,7 +4,41 @@
  * enterprise's scope is indistinguishable from one that does not exist; /metrics can need a token.
  */
 import t from 'tap'
-import { apiFixture, BACKENDS, LICENCE_A, vehicleInput, waybill } from './harness.js'
+import { QrSigner, qrText } from '../../src/api/qr.js'
+import { qrPayloadOf } from '../../src/api/routes/waybills.js'
+import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
+import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill, type Fixture } from './harness.js'
+
+const NOW = Date.parse('2025-03-10T04:00:00Z')
+
+/** A response with each id the caller typed replaced, so "vehicle X not found" compares equal for any X. */
+function shape(res: { statusCode: number; body: string }, ids: string[]): string {
+  let body = res.body
+  for (const id of ids) body = body.split(id).join('<id>')
+  return `${res.statusCode} ${body}`
+}
+
+/** Another carrier's data: B's vehicle and terminal, a terminal bound to nothing, B's waybill and anomaly. */
+async function foreignData(f: Fixture) {
+  const { app, auth, tokens } = f
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/v1/vehicles',
+    headers: auth(tokens.supervisor),
+    payload: [vehicleInput('浙A60001', LICENCE_A, { terminalPhone: '013600000001' }), vehicleInput('浙B60001', LICENCE_B, { terminalPhone: '013600000002' })],
+  })
+  if (res.statusCode !== 200) throw new Error(res.body)
+  await f.store.saveTerminal({ phone: '013600000003', terminalId: 'T3', vehicleId: null, authCodeHash: null, protocolVersion: 1, manufacturer: null, model: null, imei: null, firmware: null, registeredAt: null })
+  const wb = await app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(tokens.supervisor), payload: waybill('WB-B-6001', LICENCE_B, { plate: '浙B60001' }) })
+  if (wb.statusCode !== 201) throw new Error(wb.body)
+  const vB = (await f.store.findVehicle('浙B60001', 2))!
+  await f.store.upsertAnomalies([
+    {
+      id: 'b-6001', type: 'OVERSPEED', status: 'open', severity: 'warning', vehicleId: vB.id, plate: vB.plate, plateColor: 2, waybillNo: 'WB-B-6001',
+      enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 3_600_000, endedAt: null, lastSeenAt: NOW - 60_000, evidence: { maxSpeed: 95 },
+    },
+  ])
+}
 
 for (const kind of BACKENDS) {
   t.test(kind, async (t) => {
@@ -39,6 +73,116 @@ for (const kind of BACKENDS) {
       t.equal(q.statusCode, 200, q.body)
       const list = await app.inject({ method: 'GET', url: '/api/v1/vehicles?limit=1', headers: auth(tokens.supervisor) })
       t.equal(list.json().items.length, 1)
+    })
+  })
+}
+
+const FROM = new Date(NOW - 86_400_000).toISOString()
+const TO = new Date(NOW).toISOString()
+const PLATES = { foreign: ['浙B60001'], unknown: '浙Z60009' }
+
+/**
+ * Every /api/v1 route with a path parameter, as an enterprise A caller: B's resource and one that
+ * does not exist, with a request the route would otherwise accept. Supervisor-only routes need no
+ * entry (the role check answers first, the same for any id).
+ */
+const WALK: Record<string, { foreign: string[]; unknown: string; query?: string; body?: object }> = {
+  'GET /api/v1/vehicles/{plate}': { ...PLATES },
+  'GET /api/v1/vehicles/{plate}/track': { ...PLATES, query: `from=${FROM}&to=${TO}` },
+  'GET /api/v1/vehicles/{plate}/self-check': { ...PLATES },
+  'GET /api/v1/waybills/{waybillNo}': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
+  'PATCH /api/v1/waybills/{waybillNo}': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009', body: { status: 'dispatched' } },
+  'GET /api/v1/waybills/{waybillNo}/qrcode': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
+  'GET /api/v1/anomalies/{id}': { foreign: ['b-6001'], unknown: 'z-6009' },
+  'POST /api/v1/anomalies/{id}/handling': { foreign: ['b-6001'], unknown: 'z-6009', body: { action: 'rectify' } },
+  'POST /api/v1/terminals/{phone}/commands': { foreign: ['013600000002', '013600000003'], unknown: '013600000009', body: { type: 'query-location' } },
+}
+
+for (const kind of BACKENDS) {
+  t.test(`${kind}: another carrier's resource looks exactly like one that does not exist`, async (t) => {
+    const f = await apiFixture(t, kind, { now: () => NOW })
+    const { app, auth, tokens } = f
+    await foreignData(f)
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+
+    t.test('every route with a path parameter', async (t) => {
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, { description?: string }> }>>)) {
+        if (!path.startsWith('/api/v1') || !path.includes('{')) continue
+        for (const [method, op] of Object.entries(ops)) {
+          const route = `${method.toUpperCase()} ${path}`
+          const supervisorOnly = /supervisor/i.test(op.responses['403']?.description ?? '')
+          const entry = WALK[route] ?? (supervisorOnly ? { foreign: ['1'], unknown: '999999' } : undefined)
+          if (!entry) {
+            t.fail(`${route}: add it to WALK with B's id, an unknown id and a request it accepts`)
+            continue
+          }
+          const call = (id: string, token: string) =>
+            app.inject({
+              method: method.toUpperCase() as 'GET',
+              url: path.replace(/\{[^}]+\}/, encodeURIComponent(id)) + (entry.query ? `?${entry.query}` : ''),
+              headers: auth(token),
+              ...(entry.body ? { payload: entry.body } : {}),
+            })
+          const unknown = await call(entry.unknown, tokens.entA)
+          if (!supervisorOnly) t.equal(unknown.statusCode, 404, `${route}: unknown is 404`)
+          for (const id of entry.foreign) {
+            const foreign = await call(id, tokens.entA)
+            t.equal(shape(foreign, [id]), shape(unknown, [entry.unknown]), `${route} ${id}: foreign = unknown`)
+            if (supervisorOnly || method !== 'get') continue
+            const seen = await call(id, tokens.supervisor)
+            t.equal(seen.statusCode, 200, `${route} ${id}: it exists (the supervisor sees it)`)
+          }
+        }
+      }
+    })
+
+    t.test('resources named in a body or a filter', async (t) => {
+      const post = (body: object, token = tokens.entA) => app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(token), payload: body })
+      for (const plate of PLATES.foreign) {
+        const foreign = await post(waybill(`WB-A-61`, LICENCE_A, { plate }))
+        const unknown = await post(waybill(`WB-A-61`, LICENCE_A, { plate: PLATES.unknown }))
+        t.equal(foreign.statusCode, 404, `a waybill on ${plate} is refused`)
+        t.equal(shape(foreign, [plate]), shape(unknown, [PLATES.unknown]), `waybill on ${plate} = on an unregistered plate`)
+        const trailer = await post(waybill(`WB-A-62`, LICENCE_A, { plate: '浙A60001', trailerPlate: plate, trailerTransportCertNo: '330100000002' }))
+        const noTrailer = await post(waybill(`WB-A-62`, LICENCE_A, { plate: '浙A60001', trailerPlate: PLATES.unknown, trailerTransportCertNo: '330100000002' }))
+        t.equal(trailer.statusCode, 404)
+        t.equal(shape(trailer, [plate]), shape(noTrailer, [PLATES.unknown]), `trailer ${plate} = an unregistered trailer`)
+      }
+      t.equal((await f.store.listWaybills({ plate: '浙B60001' })).items.length, 1, 'only B’s own waybill is on B’s truck')
+
+      // A scanned code of B's waybill, and a validly signed code of a waybill that does not exist.
+      const signer = new QrSigner(f.store, null)
+      const ghost = parseWaybill(waybill('WB-Z-6009', LICENCE_B))
+      if (!ghost.ok) throw new Error('fixture waybill invalid')
+      const codeOf = async (no: string) => {
+        const w = no === 'WB-Z-6009' ? newWaybill(ghost.value, NOW, 'test') : (await f.store.getWaybill(no))!
+        return qrText(await signer.sign(qrPayloadOf(w, NOW)))
+      }
+      const verify = async (no: string) => app.inject({ method: 'POST', url: '/api/v1/waybills/verify', headers: auth(tokens.entA), payload: { qr: await codeOf(no) } })
+      const foreignCode = await verify('WB-B-6001')
+      t.equal(foreignCode.statusCode, 404)
+      t.equal(shape(foreignCode, ['WB-B-6001']), shape(await verify('WB-Z-6009'), ['WB-Z-6009']), 'verifying B’s code = verifying a code of no waybill')
+
+      const filters = [
+        (x: string) => `/api/v1/waybills?plate=${encodeURIComponent(x)}`,
+        (x: string) => `/api/v1/anomalies?plate=${encodeURIComponent(x)}`,
+        (x: string) => `/api/v1/anomalies?waybillNo=${encodeURIComponent(x === PLATES.unknown ? 'WB-Z-6009' : 'WB-B-6001')}`,
+      ]
+      for (const url of filters) {
+        const unknown = await app.inject({ method: 'GET', url: url(PLATES.unknown), headers: auth(tokens.entA) })
+        t.same(unknown.json().items, [], url(PLATES.unknown))
+        for (const plate of PLATES.foreign) {
+          const foreign = await app.inject({ method: 'GET', url: url(plate), headers: auth(tokens.entA) })
+          t.equal(foreign.body, unknown.body, `${url(plate)}: as empty as an unknown one`)
+        }
+      }
+      for (const route of ['/api/v1/vehicles', '/api/v1/waybills', '/api/v1/anomalies', `/api/v1/stats/flows?from=${FROM}&to=${TO}`, `/api/v1/stats/quality?from=${FROM}&to=${TO}`]) {
+        const sep = route.includes('?') ? '&' : '?'
+        const foreign = await app.inject({ method: 'GET', url: `${route}${sep}enterprise=${LICENCE_B}`, headers: auth(tokens.entA) })
+        const unknown = await app.inject({ method: 'GET', url: `${route}${sep}enterprise=339999999999`, headers: auth(tokens.entA) })
+        t.equal(foreign.statusCode, 403, `${route}: another licence is refused`)
+        t.equal(foreign.body, unknown.body, `${route}: the same whether the licence exists or not`)
+      }
     })
   })
 }

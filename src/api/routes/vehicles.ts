@@ -1,8 +1,8 @@
 /** Vehicle registry import, registry + live state, track, pre-trip self-check. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { NewVehicle, Vehicle } from '../../domain.js'
-import { assertOwn, confine, scopedLicenceFilter } from '../access.js'
-import { ApiError, notFound, validationFailed } from '../errors.js'
+import { confine, scopedLicenceFilter, visible } from '../access.js'
+import { ApiError, validationFailed } from '../errors.js'
 import { presentPosition, presentVehicle } from '../present.js'
 import { licenceSchema, plateColorSchema, plateParams, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
@@ -16,12 +16,9 @@ const MAX_TRACK_SPAN_MS = 31 * 86_400_000
 
 type VehicleInput = Partial<Omit<Vehicle, 'id'>> & { plate: string }
 
-/** Finds the vehicle named by the path (and ?plateColor), 404 when unknown, 403 when another enterprise's. */
+/** Finds the vehicle named by the path (and ?plateColor); 404 when unknown or another enterprise's. */
 export async function vehicleFor(ctx: ApiContext, request: FastifyRequest, plate: string, plateColor?: number): Promise<Vehicle> {
-  const vehicle = await ctx.deps.store.findVehicle(plate, plateColor)
-  if (!vehicle) throw notFound(`vehicle ${plate}`)
-  assertOwn(request, vehicle.enterpriseLicenseNo, `vehicle ${plate}`)
-  return vehicle
+  return visible(request, await ctx.deps.store.findVehicle(plate, plateColor), (v) => v.enterpriseLicenseNo, `vehicle ${plate}`)
 }
 
 export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
