@@ -178,7 +178,7 @@ for (const kind of BACKENDS) {
       const foreign = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: vehicleInput('浙A10004', LICENCE_B) })
       t.equal(foreign.statusCode, 403)
       const takeover = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: { plate: '浙B20001' } })
-      t.equal(takeover.statusCode, 403)
+      t.equal(takeover.statusCode, 409)
       const b = await f.store.findVehicle('浙B20001', 2)
       t.equal(b?.enterpriseLicenseNo, LICENCE_B, 'B’s vehicle unchanged')
 

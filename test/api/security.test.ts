@@ -79,7 +79,7 @@ for (const kind of BACKENDS) {
 
 const FROM = new Date(NOW - 86_400_000).toISOString()
 const TO = new Date(NOW).toISOString()
-const PLATES = { foreign: ['浙B60001'], unknown: '浙Z60009' }
+const PLATES = { foreign: ['浙B60001', '浙b60001', '浙B 60001', '浙Ｂ６０００１'], unknown: '浙Z60009' }
 
 /**
  * Every /api/v1 route with a path parameter, as an enterprise A caller: B's resource and one that
