@@ -32,3 +32,20 @@ export function buildValidator(): ValidatorFactory {
   }
   return factory as unknown as ValidatorFactory
 }
+
+/**
+ * The router's limit for one path parameter (fastify's maxParamLength, default 100, counts the
+ * decoded value in UTF-16 units). Every route's declared maxLength must fit in it, astral
+ * characters counted twice, or the router would refuse ids the schema allows (checked at start).
+ */
+export const MAX_PARAM_LENGTH = 512
+
+/** A route whose path-parameter schema allows values the router would refuse: the problem, or null. */
+export function paramLimitProblem(url: string, params: unknown): string | null {
+  const properties = (params as { properties?: Record<string, { maxLength?: number }> } | undefined)?.properties ?? {}
+  for (const [name, schema] of Object.entries(properties)) {
+    if (schema.maxLength !== undefined && schema.maxLength * 2 > MAX_PARAM_LENGTH)
+      return `route ${url}: parameter ${name} allows ${schema.maxLength} characters, more than the router's ${MAX_PARAM_LENGTH / 2}`
+  }
+  return null
+}

@@ -6,6 +6,7 @@
 import t from 'tap'
 import { QrSigner, qrText } from '../../src/api/qr.js'
 import { qrPayloadOf } from '../../src/api/routes/waybills.js'
+import { paramLimitProblem } from '../../src/api/validation.js'
 import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
 import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill, type Fixture } from './harness.js'
 
@@ -73,6 +74,44 @@ for (const kind of BACKENDS) {
       t.equal(q.statusCode, 200, q.body)
       const list = await app.inject({ method: 'GET', url: '/api/v1/vehicles?limit=1', headers: auth(tokens.supervisor) })
       t.equal(list.json().items.length, 1)
+    })
+
+    t.test('path parameters: every id the schema allows is reachable; anything else answers in the API’s shape, after authentication', async (t) => {
+      const errorShape = (res: { statusCode: number; json(): { error?: Record<string, unknown> } }, status: number, code: string, what: string) => {
+        t.equal(res.statusCode, status, what)
+        t.same(Object.keys(res.json().error ?? {}).sort(), ['code', 'details', 'message'], `${what}: the documented error shape`)
+        t.equal(res.json().error?.code, code, what)
+      }
+      // The longest anomaly id the schema allows (200), in ASCII, CJK and astral characters: the route answers, not the router.
+      for (const id of ['x'.repeat(200), '异'.repeat(200), '𠀀'.repeat(200)]) {
+        const res = await app.inject({ method: 'GET', url: `/api/v1/anomalies/${encodeURIComponent(id)}`, headers: auth(tokens.supervisor) })
+        errorShape(res, 404, 'NOT_FOUND', `anomaly id of ${id.length} UTF-16 units`)
+        t.equal(res.json().error.message, `anomaly ${id} not found`)
+      }
+      const tooLongForSchema = await app.inject({ method: 'GET', url: `/api/v1/anomalies/${'x'.repeat(201)}`, headers: auth(tokens.supervisor) })
+      errorShape(tooLongForSchema, 400, 'VALIDATION_FAILED', 'one over the schema')
+
+      const urls = [
+        `/api/v1/anomalies/${'x'.repeat(2000)}`,
+        `/api/v1/vehicles/${encodeURIComponent('浙'.repeat(600))}/track?from=${encodeURIComponent('2025-03-01T00:00:00Z')}&to=${encodeURIComponent('2025-03-02T00:00:00Z')}`,
+        `/api/v1/waybills/${'W'.repeat(1000)}/qrcode`,
+        '/api/v1/vehicles/%E6%B5',
+        '/api/v1/no-such-route',
+      ]
+      for (const url of urls) {
+        for (const method of ['GET', 'POST', 'PATCH'] as const) {
+          const anonymous = await app.inject({ method, url })
+          errorShape(anonymous, 401, 'UNAUTHORIZED', `anonymous ${method} ${url.slice(0, 40)}`)
+          t.equal(anonymous.headers['www-authenticate'], 'Bearer')
+          const badToken = await app.inject({ method, url, headers: auth('jt808_not-a-token') })
+          errorShape(badToken, 401, 'UNAUTHORIZED', `bad token ${method} ${url.slice(0, 40)}`)
+        }
+        const res = await app.inject({ method: 'GET', url, headers: auth(tokens.supervisor) })
+        if (url.endsWith('no-such-route')) errorShape(res, 404, 'NOT_FOUND', url)
+        else errorShape(res, 400, 'VALIDATION_FAILED', `authenticated ${url.slice(0, 40)}`)
+      }
+      t.match(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 300 } } }), /parameter id allows 300 characters/, 'a route allowing more than the router is refused at start')
+      t.equal(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 200 } } }), null)
     })
   })
 }
