@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Commander } from './deps.js'
+import { startMetricsServer, type MetricsServer } from './metrics-server.js'
 import { buildApi, type ApiInstance } from './server.js'
 import { ensureBootstrapToken } from './tokens.js'
 
@@ -29,6 +30,8 @@ export interface StartApiOptions {
 export interface RunningApi {
   app: ApiInstance
   address: AddressInfo
+  /** the admin listener's address (JT808_ADMIN_HTTP_ADDR), null when /metrics is on the API port */
+  adminAddress: AddressInfo | null
   close(): Promise<void>
 }
 
@@ -44,7 +47,13 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     hint = 'no API token exists yet: set JT808_BOOTSTRAP_TOKEN=<secret of 16+ characters> or run "jt808 token create --role supervisor"'
   } else hint = 'API tokens: "jt808 token list" / "jt808 token create --role …"'
   const app = await buildApi({
-    config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
+    config: {
+      commandTimeoutSeconds: config.commandTimeoutSeconds,
+      offlineCommandTtlSeconds: config.offlineCommandTtlSeconds,
+      bootstrapToken: config.bootstrapToken,
+      metricsToken: config.metricsToken,
+      metricsElsewhere: config.adminHttpAddr !== null,
+    },
     store: opts.store,
     state: opts.state,
     commander: opts.commander,
@@ -56,5 +65,22 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   const address = app.server.address() as AddressInfo
   const base = `http://${address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address}:${address.port}`
   log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${hint.replace('{base}', base)}`)
-  return { app, address, close: () => app.close() }
+  let admin: MetricsServer | null = null
+  if (config.adminHttpAddr) {
+    try {
+      admin = await startMetricsServer({ addr: config.adminHttpAddr, registry: opts.registry, token: config.metricsToken, logger: log })
+    } catch (err) {
+      await app.close()
+      throw err
+    }
+    log.info({ address: admin.address.address, port: admin.address.port, token: config.metricsToken !== null }, `metrics on the admin listener http://${config.adminHttpAddr}/metrics`)
+  }
+  return {
+    app,
+    address,
+    adminAddress: admin?.address ?? null,
+    close: async () => {
+      await Promise.all([app.close(), admin?.close()])
+    },
+  }
 }

@@ -8,7 +8,12 @@ import { QrSigner, qrText } from '../../src/api/qr.js'
 import { qrPayloadOf } from '../../src/api/routes/waybills.js'
 import { paramLimitProblem } from '../../src/api/validation.js'
 import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
-import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill, type Fixture } from './harness.js'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { startApi } from '../../src/api/index.js'
+import { buildApi } from '../../src/api/server.js'
+import { ConfigError, loadConfig } from '../../src/config/index.js'
+import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, openBackends, vehicleInput, waybill, type Fixture } from './harness.js'
 
 const NOW = Date.parse('2025-03-10T04:00:00Z')
 
@@ -225,3 +230,72 @@ for (const kind of BACKENDS) {
     })
   })
 }
+
+const METRICS_TOKEN = 'metrics-secret-0123456789'
+
+t.test('/metrics: a token when configured, or only on the admin listener', async (t) => {
+  t.test('settings', async (t) => {
+    const ok = loadConfig({ JT808_METRICS_TOKEN: METRICS_TOKEN, JT808_ADMIN_HTTP_ADDR: '127.0.0.1:9464' })
+    t.equal(ok.metricsToken, METRICS_TOKEN)
+    t.equal(ok.adminHttpAddr, '127.0.0.1:9464')
+    t.equal(loadConfig({}, { 'admin-http-addr': '[::1]:0' }).adminHttpAddr, '[::1]:0', 'also a flag')
+    t.throws(() => loadConfig({ JT808_METRICS_TOKEN: 'short' }), ConfigError)
+    t.throws(() => loadConfig({ JT808_ADMIN_HTTP_ADDR: 'localhost' }), /JT808_ADMIN_HTTP_ADDR: expected host:port/)
+    t.throws(() => loadConfig({ JT808_ADMIN_HTTP_ADDR: '127.0.0.1:70000' }), ConfigError)
+    const defaults = loadConfig({})
+    t.equal(defaults.metricsToken, null)
+    t.equal(defaults.adminHttpAddr, null)
+  })
+
+  for (const kind of BACKENDS) {
+    t.test(`${kind}: the API port with a metrics token`, async (t) => {
+      const backends = await openBackends(kind)
+      const registry = new Registry()
+      const app = await buildApi({
+        config: { commandTimeoutSeconds: 5, offlineCommandTtlSeconds: 60, bootstrapToken: null, metricsToken: METRICS_TOKEN },
+        store: backends.store,
+        state: backends.state,
+        commander: null,
+        registry,
+      })
+      t.teardown(async () => {
+        await app.close()
+        await backends.dispose()
+      })
+      for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${METRICS_TOKEN}` }]) {
+        const refused = await app.inject({ method: 'GET', url: '/metrics', headers })
+        t.equal(refused.statusCode, 401, JSON.stringify(headers))
+        t.equal(refused.json().error.code, 'UNAUTHORIZED')
+        t.equal(refused.headers['www-authenticate'], 'Bearer')
+        t.notMatch(refused.body, /jt808_/, 'no metric leaks')
+      }
+      const scraped = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+      t.equal(scraped.statusCode, 200)
+      t.match(scraped.body, /jt808_http_request_duration_seconds/)
+      t.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'probes stay open')
+    })
+  }
+
+  t.test('the admin listener: /metrics there (with its token), not on the API port', async (t) => {
+    const backends = await openBackends('embedded')
+    const config = loadConfig({ JT808_HTTP_HOST: '127.0.0.1', JT808_HTTP_PORT: '0', JT808_ADMIN_HTTP_ADDR: '127.0.0.1:0', JT808_METRICS_TOKEN: METRICS_TOKEN })
+    const api = await startApi({ config, store: backends.store, state: backends.state, commander: null, registry: new Registry(), logger: pino({ level: 'silent' }) })
+    t.teardown(async () => {
+      await api.close()
+      await backends.dispose()
+    })
+    t.ok(api.adminAddress, 'the admin listener runs')
+    t.not(api.adminAddress!.port, api.address.port)
+    const onApi = await fetch(`http://127.0.0.1:${api.address.port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    t.equal(onApi.status, 404, 'the API port does not serve /metrics')
+    t.equal(((await onApi.json()) as { error: { code: string } }).error.code, 'NOT_FOUND')
+    const admin = `http://127.0.0.1:${api.adminAddress!.port}/metrics`
+    const anonymous = await fetch(admin)
+    t.equal(anonymous.status, 401)
+    t.same(Object.keys(((await anonymous.json()) as { error: object }).error).sort(), ['code', 'details', 'message'])
+    const scraped = await fetch(admin, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    t.equal(scraped.status, 200)
+    t.match(await scraped.text(), /# TYPE/)
+    t.equal((await fetch(`http://127.0.0.1:${api.adminAddress!.port}/api/v1/vehicles`)).status, 404, 'nothing else on the admin listener')
+  })
+})
