@@ -74,6 +74,8 @@ export interface RegistryStore {
   getVehicle(id: number): Promise<Vehicle | null>
   /** By canonical plate (any spelling of it); without a colour, the first registered of that plate. */
   findVehicle(plate: string, plateColor?: number): Promise<Vehicle | null>
+  /** Every vehicle of this canonical plate, whatever its colour (a waybill's trailer names no colour). */
+  findVehiclesByPlate(plate: string): Promise<Vehicle[]>
   findVehicleByTerminal(phone: string): Promise<Vehicle | null>
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>

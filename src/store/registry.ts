@@ -117,6 +117,11 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
       return rows[0] ? toVehicle(rows[0]) : null
     },
 
+    async findVehiclesByPlate(plate) {
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate_key = $1 ORDER BY v.id`, [canonicalPlate(plate)])
+      return rows.map(toVehicle)
+    },
+
     async findVehicleByTerminal(phone) {
       // The terminal's own binding wins over a vehicle row that merely declares the phone.
       const { rows } = await sql.query<VehicleRow>(

@@ -54,7 +54,15 @@ for (const kind of BACKENDS) {
         const trailer = await post('/api/v1/waybills', waybill(`WB-A-83${i}`, LICENCE_A, { plate: '浙A82003', trailerPlate: plate, trailerTransportCertNo: '330100000002' }), tokens.entA)
         t.equal(trailer.statusCode, 404, `trailer ${JSON.stringify(plate)}`)
       }
+      // A trailer names no colour and matches a vehicle of any colour: A's blue 浙B82009, registered
+      // before B's yellow one, does not let A's waybill onto B's truck as its trailer.
+      t.equal((await post('/api/v1/vehicles', { plate: '浙B82009', plateColor: 1 }, tokens.entA)).statusCode, 200)
+      t.equal((await post('/api/v1/vehicles', vehicleInput('浙B82009', LICENCE_B), tokens.entB)).statusCode, 200)
+      const shared = await post('/api/v1/waybills', waybill('WB-A-8299', LICENCE_A, { plate: '浙A82003', trailerPlate: '浙b 82009', trailerTransportCertNo: '330100000002' }), tokens.entA)
+      t.equal(shared.statusCode, 404, shared.body)
       t.equal((await f.store.listWaybills({ carrierLicenseNo: LICENCE_A })).items.length, 0, 'none of A’s was stored')
+      const ownTrailer = await post('/api/v1/waybills', waybill('WB-A-8298', LICENCE_A, { plate: '浙A82003' }), tokens.entA)
+      t.equal(ownTrailer.statusCode, 201, 'A’s waybill on its own truck')
       const own = await post('/api/v1/waybills', waybill('WB-B-8201', LICENCE_B, { plate: '浙b 82002' }), tokens.entB)
       t.equal(own.statusCode, 201, own.body)
       const moved = await app.inject({ method: 'PATCH', url: '/api/v1/waybills/WB-B-8201', headers: auth(tokens.entB), payload: { status: 'dispatched' } })

@@ -38,6 +38,8 @@ for (const backend of BACKENDS) {
       t.equal(v.enterpriseName, '乙')
       const [blue] = await store.upsertVehicles([{ plate: '浙b82001', plateColor: 1 }])
       t.not(blue, id, 'another colour is another vehicle')
+      t.same((await store.findVehiclesByPlate('浙b 82001')).map((v) => v.id), [id, blue], 'every colour of one plate')
+      t.same(await store.findVehiclesByPlate('浙B82999'), [])
       const { rows } = await store.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM vehicles WHERE plate_key = '浙B82001'`)
       t.equal(rows[0]!.n, 2)
       await t.rejects(store.sql.query(`INSERT INTO vehicles (plate, plate_key, plate_color) VALUES ('浙b82001', '浙B82001', 2)`), 'the database refuses a second row for one canonical plate')

@@ -116,6 +116,24 @@ export function qrPayloadOf(w: Waybill, signedAt: number): QrPayload {
   }
 }
 
+/**
+ * An enterprise's waybill names its own registered truck and trailer, in whatever spelling: a
+ * waybill on another carrier's plate would silence that carrier's RUNNING_WITHOUT_WAYBILL and show
+ * in its live state. Another carrier's plate is answered as an unregistered one (404), so the
+ * refusal tells nothing about who owns what. The trailer has no colour on a waybill and matches
+ * a vehicle of any colour, so every vehicle of its plate must be the caller's.
+ * Every route that writes a waybill's plates calls this.
+ */
+export async function assertOwnVehicles(ctx: ApiContext, request: FastifyRequest, w: Pick<Waybill, 'carrierLicenseNo' | 'plate' | 'plateColor' | 'trailerPlate'>): Promise<void> {
+  assertOwnLicence(request, w.carrierLicenseNo, `a waybill of carrier ${w.carrierLicenseNo}`)
+  if (confine(request) === null) return
+  const own = (v: Vehicle) => v.enterpriseLicenseNo
+  visible(request, await ctx.deps.store.findVehicle(w.plate, w.plateColor), own, `vehicle ${w.plate}`)
+  if (!w.trailerPlate) return
+  const trailers = await ctx.deps.store.findVehiclesByPlate(w.trailerPlate)
+  visible(request, trailers.length ? trailers : null, (vs) => (vs.every((v) => own(v) === confine(request)) ? own(vs[0]!) : null), `vehicle ${w.trailerPlate}`)
+}
+
 const noParams = { type: 'object', required: ['waybillNo'], properties: { waybillNo: { type: 'string', minLength: 1, maxLength: 50 } } } as const
 
 export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -131,16 +149,7 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (!parsed.ok) throw validationFailed(`invalid waybill: ${parsed.errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, parsed.errors.map((e) => ({ field: bodyField(e.field), message: e.message })))
       const input = parsed.value
       request.audit.target = input.waybillNo
-      assertOwnLicence(request, input.carrierLicenseNo, `a waybill of carrier ${input.carrierLicenseNo}`)
-      // An enterprise may only put its waybills on its own registered trucks: a waybill on another
-      // carrier's plate would silence that carrier's RUNNING_WITHOUT_WAYBILL and show in its live
-      // state. Another carrier's plate is answered as an unregistered one (404), so the refusal
-      // tells nothing about who owns what.
-      if (confine(request) !== null) {
-        const own = (v: Vehicle) => v.enterpriseLicenseNo
-        visible(request, await ctx.deps.store.findVehicle(input.plate, input.plateColor), own, `vehicle ${input.plate}`)
-        if (input.trailerPlate) visible(request, await ctx.deps.store.findVehicle(input.trailerPlate), own, `vehicle ${input.trailerPlate}`)
-      }
+      await assertOwnVehicles(ctx, request, input)
       const w = newWaybill(input, ctx.now(), principalOf(request).tokenId)
       if (!(await waybillStore(ctx).insertWaybill(w))) throw new ApiError('CONFLICT', `waybill ${input.waybillNo} exists`)
       reply.status(201)
