@@ -4,6 +4,7 @@
  * writes SQL. The port is split by concern; Store is their union.
  */
 import type { ApiStore } from './auth.js'
+import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
 import type { WaybillStore } from './waybills.js'
 import type {
@@ -77,6 +78,7 @@ export interface RegistryStore {
   /** Every vehicle of this canonical plate, whatever its colour (a waybill's trailer names no colour). */
   findVehiclesByPlate(plate: string): Promise<Vehicle[]>
   findVehicleByTerminal(phone: string): Promise<Vehicle | null>
+  /** Active vehicles (retired ones are left out; see AdminStore.retiredVehicleIds). */
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>
   /** The terminal and the vehicle it is bound to (null when unbound or gone), in one query: authentication. */
@@ -105,4 +107,6 @@ export interface CommandStore {
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore {}
+export type { AdminStore } from './admin.js'
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore {}

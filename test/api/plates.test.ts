@@ -100,6 +100,19 @@ for (const kind of BACKENDS) {
         const res = await get(`/api/v1/anomalies?plate=${encodeURIComponent(plate)}`, tokens.entB)
         t.same(res.json().items.map((a: { id: string }) => a.id), ['pl-1'], `GET /anomalies?plate=${plate}`)
       }
+
+      // Retiring and reinstating by plate; correcting a waybill onto another carrier's truck.
+      for (const plate of SPELLINGS) {
+        const p = encodeURIComponent(plate)
+        t.equal((await post(`/api/v1/vehicles/${p}/retire`, undefined, tokens.entA)).statusCode, 404, `A cannot retire ${plate}`)
+        t.equal((await post(`/api/v1/vehicles/${p}/retire`, undefined, tokens.entB)).statusCode, 200, `B retires ${plate}`)
+        t.equal((await post(`/api/v1/vehicles/${p}/reinstate`, undefined, tokens.entB)).statusCode, 200, `B reinstates ${plate}`)
+        const corrected = await post('/api/v1/waybills/WB-A-8298/corrections', { fields: { plate } }, tokens.entA)
+        t.equal(corrected.statusCode, 404, `A cannot correct its waybill onto ${JSON.stringify(plate)}`)
+        const trailer = await post('/api/v1/waybills/WB-A-8298/corrections', { fields: { trailerPlate: plate, trailerTransportCertNo: '330100000002' } }, tokens.entA)
+        t.equal(trailer.statusCode, 404, `nor with ${JSON.stringify(plate)} as its trailer`)
+      }
+      t.equal((await f.store.getWaybill('WB-A-8298'))?.plate, '浙A82003', 'A’s waybill unchanged')
     })
   })
 }

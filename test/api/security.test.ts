@@ -37,6 +37,7 @@ async function foreignData(f: Fixture) {
   await f.store.saveTerminal({ phone: '013600000003', terminalId: 'T3', vehicleId: null, authCodeHash: null, protocolVersion: 1, manufacturer: null, model: null, imei: null, firmware: null, registeredAt: null })
   const wb = await app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(tokens.supervisor), payload: waybill('WB-B-6001', LICENCE_B, { plate: '浙B60001' }) })
   if (wb.statusCode !== 201) throw new Error(wb.body)
+  await f.store.enqueueCommand({ id: 'cmd-b-6001', phone: '013600000002', msgId: 0x8201, body: {}, createdAt: NOW, expiresAt: NOW + 3_600_000 })
   const vB = (await f.store.findVehicle('浙B60001', 2))!
   await f.store.upsertAnomalies([
     {
@@ -140,6 +141,11 @@ const WALK: Record<string, { foreign: string[]; unknown: string; query?: string;
   'GET /api/v1/anomalies/{id}': { foreign: ['b-6001'], unknown: 'z-6009' },
   'POST /api/v1/anomalies/{id}/handling': { foreign: ['b-6001'], unknown: 'z-6009', body: { action: 'rectify' } },
   'POST /api/v1/terminals/{phone}/commands': { foreign: ['013600000002', '013600000003'], unknown: '013600000009', body: { type: 'query-location' } },
+  'GET /api/v1/commands/{id}': { foreign: ['cmd-b-6001'], unknown: 'cmd-z-6009' },
+  'POST /api/v1/vehicles/{plate}/retire': { ...PLATES },
+  'POST /api/v1/vehicles/{plate}/reinstate': { ...PLATES },
+  'POST /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009', body: { fields: { consigneePhone: '0574-66660001' } } },
+  'GET /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
 }
 
 for (const kind of BACKENDS) {

@@ -1,5 +1,5 @@
 /**
- * 004_plate_key: plates compared in one canonical form (canonicalPlate, src/domain.ts) beside the
+ * 005_plate_key: plates compared in one canonical form (canonicalPlate, src/domain.ts) beside the
  * display form. vehicles.plate_key with the registry's identity (plate_key, plate_color) unique, so
  * "浙b 82001" can no longer be registered beside "浙B82001"; anomalies.plate_key for the plate
  * filter; waybills.plate / trailer_plate (already upper case without spaces) brought to the same form.
@@ -22,7 +22,7 @@ async function setKeys(sql: Sql, table: string, keyColumn: string, matchColumn: 
 }
 
 export const migration: Migration = {
-  id: '004_plate_key',
+  id: '005_plate_key',
   async up(sql) {
     await sql.query(`ALTER TABLE vehicles ADD COLUMN IF NOT EXISTS plate_key text`)
     const { rows: vehicles } = await sql.query<{ id: number; plate: string; plate_color: number }>(`SELECT id, plate, plate_color FROM vehicles ORDER BY id`)
