@@ -95,8 +95,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.ingest.on('pressure', this.onPressure)
     this.ingest.on('drain', this.onDrain)
     if (this.ingest.aboveHighWater) this.setPressure(true)
-    // Idle connections close within a quarter of the idle timeout, missing subpackets are asked for within half theirs.
-    const cadence = Math.min(this.config.idleTimeoutSeconds * 250, this.config.subpacketTimeoutSeconds * 500)
+    // Idle and unauthenticated connections close within a quarter of their timeout, missing subpackets are asked for within half theirs.
+    const cadence = Math.min(this.config.idleTimeoutSeconds * 250, this.config.authDeadlineSeconds * 250, this.config.subpacketTimeoutSeconds * 500)
     const sweepMs = Math.min(Math.max(Math.floor(cadence), 200), 5000)
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs)
     this.sweepTimer.unref()
@@ -350,11 +350,15 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private sweep(): void {
     const now = this.now()
     const idleMs = this.config.idleTimeoutSeconds * 1000
+    const authDeadlineMs = this.config.authDeadlineSeconds * 1000
     const refreshMs = this.sessionTtlMs / 3
     const refresh: Connection[] = []
     for (const c of this.connections) {
       if (c.closing) {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.destroy()
+      } else if (!c.authenticated && now - c.openedAt > authDeadlineMs) {
+        // Traffic does not count: a connection that trickles bytes or heartbeats must still authenticate in time.
+        c.close('auth_deadline')
       } else if (c.pausedBy(PAUSE_PRESSURE | PAUSE_BUSY | PAUSE_INFLIGHT)) {
         // We are the ones not reading (backpressure, a handler awaiting I/O): not the terminal's silence.
         c.lastSeen = now
