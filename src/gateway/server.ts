@@ -20,6 +20,7 @@ import { createGatewayMetrics, msgIdLabel, type GatewayMetrics } from './metrics
 import { Gate } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
+import { safeTexts } from './text.js'
 import type { AlarmConfirmation, CommandOutcome, DownlinkMessage, GatewayDeps, IngestPort, SendCommandOptions } from './types.js'
 import { CommandError, CONFIRMABLE_ALARM_BITS } from './types.js'
 
@@ -230,7 +231,21 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       conn.reply(m, 3)
       return
     }
-    return handler.handle(this, conn, m)
+    if (!handler.textFree) safeTexts(m.body)
+    let pending: void | Promise<void>
+    try {
+      pending = handler.handle(this, conn, m)
+    } catch (e) {
+      return this.handlerFailed(conn, m, handler, e)
+    }
+    if (pending) return pending.catch((e: unknown) => this.handlerFailed(conn, m, handler, e))
+  }
+
+  /** A handler threw (the store refused a value, a bug): the terminal still gets an answer, "failure". */
+  private handlerFailed(conn: Connection, m: Message, handler: { isReply?: boolean }, e: unknown): void {
+    this.metrics.handlerFailures.inc({ msg_id: msgIdLabel(m.msgId) })
+    conn.log.error({ err: e, msgId: msgIdLabel(m.msgId) }, 'handler failed')
+    if (!handler.isReply) conn.reply(m, 1)
   }
 
   reassemble(conn: Connection, frame: Frame): Buffer | null {

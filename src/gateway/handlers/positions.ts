@@ -80,6 +80,7 @@ function rejectNoTime(ctx: GatewayContext, n: number): void {
 }
 
 export const location: Handler = {
+  textFree: true,
   handle(ctx, conn, m) {
     const loc = m.body as Location
     const v = conn.vehicle as VehicleRef
@@ -95,6 +96,7 @@ export const location: Handler = {
 }
 
 export const locationBatch: Handler = {
+  textFree: true,
   handle(ctx, conn, m) {
     const b = m.body as LocationBatch
     const v = conn.vehicle as VehicleRef
