@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { Frame, Message } from '../../protocol/index.js'
 import type { Config } from '../config/index.js'
 import type { SessionEvent } from '../domain.js'
-import type { NodeSupersede, State } from '../state/port.js'
+import { StateUnavailableError, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import { AlarmTransitionWriter } from './alarm-transitions.js'
 import { RawFrameArchive } from './archive.js'
@@ -65,6 +65,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private readonly sessionTtlMs: number
   private readonly onPressure = () => this.setPressure(true)
   private readonly onDrain = () => this.setPressure(false)
+  private stopWatchingState: (() => void) | null = null
 
   constructor(deps: GatewayDeps) {
     super()
@@ -93,6 +94,11 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   /** Starts listening (port 0 picks a free port) and resolves with the bound address. */
   async listen(port = this.config.tcpPort, host = this.config.tcpHost): Promise<AddressInfo> {
     await this.commands.start()
+    // Sessions registered or refreshed while the state was unreachable were not: the next sweep
+    // writes every local session again once it answers (cross-node routing comes back).
+    this.stopWatchingState = this.state.onHealthChange((h) => {
+      if (h.available) for (const c of this.sessions.values()) c.sessionRefreshedAt = 0
+    })
     this.ingest.on('pressure', this.onPressure)
     this.ingest.on('drain', this.onDrain)
     if (this.ingest.aboveHighWater) this.setPressure(true)
@@ -133,6 +139,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     if (this.closing) return
     this.closing = true
     if (this.sweepTimer) clearInterval(this.sweepTimer)
+    this.stopWatchingState?.()
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const c of this.connections) c.pause(PAUSE_PRESSURE)
     if (flush) await flush().catch((e: unknown) => this.logger.error({ err: e }, 'flushing before shutdown failed'))
@@ -284,7 +291,12 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
         at: this.now(),
         reason: conn.closing ?? undefined,
       }
-      this.track(this.state.removeSession(key, this.nodeId).catch((e: unknown) => this.logger.error({ err: e, terminal: key }, 'removing a session from the state failed')))
+      this.track(
+        this.state.removeSession(key, this.nodeId).catch((e: unknown) => {
+          // unreachable state: said once by the app; the entry expires by its TTL
+          if (!(e instanceof StateUnavailableError)) this.logger.error({ err: e, terminal: key }, 'removing a session from the state failed')
+        }),
+      )
       this.sessionEvents.add(event)
       this.emitEvent('session', event)
       if (!this.closing) conn.log.info({ reason: conn.closing }, 'terminal offline')
@@ -324,7 +336,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       // The state being unreachable costs cross-node routing, not the terminal's data: carry on
       // (the sweep re-registers the session once the state answers again).
       conn.sessionRefreshedAt = 0
-      conn.log.error({ err: e }, 'registering the session in the state failed')
+      if (!(e instanceof StateUnavailableError)) conn.log.error({ err: e }, 'registering the session in the state failed')
     }
     if (conn.isClosed) return
     const event: SessionEvent = { phone: key, vehicleId: conn.vehicle?.id ?? null, nodeId: this.nodeId, address: conn.address, kind: 'online', at: since }
@@ -385,7 +397,13 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       }
     }
     this.reassembly.sweep(now)
-    if (refresh.length) this.track(this.refreshSessions(refresh))
+    if (!refresh.length) return
+    if (!this.state.health().available) {
+      // tried again once the state answers (onHealthChange in listen)
+      for (const c of refresh) c.sessionRefreshedAt = 0
+      return
+    }
+    this.track(this.refreshSessions(refresh))
   }
 
   private async refreshSessions(conns: Connection[]): Promise<void> {
@@ -401,7 +419,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
             await this.state.putSession({ phone: key, nodeId: this.nodeId, since: c.since, address: c.address, vehicleId: c.vehicle?.id ?? null, plate: c.vehicle?.plate ?? null }, this.sessionTtlMs)
           }
         } catch (e) {
-          this.logger.error({ err: e, terminal: key }, 'session refresh failed')
+          c.sessionRefreshedAt = 0
+          if (!(e instanceof StateUnavailableError)) this.logger.error({ err: e, terminal: key }, 'session refresh failed')
         }
       }),
     )
