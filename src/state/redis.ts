@@ -193,6 +193,7 @@ export class RedisState implements State {
   private readonly heldPositions = new Map<number, { t: number; json: string }>()
   private readonly maxEntries: number
   private readonly maxPositions: number
+  private readonly timeoutMs: number
   private readonly healthListeners = new Set<(h: StateHealth) => void>()
   private probe: NodeJS.Timeout | null = null
   private replaying = false
@@ -208,7 +209,10 @@ export class RedisState implements State {
     this.onError = opts.onError ?? (() => {})
     this.maxEntries = opts.maxBufferedEntries ?? 100_000
     this.maxPositions = opts.maxBufferedPositions ?? 100_000
-    this.main = this.connect({ enableAutoPipelining: true, commandTimeout: opts.commandTimeoutMs ?? 2000, autoResendUnfulfilledCommands: false })
+    this.timeoutMs = opts.commandTimeoutMs ?? 2000
+    // ioredis's own timeout is only a backstop (cmd() times commands): it fires in the timers phase,
+    // before a reply that arrived while the event loop was busy is read, and a busy loop is not Redis down.
+    this.main = this.connect({ enableAutoPipelining: true, commandTimeout: this.timeoutMs * 5, autoResendUnfulfilledCommands: false })
     this.firstReady = new Promise((resolve) => this.main.once('ready', () => resolve()))
     this.main.on('ready', () => {
       this.everReady = true
@@ -273,13 +277,34 @@ export class RedisState implements State {
   private async cmd<R>(fn: (c: Redis) => Promise<R>): Promise<R> {
     if (this.down) throw new StateUnavailableError('Redis is unreachable')
     this.inflight++
+    let timer: NodeJS.Timeout | undefined
     try {
-      return await fn(this.main)
+      const reply = fn(this.main)
+      return await new Promise<R>((resolve, reject) => {
+        let settled = false
+        reply.then(
+          (v) => {
+            settled = true
+            resolve(v)
+          },
+          (e: unknown) => {
+            settled = true
+            reject(e as Error)
+          },
+        )
+        timer = setTimeout(() => {
+          // Decided after the poll phase: a reply that came while the event loop was busy is read first.
+          setImmediate(() => {
+            if (!settled) reject(new Error(`Command timed out after ${this.timeoutMs} ms`))
+          })
+        }, this.timeoutMs)
+      })
     } catch (err) {
       if (!this.everReady || this.closed || !isConnectionFault(err)) throw err
       this.degrade()
       throw new StateUnavailableError(`Redis is unreachable: ${(err as Error).message}`, { cause: err })
     } finally {
+      clearTimeout(timer)
       this.inflight--
     }
   }

@@ -81,3 +81,17 @@ t.test('frozen (answers nothing): commands time out, the state degrades, then re
   const entries = await state.read<{ n: number }>('f', '0', 10)
   t.same(entries.map((e) => e.value.n), [1, 2])
 })
+
+t.test('a busy event loop is not an unreachable Redis', async (t) => {
+  const state = new RedisState(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { prefix: `o3:${process.pid}:`, commandTimeoutMs: 200 })
+  t.teardown(() => state.close())
+  await state.ping()
+  const reply = state.getSession('13800000003')
+  // the reply arrives while we are busy for 4 command timeouts: it must be read, not timed out
+  const until = Date.now() + 800
+  while (Date.now() < until) {
+    // busy
+  }
+  t.equal(await reply, null)
+  t.equal(state.health().available, true)
+})
