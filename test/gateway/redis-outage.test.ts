@@ -36,7 +36,8 @@ t.test('Redis killed and restarted under load', async (t) => {
     },
   })
   const registry = new Registry()
-  const app = await startApp(testConfig({ workers: 2, ingestHighWater: 100, logLevel: 'info' }), { store: backends.store, state, registry, upkeep: false, logger: pino({ level: 'info' }, sink) })
+  const token = 'outage-test-token-0123456789'
+  const app = await startApp(testConfig({ workers: 2, ingestHighWater: 100, logLevel: 'info', bootstrapToken: token }), { store: backends.store, state, registry, upkeep: false, logger: pino({ level: 'info' }, sink) })
   t.teardown(() => app.close())
   const port = app.tcp.port
   const http = `http://127.0.0.1:${app.http.port}`
@@ -87,6 +88,9 @@ t.test('Redis killed and restarted under load', async (t) => {
   t.equal(ready.status, 200, '/readyz still 200: terminals are served')
   t.match(await ready.json(), { status: 'degraded', checks: { store: 'ok', state: /^degraded/ } })
   t.match(await (await fetch(`${http}/metrics`)).text(), /^jt808_state_available 0$/m)
+  const live = await fetch(`${http}/api/v1/vehicles/${encodeURIComponent(fleet[0].v.plate)}`, { headers: { authorization: `Bearer ${token}` } })
+  t.equal(live.status, 503, 'a live view answers 503 meanwhile')
+  t.match(await live.json(), { error: { code: 'NOT_AVAILABLE' } })
 
   await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downAt)))
   await redis.start()
