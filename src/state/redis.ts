@@ -348,22 +348,26 @@ export class RedisState implements State {
     this.replaying = true
     try {
       await this.main.ping()
-      while (this.heldPositions.size) {
-        const chunk = [...this.heldPositions].slice(0, POSITIONS_PER_CALL)
-        const args: (string | number)[] = []
-        for (const [, p] of chunk) args.push(p.t, p.json)
-        await SET_POSITIONS.run(this.main, chunk.map(([id]) => this.key('pos', id)), args)
-        // a newer position held meanwhile stays for the next round
-        for (const [id, p] of chunk) if (this.heldPositions.get(id) === p) this.heldPositions.delete(id)
-      }
-      while (this.outboxHead < this.outbox.length) {
-        const first = this.outbox[this.outboxHead]
-        let end = this.outboxHead + 1
-        while (end < this.outbox.length && end - this.outboxHead < REPLAY_CHUNK && this.outbox[end].key === first.key) end++
-        const batch = this.outbox.slice(this.outboxHead, end)
-        await this.xaddAll(first.key, batch.map((e) => e.json), batch.map((e) => e.maxLen))
-        // entries dropped meanwhile (bound) moved the head past some of these: never step back
-        this.outboxHead = Math.max(this.outboxHead, end)
+      // Until both are empty: what is held while this runs (the state is still unavailable) is written too.
+      for (;;) {
+        if (this.heldPositions.size) {
+          const chunk = [...this.heldPositions].slice(0, POSITIONS_PER_CALL)
+          const args: (string | number)[] = []
+          for (const [, p] of chunk) args.push(p.t, p.json)
+          await SET_POSITIONS.run(this.main, chunk.map(([id]) => this.key('pos', id)), args)
+          // a newer position held meanwhile stays for the next round
+          for (const [id, p] of chunk) if (this.heldPositions.get(id) === p) this.heldPositions.delete(id)
+        } else if (this.outboxHead < this.outbox.length) {
+          const first = this.outbox[this.outboxHead]
+          let end = this.outboxHead + 1
+          while (end < this.outbox.length && end - this.outboxHead < REPLAY_CHUNK && this.outbox[end].key === first.key) end++
+          const batch = this.outbox.slice(this.outboxHead, end)
+          await this.xaddAll(first.key, batch.map((e) => e.json), batch.map((e) => e.maxLen))
+          // entries dropped meanwhile (bound) moved the head past some of these: never step back
+          this.outboxHead = Math.max(this.outboxHead, end)
+        } else {
+          break
+        }
       }
       this.outbox = []
       this.outboxHead = 0
