@@ -24,6 +24,7 @@
  * available again; appends arriving meanwhile queue behind, so no entry overtakes an older one.
  */
 import { createHash } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { CommittedPosition } from '../domain.js'
 import {
@@ -292,12 +293,19 @@ export class RedisState implements State {
             reject(e as Error)
           },
         )
-        timer = setTimeout(() => {
-          // Decided after the poll phase: a reply that came while the event loop was busy is read first.
-          setImmediate(() => {
-            if (!settled) reject(new Error(`Command timed out after ${this.timeoutMs} ms`))
-          })
-        }, this.timeoutMs)
+        const arm = () => {
+          const due = performance.now() + this.timeoutMs
+          timer = setTimeout(() => {
+            // The event loop was stalled (the command may not even have been written): Redis gets a
+            // timeout of responsive time of its own. The ioredis backstop bounds repeated stalls.
+            if (performance.now() - due > this.timeoutMs / 2) return arm()
+            // Decided after the poll phase: a reply that came while the loop was busy is read first.
+            setImmediate(() => {
+              if (!settled) reject(new Error(`Command timed out after ${this.timeoutMs} ms`))
+            })
+          }, this.timeoutMs)
+        }
+        arm()
       })
     } catch (err) {
       if (!this.everReady || this.closed || !isConnectionFault(err)) throw err

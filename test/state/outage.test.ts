@@ -86,9 +86,17 @@ t.test('a busy event loop is not an unreachable Redis', async (t) => {
   const state = new RedisState(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { prefix: `o3:${process.pid}:`, commandTimeoutMs: 200 })
   t.teardown(() => state.close())
   await state.ping()
+  // busy for 4 command timeouts, once with the command not yet written (it is sent at the next
+  // tick), once with it on the wire and its reply arriving meanwhile: neither is a timeout
+  const unsent = state.getSession('13800000003')
+  let until = Date.now() + 800
+  while (Date.now() < until) {
+    // busy
+  }
+  t.equal(await unsent, null)
   const reply = state.getSession('13800000003')
-  // the reply arrives while we are busy for 4 command timeouts: it must be read, not timed out
-  const until = Date.now() + 800
+  await new Promise((r) => process.nextTick(r))
+  until = Date.now() + 800
   while (Date.now() < until) {
     // busy
   }
