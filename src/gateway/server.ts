@@ -238,7 +238,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       conn.reply(m, 3)
       return
     }
-    if (!handler.textFree) safeTexts(m.body)
+    if (!handler.cleansOwnText) safeTexts(m.body)
     let pending: void | Promise<void>
     try {
       pending = handler.handle(this, conn, m)

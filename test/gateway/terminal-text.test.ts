@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import type { Store } from '../../src/store/port.js'
-import { connect, newPhone, online, openBackends, provision, registerFields, startGateway, VARIANTS } from './harness.js'
+import { connect, fixAt, newPhone, online, openBackends, provision, registerFields, startGateway, VARIANTS } from './harness.js'
 
 for (const variant of VARIANTS) {
   t.test(variant, async (t) => {
@@ -50,6 +50,22 @@ for (const variant of VARIANTS) {
         validUntil: '2027-12-31',
       })
       t.equal((reply.body as { result: number }).result, 0)
+    })
+
+    t.test('0x0200 whose active-safety alarm flag has NUL in the terminal ID: stored and acknowledged', async (t) => {
+      const v = await provision(store)
+      const { client } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      const time = Math.floor(Date.now() / 1000) * 1000 - 60_000
+      const loc = fixAt(time)
+      ;(loc.extras as Record<string, unknown>).adas = {
+        alarmId: 0x40, flagStatus: 1, alarmType: 1, alarmLevel: 2, frontSpeed: 10, frontDistance: 10, deviationType: 2, roadSignType: 1, roadSignData: 10,
+        speed: 30, altitude: 100, latitude: 36.65, longitude: 117.12, time: '2020-07-07T19:23:59+08:00', vehicleStatus: 1,
+        alarmFlag: { terminalId: 'ad\u0000as', time: '2020-08-27T11:11:11+08:00', serial: 1, attachmentCount: 1, reserved: 1 },
+      }
+      t.equal(await client.reportPosition(loc), 0, 'acknowledged')
+      const [stored] = await store.track(v.vehicleId, time - 1000, time + 1000)
+      t.match(stored?.extras, { adas: { alarmFlag: { terminalId: 'ad\ufffdas' } } })
     })
 
     t.test('a handler that fails still answers: 0x8001 result 1', async (t) => {
