@@ -383,8 +383,9 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     for (const c of this.connections) {
       if (c.closing) {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.destroy()
-      } else if (!c.authenticated && now - c.openedAt > authDeadlineMs) {
-        // Traffic does not count: a connection that trickles bytes or heartbeats must still authenticate in time.
+      } else if (!c.authenticated && now - c.openedAt > authDeadlineMs && !c.pausedBy(PAUSE_BUSY)) {
+        // Traffic does not count: a connection that trickles bytes or heartbeats must still authenticate
+        // in time. One whose registration or authentication we are still handling is judged after it.
         c.close('auth_deadline')
       } else if (c.pausedBy(PAUSE_PRESSURE | PAUSE_BUSY | PAUSE_INFLIGHT)) {
         // We are the ones not reading (backpressure, a handler awaiting I/O): not the terminal's silence.
