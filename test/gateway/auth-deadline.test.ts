@@ -4,7 +4,8 @@
  * the idle timeout), while an authenticated terminal on the same gateway stays.
  */
 import t from 'tap'
-import { connect, eventually, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
+import type { Store } from '../../src/store/port.js'
+import { connect, eventually, metricValue, online, openBackends, provision, registerFields, sleep, startGateway, VARIANTS } from './harness.js'
 
 for (const variant of VARIANTS) {
   t.test(variant, async (t) => {
@@ -37,6 +38,27 @@ for (const variant of VARIANTS) {
       await sleep(300)
       t.equal(authed.isClosed, false)
       t.equal(await authed.heartbeat(), 0)
+    })
+
+    t.test('a registration we are slow to handle is not cut off by the deadline', async (t) => {
+      // the registry takes longer than the deadline to save the terminal: our delay, not the terminal's
+      const slow = new Proxy(backends.store as Store, {
+        get(target, prop, receiver) {
+          if (prop === 'saveTerminal') return (...args: Parameters<Store['saveTerminal']>) => sleep(1600).then(() => target.saveTerminal(...args))
+          const v = Reflect.get(target, prop, receiver) as unknown
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+        },
+      })
+      const other = await startGateway(backends, { authDeadlineSeconds: 1, idleTimeoutSeconds: 60 }, { store: slow })
+      t.teardown(() => other.close())
+      const v = await provision(backends.store)
+      const client = await connect(other.port, v.phone)
+      t.teardown(() => client.close())
+      const reg = await client.register(registerFields(v.plate, v.plateColor))
+      t.equal(reg.result, 0, 'registered after the deadline passed')
+      t.equal(await client.authenticate(reg.authCode!), 0, 'and authenticated at once')
+      await sleep(600)
+      t.equal(client.isClosed, false, 'authenticated: the deadline no longer applies')
     })
   })
 }
