@@ -17,7 +17,7 @@
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
 import { ANOMALY_EVENTS_STREAM, canonicalPlate, type AnomalyEvent } from '../domain.js'
-import type { State, StreamEntry } from '../state/port.js'
+import { StateUnavailableError, type State, type StreamEntry } from '../state/port.js'
 import { compareStreamIds, parseStreamId, type StreamId } from '../state/stream-id.js'
 import type { FeedOptions } from './deps.js'
 import { iso, presentAnomaly } from './present.js'
@@ -322,7 +322,8 @@ export class AnomalyFeed {
       } catch (err) {
         if (!this.running) break
         failures++
-        this.log.warn({ err }, 'anomaly feed: stream read failed; retrying')
+        // an unreachable state is logged once by the app, not at every retry
+        if (!(err instanceof StateUnavailableError)) this.log.warn({ err }, 'anomaly feed: stream read failed; retrying')
         await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(failures, 6))).unref())
       }
     }

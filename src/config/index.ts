@@ -20,6 +20,8 @@ export interface Config {
   nodeId: string
   registrationMode: 'registry' | 'open'
   authFailuresBeforeClose: number
+  /** A connection that has not authenticated this long after it opened is closed, whatever it sends. */
+  authDeadlineSeconds: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
   heartbeatSeconds: number
   idleTimeoutSeconds: number
@@ -63,6 +65,7 @@ export const DEFAULTS: Config = {
   nodeId: '',
   registrationMode: 'registry',
   authFailuresBeforeClose: 3,
+  authDeadlineSeconds: 30,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
   badFramesBeforeClose: 10,
@@ -118,6 +121,7 @@ const SETTINGS: Setting[] = [
   { key: 'nodeId', env: 'JT808_NODE_ID', flag: 'node-id', kind: 'string' },
   { key: 'registrationMode', env: 'JT808_REGISTRATION', flag: 'registration', kind: 'mode' },
   { key: 'authFailuresBeforeClose', env: 'JT808_AUTH_FAILURES', flag: 'auth-failures', kind: 'int', min: 1 },
+  { key: 'authDeadlineSeconds', env: 'JT808_AUTH_DEADLINE_S', flag: 'auth-deadline', kind: 'int', min: 1 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
   { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },

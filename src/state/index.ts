@@ -5,10 +5,11 @@
  */
 import type { Config } from '../config/index.js'
 import { MemoryState, type MemoryStateOptions } from './memory.js'
-import type { State } from './port.js'
+import { StateUnavailableError, type State } from './port.js'
 import { RedisState, type RedisStateOptions } from './redis.js'
 
-export type { State } from './port.js'
+export type { State, StateHealth } from './port.js'
+export { StateUnavailableError } from './port.js'
 export { MemoryState } from './memory.js'
 export { RedisState } from './redis.js'
 export { PartitionedConsumer, PartitionedStream, partitionOf, partitionStream } from './partitioned.js'
@@ -18,10 +19,6 @@ export class StateConfigError extends Error {
   readonly code = 'STATE_CONFIG'
 }
 
-export class StateUnavailableError extends Error {
-  override readonly name = 'StateUnavailableError'
-  readonly code = 'STATE_UNAVAILABLE'
-}
 
 export interface OpenStateOptions extends RedisStateOptions, MemoryStateOptions {
   /** How long to wait for Redis to answer a first PING. Default 5000 ms. */

@@ -53,7 +53,8 @@ export function systemRoutes(app: FastifyInstance, { deps }: ApiContext): void {
         response: {
           200: {
             type: 'object',
-            properties: { status: { type: 'string', enum: ['ready'] }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
+            // degraded: the live state (Redis) is unreachable; terminals are still served (its writes buffered)
+            properties: { status: { type: 'string', enum: ['ready', 'degraded'] }, checks: { type: 'object', additionalProperties: { type: 'string' } } },
           },
           503: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } },
         },
@@ -62,8 +63,11 @@ export function systemRoutes(app: FastifyInstance, { deps }: ApiContext): void {
     async () => {
       const results = await Promise.all([check('store', () => deps.store.ping()), check('state', () => deps.state.ping())])
       const checks = Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : `failed: ${r.error}`]))
-      if (results.some((r) => !r.ok)) throw new ApiError('NOT_AVAILABLE', 'not ready', { checks })
-      return { status: 'ready', checks }
+      const health = deps.state.health()
+      const degraded = !health.available && !results[1].ok
+      if (degraded) checks.state = `degraded: unreachable since ${new Date(health.since).toISOString()}, ${health.buffered} writes buffered, ${health.dropped} dropped`
+      if (!results[0].ok || (!results[1].ok && !degraded)) throw new ApiError('NOT_AVAILABLE', 'not ready', { checks })
+      return { status: degraded ? 'degraded' : 'ready', checks }
     },
   )
 
