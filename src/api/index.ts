@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Commander } from './deps.js'
+import { startMetricsServer, type MetricsServer } from './metrics-server.js'
 import { buildApi, type ApiInstance } from './server.js'
 import { ensureBootstrapToken, hashToken, newTokenSecret } from './tokens.js'
 import type { DataDirLock } from '../store/data-dir-lock.js'
@@ -32,6 +33,8 @@ export interface StartApiOptions {
 export interface RunningApi {
   app: ApiInstance
   address: AddressInfo
+  /** the admin listener's address (JT808_ADMIN_HTTP_ADDR), null when /metrics is on the API port */
+  adminAddress: AddressInfo | null
   close(): Promise<void>
 }
 
@@ -48,7 +51,13 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   } else hint = 'API tokens: "jt808 token list" / "jt808 token create --role …"'
   const localAdmin = opts.dataDirLock ? newTokenSecret() : null
   const app = await buildApi({
-    config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
+    config: {
+      commandTimeoutSeconds: config.commandTimeoutSeconds,
+      offlineCommandTtlSeconds: config.offlineCommandTtlSeconds,
+      bootstrapToken: config.bootstrapToken,
+      metricsToken: config.metricsToken,
+      metricsElsewhere: config.adminHttpAddr !== null,
+    },
     store: opts.store,
     state: opts.state,
     commander: opts.commander,
@@ -67,10 +76,21 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     opts.dataDirLock.setApiUrl(local)
   }
   log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${hint.replace('{base}', base)}`)
+  let admin: MetricsServer | null = null
+  if (config.adminHttpAddr) {
+    try {
+      admin = await startMetricsServer({ addr: config.adminHttpAddr, registry: opts.registry, token: config.metricsToken, logger: log })
+    } catch (err) {
+      opts.dataDirLock?.setApiUrl(null)
+      await app.close()
+      throw err
+    }
+    log.info({ address: admin.address.address, port: admin.address.port, token: config.metricsToken !== null }, `metrics on the admin listener http://${config.adminHttpAddr}/metrics`)
+  }
   const close = async () => {
     // The CLI must not send requests to an API that is going away: it waits for the lock's release instead.
     opts.dataDirLock?.setApiUrl(null)
-    await app.close()
+    await Promise.all([app.close(), admin?.close()])
   }
-  return { app, address, close }
+  return { app, address, adminAddress: admin?.address ?? null, close }
 }

@@ -45,6 +45,10 @@ export interface Config {
   retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
   logLevel: string
   bootstrapToken: string | null
+  /** Bearer token /metrics requires (16+ characters); unset: /metrics is open to whoever reaches its port. */
+  metricsToken: string | null
+  /** "host:port" of a separate admin listener serving /metrics (then not served on the API port); unset: /metrics on the API port. */
+  adminHttpAddr: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
   matcherConfig: string | null
 }
@@ -83,6 +87,8 @@ export const DEFAULTS: Config = {
   retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
+  metricsToken: null,
+  adminHttpAddr: null,
   matcherConfig: null,
 }
 
@@ -93,7 +99,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -138,6 +144,8 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
+  { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
 ]
 
@@ -195,6 +203,14 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
       }
       return n
     }
+    case 'secret':
+      if (typeof raw === 'string' && raw.length >= 16 && !/\s/.test(raw)) return raw
+      problems.push(`${where}: expected a secret of at least 16 characters without spaces`)
+      return undefined
+    case 'address':
+      if (typeof raw === 'string' && splitHostPort(raw)) return raw
+      problems.push(`${where}: expected host:port (e.g. 127.0.0.1:9464), got "${raw}"`)
+      return undefined
     case 'mode':
       if (raw === 'registry' || raw === 'open') return raw
       problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
@@ -210,4 +226,13 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
 
 function hostname(): string {
   return (process.env.HOSTNAME || 'node').replace(/[^A-Za-z0-9_.-]/g, '')
+}
+
+/** "host:port", "[::1]:port" or ":port" (all interfaces) → its parts; null when malformed. */
+export function splitHostPort(addr: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(addr.trim())
+  if (!m) return null
+  const port = Number(m[3])
+  if (port > 65535) return null
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port }
 }

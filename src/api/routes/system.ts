@@ -1,5 +1,8 @@
-/** Health, readiness, Prometheus metrics and the OpenAPI document: no token needed. */
+/** Health, readiness, Prometheus metrics and the OpenAPI document: no API token needed (/metrics may need its own). */
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import type { Registry } from 'prom-client'
+import { hashToken } from '../tokens.js'
 import { ApiError } from '../errors.js'
 import type { ApiContext } from '../server.js'
 
@@ -68,17 +71,39 @@ export function systemRoutes(app: FastifyInstance, { deps }: ApiContext): void {
     },
   )
 
+  if (!deps.config.metricsElsewhere) metricsRoute(app, deps.registry, deps.config.metricsToken ?? null)
+
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
+}
+
+/**
+ * GET /metrics (Prometheus text). With a token (JT808_METRICS_TOKEN) the scraper must send it as
+ * `Authorization: Bearer …` (Prometheus: `authorization: { credentials: … }`); compared in constant
+ * time. Registered on the API or on the admin listener (src/api/metrics-server.ts).
+ */
+export function metricsRoute(app: FastifyInstance, registry: Registry, token: string | null): void {
+  const expected = token === null ? null : Buffer.from(hashToken(token), 'hex')
   app.get(
     '/metrics',
     {
       config: { access: 'public' },
-      schema: { tags: ['system'], summary: 'Prometheus metrics (gateway, ingest, matcher, API)', security: [], produces: ['text/plain'] },
+      schema: {
+        tags: ['system'],
+        summary: `Prometheus metrics (gateway, ingest, matcher, API)${token ? '; needs the metrics token (JT808_METRICS_TOKEN) as a bearer token' : ''}`,
+        security: token ? [{ bearer: [] }] : [],
+        produces: ['text/plain'],
+      },
     },
-    async (_request, reply) => {
-      reply.type(deps.registry.contentType)
-      return deps.registry.metrics()
+    async (request, reply) => {
+      if (expected) {
+        const m = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')
+        if (!m || !timingSafeEqual(Buffer.from(hashToken(m[1]), 'hex'), expected)) {
+          reply.header('www-authenticate', 'Bearer')
+          throw new ApiError('UNAUTHORIZED', 'the metrics token is required')
+        }
+      }
+      reply.type(registry.contentType)
+      return registry.metrics()
     },
   )
-
-  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
 }

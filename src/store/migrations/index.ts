@@ -26,6 +26,7 @@ import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
+import { migration as plateKey } from './005_plate_key.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -46,4 +47,5 @@ export const MIGRATIONS: Migration[] = [
   waybillsAnomalies,
   api,
   admin,
+  plateKey,
 ]
