@@ -7,6 +7,7 @@
 import { BodyReader, BodyWriter, type HasAsSent } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import type { Edition, Header809 } from './header.js'
+import { readFixedText, writeFixedText } from './text.js'
 
 /** Deviations from the standard a decode accepted; each one is listed once per occurrence. */
 export type Quirk =
@@ -135,7 +136,7 @@ function readField<T>(r: BodyReader, [kind, k, width]: Field<T>, bag: Bag, ctx: 
       bag[key] = readTime(r, key)
       return
     case 'text':
-      bag[key] = r.fixedText(width ?? 0, key, bag)
+      bag[key] = readFixedText(r, width ?? 0, key, bag)
       return
     case 'bcd':
       bag[key] = r.bcd(width ?? 0, key)
@@ -182,7 +183,7 @@ function writeField<T>(w: BodyWriter, [kind, k, width]: Field<T>, bag: Bag): voi
       writeTime(w, num(v, key, Number.MAX_SAFE_INTEGER), key)
       return
     case 'text':
-      w.fixedText(str(v, key), width ?? 0, key, bag)
+      writeFixedText(w, str(v, key), width ?? 0, key, bag)
       return
     case 'bcd':
       w.bcd(str(v, key), width ?? 0)

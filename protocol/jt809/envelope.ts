@@ -10,6 +10,7 @@ import { BodyReader, BodyWriter, type HasAsSent } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import { hex, num, str, type BodyCodec809, type Context809, type RawBody } from './body.js'
 import type { Edition, Header809 } from './header.js'
+import { readFixedText, writeFixedText } from './text.js'
 
 export interface EnvelopeBase extends HasAsSent {
   /** VEHICLE_NO (GBK), absent where the envelope has no vehicle prefix. */
@@ -54,7 +55,7 @@ export function envelope<M>(subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec
       const peek = r.remaining >= 2 ? r.buf.readUInt16BE(r.offset) : -1
       const body = {} as EnvelopeBase & { dataType: number; data: unknown }
       if (prefix(e, peek)) {
-        body.plate = r.fixedText(21, 'plate', body)
+        body.plate = readFixedText(r, 21, 'plate', body)
         body.plateColor = r.u8('plate colour')
       }
       body.dataType = r.u16('DATA_TYPE')
@@ -91,7 +92,7 @@ export function envelope<M>(subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec
       const body = b as EnvelopeBase & { dataType: number; data: unknown }
       const dataType = num(body.dataType, 'dataType', 0xffff)
       if (prefix(h.edition, dataType)) {
-        w.fixedText(str(body.plate ?? '', 'plate'), 21, 'plate', body)
+        writeFixedText(w, str(body.plate ?? '', 'plate'), 21, 'plate', body)
         w.u8(num(body.plateColor ?? 0, 'plateColor', 0xff))
       }
       w.u16(dataType)

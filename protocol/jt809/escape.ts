@@ -18,29 +18,25 @@ export interface Unescaped {
 
 export function unescape809(src: Uint8Array): Unescaped {
   const input = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)
-  let first = -1
-  for (let i = 0; i < input.length; i++) {
-    const b = input[i]
-    if (b === ESC_HEAD || b === ESC_TAIL) {
-      first = i
-      break
-    }
-  }
-  if (first < 0) return { bytes: input, stray: false }
-  const out = Buffer.allocUnsafe(input.length)
-  input.copy(out, 0, 0, first)
-  let o = first
+  const n = input.length
+  let i = 0
+  while (i < n && input[i] !== 0x5a && input[i] !== 0x5e) i++
+  if (i === n) return { bytes: input, stray: false }
+  const out = Buffer.allocUnsafe(n)
+  // A byte loop, not Buffer#copy: for frames this size the copy's JS wrapper costs more.
+  for (let k = 0; k < i; k++) out[k] = input[k]
+  let o = i
   let stray = false
-  for (let i = first; i < input.length; i++) {
+  for (; i < n; i++) {
     const b = input[i]
-    if (b === ESC_HEAD || b === ESC_TAIL) {
-      const n = input[i + 1]
-      if (n === 0x01) {
-        out[o++] = b === ESC_HEAD ? HEAD : TAIL
+    if (b === 0x5a || b === 0x5e) {
+      const next = input[i + 1]
+      if (next === 0x01) {
+        out[o++] = b === 0x5a ? 0x5b : 0x5d
         i++
         continue
       }
-      if (n === 0x02) {
+      if (next === 0x02) {
         out[o++] = b
         i++
         continue

@@ -60,13 +60,26 @@ export function readHeader809(buf: Buffer, edition: Edition): Header809 {
     msgId: buf.readUInt16BE(8),
     sn: buf.readUInt32BE(4),
     gnssCentreId: buf.readUInt32BE(10),
-    versionFlag: `${buf[14]}.${buf[15]}.${buf[16]}`,
+    versionFlag: versionText(buf[14], buf[15], buf[16]),
     encryptFlag: buf[17],
     encryptKey: buf.readUInt32BE(18),
     edition,
   }
   if (edition === 2019) h.time = buf.readUInt32BE(22) * 0x1_0000_0000 + buf.readUInt32BE(26)
   return h
+}
+
+/** Version flag texts by their 24-bit value: a link sends the same one all day. */
+const VERSION_TEXT = new Map<number, string>()
+
+function versionText(a: number, b: number, c: number): string {
+  const key = (a << 16) | (b << 8) | c
+  let t = VERSION_TEXT.get(key)
+  if (t === undefined) {
+    t = `${a}.${b}.${c}`
+    if (VERSION_TEXT.size < 1024) VERSION_TEXT.set(key, t)
+  }
+  return t
 }
 
 /** Writes the header at offset 0 of out for a frame of `frameLength` bytes (MSG_LENGTH). Throws RangeError on a bad field. */

@@ -63,6 +63,24 @@ t.test('the body cipher is its own inverse and depends on every constant', async
   t.equal(crypt(body, 0, keys).toString('hex'), crypt(body, 1, keys).toString('hex'), 'key 0 is taken as 1')
 })
 
+t.test('the cached key stream equals the formula computed in 64-bit arithmetic, at every length', async (t) => {
+  const keys = { m1: 56107078, ia1: 37382110, ic1: 50361430 }
+  const reference = (b: Buffer, k: number): Buffer => {
+    const out = Buffer.from(b)
+    let key = BigInt(k || 1)
+    for (let i = 0; i < out.length; i++) {
+      key = (BigInt(keys.ia1) * (key % BigInt(keys.m1)) + BigInt(keys.ic1)) & 0xffffffffn
+      out[i] ^= Number((key >> 20n) & 0xffn)
+    }
+    return out
+  }
+  // Short then long for one key (the stream grows), other keys between, beyond the cache limit.
+  for (const [n, k] of [[10, 0x3b89], [3000, 0x3b89], [5, 7], [70_000, 0x3b89], [1, 0], [2000, 0xffffffff], [12, 0x3b89]] as const) {
+    const b = Buffer.alloc(n, 0x5a)
+    t.ok(crypt(b, k, keys).equals(reference(b, k)), `${n} bytes, key ${k}`)
+  }
+})
+
 t.test('2011 and 2019 headers', async (t) => {
   const f2011 = encode(linkTest)
   t.equal(f2011.length, 26, 'flag + 22 + CRC + flag')
