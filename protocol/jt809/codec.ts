@@ -128,8 +128,19 @@ export function decodeFrame809(content: Uint8Array, options: DecodeOptions809 = 
     }
     quirks.push('badCrc')
   }
+  const edition = editionOf(chosen.bytes, chosen.length, options.edition)
+  const before = [...quirks]
+  const first = decodeAs(chosen, edition, options, quirks)
+  if (first.ok) return first
+  // The shape misled (a 2011 body that starts like a TIME, a 2019 TIME the link's edition did
+  // not cover): the other edition, if it reads the frame.
+  const other = decodeAs(chosen, edition === 2019 ? 2011 : 2019, options, before)
+  return other.ok ? other : first
+}
+
+/** Header and body of a checked frame, read as the given edition. */
+function decodeAs(chosen: Fit, edition: Edition, options: DecodeOptions809, quirks: Quirk[]): Result<Decoded809> {
   const buf = chosen.bytes
-  const edition = editionOf(buf, chosen.length, options.edition)
   const hl = headerLength(edition)
   if (chosen.length < hl + 2) return fail('TRUNCATED', `frame of ${chosen.length + 2} bytes is shorter than a ${edition} header + CRC`)
   const header = readHeader809(buf, edition)

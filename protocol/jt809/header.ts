@@ -40,13 +40,15 @@ const TIME_MAX = 4_102_444_800
 
 /**
  * 2019 when bytes 22..29 of the unescaped frame content (header + body + CRC, `length` bytes)
- * read as a plausible UTC time — a 2011 body never starts so: its first bytes are a plate, a
+ * read as a plausible UTC time in seconds — a 2011 body never starts so: its first bytes are a plate, a
  * sub-business type, credentials or a verify code. Too short to hold a TIME: `hint`, else 2011.
  */
 export function editionOf(buf: Uint8Array, length: number, hint?: Edition): Edition {
   if (length >= HEADER_2019 + 2) {
     const hi = ((buf[22] << 24) | (buf[23] << 16) | (buf[24] << 8) | buf[25]) >>> 0
     const lo = ((buf[26] << 24) | (buf[27] << 16) | (buf[28] << 8) | buf[29]) >>> 0
+    // Seconds only: a TIME in milliseconds would read like a 2011 login's USERID of 219..955
+    // followed by its password. The link's edition covers such senders.
     if (hi === 0 && lo >= TIME_MIN && lo < TIME_MAX) return 2019
     if (hint === 2019) return 2019
     return 2011

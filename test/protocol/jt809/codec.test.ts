@@ -104,6 +104,19 @@ t.test('the edition comes from the header shape, whatever the version flag says'
   const d11 = decode(encode(login))
   t.equal(d11.message.edition, 2011)
   t.same(d11.quirks, ['editionFlag'])
+  // A TIME in milliseconds is not taken for a 2019 shape (it would read like a 2011 login's
+  // small USERID and password), but the link's edition reads it.
+  const ms = encode({ ...linkTest, msgId: 0x9001, edition: 2019, time: 1_700_000_000_123, versionFlag: '2.0.0', body: { verifyCode: 1 } })
+  t.match(decode(ms, { edition: 2019 }).message, { edition: 2019, time: 1_700_000_000_123 })
+  const login2011 = encode({ msgId: 0x1001, body: { userId: 500, password: '12345678', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  t.match(decode(login2011).message, { edition: 2011, body: { userId: 500, password: '12345678' } })
+  // A 2011 login whose USERID 0 and password "ABCDEFGH" read like a 2019 TIME (2004): the 2019
+  // reading does not fit the body, the 2011 one does.
+  const lookalike = encode({ msgId: 0x1001, body: { userId: 0, password: 'ABCDEFGH', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  const dl = decode(lookalike)
+  t.match(dl.message, { edition: 2011, body: { userId: 0, password: 'ABCDEFGH', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  t.same(dl.quirks, [])
+  t.equal(encode(dl.message).toString('hex'), lookalike.toString('hex'))
   // The link's edition decides only when the shape cannot: a 2019 header whose TIME is 0.
   const zeroTime = encode({ ...linkTest, edition: 2019, time: 0, versionFlag: '2.0.0' })
   t.equal(decode(zeroTime, { edition: 2019 }).message.edition, 2019)
