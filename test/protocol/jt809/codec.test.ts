@@ -217,6 +217,21 @@ t.test('unknown ids and sub-business types are raw and round-trip', async (t) =>
   t.equal(encode(d.message).toString('hex'), sub.toString('hex'))
 })
 
+t.test('0x1400/0x9400: the vehicle prefix is read when present, in either edition', async (t) => {
+  const urge = { warnSrc: 1, warnType: 2, warnTime: 1_700_000_000, supervisionId: 77, supervisionEndTime: 1_700_003_600, supervisionLevel: 0, supervisor: 'duty', supervisorTel: '110', supervisorEmail: 'a@b.cn' }
+  // 2019 without the prefix (as SmallChi/JT809 and the captured 2019 alarms), 2019 with it (as
+  // zboyco/jtt809 writes 0x9401), 2011 with it (the standard).
+  for (const [edition, withPlate] of [[2019, false], [2019, true], [2011, true]] as const) {
+    const body = withPlate ? { plate: '苏E12345', plateColor: 2, dataType: 0x9401, data: urge } : { dataType: 0x9401, data: urge }
+    const f = encode({ msgId: 0x9400, edition, time: 1_700_000_000, body } as OutgoingMessage809)
+    const d = decode(f)
+    if (!isMessage809(d.message, 0x9400) || !isData(d.message.body, 0x9401)) return t.fail('not a 0x9401')
+    t.equal(d.message.body.plate, withPlate ? '苏E12345' : undefined, `${edition} ${withPlate ? 'with' : 'without'} the prefix`)
+    t.match(d.message.body.data, urge)
+    t.equal(encode(d.message).toString('hex'), f.toString('hex'))
+  }
+})
+
 t.test('deframer: chunks, garbage, torn and overlong frames', async (t) => {
   const a = encode(linkTest)
   const b = encode({ msgId: 0x9001, body: { verifyCode: 0x5b5d5a5e } })
