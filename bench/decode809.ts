@@ -3,7 +3,8 @@
  * decodeFrame809, against a bare pass over the same bytes in the same run (reverse the escaping
  * into a scratch buffer and run the CRC — the least work any 809 decoder does). Prints ns/frame
  * for both and the ratio. Frames: a 2011 0x1202 (36-byte position), a 2019 0x1202 (808 0x0200
- * body inside) plain and encrypted, and a link test.
+ * body inside) plain and encrypted, and a link test. Then encodeMessage809 of each decoded
+ * message (what an upward forwarder pays per position), against the same bare pass.
  *
  *   node --import tsx bench/decode809.ts     (BENCH_MS per round, default 300; BENCH_ROUNDS, default 7)
  *
@@ -27,6 +28,7 @@ const basic = Buffer.from('00000000000c00030209bd1406ee9d24000c02710057240520143
 const gnss = readLocationAt(basic, 0, basic.length)
 const platforms = [{ platformId: '31010000001', alarm: 0 }, { platformId: '', alarm: 0 }, { platformId: '', alarm: 0 }]
 
+const MESSAGES: Record<string, { m: OutgoingMessage809; keys?: EncryptionKeys }> = {}
 const FRAMES: Record<string, { src: Buffer; keys?: EncryptionKeys }> = {
   '2011 0x1202': {
     src: content({
@@ -114,6 +116,33 @@ for (const [name, { src, keys }] of Object.entries(FRAMES)) {
   const ratios = d.map((x, i) => x / b[i]).sort((x, y) => x - y)
   console.log(
     `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   decodeFrame809 ${Math.min(...d).toFixed(0).padStart(5)} ns/frame   ` +
+      `unescape+CRC ${Math.min(...b).toFixed(0).padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
+  )
+}
+for (const [name, { src, keys }] of Object.entries(FRAMES)) {
+  const d = decodeFrame809(src, { keys })
+  if (!d.ok) throw new Error(name)
+  MESSAGES[name] = { m: d.value.message, keys }
+}
+for (const [name, { m, keys }] of Object.entries(MESSAGES)) {
+  const src = FRAMES[name].src
+  const options = { keys }
+  const encode = (): number => {
+    const r = encodeMessage809(m, options)
+    if (!r.ok) throw new Error('bench message does not encode')
+    return r.value.length
+  }
+  const bBatch = warm(bare, src)
+  const eBatch = warm(encode, src)
+  const b: number[] = []
+  const e: number[] = []
+  for (let r = 0; r < ROUNDS; r++) {
+    b.push(round(bare, src, bBatch))
+    e.push(round(encode, src, eBatch))
+  }
+  const ratios = e.map((x, i) => x / b[i]).sort((x, y) => x - y)
+  console.log(
+    `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   encodeMessage809 ${Math.min(...e).toFixed(0).padStart(5)} ns/frame   ` +
       `unescape+CRC ${Math.min(...b).toFixed(0).padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
   )
 }

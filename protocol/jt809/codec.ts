@@ -238,15 +238,14 @@ export function headerOf809(m: Partial<Header809> & { msgId: number }): Header80
 }
 
 /** Encodes a body through the message table (a raw body as its bytes), trailing bytes included, not encrypted. */
-export function encodeBody809(message: Message809 | OutgoingMessage809): Result<Buffer> {
+export function encodeBody809(message: Message809 | OutgoingMessage809, header: Header809 = headerOf809(message)): Result<Buffer> {
   const id = message.msgId
-  const header = headerOf809(message)
   try {
     let bytes: Buffer
     const body = message.body as unknown
     if (typeof body === 'object' && body !== null && typeof (body as RawBody).raw === 'string') bytes = Buffer.from((body as RawBody).raw, 'hex')
     else if (isKnownMsgId809(id)) {
-      const w = new BodyWriter(64)
+      const w = new BodyWriter(128)
       ;(CODECS_809[id] as BodyCodec809<unknown>).encode(w, body, header)
       bytes = w.finish()
     } else return fail('BAD_FIELD', `0x${hexId(id)} has no codec: give its body as {"raw": "<hex>"}`)
@@ -259,9 +258,9 @@ export function encodeBody809(message: Message809 | OutgoingMessage809): Result<
 
 /** Encodes a message into a frame with its 0x5b/0x5d flags, escaped, ready for the socket. */
 export function encodeMessage809(message: Message809 | OutgoingMessage809, options: EncodeOptions809 = {}): Result<Buffer> {
-  const body = encodeBody809(message)
-  if (!body.ok) return body
   const header = headerOf809(message)
+  const body = encodeBody809(message, header)
+  if (!body.ok) return body
   let bytes = body.value
   if (header.encryptFlag === 1 && message.bodyEncrypted !== true && bytes.length > 0) {
     if (options.keys === undefined) return fail('BAD_FIELD', `0x${hexId(header.msgId)}: encryptFlag 1 needs the link's keys (M1, IA1, IC1)`)

@@ -109,7 +109,7 @@ export function envelope<M>(family: number, subs: SubTable<M>, prefix: VehiclePr
 function encodeData(codec: BodyCodec809<unknown> | undefined, data: unknown, h: Header809): Buffer {
   if (typeof data === 'object' && data !== null && typeof (data as RawBody).raw === 'string') return hex((data as RawBody).raw, 'data.raw')
   if (codec === undefined) throw new CodecFault('BAD_FIELD', 'this dataType has no codec: give data as {"raw": "<hex>"}')
-  const w = new BodyWriter(64)
+  const w = new BodyWriter(128)
   codec.encode(w, data, h)
   return w.finish()
 }

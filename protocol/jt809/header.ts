@@ -105,9 +105,15 @@ export function writeHeader809(out: Buffer, h: Header809, frameLength: number): 
   return HEADER_2019
 }
 
+const PARSED_FLAGS = new Map<string, [number, number, number]>()
+
 export function parseVersionFlag(text: string): [number, number, number] | null {
+  const known = PARSED_FLAGS.get(text)
+  if (known !== undefined) return known
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
   if (!m) return null
   const v: [number, number, number] = [Number(m[1]), Number(m[2]), Number(m[3])]
-  return v.every((x) => x <= 255) ? v : null
+  if (!v.every((x) => x <= 255)) return null
+  if (PARSED_FLAGS.size < 1024) PARSED_FLAGS.set(text, v)
+  return v
 }

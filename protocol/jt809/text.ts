@@ -77,13 +77,12 @@ const ZEROS = Buffer.alloc(256)
 // eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/
 
-/** GBK bytes of text (cached). */
+/** GBK bytes of text (cached; the caller must not modify them). */
 export function gbkBytes(text: string): Buffer {
-  if (ASCII.test(text)) return Buffer.from(text, 'latin1')
   let b = ENCODED.get(text)
   if (b === undefined) {
     if (ENCODED.size >= ENCODED_MAX) ENCODED.clear()
-    b = encodeGbk(text)
+    b = ASCII.test(text) ? Buffer.from(text, 'latin1') : encodeGbk(text)
     ENCODED.set(text, b)
   }
   return b
