@@ -13,7 +13,7 @@ import { readFixedText, writeFixedText } from './text.js'
 export type Quirk =
   /** the sender did not escape 0x5a/0x5b/0x5d/0x5e */
   | 'unescaped'
-  /** VERSION_FLAG says one edition, the header's shape the other */
+  /** the header's shape is not the edition the link is configured for (options.edition) */
   | 'editionFlag'
   /** bytes after the CRC inside the frame, or after what a body's layout holds */
   | 'strayBytes'

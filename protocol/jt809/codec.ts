@@ -145,8 +145,9 @@ function decodeAs(chosen: Fit, edition: Edition, options: DecodeOptions809, quir
   if (chosen.length < hl + 2) return fail('TRUNCATED', `frame of ${chosen.length + 2} bytes is shorter than a ${edition} header + CRC`)
   const header = readHeader809(buf, edition)
   if (header.time !== undefined && !Number.isSafeInteger(header.time)) return fail('BAD_FIELD', 'header TIME is no time')
-  const major = buf[14]
-  if ((edition === 2019 && major === 1) || (edition === 2011 && major >= 2)) quirks.push('editionFlag')
+  // VERSION_FLAG cannot be checked against the edition (captured 2019 frames carry 1.0.0,
+  // 1.2.15, 0.0.0, 0.0.1): what is counted is a header whose shape is not the link's edition.
+  if (options.edition !== undefined && options.edition !== edition) quirks.push('editionFlag')
   const message = header as Message809
   if (chosen.unescaped) message.unescaped = true
   if (chosen.stray) message.stray = chosen.stray.toString('hex')
