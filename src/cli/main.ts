@@ -25,7 +25,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       io.stderr.write(`jt808 ${name}: ${e.message}\n\n${cmd.usage}\n`)
       return 2
     }
-    io.stderr.write(`jt808 ${name}: ${(e as Error).message}\n`)
+    // the clear line only; the stack is for JT808_LOG_LEVEL=debug|trace
+    const verbose = /^(debug|trace)$/.test(io.env.JT808_LOG_LEVEL ?? '')
+    io.stderr.write(`jt808 ${name}: ${(e as Error).message}\n${verbose && e instanceof Error && e.stack ? `${e.stack}\n` : ''}`)
     return 1
   }
 }

@@ -90,7 +90,10 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+/** pino's level names (an unknown one would stop the logger with an error naming no setting). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'log-level'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -132,7 +135,7 @@ const SETTINGS: Setting[] = [
   { key: 'retention.alarmsDays', env: 'JT808_RETENTION_ALARMS_DAYS', flag: 'retention-alarms', kind: 'int', min: 1 },
   { key: 'retention.waybillsDays', env: 'JT808_RETENTION_WAYBILLS_DAYS', flag: 'retention-waybills', kind: 'int', min: 365 },
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
-  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
+  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
 ]
@@ -194,6 +197,10 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
     case 'mode':
       if (raw === 'registry' || raw === 'open') return raw
       problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
+      return undefined
+    case 'log-level':
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw
+      problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {

@@ -140,7 +140,8 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
 }
 
 export interface StoreUpkeep {
-  stop(): void
+  /** Stops the timer; resolves once a run in progress has finished (so the store can close under it). */
+  stop(): Promise<void>
 }
 
 /**
@@ -153,23 +154,31 @@ export function startStoreUpkeep(
   opts: { intervalMs?: number; daysAhead?: number; now?: () => number; onError?: (err: Error) => void; onDone?: (created: string[], dropped: string[]) => void } = {},
 ): StoreUpkeep {
   const now = opts.now ?? Date.now
-  let running = false
-  const tick = async () => {
-    if (running) return
-    running = true
+  let running: Promise<void> | null = null
+  let stopped = false
+  const run = async () => {
     try {
       const t = now()
       const created = await store.ensurePartitions(t, opts.daysAhead ?? 7)
       const dropped = await store.applyRetention(t)
       opts.onDone?.(created, dropped)
     } catch (e) {
-      opts.onError?.(e as Error)
+      if (!stopped) opts.onError?.(e as Error)
     } finally {
-      running = false
+      running = null
     }
   }
-  void tick()
-  const timer = setInterval(() => void tick(), opts.intervalMs ?? 3_600_000)
+  const tick = () => {
+    if (!running && !stopped) running = run()
+  }
+  tick()
+  const timer = setInterval(tick, opts.intervalMs ?? 3_600_000)
   timer.unref()
-  return { stop: () => clearInterval(timer) }
+  return {
+    stop: async () => {
+      stopped = true
+      clearInterval(timer)
+      await running
+    },
+  }
 }

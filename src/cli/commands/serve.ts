@@ -6,6 +6,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { startApp, type App } from '../../app.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
+import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
 import { openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
@@ -65,6 +66,14 @@ export const serveCommand: Command = {
         return 2
       }
       throw e
+    }
+    try {
+      // before any database or Redis is opened: a typo in the thresholds is a one-line refusal
+      loadMatcherConfig(config.matcherConfig)
+    } catch (e) {
+      // MatcherConfigError lists the problems; a missing or unreadable file is named by fs
+      io.stderr.write(`jt808 serve: ${e instanceof MatcherConfigError ? '' : 'JT808_MATCHER_CONFIG: '}${(e as Error).message}\n`)
+      return 2
     }
     if (config.workers > 1 && !config.databaseUrl) {
       io.stderr.write(`jt808 serve: workers=${config.workers} needs DATABASE_URL: the embedded database cannot be shared between processes\n`)
@@ -162,7 +171,7 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
         }),
     ),
   )
-  upkeep.stop()
+  await upkeep.stop()
   await store.close()
   io.stdout.write('jt808 serve: stopped\n')
   return 0
