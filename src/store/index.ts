@@ -3,6 +3,7 @@
  * modules. DATABASE_URL set → PostgreSQL/TimescaleDB through `pg`; unset → embedded PGlite in
  * `${dataDir}/pglite`. Tests can ask for in-memory PGlite or its TimescaleDB build.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
@@ -81,8 +82,14 @@ async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
     const instance = (await PGlite.create({ extensions: { timescaledb } })) as unknown as PGliteLike
     return openPGliteSql({ instance })
   }
-  return openPGliteSql({ dataDir: join(config.dataDir, 'pglite') })
+  return openPGliteSql({ dataDir: embeddedDatabaseDir(config) })
 }
+
+/** Where the embedded database lives under the data directory. */
+export const embeddedDatabaseDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'pglite')
+
+/** Whether the embedded database has been created already (its first start initialises it, which takes a while). */
+export const embeddedDatabaseExists = (config: Pick<Config, 'dataDir'>) => existsSync(join(embeddedDatabaseDir(config), 'PG_VERSION'))
 
 export async function openStore(config: Config, opts: OpenStoreOptions = {}): Promise<OpenedStore> {
   const sql = await openSql(config, opts)

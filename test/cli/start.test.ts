@@ -26,6 +26,26 @@ async function serve(env: Record<string, string>): Promise<{ code: number | null
   return { code, out, err }
 }
 
+/** Runs serve until `until` matches its stdout, then stops it with SIGINT. */
+async function serveUntil(env: Record<string, string>, until: RegExp, timeoutMs = 90_000): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1'], {
+    env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', JT808_BOOTSTRAP_TOKEN: '', JT808_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+  const exited = once(child, 'exit')
+  const deadline = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+    if (until.test(out)) child.kill('SIGINT')
+  })
+  const [code] = (await exited) as [number | null]
+  clearTimeout(deadline)
+  return { code, out, err }
+}
+
 const noStack = (text: string) => !/\n\s+at |"stack"/.test(text)
 
 t.test('an unknown log level names JT808_LOG_LEVEL and the levels it takes', async (t) => {
@@ -56,4 +76,20 @@ t.test('stopping the storage upkeep waits for its run, so closing the store unde
   await store.close()
   await new Promise((r) => setTimeout(r, 50))
   t.same(errors.map((e) => e.message), [])
+})
+
+t.test('a first start says it is creating the embedded database, then where it listens and how to get a token', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'jt808-start-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const first = await serveUntil({ JT808_DATA_DIR: dataDir }, /jt808 token create/)
+  t.equal(first.code, 0, first.err)
+  const lines = first.out.split('\n')
+  t.match(lines[0], `jt808 gateway starting: creating the embedded database in ${join(dataDir, 'pglite')} (first start only`, 'said before the slow part')
+  t.match(lines[1], /^jt808 gateway listening on tcp:\/\/127\.0\.0\.1:\d+ /)
+  t.match(lines[2], /^REST API on http:\/\/127\.0\.0\.1:\d+\/api\/v1 \(docs: http:\/\/127\.0\.0\.1:\d+\/docs\)$/)
+  t.match(lines[3], /^no API token exists yet: set JT808_BOOTSTRAP_TOKEN=.* or run "jt808 token create --role supervisor"$/)
+  const again = await serveUntil({ JT808_DATA_DIR: dataDir, JT808_BOOTSTRAP_TOKEN: 'start-test-0123456789' }, /Authorization/)
+  t.equal(again.code, 0, again.err)
+  t.match(again.out.split('\n')[0], `jt808 gateway starting: opening the embedded database in ${join(dataDir, 'pglite')}…`)
+  t.match(again.out, /curl -H "Authorization: Bearer \$JT808_BOOTSTRAP_TOKEN" http:\/\/127\.0\.0\.1:\d+\/api\/v1\/vehicles\n/)
 })

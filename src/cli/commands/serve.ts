@@ -4,11 +4,12 @@
  * port, each with its own ingest writer, sharing sessions through Redis.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { apiBase, tokenHint } from '../../api/tokens.js'
 import { startApp, type App } from '../../app.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
 import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
-import { openStore, startStoreUpkeep } from '../../store/index.js'
+import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
@@ -106,9 +107,21 @@ function stopSignal(onSecond: () => void): Promise<NodeJS.Signals> {
 }
 
 async function runSingle(config: Config, io: CliIO): Promise<number> {
+  io.stdout.write(`jt808 gateway starting: ${startingWhat(config)}\n`)
   const app = await startApp(config)
   io.stdout.write(`jt808 gateway listening on tcp://${hostText(app.tcp.address)}:${app.tcp.port} (node ${config.nodeId}; ${describe(config)})\n`)
+  const base = apiBase(app.http)
+  io.stdout.write(`REST API on ${base}/api/v1 (docs: ${base}/docs)\n${await tokenHint(app.store, config.bootstrapToken, base)}\n`)
   return serveUntilSignal(app, io, 'jt808 gateway')
+}
+
+/** The slow part of a start, said before it (a first start creates the embedded database: tens of seconds, silent otherwise). */
+function startingWhat(config: Config): string {
+  if (config.databaseUrl) return `connecting to ${redactUrl(config.databaseUrl)} and applying migrations…`
+  const dir = embeddedDatabaseDir(config)
+  return embeddedDatabaseExists(config)
+    ? `opening the embedded database in ${dir}…`
+    : `creating the embedded database in ${dir} (first start only; this takes up to a minute)…`
 }
 
 async function serveUntilSignal(app: App, io: CliIO, what: string): Promise<number> {
