@@ -11,8 +11,9 @@ import { parseWaybill, waybillFromFlat, type WaybillInput } from '../../matcher/
 import type { Store } from '../../store/port.js'
 import { parseOptions } from '../../sim/cli.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { classifyVehicle, classifyWaybill, type Classified, type ImportOutcome } from '../import-outcome.js'
 
-const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--json]
+const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--update] [--json]
                     [--database-url URL | --data-dir DIR]
 
 Loads vehicles (the terminal registry) or electronic waybills from CSV (a header row, then one
@@ -20,8 +21,12 @@ row per record) or NDJSON (one JSON object per line). FILE "-" reads standard in
 follows the file extension (.csv, .ndjson/.jsonl/.json), else the first character ({ = NDJSON).
 
 Every line is checked first and every problem is listed as "line N: field: reason". When any
-line fails, nothing is imported and the exit status is 1; otherwise all records are written in
-one transaction (existing vehicles, same plate and colour, are updated).
+line fails, nothing is imported and the exit status is 1. Each record is then compared with what
+is stored (vehicles by plate and colour, waybills by number) and reported per line as created,
+unchanged (the same content again: nothing written) or conflicting (stored with other values;
+the fields are named). Any conflict imports nothing, unless --update: conflicting vehicles, and
+waybills still "created", are then overwritten ("updated"). New and updated records are written
+in one transaction.
 
 vehicles columns / keys:
   plate (required), plateColor (JT/T 415 code; default 2 = yellow, hazmat), terminalPhone (up to
@@ -34,13 +39,16 @@ waybills: the 29 fields of the electronic waybill (see docs); in CSV one goods e
 
 options:
   --format F      csv or ndjson (default: from the name or content)
-  --dry-run       check every line, import nothing
-  --json          report as JSON: {"imported":n,"failed":n,"errors":[{"line":n,"field":"…","message":"…"}]}
+  --dry-run       check every line, import nothing (nothing is compared with the database either)
+  --update        overwrite conflicting records instead of refusing the import
+  --json          report as JSON: {"imported":n,"created":n,"updated":n,"unchanged":n,"conflicting":n,"failed":n,
+                  "errors":[{"line":n,"field":"…","message":"…"}],"lines":[{"line":n,"key":"…","outcome":"created","fields":[]}]}
 
 The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
 one in --data-dir (JT808_DATA_DIR, default ./data).
 
-exit status: 0 all imported, 1 a line failed (nothing imported) or the database refused, 2 bad usage.`
+exit status: 0 imported (or all unchanged), 1 a line failed or conflicted (nothing imported) or the
+database refused, 2 bad usage.`
 
 export interface LineError {
   line: number
@@ -67,7 +75,7 @@ export const importCommand: Command = {
 
 export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
   const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
-  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, true)
+  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' } }, true)
   const [kind, file, ...extra] = positionals
   if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
   if (!file) throw new UsageError('which file? ("-" reads standard input)')
@@ -105,13 +113,20 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   errors.sort((a, b) => a.line - b.line)
   const failedLines = new Set(errors.map((e) => e.line)).size
 
+  const outcomes: LineOutcome[] = []
+  const count = (o: ImportOutcome) => outcomes.filter((x) => x.outcome === o).length
   const report = (imported: number, note?: string) => {
-    if (values.json) io.stdout.write(JSON.stringify({ kind, imported, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, ...(note ? { note } : {}) }) + '\n')
-    else {
-      for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
-      if (note) io.stderr.write(note + '\n')
-      io.stdout.write(`${imported} ${kind} imported${failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : ''}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
+    const tally = { created: count('created'), updated: count('updated'), unchanged: count('unchanged'), conflicting: count('conflicting') }
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ kind, imported, ...tally, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, lines: outcomes, ...(note ? { note } : {}) }) + '\n')
+      return
     }
+    for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
+    for (const o of outcomes) io.stdout.write(`line ${o.line}: ${o.outcome} ${o.key}${o.fields.length ? ` (${o.fields.join(', ')} ${o.outcome === 'updated' ? 'changed' : 'differ from what is stored'})` : ''}${o.note ? `: ${o.note}` : ''}\n`)
+    if (note) io.stderr.write(note + '\n')
+    const parts = Object.entries(tally).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`)
+    const tail = failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : tally.conflicting ? ': nothing imported' : ''
+    io.stdout.write(`${imported} ${kind} imported${parts.length ? ` (${parts.join(', ')})` : ''}${tail}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
   }
 
   if (failedLines > 0 || records.length === 0) {
@@ -128,23 +143,62 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   const open = deps.openStore ?? (async (c: Config) => (await import('../../store/index.js')).openStore(c))
   const store = await open(config)
   try {
-    if (kind === 'vehicles') await store.upsertVehicles(vehicles)
+    // Compare each record with what is stored: a record imported again is "unchanged", not "imported" again.
+    const lines = records.map((r) => r.line)
+    if (kind === 'vehicles') {
+      for (const [i, v] of vehicles.entries()) {
+        const c = classifyVehicle(v, await store.findVehicle(v.plate, v.plateColor))
+        outcomes.push(decide(lines[i], `${v.plate}/${v.plateColor}`, c, values.update === true))
+      }
+    } else {
+      for (const [i, w] of waybills.entries()) {
+        const stored = await store.getWaybill(w.waybillNo)
+        const c = classifyWaybill(w, stored)
+        // a waybill's fields may change only before it is dispatched
+        const updatable = values.update === true && stored?.status === 'created'
+        const o = decide(lines[i], w.waybillNo, c, updatable)
+        if (o.outcome === 'conflicting' && values.update && stored) o.note = `status ${stored.status}: its fields no longer change`
+        outcomes.push(o)
+      }
+    }
+    if (count('conflicting') > 0) {
+      const hint = values.update ? '' : ` (--update overwrites them${kind === 'waybills' ? ' while still "created"' : ''})`
+      report(0, `${count('conflicting')} ${kind} conflicting with what is stored${hint}: nothing imported`)
+      return 1
+    }
+    const toWrite = outcomes.flatMap((o, i) => (o.outcome === 'created' || o.outcome === 'updated' ? [i] : []))
+    if (kind === 'vehicles') await store.upsertVehicles(toWrite.map((i) => vehicles[i]))
     else {
       const writer = store as Partial<WaybillWriter>
       if (typeof writer.upsertWaybills !== 'function') {
         report(0, `every waybill is valid, but this build's store cannot save waybills yet (needs upsertWaybills): nothing imported`)
         return 1
       }
-      await writer.upsertWaybills(waybills)
+      if (toWrite.length) await writer.upsertWaybills(toWrite.map((i) => waybills[i]))
     }
+    report(toWrite.length)
   } catch (e) {
     io.stderr.write(`jt808 import: the database refused the import, nothing imported: ${(e as Error).message}\n`)
     return 1
   } finally {
     if (!deps.openStore) await store.close()
   }
-  report(good)
   return 0
+}
+
+interface LineOutcome {
+  line: number
+  /** plate/colour or waybill number */
+  key: string
+  outcome: ImportOutcome
+  /** fields that differ from the stored record (conflicting, updated) */
+  fields: string[]
+  note?: string
+}
+
+function decide(line: number, key: string, c: Classified, update: boolean): LineOutcome {
+  const outcome: ImportOutcome = c.outcome === 'conflicting' && update ? 'updated' : c.outcome
+  return { line, key, outcome, fields: c.fields }
 }
 
 function formatFromName(file: string): 'csv' | 'ndjson' | undefined {
