@@ -25,7 +25,8 @@ object per frame (NDJSON):
 Subpackets print as raw fragments; when a set completes, one more line carries the reassembled
 message with "reassembled": true. Exit status 1 when any frame failed to decode.
 
-  --lenient   accept a wrong checksum (checksumOk: false) and stray 0x7d bytes`
+  --lenient   accept a wrong checksum (checksumOk: false), stray 0x7d bytes, and with a right
+              checksum a header body length other than the body's ("declaredBodyLength": n)`
 
 export const decodeCommand: Command = {
   name: 'decode',
