@@ -43,7 +43,7 @@ export interface Config {
   retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
   logLevel: string
   bootstrapToken: string | null
-  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
+  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
 }
 
