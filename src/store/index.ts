@@ -11,6 +11,7 @@ import { apiQueries } from './auth.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
+import { hourlyAggregate, type HourlyAggregate } from './hourly.js'
 import { detectTimescale, maintenanceQueries, runMigrations } from './maintenance.js'
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
@@ -51,7 +52,7 @@ export interface OpenStoreOptions {
   now?: () => number
   /** Use this Sql instead of opening one (the store closes it on close()). */
   sql?: Sql
-  /** Idle pg connection errors (server restarts) — logged by the caller; never thrown. */
+  /** Database errors outside any caller's request (idle pg connections, background aggregate refreshes) — logged by the caller; never thrown. */
   onDatabaseError?: (err: Error) => void
 }
 
@@ -60,6 +61,8 @@ export interface OpenedStore extends Store {
   readonly migrationReport: MigrationReport | null
   /** The underlying seam, for other engineers' query modules and the benchmarks. */
   readonly sql: Sql
+  /** The positions_hourly late-data refreshes (idle() for tests). */
+  readonly hourly: HourlyAggregate
 }
 
 async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
@@ -107,11 +110,13 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
 
     // Typed against the port: a Store area without its spread line here fails to compile.
     const maintenance = maintenanceQueries(ctx)
+    const hourly = hourlyAggregate(ctx, { onError: opts.onDatabaseError })
+    const now = opts.now ?? Date.now
     const waybills = waybillQueries(ctx)
     const anomalies = anomalyQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
       ...maintenance,
-      ...positionQueries(ctx, { transport: opts.transport }),
+      ...positionQueries(ctx, { transport: opts.transport, afterInsert: (batch) => hourly.committed(batch, now()) }),
       ...registryQueries(ctx),
       ...eventQueries(ctx),
       ...commandQueries(ctx),
@@ -129,6 +134,12 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
         if (a) dropped.push(`anomalies: ${a} rows`)
         return dropped
       },
+      refreshHourlyBacklog: (at: number) => hourly.refreshBacklog(at),
+      // background refreshes end before the connection closes
+      async close(): Promise<void> {
+        await hourly.stop()
+        await maintenance.close()
+      },
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
       // (a module exporting (ctx: StoreContext) => TheirStorePort, its interface added to Store in port.ts).
     }
@@ -136,6 +147,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       timescale: { get: () => ctx.mode.timescale, enumerable: true },
       migrationReport: { value: migrationReport, enumerable: true },
       sql: { value: sql, enumerable: false },
+      hourly: { value: hourly, enumerable: false },
     })
     const opened = store as unknown as OpenedStore
     if (migrationReport) await opened.ensurePartitions((opts.now ?? Date.now)())
@@ -152,7 +164,8 @@ export interface StoreUpkeep {
 }
 
 /**
- * Periodic upkeep for a running gateway: partitions ahead (plain PostgreSQL) and retention.
+ * Periodic upkeep for a running gateway: partitions ahead (plain PostgreSQL), retention, and the
+ * hourly aggregate below its refresh policy's window (TimescaleDB).
  * Runs once immediately, then every `intervalMs` (default hourly). Errors go to onError; the
  * timer never keeps the process alive.
  */
@@ -168,6 +181,7 @@ export function startStoreUpkeep(
       const t = now()
       const created = await store.ensurePartitions(t, opts.daysAhead ?? 7)
       const dropped = await store.applyRetention(t)
+      await store.refreshHourlyBacklog(t)
       opts.onDone?.(created, dropped)
     } catch (e) {
       if (!stopped) opts.onError?.(e as Error)

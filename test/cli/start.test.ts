@@ -12,6 +12,8 @@ import { openStore, startStoreUpkeep } from '../../src/store/index.js'
 import { testConfig } from '../store/helpers.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+// several `serve` processes, one creating an embedded database: minutes on a loaded machine
+t.setTimeout(300_000)
 
 async function serve(env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--http-port', '0'], {
