@@ -11,7 +11,8 @@ import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Commander } from './deps.js'
 import { buildApi, type ApiInstance } from './server.js'
-import { apiBase, ensureBootstrapToken, tokenHint } from './tokens.js'
+import { apiBase, ensureBootstrapToken, hashToken, newTokenSecret, tokenHint } from './tokens.js'
+import type { DataDirLock } from '../store/data-dir-lock.js'
 
 export { buildApi, API_PREFIX, type ApiInstance } from './server.js'
 export type { ApiDeps, Commander } from './deps.js'
@@ -24,6 +25,8 @@ export interface StartApiOptions {
   registry: Registry
   logger: Logger
   now?: () => number
+  /** The embedded data directory's lock: the API's URL and the local admin secret are left there for the CLI. */
+  dataDirLock?: DataDirLock | null
 }
 
 export interface RunningApi {
@@ -39,6 +42,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     const token = await ensureBootstrapToken(opts.store, config.bootstrapToken, (opts.now ?? Date.now)())
     log.info({ tokenId: token.id }, 'bootstrap supervisor token from JT808_BOOTSTRAP_TOKEN is active')
   }
+  const localAdmin = opts.dataDirLock ? newTokenSecret() : null
   const app = await buildApi({
     config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
     store: opts.store,
@@ -47,10 +51,22 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     registry: opts.registry,
     logger: log,
     now: opts.now,
+    localAdminTokenHash: localAdmin ? hashToken(localAdmin) : null,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo
   const base = apiBase(address)
+  if (opts.dataDirLock && localAdmin) {
+    // The local CLI (token, import, export-raw) finds this server here and authenticates with the secret.
+    const local = `http://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`
+    opts.dataDirLock.writeAdminSecret(localAdmin)
+    opts.dataDirLock.setApiUrl(local)
+  }
   log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${await tokenHint(opts.store, config.bootstrapToken, base)}`)
-  return { app, address, close: () => app.close() }
+  const close = async () => {
+    // The CLI must not send requests to an API that is going away: it waits for the lock's release instead.
+    opts.dataDirLock?.setApiUrl(null)
+    await app.close()
+  }
+  return { app, address, close }
 }

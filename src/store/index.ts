@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
+import { adminQueries } from './admin.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
@@ -16,6 +17,7 @@ import { detectTimescale, maintenanceQueries, runMigrations } from './maintenanc
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import type { MigrationReport, Store } from './port.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
@@ -26,6 +28,7 @@ const DAY_MS = 86_400_000
 
 export type { Store } from './port.js'
 export type { Sql } from './sql.js'
+export { DataDirLockedError, readLiveHolder, readAdminSecret, type DataDirLock, type LockHolder } from './data-dir-lock.js'
 
 export interface OpenStoreOptions {
   /**
@@ -63,10 +66,26 @@ export interface OpenedStore extends Store {
   readonly sql: Sql
   /** The positions_hourly late-data refreshes (idle() for tests). */
   readonly hourly: HourlyAggregate
+  /** The embedded data directory's lock (null on PostgreSQL and in memory): a server records its API URL there. */
+  readonly dataDirLock: DataDirLock | null
 }
 
-async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
-  if (opts.sql) return opts.sql
+async function openSql(config: Config, opts: OpenStoreOptions): Promise<{ sql: Sql; lock: DataDirLock | null }> {
+  if (opts.sql) return { sql: opts.sql, lock: null }
+  const sql = await openUnlockedSql(config, opts)
+  if (sql) return { sql, lock: null }
+  // The data directory is one process's: lock it before PGlite touches the files.
+  const lock = acquireDataDirLock(config.dataDir)
+  try {
+    return { sql: await openPGliteSql({ dataDir: embeddedDatabaseDir(config) }), lock }
+  } catch (e) {
+    lock.release()
+    throw e
+  }
+}
+
+/** Every Sql but the embedded data directory; null for that one. */
+async function openUnlockedSql(config: Config, opts: OpenStoreOptions): Promise<Sql | null> {
   if (config.databaseUrl) {
     return openPgSql({
       connectionString: config.databaseUrl,
@@ -85,7 +104,7 @@ async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
     const instance = (await PGlite.create({ extensions: { timescaledb } })) as unknown as PGliteLike
     return openPGliteSql({ instance })
   }
-  return openPGliteSql({ dataDir: embeddedDatabaseDir(config) })
+  return null
 }
 
 /** Where the embedded database lives under the data directory. */
@@ -95,7 +114,7 @@ export const embeddedDatabaseDir = (config: Pick<Config, 'dataDir'>) => join(con
 export const embeddedDatabaseExists = (config: Pick<Config, 'dataDir'>) => existsSync(join(embeddedDatabaseDir(config), 'PG_VERSION'))
 
 export async function openStore(config: Config, opts: OpenStoreOptions = {}): Promise<OpenedStore> {
-  const sql = await openSql(config, opts)
+  const { sql, lock } = await openSql(config, opts)
   const ctx: StoreContext = {
     sql,
     config,
@@ -114,6 +133,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
     const now = opts.now ?? Date.now
     const waybills = waybillQueries(ctx)
     const anomalies = anomalyQueries(ctx)
+    const admin = adminQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
       ...maintenance,
       ...positionQueries(ctx, { transport: opts.transport, afterInsert: (batch) => hourly.committed(batch, now()) }),
@@ -121,6 +141,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
+      ...admin,
       ...waybills,
       ...anomalies,
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
@@ -132,14 +153,12 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
         if (w) dropped.push(`waybills: ${w} rows`)
         const a = await anomalies.deleteAnomaliesBefore(now - r.anomaliesDays * DAY_MS)
         if (a) dropped.push(`anomalies: ${a} rows`)
+        // Command statuses answer "what became of my command": kept as long as the raw frames that carried it.
+        const c = await admin.deleteCommandStatusBefore(now - r.rawFramesDays * DAY_MS)
+        if (c) dropped.push(`command statuses: ${c} rows`)
         return dropped
       },
       refreshHourlyBacklog: (at: number) => hourly.refreshBacklog(at),
-      // background refreshes end before the connection closes
-      async close(): Promise<void> {
-        await hourly.stop()
-        await maintenance.close()
-      },
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
       // (a module exporting (ctx: StoreContext) => TheirStorePort, its interface added to Store in port.ts).
     }
@@ -148,12 +167,26 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       migrationReport: { value: migrationReport, enumerable: true },
       sql: { value: sql, enumerable: false },
       hourly: { value: hourly, enumerable: false },
+      dataDirLock: { value: lock, enumerable: false },
+      close: {
+        value: async () => {
+          try {
+            // background refreshes end before the connection closes
+            await hourly.stop()
+            await maintenance.close()
+          } finally {
+            lock?.release()
+          }
+        },
+        enumerable: true,
+      },
     })
     const opened = store as unknown as OpenedStore
     if (migrationReport) await opened.ensurePartitions((opts.now ?? Date.now)())
     return opened
   } catch (e) {
     await sql.close().catch(() => undefined)
+    lock?.release()
     throw e
   }
 }

@@ -5,16 +5,17 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import type { NewVehicle } from '../../domain.js'
+import type { NewVehicle, Vehicle } from '../../domain.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
-import { parseWaybill, waybillFromFlat, type WaybillInput } from '../../matcher/waybill.js'
+import { parseWaybill, waybillFromFlat, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { Store } from '../../store/port.js'
 import { parseOptions } from '../../sim/cli.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 import { classifyVehicle, classifyWaybill, type Classified, type ImportOutcome } from '../import-outcome.js'
+import { ApiClient, ServerError, serverTarget } from '../server-client.js'
 
 const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--update] [--json]
-                    [--database-url URL | --data-dir DIR]
+                    [--database-url URL | --data-dir DIR | --server URL --token T]
 
 Loads vehicles (the terminal registry) or electronic waybills from CSV (a header row, then one
 row per record) or NDJSON (one JSON object per line). FILE "-" reads standard input; the format
@@ -45,7 +46,10 @@ options:
                   "errors":[{"line":n,"field":"…","message":"…"}],"lines":[{"line":n,"key":"…","outcome":"created","fields":[]}]}
 
 The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
-one in --data-dir (JT808_DATA_DIR, default ./data).
+one in --data-dir (JT808_DATA_DIR, default ./data). While a server runs on that embedded
+directory the records go through its API (GET to compare, POST /vehicles, /waybills/import; up to
+10,000 per request); --server URL with a supervisor --token T (or JT808_TOKEN) sends them to that
+server.
 
 exit status: 0 imported (or all unchanged), 1 a line failed or conflicted (nothing imported) or the
 database refused, 2 bad usage.`
@@ -66,6 +70,44 @@ interface WaybillWriter {
   upsertWaybills(waybills: WaybillInput[]): Promise<unknown>
 }
 
+/** Where the records are compared and go: the store, or a running server's API. */
+type ImportSink = Pick<Store, 'upsertVehicles' | 'findVehicle' | 'getWaybill' | 'close'> & Partial<WaybillWriter>
+
+/** Requests of at most the API's import size; each request is one transaction on the server. */
+const REMOTE_CHUNK = 10_000
+
+function remoteSink(api: ApiClient): ImportSink {
+  /** The API's record, or null for its 404. */
+  const found = async <T>(path: string): Promise<T | null> => {
+    try {
+      return (await api.json<T>('GET', path)).body
+    } catch (e) {
+      if (e instanceof ServerError && e.status === 404) return null
+      throw e
+    }
+  }
+  return {
+    async findVehicle(plate, plateColor) {
+      const color = plateColor === undefined ? '' : `?plateColor=${plateColor}`
+      return (await found<{ vehicle: Vehicle }>(`/api/v1/vehicles/${encodeURIComponent(plate)}${color}`))?.vehicle ?? null
+    },
+    // (its times are ISO strings here; the comparison leaves status, times and history out)
+    getWaybill: (no) => found<Waybill>(`/api/v1/waybills/${encodeURIComponent(no)}`),
+    async upsertVehicles(vehicles) {
+      const ids: number[] = []
+      for (let i = 0; i < vehicles.length; i += REMOTE_CHUNK) {
+        const { body } = await api.json<{ items: Array<{ id: number }> }>('POST', '/api/v1/vehicles', vehicles.slice(i, i + REMOTE_CHUNK))
+        ids.push(...body.items.map((v) => v.id))
+      }
+      return ids
+    },
+    async upsertWaybills(waybills) {
+      for (let i = 0; i < waybills.length; i += REMOTE_CHUNK) await api.json('POST', '/api/v1/waybills/import', { items: waybills.slice(i, i + REMOTE_CHUNK) })
+    },
+    close: async () => undefined,
+  }
+}
+
 export const importCommand: Command = {
   name: 'import',
   summary: 'import vehicles or waybills from CSV or NDJSON (all or nothing, per-line errors)',
@@ -75,7 +117,7 @@ export const importCommand: Command = {
 
 export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
   const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
-  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' } }, true)
+  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, token: { type: 'string' } }, true)
   const [kind, file, ...extra] = positionals
   if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
   if (!file) throw new UsageError('which file? ("-" reads standard input)')
@@ -141,7 +183,8 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   const configFlags = Object.fromEntries(Object.entries(values).filter(([k, v]) => k in configOptions && v !== undefined)) as Record<string, string>
   const config = loadConfig(io.env, configFlags)
   const open = deps.openStore ?? (async (c: Config) => (await import('../../store/index.js')).openStore(c))
-  const store = await open(config)
+  const target = deps.openStore ? null : serverTarget(config, { server: values.server as string | undefined, token: values.token as string | undefined }, io.env)
+  const store: ImportSink = target ? remoteSink(new ApiClient(target)) : await open(config)
   try {
     // Compare each record with what is stored: a record imported again is "unchanged", not "imported" again.
     const lines = records.map((r) => r.line)
