@@ -78,7 +78,7 @@ export class HourlyRefresher {
     this.kick()
   }
 
-  /** Resolves once nothing waits and no refresh runs (a failing refresh keeps it waiting). */
+  /** Resolves once nothing waits and no refresh runs, or once stopped (a failing refresh keeps it waiting until then). */
   idle(): Promise<void> {
     if (!this.running && this.ranges.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.waiters.push(resolve))
@@ -90,6 +90,7 @@ export class HourlyRefresher {
     if (this.retryTimer) clearTimeout(this.retryTimer)
     this.retryTimer = null
     await this.running
+    this.settle()
   }
 
   private add(from: number, to: number): void {

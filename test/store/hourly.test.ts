@@ -163,4 +163,13 @@ t.test('HourlyRefresher: touched hours coalesce into ranges, one refresh at a ti
   await r.stop()
   r.note([50 * HOUR])
   t.same(r.pending, [], 'nothing scheduled after stop')
+
+  // a refresh that keeps failing: stop() ends the retries and releases whoever waits
+  const failing = new HourlyRefresher({ retryMs: 60_000, refresh: async () => Promise.reject(new Error('down')) })
+  failing.note([HOUR])
+  const waited = failing.idle()
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  await failing.stop()
+  await waited
+  t.same(failing.pending.map(([a, b]) => [a / HOUR, b / HOUR]), [[1, 2]], 'left for the upkeep sweep')
 })
