@@ -164,8 +164,12 @@ export interface HourlyAggregate {
 
 export function hourlyAggregate(ctx: StoreContext, opts: { onError?: (err: Error) => void } = {}): HourlyAggregate {
   const refresh = async (from: number, to: number) => {
-    // CALL cannot run inside a transaction block: a statement of its own on the pool / PGlite.
-    await ctx.sql.query(`CALL refresh_continuous_aggregate('positions_hourly', $1::timestamptz, $2::timestamptz)`, [iso(from), iso(to)])
+    // A day per statement: each stays within the statement timeout however much a merged range or
+    // the first sweep after an upgrade covers; a day with nothing invalidated costs next to nothing.
+    // (CALL cannot run inside a transaction block: each is a statement of its own.)
+    for (let start = from; start < to; start += DAY) {
+      await ctx.sql.query(`CALL refresh_continuous_aggregate('positions_hourly', $1::timestamptz, $2::timestamptz)`, [iso(start), iso(Math.min(to, start + DAY))])
+    }
   }
   const refresher = new HourlyRefresher({ refresh, onError: opts.onError })
   return {
