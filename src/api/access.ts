@@ -41,7 +41,7 @@ export function checkAccess(principal: Principal, access: Access): void {
   if (access === 'public' || access === 'read') return
   if (access === 'write' && principal.role !== 'inspector') return
   if (access === 'supervisor' && principal.role === 'supervisor') return
-  throw new ApiError('FORBIDDEN', access === 'supervisor' ? 'this operation needs a supervisor token' : `a ${principal.role} token cannot change data`)
+  throw new ApiError('FORBIDDEN', access === 'supervisor' ? 'this operation needs a supervisor token' : `${principal.role === 'inspector' ? 'an' : 'a'} ${principal.role} token cannot change data`)
 }
 
 /** The licence an enterprise caller is confined to; null for supervisors and inspectors (who see all). */

@@ -49,7 +49,7 @@ export interface Config {
   metricsToken: string | null
   /** "host:port" of a separate admin listener serving /metrics (then not served on the API port); unset: /metrics on the API port. */
   adminHttpAddr: string | null
-  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
+  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
 }
 
@@ -99,7 +99,10 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address'
+/** pino's level names (an unknown one would stop the logger with an error naming no setting). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -142,7 +145,7 @@ const SETTINGS: Setting[] = [
   { key: 'retention.alarmsDays', env: 'JT808_RETENTION_ALARMS_DAYS', flag: 'retention-alarms', kind: 'int', min: 1 },
   { key: 'retention.waybillsDays', env: 'JT808_RETENTION_WAYBILLS_DAYS', flag: 'retention-waybills', kind: 'int', min: 365 },
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
-  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
+  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
   { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
@@ -214,6 +217,10 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
     case 'mode':
       if (raw === 'registry' || raw === 'open') return raw
       problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
+      return undefined
+    case 'log-level':
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw
+      problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {

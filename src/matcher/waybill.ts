@@ -1,6 +1,6 @@
 /**
  * The electronic waybill of hazardous-goods road transport: the 29 fields of the pilot's table
- * (seed 001, rules.md "Electronic waybill"), its validation with field-level errors, its
+ * (docs/rules.md, "Electronic waybill"), its validation with field-level errors, its
  * lifecycle, and when it is active for its vehicle.
  *
  * Formats: "an..N" is at most N characters (Chinese text counts one per character), "anN"

@@ -34,7 +34,17 @@ export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, op
     }
     return new MemoryState(opts)
   }
-  const state = new RedisState(config.redisUrl, opts)
+  // Until Redis first answers, its connection errors are the reason openState fails: they go into
+  // that one error, not to onError (a log line with a stack per reconnect attempt before it).
+  let answered = false
+  let lastError: Error | null = null
+  const state = new RedisState(config.redisUrl, {
+    ...opts,
+    onError: (err) => {
+      if (answered) opts.onError?.(err)
+      else lastError = err
+    },
+  })
   const timeoutMs = opts.connectTimeoutMs ?? 5000
   let timer: NodeJS.Timeout | undefined
   try {
@@ -44,9 +54,12 @@ export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, op
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
       }),
     ])
+    answered = true
   } catch (err) {
     await state.close().catch(() => {})
-    throw new StateUnavailableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(err as Error).message}`)
+    const cause = lastError as Error | null
+    const why = cause && cause.message !== (err as Error).message ? `${cause.message} (${(err as Error).message})` : (err as Error).message
+    throw new StateUnavailableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${why}`)
   } finally {
     clearTimeout(timer)
   }

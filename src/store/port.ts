@@ -35,6 +35,8 @@ export interface MaintenanceStore {
   ensurePartitions(now: number, daysAhead?: number): Promise<string[]>
   /** Drops data older than the configured retention (partitions, or Timescale policies). Returns what was dropped. */
   applyRetention(now: number): Promise<string[]>
+  /** TimescaleDB: recomputes positions_hourly where it is stale below its refresh policy's window (src/store/hourly.ts). No-op otherwise. */
+  refreshHourlyBacklog(now: number): Promise<void>
   ping(): Promise<void>
   close(): Promise<void>
 }

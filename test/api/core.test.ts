@@ -138,6 +138,7 @@ for (const kind of BACKENDS) {
       const inspectorWrite = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.inspector), payload: vehicleInput('浙A00001', LICENCE_A) })
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
+      t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
       const enterpriseGeofence = await app.inject({
         method: 'POST',
         url: '/api/v1/geofences',

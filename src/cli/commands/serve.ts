@@ -5,10 +5,12 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { collectDefaultMetrics, Registry } from 'prom-client'
+import { apiBase, tokenHint } from '../../api/tokens.js'
 import { startApp, type App } from '../../app.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
+import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
-import { openStore, startStoreUpkeep } from '../../store/index.js'
+import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 import { aggregateMetricsThroughPrimary, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
 
@@ -68,6 +70,14 @@ export const serveCommand: Command = {
       }
       throw e
     }
+    try {
+      // before any database or Redis is opened: a typo in the thresholds is a one-line refusal
+      loadMatcherConfig(config.matcherConfig)
+    } catch (e) {
+      // MatcherConfigError lists the problems; a missing or unreadable file is named by fs
+      io.stderr.write(`jt808 serve: ${e instanceof MatcherConfigError ? '' : 'JT808_MATCHER_CONFIG: '}${(e as Error).message}\n`)
+      return 2
+    }
     if (config.workers > 1 && !config.databaseUrl) {
       io.stderr.write(`jt808 serve: workers=${config.workers} needs DATABASE_URL: the embedded database cannot be shared between processes\n`)
       return 2
@@ -103,9 +113,21 @@ function stopRequested(onSecondSignal: () => void, request?: Promise<string>): P
 }
 
 async function runSingle(config: Config, io: CliIO): Promise<number> {
+  io.stdout.write(`jt808 gateway starting: ${startingWhat(config)}\n`)
   const app = await startApp(config)
   io.stdout.write(`jt808 gateway listening on tcp://${hostText(app.tcp.address)}:${app.tcp.port} (node ${config.nodeId}; ${describe(config)})\n`)
+  const base = apiBase(app.http)
+  io.stdout.write(`REST API on ${base}/api/v1 (docs: ${base}/docs)\n${await tokenHint(app.store, config.bootstrapToken, base)}\n`)
   return serveUntilSignal(app, io, 'jt808 gateway')
+}
+
+/** The slow part of a start, said before it (a first start creates the embedded database: tens of seconds, silent otherwise). */
+function startingWhat(config: Config): string {
+  if (config.databaseUrl) return `connecting to ${redactUrl(config.databaseUrl)} and applying migrations…`
+  const dir = embeddedDatabaseDir(config)
+  return embeddedDatabaseExists(config)
+    ? `opening the embedded database in ${dir}…`
+    : `creating the embedded database in ${dir} (first start only; this takes up to a minute)…`
 }
 
 async function serveUntilSignal(app: App, io: CliIO, what: string, request?: Promise<string>): Promise<number> {
@@ -184,7 +206,7 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
         }),
     ),
   )
-  upkeep.stop()
+  await upkeep.stop()
   await store.close()
   io.stdout.write('jt808 serve: stopped\n')
   return 0
