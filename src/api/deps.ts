@@ -22,6 +22,10 @@ export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTt
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
   waybillGraceMs?: number
+  /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
+  metricsToken?: string | null
+  /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
+  metricsElsewhere?: boolean
 }
 
 export interface FeedOptions {
@@ -47,6 +51,11 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger | false
   now?: () => number
   feed?: Partial<FeedOptions>
+  /**
+   * sha256 of the secret a server on an embedded data directory leaves (mode 0600) for the local
+   * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
+   */
+  localAdminTokenHash?: string | null
   /** active-safety attachment files (GET /attachments/{id}); absent: those routes answer 503 */
   objects?: ObjectStore | null
 }

@@ -8,6 +8,7 @@ import { decodeCommand } from './decode.js'
 import { encodeCommand } from './encode.js'
 import { migrateCommand } from './migrate.js'
 import { exportRawCommand } from './export-raw.js'
+import { adminCommand } from './admin.js'
 import { attachmentsCommand } from './attachments.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
@@ -17,6 +18,7 @@ export const COMMANDS: Command[] = [
   migrateCommand,
   importCommand,
   tokenCommand,
+  adminCommand,
   decodeCommand,
   encodeCommand,
   replayCommand,

@@ -25,7 +25,9 @@ import type { TimeTableContext } from '../time-tables.js'
 import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
-import { migration as attachments } from './004_attachments.js'
+import { migration as admin } from './004_admin.js'
+import { migration as plateKey } from './005_plate_key.js'
+import { migration as attachments } from './006_attachments.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -45,5 +47,7 @@ export const MIGRATIONS: Migration[] = [
   core,
   waybillsAnomalies,
   api,
+  admin,
+  plateKey,
   attachments,
 ]

@@ -48,7 +48,7 @@ const STATEMENTS: string[] = [
 ]
 
 export const migration: Migration = {
-  id: '004_attachments',
+  id: '006_attachments',
   async up(sql) {
     for (const statement of STATEMENTS) await sql.query(statement)
   },
