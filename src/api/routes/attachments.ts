@@ -67,14 +67,14 @@ export function attachmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request, reply) => {
       principalOf(request)
       request.audit.target = `attachment ${request.params.id}`
-      const objects = ctx.deps.objects
-      if (!objects) throw new ApiError('NOT_AVAILABLE', 'no attachment store in this process')
       const found = await store.getAttachmentFile(Number(request.params.id))
       const own = confine(request)
       // another enterprise's file looks exactly like a missing one
       if (!found || found.file.state !== 'complete' || !found.file.objectKey || (own !== null && found.alarm.enterpriseLicenseNo !== own)) {
         throw notFound(`attachment ${request.params.id}`)
       }
+      const objects = ctx.deps.objects
+      if (!objects) throw new ApiError('NOT_AVAILABLE', 'no attachment store in this process')
       const { file, alarm } = found
       request.audit.details = { alarmNumber: alarm.alarmNumber, anomalyId: alarm.anomalyId, plate: alarm.plate, name: file.name }
       const size = file.size
