@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { ObjectStore } from '../attachments/object-store.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
@@ -55,4 +56,6 @@ export interface ApiDeps {
    * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
    */
   localAdminTokenHash?: string | null
+  /** active-safety attachment files (GET /attachments/{id}); absent: those routes answer 503 */
+  objects?: ObjectStore | null
 }

@@ -29,6 +29,7 @@ import { runSelfCheck } from './routes/self-check.js'
 import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
+import { attachmentRoutes } from './routes/attachments.js'
 import { QrSigner } from './qr.js'
 import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
@@ -251,6 +252,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       auditRoutes(api, ctx)
       sessionRoutes(api, ctx)
       adminRoutes(api, ctx)
+      attachmentRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

@@ -95,6 +95,7 @@ for (const kind of BACKENDS) {
         'GET /api/v1/anomalies/{id}': 'anomalies.test.ts one',
         'POST /api/v1/anomalies/{id}/handling': 'anomalies.test.ts handling',
         'GET /api/v1/anomalies/stream': 'feed.test.ts live delivery',
+        'GET /api/v1/attachments/{id}': 'attachments/upload.test.ts (another enterprise: 404)',
         'POST /api/v1/terminals/{phone}/commands': 'commands.test.ts scope',
         'POST /api/v1/geofences': 'core.test.ts authentication (supervisor only)',
         'GET /api/v1/geofences': 'shared reference data: visible to every role',
