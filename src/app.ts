@@ -9,10 +9,12 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
 import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
+import { createAttachments, type Attachments } from './attachments/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
 import { openState, type OpenStateOptions } from './state/index.js'
+import { registerStateMetrics } from './state/metrics.js'
 import type { State } from './state/port.js'
 import { openStore, startStoreUpkeep, type OpenedStore, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
 import type { Store } from './store/port.js'
@@ -39,6 +41,8 @@ export interface App {
   readonly ingest: IngestQueue
   readonly gateway: Gateway
   readonly matcher: MatcherService
+  /** active-safety attachment server and alarms (src/attachments) */
+  readonly attachments: Attachments
   readonly registry: Registry
   readonly logger: Logger
   /** where terminals connect */
@@ -80,6 +84,18 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const state = overrides.state ?? (await openState(config, { ...overrides.stateOptions, onError: (err) => logger.error({ err }, 'redis connection error') }))
     if (!overrides.state) cleanups.push(() => state.close())
+    registerStateMetrics(registry, state)
+    // Said once each way: while it lasts, reconnect attempts and the failing calls stay quiet.
+    let lostAt = 0
+    const unwatch = state.onHealthChange((h) => {
+      if (!h.available) {
+        lostAt = h.since
+        logger.warn('live state unreachable: terminals are still served; sessions, last positions and stream entries are buffered (bounded) until it answers; commands cannot reach terminals on other nodes')
+      } else {
+        logger.info({ unavailableMs: h.since - lostAt, dropped: h.dropped }, 'live state reachable again: buffered writes replayed')
+      }
+    })
+    cleanups.push(async () => unwatch())
 
     const ingest = new IngestQueue(store, { ...ingestOptionsFromConfig(config), registry, ...(overrides.now ? { now: overrides.now } : {}) })
     const ingestLog = logger.child({ component: 'ingest' })
@@ -114,6 +130,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
+    // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
+    const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
+    ingest.on('committed', (rows: CommittedPosition[]) => attachments.alarms.onCommitted(rows))
+    cleanups.push(() => attachments.close())
 
     const tcp = await gateway.listen()
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
@@ -121,8 +141,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock })
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, objects: attachments.objects })
     cleanups.push(() => api.close())
+    await attachments.listen()
 
     let closing: Promise<void> | null = null
     return {
@@ -132,6 +153,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       ingest,
       gateway,
       matcher,
+      attachments,
       registry,
       logger,
       tcp,

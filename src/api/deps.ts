@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { ObjectStore } from '../attachments/object-store.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
@@ -22,6 +23,10 @@ export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTt
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
   waybillGraceMs?: number
+  /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
+  metricsToken?: string | null
+  /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
+  metricsElsewhere?: boolean
 }
 
 export interface FeedOptions {
@@ -52,4 +57,6 @@ export interface ApiDeps {
    * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
    */
   localAdminTokenHash?: string | null
+  /** active-safety attachment files (GET /attachments/{id}); absent: those routes answer 503 */
+  objects?: ObjectStore | null
 }

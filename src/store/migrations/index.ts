@@ -26,6 +26,8 @@ import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
+import { migration as plateKey } from './005_plate_key.js'
+import { migration as attachments } from './006_attachments.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -46,4 +48,6 @@ export const MIGRATIONS: Migration[] = [
   waybillsAnomalies,
   api,
   admin,
+  plateKey,
+  attachments,
 ]
