@@ -33,6 +33,8 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
 COPY --chown=root:root bin ./bin
+# the operator console's sources: bundled in memory at the first request for /
+COPY --chown=root:root console ./console
 # The embedded database (used only when DATABASE_URL is unset) lives in /data, owned by "node".
 RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]

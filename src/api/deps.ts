@@ -17,7 +17,8 @@ export interface Commander {
   sendCommand(phone: string, message: DownlinkMessage, options?: SendCommandOptions): Promise<CommandOutcome>
 }
 
-export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> & {
+export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> &
+  Partial<Pick<Config, 'baseMapUrl' | 'baseMapAttribution'>> & {
   /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */

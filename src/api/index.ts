@@ -56,6 +56,8 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
       bootstrapToken: config.bootstrapToken,
       metricsToken: config.metricsToken,
       metricsElsewhere: config.adminHttpAddr !== null,
+      baseMapUrl: config.baseMapUrl,
+      baseMapAttribution: config.baseMapAttribution,
     },
     store: opts.store,
     state: opts.state,

@@ -35,6 +35,9 @@ import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { adminRoutes } from './routes/admin.js'
+import { fleetRoutes } from './routes/fleet.js'
+import { consoleRoutes } from './routes/console.js'
+import { meRoutes } from './routes/me.js'
 import { AJV_OPTIONS, buildValidator, MAX_PARAM_LENGTH, paramLimitProblem } from './validation.js'
 
 export const API_PREFIX = '/api/v1'
@@ -239,6 +242,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   })
 
   systemRoutes(app, ctx)
+  consoleRoutes(app, ctx)
   await app.register(
     async (api) => {
       vehicleRoutes(api, ctx)
@@ -252,6 +256,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       auditRoutes(api, ctx)
       sessionRoutes(api, ctx)
       adminRoutes(api, ctx)
+      fleetRoutes(api, ctx)
+      meRoutes(api, ctx)
       attachmentRoutes(api, ctx)
     },
     { prefix: API_PREFIX },

@@ -51,6 +51,10 @@ export interface Config {
   adminHttpAddr: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
+  /** The console's base map: a raster tile URL template ({z}/{x}/{y}, e.g. Tianditu, an intranet tile server, OSM). Unset: the packaged offline outlines. */
+  baseMapUrl: string | null
+  /** Attribution shown for baseMapUrl's tiles. */
+  baseMapAttribution: string | null
   /** Active-safety attachment server (src/attachments): port, and the address 0x9208 sends terminals to. */
   attachmentsPort: number
   /** in-process: `serve` runs the attachment server; separate: `jt808 attachments` does (0x9208 names advertise host:port). */
@@ -110,6 +114,8 @@ export const DEFAULTS: Config = {
   metricsToken: null,
   adminHttpAddr: null,
   matcherConfig: null,
+  baseMapUrl: null,
+  baseMapAttribution: null,
   attachmentsPort: 7612,
   attachmentsServer: 'in-process',
   attachmentsHost: '0.0.0.0',
@@ -181,6 +187,8 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'baseMapUrl', env: 'JT808_BASEMAP_URL', flag: 'basemap-url', kind: 'nullable-string' },
+  { key: 'baseMapAttribution', env: 'JT808_BASEMAP_ATTRIBUTION', flag: 'basemap-attribution', kind: 'nullable-string' },
   { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
   { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },

@@ -95,6 +95,8 @@ for (const kind of BACKENDS) {
         'GET /api/v1/anomalies/{id}': 'anomalies.test.ts one',
         'POST /api/v1/anomalies/{id}/handling': 'anomalies.test.ts handling',
         'GET /api/v1/anomalies/stream': 'feed.test.ts live delivery',
+        'GET /api/v1/fleet': 'fleet.test.ts (an enterprise sees its own vehicles only)',
+        'GET /api/v1/me': 'fleet.test.ts (the caller only: nothing of another enterprise)',
         'GET /api/v1/attachments/{id}': 'attachments/upload.test.ts (another enterprise: 404)',
         'POST /api/v1/terminals/{phone}/commands': 'commands.test.ts scope',
         'POST /api/v1/geofences': 'core.test.ts authentication (supervisor only)',
