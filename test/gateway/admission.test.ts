@@ -9,6 +9,7 @@
  * where it matters, not read from the gate itself.
  */
 import t from 'tap'
+import type { Message } from '../../protocol/index.js'
 import type { Store } from '../../src/store/port.js'
 import { connect, eventually, fixAt, metricValue, online, openBackends, provision, registerFields, sleep, startGateway, VARIANTS, type Backends } from './harness.js'
 
@@ -105,6 +106,45 @@ for (const variant of VARIANTS) {
         t.teardown(() => again.close())
         t.equal(await again.authenticate(x.authCode), 0)
       }
+    })
+
+    t.test('queued commands of terminals authenticating together are taken in a few statements, each delivered once', async (t) => {
+      const calls: number[] = []
+      const counting = new Proxy(backends.store as Store, {
+        get(target, prop, receiver) {
+          if (prop === 'takePendingCommandsOf')
+            return async (phones: string[], now: number) => {
+              calls.push(phones.length)
+              await sleep(200) // slow enough that the others authenticate meanwhile
+              return target.takePendingCommandsOf(phones, now)
+            }
+          const v = Reflect.get(target, prop, receiver) as unknown
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+        },
+      })
+      const gw = await startGateway(backends, { authConcurrency: 4 }, { store: counting })
+      t.teardown(() => gw.close())
+      const n = 8
+      const terminals = await registered(backends, gw.port, n)
+      await Promise.all(terminals.map((x) => x.client.close()))
+      await eventually(() => terminals.every((x) => !gw.app.gateway.isConnected(x.v.phone)))
+      for (const x of terminals) {
+        const q = await gw.app.gateway.sendCommand(x.v.phone, { msgId: 0x8300, body: { flags: 0x08, text: `for ${x.v.phone}` } })
+        t.equal(q.status, 'queued')
+      }
+      calls.length = 0
+      const got = new Map<string, string[]>()
+      const again = await Promise.all(
+        terminals.map((x) => connect(gw.port, x.v.phone, { onMessage: (m: Message) => m.msgId === 0x8300 && got.set(x.v.phone, [...(got.get(x.v.phone) ?? []), (m.body as { text: string }).text]) })),
+      )
+      t.teardown(() => Promise.all(again.map((c) => c.close())))
+      t.same(await Promise.all(again.map((c, i) => c.authenticate(terminals[i]!.authCode))), Array(n).fill(0))
+      await eventually(() => got.size === n)
+      await sleep(300)
+      for (const x of terminals) t.same(got.get(x.v.phone), [`for ${x.v.phone}`], 'its own command, once')
+      t.equal(calls.reduce((a, b) => a + b, 0), n, 'every phone looked up')
+      t.ok(calls.length < n, `in ${calls.length} statements for ${n} terminals (${calls.join(', ')})`)
+      for (const x of terminals) t.same(await backends.store.takePendingCommands(x.v.phone, Date.now()), [], 'no longer queued')
     })
   })
 }
