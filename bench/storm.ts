@@ -14,9 +14,11 @@
  * the per-process file limit, and no address runs out of ephemeral ports.
  *
  * Phases and what is reported:
- *  1. held: every terminal authenticates (0x0102); the gateway's RSS summed over its processes
- *     (primary + workers, /proc) before and after → RSS per connection; then --hold seconds of
- *     heartbeats only → gateway CPU per 1,000 idle terminals.
+ *  1. held: every terminal authenticates (0x0102), half first, then the rest; the gateway's RSS
+ *     summed over its processes (primary + workers, /proc) after each half → RSS per connection
+ *     (the slope); then --hold seconds of heartbeats only → gateway CPU per 1,000 idle terminals.
+ *     JT808_* variables (JT808_AUTH_CONCURRENCY, JT808_AUTH_QUEUE, JT808_TCP_BACKLOG …) pass
+ *     through to the gateway: the levers are tried from the command line.
  *  2. reporting: each terminal sends a 0x0200 every --report-ms, acknowledged after commit.
  *  3. storm: every gateway process is SIGKILLed; the terminals keep recording (each position not
  *     acknowledged is kept, plus those taken while offline: the blind area) and reconnect — a
