@@ -22,6 +22,12 @@ export interface Config {
   authFailuresBeforeClose: number
   /** A connection that has not authenticated this long after it opened is closed, whatever it sends. */
   authDeadlineSeconds: number
+  /** Registrations/authentications handled at once per process (registry lookups, session writes); the rest wait in line. */
+  authConcurrency: number
+  /** Registrations/authentications waiting in line per process; past it the connection is closed (the terminal backs off and retries). */
+  authQueue: number
+  /** Listen backlog of the terminal port (the kernel caps it at net.core.somaxconn). */
+  tcpBacklog: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
   heartbeatSeconds: number
   idleTimeoutSeconds: number
@@ -90,6 +96,9 @@ export const DEFAULTS: Config = {
   registrationMode: 'registry',
   authFailuresBeforeClose: 3,
   authDeadlineSeconds: 30,
+  authConcurrency: 8,
+  authQueue: 10_000,
+  tcpBacklog: 4096,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
   badFramesBeforeClose: 10,
@@ -165,6 +174,9 @@ const SETTINGS: Setting[] = [
   { key: 'registrationMode', env: 'JT808_REGISTRATION', flag: 'registration', kind: 'mode' },
   { key: 'authFailuresBeforeClose', env: 'JT808_AUTH_FAILURES', flag: 'auth-failures', kind: 'int', min: 1 },
   { key: 'authDeadlineSeconds', env: 'JT808_AUTH_DEADLINE_S', flag: 'auth-deadline', kind: 'int', min: 1 },
+  { key: 'authConcurrency', env: 'JT808_AUTH_CONCURRENCY', flag: 'auth-concurrency', kind: 'int', min: 1, max: 1024 },
+  { key: 'authQueue', env: 'JT808_AUTH_QUEUE', flag: 'auth-queue', kind: 'int', min: 0 },
+  { key: 'tcpBacklog', env: 'JT808_TCP_BACKLOG', flag: 'tcp-backlog', kind: 'int', min: 1, max: 1 << 20 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
   { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },

@@ -105,6 +105,8 @@ export interface CommandStore {
   enqueueCommand(cmd: QueuedCommand): Promise<void>
   /** Removes and returns the unexpired commands for a terminal, oldest first; expired ones are deleted. */
   takePendingCommands(phone: string, now: number): Promise<QueuedCommand[]>
+  /** The same for many terminals in one statement, by phone (terminals with none are absent). */
+  takePendingCommandsOf(phones: string[], now: number): Promise<Map<string, QueuedCommand[]>>
 }
 
 export type { AnomalyStore } from './anomalies.js'
