@@ -34,8 +34,9 @@ const FEED_APPEND_CHUNK = 500
 
 /** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
 export interface IngestSource {
-  on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
-  off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
+  /** inserted: newly stored rows; contained: every row the batch stored, duplicates included */
+  on(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
+  off(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
   /** rows committed and not yet taken in downstream (set by the matcher) */
   downstreamRows?: () => number
   recheckLevel?(): void
@@ -197,7 +198,10 @@ export class MatcherService {
    */
   attachIngest(ingest: IngestSource): () => void {
     ingest.downstreamRows = () => this.backlogRows
+    // In-process the new rows are enough: a re-send that is a duplicate was seen by this matcher
+    // already, or the process restarted and rebuilds from the positions table.
     const listener = (rows: CommittedPosition[]) => {
+      if (!rows.length) return
       this.backlogRows += rows.length
       void this.handlePositions(rows)
         .catch((err) => this.report(err, 'positions failed'))
@@ -537,7 +541,9 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     // pauses the sockets instead of piling up publishes).
     let publishing = 0
     deps.ingest.downstreamRows = () => publishing
-    const onCommitted = (rows: CommittedPosition[]) => {
+    // Every row the batch held, duplicates too: a worker that committed and died before publishing
+    // left its rows unpublished, and the terminal's re-send (a duplicate now) repairs that gap.
+    const onCommitted = (_inserted: CommittedPosition[], rows: CommittedPosition[]) => {
       publishing += rows.length
       void publisher
         .positions(rows)
