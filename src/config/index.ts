@@ -45,6 +45,8 @@ export interface Config {
   bootstrapToken: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
   matcherConfig: string | null
+  /** How often the matcher checkpoints the per-vehicle state of vehicles that changed (seconds). */
+  matcherCheckpointSeconds: number
 }
 
 export const DEFAULTS: Config = {
@@ -81,6 +83,7 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   bootstrapToken: null,
   matcherConfig: null,
+  matcherCheckpointSeconds: 60,
 }
 
 export class ConfigError extends Error {
@@ -135,6 +138,7 @@ const SETTINGS: Setting[] = [
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
+  { key: 'matcherCheckpointSeconds', env: 'JT808_MATCHER_CHECKPOINT_S', flag: 'matcher-checkpoint', kind: 'int', min: 1, max: 3600 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */

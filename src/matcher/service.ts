@@ -24,6 +24,7 @@ import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/pa
 import type { State } from '../state/port.js'
 import type { Config } from '../config/index.js'
 import type { Store } from '../store/port.js'
+import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
 import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
 import { plateKey, type Waybill } from './waybill.js'
@@ -50,7 +51,9 @@ export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
 
 export type MatcherStore = Pick<Store,
   'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'findVehicleByTerminal' | 'insertWaybillReport'> &
-  Partial<Pick<Store, 'listGeofences'>>
+  Partial<Pick<Store, 'listGeofences'>> &
+  /** without them nothing is checkpointed: a new owner or a restart starts each vehicle afresh */
+  Partial<CheckpointStore>
 
 export interface MatcherServiceOptions {
   store: MatcherStore
@@ -70,6 +73,8 @@ export interface MatcherServiceOptions {
   maxPendingEvents?: number
   /** how often the API's geofences are reloaded into the speed-limit lookup (default 60 s; 0: never) */
   zonesRefreshMs?: number
+  /** how often changed vehicles are checkpointed (default 60 s; checkpoint.ts) */
+  checkpointMs?: number
 }
 
 export interface StreamOptions {
@@ -123,6 +128,13 @@ export class MatcherService {
   /** stream mode: driver cards and confirmations go to the partition's owner through the stream */
   private publisher: MatcherPublisher | null = null
   private readonly cleanups: Array<() => void> = []
+  private checkpoints: MatcherCheckpoints | null = null
+  private readonly checkpointMs: number
+  /** stream mode: what each restored vehicle's replay covered (checkpoint.ts) */
+  private readonly fences = new Map<number, ReplayFence>()
+  /** ids whose opening the feed already carried: a replay's 'opened' for them is stored, not announced */
+  private announced: Set<string> | null = null
+  private readonly unannounced = new WeakSet<AnomalyEvent>()
 
   constructor(opts: MatcherServiceOptions) {
     this.store = opts.store
@@ -137,12 +149,14 @@ export class MatcherService {
     this.metrics = opts.registry ? matcherMetrics(opts.registry) : null
     this.zonesRefreshMs = opts.zonesRefreshMs ?? 60_000
     this.fixedZones = opts.zones !== undefined
+    this.checkpointMs = opts.checkpointMs ?? 60_000
     this.engine = new MatcherEngine({
       config: this.cfg,
       zones: opts.zones ?? NO_ZONES,
       clock: this.clock,
       since: this.clock(),
       emit: (e) => {
+        if (this.announced && e.event === 'anomaly.opened' && this.announced.has(e.anomaly.id)) this.unannounced.add(e)
         this.pending.push(e)
         this.metrics?.events.inc({ event: e.event, type: e.anomaly.type })
       },
@@ -164,9 +178,18 @@ export class MatcherService {
       this.partitions = opts.streams.partitions
       this.publisher = new MatcherPublisher(this.state, opts.streams.partitions)
     }
+    const s = this.store
+    if (s.saveCheckpoints && s.loadCheckpoints && s.positionsAfter && s.deleteCheckpointsBefore) {
+      this.checkpoints = new MatcherCheckpoints({ store: s as CheckpointStore, engine: this.engine, partitions: this.partitions, everyMs: this.checkpointMs, clock: this.clock })
+    }
     await this.refreshZones()
     for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
-    if (this.owned === null) this.engine.restore(await this.store.openAnomalies())
+    if (this.owned === null) {
+      // a restart: every vehicle continues from its checkpoint and the positions stored since
+      const open = await this.store.openAnomalies()
+      await this.rebuild(undefined, open)
+      this.engine.restore(open)
+    }
     await this.persist()
     this.timers.push(setInterval(() => void this.tick().catch((err) => this.report(err, 'tick failed')), this.tickMs))
     this.timers.push(setInterval(() => void this.pollWaybills().catch((err) => this.report(err, 'waybill poll failed')), this.pollMs))
@@ -187,6 +210,8 @@ export class MatcherService {
     await this.consumer?.stop()
     this.engine.flushLate()
     await this.persist().catch((err) => this.report(err, 'final persist failed'))
+    // (stream mode: every partition was checkpointed as it was handed back)
+    await this.checkpoints?.save(true).catch((err) => this.report(err, 'final checkpoint failed'))
   }
 
   // ------------------------------------------------------------------ inputs
@@ -293,7 +318,7 @@ export class MatcherService {
         if ('kind' in v) {
           if (v.kind === 'driver-card') this.engine.driverCard(v.event)
           else if (v.kind === 'alarm-confirmed') this.engine.alarmConfirmed(v.vehicleId, v.bits, v.at)
-        } else {
+        } else if (!(this.fences.size && fenced(this.fences, v))) {
           this.engine.position(v)
           n++
         }
@@ -321,6 +346,8 @@ export class MatcherService {
 
   tick(now = this.clock()): Promise<void> {
     return this.serial(async () => {
+      // a fence whose vehicle never reported again is of no use after a while
+      for (const [id, f] of this.fences) if (now - f.at > 10 * 60_000) this.fences.delete(id)
       this.engine.tick(now)
       this.metrics?.vehicles.set(this.engine.stats().vehicles)
     })
@@ -365,6 +392,8 @@ export class MatcherService {
     const run = this.chain.then(async () => {
       await fn()
       await this.persist()
+      // after the anomalies: a checkpoint never runs ahead of what the store holds
+      await this.checkpoints?.save().catch((err) => this.report(err, 'checkpoint not saved; will retry'))
     })
     this.chain = run.catch(() => undefined)
     return run
@@ -402,19 +431,43 @@ export class MatcherService {
       this.owned!.add(p)
       const inPartition = (id: number) => partitionOf(id, this.partitions) === p
       const open = (await this.store.openAnomalies()).filter((a) => inPartition(a.vehicleId) || (a.vehicleId <= 0 && p === 0))
-      this.engine.restore(open)
       for (const r of this.waybills.values()) {
         const mine = (r.vehicle ? inPartition(r.vehicle.id) : p === 0) || (r.trailerVehicleId !== null && inPartition(r.trailerVehicleId))
         if (mine) this.engine.waybill(r.w, r.vehicle ?? undefined, this.owns(r.vehicle))
       }
+      // the partition's vehicles continue from their checkpoints and the positions since;
+      // what the store has open and the replay did not reproduce is followed as before
+      const fences = await this.rebuild(p, open)
+      for (const [id, f] of fences) this.fences.set(id, f)
+      this.engine.restore(open)
     })
   }
 
   private async revoke(p: number): Promise<void> {
     await this.serial(async () => {
+      const mine = (id: number) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0)
+      // handed over gracefully: the next owner starts from now, not from the last round
+      await this.checkpoints?.save(true, mine).catch((err) => this.report(err, 'checkpoint at hand-over failed'))
       this.owned!.delete(p)
-      this.engine.dropVehicles((id) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0))
+      this.engine.dropVehicles(mine)
+      this.checkpoints?.forget(mine)
+      for (const id of this.fences.keys()) if (mine(id)) this.fences.delete(id)
     })
+  }
+
+  /** Restores vehicles (of partition p, or all) from checkpoints; the replay does not announce again what the feed has. */
+  private async rebuild(p: number | undefined, open: Anomaly[]): Promise<Map<number, ReplayFence>> {
+    if (!this.checkpoints) return new Map()
+    this.announced = new Set(open.map((a) => a.id))
+    try {
+      const r = await this.checkpoints.load(p)
+      this.metrics?.rebuiltVehicles.inc(r.vehicles)
+      this.metrics?.replayedPositions.inc(r.positions)
+      if (r.vehicles) this.log?.info({ partition: p ?? null, vehicles: r.vehicles, positions: r.positions, ms: Math.round(r.ms) }, 'matcher state rebuilt from checkpoints')
+      return r.fences
+    } finally {
+      this.announced = null
+    }
   }
 
   /** Store first, then the feed; on failure keep everything and retry later. */
@@ -429,7 +482,8 @@ export class MatcherService {
       await this.store.upsertAnomalies([...latest.values()])
       // In chunks, each one round trip (a burst of thousands of openings is a few calls, not thousands).
       for (; sent < events.length; sent += FEED_APPEND_CHUNK) {
-        await this.state.appendMany(ANOMALY_EVENTS_STREAM, events.slice(sent, sent + FEED_APPEND_CHUNK), this.maxLen)
+        const chunk = events.slice(sent, sent + FEED_APPEND_CHUNK).filter((e) => !this.unannounced.has(e))
+        if (chunk.length) await this.state.appendMany(ANOMALY_EVENTS_STREAM, chunk, this.maxLen)
       }
     } catch (err) {
       // what reached the feed is not sent twice; storing again is harmless (upsert by id)
@@ -503,6 +557,8 @@ function matcherMetrics(registry: Registry) {
     events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),
     persistErrors: get('jt808_matcher_persist_errors_total', () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] })),
     vehicles: get('jt808_matcher_vehicles', () => new Gauge({ name: 'jt808_matcher_vehicles', help: 'Vehicles the matcher follows in this process', registers: [registry] })),
+    rebuiltVehicles: get('jt808_matcher_rebuilt_vehicles_total', () => new Counter({ name: 'jt808_matcher_rebuilt_vehicles_total', help: 'Vehicles restored from a checkpoint (restart or partition hand-over)', registers: [registry] })),
+    replayedPositions: get('jt808_matcher_replayed_positions_total', () => new Counter({ name: 'jt808_matcher_replayed_positions_total', help: 'Stored positions replayed after restoring checkpoints', registers: [registry] })),
   }
 }
 
@@ -532,6 +588,7 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     logger: deps.logger?.child({ component: 'matcher' }),
     registry: deps.registry,
     clock: deps.now,
+    checkpointMs: deps.config.matcherCheckpointSeconds * 1000,
   })
   const clustered = deps.state.kind === 'redis' && deps.config.workers > 1
   if (clustered) {

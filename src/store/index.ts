@@ -11,6 +11,7 @@ import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
 import { detectTimescale, maintenanceQueries, runMigrations } from './maintenance.js'
+import { matcherStateQueries } from './matcher-state.js'
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
@@ -111,6 +112,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...apiQueries(sql),
       ...waybills,
       ...anomalies,
+      ...matcherStateQueries(ctx),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

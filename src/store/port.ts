@@ -5,6 +5,7 @@
  */
 import type { ApiStore } from './auth.js'
 import type { AnomalyStore } from './anomalies.js'
+import type { MatcherStateStore } from './matcher-state.js'
 import type { WaybillStore } from './waybills.js'
 import type {
   AlarmTransition,
@@ -101,5 +102,6 @@ export interface CommandStore {
 
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
+export type { MatcherCheckpoint, MatcherStateStore } from './matcher-state.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, MatcherStateStore {}

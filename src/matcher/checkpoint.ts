@@ -1,0 +1,192 @@
+/**
+ * Matcher checkpoints: the state-store-plus-changelog pattern (issue 19). The engine's
+ * per-vehicle state is written to the store now and then; a process that takes vehicles over —
+ * a partition's new owner, or the one process after a restart — loads their checkpoints in bulk
+ * and replays the stored positions since each one, so runs, days and open anomalies continue as
+ * if nothing had happened.
+ *
+ * When
+ * - a vehicle seen for the first time is written after the batch that brought it (without a row
+ *   a new owner would not know the vehicle exists, and could not replay it);
+ * - vehicles that changed are written every `everyMs` (default 60 s: the replay after a crash is
+ *   at most that much of each vehicle's positions);
+ * - a partition handed over gracefully, and everything at close, is written at once.
+ *
+ * Where: the database (src/store/matcher-state.ts), not Redis — a single process on the
+ * embedded defaults has no Redis, and its restart must rebuild the same way; one upsert per
+ * round and one query per partition cost little (bench/checkpoint.ts, bench/RESULTS.md).
+ *
+ * Bounded: checkpoints are loaded by partition in pages of 2,000, positions for chunks of 500
+ * vehicles per query, and only checkpoints saved within `horizonMs` (default the late horizon,
+ * 24 h) count; older ones are deleted.
+ */
+import type { CommittedPosition, PositionRecord } from '../domain.js'
+import type { Store } from '../store/port.js'
+import { partitionOf } from '../state/partitioned.js'
+import type { MatcherEngine } from './engine.js'
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
+
+export type CheckpointStore = Pick<Store, 'saveCheckpoints' | 'loadCheckpoints' | 'positionsAfter' | 'deleteCheckpointsBefore'>
+
+const PAGE = 2000
+const REPLAY_CHUNK = 500
+
+export interface CheckpointOptions {
+  store: CheckpointStore
+  engine: MatcherEngine
+  /** partitions of the matcher stream; 1 for a single process */
+  partitions: number
+  everyMs?: number
+  horizonMs?: number
+  clock?: () => number
+}
+
+/**
+ * What a vehicle's replay covered, so the stream's redelivery of the same positions is not
+ * judged twice (a repeat older than the vehicle's newest fix would be taken for late data).
+ */
+export interface ReplayFence {
+  /** the checkpoint's watermark and when it was saved */
+  watermark: number
+  savedAt: number
+  /** device times replayed from the store */
+  times: Set<number>
+  /** newest replayed (or checkpointed) device time: a fix after it ends the fence */
+  through: number
+  at: number
+}
+
+export interface LoadResult {
+  vehicles: number
+  positions: number
+  fences: Map<number, ReplayFence>
+  ms: number
+}
+
+export class MatcherCheckpoints {
+  private readonly store: CheckpointStore
+  private readonly engine: MatcherEngine
+  private readonly partitions: number
+  private readonly everyMs: number
+  private readonly horizonMs: number
+  private readonly clock: () => number
+  /** vehicles changed since their last checkpoint */
+  private readonly dirty = new Set<number>()
+  /** vehicles that have a checkpoint row */
+  private readonly known = new Set<number>()
+  private lastRound: number
+  private lastPurge = -Infinity
+
+  constructor(o: CheckpointOptions) {
+    this.store = o.store
+    this.engine = o.engine
+    this.partitions = o.partitions
+    this.everyMs = o.everyMs ?? 60_000
+    this.horizonMs = o.horizonMs ?? o.engine.cfg.lateHorizonMs
+    this.clock = o.clock ?? Date.now
+    this.lastRound = this.clock()
+  }
+
+  /**
+   * After each batch (the engine flushed its late fixes): new vehicles now, changed ones when
+   * the round is due. `force`: every changed vehicle now (hand-over, close). `only`: just these.
+   */
+  async save(force = false, only?: (vehicleId: number) => boolean): Promise<number> {
+    for (const id of this.engine.takeChanged()) this.dirty.add(id)
+    const now = this.clock()
+    const round = force || now - this.lastRound >= this.everyMs
+    const ids: number[] = []
+    for (const id of this.dirty) if ((round || !this.known.has(id)) && (!only || only(id))) ids.push(id)
+    if (round && !only) this.lastRound = now
+    if (!ids.length) return 0
+    const rows = []
+    for (const id of ids) {
+      const s = this.engine.snapshotVehicle(id)
+      if (!s || !Number.isFinite(s.wm)) {
+        // forgotten by the engine (quiet for long): nothing left to write
+        if (!this.engine.hasVehicle(id)) this.dirty.delete(id)
+        continue
+      }
+      rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state: encodeSnapshot(s) })
+    }
+    // on failure the vehicles stay dirty and go with the next batch
+    await this.store.saveCheckpoints(rows)
+    for (const r of rows) {
+      this.dirty.delete(r.vehicleId)
+      this.known.add(r.vehicleId)
+    }
+    if (now - this.lastPurge >= 3_600_000) {
+      this.lastPurge = now
+      await this.store.deleteCheckpointsBefore(now - this.horizonMs)
+    }
+    return rows.length
+  }
+
+  /** Stops tracking vehicles handed to another process. */
+  forget(drop: (vehicleId: number) => boolean): void {
+    for (const id of this.dirty) if (drop(id)) this.dirty.delete(id)
+    for (const id of this.known) if (drop(id)) this.known.delete(id)
+  }
+
+  /**
+   * Restores the vehicles of partition `part` (all vehicles when undefined) from their
+   * checkpoints and replays the stored positions since each. Events the replay produces go
+   * through the engine's emit as usual (anomaly ids are stable, so storing them again is
+   * harmless; the caller decides what to announce).
+   */
+  async load(part?: number): Promise<LoadResult> {
+    const started = performance.now()
+    const now = this.clock()
+    const fences = new Map<number, ReplayFence>()
+    const from: Array<{ vehicleId: number; after: number }> = []
+    const idents = new Map<number, { plate: string; plateColor: number; enterprise: string | null }>()
+    let after = -1
+    for (;;) {
+      const page = await this.store.loadCheckpoints({ since: now - this.horizonMs, afterVehicleId: after, limit: PAGE, ...(part === undefined ? {} : { part, parts: this.partitions }) })
+      for (const cp of page) {
+        after = cp.vehicleId
+        const s = decodeSnapshot(cp.state)
+        if (!s || s.id !== cp.vehicleId) continue
+        this.engine.restoreVehicle(s)
+        this.known.add(s.id)
+        idents.set(s.id, { plate: s.plate, plateColor: s.plateColor, enterprise: s.enterprise })
+        // a day-long silence is not replayed further back than the horizon
+        from.push({ vehicleId: s.id, after: Math.max(s.wm, now - this.horizonMs) })
+        fences.set(s.id, { watermark: s.wm, savedAt: cp.savedAt, times: new Set(), through: s.wm, at: now })
+      }
+      if (page.length < PAGE) break
+    }
+    let positions = 0
+    for (let i = 0; i < from.length; i += REPLAY_CHUNK) {
+      const rows = await this.store.positionsAfter(from.slice(i, i + REPLAY_CHUNK), now + this.horizonMs)
+      for (const r of rows) {
+        const id = idents.get(r.vehicleId)!
+        this.engine.position(committed(r, id))
+        const f = fences.get(r.vehicleId)!
+        f.times.add(r.deviceTime)
+        if (r.deviceTime > f.through) f.through = r.deviceTime
+      }
+      this.engine.flushLate()
+      positions += rows.length
+    }
+    return { vehicles: from.length, positions, fences, ms: performance.now() - started }
+  }
+}
+
+function committed(r: PositionRecord, id: { plate: string; plateColor: number; enterprise: string | null }): CommittedPosition {
+  return { ...r, phone: '', plate: id.plate, plateColor: id.plateColor as CommittedPosition['plateColor'], enterpriseLicenseNo: id.enterprise }
+}
+
+/**
+ * True when a position from the stream was already judged by the replay (or is older than the
+ * checkpoint and was received before it was saved); drops the fence once the stream is past it.
+ */
+export function fenced(fences: Map<number, ReplayFence>, p: CommittedPosition): boolean {
+  const f = fences.get(p.vehicleId)
+  if (!f) return false
+  if (p.deviceTime > f.through) {
+    fences.delete(p.vehicleId)
+    return false
+  }
+  return f.times.has(p.deviceTime) || (p.deviceTime <= f.watermark && p.receivedAt <= f.savedAt)
+}

@@ -1,0 +1,22 @@
+/**
+ * 004_matcher_checkpoints: the matcher's per-vehicle state, so a new owner of a partition or a
+ * restarted process continues each vehicle's runs and days instead of starting from nothing
+ * (issue 19). One row per vehicle, overwritten; `part`/`parts` let a new owner load a whole
+ * partition in one indexed query.
+ */
+import type { Migration } from './index.js'
+
+export const migration: Migration = {
+  id: '004_matcher_checkpoints',
+  async up(sql) {
+    await sql.query(`CREATE TABLE IF NOT EXISTS matcher_checkpoints (
+      vehicle_id integer PRIMARY KEY,
+      part integer NOT NULL,
+      parts integer NOT NULL,
+      watermark timestamptz NOT NULL,
+      saved_at timestamptz NOT NULL,
+      state text NOT NULL
+    )`)
+    await sql.query(`CREATE INDEX IF NOT EXISTS matcher_checkpoints_part ON matcher_checkpoints (parts, part)`)
+  },
+}
