@@ -30,6 +30,8 @@ export type CheckpointStore = Pick<Store, 'saveCheckpoints' | 'loadCheckpoints' 
 
 const PAGE = 2000
 const REPLAY_CHUNK = 500
+/** rows per upsert: a round of a whole fleet is many statements of a few MB, not one of 100 MB */
+const SAVE_CHUNK = 1000
 
 export interface CheckpointOptions {
   store: CheckpointStore
@@ -109,11 +111,14 @@ export class MatcherCheckpoints {
       }
       rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state: encodeSnapshot(s) })
     }
-    // on failure the vehicles stay dirty and go with the next batch
-    await this.store.saveCheckpoints(rows)
-    for (const r of rows) {
-      this.dirty.delete(r.vehicleId)
-      this.known.add(r.vehicleId)
+    // on failure the vehicles not yet written stay dirty and go with the next batch
+    for (let i = 0; i < rows.length; i += SAVE_CHUNK) {
+      const chunk = rows.slice(i, i + SAVE_CHUNK)
+      await this.store.saveCheckpoints(chunk)
+      for (const r of chunk) {
+        this.dirty.delete(r.vehicleId)
+        this.known.add(r.vehicleId)
+      }
     }
     if (now - this.lastPurge >= 3_600_000) {
       this.lastPurge = now

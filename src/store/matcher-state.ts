@@ -50,21 +50,17 @@ export function matcherStateQueries(ctx: StoreContext): MatcherStateStore {
   return {
     async saveCheckpoints(rows) {
       if (!rows.length) return
+      // json_to_recordset: a text[] parameter of JSON strings (quotes escaped twice) parsed 3x slower
+      const payload = rows.map((r) => ({ vehicle_id: r.vehicleId, part: r.part, parts: r.parts, watermark: iso(r.watermark), saved_at: iso(r.savedAt), state: r.state }))
       await sql.query(
         `INSERT INTO matcher_checkpoints (vehicle_id, part, parts, watermark, saved_at, state)
-         SELECT * FROM unnest($1::int4[], $2::int4[], $3::int4[], $4::timestamptz[], $5::timestamptz[], $6::text[])
+         SELECT vehicle_id, part, parts, watermark, saved_at, state
+           FROM json_to_recordset($1::json) AS r(vehicle_id int4, part int4, parts int4, watermark timestamptz, saved_at timestamptz, state text)
          ON CONFLICT (vehicle_id) DO UPDATE SET part = EXCLUDED.part, parts = EXCLUDED.parts, watermark = EXCLUDED.watermark,
            saved_at = EXCLUDED.saved_at, state = EXCLUDED.state
          -- a process that lost a partition without knowing it must not overwrite the new owner's newer state
          WHERE matcher_checkpoints.watermark <= EXCLUDED.watermark`,
-        [
-          rows.map((r) => r.vehicleId),
-          rows.map((r) => r.part),
-          rows.map((r) => r.parts),
-          rows.map((r) => iso(r.watermark)),
-          rows.map((r) => iso(r.savedAt)),
-          rows.map((r) => r.state),
-        ],
+        [JSON.stringify(payload)],
       )
     },
 

@@ -18,5 +18,10 @@ export const migration: Migration = {
       state text NOT NULL
     )`)
     await sql.query(`CREATE INDEX IF NOT EXISTS matcher_checkpoints_part ON matcher_checkpoints (parts, part)`)
+    // A round rewrites every driving vehicle's 2.5 KB: pglz compression of the TOASTed text was
+    // most of an upsert's time (bench/RESULTS.md, 2026-12-05); lz4 where the server has it, else none.
+    const { rows } = await sql.query<{ lz4: boolean }>(`SELECT coalesce(bool_or('lz4' = ANY(enumvals)), false) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'`)
+    if (rows[0]?.lz4) await sql.query(`ALTER TABLE matcher_checkpoints ALTER COLUMN state SET COMPRESSION lz4`)
+    else await sql.query(`ALTER TABLE matcher_checkpoints ALTER COLUMN state SET STORAGE EXTERNAL`)
   },
 }

@@ -1,0 +1,119 @@
+/**
+ * bench/checkpoint: what the matcher's checkpoints cost (issue 19), on the real PostgreSQL (or
+ * embedded PGlite with --pglite), in a schema of its own that is dropped afterwards.
+ *
+ * N vehicles drive for an hour of device time (30 s reports, stops, an overspeed now and then)
+ * through one engine; then
+ *   - size: each vehicle's encoded snapshot (bytes, p50 / p99 / max);
+ *   - round: one checkpoint round of the whole fleet (saveCheckpoints in chunks of 1,000);
+ *   - hand-over: every vehicle then reports R more positions (stored, not checkpointed — what a
+ *     dead owner leaves behind), and a fresh engine takes over one partition of P, then the whole
+ *     fleet (the restart of a single process): checkpoints loaded, positions since replayed.
+ *
+ *   node --import tsx bench/checkpoint.ts [--vehicles 20000] [--partitions 64] [--since 4] [--pglite]
+ */
+import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { DEFAULTS } from '../src/config/index.js'
+import type { AnomalyEvent, CommittedPosition } from '../src/domain.js'
+import { MatcherCheckpoints } from '../src/matcher/checkpoint.js'
+import { matcherConfig } from '../src/matcher/config.js'
+import { MatcherEngine } from '../src/matcher/engine.js'
+import { encodeSnapshot } from '../src/matcher/snapshot.js'
+import { partitionOf } from '../src/state/partitioned.js'
+import { openStore } from '../src/store/index.js'
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? Number(process.argv[i + 1]) : dflt
+}
+
+const N = arg('vehicles', 20_000)
+const P = arg('partitions', 64)
+const SINCE = arg('since', 4)
+const PGLITE = process.argv.includes('--pglite')
+const EVERY = 30_000
+const T0 = Date.UTC(2024, 5, 3, 0, 0, 0) // 08:00 Beijing
+const HOUR_FIXES = 120
+
+let seed = 0x2545f491
+function rnd(): number {
+  seed ^= seed << 13
+  seed ^= seed >>> 17
+  seed ^= seed << 5
+  return (seed >>> 0) / 4294967296
+}
+
+const schema = `bench_checkpoint_${randomUUID().replace(/-/g, '').slice(0, 12)}`
+const config = { ...structuredClone(DEFAULTS), databaseUrl: PGLITE ? null : process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' }
+const store = await openStore(config, PGLITE ? { embedded: 'memory' } : { schema, poolSize: 4 })
+
+const lon = new Float64Array(N), lat = new Float64Array(N)
+for (let i = 0; i < N; i++) {
+  lon[i] = 105 + rnd() * 15
+  lat[i] = 25 + rnd() * 15
+}
+const ids = await store.upsertVehicles(Array.from({ length: N }, (_, i) => ({ plate: `京B${String(i).padStart(6, '0')}`, plateColor: 2 })))
+
+function fixAt(i: number, k: number): CommittedPosition {
+  const t = T0 + k * EVERY + (i % 30) * 1000
+  // drive 20 min, stop 5, with a 2-minute overspeed every 50 minutes
+  const phase = k % 50
+  const speed = phase < 40 ? (phase >= 30 && phase < 34 ? 95 : 60) : 0
+  lon[i] += speed > 0 ? (speed * EVERY) / 3_600_000 / 90 : 0
+  return {
+    vehicleId: ids[i], deviceTime: t, receivedAt: t + 1000, latitude: lat[i], longitude: lon[i], altitude: 30, speed, direction: 90,
+    alarm: 0, status: 3, mileage: null, extras: {}, blindArea: false, sourceMsgId: 0x0200,
+    phone: '', plate: `京B${String(i).padStart(6, '0')}`, plateColor: 2, enterpriseLicenseNo: null,
+  }
+}
+
+const cfg = matcherConfig({})
+let events = 0
+const engine = new MatcherEngine({ config: cfg, emit: () => events++, clock: () => 0, since: T0 })
+for (let k = 0; k < HOUR_FIXES; k++) {
+  for (let i = 0; i < N; i++) engine.position(fixAt(i, k))
+  engine.flushLate()
+}
+
+// ---- size
+const sizes: number[] = []
+for (const id of ids) sizes.push(Buffer.byteLength(encodeSnapshot(engine.snapshotVehicle(id)!)))
+sizes.sort((a, b) => a - b)
+const pct = (q: number) => sizes[Math.min(sizes.length - 1, Math.floor(q * sizes.length))]
+
+// ---- one round of the whole fleet
+let now = T0 + HOUR_FIXES * EVERY
+const writer = new MatcherCheckpoints({ store, engine, partitions: P, everyMs: 60_000, clock: () => now })
+const r0 = performance.now()
+const written = await writer.save(true)
+const roundMs = performance.now() - r0
+
+// ---- positions a dead owner leaves behind: stored, not checkpointed
+const after: CommittedPosition[] = []
+for (let k = HOUR_FIXES; k < HOUR_FIXES + SINCE; k++) for (let i = 0; i < N; i++) after.push(fixAt(i, k))
+for (let i = 0; i < after.length; i += 10_000) await store.insertPositions(after.slice(i, i + 10_000))
+now += SINCE * EVERY + 15_000
+
+// ---- hand-over of one partition, then of the whole fleet
+const fresh = () => new MatcherEngine({ config: cfg, emit: (_e: AnomalyEvent) => undefined, clock: () => 0, since: T0 })
+const e1 = fresh()
+const one = await new MatcherCheckpoints({ store, engine: e1, partitions: P, clock: () => now }).load(0)
+const inPart0 = ids.filter((id) => partitionOf(id, P) === 0).length
+const e2 = fresh()
+const all = await new MatcherCheckpoints({ store, engine: e2, partitions: P, clock: () => now }).load()
+// the same verdicts as the engine that saw everything
+for (const p of after) engine.position(p)
+engine.flushLate()
+const same = ids.every((id) => JSON.stringify(engine.openAnomalies(id)) === JSON.stringify(e2.openAnomalies(id)))
+
+const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+console.log(`bench/checkpoint — ${PGLITE ? 'PGlite (memory)' : 'PostgreSQL'}, ${fmt(N)} vehicles after 1 h of 30 s reports, ${P} partitions, ${SINCE} positions since the checkpoint`)
+console.log(`snapshot size            p50 ${fmt(pct(0.5))} B, p99 ${fmt(pct(0.99))} B, max ${fmt(sizes[sizes.length - 1])} B`)
+console.log(`round (${fmt(written)} vehicles)   ${fmt(roundMs)} ms = ${fmt((roundMs * 1000) / written, 1)} µs per vehicle`)
+console.log(`hand-over, 1 partition   ${fmt(one.vehicles)} vehicles (of ${fmt(inPart0)}), ${fmt(one.positions)} positions replayed in ${fmt(one.ms)} ms = ${fmt((one.ms * 1000) / Math.max(1, one.vehicles), 1)} µs per vehicle`)
+console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle`)
+console.log(`verdicts                 ${same ? 'the same open anomalies as the engine that saw everything' : 'DIFFERENT from the engine that saw everything'} (${fmt(events)} events in the hour)`)
+
+if (!PGLITE) await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+await store.close()
