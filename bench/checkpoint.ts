@@ -113,6 +113,8 @@ console.log(`snapshot size            p50 ${fmt(pct(0.5))} B, p99 ${fmt(pct(0.99
 console.log(`round (${fmt(written)} vehicles)   ${fmt(roundMs)} ms = ${fmt((roundMs * 1000) / written, 1)} µs per vehicle`)
 console.log(`hand-over, 1 partition   ${fmt(one.vehicles)} vehicles (of ${fmt(inPart0)}), ${fmt(one.positions)} positions replayed in ${fmt(one.ms)} ms = ${fmt((one.ms * 1000) / Math.max(1, one.vehicles), 1)} µs per vehicle`)
 console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle`)
+const ph = all.phases
+console.log(`  of which                 read checkpoints ${fmt(ph.readCheckpointsMs)} ms, decode + restore ${fmt(ph.restoreMs)} ms, read positions ${fmt(ph.readPositionsMs)} ms, replay ${fmt(ph.replayMs)} ms`)
 console.log(`verdicts                 ${same ? 'the same open anomalies as the engine that saw everything' : 'DIFFERENT from the engine that saw everything'} (${fmt(events)} events in the hour)`)
 
 if (!PGLITE) await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)

@@ -63,6 +63,8 @@ export interface LoadResult {
   positions: number
   fences: Map<number, ReplayFence>
   ms: number
+  /** where the time went: store reads (checkpoints, positions) and the engine (restore, replay) */
+  phases: { readCheckpointsMs: number; restoreMs: number; readPositionsMs: number; replayMs: number }
 }
 
 export class MatcherCheckpoints {
@@ -145,9 +147,13 @@ export class MatcherCheckpoints {
     const fences = new Map<number, ReplayFence>()
     const from: Array<{ vehicleId: number; after: number }> = []
     const idents = new Map<number, { plate: string; plateColor: number; enterprise: string | null }>()
+    const phases = { readCheckpointsMs: 0, restoreMs: 0, readPositionsMs: 0, replayMs: 0 }
     let after = -1
     for (;;) {
+      let t = performance.now()
       const page = await this.store.loadCheckpoints({ since: now - this.horizonMs, afterVehicleId: after, limit: PAGE, ...(part === undefined ? {} : { part, parts: this.partitions }) })
+      phases.readCheckpointsMs += performance.now() - t
+      t = performance.now()
       for (const cp of page) {
         after = cp.vehicleId
         const s = decodeSnapshot(cp.state)
@@ -159,11 +165,15 @@ export class MatcherCheckpoints {
         from.push({ vehicleId: s.id, after: Math.max(s.wm, now - this.horizonMs) })
         fences.set(s.id, { watermark: s.wm, savedAt: cp.savedAt, times: new Set(), through: s.wm, at: now })
       }
+      phases.restoreMs += performance.now() - t
       if (page.length < PAGE) break
     }
     let positions = 0
     for (let i = 0; i < from.length; i += REPLAY_CHUNK) {
+      let t = performance.now()
       const rows = await this.store.positionsAfter(from.slice(i, i + REPLAY_CHUNK), now + this.horizonMs)
+      phases.readPositionsMs += performance.now() - t
+      t = performance.now()
       for (const r of rows) {
         const id = idents.get(r.vehicleId)!
         this.engine.position(committed(r, id))
@@ -172,9 +182,10 @@ export class MatcherCheckpoints {
         if (r.deviceTime > f.through) f.through = r.deviceTime
       }
       this.engine.flushLate()
+      phases.replayMs += performance.now() - t
       positions += rows.length
     }
-    return { vehicles: from.length, positions, fences, ms: performance.now() - started }
+    return { vehicles: from.length, positions, fences, ms: performance.now() - started, phases }
   }
 }
 

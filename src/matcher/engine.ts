@@ -484,6 +484,7 @@ export class MatcherEngine {
   /**
    * The vehicle's state as plain data (snapshot.ts), or null when the engine does not follow it
    * or it has late fixes waiting for flushLate() (checkpoint after the batch, not inside it).
+   * A view of the live state, not a copy: encode it before the engine is fed again.
    */
   snapshotVehicle(vehicleId: number): VehicleSnapshot | null {
     const v = this.byId.get(vehicleId)
@@ -491,7 +492,7 @@ export class MatcherEngine {
     const indexOf = (h: Tracked) => v.anoms.indexOf(h)
     const rule = (r: Parameters<typeof snapshotRule<Tracked>>[0] | null): RuleSnapshot | null => (r ? snapshotRule(r, indexOf) : null)
     const m = v.motion
-    return structuredClone({
+    return {
       version: SNAPSHOT_VERSION,
       id: v.id, plate: v.plate, plateColor: v.plateColor, enterprise: v.enterprise,
       wm: v.wm, lastT: v.lastT, lastLat: v.lastLat, lastLon: v.lastLon, lastSpeed: v.lastSpeed,
@@ -503,15 +504,15 @@ export class MatcherEngine {
       overspeed: rule(v.overspeed), route: rule(v.route), drift: rule(v.drift),
       nightBans: v.nightBans ? v.nightBans.map((r) => rule(r)) : null,
       alarms: v.alarms ? { bits: v.alarms.bits, confirmed: v.alarms.confirmed, lastT: v.alarms.lastT, open: [...v.alarms.open].map(([b, h]) => [b, indexOf(h)] as [number, number]) } : null,
-    })
+    }
   }
 
   /**
    * Follows a vehicle from its snapshot, replacing what the engine held for it: the next fixes
    * continue its runs, days and open anomalies as if this engine had seen everything before.
+   * The engine takes the snapshot's objects over (a decoded one; clone one you keep using).
    */
   restoreVehicle(s: VehicleSnapshot): void {
-    s = structuredClone(s)
     const v = new VehicleState({ id: s.id, plate: s.plate, plateColor: s.plateColor, enterpriseLicenseNo: s.enterprise }, this.cfg)
     for (const old of [this.byId.get(s.id), this.byKey.get(v.key)]) {
       if (!old) continue

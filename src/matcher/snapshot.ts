@@ -77,7 +77,7 @@ interface TimedLike<H> {
 
 export function snapshotRule<H>(rule: TimedLike<H>, indexOf: (h: H) => number): RuleSnapshot {
   const fields: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(rule)) if (!WIRING.has(k)) fields[k] = structuredClone(v)
+  for (const [k, v] of Object.entries(rule)) if (!WIRING.has(k)) fields[k] = v
   const timer: Record<string, number | boolean> = {}
   for (const [k, v] of Object.entries(rule.timer)) if (typeof v === 'number' || typeof v === 'boolean') timer[k] = v
   return { timer, handle: rule.handle === null ? -1 : indexOf(rule.handle), fields }
@@ -85,7 +85,7 @@ export function snapshotRule<H>(rule: TimedLike<H>, indexOf: (h: H) => number): 
 
 /** Gives a freshly constructed rule its state back. */
 export function restoreRule<H, R extends TimedLike<H>>(rule: R, s: RuleSnapshot, handleAt: (i: number) => H | null): R {
-  Object.assign(rule, structuredClone(s.fields))
+  Object.assign(rule, s.fields)
   // minMs/mergeMs/gapMs come from the configuration in force, not from the checkpoint
   const { minMs: _a, mergeMs: _b, gapMs: _c, ...timer } = s.timer
   Object.assign(rule.timer, timer)
@@ -102,10 +102,32 @@ export function encodeSnapshot(s: VehicleSnapshot): string {
 
 /** The inverse of encodeSnapshot; null for another version or what does not parse. */
 export function decodeSnapshot(text: string): VehicleSnapshot | null {
+  let s: VehicleSnapshot
   try {
-    const s = JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && v.startsWith(TAG) ? Number(v.slice(TAG.length)) : v)) as VehicleSnapshot
-    return s && s.version === SNAPSHOT_VERSION && Number.isSafeInteger(s.id) ? s : null
+    s = JSON.parse(text) as VehicleSnapshot
   } catch {
     return null
+  }
+  if (!s || typeof s !== 'object' || s.version !== SNAPSHOT_VERSION || !Number.isSafeInteger(s.id)) return null
+  // a walk afterwards: JSON.parse with a reviver cost 5x the parse itself (bench/RESULTS.md, 2026-12-05)
+  untag(s as unknown as Record<string, unknown>)
+  return s
+}
+
+function untag(o: Record<string, unknown> | unknown[]): void {
+  if (Array.isArray(o)) {
+    for (let i = 0; i < o.length; i++) {
+      const v = o[i]
+      if (typeof v === 'string') {
+        if (v.startsWith(TAG)) o[i] = Number(v.slice(TAG.length))
+      } else if (v !== null && typeof v === 'object') untag(v as Record<string, unknown>)
+    }
+    return
+  }
+  for (const k in o) {
+    const v = o[k]
+    if (typeof v === 'string') {
+      if (v.startsWith(TAG)) o[k] = Number(v.slice(TAG.length))
+    } else if (v !== null && typeof v === 'object') untag(v as Record<string, unknown>)
   }
 }

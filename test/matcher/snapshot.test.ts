@@ -114,7 +114,7 @@ t.test('a restored vehicle keeps its waybill cover and its changed-set bookkeepi
   for (const p of trip.drive(30 * MIN, 60)) a.position(p)
   t.same(a.takeChanged(), [1])
   t.same(a.takeChanged(), [], 'cleared')
-  const snap = a.snapshotVehicle(1)!
+  const snap = decodeSnapshot(encodeSnapshot(a.snapshotVehicle(1)!))!
   const after: AnomalyEvent[] = []
   const b = engine(after)
   b.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor })
