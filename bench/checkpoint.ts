@@ -85,9 +85,15 @@ const pct = (q: number) => sizes[Math.min(sizes.length - 1, Math.floor(q * sizes
 // ---- one round of the whole fleet
 let now = T0 + HOUR_FIXES * EVERY
 const writer = new MatcherCheckpoints({ store, engine, partitions: P, everyMs: 60_000, clock: () => now })
+const cpu = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1000
+}
 const r0 = performance.now()
+const c0 = cpu()
 const written = await writer.save(true)
 const roundMs = performance.now() - r0
+const roundCpu = cpu() - c0
 
 // ---- positions a dead owner leaves behind: stored, not checkpointed
 const after: CommittedPosition[] = []
@@ -101,18 +107,21 @@ const e1 = fresh()
 const one = await new MatcherCheckpoints({ store, engine: e1, partitions: P, clock: () => now }).load(0)
 const inPart0 = ids.filter((id) => partitionOf(id, P) === 0).length
 const e2 = fresh()
+const c1 = cpu()
 const all = await new MatcherCheckpoints({ store, engine: e2, partitions: P, clock: () => now }).load()
+const allCpu = cpu() - c1
 // the same verdicts as the engine that saw everything
 for (const p of after) engine.position(p)
 engine.flushLate()
 const same = ids.every((id) => JSON.stringify(engine.openAnomalies(id)) === JSON.stringify(e2.openAnomalies(id)))
 
 const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
-console.log(`bench/checkpoint — ${PGLITE ? 'PGlite (memory)' : 'PostgreSQL'}, ${fmt(N)} vehicles after 1 h of 30 s reports, ${P} partitions, ${SINCE} positions since the checkpoint`)
+const { loadavg } = await import('node:os')
+console.log(`bench/checkpoint — load average ${loadavg()[0].toFixed(1)}, ${PGLITE ? 'PGlite (memory)' : 'PostgreSQL'}, ${fmt(N)} vehicles after 1 h of 30 s reports, ${P} partitions, ${SINCE} positions since the checkpoint`)
 console.log(`snapshot size            p50 ${fmt(pct(0.5))} B, p99 ${fmt(pct(0.99))} B, max ${fmt(sizes[sizes.length - 1])} B`)
-console.log(`round (${fmt(written)} vehicles)   ${fmt(roundMs)} ms = ${fmt((roundMs * 1000) / written, 1)} µs per vehicle`)
+console.log(`round (${fmt(written)} vehicles)   ${fmt(roundMs)} ms = ${fmt((roundMs * 1000) / written, 1)} µs per vehicle (this process's CPU ${fmt((roundCpu * 1000) / written, 1)} µs)`)
 console.log(`hand-over, 1 partition   ${fmt(one.vehicles)} vehicles (of ${fmt(inPart0)}), ${fmt(one.positions)} positions replayed in ${fmt(one.ms)} ms = ${fmt((one.ms * 1000) / Math.max(1, one.vehicles), 1)} µs per vehicle`)
-console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle`)
+console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle (this process's CPU ${fmt((allCpu * 1000) / Math.max(1, all.vehicles), 1)} µs)`)
 const ph = all.phases
 console.log(`  of which                 read checkpoints ${fmt(ph.readCheckpointsMs)} ms, decode + restore ${fmt(ph.restoreMs)} ms, read positions ${fmt(ph.readPositionsMs)} ms, replay ${fmt(ph.replayMs)} ms`)
 console.log(`verdicts                 ${same ? 'the same open anomalies as the engine that saw everything' : 'DIFFERENT from the engine that saw everything'} (${fmt(events)} events in the hour)`)

@@ -9,7 +9,7 @@
  * - a vehicle seen for the first time is written after the batch that brought it (without a row
  *   a new owner would not know the vehicle exists, and could not replay it);
  * - vehicles that changed are written every `everyMs` (default 60 s: the replay after a crash is
- *   at most that much of each vehicle's positions);
+ *   at most about that much of each vehicle's positions), a chunk of 1,000 after each batch;
  * - a partition handed over gracefully, and everything at close, is written at once.
  *
  * Where: the database (src/store/matcher-state.ts), not Redis — a single process on the
@@ -21,7 +21,7 @@
  * 24 h) count; older ones are deleted.
  */
 import type { CommittedPosition, PositionRecord } from '../domain.js'
-import type { Store } from '../store/port.js'
+import type { MatcherCheckpoint, Store } from '../store/port.js'
 import { partitionOf } from '../state/partitioned.js'
 import type { MatcherEngine } from './engine.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
@@ -79,6 +79,8 @@ export class MatcherCheckpoints {
   /** vehicles that have a checkpoint row */
   private readonly known = new Set<number>()
   private lastRound: number
+  /** the round in progress: vehicles still to write */
+  private due: number[] = []
   private lastPurge = -Infinity
 
   constructor(o: CheckpointOptions) {
@@ -92,41 +94,53 @@ export class MatcherCheckpoints {
   }
 
   /**
-   * After each batch (the engine flushed its late fixes): new vehicles now, changed ones when
-   * the round is due. `force`: every changed vehicle now (hand-over, close). `only`: just these.
+   * After each batch (the engine flushed its late fixes): new vehicles now; when a round is due,
+   * the vehicles changed since the last one, at most one chunk of 1,000 per call so the matcher
+   * never stalls for a whole fleet's round. `force`: every changed vehicle now (hand-over,
+   * close); `only`: just those.
    */
   async save(force = false, only?: (vehicleId: number) => boolean): Promise<number> {
     for (const id of this.engine.takeChanged()) this.dirty.add(id)
     const now = this.clock()
-    const round = force || now - this.lastRound >= this.everyMs
-    const ids: number[] = []
-    for (const id of this.dirty) if ((round || !this.known.has(id)) && (!only || only(id))) ids.push(id)
-    if (round && !only) this.lastRound = now
-    if (!ids.length) return 0
-    const rows = []
-    for (const id of ids) {
-      const s = this.engine.snapshotVehicle(id)
-      if (!s || !Number.isFinite(s.wm)) {
-        // forgotten by the engine (quiet for long): nothing left to write
-        if (!this.engine.hasVehicle(id)) this.dirty.delete(id)
-        continue
-      }
-      rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state: encodeSnapshot(s) })
+    if (!force && !this.due.length && now - this.lastRound >= this.everyMs) {
+      this.lastRound = now
+      this.due = [...this.dirty]
     }
-    // on failure the vehicles not yet written stay dirty and go with the next batch
-    for (let i = 0; i < rows.length; i += SAVE_CHUNK) {
-      const chunk = rows.slice(i, i + SAVE_CHUNK)
-      await this.store.saveCheckpoints(chunk)
-      for (const r of chunk) {
+    const ids: number[] = []
+    if (force) {
+      for (const id of this.dirty) if (!only || only(id)) ids.push(id)
+    } else {
+      for (const id of this.dirty) if (!this.known.has(id)) ids.push(id)
+      while (this.due.length && ids.length < SAVE_CHUNK) {
+        const id = this.due.pop()!
+        if (this.dirty.has(id) && this.known.has(id)) ids.push(id)
+      }
+    }
+    let written = 0
+    // encoded chunk by chunk; on failure what is not yet written stays dirty for the next call
+    for (let i = 0; i < ids.length; i += SAVE_CHUNK) {
+      const rows: MatcherCheckpoint[] = []
+      for (const id of ids.slice(i, i + SAVE_CHUNK)) {
+        const s = this.engine.snapshotVehicle(id)
+        if (!s || !Number.isFinite(s.wm)) {
+          // forgotten by the engine (quiet for long): nothing left to write
+          if (!this.engine.hasVehicle(id)) this.dirty.delete(id)
+          continue
+        }
+        rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state: encodeSnapshot(s) })
+      }
+      await this.store.saveCheckpoints(rows)
+      for (const r of rows) {
         this.dirty.delete(r.vehicleId)
         this.known.add(r.vehicleId)
       }
+      written += rows.length
     }
     if (now - this.lastPurge >= 3_600_000) {
       this.lastPurge = now
       await this.store.deleteCheckpointsBefore(now - this.horizonMs)
     }
-    return rows.length
+    return written
   }
 
   /** Stops tracking vehicles handed to another process. */
