@@ -10,17 +10,24 @@
  *     dead owner leaves behind), and a fresh engine takes over one partition of P, then the whole
  *     fleet (the restart of a single process): checkpoints loaded, positions since replayed.
  *
- *   node --import tsx bench/checkpoint.ts [--vehicles 20000] [--partitions 64] [--since 4] [--pglite]
+ * With --handover (PostgreSQL and Redis, REDIS_URL or 127.0.0.1:6379): two matcher services on
+ * their own Redis connections share the partitions; one stops the way a crashed process does,
+ * and the time until the other owns every partition and has rebuilt their vehicles is measured.
+ *
+ *   node --import tsx bench/checkpoint.ts [--vehicles 20000] [--partitions 64] [--since 4] [--pglite] [--handover] [--lease 3000]
  */
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
+import { Registry } from 'prom-client'
 import { DEFAULTS } from '../src/config/index.js'
 import type { AnomalyEvent, CommittedPosition } from '../src/domain.js'
 import { MatcherCheckpoints } from '../src/matcher/checkpoint.js'
 import { matcherConfig } from '../src/matcher/config.js'
 import { MatcherEngine } from '../src/matcher/engine.js'
+import { MatcherService } from '../src/matcher/service.js'
 import { encodeSnapshot } from '../src/matcher/snapshot.js'
 import { partitionOf } from '../src/state/partitioned.js'
+import { RedisState } from '../src/state/redis.js'
 import { openStore } from '../src/store/index.js'
 
 function arg(name: string, dflt: number): number {
@@ -125,6 +132,41 @@ console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.p
 const ph = all.phases
 console.log(`  of which                 read checkpoints ${fmt(ph.readCheckpointsMs)} ms, decode + restore ${fmt(ph.restoreMs)} ms, read positions ${fmt(ph.readPositionsMs)} ms, replay ${fmt(ph.replayMs)} ms`)
 console.log(`verdicts                 ${same ? 'the same open anomalies as the engine that saw everything' : 'DIFFERENT from the engine that saw everything'} (${fmt(events)} events in the hour)`)
+
+if (process.argv.includes('--handover') && !PGLITE) {
+  const lease = arg('lease', 3000)
+  const prefix = `bench:checkpoint:${randomUUID()}:`
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
+  const states = [new RedisState(url, { prefix }), new RedisState(url, { prefix })]
+  const registries = [new Registry(), new Registry()]
+  const services = states.map((state, i) => new MatcherService({ store, state, clock: () => now, registry: registries[i], tickMs: 3_600_000, waybillPollMs: 3_600_000, zonesRefreshMs: 0 }))
+  const opts = { partitions: P, leaseMs: lease, blockMs: 100 }
+  await services[0].start({ streams: { ...opts, consumer: 'a' } })
+  await services[1].start({ streams: { ...opts, consumer: 'b' } })
+  const until = async (cond: () => boolean) => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 10))
+  }
+  await until(() => services.every((x) => x.ownedPartitions().length === P / 2))
+  await Promise.all(services.map((x) => x.drain()))
+  const metric = async (r: Registry, name: string): Promise<number> => {
+    const m = r.getSingleMetric(name)
+    return m ? (await m.get()).values.reduce((a, v) => a + v.value, 0) : 0
+  }
+  const before = await metric(registries[1], 'jt808_matcher_rebuilt_vehicles_total')
+  const beforePos = await metric(registries[1], 'jt808_matcher_replayed_positions_total')
+  const k0 = performance.now()
+  services[0].abandon()
+  await until(() => services[1].ownedPartitions().length === P)
+  const owned = performance.now() - k0
+  await services[1].drain()
+  const rebuilt = performance.now() - k0
+  const vehicles = (await metric(registries[1], 'jt808_matcher_rebuilt_vehicles_total')) - before
+  const replayed = (await metric(registries[1], 'jt808_matcher_replayed_positions_total')) - beforePos
+  console.log(`hand-over (lease ${fmt(lease)} ms)  the survivor owned all ${P} partitions ${fmt(owned)} ms after the crash, had rebuilt ${fmt(vehicles)} vehicles (${fmt(replayed)} positions) at ${fmt(rebuilt)} ms`)
+  await services[1].close()
+  await states[1].clear()
+  await Promise.all(states.map((x) => x.close()))
+}
 
 if (!PGLITE) await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
 await store.close()
