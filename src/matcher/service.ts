@@ -430,7 +430,7 @@ export class MatcherService {
     await this.serial(async () => {
       this.owned!.add(p)
       const inPartition = (id: number) => partitionOf(id, this.partitions) === p
-      const open = (await this.store.openAnomalies()).filter((a) => inPartition(a.vehicleId) || (a.vehicleId <= 0 && p === 0))
+      const open = await this.store.openAnomalies(undefined, { part: p, parts: this.partitions })
       for (const r of this.waybills.values()) {
         const mine = (r.vehicle ? inPartition(r.vehicle.id) : p === 0) || (r.trailerVehicleId !== null && inPartition(r.trailerVehicleId))
         if (mine) this.engine.waybill(r.w, r.vehicle ?? undefined, this.owns(r.vehicle))
