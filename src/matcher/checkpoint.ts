@@ -76,8 +76,8 @@ export class MatcherCheckpoints {
   private readonly clock: () => number
   /** vehicles changed since their last checkpoint */
   private readonly dirty = new Set<number>()
-  /** vehicles that have a checkpoint row */
-  private readonly known = new Set<number>()
+  /** vehicles that have a checkpoint row: a hash of what it holds, and when it was written */
+  private readonly known = new Map<number, { hash: number; at: number }>()
   private lastRound: number
   /** the round in progress: vehicles still to write */
   private due: number[] = []
@@ -120,6 +120,7 @@ export class MatcherCheckpoints {
     // encoded chunk by chunk; on failure what is not yet written stays dirty for the next call
     for (let i = 0; i < ids.length; i += SAVE_CHUNK) {
       const rows: MatcherCheckpoint[] = []
+      const hashes: number[] = []
       for (const id of ids.slice(i, i + SAVE_CHUNK)) {
         const s = this.engine.snapshotVehicle(id)
         if (!s || !Number.isFinite(s.wm)) {
@@ -127,13 +128,23 @@ export class MatcherCheckpoints {
           if (!this.engine.hasVehicle(id)) this.dirty.delete(id)
           continue
         }
-        rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state: encodeSnapshot(s) })
+        const state = encodeSnapshot(s)
+        const hash = fnv1a(state)
+        const had = this.known.get(id)
+        // a parked vehicle the clock merely looked at: the row already holds this (refreshed
+        // now and then, so it stays within the horizon loads look back)
+        if (had && had.hash === hash && now - had.at < this.horizonMs / 4) {
+          this.dirty.delete(id)
+          continue
+        }
+        rows.push({ vehicleId: id, part: partitionOf(id, this.partitions), parts: this.partitions, watermark: s.wm, savedAt: now, state })
+        hashes.push(hash)
       }
-      await this.store.saveCheckpoints(rows)
-      for (const r of rows) {
+      if (rows.length) await this.store.saveCheckpoints(rows)
+      rows.forEach((r, k) => {
         this.dirty.delete(r.vehicleId)
-        this.known.add(r.vehicleId)
-      }
+        this.known.set(r.vehicleId, { hash: hashes[k], at: now })
+      })
       written += rows.length
     }
     if (now - this.lastPurge >= 3_600_000) {
@@ -146,7 +157,7 @@ export class MatcherCheckpoints {
   /** Stops tracking vehicles handed to another process. */
   forget(drop: (vehicleId: number) => boolean): void {
     for (const id of this.dirty) if (drop(id)) this.dirty.delete(id)
-    for (const id of this.known) if (drop(id)) this.known.delete(id)
+    for (const id of this.known.keys()) if (drop(id)) this.known.delete(id)
   }
 
   /**
@@ -173,7 +184,7 @@ export class MatcherCheckpoints {
         const s = decodeSnapshot(cp.state)
         if (!s || s.id !== cp.vehicleId) continue
         this.engine.restoreVehicle(s)
-        this.known.add(s.id)
+        this.known.set(s.id, { hash: fnv1a(cp.state), at: cp.savedAt })
         idents.set(s.id, { plate: s.plate, plateColor: s.plateColor, enterprise: s.enterprise })
         // a day-long silence is not replayed further back than the horizon
         from.push({ vehicleId: s.id, after: Math.max(s.wm, now - this.horizonMs) })
@@ -201,6 +212,16 @@ export class MatcherCheckpoints {
     }
     return { vehicles: from.length, positions, fences, ms: performance.now() - started, phases }
   }
+}
+
+/** 32-bit FNV-1a: tells an unchanged state from a changed one (a collision, 1 in 4 billion, keeps the older row until the refresh). */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
 }
 
 function committed(r: PositionRecord, id: { plate: string; plateColor: number; enterprise: string | null }): CommittedPosition {

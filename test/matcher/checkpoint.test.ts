@@ -73,4 +73,18 @@ t.test('checkpoints: policy, guard, load by partition', async (t) => {
   t.ok(fenced(loaded.fences, late[0]), 'a replayed fix')
   t.notOk(fenced(loaded.fences, trips[0].drive(MIN, 60)[0]), 'a new fix ends the fence')
   t.equal(loaded.fences.has(ids[0]), false)
+
+  // the clock looks at every restored vehicle; one whose state it leaves as it was is not written again
+  const engine3 = new MatcherEngine({ config: matcherConfig({}), emit: () => undefined, clock: () => 0, since: bj('07:00') })
+  const cp3 = new MatcherCheckpoints({ store: recording, engine: engine3, partitions: 4, everyMs: 1, clock: () => now })
+  const all = await cp3.load()
+  engine3.tick(now)
+  const take = engine3.takeChanged.bind(engine3)
+  let looked: number[] = []
+  engine3.takeChanged = () => (looked = take())
+  now += MIN
+  const before = writes.length
+  const n = await cp3.save()
+  t.equal(looked.length, all.vehicles, 'the tick touched every vehicle')
+  t.same(writes.slice(before).flat(), [ids[0]], `only the vehicle the replay moved on is written (${n})`)
 })
