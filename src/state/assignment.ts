@@ -7,8 +7,8 @@
  *
  * Each (partition, member) pair has a pseudo-random weight; pairs are taken heaviest first and a
  * partition goes to the member of the pair unless it already has one or the member is full
- * (floor(P / n) partitions, P mod n members one more). The bound keeps the split even (plain rendezvous hashing leaves
- * 28/36 of 64 over two members); the weights keep it sticky.
+ * (floor(P / n) partitions, P mod n members one more). The bound keeps the split even (plain
+ * rendezvous hashing leaves 28/36 of 64 over two members); the weights keep it sticky.
  */
 
 /** FNV-1a over the member name and the partition, then murmur3's finaliser (good avalanche). */
