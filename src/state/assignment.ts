@@ -9,6 +9,12 @@
  * partition goes to the member of the pair unless it already has one or the member is full
  * (floor(P / n) partitions, P mod n members one more). The bound keeps the split even (plain
  * rendezvous hashing leaves 28/36 of 64 over two members); the weights keep it sticky.
+ *
+ * Why not a broker's ownership: Redis 7 consumer groups hand out entries, not partitions (no
+ * per-vehicle order or state locality); RabbitMQ 3.10's single active consumer gives each queue
+ * to its first subscriber, so one process would hold all 64; NATS 2.9 JetStream has no
+ * partition ownership. The lease protocol with this assignment is kept, and
+ * test/matcher/failover.test.ts kills a worker process to prove the hand-over.
  */
 
 /** FNV-1a over the member name and the partition, then murmur3's finaliser (good avalanche). */
