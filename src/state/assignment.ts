@@ -8,7 +8,8 @@
  * Each (partition, member) pair has a pseudo-random weight; pairs are taken heaviest first and a
  * partition goes to the member of the pair unless it already has one or the member is full
  * (floor(P / n) partitions, P mod n members one more). The bound keeps the split even (plain
- * rendezvous hashing leaves 28/36 of 64 over two members); the weights keep it sticky.
+ * rendezvous hashing put up to 43 of 64 on one of two members, over 200 member sets); the
+ * weights keep it sticky.
  *
  * Why not a broker's ownership: Redis 7 consumer groups hand out entries, not partitions (no
  * per-vehicle order or state locality); RabbitMQ 3.10's single active consumer gives each queue
