@@ -14,7 +14,7 @@ import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
 import { openState, type OpenStateOptions } from './state/index.js'
 import type { State } from './state/port.js'
-import { openStore, startStoreUpkeep, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
+import { openStore, startStoreUpkeep, type OpenedStore, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
 import type { Store } from './store/port.js'
 
 export interface AppOverrides {
@@ -120,7 +120,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     cleanups.push(() => gateway.close(closeIngest))
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now })
+    const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock })
     cleanups.push(() => api.close())
 
     let closing: Promise<void> | null = null

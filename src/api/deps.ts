@@ -46,4 +46,9 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger | false
   now?: () => number
   feed?: Partial<FeedOptions>
+  /**
+   * sha256 of the secret a server on an embedded data directory leaves (mode 0600) for the local
+   * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
+   */
+  localAdminTokenHash?: string | null
 }

@@ -11,7 +11,8 @@ import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Commander } from './deps.js'
 import { buildApi, type ApiInstance } from './server.js'
-import { ensureBootstrapToken } from './tokens.js'
+import { ensureBootstrapToken, hashToken, newTokenSecret } from './tokens.js'
+import type { DataDirLock } from '../store/data-dir-lock.js'
 
 export { buildApi, API_PREFIX, type ApiInstance } from './server.js'
 export type { ApiDeps, Commander } from './deps.js'
@@ -24,6 +25,8 @@ export interface StartApiOptions {
   registry: Registry
   logger: Logger
   now?: () => number
+  /** The embedded data directory's lock: the API's URL and the local admin secret are left there for the CLI. */
+  dataDirLock?: DataDirLock | null
 }
 
 export interface RunningApi {
@@ -43,6 +46,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
   } else if ((await opts.store.listTokens()).every((t) => t.revokedAt !== null)) {
     hint = 'no API token exists yet: set JT808_BOOTSTRAP_TOKEN=<secret of 16+ characters> or run "jt808 token create --role supervisor"'
   } else hint = 'API tokens: "jt808 token list" / "jt808 token create --role …"'
+  const localAdmin = opts.dataDirLock ? newTokenSecret() : null
   const app = await buildApi({
     config: { commandTimeoutSeconds: config.commandTimeoutSeconds, offlineCommandTtlSeconds: config.offlineCommandTtlSeconds, bootstrapToken: config.bootstrapToken },
     store: opts.store,
@@ -51,10 +55,22 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     registry: opts.registry,
     logger: log,
     now: opts.now,
+    localAdminTokenHash: localAdmin ? hashToken(localAdmin) : null,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo
   const base = `http://${address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address}:${address.port}`
+  if (opts.dataDirLock && localAdmin) {
+    // The local CLI (token, import, export-raw) finds this server here and authenticates with the secret.
+    const local = `http://${address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`
+    opts.dataDirLock.writeAdminSecret(localAdmin)
+    opts.dataDirLock.setApiUrl(local)
+  }
   log.info({ address: address.address, port: address.port }, `REST API on ${base}/api/v1 (docs: ${base}/docs); ${hint.replace('{base}', base)}`)
-  return { app, address, close: () => app.close() }
+  const close = async () => {
+    // The CLI must not send requests to an API that is going away: it waits for the lock's release instead.
+    opts.dataDirLock?.setApiUrl(null)
+    await app.close()
+  }
+  return { app, address, close }
 }

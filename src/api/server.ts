@@ -30,11 +30,17 @@ import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { QrSigner } from './qr.js'
+import { tokenRoutes } from './routes/tokens.js'
+import { auditRoutes } from './routes/audit.js'
+import { sessionRoutes } from './routes/sessions.js'
+import { adminRoutes } from './routes/admin.js'
 
 export const API_PREFIX = '/api/v1'
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const TOKEN_CACHE_MS = 5_000
 const TOKEN_CACHE_MAX = 10_000
+/** The local CLI on the server's own data directory (see ApiDeps.localAdminTokenHash). */
+const LOCAL_ADMIN: Principal = { tokenId: 'local-admin', role: 'supervisor', enterpriseLicenseNo: null }
 
 /** What route modules receive besides the fastify instance. */
 export interface ApiContext {
@@ -46,6 +52,8 @@ export interface ApiContext {
   waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
   liveState(vehicle: Vehicle): ReturnType<typeof liveStateOf>
   selfCheck(vehicle: Vehicle): ReturnType<typeof runSelfCheck>
+  /** A token was revoked: stop trusting its cached principal at once. */
+  revokedToken(tokenId: string): void
 }
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
@@ -73,6 +81,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     },
   })
 
+  const tokenCache = new Map<string, { principal: Principal | null; until: number }>()
   const feed = new AnomalyFeed(deps.state, deps.feed ?? {}, app.log, feedMetrics(deps.registry))
   const qr = new QrSigner(deps.store, deps.config.qrSigningKey ?? null)
   const ctx: ApiContext = {
@@ -88,6 +97,9 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     },
     liveState: (v) => liveStateOf(ctx, v),
     selfCheck: (v) => runSelfCheck(ctx, v, now()),
+    revokedToken: (tokenId) => {
+      for (const [hash, entry] of tokenCache) if (entry.principal?.tokenId === tokenId) tokenCache.delete(hash)
+    },
   }
 
   await app.register(swagger, {
@@ -109,6 +121,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         { name: 'terminals' },
         { name: 'geofences' },
         { name: 'stats' },
+        { name: 'admin', description: 'tokens and the audit log (supervisor)' },
       ],
     },
   })
@@ -131,12 +144,12 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       }),
   )
 
-  const tokenCache = new Map<string, { principal: Principal | null; until: number }>()
   async function authenticate(request: FastifyRequest): Promise<Principal> {
     const header = request.headers.authorization
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
     if (!m) throw new ApiError('UNAUTHORIZED', header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required')
     const hash = hashToken(m[1])
+    if (deps.localAdminTokenHash && hash === deps.localAdminTokenHash) return LOCAL_ADMIN
     const t = Date.now()
     let cached = tokenCache.get(hash)
     if (!cached || cached.until < t) {
@@ -222,6 +235,10 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       statsRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
+      tokenRoutes(api, ctx)
+      auditRoutes(api, ctx)
+      sessionRoutes(api, ctx)
+      adminRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

@@ -193,6 +193,10 @@ export class CommandRouter {
       void this.sendLocal(conn, { msgId: c.msgId, body: c.body }, timeoutMs).then(async (outcome) => {
         this.host.metrics.commandOutcomes.inc({ status: outcome.status, route: 'delivered-queued' })
         conn.log.info({ commandId: c.id, msgId: hex(c.msgId), status: outcome.status }, 'queued command delivered')
+        if (outcome.status === 'answered' || outcome.status === 'failed') {
+          const result = outcome.status === 'answered' ? { status: outcome.status, answer: outcome.reply } : { status: outcome.status, result: outcome.result }
+          await this.host.store.recordCommandResult(c.id, result, this.host.now()).catch((e: unknown) => conn.log.error({ err: e, commandId: c.id }, 'recording a command result failed'))
+        }
         // No answer (the connection dropped, the terminal was silent): it waits for the next session
         // until it expires, as if it had never been taken.
         if (outcome.status === 'timeout' && c.expiresAt > this.host.now()) {

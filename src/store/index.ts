@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
+import { adminQueries } from './admin.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
@@ -15,6 +16,7 @@ import { matcherStateQueries } from './matcher-state.js'
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import type { MigrationReport, Store } from './port.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
@@ -25,6 +27,7 @@ const DAY_MS = 86_400_000
 
 export type { Store } from './port.js'
 export type { Sql } from './sql.js'
+export { DataDirLockedError, readLiveHolder, readAdminSecret, type DataDirLock, type LockHolder } from './data-dir-lock.js'
 
 export interface OpenStoreOptions {
   /**
@@ -60,10 +63,26 @@ export interface OpenedStore extends Store {
   readonly migrationReport: MigrationReport | null
   /** The underlying seam, for other engineers' query modules and the benchmarks. */
   readonly sql: Sql
+  /** The embedded data directory's lock (null on PostgreSQL and in memory): a server records its API URL there. */
+  readonly dataDirLock: DataDirLock | null
 }
 
-async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
-  if (opts.sql) return opts.sql
+async function openSql(config: Config, opts: OpenStoreOptions): Promise<{ sql: Sql; lock: DataDirLock | null }> {
+  if (opts.sql) return { sql: opts.sql, lock: null }
+  const sql = await openUnlockedSql(config, opts)
+  if (sql) return { sql, lock: null }
+  // The data directory is one process's: lock it before PGlite touches the files.
+  const lock = acquireDataDirLock(config.dataDir)
+  try {
+    return { sql: await openPGliteSql({ dataDir: join(config.dataDir, 'pglite') }), lock }
+  } catch (e) {
+    lock.release()
+    throw e
+  }
+}
+
+/** Every Sql but the embedded data directory; null for that one. */
+async function openUnlockedSql(config: Config, opts: OpenStoreOptions): Promise<Sql | null> {
   if (config.databaseUrl) {
     return openPgSql({
       connectionString: config.databaseUrl,
@@ -82,11 +101,11 @@ async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
     const instance = (await PGlite.create({ extensions: { timescaledb } })) as unknown as PGliteLike
     return openPGliteSql({ instance })
   }
-  return openPGliteSql({ dataDir: join(config.dataDir, 'pglite') })
+  return null
 }
 
 export async function openStore(config: Config, opts: OpenStoreOptions = {}): Promise<OpenedStore> {
-  const sql = await openSql(config, opts)
+  const { sql, lock } = await openSql(config, opts)
   const ctx: StoreContext = {
     sql,
     config,
@@ -103,6 +122,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
     const maintenance = maintenanceQueries(ctx)
     const waybills = waybillQueries(ctx)
     const anomalies = anomalyQueries(ctx)
+    const admin = adminQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
       ...maintenance,
       ...positionQueries(ctx, { transport: opts.transport }),
@@ -110,6 +130,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
+      ...admin,
       ...waybills,
       ...anomalies,
       ...matcherStateQueries(ctx),
@@ -122,6 +143,9 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
         if (w) dropped.push(`waybills: ${w} rows`)
         const a = await anomalies.deleteAnomaliesBefore(now - r.anomaliesDays * DAY_MS)
         if (a) dropped.push(`anomalies: ${a} rows`)
+        // Command statuses answer "what became of my command": kept as long as the raw frames that carried it.
+        const c = await admin.deleteCommandStatusBefore(now - r.rawFramesDays * DAY_MS)
+        if (c) dropped.push(`command statuses: ${c} rows`)
         return dropped
       },
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
@@ -131,12 +155,24 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       timescale: { get: () => ctx.mode.timescale, enumerable: true },
       migrationReport: { value: migrationReport, enumerable: true },
       sql: { value: sql, enumerable: false },
+      dataDirLock: { value: lock, enumerable: false },
+      close: {
+        value: async () => {
+          try {
+            await maintenance.close()
+          } finally {
+            lock?.release()
+          }
+        },
+        enumerable: true,
+      },
     })
     const opened = store as unknown as OpenedStore
     if (migrationReport) await opened.ensurePartitions((opts.now ?? Date.now)())
     return opened
   } catch (e) {
     await sql.close().catch(() => undefined)
+    lock?.release()
     throw e
   }
 }

@@ -4,6 +4,7 @@
  * writes SQL. The port is split by concern; Store is their union.
  */
 import type { ApiStore } from './auth.js'
+import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
 import type { MatcherStateStore } from './matcher-state.js'
 import type { WaybillStore } from './waybills.js'
@@ -75,6 +76,7 @@ export interface RegistryStore {
   getVehicle(id: number): Promise<Vehicle | null>
   findVehicle(plate: string, plateColor?: number): Promise<Vehicle | null>
   findVehicleByTerminal(phone: string): Promise<Vehicle | null>
+  /** Active vehicles (retired ones are left out; see AdminStore.retiredVehicleIds). */
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>
   /** The terminal and the vehicle it is bound to (null when unbound or gone), in one query: authentication. */
@@ -104,4 +106,6 @@ export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
 export type { MatcherCheckpoint, MatcherStateStore } from './matcher-state.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, MatcherStateStore {}
+export type { AdminStore } from './admin.js'
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, MatcherStateStore {}

@@ -131,8 +131,8 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
     async listVehicles(filter = {}) {
       const { rows } =
         filter.enterpriseLicenseNo === undefined
-          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v ORDER BY v.id`)
-          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.enterprise_license_no = $1 ORDER BY v.id`, [filter.enterpriseLicenseNo])
+          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.retired_at IS NULL ORDER BY v.id`)
+          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.retired_at IS NULL AND v.enterprise_license_no = $1 ORDER BY v.id`, [filter.enterpriseLicenseNo])
       return rows.map(toVehicle)
     },
 

@@ -139,6 +139,26 @@ async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
   return true
 }
 
+/** One waybill with its history, on the given handle (a transaction's, to read inside it). */
+export async function readWaybill(db: Sql, no: string): Promise<Waybill | null> {
+  const { rows } = await db.query<WaybillRow>(`${SELECT} WHERE w.waybill_no = $1`, [no])
+  return rows[0] ? toWaybill(rows[0]) : null
+}
+
+/** Replaces a stored waybill's fields (status and history untouched); used by imports and corrections. */
+export async function updateWaybillRow(sql: Sql, input: WaybillInput, at: number): Promise<void> {
+  const [from, to] = windowOf(input)
+  await sql.query(
+    `UPDATE waybills SET plate = $2, plate_color = $3, trailer_plate = $4, carrier_license_no = $5, driver_qualification_no = $6,
+       escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
+     WHERE waybill_no = $1`,
+    [
+      input.waybillNo, normalizedPlate(input.plate), input.plateColor, input.trailerPlate ? normalizedPlate(input.trailerPlate) : null, input.carrierLicenseNo,
+      input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
+    ],
+  )
+}
+
 async function insertHistory(sql: Sql, no: string, h: WaybillStatusChange): Promise<void> {
   await sql.query(`INSERT INTO waybill_status_history (waybill_no, status, at, by, note) VALUES ($1, $2, $3, $4, $5)`, [no, h.status, iso(h.at), h.by ?? null, h.note ?? null])
 }
@@ -146,10 +166,7 @@ async function insertHistory(sql: Sql, no: string, h: WaybillStatusChange): Prom
 export function waybillQueries(ctx: StoreContext): WaybillStore {
   const { sql } = ctx
 
-  async function get(db: Sql, no: string): Promise<Waybill | null> {
-    const { rows } = await db.query<WaybillRow>(`${SELECT} WHERE w.waybill_no = $1`, [no])
-    return rows[0] ? toWaybill(rows[0]) : null
-  }
+  const get = readWaybill
 
   return {
     insertWaybill: (w) => sql.transaction((tx) => insertRow(tx, w)),
@@ -163,16 +180,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
             inserted++
             continue
           }
-          const [from, to] = windowOf(input)
-          await tx.query(
-            `UPDATE waybills SET plate = $2, plate_color = $3, trailer_plate = $4, carrier_license_no = $5, driver_qualification_no = $6,
-               escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
-             WHERE waybill_no = $1`,
-            [
-              input.waybillNo, normalizedPlate(input.plate), input.plateColor, input.trailerPlate ? normalizedPlate(input.trailerPlate) : null, input.carrierLicenseNo,
-              input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
-            ],
-          )
+          await updateWaybillRow(tx, input, at)
           updated++
         }
         return { inserted, updated }

@@ -102,6 +102,21 @@ for (const kind of BACKENDS) {
         'GET /api/v1/stats/flows': 'stats.test.ts flows',
         'GET /api/v1/stats/quality': 'stats.test.ts quality',
         'GET /api/v1/stats/grades': 'stats.test.ts grades',
+        'POST /api/v1/tokens': 'admin.test.ts tokens (supervisor only)',
+        'GET /api/v1/tokens': 'admin.test.ts tokens (supervisor only)',
+        'DELETE /api/v1/tokens/{id}': 'admin.test.ts tokens (supervisor only)',
+        'GET /api/v1/audit': 'admin.test.ts audit log (supervisor only)',
+        'GET /api/v1/commands/{id}': 'admin.test.ts command status',
+        'GET /api/v1/terminals/sessions': 'admin.test.ts sessions',
+        'GET /api/v1/terminals/{phone}/frames': 'admin.test.ts raw frames (supervisor only)',
+        'POST /api/v1/vehicles/{plate}/retire': 'admin.test.ts retiring',
+        'POST /api/v1/vehicles/{plate}/reinstate': 'admin.test.ts retiring',
+        'GET /api/v1/retired-vehicles': 'admin.test.ts retiring',
+        'PATCH /api/v1/geofences/{id}': 'admin.test.ts geofences (supervisor only)',
+        'DELETE /api/v1/geofences/{id}': 'admin.test.ts geofences (supervisor only)',
+        'POST /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
+        'GET /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
+        'POST /api/v1/waybills/import': 'admin.test.ts bulk waybill import (supervisor only)',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []

@@ -11,9 +11,10 @@ import { parseWaybill, waybillFromFlat, type WaybillInput } from '../../matcher/
 import type { Store } from '../../store/port.js'
 import { parseOptions } from '../../sim/cli.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { ApiClient, serverTarget } from '../server-client.js'
 
 const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--json]
-                    [--database-url URL | --data-dir DIR]
+                    [--database-url URL | --data-dir DIR | --server URL --token T]
 
 Loads vehicles (the terminal registry) or electronic waybills from CSV (a header row, then one
 row per record) or NDJSON (one JSON object per line). FILE "-" reads standard input; the format
@@ -38,7 +39,9 @@ options:
   --json          report as JSON: {"imported":n,"failed":n,"errors":[{"line":n,"field":"…","message":"…"}]}
 
 The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
-one in --data-dir (JT808_DATA_DIR, default ./data).
+one in --data-dir (JT808_DATA_DIR, default ./data). While a server runs on that embedded
+directory the records go through its API (POST /vehicles, /waybills/import; up to 10,000 per
+request); --server URL with a supervisor --token T (or JT808_TOKEN) sends them to that server.
 
 exit status: 0 all imported, 1 a line failed (nothing imported) or the database refused, 2 bad usage.`
 
@@ -58,6 +61,29 @@ interface WaybillWriter {
   upsertWaybills(waybills: WaybillInput[]): Promise<unknown>
 }
 
+/** Where the records go: the store, or a running server's API. */
+type ImportSink = Pick<Store, 'upsertVehicles' | 'close'> & Partial<WaybillWriter>
+
+/** Requests of at most the API's import size; each request is one transaction on the server. */
+const REMOTE_CHUNK = 10_000
+
+function remoteSink(api: ApiClient): ImportSink {
+  return {
+    async upsertVehicles(vehicles) {
+      const ids: number[] = []
+      for (let i = 0; i < vehicles.length; i += REMOTE_CHUNK) {
+        const { body } = await api.json<{ items: Array<{ id: number }> }>('POST', '/api/v1/vehicles', vehicles.slice(i, i + REMOTE_CHUNK))
+        ids.push(...body.items.map((v) => v.id))
+      }
+      return ids
+    },
+    async upsertWaybills(waybills) {
+      for (let i = 0; i < waybills.length; i += REMOTE_CHUNK) await api.json('POST', '/api/v1/waybills/import', { items: waybills.slice(i, i + REMOTE_CHUNK) })
+    },
+    close: async () => undefined,
+  }
+}
+
 export const importCommand: Command = {
   name: 'import',
   summary: 'import vehicles or waybills from CSV or NDJSON (all or nothing, per-line errors)',
@@ -67,7 +93,7 @@ export const importCommand: Command = {
 
 export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
   const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
-  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, true)
+  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, token: { type: 'string' } }, true)
   const [kind, file, ...extra] = positionals
   if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
   if (!file) throw new UsageError('which file? ("-" reads standard input)')
@@ -126,7 +152,8 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   const configFlags = Object.fromEntries(Object.entries(values).filter(([k, v]) => k in configOptions && v !== undefined)) as Record<string, string>
   const config = loadConfig(io.env, configFlags)
   const open = deps.openStore ?? (async (c: Config) => (await import('../../store/index.js')).openStore(c))
-  const store = await open(config)
+  const target = deps.openStore ? null : serverTarget(config, { server: values.server as string | undefined, token: values.token as string | undefined }, io.env)
+  const store: ImportSink = target ? remoteSink(new ApiClient(target)) : await open(config)
   try {
     if (kind === 'vehicles') await store.upsertVehicles(vehicles)
     else {

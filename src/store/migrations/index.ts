@@ -25,7 +25,8 @@ import type { TimeTableContext } from '../time-tables.js'
 import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
-import { migration as matcherCheckpoints } from './004_matcher_checkpoints.js'
+import { migration as admin } from './004_admin.js'
+import { migration as matcherCheckpoints } from './005_matcher_checkpoints.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -45,5 +46,6 @@ export const MIGRATIONS: Migration[] = [
   core,
   waybillsAnomalies,
   api,
+  admin,
   matcherCheckpoints,
 ]
