@@ -652,6 +652,8 @@ export class MatcherEngine {
     if (quiet && !v.anoms.length && !v.late && !v.card && !this.waybillsByKey.has(v.key)) {
       if (this.byKey.get(v.key) === v) this.byKey.delete(v.key)
       if (this.byId.get(v.id) === v) this.byId.delete(v.id)
+      // (an engine nobody takes changes from must not keep forgotten vehicles alive)
+      this.changed.delete(v)
     }
   }
 
