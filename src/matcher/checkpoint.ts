@@ -13,8 +13,13 @@
  * - a partition handed over gracefully, and everything at close, is written at once.
  *
  * Where: the database (src/store/matcher-state.ts), not Redis — a single process on the
- * embedded defaults has no Redis, and its restart must rebuild the same way; one upsert per
- * round and one query per partition cost little (bench/checkpoint.ts, bench/RESULTS.md).
+ * embedded defaults has no Redis, and its restart must rebuild the same way; an upsert per
+ * 1,000 vehicles and three queries per partition taken over cost little (bench/checkpoint.ts,
+ * bench/RESULTS.md).
+ *
+ * Without a checkpoint (the first start of this version), vehicles with open anomalies are
+ * rebuilt from their stored tracks instead (rebuildFromTracks), from where the caller says their
+ * history starts.
  *
  * Bounded: checkpoints are loaded by partition in pages of 2,000, positions for chunks of 500
  * vehicles per query, and only checkpoints saved within `horizonMs` (default the late horizon,
@@ -193,6 +198,41 @@ export class MatcherCheckpoints {
       phases.restoreMs += performance.now() - t
       if (page.length < PAGE) break
     }
+    const positions = await this.replay(from, idents, fences, phases, now)
+    return { vehicles: from.length, positions, fences, ms: performance.now() - started, phases }
+  }
+
+  /**
+   * Vehicles with no checkpoint (the first start of this version, a partition count changed)
+   * but anomalies still open: rebuilt from their stored positions since `after` (the caller
+   * goes back to the start of what the open anomalies span, and of the day), within the horizon.
+   */
+  async rebuildFromTracks(vehicles: Array<{ vehicleId: number; after: number; plate: string; plateColor: number; enterprise: string | null }>): Promise<LoadResult> {
+    const started = performance.now()
+    const now = this.clock()
+    const fences = new Map<number, ReplayFence>()
+    const idents = new Map<number, { plate: string; plateColor: number; enterprise: string | null }>()
+    const from: Array<{ vehicleId: number; after: number }> = []
+    for (const v of vehicles) {
+      if (this.engine.hasVehicle(v.vehicleId) && Number.isFinite(this.engine.watermark(v.vehicleId))) continue
+      idents.set(v.vehicleId, v)
+      const after = Math.max(v.after, now - this.horizonMs)
+      from.push({ vehicleId: v.vehicleId, after })
+      fences.set(v.vehicleId, { watermark: after, savedAt: -Infinity, times: new Set(), through: after, at: now })
+    }
+    const phases = { readCheckpointsMs: 0, restoreMs: 0, readPositionsMs: 0, replayMs: 0 }
+    const positions = await this.replay(from, idents, fences, phases, now)
+    return { vehicles: from.length, positions, fences, ms: performance.now() - started, phases }
+  }
+
+  /** Feeds each vehicle's stored positions after its `after`, in chunks of vehicles, one query each. */
+  private async replay(
+    from: Array<{ vehicleId: number; after: number }>,
+    idents: Map<number, { plate: string; plateColor: number; enterprise: string | null }>,
+    fences: Map<number, ReplayFence>,
+    phases: LoadResult['phases'],
+    now: number,
+  ): Promise<number> {
     let positions = 0
     for (let i = 0; i < from.length; i += REPLAY_CHUNK) {
       let t = performance.now()
@@ -210,7 +250,7 @@ export class MatcherCheckpoints {
       phases.replayMs += performance.now() - t
       positions += rows.length
     }
-    return { vehicles: from.length, positions, fences, ms: performance.now() - started, phases }
+    return positions
   }
 }
 

@@ -1225,7 +1225,8 @@ function snapshot(a: Anomaly): Anomaly {
   return { ...a, evidence }
 }
 
-function restoredAnchor(a: Anomaly, cfg: MatcherConfig): number {
+/** Where the history an anomaly stands on begins (its run, its night, its day). */
+export function restoredAnchor(a: Anomaly, cfg: MatcherConfig): number {
   switch (a.type) {
     case 'FATIGUE_DRIVING':
       return typeof a.evidence.runStartedAt === 'number' ? a.evidence.runStartedAt : a.startedAt - cfg.continuousDrivingMs

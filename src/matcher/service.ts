@@ -26,7 +26,8 @@ import type { Config } from '../config/index.js'
 import type { Store } from '../store/port.js'
 import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
-import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
+import { MatcherEngine, restoredAnchor, type EngineStats, type VehicleRef } from './engine.js'
+import { beijingDayStart } from './time.js'
 import { plateKey, type Waybill } from './waybill.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
@@ -464,7 +465,23 @@ export class MatcherService {
       this.metrics?.rebuiltVehicles.inc(r.vehicles)
       this.metrics?.replayedPositions.inc(r.positions)
       if (r.vehicles) this.log?.info({ partition: p ?? null, vehicles: r.vehicles, positions: r.positions, ms: Math.round(r.ms) }, 'matcher state rebuilt from checkpoints')
-      return r.fences
+      // open anomalies of vehicles without a checkpoint: rebuilt from the stored track, from the
+      // start of what they stand on (their run, night or day) and of the current day
+      const tracks = new Map<number, { vehicleId: number; after: number; plate: string; plateColor: number; enterprise: string | null }>()
+      const day = beijingDayStart(this.clock())
+      for (const a of open) {
+        if (a.vehicleId <= 0 || r.fences.has(a.vehicleId)) continue
+        const from = Math.min(restoredAnchor(a, this.cfg), day) - 1
+        const cur = tracks.get(a.vehicleId)
+        if (!cur) tracks.set(a.vehicleId, { vehicleId: a.vehicleId, after: from, plate: a.plate, plateColor: a.plateColor, enterprise: a.enterpriseLicenseNo })
+        else cur.after = Math.min(cur.after, from)
+      }
+      if (!tracks.size) return r.fences
+      const t = await this.checkpoints.rebuildFromTracks([...tracks.values()])
+      this.metrics?.rebuiltVehicles.inc(t.vehicles)
+      this.metrics?.replayedPositions.inc(t.positions)
+      this.log?.info({ partition: p ?? null, vehicles: t.vehicles, positions: t.positions, ms: Math.round(t.ms) }, 'matcher state rebuilt from stored tracks (no checkpoint)')
+      return new Map([...r.fences, ...t.fences])
     } finally {
       this.announced = null
     }

@@ -55,7 +55,7 @@ interface Run {
  * `restartAt`: the process dies (no close, no last checkpoint) before that batch and a new one
  * starts, after `downMs` of silence.
  */
-async function run(store: TestStore, ids: number[], restartAt: number | null, downMs = 0): Promise<Run> {
+async function run(store: TestStore, ids: number[], restartAt: number | null, downMs = 0, noCheckpoints = false): Promise<Run> {
   const state = new MemoryState()
   let now = bj('15:00')
   const registry = new Registry()
@@ -67,6 +67,8 @@ async function run(store: TestStore, ids: number[], restartAt: number | null, do
     if (i === restartAt) {
       service.abandon()
       now += downMs
+      // the first start of a version that checkpoints: nothing to load
+      if (noCheckpoints) await store.deleteCheckpointsBefore(now + 86_400_000)
       service = make()
       await service.start()
     }
@@ -123,4 +125,13 @@ t.test('a restart mid-trip changes no verdict', async (t) => {
     t.notOk(got.anomalies.some((a) => a.evidence.closedBy === 'restart'), 'none closed by restart')
     t.ok(got.opened.length >= expected.length && new Set(got.opened).size === got.opened.length, `each anomaly announced once (${got.opened.length})`)
   }
+
+  // no checkpoint at all (the first start of this version): the open anomalies' vehicles are
+  // rebuilt from their stored tracks since the start of the day, and nothing is closed "by restart"
+  const store = await openTestStore(t, 'pg')
+  t.same(await store.upsertVehicles([{ plate: '鲁R1', plateColor: 2 }, { plate: '鲁R2', plateColor: 2 }]), ids)
+  const got = await run(store, ids, Math.round(total * 0.8) + 1, 2 * MIN, true)
+  t.ok(got.rebuilt === 2 && got.replayed > 100, `rebuilt from ${got.replayed} stored positions`)
+  t.same(got.anomalies.map(brief).sort(), expected, 'no checkpoint: same anomalies, starts and ends')
+  t.notOk(got.anomalies.some((a) => a.evidence.closedBy === 'restart'), 'none closed by restart')
 })
