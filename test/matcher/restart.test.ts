@@ -135,3 +135,24 @@ t.test('a restart mid-trip changes no verdict', async (t) => {
   t.same(got.anomalies.map(brief).sort(), expected, 'no checkpoint: same anomalies, starts and ends')
   t.notOk(got.anomalies.some((a) => a.evidence.closedBy === 'restart'), 'none closed by restart')
 })
+
+t.test('no checkpoint, an alarm open since before the horizon: followed on, not opened a second time', async (t) => {
+  const store = await openTestStore(t, 'pg')
+  const [id] = await store.upsertVehicles([{ plate: '鲁R9', plateColor: 2 }])
+  const now = bj('12:00', 1)
+  const since = now - 30 * HOUR
+  await store.upsertAnomalies([{
+    id: `TERMINAL_ALARM-${id}-${since}-0`, type: 'TERMINAL_ALARM', status: 'open', severity: 'critical', vehicleId: id, plate: '鲁R9', plateColor: 2,
+    waybillNo: null, enterpriseLicenseNo: null, startedAt: since, endedAt: null, lastSeenAt: now - 2 * HOUR, evidence: { bit: 0, name: 'emergency', alarm: '0x00000001' },
+  }])
+  const trip = new Trip(now - 2 * HOUR, { vehicleId: id, plate: '鲁R9' })
+  trip.alarm = 1
+  await store.insertPositions(trip.stop(2 * HOUR - MIN))
+  const state = new MemoryState()
+  t.teardown(() => state.close())
+  const service = new MatcherService({ store, state, clock: () => now, tickMs: 3_600_000, waybillPollMs: 3_600_000 })
+  await service.start()
+  await service.close()
+  const alarms = (await store.listAnomalies({ type: 'TERMINAL_ALARM' })).items
+  t.same(alarms.map((a) => [a.id, a.status]), [[`TERMINAL_ALARM-${id}-${since}-0`, 'open']], 'the one alarm, still open')
+})
