@@ -477,10 +477,11 @@ export class MatcherService {
         else cur.after = Math.min(cur.after, from)
       }
       if (!tracks.size) return r.fences
-      // what started before the horizon cannot be rebuilt: followed from the store first, so the
-      // replay continues it (an alarm bit set for days) instead of opening it a second time
+      // an alarm raised before the horizon cannot be rebuilt: followed from the store first, so
+      // the replay continues it (a bit set for days) instead of opening it a second time (long
+      // rules are not: restored before the replay, the first replayed fix would close them)
       const floor = this.clock() - this.cfg.lateHorizonMs
-      this.engine.restore(open.filter((a) => tracks.has(a.vehicleId) && restoredAnchor(a, this.cfg) <= floor))
+      this.engine.restore(open.filter((a) => a.type === 'TERMINAL_ALARM' && tracks.has(a.vehicleId) && a.startedAt <= floor))
       const t = await this.checkpoints.rebuildFromTracks([...tracks.values()])
       this.metrics?.rebuiltVehicles.inc(t.vehicles)
       this.metrics?.replayedPositions.inc(t.positions)
