@@ -21,6 +21,10 @@ export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTt
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
   waybillGraceMs?: number
+  /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
+  metricsToken?: string | null
+  /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
+  metricsElsewhere?: boolean
 }
 
 export interface FeedOptions {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { encodeBody, type Message, type OutgoingMessage } from '../../protocol/index.js'
 import type { Config } from '../config/index.js'
 import type { QueuedCommand } from '../domain.js'
-import type { NodeEnvelope, NodeMessage, NodeReply, NodeSupersede, State } from '../state/port.js'
+import { StateUnavailableError, type NodeEnvelope, type NodeMessage, type NodeReply, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Connection } from './connection.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -106,7 +106,11 @@ export class CommandRouter {
       route = 'local'
       outcome = await this.sendLocal(local, message, timeoutMs)
     } else {
-      const session = await this.host.state.getSession(phone)
+      // An unreachable state loses cross-node routing, not the command: it is queued for the terminal's next session.
+      const session = await this.host.state.getSession(phone).catch((e: unknown) => {
+        if (e instanceof StateUnavailableError) return null
+        throw e
+      })
       let routed: CommandOutcome | NotHere = { status: 'not-here' }
       if (session && session.nodeId !== this.host.nodeId) routed = await this.sendRemote(session.nodeId, phone, message, timeoutMs)
       if (routed.status !== 'not-here') {

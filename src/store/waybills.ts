@@ -3,6 +3,7 @@
  * queries filter on beside it), their status history, and the terminals' 0x0701 reports.
  * Status moves are compare-and-set, so two writers cannot both move the same waybill.
  */
+import { canonicalPlate } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs } from './convert.js'
 import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
@@ -118,10 +119,6 @@ function windowOf(w: WaybillInput): [number, number] {
   return win
 }
 
-function normalizedPlate(plate: string): string {
-  return plate.replace(/\s+/g, '').toUpperCase()
-}
-
 async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
   const [from, to] = windowOf(w)
   const res = await sql.query(
@@ -130,7 +127,7 @@ async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, date_trunc('milliseconds', clock_timestamp()))
      ON CONFLICT (waybill_no) DO NOTHING`,
     [
-      w.waybillNo, normalizedPlate(w.plate), w.plateColor, w.trailerPlate ? normalizedPlate(w.trailerPlate) : null, w.carrierLicenseNo,
+      w.waybillNo, canonicalPlate(w.plate), w.plateColor, w.trailerPlate ? canonicalPlate(w.trailerPlate) : null, w.carrierLicenseNo,
       w.driverQualificationNo, w.escortQualificationNo, w.status, iso(from), iso(to), JSON.stringify(inputOf(w)), iso(w.createdAt), iso(w.updatedAt),
     ],
   )
@@ -153,7 +150,7 @@ export async function updateWaybillRow(sql: Sql, input: WaybillInput, at: number
        escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
      WHERE waybill_no = $1`,
     [
-      input.waybillNo, normalizedPlate(input.plate), input.plateColor, input.trailerPlate ? normalizedPlate(input.trailerPlate) : null, input.carrierLicenseNo,
+      input.waybillNo, canonicalPlate(input.plate), input.plateColor, input.trailerPlate ? canonicalPlate(input.trailerPlate) : null, input.carrierLicenseNo,
       input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
     ],
   )
@@ -191,7 +188,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
 
     async listWaybills(filter = {}) {
       const c = new Conditions()
-      if (filter.plate) c.add('(w.plate = ? OR w.trailer_plate = ?)', normalizedPlate(filter.plate), normalizedPlate(filter.plate))
+      if (filter.plate) c.add('(w.plate = ? OR w.trailer_plate = ?)', canonicalPlate(filter.plate), canonicalPlate(filter.plate))
       if (filter.plateColor !== undefined) c.add('w.plate_color = ?', filter.plateColor)
       if (filter.status !== undefined) c.add('w.status = ANY(?::text[])', Array.isArray(filter.status) ? filter.status : [filter.status])
       if (filter.carrierLicenseNo) c.add('w.carrier_license_no = ?', filter.carrierLicenseNo)
@@ -228,7 +225,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
     },
 
     async activeWaybillFor(plate, plateColor, at, graceMs = 0) {
-      const p = normalizedPlate(plate)
+      const p = canonicalPlate(plate)
       const { rows } = await sql.query<WaybillRow>(
         `${SELECT} WHERE (w.plate = $1 AND w.plate_color = $2 OR w.trailer_plate = $1)
            AND w.status IN ('dispatched', 'in_transit') AND w.window_start <= $3 AND w.window_end >= $4
@@ -242,7 +239,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
       const { rows } = await sql.query<WaybillRow>(
         `${SELECT} WHERE w.plate = $1 AND w.plate_color = $2 AND w.window_start < $3 AND w.status IN ('in_transit', 'completed')
          ORDER BY w.window_start DESC, w.seq DESC LIMIT 1`,
-        [normalizedPlate(plate), plateColor, iso(before)],
+        [canonicalPlate(plate), plateColor, iso(before)],
       )
       return rows[0] ? toWaybill(rows[0]) : null
     },

@@ -138,6 +138,7 @@ for (const kind of BACKENDS) {
       const inspectorWrite = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.inspector), payload: vehicleInput('浙A00001', LICENCE_A) })
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
+      t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
       const enterpriseGeofence = await app.inject({
         method: 'POST',
         url: '/api/v1/geofences',
@@ -193,7 +194,7 @@ for (const kind of BACKENDS) {
       const foreign = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: vehicleInput('浙A10004', LICENCE_B) })
       t.equal(foreign.statusCode, 403)
       const takeover = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: { plate: '浙B20001' } })
-      t.equal(takeover.statusCode, 403)
+      t.equal(takeover.statusCode, 409)
       const b = await f.store.findVehicle('浙B20001', 2)
       t.equal(b?.enterpriseLicenseNo, LICENCE_B, 'B’s vehicle unchanged')
 
@@ -230,7 +231,7 @@ for (const kind of BACKENDS) {
       t.equal(offline.statusCode, 200)
       t.match(offline.json().live, { online: false, session: null, lastPosition: null })
       const foreignRead = await app.inject({ method: 'GET', url: `/api/v1/vehicles/${encodeURIComponent('浙B20001')}`, headers: auth(tokens.entA) })
-      t.equal(foreignRead.statusCode, 403)
+      t.equal(foreignRead.statusCode, 404, 'another carrier’s vehicle looks unknown')
       const missing = await app.inject({ method: 'GET', url: `/api/v1/vehicles/${encodeURIComponent('浙Z99999')}`, headers: auth(tokens.supervisor) })
       t.equal(missing.statusCode, 404)
       t.equal(missing.json().error.code, 'NOT_FOUND')
@@ -272,7 +273,7 @@ for (const kind of BACKENDS) {
       const badTime = await app.inject({ method: 'GET', url: url(`from=yesterday&to=${to}`), headers: auth(tokens.entA) })
       t.equal(badTime.statusCode, 400)
       const foreign = await app.inject({ method: 'GET', url: url(`from=${from}&to=${to}`), headers: auth(tokens.entB) })
-      t.equal(foreign.statusCode, 403)
+      t.equal(foreign.statusCode, 404)
     })
 
     t.test('geofences: polygon and buffered line; validation', async (t) => {

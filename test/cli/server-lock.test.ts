@@ -96,6 +96,11 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
   t.equal(imported.code, 0, imported.err)
   const afterImport = (await (await fetch(`${lock.apiUrl}/api/v1/vehicles`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: Array<{ plate: string }> }
   t.ok(afterImport.items.some((v) => v.plate === '浙A77001'), 'the server sees the imported vehicle')
+  t.match(imported.out, /line 1: created 浙A77001\/2/)
+  // the same again, through the server: compared with what it stores, nothing imported twice
+  const again = await jt808(['import', 'vehicles', '-'], env, JSON.stringify({ plate: '浙A77001', terminalPhone: '012345678901', enterpriseLicenseNo: '330100000001' }) + '\n')
+  t.equal(again.code, 0, again.err)
+  t.match(again.out, /line 1: unchanged 浙A77001\/2\n0 vehicles imported \(1 unchanged\)/)
 
   // export-raw through the server: a heartbeat sent to the gateway is archived, then exported.
   const from = new Date(Date.now() - 60_000).toISOString()

@@ -8,15 +8,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { parseWaybill, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { GeofenceGeometry, GeofenceKind } from '../../store/auth.js'
 import type { WaybillCorrection } from '../../store/admin.js'
-import { confine, principalOf } from '../access.js'
+import { confine, principalOf, visible } from '../access.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { bboxOf, geometryProblems } from '../geo.js'
 import { iso, presentVehicle } from '../present.js'
 import { errorResponse, plateColorSchema, plateParams, vehicleSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
 import { geofenceSchema, geometrySchema, presentGeofence } from './geofences.js'
-import { ownOr404 } from './scope.js'
-import { presentWaybill, waybillInputSchema, waybillSchema, waybillStore } from './waybills.js'
+import { assertOwnVehicles, presentWaybill, waybillInputSchema, waybillSchema, waybillStore } from './waybills.js'
 
 const MAX_WAYBILL_IMPORT = 10_000
 
@@ -72,10 +71,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const { store } = ctx.deps
 
   async function vehicleFor(request: FastifyRequest, plate: string, plateColor?: number) {
-    const v = await store.findVehicle(plate, plateColor)
-    if (!v) throw notFound(`vehicle ${plate}`)
-    ownOr404(request, v.enterpriseLicenseNo, `vehicle ${plate}`)
-    return v
+    return visible(request, await store.findVehicle(plate, plateColor), (v) => v.enterpriseLicenseNo, `vehicle ${plate}`)
   }
 
   for (const action of ['retire', 'reinstate'] as const) {
@@ -219,9 +215,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const { waybillNo } = request.params
       request.audit.target = waybillNo
-      const current = await waybillStore(ctx).getWaybill(waybillNo)
-      if (!current) throw notFound(`waybill ${waybillNo}`)
-      ownOr404(request, current.carrierLicenseNo, `waybill ${waybillNo}`)
+      const current = visible(request, await waybillStore(ctx).getWaybill(waybillNo), (w) => w.carrierLicenseNo, `waybill ${waybillNo}`)
       const fields = request.body.fields
       if (fields.waybillNo !== undefined && fields.waybillNo !== waybillNo)
         throw validationFailed('the waybill number cannot be corrected', [{ field: 'body/fields/waybillNo', message: 'cannot change' }])
@@ -236,9 +230,8 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (own !== null) {
         // An enterprise keeps its waybills on its own licence and its own trucks.
         if (input.carrierLicenseNo !== own) throw validationFailed('an enterprise token can only keep its own carrier licence', [{ field: 'body/fields/carrierLicenseNo', message: 'must be the token’s licence' }])
-        const plates = [await store.findVehicle(input.plate, input.plateColor), input.trailerPlate ? await store.findVehicle(input.trailerPlate) : null]
-        for (const v of plates) if (v) ownOr404(request, v.enterpriseLicenseNo, `vehicle ${v.plate}`)
       }
+      await assertOwnVehicles(ctx, request, input)
       const result = await store.correctWaybill(waybillNo, input, ctx.now(), principalOf(request).tokenId, (before) => diffWaybill(before, input))
       if (!result.ok && result.reason === 'not-found') throw notFound(`waybill ${waybillNo}`)
       if (!result.ok) throw new ApiError('CONFLICT', `waybill ${waybillNo} is ${result.reason === 'not-created' ? result.status : 'changed'}: only a created waybill can be corrected`, { status: result.reason === 'not-created' ? result.status : null })
@@ -255,9 +248,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { waybillNo } = request.params
-      const w = await waybillStore(ctx).getWaybill(waybillNo)
-      if (!w) throw notFound(`waybill ${waybillNo}`)
-      ownOr404(request, w.carrierLicenseNo, `waybill ${waybillNo}`)
+      const w = visible(request, await waybillStore(ctx).getWaybill(waybillNo), (x) => x.carrierLicenseNo, `waybill ${waybillNo}`)
       return { items: (await store.listWaybillCorrections(waybillNo)).map((c) => ({ id: c.id, at: iso(c.at), by: c.by, changes: c.changes })) }
     },
   )

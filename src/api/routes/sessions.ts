@@ -5,13 +5,11 @@
  */
 import { Readable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
-import { confine } from '../access.js'
-import { notFound } from '../errors.js'
+import { confine, visible } from '../access.js'
 import { iso } from '../present.js'
 import { phoneSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
 import { findVehicleByPhone } from './commands.js'
-import { ownOr404 } from './scope.js'
 import { timeRange } from './vehicles.js'
 
 const sessionSchema = {
@@ -111,10 +109,9 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { id } = request.params
-      const c = await store.getCommandStatus(id, ctx.now())
-      if (!c) throw notFound(`command ${id}`)
-      const vehicle = await findVehicleByPhone(store, c.phone)
-      ownOr404(request, vehicle?.enterpriseLicenseNo ?? null, `command ${id}`)
+      const found = await store.getCommandStatus(id, ctx.now())
+      const vehicle = found ? await findVehicleByPhone(store, found.phone) : null
+      const c = visible(request, found, () => vehicle?.enterpriseLicenseNo ?? null, `command ${id}`)
       return {
         ...c,
         msgId: '0x' + c.msgId.toString(16).padStart(4, '0'),

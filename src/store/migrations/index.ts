@@ -26,7 +26,8 @@ import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
-import { migration as matcherCheckpoints } from './005_matcher_checkpoints.js'
+import { migration as plateKey } from './005_plate_key.js'
+import { migration as matcherCheckpoints } from './006_matcher_checkpoints.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -47,5 +48,6 @@ export const MIGRATIONS: Migration[] = [
   waybillsAnomalies,
   api,
   admin,
+  plateKey,
   matcherCheckpoints,
 ]

@@ -1,5 +1,5 @@
 /**
- * 005_matcher_checkpoints: the matcher's per-vehicle state, so a new owner of a partition or a
+ * 006_matcher_checkpoints: the matcher's per-vehicle state, so a new owner of a partition or a
  * restarted process continues each vehicle's runs and days instead of starting from nothing
  * (issue 19). One row per vehicle, overwritten; `part`/`parts` let a new owner load a whole
  * partition in one indexed query.
@@ -7,7 +7,7 @@
 import type { Migration } from './index.js'
 
 export const migration: Migration = {
-  id: '005_matcher_checkpoints',
+  id: '006_matcher_checkpoints',
   async up(sql) {
     await sql.query(`CREATE TABLE IF NOT EXISTS matcher_checkpoints (
       vehicle_id integer PRIMARY KEY,
