@@ -208,11 +208,19 @@ export class MatcherService {
     for (const t of this.timers) clearInterval(t)
     if (this.retryTimer) clearTimeout(this.retryTimer)
     for (const c of this.cleanups.splice(0)) c()
+    // stream mode: every changed vehicle in a few upserts now, rather than one per partition as
+    // the consumer hands them back (those then find little or nothing left to write)
+    if (this.consumer && this.checkpoints) {
+      const cp = this.checkpoints
+      await this.serial(async () => {
+        await this.persist()
+        if (!this.pending.length) await cp.save(true).catch((err) => this.report(err, 'checkpoint at close failed'))
+      }).catch(() => undefined)
+    }
     await this.consumer?.stop()
     this.engine.flushLate()
     await this.persist().catch((err) => this.report(err, 'final persist failed'))
-    // (stream mode: every partition was checkpointed as it was handed back)
-    await this.checkpoints?.save(true).catch((err) => this.report(err, 'final checkpoint failed'))
+    if (!this.pending.length) await this.checkpoints?.save(true).catch((err) => this.report(err, 'final checkpoint failed'))
   }
 
   // ------------------------------------------------------------------ inputs
@@ -393,8 +401,9 @@ export class MatcherService {
     const run = this.chain.then(async () => {
       await fn()
       await this.persist()
-      // after the anomalies: a checkpoint never runs ahead of what the store holds
-      await this.checkpoints?.save().catch((err) => this.report(err, 'checkpoint not saved; will retry'))
+      // after the anomalies, and only once they are all stored: a checkpoint never runs ahead of
+      // the store (a replay from it would not produce again what was never written)
+      if (!this.pending.length) await this.checkpoints?.save().catch((err) => this.report(err, 'checkpoint not saved; will retry'))
     })
     this.chain = run.catch(() => undefined)
     return run
@@ -448,7 +457,8 @@ export class MatcherService {
     await this.serial(async () => {
       const mine = (id: number) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0)
       // handed over gracefully: the next owner starts from now, not from the last round
-      await this.checkpoints?.save(true, mine).catch((err) => this.report(err, 'checkpoint at hand-over failed'))
+      await this.persist()
+      if (!this.pending.length) await this.checkpoints?.save(true, mine).catch((err) => this.report(err, 'checkpoint at hand-over failed'))
       this.owned!.delete(p)
       this.engine.dropVehicles(mine)
       this.checkpoints?.forget(mine)

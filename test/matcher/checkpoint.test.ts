@@ -88,3 +88,30 @@ t.test('checkpoints: policy, guard, load by partition', async (t) => {
   t.equal(looked.length, all.vehicles, 'the tick touched every vehicle')
   t.same(writes.slice(before).flat(), [ids[0]], `only the vehicle the replay moved on is written (${n})`)
 })
+
+t.test('a checkpoint never runs ahead of the anomalies the store holds', async (t) => {
+  const { MatcherService } = await import('../../src/matcher/service.js')
+  const { MemoryState } = await import('../../src/state/memory.js')
+  const store = await openTestStore(t, 'pg')
+  const [id] = await store.upsertVehicles([{ plate: '鲁C9', plateColor: 2 }])
+  const state = new MemoryState()
+  t.teardown(() => state.close())
+  let down = true
+  const flaky = Object.create(store) as typeof store
+  flaky.upsertAnomalies = async (rows) => {
+    if (down) throw new Error('database is down')
+    return store.upsertAnomalies(rows)
+  }
+  const now = bj('09:00')
+  const service = new MatcherService({ store: flaky, state, clock: () => now, tickMs: 3_600_000, waybillPollMs: 3_600_000 })
+  await service.start()
+  t.teardown(() => service.close())
+  // 3 km without a waybill: RUNNING_WITHOUT_WAYBILL opens, but cannot be stored
+  await service.handlePositions(new Trip(bj('08:50'), { vehicleId: id, plate: '鲁C9' }).drive(4 * MIN, 60))
+  t.ok(service.stats().pendingEvents > 0, 'the opening waits for the store')
+  t.same(await store.loadCheckpoints({ since: 0 }), [], 'no checkpoint of a state whose anomaly is not stored')
+  down = false
+  await service.drain()
+  t.equal((await store.listAnomalies({})).items.length, 1)
+  t.equal((await store.loadCheckpoints({ since: 0 })).length, 1, 'stored, then checkpointed')
+})
