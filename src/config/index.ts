@@ -81,6 +81,8 @@ export interface Config {
   attachmentsFileDeadlineSeconds: number
   /** Unset: files in `${dataDir}/attachments`. `s3://bucket?endpoint=URL&region=R` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
   attachmentsStore: string | null
+  /** How often the matcher checkpoints the per-vehicle state of vehicles that changed (seconds). */
+  matcherCheckpointSeconds: number
 }
 
 export const DEFAULTS: Config = {
@@ -137,6 +139,7 @@ export const DEFAULTS: Config = {
   attachmentsGlobalBytes: 256 * 1024 * 1024,
   attachmentsFileDeadlineSeconds: 600,
   attachmentsStore: null,
+  matcherCheckpointSeconds: 60,
 }
 
 export class ConfigError extends Error {
@@ -217,6 +220,7 @@ const SETTINGS: Setting[] = [
   { key: 'attachmentsFileDeadlineSeconds', env: 'JT808_ATTACHMENTS_FILE_DEADLINE_S', flag: 'attachments-file-deadline', kind: 'int', min: 1 },
   { key: 'attachmentsStore', env: 'JT808_ATTACHMENTS_STORE', flag: 'attachments-store', kind: 'nullable-string' },
   { key: 'retention.attachmentsDays', env: 'JT808_RETENTION_ATTACHMENTS_DAYS', flag: 'retention-attachments', kind: 'int', min: 1 },
+  { key: 'matcherCheckpointSeconds', env: 'JT808_MATCHER_CHECKPOINT_S', flag: 'matcher-checkpoint', kind: 'int', min: 1, max: 3600 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */

@@ -4,7 +4,7 @@
  *   gateway ──submit(rows, done)──▶ pending ──(batchRows or batchMs)──▶ store.insertPositions
  *                                                                       │ commit
  *   0x8001 written inside done ◀── done(null, result) ◀─────────────────┘
- *   matcher ◀── 'committed' (newly stored rows)
+ *   matcher ◀── 'committed' (newly stored rows; and every row the batch held, duplicates included)
  *
  * - Up to maxInFlight batches are written at once (config.ingestInFlight), each on its own
  *   connection; batches are cut in submission order, and each batch's acks go out when it commits.
@@ -20,7 +20,9 @@
  *   maxQueuedRows a submission is refused with IngestOverloadError (counted; the terminal
  *   retransmits). Every refused row is counted with its reason.
  *
- * Events: 'pressure', 'drain', 'committed' (CommittedPosition[]), 'retry' (err, attempt, delayMs),
+ * Events: 'pressure', 'drain', 'committed' (inserted: CommittedPosition[], contained:
+ * CommittedPosition[] — the batch's stored rows, duplicates included, in submission order; the
+ * same array when there were no duplicates), 'retry' (err, attempt, delayMs),
  * 'callbackError' (err thrown by a done callback or listener: isolated, never breaks the queue).
  */
 import { EventEmitter } from 'node:events'
@@ -376,6 +378,9 @@ export class IngestQueue extends EventEmitter {
 
   private settle(batch: Batch): void {
     const committed: CommittedPosition[] = []
+    // a duplicate may be the re-send of a row whose first commit never reached the matcher (the
+    // process died in between): consumers that must see every stored row at least once use this
+    let contained: CommittedPosition[] | null = null
     let inserted = 0
     let duplicates = 0
     let at = 0
@@ -388,7 +393,10 @@ export class IngestQueue extends EventEmitter {
         if (outcome === INSERTED) {
           result.inserted++
           committed.push(rows[k]!)
+          contained?.push(rows[k]!)
         } else if (outcome === DUPLICATE) {
+          contained ??= committed.slice()
+          contained.push(rows[k]!)
           result.duplicates++
           if (result.duplicateIndexes === NO_INDEXES) result.duplicateIndexes = []
           result.duplicateIndexes.push(k)
@@ -400,7 +408,7 @@ export class IngestQueue extends EventEmitter {
     }
     this.metrics.committed.inc(inserted)
     this.metrics.duplicates.inc(duplicates)
-    if (committed.length) this.safeEmit('committed', committed)
+    if (committed.length || contained) this.safeEmit('committed', committed, contained ?? committed)
   }
 
   private fail(batch: Batch, err: Error): void {

@@ -22,6 +22,7 @@ import { AlarmRule, DriftRule, NightBanRule, OverspeedRule, RouteDeviationRule, 
 import { beijingDayStart, DAY, inDailyWindow, parseClock } from './time.js'
 import { GAP, Motion, Timeline } from './timeline.js'
 import { invalidReason } from './validity.js'
+import { restoreRule, snapshotRule, SNAPSHOT_VERSION, type RuleSnapshot, type VehicleSnapshot } from './snapshot.js'
 import { activeIntervals, normalizeQualification, plateKey, type Waybill } from './waybill.js'
 import { NO_ZONES, type ZoneLookup } from './zones.js'
 
@@ -92,7 +93,7 @@ interface WaybillEntry {
   carrier: string
 }
 
-interface Card {
+export interface Card {
   q: string
   name: string | null
   at: number
@@ -175,6 +176,8 @@ export class MatcherEngine {
   private replaying = false
   /** newest tick time (wall clock) */
   private lastTick = -Infinity
+  /** vehicles whose state changed since takeChanged() (checkpoints) */
+  private changed = new Set<VehicleState>()
 
   /** The sink live rules report to. */
   private readonly live: AnomalySink<Tracked>
@@ -376,6 +379,7 @@ export class MatcherEngine {
     if (!v || !v.alarms) return
     this.current = v
     v.alarms.confirm(bits >>> 0, at)
+    this.changed.add(v)
   }
 
   /** Wall-clock progress: silences, rests, day ends and merge windows that ran out. */
@@ -434,6 +438,8 @@ export class MatcherEngine {
         this.byKey.set(v.key, v)
         if (v.id > 0) this.byId.set(v.id, v)
       }
+      // rebuilt from a checkpoint and the positions since: the engine knows its history
+      if (v.anoms.some((tr) => tr.a.id === a.id)) continue
       const tr: Tracked = { a: { ...a, evidence: { ...a.evidence } }, anchor: restoredAnchor(a, this.cfg), sub: restoredSub(a), lastEmit: a.lastSeenAt, restored: true, refuted: false, staged: false }
       v.anoms.push(tr)
       if (a.type === 'TERMINAL_ALARM' && typeof a.evidence.bit === 'number') {
@@ -458,10 +464,110 @@ export class MatcherEngine {
       if (!drop(v.id, v.plate, v.plateColor)) continue
       if (this.byKey.get(v.key) === v) this.byKey.delete(v.key)
       if (this.byId.get(v.id) === v) this.byId.delete(v.id)
+      this.changed.delete(v)
       n++
     }
     this.lateDirty = this.lateDirty.filter((v) => this.byKey.get(v.key) === v)
     return n
+  }
+
+  // ------------------------------------------------------------------ checkpoints
+
+  /** Ids of the registered vehicles whose state changed since the last call. */
+  takeChanged(): number[] {
+    const out: number[] = []
+    for (const v of this.changed) if (v.id > 0 && this.byId.get(v.id) === v) out.push(v.id)
+    this.changed.clear()
+    return out
+  }
+
+  /**
+   * The vehicle's state as plain data (snapshot.ts), or null when the engine does not follow it
+   * or it has late fixes waiting for flushLate() (checkpoint after the batch, not inside it).
+   * A view of the live state, not a copy: encode it before the engine is fed again.
+   */
+  snapshotVehicle(vehicleId: number): VehicleSnapshot | null {
+    const v = this.byId.get(vehicleId)
+    if (!v || v.id <= 0 || v.late || v.deferDerive) return null
+    const indexOf = (h: Tracked) => v.anoms.indexOf(h)
+    const rule = (r: Parameters<typeof snapshotRule<Tracked>>[0] | null): RuleSnapshot | null => (r ? snapshotRule(r, indexOf) : null)
+    const m = v.motion
+    return {
+      version: SNAPSHOT_VERSION,
+      id: v.id, plate: v.plate, plateColor: v.plateColor, enterprise: v.enterprise,
+      wm: v.wm, lastT: v.lastT, lastLat: v.lastLat, lastLon: v.lastLon, lastSpeed: v.lastSpeed,
+      timeline: { items: v.timeline.items, pruned: v.timeline.pruned, firstT: v.timeline.firstT },
+      motion: { t: m.t, lat: m.lat, lon: m.lon, speed: m.speed, driving: m.driving, pendStart: m.pendStart, pendEnd: m.pendEnd, pendKm: m.pendKm },
+      deadline: v.deadline, silenceOpen: v.silenceOpen, routeHint: v.routeHint,
+      driftAgree: v.driftAgree, rejT: v.rejT, rejLat: v.rejLat, rejLon: v.rejLon, card: v.card,
+      anoms: v.anoms.map((tr) => ({ a: tr.a, anchor: tr.anchor, sub: tr.sub, lastEmit: tr.lastEmit, restored: tr.restored, refuted: tr.refuted })),
+      overspeed: rule(v.overspeed), route: rule(v.route), drift: rule(v.drift),
+      nightBans: v.nightBans ? v.nightBans.map((r) => rule(r)) : null,
+      alarms: v.alarms ? { bits: v.alarms.bits, confirmed: v.alarms.confirmed, lastT: v.alarms.lastT, open: [...v.alarms.open].map(([b, h]) => [b, indexOf(h)] as [number, number]) } : null,
+    }
+  }
+
+  /**
+   * Follows a vehicle from its snapshot, replacing what the engine held for it: the next fixes
+   * continue its runs, days and open anomalies as if this engine had seen everything before.
+   * The engine takes the snapshot's objects over (a decoded one; clone one you keep using).
+   */
+  restoreVehicle(s: VehicleSnapshot): void {
+    const v = new VehicleState({ id: s.id, plate: s.plate, plateColor: s.plateColor, enterpriseLicenseNo: s.enterprise }, this.cfg)
+    for (const old of [this.byId.get(s.id), this.byKey.get(v.key)]) {
+      if (!old) continue
+      if (this.byKey.get(old.key) === old) this.byKey.delete(old.key)
+      if (this.byId.get(old.id) === old) this.byId.delete(old.id)
+      this.changed.delete(old)
+    }
+    this.lateDirty = this.lateDirty.filter((x) => this.byKey.get(x.key) === x)
+    v.wm = s.wm
+    v.lastT = s.lastT
+    v.lastLat = s.lastLat
+    v.lastLon = s.lastLon
+    v.lastSpeed = s.lastSpeed
+    v.timeline.items = s.timeline.items
+    v.timeline.pruned = s.timeline.pruned
+    v.timeline.firstT = s.timeline.firstT
+    Object.assign(v.motion, s.motion)
+    v.deadline = s.deadline
+    v.silenceOpen = s.silenceOpen
+    v.routeHint = s.routeHint
+    v.driftAgree = s.driftAgree
+    v.rejT = s.rejT
+    v.rejLat = s.rejLat
+    v.rejLon = s.rejLon
+    v.card = s.card
+    v.anoms = s.anoms.map((t) => ({ ...t, staged: false }))
+    const at = (i: number) => v.anoms[i] ?? null
+    if (s.overspeed) v.overspeed = restoreRule(new OverspeedRule(this.live, this.cfg), s.overspeed, at)
+    if (s.route) v.route = restoreRule(new RouteDeviationRule(this.live, this.cfg), s.route, at)
+    if (s.drift) v.drift = restoreRule(new DriftRule(this.live, this.cfg), s.drift, at)
+    if (s.nightBans) {
+      v.nightBans = this.cfg.nightBans.map((w, i) => {
+        const r = s.nightBans![i]
+        return r ? restoreRule(new NightBanRule(this.live, this.cfg, i, w), r, at) : null
+      })
+    }
+    if (s.alarms) {
+      const rule = new AlarmRule(this.live, this.cfg)
+      rule.bits = s.alarms.bits
+      rule.confirmed = s.alarms.confirmed
+      rule.lastT = s.alarms.lastT
+      for (const [b, i] of s.alarms.open) {
+        const h = at(i)
+        if (h) rule.open.set(b, h)
+      }
+      v.alarms = rule
+    }
+    this.byKey.set(v.key, v)
+    this.byId.set(v.id, v)
+    v.tickDue = -Infinity
+  }
+
+  /** Newest device time the engine processed for the vehicle (-Infinity: none). */
+  watermark(vehicleId: number): number {
+    return this.byId.get(vehicleId)?.wm ?? -Infinity
   }
 
   /** True when the engine follows this vehicle. */
@@ -546,6 +652,8 @@ export class MatcherEngine {
     if (quiet && !v.anoms.length && !v.late && !v.card && !this.waybillsByKey.has(v.key)) {
       if (this.byKey.get(v.key) === v) this.byKey.delete(v.key)
       if (this.byId.get(v.id) === v) this.byId.delete(v.id)
+      // (an engine nobody takes changes from must not keep forgotten vehicles alive)
+      this.changed.delete(v)
     }
   }
 
@@ -1039,6 +1147,8 @@ export class MatcherEngine {
 
   /** When a tick must next look at the vehicle (wall clock). */
   private schedule(v: VehicleState, now = this.nowFor(v)): void {
+    // every input that changes a vehicle ends here: it needs a new checkpoint
+    this.changed.add(v)
     let due = v.deadline
     if (v.overspeed) due = Math.min(due, v.overspeed.timer.due)
     this.refreshCover(v)
@@ -1115,7 +1225,8 @@ function snapshot(a: Anomaly): Anomaly {
   return { ...a, evidence }
 }
 
-function restoredAnchor(a: Anomaly, cfg: MatcherConfig): number {
+/** Where the history an anomaly stands on begins (its run, its night, its day). */
+export function restoredAnchor(a: Anomaly, cfg: MatcherConfig): number {
   switch (a.type) {
     case 'FATIGUE_DRIVING':
       return typeof a.evidence.runStartedAt === 'number' ? a.evidence.runStartedAt : a.startedAt - cfg.continuousDrivingMs

@@ -24,8 +24,10 @@ import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/pa
 import { StateUnavailableError, type State } from '../state/port.js'
 import type { Config } from '../config/index.js'
 import type { Store } from '../store/port.js'
+import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
-import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
+import { MatcherEngine, restoredAnchor, type EngineStats, type VehicleRef } from './engine.js'
+import { beijingDayStart } from './time.js'
 import { plateKey, type Waybill } from './waybill.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
@@ -34,8 +36,9 @@ const FEED_APPEND_CHUNK = 500
 
 /** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
 export interface IngestSource {
-  on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
-  off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
+  /** inserted: newly stored rows; contained: every row the batch stored, duplicates included */
+  on(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
+  off(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
   /** rows committed and not yet taken in downstream (set by the matcher) */
   downstreamRows?: () => number
   recheckLevel?(): void
@@ -49,7 +52,9 @@ export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
 
 export type MatcherStore = Pick<Store,
   'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'findVehicleByTerminal' | 'insertWaybillReport'> &
-  Partial<Pick<Store, 'listGeofences'>>
+  Partial<Pick<Store, 'listGeofences'>> &
+  /** without them nothing is checkpointed: a new owner or a restart starts each vehicle afresh */
+  Partial<CheckpointStore>
 
 export interface MatcherServiceOptions {
   store: MatcherStore
@@ -69,6 +74,8 @@ export interface MatcherServiceOptions {
   maxPendingEvents?: number
   /** how often the API's geofences are reloaded into the speed-limit lookup (default 60 s; 0: never) */
   zonesRefreshMs?: number
+  /** how often changed vehicles are checkpointed (default 60 s; checkpoint.ts) */
+  checkpointMs?: number
 }
 
 export interface StreamOptions {
@@ -122,6 +129,13 @@ export class MatcherService {
   /** stream mode: driver cards and confirmations go to the partition's owner through the stream */
   private publisher: MatcherPublisher | null = null
   private readonly cleanups: Array<() => void> = []
+  private checkpoints: MatcherCheckpoints | null = null
+  private readonly checkpointMs: number
+  /** stream mode: what each restored vehicle's replay covered (checkpoint.ts) */
+  private readonly fences = new Map<number, ReplayFence>()
+  /** ids whose opening the feed already carried: a replay's 'opened' for them is stored, not announced */
+  private announced: Set<string> | null = null
+  private readonly unannounced = new WeakSet<AnomalyEvent>()
 
   constructor(opts: MatcherServiceOptions) {
     this.store = opts.store
@@ -136,12 +150,14 @@ export class MatcherService {
     this.metrics = opts.registry ? matcherMetrics(opts.registry) : null
     this.zonesRefreshMs = opts.zonesRefreshMs ?? 60_000
     this.fixedZones = opts.zones !== undefined
+    this.checkpointMs = opts.checkpointMs ?? 60_000
     this.engine = new MatcherEngine({
       config: this.cfg,
       zones: opts.zones ?? NO_ZONES,
       clock: this.clock,
       since: this.clock(),
       emit: (e) => {
+        if (this.announced && e.event === 'anomaly.opened' && this.announced.has(e.anomaly.id)) this.unannounced.add(e)
         this.pending.push(e)
         this.metrics?.events.inc({ event: e.event, type: e.anomaly.type })
       },
@@ -163,9 +179,18 @@ export class MatcherService {
       this.partitions = opts.streams.partitions
       this.publisher = new MatcherPublisher(this.state, opts.streams.partitions)
     }
+    const s = this.store
+    if (s.saveCheckpoints && s.loadCheckpoints && s.positionsAfter && s.deleteCheckpointsBefore) {
+      this.checkpoints = new MatcherCheckpoints({ store: s as CheckpointStore, engine: this.engine, partitions: this.partitions, everyMs: this.checkpointMs, clock: this.clock })
+    }
     await this.refreshZones()
     for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
-    if (this.owned === null) this.engine.restore(await this.store.openAnomalies())
+    if (this.owned === null) {
+      // a restart: every vehicle continues from its checkpoint and the positions stored since
+      const open = await this.store.openAnomalies()
+      await this.rebuild(undefined, open)
+      this.engine.restore(open)
+    }
     await this.persist()
     this.timers.push(setInterval(() => void this.tick().catch((err) => this.report(err, 'tick failed')), this.tickMs))
     this.timers.push(setInterval(() => void this.pollWaybills().catch((err) => this.report(err, 'waybill poll failed')), this.pollMs))
@@ -183,9 +208,19 @@ export class MatcherService {
     for (const t of this.timers) clearInterval(t)
     if (this.retryTimer) clearTimeout(this.retryTimer)
     for (const c of this.cleanups.splice(0)) c()
+    // stream mode: every changed vehicle in a few upserts now, rather than one per partition as
+    // the consumer hands them back (those then find little or nothing left to write)
+    if (this.consumer && this.checkpoints) {
+      const cp = this.checkpoints
+      await this.serial(async () => {
+        await this.persist()
+        if (!this.pending.length) await cp.save(true).catch((err) => this.report(err, 'checkpoint at close failed'))
+      }).catch(() => undefined)
+    }
     await this.consumer?.stop()
     this.engine.flushLate()
     await this.persist().catch((err) => this.report(err, 'final persist failed'))
+    if (!this.pending.length) await this.checkpoints?.save(true).catch((err) => this.report(err, 'final checkpoint failed'))
   }
 
   // ------------------------------------------------------------------ inputs
@@ -197,7 +232,10 @@ export class MatcherService {
    */
   attachIngest(ingest: IngestSource): () => void {
     ingest.downstreamRows = () => this.backlogRows
+    // In-process the new rows are enough: a re-send that is a duplicate was seen by this matcher
+    // already, or the process restarted and rebuilds from the positions table.
     const listener = (rows: CommittedPosition[]) => {
+      if (!rows.length) return
       this.backlogRows += rows.length
       void this.handlePositions(rows)
         .catch((err) => this.report(err, 'positions failed'))
@@ -289,7 +327,7 @@ export class MatcherService {
         if ('kind' in v) {
           if (v.kind === 'driver-card') this.engine.driverCard(v.event)
           else if (v.kind === 'alarm-confirmed') this.engine.alarmConfirmed(v.vehicleId, v.bits, v.at)
-        } else {
+        } else if (!(this.fences.size && fenced(this.fences, v))) {
           this.engine.position(v)
           n++
         }
@@ -317,6 +355,8 @@ export class MatcherService {
 
   tick(now = this.clock()): Promise<void> {
     return this.serial(async () => {
+      // a fence whose vehicle never reported again is of no use after a while
+      for (const [id, f] of this.fences) if (now - f.at > 10 * 60_000) this.fences.delete(id)
       this.engine.tick(now)
       this.metrics?.vehicles.set(this.engine.stats().vehicles)
     })
@@ -361,6 +401,9 @@ export class MatcherService {
     const run = this.chain.then(async () => {
       await fn()
       await this.persist()
+      // after the anomalies, and only once they are all stored: a checkpoint never runs ahead of
+      // the store (a replay from it would not produce again what was never written)
+      if (!this.pending.length) await this.checkpoints?.save().catch((err) => this.report(err, 'checkpoint not saved; will retry'))
     })
     this.chain = run.catch(() => undefined)
     return run
@@ -397,20 +440,66 @@ export class MatcherService {
     await this.serial(async () => {
       this.owned!.add(p)
       const inPartition = (id: number) => partitionOf(id, this.partitions) === p
-      const open = (await this.store.openAnomalies()).filter((a) => inPartition(a.vehicleId) || (a.vehicleId <= 0 && p === 0))
-      this.engine.restore(open)
+      const open = await this.store.openAnomalies(undefined, { part: p, parts: this.partitions })
       for (const r of this.waybills.values()) {
         const mine = (r.vehicle ? inPartition(r.vehicle.id) : p === 0) || (r.trailerVehicleId !== null && inPartition(r.trailerVehicleId))
         if (mine) this.engine.waybill(r.w, r.vehicle ?? undefined, this.owns(r.vehicle))
       }
+      // the partition's vehicles continue from their checkpoints and the positions since;
+      // what the store has open and the replay did not reproduce is followed as before
+      const fences = await this.rebuild(p, open)
+      for (const [id, f] of fences) this.fences.set(id, f)
+      this.engine.restore(open)
     })
   }
 
   private async revoke(p: number): Promise<void> {
     await this.serial(async () => {
+      const mine = (id: number) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0)
+      // handed over gracefully: the next owner starts from now, not from the last round
+      await this.persist()
+      if (!this.pending.length) await this.checkpoints?.save(true, mine).catch((err) => this.report(err, 'checkpoint at hand-over failed'))
       this.owned!.delete(p)
-      this.engine.dropVehicles((id) => (id > 0 ? partitionOf(id, this.partitions) === p : p === 0))
+      this.engine.dropVehicles(mine)
+      this.checkpoints?.forget(mine)
+      for (const id of this.fences.keys()) if (mine(id)) this.fences.delete(id)
     })
+  }
+
+  /** Restores vehicles (of partition p, or all) from checkpoints; the replay does not announce again what the feed has. */
+  private async rebuild(p: number | undefined, open: Anomaly[]): Promise<Map<number, ReplayFence>> {
+    if (!this.checkpoints) return new Map()
+    this.announced = new Set(open.map((a) => a.id))
+    try {
+      const r = await this.checkpoints.load(p)
+      this.metrics?.rebuiltVehicles.inc(r.vehicles)
+      this.metrics?.replayedPositions.inc(r.positions)
+      if (r.vehicles) this.log?.info({ partition: p ?? null, vehicles: r.vehicles, positions: r.positions, ms: Math.round(r.ms) }, 'matcher state rebuilt from checkpoints')
+      // open anomalies of vehicles without a checkpoint: rebuilt from the stored track, from the
+      // start of what they stand on (their run, night or day) and of the current day
+      const tracks = new Map<number, { vehicleId: number; after: number; plate: string; plateColor: number; enterprise: string | null }>()
+      const day = beijingDayStart(this.clock())
+      for (const a of open) {
+        if (a.vehicleId <= 0 || r.fences.has(a.vehicleId)) continue
+        const from = Math.min(restoredAnchor(a, this.cfg), day) - 1
+        const cur = tracks.get(a.vehicleId)
+        if (!cur) tracks.set(a.vehicleId, { vehicleId: a.vehicleId, after: from, plate: a.plate, plateColor: a.plateColor, enterprise: a.enterpriseLicenseNo })
+        else cur.after = Math.min(cur.after, from)
+      }
+      if (!tracks.size) return r.fences
+      // an alarm raised before the horizon cannot be rebuilt: followed from the store first, so
+      // the replay continues it (a bit set for days) instead of opening it a second time (long
+      // rules are not: restored before the replay, the first replayed fix would close them)
+      const floor = this.clock() - this.cfg.lateHorizonMs
+      this.engine.restore(open.filter((a) => a.type === 'TERMINAL_ALARM' && tracks.has(a.vehicleId) && a.startedAt <= floor))
+      const t = await this.checkpoints.rebuildFromTracks([...tracks.values()])
+      this.metrics?.rebuiltVehicles.inc(t.vehicles)
+      this.metrics?.replayedPositions.inc(t.positions)
+      this.log?.info({ partition: p ?? null, vehicles: t.vehicles, positions: t.positions, ms: Math.round(t.ms) }, 'matcher state rebuilt from stored tracks (no checkpoint)')
+      return new Map([...r.fences, ...t.fences])
+    } finally {
+      this.announced = null
+    }
   }
 
   /** Store first, then the feed; on failure keep everything and retry later. */
@@ -425,7 +514,8 @@ export class MatcherService {
       await this.store.upsertAnomalies([...latest.values()])
       // In chunks, each one round trip (a burst of thousands of openings is a few calls, not thousands).
       for (; sent < events.length; sent += FEED_APPEND_CHUNK) {
-        await this.state.appendMany(ANOMALY_EVENTS_STREAM, events.slice(sent, sent + FEED_APPEND_CHUNK), this.maxLen)
+        const chunk = events.slice(sent, sent + FEED_APPEND_CHUNK).filter((e) => !this.unannounced.has(e))
+        if (chunk.length) await this.state.appendMany(ANOMALY_EVENTS_STREAM, chunk, this.maxLen)
       }
     } catch (err) {
       // what reached the feed is not sent twice; storing again is harmless (upsert by id)
@@ -500,6 +590,8 @@ function matcherMetrics(registry: Registry) {
     events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),
     persistErrors: get('jt808_matcher_persist_errors_total', () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] })),
     vehicles: get('jt808_matcher_vehicles', () => new Gauge({ name: 'jt808_matcher_vehicles', help: 'Vehicles the matcher follows in this process', registers: [registry] })),
+    rebuiltVehicles: get('jt808_matcher_rebuilt_vehicles_total', () => new Counter({ name: 'jt808_matcher_rebuilt_vehicles_total', help: 'Vehicles restored from a checkpoint (restart or partition hand-over)', registers: [registry] })),
+    replayedPositions: get('jt808_matcher_replayed_positions_total', () => new Counter({ name: 'jt808_matcher_replayed_positions_total', help: 'Stored positions replayed after restoring checkpoints', registers: [registry] })),
   }
 }
 
@@ -529,6 +621,7 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     logger: deps.logger?.child({ component: 'matcher' }),
     registry: deps.registry,
     clock: deps.now,
+    checkpointMs: deps.config.matcherCheckpointSeconds * 1000,
   })
   const clustered = deps.state.kind === 'redis' && deps.config.workers > 1
   if (clustered) {
@@ -538,7 +631,9 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     // pauses the sockets instead of piling up publishes).
     let publishing = 0
     deps.ingest.downstreamRows = () => publishing
-    const onCommitted = (rows: CommittedPosition[]) => {
+    // Every row the batch held, duplicates too: a worker that committed and died before publishing
+    // left its rows unpublished, and the terminal's re-send (a duplicate now) repairs that gap.
+    const onCommitted = (_inserted: CommittedPosition[], rows: CommittedPosition[]) => {
       publishing += rows.length
       void publisher
         .positions(rows)

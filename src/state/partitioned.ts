@@ -8,7 +8,9 @@
  * - Producers append to partition stream `${name}:${vehicleId % P}`: one vehicle, one partition,
  *   so its entries keep their order.
  * - Consumers of a group heartbeat a membership `${name}:${group}` (TTL leaseMs) and get the sorted
- *   live members M. Partition p belongs to M[p % |M|]: everyone computes the same assignment.
+ *   live members M. Partitions are spread over M by rendezvous hashing with a load bound
+ *   (assignment.ts): everyone computes the same assignment, and a member joining or leaving
+ *   moves only about its share of partitions.
  * - Ownership is a lease `${name}:${group}:${p}` (SET NX PX leaseMs), renewed every leaseMs/3 by
  *   a timer independent of the handler. A consumer reads and handles p only while its lease is
  *   valid by its own monotonic clock (renewal sent-time + 0.9 × leaseMs: the server's expiry
@@ -30,6 +32,7 @@
  * falls further behind than that loses the oldest entries.
  */
 import { performance } from 'node:perf_hooks'
+import { partitionsOf } from './assignment.js'
 import { DEFAULT_STREAM_MAX_LEN, type GroupEntry, type State } from './port.js'
 
 /** The consumer name all holders share inside a partition's consumer group (see the design). */
@@ -214,12 +217,17 @@ export class PartitionedConsumer<T> {
     }
   }
 
+  private assignedFor: string | null = null
+  private assignedSet = new Set<number>()
+
   private assigned(): Set<number> {
-    const i = this.members.indexOf(this.opts.consumer)
-    const out = new Set<number>()
-    if (i < 0) return out
-    for (let p = 0; p < this.opts.partitions; p++) if (p % this.members.length === i) out.add(p)
-    return out
+    // recomputed only when the membership changed (it is sorted by the state)
+    const key = this.members.join('\n')
+    if (key !== this.assignedFor) {
+      this.assignedFor = key
+      this.assignedSet = partitionsOf(this.opts.partitions, this.members, this.opts.consumer)
+    }
+    return this.assignedSet
   }
 
   private async rebalance(): Promise<void> {

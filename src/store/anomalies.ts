@@ -43,8 +43,11 @@ export interface AnomalyStore {
   upsertAnomalies(rows: Anomaly[]): Promise<void>
   getAnomaly(id: string): Promise<Anomaly | null>
   listAnomalies(filter?: AnomalyFilter): Promise<AnomalyPage>
-  /** Open anomalies, optionally of some vehicles only (the matcher restores them at start). */
-  openAnomalies(vehicleIds?: number[]): Promise<Anomaly[]>
+  /**
+   * Open anomalies, optionally of some vehicles only (the matcher restores them at start), or of
+   * the vehicles of one partition (vehicle id mod parts; partition 0 also takes vehicle ids <= 0).
+   */
+  openAnomalies(vehicleIds?: number[], partition?: { part: number; parts: number }): Promise<Anomaly[]>
   anomalyCounts(filter: { from: number; to: number; enterpriseLicenseNo?: string; vehicleIds?: number[] }): Promise<AnomalyCount[]>
   /** Retention: deletes closed anomalies that ended before cutoff. */
   deleteAnomaliesBefore(cutoff: number): Promise<number>
@@ -141,10 +144,16 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
       return pageOf(rows, limit, toAnomaly)
     },
 
-    async openAnomalies(vehicleIds) {
+    async openAnomalies(vehicleIds, partition) {
       const { rows } = vehicleIds
         ? await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' AND vehicle_id = ANY($1::int4[]) ORDER BY seq`, [vehicleIds])
-        : await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' ORDER BY seq`)
+        : partition
+          ? // a partition's new owner: 1/P of the open anomalies, not all of them once per partition
+            await sql.query<AnomalyRow>(
+              `SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' AND (vehicle_id % $1 = $2 OR ($2 = 0 AND vehicle_id <= 0)) ORDER BY seq`,
+              [partition.parts, partition.part],
+            )
+          : await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' ORDER BY seq`)
       return rows.map(toAnomaly)
     },
 

@@ -15,6 +15,7 @@ import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
 import { hourlyAggregate, type HourlyAggregate } from './hourly.js'
 import { detectTimescale, maintenanceQueries, runMigrations } from './maintenance.js'
+import { matcherStateQueries } from './matcher-state.js'
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
@@ -146,6 +147,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...waybills,
       ...anomalies,
       ...attachmentQueries(ctx),
+      ...matcherStateQueries(ctx),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

@@ -7,6 +7,7 @@ import type { ApiStore } from './auth.js'
 import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
 import type { AttachmentStore } from './attachments.js'
+import type { MatcherStateStore } from './matcher-state.js'
 import type { WaybillStore } from './waybills.js'
 import type {
   AlarmTransition,
@@ -112,7 +113,8 @@ export interface CommandStore {
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
 export type { AttachmentStore } from './attachments.js'
+export type { MatcherCheckpoint, MatcherStateStore } from './matcher-state.js'
 
 export type { AdminStore } from './admin.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore, MatcherStateStore {}

@@ -57,9 +57,9 @@ const COPY_STAGE = `COPY positions_stage (${COLUMNS}) FROM STDIN WITH (FORMAT bi
 const COPY_DIRECT = `COPY positions (${COLUMNS}) FROM STDIN WITH (FORMAT binary)`
 const INSERT_FROM_STAGE = `INSERT INTO positions (${COLUMNS}) SELECT ${COLUMNS} FROM positions_stage ON CONFLICT DO NOTHING`
 
-const SELECT_RECORD = `vehicle_id, device_time, received_at, lat, lon, altitude, speed, direction, alarm, status, mileage, extras, blind_area, source_msg_id`
+export const SELECT_RECORD = `vehicle_id, device_time, received_at, lat, lon, altitude, speed, direction, alarm, status, mileage, extras, blind_area, source_msg_id`
 
-interface PositionRow {
+export interface PositionRow {
   vehicle_id: number
   device_time: Date
   received_at: Date

@@ -126,6 +126,33 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       t.equal(published.length, 6, 'the matcher sees each position once')
     })
 
+    t.test('a batch of duplicates still reports what it contained (at-least-once to the matcher)', async (t) => {
+      // The process that first committed these rows died before publishing them: the re-send is all
+      // duplicates, and only 'contained' carries them to the matcher stream.
+      const { q } = queue(t)
+      const inserted: CommittedPosition[][] = []
+      const contained: CommittedPosition[][] = []
+      q.on('committed', (i: CommittedPosition[], c: CommittedPosition[]) => {
+        inserted.push(i)
+        contained.push(c)
+      })
+      const v = nextVehicle()
+      const batch = rows(v, 4)
+      await submit(q, batch).settled
+      t.same(contained[0], inserted[0], 'no duplicates: the same rows')
+      const resend = batch.map((p) => ({ ...p, receivedAt: p.receivedAt + 30_000 }))
+      const again = await submit(q, resend).settled
+      t.equal(again.result?.duplicates, 4)
+      t.equal(inserted.length, 2, 'the all-duplicate batch is still announced')
+      t.same(inserted[1], [], 'nothing newly stored')
+      t.same(contained[1], resend, 'what the batch contained, in order')
+      // mixed: new rows and duplicates keep their submission order
+      const mixed = [...rows(v, 1, NOW - 7200_000), resend[0]!, ...rows(v, 1, NOW - 60_000)]
+      await submit(q, mixed).settled
+      t.same(inserted[2]!.map((p) => p.deviceTime), [mixed[0]!.deviceTime, mixed[2]!.deviceTime])
+      t.same(contained[2]!.map((p) => p.deviceTime), mixed.map((p) => p.deviceTime))
+    })
+
     t.test('ack only after commit: a failing database acknowledges nothing; the retransmission is stored once', async (t) => {
       const spy = interceptable(store)
       const { q, registry } = queue(t, { batchMs: 5 }, spy.store)

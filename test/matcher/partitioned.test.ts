@@ -70,3 +70,29 @@ t.test('two matcher processes share the vehicles through the partitioned stream,
   t.equal(opened.length, expected, 'each anomaly opened once on the feed')
   t.equal(new Set(opened).size, expected)
 })
+
+t.test('startMatcher with workers: a committed batch is published with its duplicates (a re-send repairs a dead worker\'s gap)', async (t) => {
+  const { startMatcher } = await import('../../src/matcher/service.js')
+  const { COMMITTED_POSITIONS_STREAM } = await import('../../src/domain.js')
+  const { partitionStream } = await import('../../src/state/partitioned.js')
+  const { testConfig } = await import('../store/helpers.js')
+  const { EventEmitter } = await import('node:events')
+  const store = await openTestStore(t, 'pg')
+  const prefix = `test:matcher:${randomUUID()}:`
+  const state = new RedisState(REDIS, { prefix })
+  t.teardown(async () => {
+    await state.clear()
+    await state.close()
+  })
+  const [id] = await store.upsertVehicles([{ plate: '鲁P99999', plateColor: 2 }])
+  const ingest = new EventEmitter()
+  const matcher = await startMatcher({ config: testConfig({ workers: 2, nodeId: 'w1' }), store, state, ingest, partitions: P })
+  t.teardown(() => matcher.close())
+  const rows = new Trip(bj('08:00'), { vehicleId: id, plate: '鲁P99999' }).drive(3 * MIN, 60)
+  // the worker that first committed these died before publishing; the re-send is all duplicates
+  ingest.emit('committed', [], rows)
+  const stream = partitionStream(COMMITTED_POSITIONS_STREAM, partitionOf(id, P))
+  await until(t, 'published', async () => (await state.streamInfo(stream)).length >= rows.length, 5_000)
+  const published = await state.read<CommittedPosition>(stream, '0', 100)
+  t.same(published.map((e) => e.value.deviceTime), rows.map((p) => p.deviceTime), 'every row the batch contained, in order')
+})

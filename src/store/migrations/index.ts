@@ -28,6 +28,7 @@ import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
 import { migration as plateKey } from './005_plate_key.js'
 import { migration as attachments } from './006_attachments.js'
+import { migration as matcherCheckpoints } from './007_matcher_checkpoints.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -50,4 +51,5 @@ export const MIGRATIONS: Migration[] = [
   admin,
   plateKey,
   attachments,
+  matcherCheckpoints,
 ]
