@@ -1,16 +1,17 @@
 /**
  * The matcher service: feeds the pure engine and makes its results durable and visible.
  *
- *   ingest 'committed' ─┐                    ┌─▶ store.upsertAnomalies (by id)
+ *   committed batches ──┐                    ┌─▶ store.upsertAnomalies (by id)
  *   partitioned stream ─┼─▶ MatcherEngine ──▶┤
  *   gateway events ─────┤   (device time)    └─▶ state.append(ANOMALY_EVENTS_STREAM)  → SSE feed
  *   waybill changes ────┤
  *   clock tick ─────────┘
  *
- * One process: positions come from the ingest queue's 'committed' event and driver cards from
- * the gateway. Several processes: the committed positions (and driver-card / alarm-confirmation
- * envelopes) travel on the state's partitioned stream, each vehicle handled by exactly one
- * consumer; a process follows only the vehicles of the partitions it owns.
+ * One process: committed positions are handed over by the ingest queue (committedConsumer(),
+ * listed in src/pipeline.ts) and driver cards come from the gateway. Several processes: the
+ * same consumer publishes the committed positions (and driver-card / alarm-confirmation
+ * envelopes) to the state's partitioned stream, each vehicle handled by exactly one consumer; a
+ * process follows only the vehicles of the partitions it owns.
  *
  * Waybill changes reach every process by polling the store (changed_at, the database clock), so
  * the API and `jt808 import` need no channel of their own; waybillChanged() is the in-process
@@ -23,6 +24,7 @@ import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type A
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import type { State } from '../state/port.js'
 import type { Config } from '../config/index.js'
+import type { CommittedConsumer } from '../ingest/queue.js'
 import type { Store } from '../store/port.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
 import { MatcherEngine, type EngineStats, type VehicleRef } from './engine.js'
@@ -31,15 +33,6 @@ import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
 /** Feed events appended per state call. */
 const FEED_APPEND_CHUNK = 500
-
-/** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
-export interface IngestSource {
-  on(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
-  off(event: 'committed', l: (rows: CommittedPosition[]) => void): unknown
-  /** rows committed and not yet taken in downstream (set by the matcher) */
-  downstreamRows?: () => number
-  recheckLevel?(): void
-}
 
 /** What travels on the partitioned stream besides plain committed positions. */
 export type MatcherEnvelope =
@@ -114,14 +107,12 @@ export class MatcherService {
   private consumer: PartitionedConsumer<MatcherStreamEntry> | null = null
   private closed = false
   private droppedEvents = 0
-  /** in-process: committed positions handed over and not yet matched and persisted */
-  private backlogRows = 0
   private readonly metrics: ReturnType<typeof matcherMetrics> | null
   private readonly zonesRefreshMs: number
   private readonly fixedZones: boolean
-  /** stream mode: driver cards and confirmations go to the partition's owner through the stream */
+  /** stream mode: positions, driver cards and confirmations go to the partition's owner through the stream */
   private publisher: MatcherPublisher | null = null
-  private readonly cleanups: Array<() => void> = []
+  private started = false
 
   constructor(opts: MatcherServiceOptions) {
     this.store = opts.store
@@ -163,6 +154,7 @@ export class MatcherService {
       this.partitions = opts.streams.partitions
       this.publisher = new MatcherPublisher(this.state, opts.streams.partitions)
     }
+    this.started = true
     await this.refreshZones()
     for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
     if (this.owned === null) this.engine.restore(await this.store.openAnomalies())
@@ -182,7 +174,6 @@ export class MatcherService {
     this.closed = true
     for (const t of this.timers) clearInterval(t)
     if (this.retryTimer) clearTimeout(this.retryTimer)
-    for (const c of this.cleanups.splice(0)) c()
     await this.consumer?.stop()
     this.engine.flushLate()
     await this.persist().catch((err) => this.report(err, 'final persist failed'))
@@ -191,30 +182,17 @@ export class MatcherService {
   // ------------------------------------------------------------------ inputs
 
   /**
-   * In-process positions: the ingest queue's 'committed' event. Returns the detach function.
-   * Positions not yet matched and persisted count against the queue's high-water mark, so a slow
-   * anomaly store pauses the sockets rather than growing this backlog without bound.
+   * The ingest queue's consumer for this service (after start()): in one process, committed
+   * positions are matched and their anomalies persisted; with streams, they are published to
+   * their vehicles' partitions. Until that promise settles the rows count against the queue's
+   * high-water mark, so a slow anomaly store or Redis pauses the sockets rather than growing a
+   * backlog without bound.
    */
-  attachIngest(ingest: IngestSource): () => void {
-    ingest.downstreamRows = () => this.backlogRows
-    const listener = (rows: CommittedPosition[]) => {
-      this.backlogRows += rows.length
-      void this.handlePositions(rows)
-        .catch((err) => this.report(err, 'positions failed'))
-        .finally(() => {
-          this.backlogRows -= rows.length
-          ingest.recheckLevel?.()
-        })
-    }
-    ingest.on('committed', listener)
-    const detach = () => void ingest.off('committed', listener)
-    this.cleanups.push(detach)
-    return detach
-  }
-
-  /** Runs at close() (listeners the composition root attached for this service). */
-  onClose(fn: () => void): void {
-    this.cleanups.push(fn)
+  committedConsumer(): CommittedConsumer {
+    if (!this.started) throw new Error('committedConsumer() before start(): the mode (in-process or streams) is not known yet')
+    const publisher = this.publisher
+    if (publisher) return { name: 'matcher-publisher', take: (rows) => publisher.positions(rows) }
+    return { name: 'matcher', take: (rows) => (this.closed ? undefined : this.handlePositions(rows)) }
   }
 
   /** Reloads the API's geofences into the speed-limit and zone lookup. */
@@ -345,8 +323,8 @@ export class MatcherService {
     })
   }
 
-  stats(): EngineStats & { pendingEvents: number; droppedEvents: number; backlogRows: number } {
-    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents, backlogRows: this.backlogRows }
+  stats(): EngineStats & { pendingEvents: number; droppedEvents: number } {
+    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents }
   }
 
   /** Waits until everything queued so far is handled and persisted. */
@@ -506,7 +484,6 @@ export interface StartMatcherDeps {
   config: Config
   store: Store
   state: State
-  ingest: Parameters<MatcherService['attachIngest']>[0]
   gateway?: Parameters<MatcherService['attachGateway']>[0]
   registry?: Registry
   logger?: Logger
@@ -516,9 +493,9 @@ export interface StartMatcherDeps {
 }
 
 /**
- * For the composition root: one process → in-process feed from the ingest queue; several
- * worker processes on Redis → every process publishes its committed positions to the
- * partitioned stream and matches the vehicles of the partitions it holds.
+ * For the composition root: one process → the service matches what the ingest queue hands its
+ * committedConsumer(); several worker processes on Redis → that consumer publishes to the
+ * partitioned stream and the service matches the vehicles of the partitions it holds.
  */
 export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherService> {
   const service = new MatcherService({
@@ -530,30 +507,7 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     clock: deps.now,
   })
   const clustered = deps.state.kind === 'redis' && deps.config.workers > 1
-  if (clustered) {
-    const partitions = deps.partitions ?? 64
-    const publisher = new MatcherPublisher(deps.state, partitions)
-    // Rows on their way to the stream count against the ingest high-water mark (a slow Redis
-    // pauses the sockets instead of piling up publishes).
-    let publishing = 0
-    deps.ingest.downstreamRows = () => publishing
-    const onCommitted = (rows: CommittedPosition[]) => {
-      publishing += rows.length
-      void publisher
-        .positions(rows)
-        .catch((err) => deps.logger?.error({ err }, 'positions not published to the matcher stream'))
-        .finally(() => {
-          publishing -= rows.length
-          deps.ingest.recheckLevel?.()
-        })
-    }
-    deps.ingest.on('committed', onCommitted)
-    service.onClose(() => void deps.ingest.off('committed', onCommitted))
-    await service.start({ streams: { partitions, consumer: deps.config.nodeId } })
-  } else {
-    await service.start()
-    service.attachIngest(deps.ingest)
-  }
+  await service.start(clustered ? { streams: { partitions: deps.partitions ?? 64, consumer: deps.config.nodeId } } : {})
   if (deps.gateway) service.attachGateway(deps.gateway)
   return service
 }
