@@ -13,6 +13,7 @@ import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
 import { committedConsumers } from './pipeline.js'
+import { Platforms } from './platform/index.js'
 import { openState, type OpenStateOptions } from './state/index.js'
 import type { State } from './state/port.js'
 import { openStore, startStoreUpkeep, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
@@ -40,6 +41,8 @@ export interface App {
   readonly ingest: IngestQueue
   readonly gateway: Gateway
   readonly matcher: MatcherService
+  /** JT/T 809 links: lower platforms logging in to us, superiors we forward to */
+  readonly platforms: Platforms
   readonly registry: Registry
   readonly logger: Logger
   /** where terminals connect */
@@ -101,15 +104,28 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
+    const platforms = new Platforms({ config, store, ingest, logger, registry, now: overrides.now })
     // Every consumer of a committed batch, in order: src/pipeline.ts.
-    ingest.deliverTo(committedConsumers({ state, alarmTransitions: gateway.alarmTransitions, matcher }))
+    ingest.deliverTo(committedConsumers({ state, alarmTransitions: gateway.alarmTransitions, matcher, forwarders: [platforms.forwarding] }))
+    // Lower platforms are a source like terminals; superiors get what commits from now on.
+    await platforms.start()
+    let platformsClosed = false
+    cleanups.push(async () => {
+      if (!platformsClosed) await platforms.close()
+    })
 
     const tcp = await gateway.listen()
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
     cleanups.push(() => gateway.close(closeIngest))
+    // 809 links close before the gateway: lower platforms stop sending first; what commits after
+    // the forwarders stopped goes up from the durable forwarding position at the next start.
+    cleanups.push(async () => {
+      platformsClosed = true
+      await platforms.close()
+    })
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now })
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, platforms })
     cleanups.push(() => api.close())
 
     let closing: Promise<void> | null = null
@@ -120,6 +136,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       ingest,
       gateway,
       matcher,
+      platforms,
       registry,
       logger,
       tcp,

@@ -46,4 +46,12 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger | false
   now?: () => number
   feed?: Partial<FeedOptions>
+  /** the JT/T 809 links of this process (null/absent: platform routes manage data only) */
+  platforms?: PlatformLinks | null
+}
+
+/** What the platform routes need of the running 809 links (src/platform/index.ts). */
+export interface PlatformLinks {
+  reload(): Promise<void>
+  states(): { lower: unknown[]; superior: unknown[] }
 }

@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
-import type { Commander } from './deps.js'
+import type { Commander, PlatformLinks } from './deps.js'
 import { buildApi, type ApiInstance } from './server.js'
 import { ensureBootstrapToken } from './tokens.js'
 
@@ -24,6 +24,7 @@ export interface StartApiOptions {
   registry: Registry
   logger: Logger
   now?: () => number
+  platforms?: PlatformLinks | null
 }
 
 export interface RunningApi {
@@ -51,6 +52,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     registry: opts.registry,
     logger: log,
     now: opts.now,
+    platforms: opts.platforms ?? null,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo

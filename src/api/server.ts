@@ -29,6 +29,7 @@ import { runSelfCheck } from './routes/self-check.js'
 import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
+import { platformRoutes } from './routes/platforms.js'
 import { QrSigner } from './qr.js'
 
 export const API_PREFIX = '/api/v1'
@@ -108,6 +109,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         { name: 'anomalies' },
         { name: 'terminals' },
         { name: 'geofences' },
+        { name: 'platforms', description: 'JT/T 809 platform links' },
         { name: 'stats' },
       ],
     },
@@ -222,6 +224,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       statsRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
+      platformRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

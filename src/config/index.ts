@@ -45,6 +45,15 @@ export interface Config {
   bootstrapToken: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
   matcherConfig: string | null
+  /** JT/T 809 main-link server for lower platforms (upper-platform role). Unset: not listening. */
+  platformPort: number | null
+  platformHost: string
+  /** The address superiors open their sub-link to (announced in our 0x1001). Unset: platformHost, or 127.0.0.1 when that is a wildcard. */
+  platformDownlinkHost: string | null
+  /** A 809 link with no frame for this long is closed (link tests are sent at a third of it). */
+  platformIdleSeconds: number
+  /** Backlog sent up to a superior after a broken link (0x1203), positions per second at most. */
+  platformBacklogRate: number
 }
 
 export const DEFAULTS: Config = {
@@ -81,6 +90,11 @@ export const DEFAULTS: Config = {
   logLevel: 'info',
   bootstrapToken: null,
   matcherConfig: null,
+  platformPort: null,
+  platformHost: '0.0.0.0',
+  platformDownlinkHost: null,
+  platformIdleSeconds: 180,
+  platformBacklogRate: 2000,
 }
 
 export class ConfigError extends Error {
@@ -90,7 +104,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -135,6 +149,11 @@ const SETTINGS: Setting[] = [
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
+  { key: 'platformPort', env: 'JT808_PLATFORM_PORT', flag: 'platform-port', kind: 'nullable-int', min: 0, max: 65535 },
+  { key: 'platformHost', env: 'JT808_PLATFORM_HOST', flag: 'platform-host', kind: 'string' },
+  { key: 'platformDownlinkHost', env: 'JT808_PLATFORM_DOWNLINK_HOST', flag: 'platform-downlink-host', kind: 'nullable-string' },
+  { key: 'platformIdleSeconds', env: 'JT808_PLATFORM_IDLE_S', flag: 'platform-idle', kind: 'int', min: 3, max: 3600 },
+  { key: 'platformBacklogRate', env: 'JT808_PLATFORM_BACKLOG_RATE', flag: 'platform-backlog-rate', kind: 'int', min: 1, max: 1_000_000 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */
@@ -179,6 +198,7 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
       problems.push(`${where}: expected true/false, got "${raw}"`)
       return undefined
     }
+    case 'nullable-int':
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN
       if (!Number.isSafeInteger(n)) {

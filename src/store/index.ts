@@ -15,6 +15,7 @@ import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
 import type { MigrationReport, Store } from './port.js'
+import { platformQueries } from './platforms.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
 import { waybillQueries } from './waybills.js'
@@ -111,6 +112,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...apiQueries(sql),
       ...waybills,
       ...anomalies,
+      ...platformQueries(sql),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

@@ -6,6 +6,7 @@
 import type { ApiStore } from './auth.js'
 import type { AnomalyStore } from './anomalies.js'
 import type { WaybillStore } from './waybills.js'
+import type { PlatformStore } from './platforms.js'
 import type {
   AlarmTransition,
   DriverCardEvent,
@@ -101,5 +102,6 @@ export interface CommandStore {
 
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
+export type { PlatformStore } from './platforms.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, PlatformStore {}

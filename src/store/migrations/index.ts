@@ -25,6 +25,7 @@ import type { TimeTableContext } from '../time-tables.js'
 import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
+import { migration as platforms } from './008_platforms.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -44,4 +45,5 @@ export const MIGRATIONS: Migration[] = [
   core,
   waybillsAnomalies,
   api,
+  platforms,
 ]

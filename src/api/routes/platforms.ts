@@ -1,0 +1,146 @@
+/**
+ * JT/T 809 platforms (supervisor only, every write audited): lower platforms that log in to us and
+ * superiors we forward to, as data; changes apply without a restart (the running links are
+ * reconciled at once). Secrets never leave: a lower platform's password is stored hashed, a
+ * superior's is kept for logging in and never returned. GET /platforms/links: the state of every link.
+ */
+import type { FastifyInstance } from 'fastify'
+import { newPlatform, platformPatch, PlatformInputError, type PlatformChange, type PlatformInput } from '../../platform/admin.js'
+import type { Platform } from '../../store/platforms.js'
+import { ApiError, notFound, validationFailed } from '../errors.js'
+import { iso } from '../present.js'
+import type { ApiContext } from '../server.js'
+
+const u32 = { type: 'integer', minimum: 0, maximum: 4294967295 } as const
+const encryptionSchema = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['m1', 'ia1', 'ic1', 'key'],
+  properties: { m1: u32, ia1: u32, ic1: u32, key: u32 },
+  description: 'M1/IA1/IC1 of the link and the ENCRYPT_KEY we send; null: bodies in clear',
+} as const
+const vehicleRef = { type: 'object', additionalProperties: false, required: ['plate', 'plateColor'], properties: { plate: { type: 'string', minLength: 1, maxLength: 20 }, plateColor: { type: 'integer', minimum: 0, maximum: 255 } } } as const
+
+const fields = {
+  name: { type: 'string', minLength: 1, maxLength: 200 },
+  accessCode: { ...u32, description: 'MSG_GNSSCENTERID: the lower platform access code (lower), ours toward the superior (superior)' },
+  userId: u32,
+  password: { type: 'string', minLength: 1, maxLength: 8, description: 'stored hashed for a lower platform; kept (never returned) for a superior' },
+  edition: { type: 'integer', enum: [2011, 2019] },
+  encryption: encryptionSchema,
+  allowedAddresses: { type: 'array', maxItems: 100, items: { type: 'string' }, description: 'lower: source IPs allowed to log in (empty: any)' },
+  enterpriseLicences: { type: 'array', maxItems: 10_000, items: { type: 'string', minLength: 1 }, description: 'lower: licences it may report for; superior: enterprises forwarded' },
+  vehicles: { type: 'array', maxItems: 100_000, items: vehicleRef, description: 'superior: vehicles forwarded besides those of enterpriseLicences' },
+  unknownVehicles: { type: 'string', enum: ['enrol', 'refuse'], description: 'lower: a plate the registry does not know' },
+  host: { type: ['string', 'null'], maxLength: 255 },
+  port: { type: ['integer', 'null'], minimum: 1, maximum: 65535 },
+  enabled: { type: 'boolean' },
+} as const
+
+const platformSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    role: { type: 'string', enum: ['lower', 'superior'] },
+    ...fields,
+    encryption: { type: ['object', 'null'], properties: encryptionSchema.properties },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+} as const
+
+const present = (p: Platform) => ({ ...p, createdAt: iso(p.createdAt), updatedAt: iso(p.updatedAt) })
+
+const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
+
+function inputError(e: unknown): never {
+  if (e instanceof PlatformInputError) throw validationFailed('invalid platform', e.problems.map((p) => ({ field: `body/${p.field}`, message: p.message })))
+  throw e
+}
+
+export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const { store } = ctx.deps
+  const reload = () => ctx.deps.platforms?.reload() ?? Promise.resolve()
+
+  app.get(
+    '/platforms',
+    { config: { access: 'supervisor' }, schema: { tags: ['platforms'], summary: 'JT/T 809 platforms: lower ones that log in to us, superiors we forward to', response: { 200: { type: 'object', properties: { items: { type: 'array', items: platformSchema } } } } } },
+    async () => ({ items: (await store.listPlatforms()).map(present) }),
+  )
+
+  app.post<{ Body: PlatformInput }>(
+    '/platforms',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: 'Add a lower or superior platform (applied at once)',
+        body: { type: 'object', additionalProperties: false, required: ['role', 'name', 'accessCode', 'userId', 'password'], properties: { role: { type: 'string', enum: ['lower', 'superior'] }, ...fields } },
+        response: { 201: platformSchema },
+      },
+    },
+    async (request, reply) => {
+      let input
+      try {
+        input = newPlatform(request.body)
+      } catch (e) {
+        inputError(e)
+      }
+      if (input.role === 'lower' && (await store.findLowerPlatform(input.accessCode))) throw new ApiError('CONFLICT', `a lower platform with access code ${input.accessCode} exists`)
+      const p = await store.createPlatform(input, ctx.now())
+      request.audit.target = `platform ${p.id}`
+      request.audit.details = { role: p.role, name: p.name, accessCode: p.accessCode }
+      await reload()
+      reply.status(201)
+      return present(p)
+    },
+  )
+
+  app.patch<{ Params: { id: number }; Body: PlatformChange }>(
+    '/platforms/:id',
+    {
+      config: { access: 'supervisor' },
+      schema: { tags: ['platforms'], summary: 'Change a platform (a lower one logged in is logged out to log in under the new settings)', params: idParams, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields }, response: { 200: platformSchema } },
+    },
+    async (request) => {
+      const existing = await store.getPlatform(request.params.id)
+      if (!existing) throw notFound(`platform ${request.params.id}`)
+      let patch
+      try {
+        patch = platformPatch(existing, request.body)
+      } catch (e) {
+        inputError(e)
+      }
+      const p = await store.updatePlatform(existing.id, patch, ctx.now())
+      if (!p) throw notFound(`platform ${request.params.id}`)
+      request.audit.target = `platform ${p.id}`
+      request.audit.details = { changed: Object.keys(request.body).map((k) => (k === 'password' ? 'password (not logged)' : k)) }
+      await reload()
+      return present(p)
+    },
+  )
+
+  app.delete<{ Params: { id: number } }>(
+    '/platforms/:id',
+    { config: { access: 'supervisor' }, schema: { tags: ['platforms'], summary: 'Remove a platform (its links close)', params: idParams, response: { 204: { type: 'null' } } } },
+    async (request, reply) => {
+      if (!(await store.deletePlatform(request.params.id))) throw notFound(`platform ${request.params.id}`)
+      request.audit.target = `platform ${request.params.id}`
+      await reload()
+      reply.status(204)
+    },
+  )
+
+  app.get(
+    '/platforms/links',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: 'State of every 809 link: up/down, since, last message, frames in/out, positions, late arrivals, backlog',
+        response: { 200: { type: 'object', properties: { lower: { type: 'array', items: { type: 'object', additionalProperties: true } }, superior: { type: 'array', items: { type: 'object', additionalProperties: true } } } } },
+      },
+    },
+    async () => ctx.deps.platforms?.states() ?? { lower: [], superior: [] },
+  )
+}

@@ -1,0 +1,388 @@
+/**
+ * Upper-platform role: lower platforms (enterprise / operator monitoring platforms) log in to us
+ * over JT/T 809 and report their vehicles.
+ *
+ *   main link (they connect)  0x1001 login ─▶ checks: access code known and enabled (else 2),
+ *                             source address allowed (1), user id (3), password (4) ─▶ 0x1002
+ *                             0x1005 ─▶ 0x1006;  0x1003 ─▶ 0x1004 and close;  idle ─▶ close
+ *                             0x1200/0x1202, 0x1203 ─▶ the same ingest queue as terminals
+ *   sub-link (we connect to the address announced in 0x1001) 0x9001 verify code ─▶ 0x9002;
+ *                             our link tests 0x9005; when it cannot be reached, what we send
+ *                             goes on the main link instead (some platforms never open one).
+ *
+ * A position's vehicle is found by plate and colour in the registry; a vehicle of an enterprise
+ * the platform may not report for is refused and counted, an unknown one enrolled or refused by
+ * the platform's policy. Rows are deduplicated by the store on vehicle + device time like every
+ * other; 809 acknowledges no position, so a lower platform re-sends what it could not deliver as
+ * 0x1203 history: taken in late, judged as late data, counted per link with its delay.
+ */
+import { randomInt } from 'node:crypto'
+import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { isMessage809, LoginResult, type Decoded809, type Message809, type Position } from '../../protocol/jt809/index.js'
+import type { CommittedPosition } from '../domain.js'
+import { verifyAuthCode } from '../gateway/auth-code.js'
+import type { IngestPort } from '../gateway/types.js'
+import type { Platform, PlatformStore, PlatformVehicle } from '../store/platforms.js'
+import { hex, Link809, type LinkState } from './link.js'
+import type { PlatformMetrics } from './metrics.js'
+import { toCommitted } from './positions.js'
+
+/** A 0x1202 whose device time is older than this counts as late too. */
+const LATE_MS = 60_000
+const VEHICLE_CACHE_MS = 60_000
+const VEHICLE_CACHE_MAX = 100_000
+/** rows submitted and not yet committed per link before its socket stops reading */
+const MAX_PENDING_ROWS = 5_000
+
+export interface UpperRoleDeps {
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle'>
+  ingest: IngestPort
+  metrics: PlatformMetrics
+  log: Logger
+  now: () => number
+  idleMs: number
+  badFramesBeforeClose: number
+  /** opens the sub-link socket (tests may redirect it) */
+  connect?: (host: string, port: number) => Socket
+}
+
+/** What the API shows of a logged-in lower platform. */
+export interface LowerLinkState {
+  platformId: number
+  name: string
+  accessCode: number
+  role: 'lower'
+  main: LinkState
+  sub: LinkState | null
+  loggedInAt: number
+  positionsIn: number
+  positionsRefused: number
+  latePositions: number
+  maxLatenessMs: number
+}
+
+class LowerSession {
+  sub: Link809 | null = null
+  subRetry: NodeJS.Timeout | null = null
+  subTest: NodeJS.Timeout | null = null
+  subAttempts = 0
+  pendingRows = 0
+  positionsIn = 0
+  positionsRefused = 0
+  latePositions = 0
+  maxLatenessMs = 0
+  closed = false
+  readonly log: Logger
+  constructor(
+    readonly platform: Platform,
+    readonly main: Link809,
+    readonly verifyCode: number,
+    readonly loggedInAt: number,
+    readonly downlink: { ip: string; port: number },
+  ) {
+    this.log = main.log
+  }
+  get label(): string {
+    return String(this.platform.accessCode)
+  }
+}
+
+export class UpperRole {
+  private readonly sessions = new Map<number, LowerSession>()
+  private readonly byLink = new Map<Link809, LowerSession>()
+  private readonly vehicles = new Map<string, { v: PlatformVehicle | null; at: number }>()
+  private paused = false
+  private readonly onPressure = () => this.setPaused(true)
+  private readonly onDrain = () => this.setPaused(false)
+
+  constructor(private readonly deps: UpperRoleDeps) {
+    deps.ingest.on('pressure', this.onPressure)
+    deps.ingest.on('drain', this.onDrain)
+  }
+
+  /** A 0x1001 on a link no platform owns yet. `content` is the frame, copied, for a body that came encrypted. */
+  async login(link: Link809, m: Message809, content: Buffer, unescaped: boolean): Promise<void> {
+    const d = this.deps
+    const accessCode = m.gnssCentreId
+    link.configure({ accessCode, edition: m.edition })
+    const platform = await d.store.findLowerPlatform(accessCode)
+    if (platform?.encryption && m.bodyEncrypted) {
+      link.configure({ encryption: platform.encryption })
+      const again = link.redecode(content, unescaped)
+      if (!again.ok) return this.refuse(link, accessCode, LoginResult.OTHER, 'encrypted login does not decode with the platform keys')
+      m = again.value.message
+    }
+    if (!isMessage809(m, 0x1001)) return this.refuse(link, accessCode, LoginResult.OTHER, 'login body not readable')
+    if (!platform || !platform.enabled) return this.refuse(link, accessCode, LoginResult.BAD_ACCESS_CODE, 'unknown or disabled access code')
+    if (platform.allowedAddresses.length && !platform.allowedAddresses.includes(plainAddress(link.remote))) {
+      return this.refuse(link, accessCode, LoginResult.BAD_IP, `source address ${link.remote} not allowed`)
+    }
+    if (m.body.userId !== platform.userId) return this.refuse(link, accessCode, LoginResult.USER_NOT_REGISTERED, 'user id does not match')
+    if (!verifyAuthCode(m.body.password, platform.passwordHash)) return this.refuse(link, accessCode, LoginResult.BAD_PASSWORD, 'wrong password')
+    if (link.isClosed) return
+
+    // A platform that logs in again replaces its earlier session (its old link is dead or stale).
+    const old = this.sessions.get(platform.id)
+    if (old) this.end(old, 'superseded by a new login')
+    const verifyCode = randomInt(1, 0xffffffff)
+    link.configure({ encryption: platform.encryption, edition: m.edition })
+    const session = new LowerSession(platform, link, verifyCode, d.now(), { ip: m.body.downLinkIp.trim(), port: m.body.downLinkPort })
+    this.sessions.set(platform.id, session)
+    this.byLink.set(link, session)
+    link.send({ msgId: 0x1002, body: { result: LoginResult.OK, verifyCode } })
+    d.metrics.logins.inc({ link: session.label, result: '0' })
+    d.metrics.linkUp.set({ link: session.label, role: 'lower', kind: 'main' }, 1)
+    link.log.info({ platform: platform.name, edition: m.edition, downlink: session.downlink }, 'lower platform logged in')
+    if (this.paused) link.pause()
+    this.openSubLink(session)
+  }
+
+  /** Messages on a main link after login. */
+  handle(link: Link809, m: Message809): void {
+    const s = this.byLink.get(link)
+    if (!s) return
+    switch (m.msgId) {
+      case 0x1005:
+        link.send({ msgId: 0x1006, body: {} })
+        return
+      case 0x1003:
+        link.send({ msgId: 0x1004, body: {} })
+        this.end(s, 'logout')
+        return
+      case 0x1007:
+      case 0x1008:
+        s.log.info({ msgId: hex(m.msgId), body: m.body }, 'lower platform informs of a link problem')
+        return
+      case 0x1200:
+        if (isMessage809(m, 0x1200)) this.exchange(s, m.body)
+        return
+      default:
+        if (s.log.isLevelEnabled('debug')) s.log.debug({ msgId: hex(m.msgId) }, '809 message not handled')
+    }
+  }
+
+  /** The main link of a session closed. */
+  linkClosed(link: Link809, reason: string): void {
+    const s = this.byLink.get(link)
+    if (s) this.end(s, reason)
+  }
+
+  /** Sends to a lower platform: on its sub-link when up, else on the main link. */
+  send(platformId: number, m: { msgId: number; body: unknown }): boolean {
+    const s = this.sessions.get(platformId)
+    if (!s) return false
+    if (s.sub && !s.sub.isClosed && s.sub.send(m)) return true
+    return s.main.send(m)
+  }
+
+  /** Closes the session of a platform whose settings changed or that was removed (it logs in again under the new ones). */
+  drop(platformId: number, reason: string): void {
+    const s = this.sessions.get(platformId)
+    if (s) this.end(s, reason)
+  }
+
+  states(): LowerLinkState[] {
+    return [...this.sessions.values()].map((s) => ({
+      platformId: s.platform.id,
+      name: s.platform.name,
+      accessCode: s.platform.accessCode,
+      role: 'lower',
+      main: s.main.state(),
+      sub: s.sub ? s.sub.state() : null,
+      loggedInAt: s.loggedInAt,
+      positionsIn: s.positionsIn,
+      positionsRefused: s.positionsRefused,
+      latePositions: s.latePositions,
+      maxLatenessMs: s.maxLatenessMs,
+    }))
+  }
+
+  /** True when this link is a logged-in lower platform's main link. */
+  owns(link: Link809): boolean {
+    return this.byLink.has(link)
+  }
+
+  isLoggedIn(platformId: number): boolean {
+    return this.sessions.has(platformId)
+  }
+
+  close(): void {
+    this.deps.ingest.off('pressure', this.onPressure)
+    this.deps.ingest.off('drain', this.onDrain)
+    for (const s of [...this.sessions.values()]) this.end(s, 'shutdown')
+  }
+
+  // ---- login ----------------------------------------------------------------------------------
+
+  private refuse(link: Link809, accessCode: number, result: number, why: string): void {
+    this.deps.metrics.logins.inc({ link: String(accessCode), result: String(result) })
+    link.log.warn({ result, why, remote: link.remote }, 'lower platform login refused')
+    link.send({ msgId: 0x1002, body: { result, verifyCode: 0 } })
+    link.close(`login refused (${result})`)
+  }
+
+  private end(s: LowerSession, reason: string): void {
+    if (s.closed) return
+    s.closed = true
+    if (this.sessions.get(s.platform.id) === s) this.sessions.delete(s.platform.id)
+    this.byLink.delete(s.main)
+    if (s.subRetry) clearTimeout(s.subRetry)
+    if (s.subTest) clearInterval(s.subTest)
+    s.sub?.close(reason)
+    s.main.close(reason)
+    this.deps.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'main' }, 0)
+    this.deps.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 0)
+    s.log.info({ reason }, 'lower platform session ended')
+  }
+
+  // ---- sub-link -------------------------------------------------------------------------------
+
+  private openSubLink(s: LowerSession): void {
+    if (s.closed || !s.downlink.port || !s.downlink.ip) return
+    const d = this.deps
+    const socket = (d.connect ?? ((host, port) => tcpConnect({ host, port })))(s.downlink.ip, s.downlink.port)
+    let answered = false
+    const link = new Link809({
+      socket,
+      kind: 'sub',
+      accessCode: s.platform.accessCode,
+      edition: s.main.edition,
+      encryption: s.platform.encryption,
+      log: s.log.child({ link: 'sub' }),
+      metrics: d.metrics,
+      now: d.now,
+      idleMs: d.idleMs,
+      badFramesBeforeClose: d.badFramesBeforeClose,
+      onMessage: (m) => {
+        if (m.msgId === 0x9002 && isMessage809(m, 0x9002)) {
+          answered = true
+          if (m.body.result !== 0) return link.close(`sub-link refused (${m.body.result})`)
+          s.sub = link
+          s.subAttempts = 0
+          d.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 1)
+          link.log.info('sub-link up')
+          const every = Math.max(1000, Math.floor(d.idleMs / 3))
+          s.subTest = setInterval(() => link.send({ msgId: 0x9005, body: {} }), every)
+          s.subTest.unref()
+        } else if (m.msgId === 0x1005) link.send({ msgId: 0x1006, body: {} })
+      },
+      onClose: (_l, reason) => {
+        if (s.sub === link) s.sub = null
+        if (s.subTest) clearInterval(s.subTest)
+        s.subTest = null
+        d.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 0)
+        if (s.closed) return
+        // Fallback: downlink messages use the main link meanwhile; try the sub-link again later.
+        const wait = Math.min(60_000, 1000 * 2 ** Math.min(s.subAttempts++, 6))
+        link.log.info({ reason, answered, retryInMs: wait }, 'sub-link down; sending on the main link meanwhile')
+        s.subRetry = setTimeout(() => {
+          s.subRetry = null
+          this.openSubLink(s)
+        }, wait)
+        s.subRetry.unref()
+      },
+    })
+    socket.once('connect', () => link.send({ msgId: 0x9001, body: { verifyCode: s.verifyCode } }))
+  }
+
+  // ---- positions ------------------------------------------------------------------------------
+
+  private exchange(s: LowerSession, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }): void {
+    switch (body.dataType) {
+      case 0x1202:
+        return this.positions(s, body.plate ?? '', body.plateColor ?? 0, [(body.data as { position: Position }).position], 0x1202)
+      case 0x1203:
+        return this.positions(s, body.plate ?? '', body.plateColor ?? 0, (body.data as { positions: Position[] }).positions, 0x1203)
+      default:
+        if (s.log.isLevelEnabled('debug')) s.log.debug({ dataType: hex(body.dataType), plate: body.plate }, '0x1200 sub-business not handled')
+    }
+  }
+
+  private positions(s: LowerSession, plate: string, plateColor: number, list: Position[], msgId: 0x1202 | 0x1203): void {
+    if (!Array.isArray(list) || list.length === 0) return
+    const key = `${plate}\u0000${plateColor}`
+    const hit = this.vehicles.get(key)
+    const now = this.deps.now()
+    if (hit && now - hit.at < VEHICLE_CACHE_MS && (hit.v !== null || s.platform.unknownVehicles === 'refuse')) {
+      this.take(s, hit.v, list, msgId, now)
+      return
+    }
+    void this.resolve(s, plate, plateColor)
+      .then((v) => this.take(s, v, list, msgId, this.deps.now()))
+      .catch((err: unknown) => {
+        this.refused(s, 'lookup_failed', list.length)
+        s.log.error({ err, plate }, 'vehicle lookup for a platform position failed')
+      })
+  }
+
+  private async resolve(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    const st = this.deps.store
+    let v = plate ? await st.findPlatformVehicle(plate, plateColor) : null
+    if (!v && plate && s.platform.unknownVehicles === 'enrol') {
+      v = await st.enrolPlatformVehicle(plate, plateColor, s.platform.id)
+      s.log.info({ plate, plateColor, vehicleId: v.id }, 'vehicle enrolled as reported by this platform')
+    }
+    const key = `${plate}\u0000${plateColor}`
+    this.vehicles.set(key, { v, at: this.deps.now() })
+    if (this.vehicles.size > VEHICLE_CACHE_MAX) this.vehicles.delete(this.vehicles.keys().next().value!)
+    return v
+  }
+
+  private take(s: LowerSession, v: PlatformVehicle | null, list: Position[], msgId: 0x1202 | 0x1203, now: number): void {
+    if (s.closed) return
+    if (!v) return this.refused(s, 'unknown_vehicle', list.length)
+    const mayReport = v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo))
+    if (!mayReport) return this.refused(s, 'foreign_enterprise', list.length)
+    const m = this.deps.metrics
+    const label = s.label
+    const rows: CommittedPosition[] = []
+    for (const p of list) {
+      const row = toCommitted(p, v, s.platform.accessCode, msgId, now)
+      if (!row) {
+        this.refused(s, 'no_device_time', 1)
+        continue
+      }
+      const late = now - row.deviceTime
+      m.lateness.observe({ link: label }, Math.max(0, late) / 1000)
+      if (msgId === 0x1203 || late > LATE_MS) {
+        s.latePositions++
+        m.latePositions.inc({ link: label })
+        if (late > s.maxLatenessMs) s.maxLatenessMs = late
+      }
+      rows.push(row)
+    }
+    if (!rows.length) return
+    s.positionsIn += rows.length
+    m.positionsIn.inc({ link: label, msg: hex(msgId) }, rows.length)
+    s.pendingRows += rows.length
+    if (s.pendingRows >= MAX_PENDING_ROWS) s.main.pause()
+    this.deps.ingest.submit(rows, (err) => {
+      s.pendingRows -= rows.length
+      if (s.pendingRows < MAX_PENDING_ROWS / 2 && !this.paused) s.main.resume()
+      // 809 has no position acknowledgement: a refusal (overload, shutdown) is counted; the lower
+      // platform re-sends what it missed as 0x1203 when asked.
+      if (err) this.refused(s, 'not_committed', rows.length)
+    })
+  }
+
+  private refused(s: LowerSession, reason: string, n: number): void {
+    s.positionsRefused += n
+    this.deps.metrics.positionsRefused.inc({ link: s.label, reason }, n)
+  }
+
+  private setPaused(on: boolean): void {
+    this.paused = on
+    for (const s of this.sessions.values()) {
+      if (on) s.main.pause()
+      else if (s.pendingRows < MAX_PENDING_ROWS / 2) s.main.resume()
+    }
+  }
+}
+
+/** "::ffff:10.0.0.1:5000" → "10.0.0.1" (allowed addresses are written plainly). */
+function plainAddress(remote: string): string {
+  const host = remote.slice(0, remote.lastIndexOf(':'))
+  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host
+  return isIPv4(v4) ? v4 : host
+}
