@@ -93,10 +93,14 @@ export function decodeFrame809(content: Uint8Array, options: DecodeOptions809 = 
   if (options.unescaped) chosen = fit(src, true)
   else {
     const un = unescape809(src)
-    const escaped = fit(un.bytes, false)
+    // A raw 0x5b/0x5d between the flags (the deframer cut this frame by MSG_LENGTH) is never
+    // left by a sender that escapes.
+    const rawFlags = src.includes(0x5b) || src.includes(0x5d)
+    const escapeBytes = holdsEscapeBytes(src)
+    const escaped = fit(un.bytes, rawFlags && !escapeBytes)
     // A sender that does not escape: its bytes read literally make the length and CRC right.
-    const literal = holdsEscapeBytes(src) ? fit(src, true) : null
-    chosen = pick(un.stray ? [literal, escaped] : [escaped, literal])
+    const literal = escapeBytes ? fit(src, true) : null
+    chosen = pick(un.stray || rawFlags ? [literal, escaped] : [escaped, literal])
     if (chosen === null) {
       const declared = un.bytes.length >= 4 ? un.bytes.readUInt32BE(0) : 0
       if (un.bytes.length < MIN_CONTENT) return fail('TRUNCATED', `frame of ${un.bytes.length + 2} bytes is shorter than header + CRC (${MIN_CONTENT + 2})`)

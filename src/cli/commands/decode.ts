@@ -12,9 +12,10 @@ import {
   type CodecError,
   type Message,
 } from '../../../protocol/index.js'
+import { decodeFrame809, Deframer809, messageToJson809, type Edition, type EncryptionKeys } from '../../../protocol/jt809/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 
-const USAGE = `usage: jt808 decode [--lenient] [HEX ...]
+const USAGE = `usage: jt808 decode [--lenient] [--protocol 808|809] [--keys M1,IA1,IC1] [--edition 2011|2019] [HEX ...]
 
 Decodes JT/T 808 frames given as hex — as arguments, or on stdin, one or more frames per line
 (whitespace ignored; a frame given without its 0x7e delimiters is accepted too). Prints one JSON
@@ -25,25 +26,98 @@ object per frame (NDJSON):
 Subpackets print as raw fragments; when a set completes, one more line carries the reassembled
 message with "reassembled": true. Exit status 1 when any frame failed to decode.
 
-  --lenient   accept a wrong checksum (checksumOk: false) and stray 0x7d bytes`
+  --lenient   accept a wrong checksum (checksumOk: false) and stray 0x7d bytes
+
+JT/T 809 frames (0x5b … 0x5d) are recognised by their first byte, or all input is taken as 809
+with --protocol 809. They print as {"protocol":809,"msgId":"0x1200","edition":2019,"sn":…,
+"gnssCentreId":…,"versionFlag":"1.0.0","encryptFlag":0,"encryptKey":0,"time":…,"crcOk":true,
+"quirks":[…],"body":{…}} (quirks only when there are some).
+  --keys M1,IA1,IC1   the link's encryption constants: encrypted 809 bodies are decrypted
+  --edition 2011|2019 the link's edition, used only when a header's shape cannot tell`
 
 export const decodeCommand: Command = {
   name: 'decode',
-  summary: 'decode hex JT/T 808 frames to NDJSON',
+  summary: 'decode hex JT/T 808 and 809 frames to NDJSON',
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     let lenient = false
+    let protocol: 808 | 809 | undefined
+    let keys: EncryptionKeys | undefined
+    let edition: Edition | undefined
     const inputs: string[] = []
-    for (const a of argv) {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]
       if (a === '--lenient') lenient = true
-      else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
+      else if (a === '--protocol') protocol = parseProtocol(argv[++i])
+      else if (a === '--keys') keys = parseKeys(argv[++i])
+      else if (a === '--edition') {
+        const e = argv[++i]
+        if (e !== '2011' && e !== '2019') throw new UsageError('--edition is 2011 or 2019')
+        edition = Number(e) as Edition
+      } else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
       else inputs.push(a)
     }
-    const decoder = new LineDecoder(lenient, (obj) => io.stdout.write(JSON.stringify(obj) + '\n'))
-    if (inputs.length > 0) for (const line of inputs) decoder.line(line)
-    else for await (const line of createInterface({ input: io.stdin, crlfDelay: Infinity })) decoder.line(line)
-    return decoder.failures > 0 ? 1 : 0
+    const emit = (obj: Record<string, unknown>) => io.stdout.write(JSON.stringify(obj) + '\n')
+    const decoder = new LineDecoder(lenient, emit)
+    const decoder809 = new LineDecoder809({ lenient, keys, edition }, emit)
+    const line = (text: string): void => {
+      const compact = text.replace(/\s+/g, '')
+      if (protocol === 809 || (protocol === undefined && /^5b/i.test(compact))) decoder809.line(compact)
+      else decoder.line(text)
+    }
+    if (inputs.length > 0) for (const l of inputs) line(l)
+    else for await (const l of createInterface({ input: io.stdin, crlfDelay: Infinity })) line(l)
+    return decoder.failures + decoder809.failures > 0 ? 1 : 0
   },
+}
+
+export function parseProtocol(v: string | undefined): 808 | 809 {
+  if (v !== '808' && v !== '809') throw new UsageError('--protocol is 808 or 809')
+  return Number(v) as 808 | 809
+}
+
+export function parseKeys(v: string | undefined): EncryptionKeys {
+  const parts = (v ?? '').split(',').map((x) => Number(x.trim()))
+  if (parts.length !== 3 || !parts.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) throw new UsageError('--keys is M1,IA1,IC1 (three integers)')
+  return { m1: parts[0], ia1: parts[1], ic1: parts[2] }
+}
+
+/** Decodes lines of hex holding JT/T 809 frames (a frame given without its 0x5b/0x5d flags is accepted too). */
+export class LineDecoder809 {
+  failures = 0
+
+  constructor(
+    private readonly options: { lenient: boolean; keys?: EncryptionKeys; edition?: Edition },
+    private readonly emit: (obj: Record<string, unknown>) => void,
+  ) {}
+
+  line(compact: string): void {
+    if (compact === '') return
+    if (!/^([0-9a-fA-F]{2})+$/.test(compact)) return this.error({ code: 'BAD_FIELD', message: 'not an even number of hex digits' }, compact)
+    let bytes = Buffer.from(compact, 'hex')
+    if (bytes[0] !== 0x5b) bytes = Buffer.concat([Buffer.from([0x5b]), bytes, Buffer.from([0x5d])])
+    const found: { content: Buffer; unescaped: boolean }[] = []
+    const errors: CodecError[] = []
+    const deframer = new Deframer809({
+      maxFrameLength: 4 * 1024 * 1024,
+      onFrame: (c, info) => found.push({ content: Buffer.from(c), unescaped: info.unescaped }),
+      onError: (e) => errors.push(e),
+    })
+    deframer.push(bytes)
+    if (deframer.buffered > 0) errors.push({ code: 'TRUNCATED', message: `frame of ${deframer.buffered} bytes without its 0x5d` })
+    for (const e of errors) this.error(e, compact)
+    for (const f of found) {
+      const hex = '5b' + f.content.toString('hex') + '5d'
+      const r = decodeFrame809(f.content, { ...this.options, unescaped: f.unescaped })
+      if (!r.ok) this.error(r.error, hex)
+      else this.emit(messageToJson809(r.value.message, r.value.crcOk, r.value.quirks))
+    }
+  }
+
+  private error(e: CodecError, hex: string): void {
+    this.failures++
+    this.emit({ error: { code: e.code, message: e.message }, hex })
+  }
 }
 
 /** Decodes lines of hex; keeps reassembly state across lines (fragments may sit on different lines). */

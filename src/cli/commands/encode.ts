@@ -11,9 +11,11 @@ import {
   MAX_PACKET_BODY,
   messageFromJson,
 } from '../../../protocol/index.js'
+import { encodeMessage809, messageFromJson809, type EncryptionKeys } from '../../../protocol/jt809/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { parseKeys, parseProtocol } from './decode.js'
 
-const USAGE = `usage: jt808 encode [JSON ...]
+const USAGE = `usage: jt808 encode [--protocol 808|809] [--keys M1,IA1,IC1] [JSON ...]
 
 Encodes messages given as JSON (the form "jt808 decode" prints) — as arguments, or on stdin,
 one object per line — and prints each frame as hex, one per line. A body longer than one frame
@@ -22,7 +24,10 @@ reports pass through: an error line prints its "hex" again, a "reassembled": tru
 nothing (its fragments are on the lines before it). A line that cannot be encoded prints
 {"error":{"code":...,"message":...},"input":...}; the exit status is then 1.
   msgId "0x0200" (or a number), version 2011|2013|2019 (default 2013), phone, serial,
-  encryption, packet {"total","index"}, body (by message; {"raw":"<hex>"} for any id)`
+  encryption, packet {"total","index"}, body (by message; {"raw":"<hex>"} for any id)
+JT/T 809: an object with "protocol": 809 (or any object with --protocol 809) — msgId, edition
+2011|2019 (default 2011), sn, gnssCentreId, versionFlag, encryptFlag, encryptKey, time, body;
+--keys M1,IA1,IC1 encrypts bodies whose encryptFlag is 1.`
 
 export const encodeCommand: Command = {
   name: 'encode',
@@ -30,15 +35,20 @@ export const encodeCommand: Command = {
   usage: USAGE,
   async run(argv: string[], io: CliIO): Promise<number> {
     const inputs: string[] = []
-    for (const a of argv) {
-      if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
-      inputs.push(a)
+    let protocol: 808 | 809 | undefined
+    let keys: EncryptionKeys | undefined
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]
+      if (a === '--protocol') protocol = parseProtocol(argv[++i])
+      else if (a === '--keys') keys = parseKeys(argv[++i])
+      else if (a.startsWith('--')) throw new UsageError(`unknown option ${a}`)
+      else inputs.push(a)
     }
     let failures = 0
     const out = (s: string) => io.stdout.write(s + '\n')
     const line = (text: string): void => {
       if (text.trim() === '') return
-      const r = encodeLine(text)
+      const r = encodeLine(text, { protocol, keys })
       if (r.ok) r.frames.forEach(out)
       else {
         failures++
@@ -53,7 +63,7 @@ export const encodeCommand: Command = {
 
 type LineResult = { ok: true; frames: string[] } | { ok: false; error: { code: string; message: string } }
 
-export function encodeLine(text: string): LineResult {
+export function encodeLine(text: string, options: { protocol?: 808 | 809; keys?: EncryptionKeys } = {}): LineResult {
   let v: unknown
   try {
     v = JSON.parse(text)
@@ -64,6 +74,12 @@ export function encodeLine(text: string): LineResult {
     const o = v as Record<string, unknown>
     if (o.reassembled === true) return { ok: true, frames: [] }
     if (o.error !== undefined && typeof o.hex === 'string') return { ok: true, frames: [o.hex] }
+  }
+  if (options.protocol === 809 || (options.protocol === undefined && typeof v === 'object' && v !== null && (v as Record<string, unknown>).protocol === 809)) {
+    const m809 = messageFromJson809(v)
+    if (!m809.ok) return { ok: false, error: m809.error }
+    const frame809 = encodeMessage809(m809.value, { keys: options.keys })
+    return frame809.ok ? { ok: true, frames: [frame809.value.toString('hex')] } : { ok: false, error: frame809.error }
   }
   const m = messageFromJson(v)
   if (!m.ok) return { ok: false, error: m.error }
