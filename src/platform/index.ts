@@ -44,6 +44,7 @@ export class Platforms {
   private timer: NodeJS.Timeout | null = null
   private reloading: Promise<void> = Promise.resolve()
   private closed = false
+  private warnedWorkers = false
   private readonly log: Logger
   private readonly now: () => number
 
@@ -128,7 +129,14 @@ export class Platforms {
     }
     this.seen.clear()
     for (const p of all) if (p.role === 'lower') this.seen.set(p.id, p.updatedAt)
-    // superiors
+    // superiors: forwarding follows this process's commits, so it needs the one process that has them all
+    if (this.deps.config.workers > 1) {
+      if (all.some((p) => p.role === 'superior' && p.enabled) && !this.warnedWorkers) {
+        this.warnedWorkers = true
+        this.log.warn('superior platforms are not served with --workers > 1 (forwarding follows one process\'s commits): run the forwarding gateway with one worker')
+      }
+      return
+    }
     for (const [id, s] of this.superiors) {
       const p = byId.get(id)
       if (!p || !p.enabled || p.role !== 'superior') {
