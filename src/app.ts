@@ -104,7 +104,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
-    const platforms = new Platforms({ config, store, ingest, logger, registry, now: overrides.now })
+    const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now })
     // Every consumer of a committed batch, in order: src/pipeline.ts.
     ingest.deliverTo(committedConsumers({ state, alarmTransitions: gateway.alarmTransitions, matcher, forwarders: [platforms.forwarding] }))
     // Lower platforms are a source like terminals; superiors get what commits from now on.

@@ -13,6 +13,8 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
+import type { State } from '../state/port.js'
+import type { AnomalyStore } from '../store/anomalies.js'
 import type { Platform, PlatformStore } from '../store/platforms.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
@@ -24,7 +26,8 @@ export type { SuperiorLinkState } from './lower.js'
 
 export interface PlatformsDeps {
   config: Config
-  store: PlatformStore
+  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
+  state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger
   registry: Registry
@@ -63,6 +66,7 @@ export class Platforms {
     const idleMs = deps.config.platformIdleSeconds * 1000
     this.upper = new UpperRole({
       store: deps.store,
+      state: deps.state,
       ingest: deps.ingest,
       metrics: this.metrics,
       log: this.log,

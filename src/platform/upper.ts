@@ -19,10 +19,12 @@
 import { randomInt } from 'node:crypto'
 import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, LoginResult, type Decoded809, type Message809, type Position } from '../../protocol/jt809/index.js'
-import type { CommittedPosition } from '../domain.js'
+import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position } from '../../protocol/jt809/index.js'
+import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../domain.js'
 import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
+import type { State } from '../state/port.js'
+import type { AnomalyStore } from '../store/anomalies.js'
 import type { Platform, PlatformStore, PlatformVehicle } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
@@ -36,7 +38,9 @@ const VEHICLE_CACHE_MAX = 100_000
 const MAX_PENDING_ROWS = 5_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle'>
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle'> & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
+  /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
+  state: Pick<State, 'appendMany'>
   ingest: IngestPort
   metrics: PlatformMetrics
   log: Logger
@@ -93,6 +97,7 @@ export class UpperRole {
   private readonly byLink = new Map<Link809, LowerSession>()
   private readonly vehicles = new Map<string, { v: PlatformVehicle | null; at: number }>()
   private paused = false
+  private readonly alarmsInFlight = new Set<string>()
   private readonly onPressure = () => this.setPaused(true)
   private readonly onDrain = () => this.setPaused(false)
 
@@ -156,6 +161,12 @@ export class UpperRole {
         return
       case 0x1200:
         if (isMessage809(m, 0x1200)) this.exchange(s, m.body)
+        return
+      case 0x1400:
+        if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
+          const body = m.body
+          void this.alarm(s, body.data as AlarmReport, body.plate, body.plateColor).catch((err: unknown) => s.log.error({ err }, '0x1402 alarm not recorded'))
+        }
         return
       default:
         if (s.log.isLevelEnabled('debug')) s.log.debug({ msgId: hex(m.msgId) }, '809 message not handled')
@@ -364,6 +375,64 @@ export class UpperRole {
       // platform re-sends what it missed as 0x1203 when asked.
       if (err) this.refused(s, 'not_committed', rows.length)
     })
+  }
+
+  /**
+   * 0x1402: a lower platform's alarm report becomes a TERMINAL_ALARM anomaly with its source in
+   * the evidence (platform, WARN_SRC, WARN_TYPE, INFO_CONTENT). It stays open until handled
+   * (dismiss / confirm); a re-sent report is recognised by its id and not announced twice.
+   */
+  private async alarm(s: LowerSession, a: AlarmReport, envPlate?: string, envColor?: number): Promise<void> {
+    const plate = (a.plate ?? envPlate ?? '').trim()
+    const color = a.plateColor ?? envColor ?? 0
+    const v = await this.resolve(s, plate, color)
+    if (!v) return this.refused(s, 'unknown_vehicle', 1)
+    if (!(v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo)))) return this.refused(s, 'foreign_enterprise', 1)
+    const now = this.deps.now()
+    const secs = a.warnTime ?? a.startTime
+    // seconds as the standard says; some platforms send milliseconds
+    const at = secs === undefined || secs <= 0 ? now : secs > 1e11 ? secs : secs * 1000
+    const id = `TERMINAL_ALARM:${v.id}:p${s.platform.accessCode}:${a.warnType}:${at}`
+    // a re-send while the first is being stored, or after: recorded once
+    if (this.alarmsInFlight.has(id)) return
+    this.alarmsInFlight.add(id)
+    try {
+      if (await this.deps.store.getAnomaly(id)) return
+      await this.recordAlarm(s, v, a, id, at, now)
+    } finally {
+      this.alarmsInFlight.delete(id)
+    }
+  }
+
+  private async recordAlarm(s: LowerSession, v: PlatformVehicle, a: AlarmReport, id: string, at: number, now: number): Promise<void> {
+    const anomaly: Anomaly = {
+      id,
+      type: 'TERMINAL_ALARM',
+      status: 'open',
+      severity: 'warning',
+      vehicleId: v.id,
+      plate: v.plate,
+      plateColor: v.plateColor,
+      waybillNo: null,
+      enterpriseLicenseNo: v.enterpriseLicenseNo,
+      startedAt: at,
+      endedAt: null,
+      lastSeenAt: at,
+      evidence: {
+        source: 'platform',
+        platform: s.platform.accessCode,
+        platformName: s.platform.name,
+        warnType: a.warnType,
+        ...(a.warnSrc !== undefined ? { warnSrc: a.warnSrc } : {}),
+        ...(a.sourcePlatformId ? { sourcePlatformId: a.sourcePlatformId } : {}),
+        ...(a.infoId !== undefined ? { infoId: a.infoId } : {}),
+        content: a.content,
+      },
+    }
+    await this.deps.store.upsertAnomalies([anomaly])
+    await this.deps.state.appendMany(ANOMALY_EVENTS_STREAM, [{ event: 'anomaly.opened', anomaly, at: now }], 1_000_000)
+    this.deps.metrics.alarmsIn.inc({ link: s.label })
+    s.log.info({ plate: v.plate, warnType: a.warnType, anomaly: id }, 'platform alarm recorded')
   }
 
   private refused(s: LowerSession, reason: string, n: number): void {

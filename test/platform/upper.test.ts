@@ -7,6 +7,7 @@
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import { decodeFrame809, Deframer809, encodeMessage809, type Edition, type Message809 } from '../../protocol/jt809/index.js'
+import { ANOMALY_EVENTS_STREAM } from '../../src/domain.js'
 import { newPlatform } from '../../src/platform/admin.js'
 import { beijingIso } from '../../src/platform/positions.js'
 import { eventually, openBackends, startGateway } from '../gateway/harness.js'
@@ -128,6 +129,17 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   t.match(await metrics(), /jt808_platform_late_positions_total\{link="2001"\} 1/)
   const state = gw.app.platforms.states().lower.find((l) => l.accessCode === 2001)!
   t.ok(state.maxLatenessMs >= 2 * 3600_000 - 60_000, 'how late, per link')
+
+  // 0x1402 alarm report → a TERMINAL_ALARM anomaly with its source, stored then announced; a re-send is not announced twice
+  const warnTime = Math.floor(Date.now() / 1000) - 30
+  const report = { plate: '鲁A00001', plateColor: 2, dataType: 0x1402, data: { warnSrc: 1, warnType: 0x0001, warnTime, infoId: 7, content: '超速报警 96 km/h' } }
+  good.send(0x1400, report)
+  good.send(0x1400, report)
+  const alarm = await eventually(async () => (await st.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform'), 5000)
+  t.same([alarm.vehicleId, alarm.status, alarm.startedAt, alarm.evidence.platform, alarm.evidence.content], [own, 'open', warnTime * 1000, 2001, '超速报警 96 km/h'])
+  await new Promise((r) => setTimeout(r, 200))
+  const announced = (await gw.app.state.read<{ event: string; anomaly: { id: string } }>(ANOMALY_EVENTS_STREAM, '0', 1000)).filter((e) => e.value.anomaly.id === alarm.id)
+  t.equal(announced.length, 1, 'announced on the feed once')
 
   // platform B enrols unknown vehicles as reported by it
   const b2 = await RawPlatform.open(port, 2002)
