@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { PostQuery } from '../store/platforms.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
@@ -54,4 +55,6 @@ export interface ApiDeps {
 export interface PlatformLinks {
   reload(): Promise<void>
   states(): { lower: unknown[]; superior: unknown[] }
+  /** 查岗 to a logged-in lower platform; null when it is not logged in */
+  postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
 }

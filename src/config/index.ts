@@ -54,6 +54,8 @@ export interface Config {
   platformIdleSeconds: number
   /** Backlog sent up to a superior after a broken link (0x1203), positions per second at most. */
   platformBacklogRate: number
+  /** 查岗: minutes a lower platform has to answer a post query before it is flagged unanswered. */
+  platformPostQueryMinutes: number
 }
 
 export const DEFAULTS: Config = {
@@ -95,6 +97,7 @@ export const DEFAULTS: Config = {
   platformDownlinkHost: null,
   platformIdleSeconds: 180,
   platformBacklogRate: 2000,
+  platformPostQueryMinutes: 10,
 }
 
 export class ConfigError extends Error {
@@ -153,6 +156,7 @@ const SETTINGS: Setting[] = [
   { key: 'platformHost', env: 'JT808_PLATFORM_HOST', flag: 'platform-host', kind: 'string' },
   { key: 'platformDownlinkHost', env: 'JT808_PLATFORM_DOWNLINK_HOST', flag: 'platform-downlink-host', kind: 'nullable-string' },
   { key: 'platformIdleSeconds', env: 'JT808_PLATFORM_IDLE_S', flag: 'platform-idle', kind: 'int', min: 3, max: 3600 },
+  { key: 'platformPostQueryMinutes', env: 'JT808_PLATFORM_POST_QUERY_MIN', flag: 'platform-post-query-min', kind: 'int', min: 1, max: 255 },
   { key: 'platformBacklogRate', env: 'JT808_PLATFORM_BACKLOG_RATE', flag: 'platform-backlog-rate', kind: 'int', min: 1, max: 1_000_000 },
 ]
 

@@ -73,6 +73,7 @@ export class Platforms {
       now: this.now,
       idleMs,
       badFramesBeforeClose: deps.config.badFramesBeforeClose,
+      postQueryMinutes: deps.config.platformPostQueryMinutes,
     })
   }
 
@@ -105,6 +106,10 @@ export class Platforms {
   reload(): Promise<void> {
     this.reloading = this.reloading.then(() => this.reconcile()).catch((err: unknown) => this.log.error({ err }, 'platform reload failed'))
     return this.reloading
+  }
+
+  postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {
+    return this.upper.postQuery(platformId, q)
   }
 
   states(): { lower: LowerLinkState[]; superior: SuperiorLinkState[] } {

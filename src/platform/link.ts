@@ -133,12 +133,18 @@ export class Link809 {
 
   /** Sends one message with this link's header defaults; false when the link is closed or it does not encode. */
   send(m: { msgId: number; body: unknown }): boolean {
-    if (this.closed) return false
+    return this.sendNumbered(m) !== null
+  }
+
+  /** send(), returning the MSG_SN it went out with (null: not sent). */
+  sendNumbered(m: { msgId: number; body: unknown }): number | null {
+    if (this.closed) return null
+    const sn = this.sn++ >>> 0
     const enc = this.encryption
     const message = {
       msgId: m.msgId,
       body: m.body,
-      sn: this.sn++ >>> 0,
+      sn,
       gnssCentreId: this.accessCode,
       edition: this.edition,
       versionFlag: this.edition === 2019 ? '2.0.0' : '1.0.0',
@@ -149,12 +155,12 @@ export class Link809 {
     const frame = encodeMessage809(message, { keys: this.keys })
     if (!frame.ok) {
       this.log.error({ msgId: hex(m.msgId), err: frame.error }, '809 message not encodable')
-      return false
+      return null
     }
     this.framesOut++
     this.opts.metrics.framesOut.inc({ link: this.label, kind: this.kind })
     this.socket.write(frame.value)
-    return true
+    return sn
   }
 
   close(reason: string): void {

@@ -19,13 +19,13 @@
 import { randomInt } from 'node:crypto'
 import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position } from '../../protocol/jt809/index.js'
+import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer } from '../../protocol/jt809/index.js'
 import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../domain.js'
 import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
-import type { Platform, PlatformStore, PlatformVehicle } from '../store/platforms.js'
+import type { Platform, PlatformStore, PlatformVehicle, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
 import { toCommitted } from './positions.js'
@@ -38,7 +38,7 @@ const VEHICLE_CACHE_MAX = 100_000
 const MAX_PENDING_ROWS = 5_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle'> & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery'> & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
   /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
@@ -47,6 +47,8 @@ export interface UpperRoleDeps {
   now: () => number
   idleMs: number
   badFramesBeforeClose: number
+  /** minutes a post query may wait for its answer (when the supervisor gives none) */
+  postQueryMinutes: number
   /** opens the sub-link socket (tests may redirect it) */
   connect?: (host: string, port: number) => Socket
 }
@@ -162,6 +164,16 @@ export class UpperRole {
       case 0x1200:
         if (isMessage809(m, 0x1200)) this.exchange(s, m.body)
         return
+      case 0x1300:
+        if (isMessage809(m, 0x1300) && m.body.dataType === 0x1301) {
+          const a = m.body.data as PostQueryAnswer
+          const match = a.infoId !== undefined ? { infoId: a.infoId } : { msgSn: a.sourceMsgSn }
+          void this.deps.store
+            .answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null })
+            .then((q) => (q ? s.log.info({ postQuery: q.id, delayMs: q.answeredAt! - q.sentAt }, 'post query answered') : s.log.warn(match, 'answer to no open post query')))
+            .catch((err: unknown) => s.log.error({ err }, 'post query answer not recorded'))
+        }
+        return
       case 0x1400:
         if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
           const body = m.body
@@ -179,12 +191,34 @@ export class UpperRole {
     if (s) this.end(s, reason)
   }
 
-  /** Sends to a lower platform: on its sub-link when up, else on the main link. */
-  send(platformId: number, m: { msgId: number; body: unknown }): boolean {
+  /** Sends to a lower platform: on its sub-link when up, else on the main link. Returns the MSG_SN, null when not sent. */
+  send(platformId: number, m: { msgId: number; body: unknown }): number | null {
     const s = this.sessions.get(platformId)
-    if (!s) return false
-    if (s.sub && !s.sub.isClosed && s.sub.send(m)) return true
-    return s.main.send(m)
+    if (!s) return null
+    if (s.sub && !s.sub.isClosed) {
+      const sn = s.sub.sendNumbered(m)
+      if (sn !== null) return sn
+    }
+    return s.main.sendNumbered(m)
+  }
+
+  /**
+   * 查岗: sends a post query (0x9300/0x9301) to a logged-in lower platform and records it; the
+   * answer (0x1301) is recorded with who answered and when. null: the platform is not logged in.
+   */
+  async postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQueryRecord | null> {
+    const s = this.sessions.get(platformId)
+    if (!s) return null
+    const minutes = q.answerMinutes ?? this.deps.postQueryMinutes
+    const infoId = randomInt(1, 0xffffffff)
+    const objectType = q.objectType ?? 0
+    const objectId = q.objectId ?? String(s.platform.accessCode)
+    const data = { objectType, objectId, ...(s.main.edition === 2019 ? { answerMinutes: minutes } : {}), infoId, content: q.question }
+    const sentAt = this.deps.now()
+    const msgSn = this.send(platformId, { msgId: 0x9300, body: { dataType: 0x9301, data } })
+    if (msgSn === null) return null
+    s.log.info({ infoId, msgSn }, 'post query sent')
+    return this.deps.store.createPostQuery({ platformId, infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 })
   }
 
   /** Closes the session of a platform whose settings changed or that was removed (it logs in again under the new ones). */

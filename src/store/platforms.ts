@@ -70,6 +70,28 @@ export interface PlatformVehicle {
   reportedByPlatform: number | null
 }
 
+/** 查岗: a post query sent to a lower platform and what came back. */
+export interface PostQuery {
+  id: number
+  platformId: number
+  infoId: number
+  /** MSG_SN of our 0x9300 (a 2019 answer names it) */
+  msgSn: number
+  objectType: number
+  objectId: string
+  question: string
+  /** API token id of the supervisor who asked */
+  askedBy: string | null
+  sentAt: number
+  deadlineAt: number
+  answeredAt: number | null
+  answer: string | null
+  responder: string | null
+  responderTel: string | null
+}
+
+export type NewPostQuery = Omit<PostQuery, 'id' | 'answeredAt' | 'answer' | 'responder' | 'responderTel'>
+
 export interface PlatformStore {
   createPlatform(p: NewPlatform, at: number): Promise<Platform>
   /** null when there is no such platform */
@@ -86,6 +108,12 @@ export interface PlatformStore {
   findPlatformVehicle(plate: string, plateColor: PlateColor): Promise<PlatformVehicle | null>
   /** Enrols an unknown vehicle as reported by this platform (an existing one is returned as it is). */
   enrolPlatformVehicle(plate: string, plateColor: PlateColor, platformId: number): Promise<PlatformVehicle>
+
+  createPostQuery(q: NewPostQuery): Promise<PostQuery>
+  /** Records the first answer to a query of this platform (by INFO_ID in 2011, by our MSG_SN in 2019); null when none matches. */
+  answerPostQuery(platformId: number, match: { infoId?: number; msgSn?: number }, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
+  /** Newest first. */
+  listPostQueries(filter?: { platformId?: number; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
 
   getForwardCursor(platformId: number): Promise<ForwardCursor | null>
   setForwardCursor(platformId: number, cursor: ForwardCursor, at: number): Promise<void>
@@ -174,6 +202,40 @@ const toVehicle = (r: VehicleRow): PlatformVehicle => ({
   reportedByPlatform: r.reported_by_platform === null ? null : num(r.reported_by_platform),
 })
 
+interface PostQueryRow {
+  id: string | number
+  platform_id: number
+  info_id: string | number
+  msg_sn: string | number
+  object_type: number
+  object_id: string
+  question: string
+  asked_by: string | null
+  sent_at: Date
+  deadline_at: Date
+  answered_at: Date | null
+  answer: string | null
+  responder: string | null
+  responder_tel: string | null
+}
+const PQ_COLUMNS = 'id, platform_id, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at, answered_at, answer, responder, responder_tel'
+const toPostQuery = (r: PostQueryRow): PostQuery => ({
+  id: num(r.id),
+  platformId: num(r.platform_id),
+  infoId: num(r.info_id),
+  msgSn: num(r.msg_sn),
+  objectType: num(r.object_type),
+  objectId: r.object_id,
+  question: r.question,
+  askedBy: r.asked_by,
+  sentAt: toMs(r.sent_at),
+  deadlineAt: toMs(r.deadline_at),
+  answeredAt: r.answered_at === null ? null : toMs(r.answered_at),
+  answer: r.answer,
+  responder: r.responder,
+  responderTel: r.responder_tel,
+})
+
 export function platformQueries(sql: Sql): PlatformStore {
   return {
     async createPlatform(p, at) {
@@ -242,6 +304,44 @@ export function platformQueries(sql: Sql): PlatformStore {
       )
       const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate = $1 AND plate_color = $2`, [plate, plateColor])
       return toVehicle(rows[0]!)
+    },
+
+    async createPostQuery(q) {
+      const { rows } = await sql.query<PostQueryRow>(
+        `INSERT INTO platform_post_queries (platform_id, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${PQ_COLUMNS}`,
+        [q.platformId, q.infoId, q.msgSn, q.objectType, q.objectId, q.question, q.askedBy, iso(q.sentAt), iso(q.deadlineAt)],
+      )
+      return toPostQuery(rows[0]!)
+    },
+
+    async answerPostQuery(platformId, match, a) {
+      const by = match.infoId !== undefined ? 'info_id' : 'msg_sn'
+      const key = match.infoId ?? match.msgSn
+      if (key === undefined) return null
+      const { rows } = await sql.query<PostQueryRow>(
+        `UPDATE platform_post_queries SET answered_at = $3, answer = $4, responder = $5, responder_tel = $6
+          WHERE id = (SELECT id FROM platform_post_queries WHERE platform_id = $1 AND ${by} = $2 AND answered_at IS NULL ORDER BY id DESC LIMIT 1)
+          RETURNING ${PQ_COLUMNS}`,
+        [platformId, key, iso(a.at), a.content, a.responder, a.responderTel],
+      )
+      return rows[0] ? toPostQuery(rows[0]) : null
+    },
+
+    async listPostQueries(filter = {}) {
+      const where: string[] = []
+      const params: unknown[] = []
+      if (filter.platformId !== undefined) {
+        params.push(filter.platformId)
+        where.push(`platform_id = $${params.length}`)
+      }
+      if (filter.unanswered) where.push('answered_at IS NULL')
+      params.push(Math.min(filter.limit ?? 100, 1000))
+      const { rows } = await sql.query<PostQueryRow>(
+        `SELECT ${PQ_COLUMNS} FROM platform_post_queries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${params.length}`,
+        params,
+      )
+      return rows.map(toPostQuery)
     },
 
     async getForwardCursor(platformId) {

@@ -141,6 +141,30 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   const announced = (await gw.app.state.read<{ event: string; anomaly: { id: string } }>(ANOMALY_EVENTS_STREAM, '0', 1000)).filter((e) => e.value.anomaly.id === alarm.id)
   t.equal(announced.length, 1, 'announced on the feed once')
 
+  // 查岗: a supervisor's post query, the platform's answer, who and how long; an old unanswered one is flagged
+  const api0 = (path: string, init: RequestInit = {}) =>
+    fetch(`http://127.0.0.1:${gw.app.http.port}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } })
+  const aId = (await st.findLowerPlatform(2001))!.id
+  const asked = await api0(`/platforms/${aId}/post-queries`, { method: 'POST', body: JSON.stringify({ question: '请回复在岗人员姓名' }) })
+  t.equal(asked.status, 202)
+  const sentQuery = (await asked.json()) as { id: number; infoId: number }
+  const q = await good.reply(0x9300)
+  const qd = (q.body as { dataType: number; data: { infoId: number; content: string } })
+  t.same([qd.dataType, qd.data.infoId, qd.data.content], [0x9301, sentQuery.infoId, '请回复在岗人员姓名'], 'the platform got the post query')
+  await new Promise((r) => setTimeout(r, 30))
+  good.send(0x1300, { dataType: 0x1301, data: { objectType: 0, objectId: '2001', infoId: qd.data.infoId, content: '张三在岗' } })
+  const answered = await eventually(async () => {
+    const { items } = (await (await api0(`/platforms/post-queries?platform=${aId}`)).json()) as { items: Array<{ id: number; answer: string | null; delayMs: number | null; overdue: boolean }> }
+    return items.find((i) => i.id === sentQuery.id && i.answer !== null)
+  }, 5000)
+  t.equal(answered.answer, '张三在岗')
+  t.ok(answered.delayMs! >= 30 && !answered.overdue, `answered in ${answered.delayMs} ms, in time`)
+  await st.createPostQuery({ platformId: aId, infoId: 1, msgSn: 1, objectType: 0, objectId: '2001', question: 'old', askedBy: null, sentAt: Date.now() - 3600_000, deadlineAt: Date.now() - 3000_000 })
+  const { items: open } = (await (await api0(`/platforms/post-queries?unanswered=true`)).json()) as { items: Array<{ question: string; overdue: boolean }> }
+  t.same(open.map((i) => [i.question, i.overdue]), [['old', true]], 'unanswered past its deadline: flagged')
+  const notIn = await api0(`/platforms/${(await st.findLowerPlatform(2003))!.id}/post-queries`, { method: 'POST', body: JSON.stringify({ question: 'x' }) })
+  t.equal(notIn.status, 409, 'a platform not logged in cannot be asked')
+
   // platform B enrols unknown vehicles as reported by it
   const b2 = await RawPlatform.open(port, 2002)
   t.equal(await b2.login(12, 'secretB'), 0)

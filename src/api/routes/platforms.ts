@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { newPlatform, platformPatch, PlatformInputError, type PlatformChange, type PlatformInput } from '../../platform/admin.js'
-import type { Platform } from '../../store/platforms.js'
+import type { Platform, PostQuery } from '../../store/platforms.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { iso } from '../present.js'
 import type { ApiContext } from '../server.js'
@@ -50,6 +50,45 @@ const platformSchema = {
 } as const
 
 const present = (p: Platform) => ({ ...p, createdAt: iso(p.createdAt), updatedAt: iso(p.updatedAt) })
+
+const postQuerySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    platformId: { type: 'integer' },
+    infoId: { type: 'integer' },
+    objectType: { type: 'integer' },
+    objectId: { type: 'string' },
+    question: { type: 'string' },
+    askedBy: { type: ['string', 'null'] },
+    sentAt: { type: 'string', format: 'date-time' },
+    deadlineAt: { type: 'string', format: 'date-time' },
+    answeredAt: { type: ['string', 'null'], format: 'date-time' },
+    answer: { type: ['string', 'null'] },
+    responder: { type: ['string', 'null'] },
+    responderTel: { type: ['string', 'null'] },
+    delayMs: { type: ['integer', 'null'], description: 'answer time minus sending time' },
+    overdue: { type: 'boolean', description: 'unanswered past its deadline, or answered after it' },
+  },
+} as const
+
+const presentQuery = (q: PostQuery, now: number) => ({
+  id: q.id,
+  platformId: q.platformId,
+  infoId: q.infoId,
+  objectType: q.objectType,
+  objectId: q.objectId,
+  question: q.question,
+  askedBy: q.askedBy,
+  sentAt: iso(q.sentAt),
+  deadlineAt: iso(q.deadlineAt),
+  answeredAt: q.answeredAt === null ? null : iso(q.answeredAt),
+  answer: q.answer,
+  responder: q.responder,
+  responderTel: q.responderTel,
+  delayMs: q.answeredAt === null ? null : q.answeredAt - q.sentAt,
+  overdue: q.answeredAt === null ? now > q.deadlineAt : q.answeredAt > q.deadlineAt,
+})
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
 
@@ -128,6 +167,58 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       request.audit.target = `platform ${request.params.id}`
       await reload()
       reply.status(204)
+    },
+  )
+
+  app.post<{ Params: { id: number }; Body: { question: string; objectType?: number; objectId?: string; answerMinutes?: number } }>(
+    '/platforms/:id/post-queries',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: '查岗: send a post query (0x9301) to a logged-in lower platform; its answer (0x1301) is recorded with who answered and the delay',
+        params: idParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['question'],
+          properties: {
+            question: { type: 'string', minLength: 1, maxLength: 1000 },
+            objectType: { type: 'integer', enum: [0, 1, 2], description: '0 the platform duty post (default), 1 an enterprise, 2 an operator' },
+            objectId: { type: 'string', maxLength: 20 },
+            answerMinutes: { type: 'integer', minimum: 1, maximum: 255, description: 'flagged unanswered after this (default JT808_PLATFORM_POST_QUERY_MIN)' },
+          },
+        },
+        response: { 202: postQuerySchema },
+      },
+    },
+    async (request, reply) => {
+      const p = await store.getPlatform(request.params.id)
+      if (!p || p.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
+      const q = await ctx.deps.platforms?.postQuery(p.id, { ...request.body, askedBy: request.principal?.tokenId ?? null })
+      if (!q) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
+      request.audit.target = `platform ${p.id}`
+      request.audit.details = { postQuery: q.id, infoId: q.infoId }
+      reply.status(202)
+      return presentQuery(q, ctx.now())
+    },
+  )
+
+  app.get<{ Querystring: { platform?: number; unanswered?: boolean; limit?: number } }>(
+    '/platforms/post-queries',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: '查岗 sent, newest first: answer, responder, delay; overdue when unanswered past its deadline',
+        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, unanswered: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: postQuerySchema } } } },
+      },
+    },
+    async (request) => {
+      const items = await store.listPostQueries({ platformId: request.query.platform, unanswered: request.query.unanswered, limit: request.query.limit })
+      const now = ctx.now()
+      return { items: items.map((q) => presentQuery(q, now)) }
     },
   )
 

@@ -42,6 +42,24 @@ const STATEMENTS: string[] = [
      device_time timestamptz NOT NULL,
      updated_at timestamptz NOT NULL
    )`,
+  // 查岗: post queries sent to lower platforms, and their answers
+  `CREATE TABLE IF NOT EXISTS platform_post_queries (
+     id bigserial PRIMARY KEY,
+     platform_id integer NOT NULL REFERENCES platforms (id) ON DELETE CASCADE,
+     info_id bigint NOT NULL,
+     msg_sn bigint NOT NULL,
+     object_type smallint NOT NULL,
+     object_id text NOT NULL,
+     question text NOT NULL,
+     asked_by text,
+     sent_at timestamptz NOT NULL,
+     deadline_at timestamptz NOT NULL,
+     answered_at timestamptz,
+     answer text,
+     responder text,
+     responder_tel text
+   )`,
+  `CREATE INDEX IF NOT EXISTS platform_post_queries_platform ON platform_post_queries (platform_id, id)`,
 ]
 
 export const migration: Migration = {
