@@ -15,6 +15,7 @@ import type { IngestPort } from '../gateway/types.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
+import type { PositionStore } from '../store/port.js'
 import type { Platform, PlatformStore } from '../store/platforms.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
@@ -26,7 +27,7 @@ export type { SuperiorLinkState } from './lower.js'
 
 export interface PlatformsDeps {
   config: Config
-  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
+  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> & Pick<PositionStore, 'track'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger

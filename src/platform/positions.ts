@@ -11,7 +11,7 @@
  */
 import type { Location } from '../../protocol/index.js'
 import type { Position, Position2011, Position2019 } from '../../protocol/jt809/index.js'
-import type { CommittedPosition } from '../domain.js'
+import type { CommittedPosition, PositionRecord } from '../domain.js'
 
 type PlatformVehicle = Pick<import('../store/platforms.js').PlatformVehicle, 'id' | 'plate' | 'plateColor' | 'enterpriseLicenseNo'>
 
@@ -63,7 +63,7 @@ export function beijingIso(ms: number): string {
 }
 
 /** A committed position as the edition's 809 position (forwarding upward). */
-export function toPosition809(r: CommittedPosition, edition: 2011 | 2019): Position {
+export function toPosition809(r: PositionRecord, edition: 2011 | 2019): Position {
   const time = beijingIso(r.deviceTime)
   if (edition === 2011) {
     const recorder = r.extras.recorderSpeed

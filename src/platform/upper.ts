@@ -25,10 +25,11 @@ import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
+import type { PositionStore } from '../store/port.js'
 import type { Platform, PlatformStore, PlatformVehicle, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
-import { toCommitted } from './positions.js'
+import { toCommitted, toPosition809 } from './positions.js'
 
 /** A 0x1202 whose device time is older than this counts as late too. */
 const LATE_MS = 60_000
@@ -36,9 +37,13 @@ const VEHICLE_CACHE_MS = 60_000
 const VEHICLE_CACHE_MAX = 100_000
 /** rows submitted and not yet committed per link before its socket stops reading */
 const MAX_PENDING_ROWS = 5_000
+/** positions sent at most for one 0x1209 history request */
+const HISTORY_MAX = 10_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery'> & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'>
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery'> &
+    Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
+    Pick<PositionStore, 'track'>
   /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
@@ -162,7 +167,7 @@ export class UpperRole {
         s.log.info({ msgId: hex(m.msgId), body: m.body }, 'lower platform informs of a link problem')
         return
       case 0x1200:
-        if (isMessage809(m, 0x1200)) this.exchange(s, m.body)
+        if (isMessage809(m, 0x1200)) this.exchange(s, m.body, m.sn)
         return
       case 0x1300:
         if (isMessage809(m, 0x1300) && m.body.dataType === 0x1301) {
@@ -333,8 +338,13 @@ export class UpperRole {
 
   // ---- positions ------------------------------------------------------------------------------
 
-  private exchange(s: LowerSession, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }): void {
+  private exchange(s: LowerSession, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, sn: number): void {
     switch (body.dataType) {
+      case 0x1209:
+        void this.history(s, body.plate ?? '', body.plateColor ?? 0, body.data as { startTime: number; endTime: number }, sn).catch((err: unknown) =>
+          s.log.error({ err }, '0x1209 history request failed'),
+        )
+        return
       case 0x1202:
         return this.positions(s, body.plate ?? '', body.plateColor ?? 0, [(body.data as { position: Position }).position], 0x1202)
       case 0x1203:
@@ -467,6 +477,34 @@ export class UpperRole {
     await this.deps.state.appendMany(ANOMALY_EVENTS_STREAM, [{ event: 'anomaly.opened', anomaly, at: now }], 1_000_000)
     this.deps.metrics.alarmsIn.inc({ link: s.label })
     s.log.info({ plate: v.plate, warnType: a.warnType, anomaly: id }, 'platform alarm recorded')
+  }
+
+  /**
+   * 0x1209: a lower platform asks for a vehicle's history. 0x9209 answers (0 ok, 1 no such vehicle
+   * or not one it may see, 2 other); then the positions go as 0x9203, 5 per message, at most
+   * HISTORY_MAX of them.
+   */
+  private async history(s: LowerSession, plate: string, plateColor: number, range: { startTime: number; endTime: number }, sn: number): Promise<void> {
+    const v = await this.resolveKnown(plate, plateColor)
+    const visible = v !== null && (v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo)))
+    const from = range.startTime * 1000
+    const to = range.endTime * 1000
+    const ok = visible && Number.isFinite(from) && Number.isFinite(to) && from <= to
+    const source = s.main.edition === 2019 ? { sourceDataType: 0x1209, sourceMsgSn: sn } : {}
+    this.send(s.platform.id, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x9209, data: { ...source, result: ok ? 0 : visible ? 2 : 1 } } })
+    if (!ok || !v) return
+    const track = await this.deps.store.track(v.id, from, to, { limit: HISTORY_MAX })
+    const edition = s.main.edition
+    for (let i = 0; i < track.length; i += 5) {
+      const positions = track.slice(i, i + 5).map((p) => toPosition809(p, edition))
+      if (this.send(s.platform.id, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x9203, data: { positions } } }) === null) return
+    }
+    s.log.info({ plate, positions: track.length }, 'history sent (0x9203)')
+  }
+
+  /** The registry's vehicle (no enrolment: a history request names a vehicle, it does not report one). */
+  private async resolveKnown(plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    return plate ? this.deps.store.findPlatformVehicle(plate, plateColor) : null
   }
 
   private refused(s: LowerSession, reason: string, n: number): void {

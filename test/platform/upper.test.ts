@@ -165,6 +165,20 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   const notIn = await api0(`/platforms/${(await st.findLowerPlatform(2003))!.id}/post-queries`, { method: 'POST', body: JSON.stringify({ question: 'x' }) })
   t.equal(notIn.status, 409, 'a platform not logged in cannot be asked')
 
+  // 0x1209 history request: 0x9209 result, then the history as 0x9203; a foreign vehicle: result 1, nothing sent
+  const since = Math.floor((t0 - 1000) / 1000)
+  good.send(0x1200, { plate: '鲁A00001', plateColor: 2, dataType: 0x1209, data: { startTime: since, endTime: since + 120 } })
+  const ack = await good.reply(0x9200)
+  t.same((ack.body as { dataType: number; data: { result: number } }).data.result, 0, '0x9209 ok')
+  const hist9203 = await eventually(() => {
+    const got = good.received.filter((m) => m.msgId === 0x9200 && (m.body as { dataType: number }).dataType === 0x9203)
+    return got.length === 1 ? got : null
+  }, 5000)
+  t.equal((hist9203[0]!.body as { data: { positions: unknown[] } }).data.positions.length, 5, 'the five stored positions of that window')
+  good.received.length = 0
+  good.send(0x1200, { plate: '鲁A00002', plateColor: 2, dataType: 0x1209, data: { startTime: since, endTime: since + 120 } })
+  t.equal(((await good.reply(0x9200)).body as { data: { result: number } }).data.result, 1, 'not a vehicle it may see: result 1')
+
   // platform B enrols unknown vehicles as reported by it
   const b2 = await RawPlatform.open(port, 2002)
   t.equal(await b2.login(12, 'secretB'), 0)
