@@ -11,6 +11,7 @@ import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gat
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { PostQuery } from '../store/platforms.js'
+import type { Anomaly } from '../domain.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
@@ -55,6 +56,8 @@ export interface ApiDeps {
 export interface PlatformLinks {
   reload(): Promise<void>
   states(): { lower: unknown[]; superior: unknown[] }
+  /** 督办 (0x9401) to the lower platform reporting the anomaly's vehicle; null when none is logged in */
+  supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null>
   /** 查岗 to a logged-in lower platform; null when it is not logged in */
   postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
 }

@@ -16,6 +16,7 @@ import type { CommittedConsumer } from '../ingest/queue.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
 import type { PositionStore } from '../store/port.js'
+import type { ApiStore } from '../store/auth.js'
 import type { Platform, PlatformStore } from '../store/platforms.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
@@ -27,7 +28,7 @@ export type { SuperiorLinkState } from './lower.js'
 
 export interface PlatformsDeps {
   config: Config
-  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> & Pick<PositionStore, 'track'>
+  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> & Pick<PositionStore, 'track'> & Pick<ApiStore, 'applyHandling'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger
@@ -107,6 +108,10 @@ export class Platforms {
   reload(): Promise<void> {
     this.reloading = this.reloading.then(() => this.reconcile()).catch((err: unknown) => this.log.error({ err }, 'platform reload failed'))
     return this.reloading
+  }
+
+  supervise(a: Parameters<UpperRole['supervise']>[0], supervisor: string): ReturnType<UpperRole['supervise']> {
+    return this.upper.supervise(a, supervisor)
   }
 
   postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {

@@ -19,12 +19,13 @@
 import { randomInt } from 'node:crypto'
 import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer } from '../../protocol/jt809/index.js'
+import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer, type SupervisionReply } from '../../protocol/jt809/index.js'
 import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../domain.js'
 import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
+import type { ApiStore } from '../store/auth.js'
 import type { PositionStore } from '../store/port.js'
 import type { Platform, PlatformStore, PlatformVehicle, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
@@ -41,8 +42,9 @@ const MAX_PENDING_ROWS = 5_000
 const HISTORY_MAX = 10_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery'> &
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision'> &
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
+    Pick<ApiStore, 'applyHandling'> &
     Pick<PositionStore, 'track'>
   /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
   state: Pick<State, 'appendMany'>
@@ -180,7 +182,10 @@ export class UpperRole {
         }
         return
       case 0x1400:
-        if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
+        if (isMessage809(m, 0x1400) && m.body.dataType === 0x1401) {
+          const r = m.body.data as SupervisionReply
+          void this.supervisionReply(s, r).catch((err: unknown) => s.log.error({ err }, '0x1401 reply not recorded'))
+        } else if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
           const body = m.body
           void this.alarm(s, body.data as AlarmReport, body.plate, body.plateColor).catch((err: unknown) => s.log.error({ err }, '0x1402 alarm not recorded'))
         }
@@ -505,6 +510,54 @@ export class UpperRole {
   /** The registry's vehicle (no enrolment: a history request names a vehicle, it does not report one). */
   private async resolveKnown(plate: string, plateColor: number): Promise<PlatformVehicle | null> {
     return plate ? this.deps.store.findPlatformVehicle(plate, plateColor) : null
+  }
+
+  /**
+   * 督办: the "notify" step on an anomaly of a vehicle a logged-in lower platform reports for sends
+   * it 0x9401. WARN_TYPE from the anomaly: OVERSPEED 0x0001, fatigue / daily driving 0x0002, a
+   * platform's own alarm report its WARN_TYPE, anything else 0x00FF (other); level urgent (0)
+   * for critical anomalies, else normal (1); answer expected within 24 h. null: no such platform online.
+   */
+  async supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null> {
+    const v = await this.deps.store.findPlatformVehicle(a.plate, a.plateColor)
+    let s: LowerSession | undefined
+    for (const c of this.sessions.values()) {
+      if (v?.reportedByPlatform === c.platform.id || (a.enterpriseLicenseNo !== null && c.platform.enterpriseLicences.includes(a.enterpriseLicenseNo))) {
+        s = c
+        break
+      }
+    }
+    if (!s) return null
+    const now = this.deps.now()
+    const supervisionId = randomInt(1, 0xffffffff)
+    const warnType = a.type === 'OVERSPEED' ? 0x0001 : /FATIGUE|DAILY_DRIVING/.test(a.type) ? 0x0002 : typeof a.evidence.warnType === 'number' ? a.evidence.warnType : 0x00ff
+    const data = {
+      warnSrc: 3,
+      warnType,
+      warnTime: Math.floor(a.startedAt / 1000),
+      supervisionId,
+      supervisionEndTime: Math.floor(now / 1000) + 86_400,
+      supervisionLevel: a.severity === 'critical' ? 0 : 1,
+      supervisor: supervisor.slice(0, 16),
+      supervisorTel: '',
+      supervisorEmail: '',
+    }
+    if (this.send(s.platform.id, { msgId: 0x9400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x9401, data } }) === null) return null
+    await this.deps.store.createSupervision({ platformId: s.platform.id, anomalyId: a.id, supervisionId, sentAt: now })
+    s.log.info({ anomaly: a.id, supervisionId }, '督办 sent (0x9401)')
+    return { platformId: s.platform.id, supervisionId }
+  }
+
+  /** 0x1401: kept with its request; "done" (1) enters the anomaly's history as the rectification. */
+  private async supervisionReply(s: LowerSession, r: SupervisionReply): Promise<void> {
+    const now = this.deps.now()
+    const sv = await this.deps.store.replySupervision(s.platform.id, r.supervisionId, r.result, now)
+    if (!sv) return void s.log.warn({ supervisionId: r.supervisionId }, '0x1401 for no 督办 we sent')
+    if (r.result !== 1) return
+    await this.deps.store.applyHandling(
+      { anomalyId: sv.anomalyId, action: 'rectify', note: `督办 ${r.supervisionId}: platform ${s.platform.name} (${s.platform.accessCode}) reports it handled (0x1401)`, tokenId: null, role: null, enterpriseLicenseNo: null, at: now },
+      (current) => current === 'notify',
+    )
   }
 
   private refused(s: LowerSession, reason: string, n: number): void {

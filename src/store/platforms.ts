@@ -92,6 +92,17 @@ export interface PostQuery {
 
 export type NewPostQuery = Omit<PostQuery, 'id' | 'answeredAt' | 'answer' | 'responder' | 'responderTel'>
 
+/** 督办: a supervision request about an anomaly and the lower platform's reply (0 handling, 1 done, 2 not handled, 3 other). */
+export interface Supervision {
+  id: number
+  platformId: number
+  anomalyId: string
+  supervisionId: number
+  sentAt: number
+  repliedAt: number | null
+  result: number | null
+}
+
 export interface PlatformStore {
   createPlatform(p: NewPlatform, at: number): Promise<Platform>
   /** null when there is no such platform */
@@ -114,6 +125,11 @@ export interface PlatformStore {
   answerPostQuery(platformId: number, match: { infoId?: number; msgSn?: number }, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
   /** Newest first. */
   listPostQueries(filter?: { platformId?: number; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
+
+  createSupervision(s: Omit<Supervision, 'id' | 'repliedAt' | 'result'>): Promise<Supervision>
+  /** Records a 0x1401 reply (the latest wins); null when no such request was sent to this platform. */
+  replySupervision(platformId: number, supervisionId: number, result: number, at: number): Promise<Supervision | null>
+  listSupervisions(anomalyId: string): Promise<Supervision[]>
 
   getForwardCursor(platformId: number): Promise<ForwardCursor | null>
   setForwardCursor(platformId: number, cursor: ForwardCursor, at: number): Promise<void>
@@ -236,6 +252,26 @@ const toPostQuery = (r: PostQueryRow): PostQuery => ({
   responderTel: r.responder_tel,
 })
 
+interface SupervisionRow {
+  id: string | number
+  platform_id: number
+  anomaly_id: string
+  supervision_id: string | number
+  sent_at: Date
+  replied_at: Date | null
+  result: number | null
+}
+const SV_COLUMNS = 'id, platform_id, anomaly_id, supervision_id, sent_at, replied_at, result'
+const toSupervision = (r: SupervisionRow): Supervision => ({
+  id: num(r.id),
+  platformId: num(r.platform_id),
+  anomalyId: r.anomaly_id,
+  supervisionId: num(r.supervision_id),
+  sentAt: toMs(r.sent_at),
+  repliedAt: r.replied_at === null ? null : toMs(r.replied_at),
+  result: r.result === null ? null : num(r.result),
+})
+
 export function platformQueries(sql: Sql): PlatformStore {
   return {
     async createPlatform(p, at) {
@@ -342,6 +378,27 @@ export function platformQueries(sql: Sql): PlatformStore {
         params,
       )
       return rows.map(toPostQuery)
+    },
+
+    async createSupervision(s) {
+      const { rows } = await sql.query<SupervisionRow>(
+        `INSERT INTO platform_supervisions (platform_id, anomaly_id, supervision_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING ${SV_COLUMNS}`,
+        [s.platformId, s.anomalyId, s.supervisionId, iso(s.sentAt)],
+      )
+      return toSupervision(rows[0]!)
+    },
+
+    async replySupervision(platformId, supervisionId, result, at) {
+      const { rows } = await sql.query<SupervisionRow>(
+        `UPDATE platform_supervisions SET result = $3, replied_at = $4 WHERE platform_id = $1 AND supervision_id = $2 RETURNING ${SV_COLUMNS}`,
+        [platformId, supervisionId, result, iso(at)],
+      )
+      return rows[0] ? toSupervision(rows[0]) : null
+    },
+
+    async listSupervisions(anomalyId) {
+      const { rows } = await sql.query<SupervisionRow>(`SELECT ${SV_COLUMNS} FROM platform_supervisions WHERE anomaly_id = $1 ORDER BY id`, [anomalyId])
+      return rows.map(toSupervision)
     },
 
     async getForwardCursor(platformId) {

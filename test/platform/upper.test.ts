@@ -141,6 +141,25 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   const announced = (await gw.app.state.read<{ event: string; anomaly: { id: string } }>(ANOMALY_EVENTS_STREAM, '0', 1000)).filter((e) => e.value.anomaly.id === alarm.id)
   t.equal(announced.length, 1, 'announced on the feed once')
 
+  // 督办: notify on that anomaly sends 0x9401 to the reporting platform; its 0x1401 "done" enters the history
+  const notify = await fetch(`http://127.0.0.1:${gw.app.http.port}/api/v1/anomalies/${encodeURIComponent(alarm.id)}/handling`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'notify', note: '请立即核查' }),
+  })
+  t.equal(notify.status, 201)
+  const sv = await good.reply(0x9400)
+  const svd = sv.body as { dataType: number; data: { supervisionId: number; warnType: number } }
+  t.same([svd.dataType, svd.data.warnType], [0x9401, 0x0001], '0x9401 with the alarm type')
+  good.send(0x1400, { plate: '鲁A00001', plateColor: 2, dataType: 0x1401, data: { supervisionId: svd.data.supervisionId, result: 1 } })
+  const history = await eventually(async () => {
+    const h = await st.listHandling(alarm.id)
+    return h.some((e) => e.action === 'rectify') ? h : null
+  }, 5000)
+  t.same(history.map((e) => e.action), ['notify', 'rectify'], "the platform's reply is in the anomaly's history")
+  t.match(history[1]!.note, /督办 \d+: platform A \(2001\) reports it handled/)
+  t.same((await st.listSupervisions(alarm.id)).map((x) => x.result), [1])
+
   // 查岗: a supervisor's post query, the platform's answer, who and how long; an old unanswered one is flagged
   const api0 = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${gw.app.http.port}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } })

@@ -60,6 +60,18 @@ const STATEMENTS: string[] = [
      responder_tel text
    )`,
   `CREATE INDEX IF NOT EXISTS platform_post_queries_platform ON platform_post_queries (platform_id, id)`,
+  // 督办: supervision requests sent to a lower platform about an anomaly, and its 0x1401 reply
+  `CREATE TABLE IF NOT EXISTS platform_supervisions (
+     id bigserial PRIMARY KEY,
+     platform_id integer NOT NULL REFERENCES platforms (id) ON DELETE CASCADE,
+     anomaly_id text NOT NULL,
+     supervision_id bigint NOT NULL,
+     sent_at timestamptz NOT NULL,
+     replied_at timestamptz,
+     result smallint
+   )`,
+  `CREATE INDEX IF NOT EXISTS platform_supervisions_key ON platform_supervisions (platform_id, supervision_id)`,
+  `CREATE INDEX IF NOT EXISTS platform_supervisions_anomaly ON platform_supervisions (anomaly_id)`,
 ]
 
 export const migration: Migration = {
