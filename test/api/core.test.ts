@@ -102,6 +102,14 @@ for (const kind of BACKENDS) {
         'GET /api/v1/stats/flows': 'stats.test.ts flows',
         'GET /api/v1/stats/quality': 'stats.test.ts quality',
         'GET /api/v1/stats/grades': 'stats.test.ts grades',
+        // JT/T 809 platforms: supervisor only (authentication below; flows in test/platform/upper.test.ts)
+        'GET /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
+        'PATCH /api/v1/platforms/{id}': 'core.test.ts authentication (supervisor only)',
+        'DELETE /api/v1/platforms/{id}': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/platforms/links': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/platforms/post-queries': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms/{id}/post-queries': 'core.test.ts authentication (supervisor only)',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []
@@ -123,6 +131,10 @@ for (const kind of BACKENDS) {
       const inspectorWrite = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.inspector), payload: vehicleInput('浙A00001', LICENCE_A) })
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
+      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries']] as const) {
+        const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
+        t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
+      }
       const enterpriseGeofence = await app.inject({
         method: 'POST',
         url: '/api/v1/geofences',
