@@ -58,6 +58,8 @@ export interface PlatformLinks {
   states(): { lower: unknown[]; superior: unknown[] }
   /** 督办 (0x9401) to the lower platform reporting the anomaly's vehicle; null when none is logged in */
   supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null>
+  /** an operator's answer to a superior's 查岗 */
+  answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'>
   /** 查岗 to a logged-in lower platform; null when it is not logged in */
   postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
 }

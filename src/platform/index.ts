@@ -17,7 +17,7 @@ import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
 import type { PositionStore } from '../store/port.js'
 import type { ApiStore } from '../store/auth.js'
-import type { Platform, PlatformStore } from '../store/platforms.js'
+import type { Platform, PlatformStore, PostQuery } from '../store/platforms.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
 import { PlatformServer } from './server.js'
@@ -118,6 +118,19 @@ export class Platforms {
     return this.upper.postQuery(platformId, q)
   }
 
+  /**
+   * An operator answers a superior's 查岗: sent as 0x1301, then recorded. 'not-found': no such
+   * incoming query; 'answered': already; 'link-down': the superior is not connected now.
+   */
+  async answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'> {
+    const q = await this.deps.store.getPostQuery(id)
+    if (!q || q.direction !== 'in') return 'not-found'
+    if (q.answeredAt !== null) return 'answered'
+    const s = this.superiors.get(q.platformId)
+    if (!s || !s.answerPostQuery(q, answer)) return 'link-down'
+    return (await this.deps.store.answerIncomingPostQuery(id, { at: this.now(), ...answer })) ?? 'answered'
+  }
+
   states(): { lower: LowerLinkState[]; superior: SuperiorLinkState[] } {
     return { lower: this.upper.states(), superior: [...this.superiors.values()].map((s) => s.states()) }
   }
@@ -176,6 +189,7 @@ export class Platforms {
         backlogRate: this.deps.config.platformBacklogRate,
         downlink: () => this.downlink(),
         badFramesBeforeClose: this.deps.config.badFramesBeforeClose,
+        postQueryMinutes: this.deps.config.platformPostQueryMinutes,
       })
       this.superiors.set(p.id, s)
       await s.start()

@@ -18,10 +18,10 @@
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, type Message809 } from '../../protocol/jt809/index.js'
+import { isMessage809, type Message809, type PostQuery as PostQuery809 } from '../../protocol/jt809/index.js'
 import type { CommittedPosition } from '../domain.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
-import type { ForwardCursor, Platform, PlatformStore } from '../store/platforms.js'
+import type { ForwardCursor, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
 import { toPosition809 } from './positions.js'
@@ -33,7 +33,7 @@ const REWIND_MS = 5_000
 const MAX_BUFFERED = 50_000
 
 export interface LowerRoleDeps {
-  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle'>
+  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery'>
   metrics: PlatformMetrics
   log: Logger
   now: () => number
@@ -45,6 +45,8 @@ export interface LowerRoleDeps {
   /** where superiors open their sub-link to us (our platform server), announced in 0x1001 */
   downlink: () => { ip: string; port: number }
   badFramesBeforeClose: number
+  /** minutes an operator has to answer a superior's post query when the query says none (2011) */
+  postQueryMinutes: number
   connect?: (host: string, port: number) => Socket
 }
 
@@ -240,7 +242,7 @@ export class SuperiorLink implements CommittedConsumer {
         link.send({ msgId: 0x9006, body: {} })
         return
       default:
-        if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')
+        this.business(m)
     }
   }
 
@@ -283,7 +285,33 @@ export class SuperiorLink implements CommittedConsumer {
     else if (m.msgId === 0x9003) {
       link.send({ msgId: 0x9004, body: {} })
       link.close('sub-link logout')
-    } else if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 sub-link message not handled')
+    } else this.business(m)
+  }
+
+  /** What a superior asks of us, on either link. */
+  private business(m: Message809): void {
+    if (m.msgId === 0x9300 && isMessage809(m, 0x9300) && m.body.dataType === 0x9301) {
+      const q = m.body.data as PostQuery809
+      const now = this.deps.now()
+      const minutes = q.answerMinutes || this.deps.postQueryMinutes
+      void this.deps.store
+        .createPostQuery({ platformId: this.platform.id, direction: 'in', infoId: q.infoId, msgSn: m.sn, objectType: q.objectType, objectId: q.objectId, question: q.content, askedBy: null, sentAt: now, deadlineAt: now + minutes * 60_000 })
+        .then((r) => this.log.info({ postQuery: r.id, infoId: q.infoId }, 'post query from the superior: waiting for an operator'))
+        .catch((err: unknown) => this.log.error({ err }, 'post query from the superior not recorded'))
+      return
+    }
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')
+  }
+
+  /** An operator's answer to a superior's 查岗 (0x1301 on the main link); false when the link is down. */
+  answerPostQuery(q: PostQueryRecord, answer: { content: string; responder: string | null; responderTel: string | null }): boolean {
+    const link = this.main
+    if (!link || this.verifyCode === null) return false
+    const data =
+      this.platform.edition === 2019
+        ? { objectType: q.objectType, responder: answer.responder ?? '', responderTel: answer.responderTel ?? '', objectId: q.objectId, sourceDataType: 0x9301, sourceMsgSn: q.msgSn, content: answer.content }
+        : { objectType: q.objectType, objectId: q.objectId, infoId: q.infoId, content: answer.content }
+    return link.send({ msgId: 0x1300, body: { dataType: 0x1301, data } })
   }
 
   subClosed(link: Link809): void {

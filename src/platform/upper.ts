@@ -228,7 +228,7 @@ export class UpperRole {
     const msgSn = this.send(platformId, { msgId: 0x9300, body: { dataType: 0x9301, data } })
     if (msgSn === null) return null
     s.log.info({ infoId, msgSn }, 'post query sent')
-    return this.deps.store.createPostQuery({ platformId, infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 })
+    return this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 })
   }
 
   /** Closes the session of a platform whose settings changed or that was removed (it logs in again under the new ones). */

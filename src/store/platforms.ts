@@ -74,8 +74,10 @@ export interface PlatformVehicle {
 export interface PostQuery {
   id: number
   platformId: number
+  /** out: we asked a lower platform; in: a superior asked us (an operator answers through the API) */
+  direction: 'out' | 'in'
   infoId: number
-  /** MSG_SN of our 0x9300 (a 2019 answer names it) */
+  /** MSG_SN of the 0x9300 (ours when out, the superior's when in: a 2019 answer names it) */
   msgSn: number
   objectType: number
   objectId: string
@@ -124,7 +126,10 @@ export interface PlatformStore {
   /** Records the first answer to a query of this platform (by INFO_ID in 2011, by our MSG_SN in 2019); null when none matches. */
   answerPostQuery(platformId: number, match: { infoId?: number; msgSn?: number }, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
   /** Newest first. */
-  listPostQueries(filter?: { platformId?: number; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
+  listPostQueries(filter?: { platformId?: number; direction?: 'out' | 'in'; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
+  getPostQuery(id: number): Promise<PostQuery | null>
+  /** An operator's answer to a superior's query (once: null when answered already or not incoming). */
+  answerIncomingPostQuery(id: number, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
 
   createSupervision(s: Omit<Supervision, 'id' | 'repliedAt' | 'result'>): Promise<Supervision>
   /** Records a 0x1401 reply (the latest wins); null when no such request was sent to this platform. */
@@ -221,6 +226,7 @@ const toVehicle = (r: VehicleRow): PlatformVehicle => ({
 interface PostQueryRow {
   id: string | number
   platform_id: number
+  direction: 'out' | 'in'
   info_id: string | number
   msg_sn: string | number
   object_type: number
@@ -234,10 +240,11 @@ interface PostQueryRow {
   responder: string | null
   responder_tel: string | null
 }
-const PQ_COLUMNS = 'id, platform_id, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at, answered_at, answer, responder, responder_tel'
+const PQ_COLUMNS = 'id, platform_id, direction, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at, answered_at, answer, responder, responder_tel'
 const toPostQuery = (r: PostQueryRow): PostQuery => ({
   id: num(r.id),
   platformId: num(r.platform_id),
+  direction: r.direction,
   infoId: num(r.info_id),
   msgSn: num(r.msg_sn),
   objectType: num(r.object_type),
@@ -344,9 +351,9 @@ export function platformQueries(sql: Sql): PlatformStore {
 
     async createPostQuery(q) {
       const { rows } = await sql.query<PostQueryRow>(
-        `INSERT INTO platform_post_queries (platform_id, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${PQ_COLUMNS}`,
-        [q.platformId, q.infoId, q.msgSn, q.objectType, q.objectId, q.question, q.askedBy, iso(q.sentAt), iso(q.deadlineAt)],
+        `INSERT INTO platform_post_queries (platform_id, direction, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${PQ_COLUMNS}`,
+        [q.platformId, q.direction, q.infoId, q.msgSn, q.objectType, q.objectId, q.question, q.askedBy, iso(q.sentAt), iso(q.deadlineAt)],
       )
       return toPostQuery(rows[0]!)
     },
@@ -357,7 +364,7 @@ export function platformQueries(sql: Sql): PlatformStore {
       if (key === undefined) return null
       const { rows } = await sql.query<PostQueryRow>(
         `UPDATE platform_post_queries SET answered_at = $3, answer = $4, responder = $5, responder_tel = $6
-          WHERE id = (SELECT id FROM platform_post_queries WHERE platform_id = $1 AND ${by} = $2 AND answered_at IS NULL ORDER BY id DESC LIMIT 1)
+          WHERE id = (SELECT id FROM platform_post_queries WHERE platform_id = $1 AND direction = 'out' AND ${by} = $2 AND answered_at IS NULL ORDER BY id DESC LIMIT 1)
           RETURNING ${PQ_COLUMNS}`,
         [platformId, key, iso(a.at), a.content, a.responder, a.responderTel],
       )
@@ -370,6 +377,10 @@ export function platformQueries(sql: Sql): PlatformStore {
       if (filter.platformId !== undefined) {
         params.push(filter.platformId)
         where.push(`platform_id = $${params.length}`)
+      }
+      if (filter.direction) {
+        params.push(filter.direction)
+        where.push(`direction = $${params.length}`)
       }
       if (filter.unanswered) where.push('answered_at IS NULL')
       params.push(Math.min(filter.limit ?? 100, 1000))
@@ -399,6 +410,20 @@ export function platformQueries(sql: Sql): PlatformStore {
     async listSupervisions(anomalyId) {
       const { rows } = await sql.query<SupervisionRow>(`SELECT ${SV_COLUMNS} FROM platform_supervisions WHERE anomaly_id = $1 ORDER BY id`, [anomalyId])
       return rows.map(toSupervision)
+    },
+
+    async getPostQuery(id) {
+      const { rows } = await sql.query<PostQueryRow>(`SELECT ${PQ_COLUMNS} FROM platform_post_queries WHERE id = $1`, [id])
+      return rows[0] ? toPostQuery(rows[0]) : null
+    },
+
+    async answerIncomingPostQuery(id, a) {
+      const { rows } = await sql.query<PostQueryRow>(
+        `UPDATE platform_post_queries SET answered_at = $2, answer = $3, responder = $4, responder_tel = $5
+          WHERE id = $1 AND direction = 'in' AND answered_at IS NULL RETURNING ${PQ_COLUMNS}`,
+        [id, iso(a.at), a.content, a.responder, a.responderTel],
+      )
+      return rows[0] ? toPostQuery(rows[0]) : null
     },
 
     async getForwardCursor(platformId) {

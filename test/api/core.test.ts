@@ -110,6 +110,7 @@ for (const kind of BACKENDS) {
         'GET /api/v1/platforms/links': 'core.test.ts authentication (supervisor only)',
         'GET /api/v1/platforms/post-queries': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms/{id}/post-queries': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms/post-queries/{id}/answer': 'core.test.ts authentication (supervisor only)',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []
@@ -131,7 +132,7 @@ for (const kind of BACKENDS) {
       const inspectorWrite = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.inspector), payload: vehicleInput('浙A00001', LICENCE_A) })
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
-      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries']] as const) {
+      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer']] as const) {
         const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
         t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
       }

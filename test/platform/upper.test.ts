@@ -178,7 +178,7 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   }, 5000)
   t.equal(answered.answer, '张三在岗')
   t.ok(answered.delayMs! >= 30 && !answered.overdue, `answered in ${answered.delayMs} ms, in time`)
-  await st.createPostQuery({ platformId: aId, infoId: 1, msgSn: 1, objectType: 0, objectId: '2001', question: 'old', askedBy: null, sentAt: Date.now() - 3600_000, deadlineAt: Date.now() - 3000_000 })
+  await st.createPostQuery({ platformId: aId, direction: 'out', infoId: 1, msgSn: 1, objectType: 0, objectId: '2001', question: 'old', askedBy: null, sentAt: Date.now() - 3600_000, deadlineAt: Date.now() - 3000_000 })
   const { items: open } = (await (await api0(`/platforms/post-queries?unanswered=true`)).json()) as { items: Array<{ question: string; overdue: boolean }> }
   t.same(open.map((i) => [i.question, i.overdue]), [['old', true]], 'unanswered past its deadline: flagged')
   const notIn = await api0(`/platforms/${(await st.findLowerPlatform(2003))!.id}/post-queries`, { method: 'POST', body: JSON.stringify({ question: 'x' }) })

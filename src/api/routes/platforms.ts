@@ -56,6 +56,7 @@ const postQuerySchema = {
   properties: {
     id: { type: 'integer' },
     platformId: { type: 'integer' },
+    direction: { type: 'string', enum: ['out', 'in'], description: 'out: we asked a lower platform; in: a superior asked us' },
     infoId: { type: 'integer' },
     objectType: { type: 'integer' },
     objectId: { type: 'string' },
@@ -75,6 +76,7 @@ const postQuerySchema = {
 const presentQuery = (q: PostQuery, now: number) => ({
   id: q.id,
   platformId: q.platformId,
+  direction: q.direction,
   infoId: q.infoId,
   objectType: q.objectType,
   objectId: q.objectId,
@@ -204,19 +206,41 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   )
 
-  app.get<{ Querystring: { platform?: number; unanswered?: boolean; limit?: number } }>(
+  app.post<{ Params: { id: number }; Body: { answer: string; responder?: string; responderTel?: string } }>(
+    '/platforms/post-queries/:id/answer',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: "Answer a superior platform's 查岗 (sent as 0x1301); pending ones: GET /platforms/post-queries?direction=in&unanswered=true",
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, required: ['answer'], properties: { answer: { type: 'string', minLength: 1, maxLength: 1000 }, responder: { type: 'string', maxLength: 16 }, responderTel: { type: 'string', maxLength: 20 } } },
+        response: { 200: postQuerySchema },
+      },
+    },
+    async (request) => {
+      const r = ctx.deps.platforms ? await ctx.deps.platforms.answerPostQuery(request.params.id, { content: request.body.answer, responder: request.body.responder ?? null, responderTel: request.body.responderTel ?? null }) : 'not-found'
+      if (r === 'not-found') throw notFound(`incoming post query ${request.params.id}`)
+      if (r === 'answered') throw new ApiError('CONFLICT', `post query ${request.params.id} is answered already`)
+      if (r === 'link-down') throw new ApiError('CONFLICT', 'the superior platform is not connected now; answer again when it is')
+      request.audit.target = `post query ${r.id}`
+      return presentQuery(r, ctx.now())
+    },
+  )
+
+  app.get<{ Querystring: { platform?: number; direction?: 'out' | 'in'; unanswered?: boolean; limit?: number } }>(
     '/platforms/post-queries',
     {
       config: { access: 'supervisor' },
       schema: {
         tags: ['platforms'],
         summary: '查岗 sent, newest first: answer, responder, delay; overdue when unanswered past its deadline',
-        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, unanswered: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, direction: { type: 'string', enum: ['out', 'in'] }, unanswered: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: postQuerySchema } } } },
       },
     },
     async (request) => {
-      const items = await store.listPostQueries({ platformId: request.query.platform, unanswered: request.query.unanswered, limit: request.query.limit })
+      const items = await store.listPostQueries({ platformId: request.query.platform, direction: request.query.direction, unanswered: request.query.unanswered, limit: request.query.limit })
       const now = ctx.now()
       return { items: items.map((q) => presentQuery(q, now)) }
     },

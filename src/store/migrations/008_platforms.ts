@@ -42,10 +42,11 @@ const STATEMENTS: string[] = [
      device_time timestamptz NOT NULL,
      updated_at timestamptz NOT NULL
    )`,
-  // 查岗: post queries sent to lower platforms, and their answers
+  // 查岗: post queries sent to lower platforms (direction 'out') or received from superiors ('in'), and their answers
   `CREATE TABLE IF NOT EXISTS platform_post_queries (
      id bigserial PRIMARY KEY,
      platform_id integer NOT NULL REFERENCES platforms (id) ON DELETE CASCADE,
+     direction text NOT NULL DEFAULT 'out' CHECK (direction IN ('out', 'in')),
      info_id bigint NOT NULL,
      msg_sn bigint NOT NULL,
      object_type smallint NOT NULL,
