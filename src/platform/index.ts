@@ -28,7 +28,7 @@ export type { SuperiorLinkState } from './lower.js'
 
 export interface PlatformsDeps {
   config: Config
-  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> & Pick<PositionStore, 'track'> & Pick<ApiStore, 'applyHandling'>
+  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> & Pick<PositionStore, 'track'> & Pick<ApiStore, 'applyHandling'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger

@@ -18,9 +18,11 @@
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, type Message809, type PostQuery as PostQuery809 } from '../../protocol/jt809/index.js'
+import { isMessage809, type Message809, type PostQuery as PostQuery809, type SupervisionRequest } from '../../protocol/jt809/index.js'
 import type { CommittedPosition } from '../domain.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
+import type { AnomalyStore } from '../store/anomalies.js'
+import type { ApiStore } from '../store/auth.js'
 import type { ForwardCursor, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
@@ -33,7 +35,9 @@ const REWIND_MS = 5_000
 const MAX_BUFFERED = 50_000
 
 export interface LowerRoleDeps {
-  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery'>
+  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery'> &
+    Pick<AnomalyStore, 'openAnomalies'> &
+    Pick<ApiStore, 'applyHandling'>
   metrics: PlatformMetrics
   log: Logger
   now: () => number
@@ -300,7 +304,33 @@ export class SuperiorLink implements CommittedConsumer {
         .catch((err: unknown) => this.log.error({ err }, 'post query from the superior not recorded'))
       return
     }
+    if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
+      void this.supervision(m.body.plate, m.body.plateColor, m.body.data as SupervisionRequest, m.sn).catch((err: unknown) => this.log.error({ err }, '督办 from the superior not recorded'))
+      return
+    }
     if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')
+  }
+
+  /**
+   * 督办 from the superior (0x9401): recorded as a "notify" step on the vehicle's open anomaly
+   * nearest to WARN_TIME (the vehicle named by the 2011 envelope; a 2019 request names none and
+   * is only logged), answered 0x1401 "handling" (0). Result 1 (done) is not sent yet.
+   */
+  private async supervision(plate: string | undefined, plateColor: number | undefined, r: SupervisionRequest, sn: number): Promise<void> {
+    const v = plate ? await this.deps.store.findPlatformVehicle(plate.trim(), plateColor ?? 0) : null
+    const open = v ? await this.deps.store.openAnomalies([v.id]) : []
+    const at = r.warnTime * 1000
+    const nearest = open.sort((a, b) => Math.abs(a.startedAt - at) - Math.abs(b.startedAt - at))[0]
+    if (nearest) {
+      const until = new Date(r.supervisionEndTime * 1000).toISOString()
+      await this.deps.store.applyHandling(
+        { anomalyId: nearest.id, action: 'notify', note: `督办 ${r.supervisionId} from ${this.platform.name}: level ${r.supervisionLevel === 0 ? 'urgent' : 'normal'}, answer by ${until}, supervisor ${r.supervisor.trim()} ${r.supervisorTel.trim()}`, tokenId: null, role: null, enterpriseLicenseNo: null, at: this.deps.now() },
+        (current) => current !== 'confirm' && current !== 'dismiss',
+      )
+    }
+    this.log.info({ supervisionId: r.supervisionId, plate, anomaly: nearest?.id ?? null }, '督办 from the superior')
+    const source = this.platform.edition === 2019 ? { sourceDataType: 0x9401, sourceMsgSn: sn } : {}
+    this.main?.send({ msgId: 0x1400, body: { plate: plate ?? '', plateColor: plateColor ?? 0, dataType: 0x1401, data: { supervisionId: r.supervisionId, ...source, result: 0 } } })
   }
 
   /** An operator's answer to a superior's 查岗 (0x1301 on the main link); false when the link is down. */

@@ -80,6 +80,18 @@ for (const combo of COMBOS) {
     t.pass('the upper instance judged the platform-reported vehicle and announced the anomaly on its feed')
     t.equal((await bL.store.listAnomalies({ type: 'OVERSPEED' })).items.length, 1, 'the lower instance judged it too')
 
+    // 督办 across the two: U's notify sends 0x9401 to L, which answers 0x1401 "handling" (and, in 2011 where
+    // the request names the vehicle, records it on its own open anomaly)
+    const notified = await api(`/anomalies/${encodeURIComponent(overspeed.id)}/handling`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'notify' }) })
+    t.equal(notified.status, 201)
+    await eventually(async () => (await bU.store.listSupervisions(overspeed.id))[0]?.result === 0, 10_000)
+    t.pass('the lower instance answered the 督办: handling (0x1401 result 0)')
+    if (combo.edition === 2011) {
+      const mine = (await bL.store.listAnomalies({ type: 'OVERSPEED' })).items[0]!
+      const h = await eventually(async () => (await bL.store.listHandling(mine.id)).find((e) => e.action === 'notify'), 5000)
+      t.match(h.note, /督办 \d+ from Provincial platform/, "recorded on the lower instance's anomaly")
+    }
+
     // 查岗 across the two: U's supervisor asks, L's operator sees it pending and answers, U records who and when
     const lapi = (path: string, init: RequestInit = {}) =>
       fetch(`http://127.0.0.1:${l.app.http.port}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' } })
