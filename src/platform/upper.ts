@@ -81,6 +81,8 @@ class LowerSession {
   subTest: NodeJS.Timeout | null = null
   subAttempts = 0
   pendingRows = 0
+  /** the latest record of something sent (查岗, 督办): a reply waits for it (a fast platform answers before it is stored) */
+  recording: Promise<unknown> = Promise.resolve()
   positionsIn = 0
   positionsRefused = 0
   latePositions = 0
@@ -175,8 +177,8 @@ export class UpperRole {
         if (isMessage809(m, 0x1300) && m.body.dataType === 0x1301) {
           const a = m.body.data as PostQueryAnswer
           const match = a.infoId !== undefined ? { infoId: a.infoId } : { msgSn: a.sourceMsgSn }
-          void this.deps.store
-            .answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null })
+          void s.recording
+            .then(() => this.deps.store.answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null }))
             .then((q) => (q ? s.log.info({ postQuery: q.id, delayMs: q.answeredAt! - q.sentAt }, 'post query answered') : s.log.warn(match, 'answer to no open post query')))
             .catch((err: unknown) => s.log.error({ err }, 'post query answer not recorded'))
         }
@@ -228,7 +230,12 @@ export class UpperRole {
     const msgSn = this.send(platformId, { msgId: 0x9300, body: { dataType: 0x9301, data } })
     if (msgSn === null) return null
     s.log.info({ infoId, msgSn }, 'post query sent')
-    return this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 })
+    return this.record(s, this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 }))
+  }
+
+  private record<T>(s: LowerSession, p: Promise<T>): Promise<T> {
+    s.recording = p.catch(() => undefined)
+    return p
   }
 
   /** Closes the session of a platform whose settings changed or that was removed (it logs in again under the new ones). */
@@ -543,7 +550,7 @@ export class UpperRole {
       supervisorEmail: '',
     }
     if (this.send(s.platform.id, { msgId: 0x9400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x9401, data } }) === null) return null
-    await this.deps.store.createSupervision({ platformId: s.platform.id, anomalyId: a.id, supervisionId, sentAt: now })
+    await this.record(s, this.deps.store.createSupervision({ platformId: s.platform.id, anomalyId: a.id, supervisionId, sentAt: now }))
     s.log.info({ anomaly: a.id, supervisionId }, '督办 sent (0x9401)')
     return { platformId: s.platform.id, supervisionId }
   }
@@ -551,6 +558,7 @@ export class UpperRole {
   /** 0x1401: kept with its request; "done" (1) enters the anomaly's history as the rectification. */
   private async supervisionReply(s: LowerSession, r: SupervisionReply): Promise<void> {
     const now = this.deps.now()
+    await s.recording
     const sv = await this.deps.store.replySupervision(s.platform.id, r.supervisionId, r.result, now)
     if (!sv) return void s.log.warn({ supervisionId: r.supervisionId }, '0x1401 for no 督办 we sent')
     if (r.result !== 1) return
