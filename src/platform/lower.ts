@@ -29,6 +29,7 @@ import type { PlatformMetrics } from './metrics.js'
 import { toPosition809 } from './positions.js'
 
 const PAGE = 500
+const WARN_TYPE_OF_BIT: Record<number, number> = { 0: 0x0003, 1: 0x0001, 2: 0x0002, 18: 0x000d, 20: 0x0004, 23: 0x000b, 27: 0x000c }
 /** catch-up restarts this far before the confirmed position (concurrent batches) */
 const REWIND_MS = 5_000
 /** rows held while catching up; beyond it they are left to the next catch-up pass (they are in the database) */
@@ -161,6 +162,7 @@ export class SuperiorLink implements CommittedConsumer {
       if (!this.selected(r)) continue
       if (this.state === 'live') {
         this.sendPositions(0x1202, r.plate, r.plateColor, [r])
+        if (r.alarmTransition && r.alarmTransition.raised) this.sendAlarms(r, r.alarmTransition.raised)
         continue
       }
       this.backlogRows++
@@ -428,6 +430,31 @@ export class SuperiorLink implements CommittedConsumer {
     for (const r of rows) {
       const c = cursorOf(r)
       if (!this.sent || after(c, this.sent)) this.sent = c
+    }
+  }
+
+  /**
+   * Terminal alarms up as 0x1402, one per alarm bit a real-time report raised (live forwarding
+   * only: the backlog carries the alarm word in its positions). JT/T 808 bit → 809 WARN_TYPE:
+   * 0 emergency → 0x0003, 1 overspeed → 0x0001, 2 fatigue → 0x0002, 18 driving time of the day
+   * → 0x000D, 20 area in/out → 0x0004, 23 route deviation → 0x000B, 27 illegal move → 0x000C,
+   * any other → 0x000E (other). WARN_SRC 1 (terminal); INFO_CONTENT names the bit.
+   */
+  private sendAlarms(r: CommittedPosition, raised: number): void {
+    const link = this.main
+    if (!link) return
+    for (let bit = 0; bit < 32; bit++) {
+      if (!((raised >>> bit) & 1)) continue
+      const warnType = WARN_TYPE_OF_BIT[bit] ?? 0x000e
+      const warnTime = Math.floor(r.deviceTime / 1000)
+      const content = `JT/T 808 alarm bit ${bit} at ${r.latitude.toFixed(6)},${r.longitude.toFixed(6)} ${r.speed} km/h`
+      const data =
+        this.platform.edition === 2019
+          ? { sourcePlatformId: String(this.platform.accessCode), warnType, warnTime, startTime: warnTime, endTime: warnTime, plate: r.plate, plateColor: r.plateColor, destinationPlatformId: '', drvLineId: 0, content }
+          : { warnSrc: 1, warnType, warnTime, infoId: (warnTime ^ (r.vehicleId << 5) ^ bit) >>> 0, content }
+      if (link.send({ msgId: 0x1400, body: { plate: r.plate, plateColor: r.plateColor, dataType: 0x1402, data } })) {
+        this.deps.metrics.alarmsOut.inc({ link: this.label })
+      }
     }
   }
 

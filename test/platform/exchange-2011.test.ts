@@ -58,7 +58,7 @@ for (const combo of COMBOS) {
     const start = Date.now() - 20 * 60_000
     const stepDeg = (95 * 5) / 3600 / KM_PER_DEG_LON
     for (let i = 0; i <= 24; i++) {
-      t.equal(await client.reportPosition(fixAt(start + i * 5000, { speed: 95, longitude: 117.12 + i * stepDeg })), 0)
+      t.equal(await client.reportPosition(fixAt(start + i * 5000, { speed: 95, longitude: 117.12 + i * stepDeg, alarm: i >= 10 ? 1 : 0 })), 0)
     }
     await eventually(async () => (await bU.store.countPositions(inU.id)) === 25, 15_000, 50)
     t.pass('every fix the lower instance committed reached the upper one')
@@ -79,6 +79,10 @@ for (const combo of COMBOS) {
     await eventually(() => feed.includes(overspeed.id), 10_000, 50)
     t.pass('the upper instance judged the platform-reported vehicle and announced the anomaly on its feed')
     t.equal((await bL.store.listAnomalies({ type: 'OVERSPEED' })).items.length, 1, 'the lower instance judged it too')
+
+    // the emergency alarm the terminal raised went up as 0x1402 and became an anomaly with its source
+    const viaPlatform = await eventually(async () => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform'), 10_000)
+    t.same([viaPlatform.plate, viaPlatform.evidence.warnType, viaPlatform.evidence.platform], [vehicle.plate, 0x0003, 1001], 'alarm bit 0 → 0x1402 WARN_TYPE 0x0003 (emergency)')
 
     // 督办 across the two: U's notify sends 0x9401 to L, which answers 0x1401 "handling" (and, in 2011 where
     // the request names the vehicle, records it on its own open anomaly)
