@@ -109,6 +109,7 @@ export class UpperRole {
   private readonly vehicles = new Map<string, { v: PlatformVehicle | null; at: number }>()
   private paused = false
   private readonly alarmsInFlight = new Set<string>()
+  private readonly lookups = new Map<string, Promise<PlatformVehicle | null>>()
   private readonly onPressure = () => this.setPaused(true)
   private readonly onDrain = () => this.setPaused(false)
 
@@ -383,9 +384,30 @@ export class UpperRole {
       })
   }
 
-  private async resolve(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+  /** One registry lookup per plate at a time: a burst for a vehicle not yet cached waits on the same one. */
+  private resolve(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    const key = `${s.platform.id}\u0000${plate}\u0000${plateColor}`
+    let p = this.lookups.get(key)
+    if (!p) {
+      p = this.lookup(s, plate, plateColor).finally(() => this.lookups.delete(key))
+      this.lookups.set(key, p)
+    }
+    return p
+  }
+
+  private async lookup(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
     const st = this.deps.store
-    let v = plate ? await st.findPlatformVehicle(plate, plateColor) : null
+    // 809 acknowledges no position: a lookup failing on a busy database is tried again before its positions are refused
+    let v: PlatformVehicle | null = null
+    for (let attempt = 1; plate; attempt++) {
+      try {
+        v = await st.findPlatformVehicle(plate, plateColor)
+        break
+      } catch (err) {
+        if (attempt >= 3) throw err
+        await new Promise((r) => setTimeout(r, 250 * attempt))
+      }
+    }
     if (!v && plate && s.platform.unknownVehicles === 'enrol') {
       v = await st.enrolPlatformVehicle(plate, plateColor, s.platform.id)
       s.log.info({ plate, plateColor, vehicleId: v.id }, 'vehicle enrolled as reported by this platform')
