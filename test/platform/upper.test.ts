@@ -112,6 +112,21 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   t.pass("the other platform's positions were committed meanwhile")
   t.match(await metrics(), /jt808_platform_bad_frames_total\{link="2002",code="[A-Z_]+"\} \d+/)
 
+  // a burst for a vehicle not yet looked up costs one registry query; a failing lookup is tried again
+  const [third] = await st.upsertVehicles([{ plate: '鲁A00003', plateColor: 2, enterpriseLicenseNo: LICENCE }])
+  const realFind = st.findPlatformVehicle.bind(st)
+  let finds = 0
+  let failFirst = 2
+  st.findPlatformVehicle = async (plate, color) => {
+    finds++
+    if (failFirst-- > 0) throw new Error('timeout exceeded when trying to connect')
+    return realFind(plate, color)
+  }
+  for (let i = 0; i < 20; i++) good.position('鲁A00003', 2, t0 + i * 1000)
+  await eventually(async () => (await st.countPositions(third)) === 20, 10_000, 50)
+  t.equal(finds, 3, 'one lookup in flight for the whole burst: two failures, then found; nothing refused')
+  st.findPlatformVehicle = realFind
+
   // a vehicle of an enterprise platform A may not report for; an unknown plate under "refuse"
   good.position('鲁A00002', 2, t0)
   good.position('鲁Z99999', 2, t0)
