@@ -17,8 +17,10 @@ const CODEC_OF = new Map<number, BodyCodec<unknown>>(Object.entries(CODECS).map(
 
 export interface DecodeOptions {
   /**
-   * Accept a wrong checksum (marks checksumOk: false) instead of failing with BAD_CHECKSUM, and
-   * take a 0x7d that starts no escape sequence literally instead of failing with BAD_ESCAPE.
+   * Accept a wrong checksum (marks checksumOk: false) instead of failing with BAD_CHECKSUM, take
+   * a 0x7d that starts no escape sequence literally instead of failing with BAD_ESCAPE, and, when
+   * the checksum is right, take the body as the bytes present when the header declares another
+   * length (marks the header's declaredBodyLength) instead of failing with LENGTH_MISMATCH.
    */
   lenient?: boolean
   /** The version this connection spoke before; only consulted when the header alone cannot tell. */
@@ -119,7 +121,9 @@ function checkFrame(escaped: Uint8Array, options: DecodeOptions, scratchOk = fal
   if (!checksumOk && !options.lenient) {
     return { code: 'BAD_CHECKSUM', message: `checksum 0x${hex2(buf[last])} does not match 0x${hex2(x ^ buf[last])}` }
   }
-  const header = readHeaderOf(buf, last, options.versionHint)
+  // A wrong body length is forgiven only with a right checksum: with both wrong, the bytes are
+  // most likely a piece of a frame cut by an unescaped 0x7e, not a frame (fixtures/README.md).
+  const header = readHeaderOf(buf, last, options.versionHint, options.lenient === true && checksumOk)
   checked.buf = buf
   checked.length = length
   checked.checksumOk = checksumOk

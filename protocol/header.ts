@@ -30,6 +30,12 @@ export interface Header {
   versionFlag: boolean
   /** Bit 15 as sent (reserved). */
   reservedBit: boolean
+  /**
+   * Lenient decoding only, and only when the header's body length (bits 0-9) disagrees with the
+   * bytes present: what it declared. The body is then the bytes present; encoding writes their
+   * true length.
+   */
+  declaredBodyLength?: number
 }
 
 export interface ParsedHeader {
@@ -54,8 +60,12 @@ export function parseHeader(buf: Buffer, length: number, versionHint?: ProtocolV
 // does), every call to an imported function is a property read through an export getter.
 const bcdDigits = bcdToString
 
-/** parseHeader without the Result wrapper (the decodeFrame hot path): a Header, or the error. */
-export function readHeader(buf: Uint8Array, length: number, versionHint?: ProtocolVersion): Header | CodecError {
+/**
+ * parseHeader without the Result wrapper (the decodeFrame hot path): a Header, or the error.
+ * `lenient`: a body length that fits neither layout is taken from the bytes present instead of
+ * failing with LENGTH_MISMATCH (some devices send a wrong one), and noted in declaredBodyLength.
+ */
+export function readHeader(buf: Uint8Array, length: number, versionHint?: ProtocolVersion, lenient = false): Header | CodecError {
   if (length < 12) return { code: 'TRUNCATED', message: `frame of ${length} bytes is shorter than the smallest header` }
   const props = (buf[2] << 8) | buf[3]
   const bodyLength = props & 0x3ff
@@ -64,12 +74,15 @@ export function readHeader(buf: Uint8Array, length: number, versionHint?: Protoc
   const pkt = subpackage ? 4 : 0
   const fits2013 = 12 + pkt + bodyLength === length
   const fits2019 = 17 + pkt + bodyLength === length
-  if (!fits2013 && !fits2019) {
-    const want = versionFlag || versionHint === 2019 ? 17 : 12
-    return { code: 'LENGTH_MISMATCH', message: `header declares a body of ${bodyLength} bytes, frame carries ${length - want - pkt}` }
-  }
   // Exactly one layout fits (they differ by 5 bytes): that is the version, whatever bit 14 says.
-  const is2019 = fits2019
+  let is2019 = fits2019
+  if (!fits2013 && !fits2019) {
+    // Neither fits: bit 14 (or what the connection spoke before) is all that tells the layout.
+    const want = versionFlag || versionHint === 2019 ? 17 : 12
+    if (!lenient) return { code: 'LENGTH_MISMATCH', message: `header declares a body of ${bodyLength} bytes, frame carries ${length - want - pkt}` }
+    if (length < want + pkt) return { code: 'TRUNCATED', message: `frame of ${length} bytes is shorter than its ${want + pkt}-byte header` }
+    is2019 = want === 17
+  }
   const phoneAt = is2019 ? 5 : 4
   const serialAt = is2019 ? 15 : 10
   const header: Header = {
@@ -83,6 +96,7 @@ export function readHeader(buf: Uint8Array, length: number, versionHint?: Protoc
     reservedBit: (props & 0x8000) !== 0,
   }
   if (is2019) header.protocolVersion = buf[4]
+  if (!fits2013 && !fits2019) header.declaredBodyLength = bodyLength
   return header
 }
 

@@ -31,6 +31,7 @@ export function messageToJson(m: Message, checksumOk: boolean): JsonObject {
   if (m.reservedBit) out.reservedBit = true
   if (m.version === 2019 && m.protocolVersion !== undefined && m.protocolVersion !== 1) out.protocolVersion = m.protocolVersion
   if (m.trailing) out.trailing = m.trailing
+  if (m.declaredBodyLength !== undefined) out.declaredBodyLength = m.declaredBodyLength
   return out
 }
 

@@ -15,8 +15,9 @@ import { startMatcher, type MatcherService } from './matcher/service.js'
 import { committedConsumers } from './pipeline.js'
 import { Platforms } from './platform/index.js'
 import { openState, type OpenStateOptions } from './state/index.js'
+import { registerStateMetrics } from './state/metrics.js'
 import type { State } from './state/port.js'
-import { openStore, startStoreUpkeep, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
+import { openStore, startStoreUpkeep, type OpenedStore, type OpenStoreOptions, type StoreUpkeep } from './store/index.js'
 import type { Store } from './store/port.js'
 
 export interface AppOverrides {
@@ -84,6 +85,18 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const state = overrides.state ?? (await openState(config, { ...overrides.stateOptions, onError: (err) => logger.error({ err }, 'redis connection error') }))
     if (!overrides.state) cleanups.push(() => state.close())
+    registerStateMetrics(registry, state)
+    // Said once each way: while it lasts, reconnect attempts and the failing calls stay quiet.
+    let lostAt = 0
+    const unwatch = state.onHealthChange((h) => {
+      if (!h.available) {
+        lostAt = h.since
+        logger.warn('live state unreachable: terminals are still served; sessions, last positions and stream entries are buffered (bounded) until it answers; commands cannot reach terminals on other nodes')
+      } else {
+        logger.info({ unavailableMs: h.since - lostAt, dropped: h.dropped }, 'live state reachable again: buffered writes replayed')
+      }
+    })
+    cleanups.push(async () => unwatch())
 
     const ingest = new IngestQueue(store, { ...ingestOptionsFromConfig(config), registry, ...(overrides.now ? { now: overrides.now } : {}) })
     const ingestLog = logger.child({ component: 'ingest' })
@@ -125,7 +138,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     })
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, platforms })
+    const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, platforms })
     cleanups.push(() => api.close())
 
     let closing: Promise<void> | null = null

@@ -22,6 +22,18 @@ export interface Vehicle {
   businessScope: string[]
 }
 
+/**
+ * The one form in which plates are compared: Unicode NFKC (full-width Ａ１ → A1, the ideographic
+ * space → a space), every whitespace and the middle-dot separator (浙A·12345) removed, upper case.
+ * "浙b 82002", "浙Ｂ８２００２" and "浙B82002" are the same plate. Stored beside the display form
+ * (vehicles.plate_key, waybills.plate) and used by every comparison: registry, scope, waybills, matcher.
+ */
+export function canonicalPlate(plate: string): string {
+  return plate.normalize('NFKC').replace(/[\s\u00b7\u2022\u30fb\u2027]+/gu, '').toUpperCase()
+}
+
+export const samePlate = (a: string, b: string): boolean => canonicalPlate(a) === canonicalPlate(b)
+
 export type NewVehicle = Omit<Vehicle, 'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope'> &
   Partial<Omit<Vehicle, 'id' | 'plate' | 'plateColor'>>
 

@@ -7,25 +7,23 @@
 import { BodyReader, BodyWriter, type HasAsSent } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import type { Edition, Header809 } from './header.js'
+import { readFixedText, writeFixedText } from './text.js'
 
-/** Deviations from the standard a decode accepted; each one is listed once per occurrence. */
-export type Quirk =
-  /** the sender did not escape 0x5a/0x5b/0x5d/0x5e */
-  | 'unescaped'
-  /** VERSION_FLAG says one edition, the header's shape the other */
-  | 'editionFlag'
-  /** bytes after the CRC inside the frame, or after what a body's layout holds */
-  | 'strayBytes'
-  /** a length-prefixed text whose declared length is not its byte count (e.g. counted in UTF-8) */
-  | 'textLength'
-  /** a sub-business DATA_LENGTH that is not the bytes present */
-  | 'dataLength'
-  /** a sub-business DATA of a known type that does not fit its layout (kept raw) */
-  | 'badLayout'
-  /** a 2019 alarm without WARN_TIME (START_TIME and END_TIME only), as one platform sends it */
-  | 'alarmLayout'
-  /** a wrong CRC accepted (lenient decode) */
-  | 'badCrc'
+/**
+ * Deviations from the standard a decode accepted; each one is listed once per occurrence in
+ * Decoded809.quirks. The list is the one place the names live (metrics labels derive from it):
+ *   unescaped    the sender did not escape 0x5a/0x5b/0x5d/0x5e
+ *   editionFlag  the header's shape is not the edition the link is configured for (options.edition)
+ *   strayBytes   bytes after the CRC inside the frame, or after what a body's layout holds
+ *   textLength   a length-prefixed text whose declared length is not its byte count (UTF-8 counted)
+ *   dataLength   a sub-business DATA_LENGTH (or PHOTO_LEN …) that is not the bytes present
+ *   badLayout    a sub-business DATA of a known type that does not fit its layout (kept raw)
+ *   alarmLayout  a 2019 alarm without WARN_TIME (START_TIME and END_TIME only), as one platform sends it
+ *   badCrc       a wrong CRC accepted (lenient decode)
+ */
+export const QUIRKS_809 = ['unescaped', 'editionFlag', 'strayBytes', 'textLength', 'dataLength', 'badLayout', 'alarmLayout', 'badCrc'] as const
+
+export type Quirk = (typeof QUIRKS_809)[number]
 
 export interface Context809 {
   header: Header809
@@ -135,7 +133,7 @@ function readField<T>(r: BodyReader, [kind, k, width]: Field<T>, bag: Bag, ctx: 
       bag[key] = readTime(r, key)
       return
     case 'text':
-      bag[key] = r.fixedText(width ?? 0, key, bag)
+      bag[key] = readFixedText(r, width ?? 0, key, bag)
       return
     case 'bcd':
       bag[key] = r.bcd(width ?? 0, key)
@@ -182,7 +180,7 @@ function writeField<T>(w: BodyWriter, [kind, k, width]: Field<T>, bag: Bag): voi
       writeTime(w, num(v, key, Number.MAX_SAFE_INTEGER), key)
       return
     case 'text':
-      w.fixedText(str(v, key), width ?? 0, key, bag)
+      writeFixedText(w, str(v, key), width ?? 0, key, bag)
       return
     case 'bcd':
       w.bcd(str(v, key), width ?? 0)

@@ -11,7 +11,7 @@ import { CodecFault, fail, ok, type CodecError, type Result } from '../errors.js
 import type { BodyCodec809, Context809, Quirk, RawBody } from './body.js'
 import { crc16 } from './crc.js'
 import { cryptInPlace, type EncryptionKeys } from './crypto.js'
-import { escapeAndWrap809, holdsEscapeBytes, unescape809 } from './escape.js'
+import { escapeAndWrap809, unescape809 } from './escape.js'
 import { editionOf, FRAME_OVERHEAD, HEADER_2011, headerLength, readHeader809, writeHeader809, type Edition, type Header809 } from './header.js'
 import { CODECS_809, isKnownMsgId809, type BodyMap809, type KnownMsgId809 } from './table.js'
 
@@ -90,17 +90,28 @@ export function decodeFrame809(content: Uint8Array, options: DecodeOptions809 = 
   const src = Buffer.isBuffer(content) ? content : Buffer.from(content.buffer, content.byteOffset, content.byteLength)
   const quirks: Quirk[] = []
   let chosen: Fit | null
+  let mask = 0
   if (options.unescaped) chosen = fit(src, true)
-  else {
+  else if ((mask = byteKinds(src)) === 0) {
+    // Most frames: no flag or escape byte between the flags, nothing to unescape.
+    chosen = fit(src, false)
+    if (chosen === null) {
+      if (src.length < MIN_CONTENT) return fail('TRUNCATED', `frame of ${src.length + 2} bytes is shorter than header + CRC (${MIN_CONTENT + 2})`)
+      return fail('LENGTH_MISMATCH', `MSG_LENGTH says ${src.readUInt32BE(0)} bytes, the frame has ${src.length + 2}`)
+    }
+  } else {
     const un = unescape809(src)
     // A raw 0x5b/0x5d between the flags (the deframer cut this frame by MSG_LENGTH) is never
     // left by a sender that escapes.
-    const rawFlags = src.includes(0x5b) || src.includes(0x5d)
-    const escapeBytes = holdsEscapeBytes(src)
+    const rawFlags = (mask & RAW_FLAG) !== 0
+    const escapeBytes = (mask & ESCAPE_BYTE) !== 0
     const escaped = fit(un.bytes, rawFlags && !escapeBytes)
-    // A sender that does not escape: its bytes read literally make the length and CRC right.
-    const literal = escapeBytes ? fit(src, true) : null
-    chosen = pick(un.stray || rawFlags ? [literal, escaped] : [escaped, literal])
+    if (escaped !== null && escaped.crcOk && escaped.stray === null && !un.stray && !rawFlags) chosen = escaped
+    else {
+      // A sender that does not escape: its bytes read literally make the length and CRC right.
+      const literal = escapeBytes ? fit(src, true) : null
+      chosen = pick(un.stray || rawFlags ? [literal, escaped] : [escaped, literal])
+    }
     if (chosen === null) {
       const declared = un.bytes.length >= 4 ? un.bytes.readUInt32BE(0) : 0
       if (un.bytes.length < MIN_CONTENT) return fail('TRUNCATED', `frame of ${un.bytes.length + 2} bytes is shorter than header + CRC (${MIN_CONTENT + 2})`)
@@ -117,30 +128,59 @@ export function decodeFrame809(content: Uint8Array, options: DecodeOptions809 = 
     }
     quirks.push('badCrc')
   }
+  const edition = editionOf(chosen.bytes, chosen.length, options.edition)
+  const before = [...quirks]
+  const first = decodeAs(chosen, edition, options, quirks)
+  if (first.ok) return first
+  // The shape misled (a 2011 body that starts like a TIME, a 2019 TIME the link's edition did
+  // not cover): the other edition, if it reads the frame.
+  const other = decodeAs(chosen, edition === 2019 ? 2011 : 2019, options, before)
+  return other.ok ? other : first
+}
+
+/** Header and body of a checked frame, read as the given edition. */
+function decodeAs(chosen: Fit, edition: Edition, options: DecodeOptions809, quirks: Quirk[]): Result<Decoded809> {
   const buf = chosen.bytes
-  const edition = editionOf(buf, chosen.length, options.edition)
   const hl = headerLength(edition)
   if (chosen.length < hl + 2) return fail('TRUNCATED', `frame of ${chosen.length + 2} bytes is shorter than a ${edition} header + CRC`)
   const header = readHeader809(buf, edition)
   if (header.time !== undefined && !Number.isSafeInteger(header.time)) return fail('BAD_FIELD', 'header TIME is no time')
-  const major = buf[14]
-  if ((edition === 2019 && major === 1) || (edition === 2011 && major >= 2)) quirks.push('editionFlag')
+  // VERSION_FLAG cannot be checked against the edition (captured 2019 frames carry 1.0.0,
+  // 1.2.15, 0.0.0, 0.0.1): what is counted is a header whose shape is not the link's edition.
+  if (options.edition !== undefined && options.edition !== edition) quirks.push('editionFlag')
   const message = header as Message809
   if (chosen.unescaped) message.unescaped = true
   if (chosen.stray) message.stray = chosen.stray.toString('hex')
-  let body = buf.subarray(hl, chosen.length - 2)
-  if (header.encryptFlag === 1 && body.length > 0) {
+  let body = buf
+  let start = hl
+  let end = chosen.length - 2
+  if (header.encryptFlag === 1 && end > start) {
     if (options.keys === undefined) {
-      message.body = { raw: body.toString('hex') }
+      message.body = { raw: buf.toString('hex', start, end) }
       message.bodyEncrypted = true
       return ok({ message, crcOk: chosen.crcOk, quirks })
     }
-    body = Buffer.from(body)
+    body = Buffer.from(buf.subarray(start, end))
     cryptInPlace(body, 0, body.length, header.encryptKey, options.keys)
+    start = 0
+    end = body.length
   }
-  const e = decodeBodyInto(message, body, { header, quirks })
+  const e = decodeBodyInto(message, body, start, end, { header, quirks })
   if (e !== null) return { ok: false, error: e }
   return ok({ message, crcOk: chosen.crcOk, quirks })
+}
+
+const RAW_FLAG = 1
+const ESCAPE_BYTE = 2
+
+/** In one pass: RAW_FLAG when a 0x5b/0x5d is in the bytes, ESCAPE_BYTE when a 0x5a/0x5e is. */
+function byteKinds(b: Buffer): number {
+  let mask = 0
+  for (let i = 0; i < b.length; i++) {
+    const x = b[i]
+    if (x >= 0x5a && x <= 0x5e && x !== 0x5c) mask |= x === 0x5b || x === 0x5d ? RAW_FLAG : ESCAPE_BYTE
+  }
+  return mask
 }
 
 function pick(fits: (Fit | null)[]): Fit | null {
@@ -150,18 +190,19 @@ function pick(fits: (Fit | null)[]): Fit | null {
   return null
 }
 
-function decodeBodyInto(message: Message809, body: Buffer, ctx: Context809): CodecError | null {
+/** Decodes bytes [start, end) of buf as the body of `message` (completed in place). */
+function decodeBodyInto(message: Message809, buf: Buffer, start: number, end: number, ctx: Context809): CodecError | null {
   const id = message.msgId
   const codec = CODEC_OF.get(id)
   if (codec === undefined) {
-    message.body = { raw: body.toString('hex') }
+    message.body = { raw: buf.toString('hex', start, end) }
     return null
   }
   try {
-    const r = new BodyReader(body)
+    const r = new BodyReader(buf, start, end)
     message.body = codec.decode(r, ctx) as Message809['body']
-    if (r.offset < body.length) {
-      message.trailing = body.toString('hex', r.offset)
+    if (r.offset < end) {
+      message.trailing = buf.toString('hex', r.offset, end)
       ctx.quirks.push('strayBytes')
     }
     return null
@@ -198,15 +239,14 @@ export function headerOf809(m: Partial<Header809> & { msgId: number }): Header80
 }
 
 /** Encodes a body through the message table (a raw body as its bytes), trailing bytes included, not encrypted. */
-export function encodeBody809(message: Message809 | OutgoingMessage809): Result<Buffer> {
+export function encodeBody809(message: Message809 | OutgoingMessage809, header: Header809 = headerOf809(message)): Result<Buffer> {
   const id = message.msgId
-  const header = headerOf809(message)
   try {
     let bytes: Buffer
     const body = message.body as unknown
     if (typeof body === 'object' && body !== null && typeof (body as RawBody).raw === 'string') bytes = Buffer.from((body as RawBody).raw, 'hex')
     else if (isKnownMsgId809(id)) {
-      const w = new BodyWriter(64)
+      const w = new BodyWriter(128)
       ;(CODECS_809[id] as BodyCodec809<unknown>).encode(w, body, header)
       bytes = w.finish()
     } else return fail('BAD_FIELD', `0x${hexId(id)} has no codec: give its body as {"raw": "<hex>"}`)
@@ -219,9 +259,9 @@ export function encodeBody809(message: Message809 | OutgoingMessage809): Result<
 
 /** Encodes a message into a frame with its 0x5b/0x5d flags, escaped, ready for the socket. */
 export function encodeMessage809(message: Message809 | OutgoingMessage809, options: EncodeOptions809 = {}): Result<Buffer> {
-  const body = encodeBody809(message)
-  if (!body.ok) return body
   const header = headerOf809(message)
+  const body = encodeBody809(message, header)
+  if (!body.ok) return body
   let bytes = body.value
   if (header.encryptFlag === 1 && message.bodyEncrypted !== true && bytes.length > 0) {
     if (options.keys === undefined) return fail('BAD_FIELD', `0x${hexId(header.msgId)}: encryptFlag 1 needs the link's keys (M1, IA1, IC1)`)

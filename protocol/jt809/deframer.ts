@@ -4,9 +4,11 @@
  * (strayBytes); a frame cut short by a new 0x5b is reported and the new one read. It holds at
  * most maxFrameLength bytes and never throws.
  *
- * A sender that does not escape may put a raw 0x5d inside a frame. When the bytes up to the first
- * 0x5d do not make MSG_LENGTH but the byte where MSG_LENGTH ends the frame is a 0x5d, the frame is
- * taken by its length and handed over with `unescaped: true` (decodeFrame809's option of that name).
+ * A sender that does not escape may put a raw 0x5b or 0x5d inside a frame, MSG_LENGTH included.
+ * When the bytes up to the first 0x5d do not make MSG_LENGTH but the byte where MSG_LENGTH (read
+ * literally) ends the frame is a 0x5d, the frame is taken by its length and handed over with
+ * `unescaped: true` (decodeFrame809's option of that name). Waiting for that byte delays the frames
+ * behind a broken one, never loses them: when it is not a 0x5d, the frame ends at the first 0x5d.
  */
 import type { CodecError } from '../errors.js'
 import { HEAD, TAIL } from './escape.js'
@@ -63,7 +65,6 @@ export class Deframer809 {
       }
       this.strayBytes += s - pos
       const e = data.indexOf(TAIL, s + 1)
-      const declared = declaredLength(data, s)
       if (e < 0) {
         // Also waits for a frame that is simply longer than this chunk.
         this.hold(data, s)
@@ -72,23 +73,22 @@ export class Deframer809 {
       const cut = e - s + 1
       const torn = data.indexOf(HEAD, s + 1)
       const inner = torn >= 0 && torn < e
-      const fits = declared !== null && (declared === unescapedLength(data, s + 1, e) + 2 || (inner && declared === cut))
-      if (fits && cut <= this.max) {
-        // A raw 0x5b inside a frame of the right length: a sender that does not escape.
-        this.onFrame(data.subarray(s + 1, e), { unescaped: inner })
+      // MSG_LENGTH as an escaping sender writes it, and as one that does not (raw bytes).
+      const escaped = escapedLength(data, s)
+      const literal = s + 5 <= n ? data.readUInt32BE(s + 1) : null
+      const fitsEscaped = escaped !== null && escaped === unescapedLength(data, s + 1, e) + 2
+      if ((fitsEscaped || literal === cut) && cut <= this.max) {
+        // Right length up to this 0x5d; literally so with a raw 0x5b inside: a sender that does not escape.
+        this.onFrame(data.subarray(s + 1, e), { unescaped: !fitsEscaped })
         pos = e + 1
         continue
       }
-      if (declared !== null && !fits && declared >= MIN_FRAME && declared <= this.max) {
+      if (literal !== null && literal > cut && literal >= MIN_FRAME && literal <= this.max) {
         // The first 0x5d does not end a frame of MSG_LENGTH: the sender may not escape (a raw 0x5d
-        // in its data, or 0x5a/0x5e taken for escapes). Look where MSG_LENGTH ends the frame —
-        // unless a new frame visibly starts right after this 0x5d.
-        const last = s + declared - 1
-        if (last >= n && e + 1 >= n) {
-          this.hold(data, s)
-          return
-        }
-        if (last >= n && data[e + 1] !== HEAD) {
+        // in its data). Look where MSG_LENGTH ends the frame — unless a whole new frame visibly
+        // follows this 0x5d.
+        const last = s + literal - 1
+        if (last >= n && (e + 1 >= n || data[e + 1] !== HEAD || data.indexOf(TAIL, e + 2) < 0)) {
           this.hold(data, s)
           return
         }
@@ -127,17 +127,13 @@ export class Deframer809 {
   }
 }
 
-/**
- * MSG_LENGTH right after the 0x5b at s, unescaped (a 0x5a/0x5e that starts no escape is taken
- * literally, as a sender that does not escape writes it); null when the bytes are not all there.
- */
-function declaredLength(data: Buffer, s: number): number | null {
+/** MSG_LENGTH right after the 0x5b at s with escapes reversed; null when the bytes are not all there. */
+function escapedLength(data: Buffer, s: number): number | null {
   let v = 0
   let i = s + 1
   for (let k = 0; k < 4; k++) {
     if (i >= data.length) return null
     let b = data[i++]
-    if (b === HEAD || b === TAIL) return null
     if (b === 0x5a || b === 0x5e) {
       if (i >= data.length) return null
       const next = data[i]

@@ -9,7 +9,8 @@
 import { BodyReader, BodyWriter, type HasAsSent } from '../bytes.js'
 import { CodecFault } from '../errors.js'
 import { hex, num, str, type BodyCodec809, type Context809, type RawBody } from './body.js'
-import type { Edition, Header809 } from './header.js'
+import type { Header809 } from './header.js'
+import { readFixedText, writeFixedText } from './text.js'
 
 export interface EnvelopeBase extends HasAsSent {
   /** VEHICLE_NO (GBK), absent where the envelope has no vehicle prefix. */
@@ -37,24 +38,25 @@ export function isData<B extends EnvelopeBase & { dataType: number; data: unknow
 
 export type SubTable<M> = { [D in keyof M & number]: BodyCodec809<M[D]> }
 
-/** Whether the envelope carries the vehicle prefix (edition, and the DATA_TYPE for the one exception). */
-export type VehiclePrefix = (edition: Edition, dataType: number) => boolean
+/**
+ * Whether an envelope carries the vehicle prefix: 'vehicle' always (0x1200, 0x1500, 0x1600 …),
+ * 'optional' where editions and peers disagree (0x1400/0x9400: 2011 yes, 2019 no — one 2019
+ * implementation writes it for 0x9401 —, 0x9200: not for the 2019 0x9201), 'none' never
+ * (0x1300/0x9300). For 'optional' decoding does not guess from the edition: a body whose first
+ * WORD is a sub-business type of its own family (0x14xx in 0x1400) has no prefix — a plate never
+ * starts so (GBK and ASCII text do not start with 0x14/0x92/0x94 followed by a small byte); encoding
+ * writes it when the body has a plate.
+ */
+export type VehiclePrefix = 'vehicle' | 'optional' | 'none'
 
-export const ALWAYS: VehiclePrefix = () => true
-export const NEVER: VehiclePrefix = () => false
-export const ONLY_2011: VehiclePrefix = (e) => e === 2011
-
-export function envelope<M>(subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec809<Envelope<M>> {
+export function envelope<M>(family: number, subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec809<Envelope<M>> {
   const table = new Map<number, BodyCodec809<unknown>>(Object.entries(subs).map(([k, c]) => [Number(k), c as BodyCodec809<unknown>]))
   return {
     decode(r, ctx) {
-      const e = ctx.header.edition
-      // The only envelope whose prefix depends on the type: peek at it (a plate's first two
-      // bytes are never 0x92 0x01 — 0x01 is no GBK trail byte).
       const peek = r.remaining >= 2 ? r.buf.readUInt16BE(r.offset) : -1
       const body = {} as EnvelopeBase & { dataType: number; data: unknown }
-      if (prefix(e, peek)) {
-        body.plate = r.fixedText(21, 'plate', body)
+      if (prefix === 'vehicle' || (prefix === 'optional' && peek >> 8 !== family >> 8)) {
+        body.plate = readFixedText(r, 21, 'plate', body)
         body.plateColor = r.u8('plate colour')
       }
       body.dataType = r.u16('DATA_TYPE')
@@ -90,8 +92,8 @@ export function envelope<M>(subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec
     encode(w, b, h) {
       const body = b as EnvelopeBase & { dataType: number; data: unknown }
       const dataType = num(body.dataType, 'dataType', 0xffff)
-      if (prefix(h.edition, dataType)) {
-        w.fixedText(str(body.plate ?? '', 'plate'), 21, 'plate', body)
+      if (prefix === 'vehicle' || (prefix === 'optional' && body.plate !== undefined)) {
+        writeFixedText(w, str(body.plate ?? '', 'plate'), 21, 'plate', body)
         w.u8(num(body.plateColor ?? 0, 'plateColor', 0xff))
       }
       w.u16(dataType)
@@ -107,7 +109,7 @@ export function envelope<M>(subs: SubTable<M>, prefix: VehiclePrefix): BodyCodec
 function encodeData(codec: BodyCodec809<unknown> | undefined, data: unknown, h: Header809): Buffer {
   if (typeof data === 'object' && data !== null && typeof (data as RawBody).raw === 'string') return hex((data as RawBody).raw, 'data.raw')
   if (codec === undefined) throw new CodecFault('BAD_FIELD', 'this dataType has no codec: give data as {"raw": "<hex>"}')
-  const w = new BodyWriter(64)
+  const w = new BodyWriter(128)
   codec.encode(w, data, h)
   return w.finish()
 }

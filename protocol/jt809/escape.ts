@@ -18,29 +18,25 @@ export interface Unescaped {
 
 export function unescape809(src: Uint8Array): Unescaped {
   const input = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength)
-  let first = -1
-  for (let i = 0; i < input.length; i++) {
-    const b = input[i]
-    if (b === ESC_HEAD || b === ESC_TAIL) {
-      first = i
-      break
-    }
-  }
-  if (first < 0) return { bytes: input, stray: false }
-  const out = Buffer.allocUnsafe(input.length)
-  input.copy(out, 0, 0, first)
-  let o = first
+  const n = input.length
+  let i = 0
+  while (i < n && input[i] !== 0x5a && input[i] !== 0x5e) i++
+  if (i === n) return { bytes: input, stray: false }
+  const out = Buffer.allocUnsafe(n)
+  // A byte loop, not Buffer#copy: for frames this size the copy's JS wrapper costs more.
+  for (let k = 0; k < i; k++) out[k] = input[k]
+  let o = i
   let stray = false
-  for (let i = first; i < input.length; i++) {
+  for (; i < n; i++) {
     const b = input[i]
-    if (b === ESC_HEAD || b === ESC_TAIL) {
-      const n = input[i + 1]
-      if (n === 0x01) {
-        out[o++] = b === ESC_HEAD ? HEAD : TAIL
+    if (b === 0x5a || b === 0x5e) {
+      const next = input[i + 1]
+      if (next === 0x01) {
+        out[o++] = b === 0x5a ? 0x5b : 0x5d
         i++
         continue
       }
-      if (n === 0x02) {
+      if (next === 0x02) {
         out[o++] = b
         i++
         continue
@@ -60,21 +56,25 @@ export function holdsEscapeBytes(src: Uint8Array): boolean {
 
 /** Escapes header+body+CRC and wraps them in 0x5b … 0x5d; `escape: false` wraps them as they are. */
 export function escapeAndWrap809(src: Uint8Array, escape = true): Buffer {
+  const n = src.length
   let extra = 0
-  if (escape) for (let i = 0; i < src.length; i++) if (src[i] === HEAD || src[i] === ESC_HEAD || src[i] === TAIL || src[i] === ESC_TAIL) extra++
-  const out = Buffer.allocUnsafe(src.length + extra + 2)
-  out[0] = HEAD
+  // 0x5a, 0x5b, 0x5d, 0x5e are 0x5a + {0, 1, 3, 4}: one range test per byte.
+  if (escape) for (let i = 0; i < n; i++) if (src[i] - 0x5a >>> 0 <= 4 && src[i] !== 0x5c) extra++
+  const out = Buffer.allocUnsafe(n + extra + 2)
+  out[0] = 0x5b
+  if (extra === 0) {
+    out.set(src, 1)
+    out[n + 1] = 0x5d
+    return out
+  }
   let o = 1
-  for (let i = 0; i < src.length; i++) {
+  for (let i = 0; i < n; i++) {
     const b = src[i]
-    if (escape && (b === HEAD || b === ESC_HEAD)) {
-      out[o++] = ESC_HEAD
-      out[o++] = b === HEAD ? 0x01 : 0x02
-    } else if (escape && (b === TAIL || b === ESC_TAIL)) {
-      out[o++] = ESC_TAIL
-      out[o++] = b === TAIL ? 0x01 : 0x02
+    if (b - 0x5a >>> 0 <= 4 && b !== 0x5c) {
+      out[o++] = b <= 0x5b ? 0x5a : 0x5e
+      out[o++] = b === 0x5b || b === 0x5d ? 0x01 : 0x02
     } else out[o++] = b
   }
-  out[o] = TAIL
+  out[o] = 0x5d
   return out
 }

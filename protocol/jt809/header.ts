@@ -40,13 +40,15 @@ const TIME_MAX = 4_102_444_800
 
 /**
  * 2019 when bytes 22..29 of the unescaped frame content (header + body + CRC, `length` bytes)
- * read as a plausible UTC time — a 2011 body never starts so: its first bytes are a plate, a
+ * read as a plausible UTC time in seconds — a 2011 body never starts so: its first bytes are a plate, a
  * sub-business type, credentials or a verify code. Too short to hold a TIME: `hint`, else 2011.
  */
 export function editionOf(buf: Uint8Array, length: number, hint?: Edition): Edition {
   if (length >= HEADER_2019 + 2) {
     const hi = ((buf[22] << 24) | (buf[23] << 16) | (buf[24] << 8) | buf[25]) >>> 0
     const lo = ((buf[26] << 24) | (buf[27] << 16) | (buf[28] << 8) | buf[29]) >>> 0
+    // Seconds only: a TIME in milliseconds would read like a 2011 login's USERID of 219..955
+    // followed by its password. The link's edition covers such senders.
     if (hi === 0 && lo >= TIME_MIN && lo < TIME_MAX) return 2019
     if (hint === 2019) return 2019
     return 2011
@@ -60,13 +62,26 @@ export function readHeader809(buf: Buffer, edition: Edition): Header809 {
     msgId: buf.readUInt16BE(8),
     sn: buf.readUInt32BE(4),
     gnssCentreId: buf.readUInt32BE(10),
-    versionFlag: `${buf[14]}.${buf[15]}.${buf[16]}`,
+    versionFlag: versionText(buf[14], buf[15], buf[16]),
     encryptFlag: buf[17],
     encryptKey: buf.readUInt32BE(18),
     edition,
   }
   if (edition === 2019) h.time = buf.readUInt32BE(22) * 0x1_0000_0000 + buf.readUInt32BE(26)
   return h
+}
+
+/** Version flag texts by their 24-bit value: a link sends the same one all day. */
+const VERSION_TEXT = new Map<number, string>()
+
+function versionText(a: number, b: number, c: number): string {
+  const key = (a << 16) | (b << 8) | c
+  let t = VERSION_TEXT.get(key)
+  if (t === undefined) {
+    t = `${a}.${b}.${c}`
+    if (VERSION_TEXT.size < 1024) VERSION_TEXT.set(key, t)
+  }
+  return t
 }
 
 /** Writes the header at offset 0 of out for a frame of `frameLength` bytes (MSG_LENGTH). Throws RangeError on a bad field. */
@@ -90,9 +105,15 @@ export function writeHeader809(out: Buffer, h: Header809, frameLength: number): 
   return HEADER_2019
 }
 
+const PARSED_FLAGS = new Map<string, [number, number, number]>()
+
 export function parseVersionFlag(text: string): [number, number, number] | null {
+  const known = PARSED_FLAGS.get(text)
+  if (known !== undefined) return known
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text)
   if (!m) return null
   const v: [number, number, number] = [Number(m[1]), Number(m[2]), Number(m[3])]
-  return v.every((x) => x <= 255) ? v : null
+  if (!v.every((x) => x <= 255)) return null
+  if (PARSED_FLAGS.size < 1024) PARSED_FLAGS.set(text, v)
+  return v
 }

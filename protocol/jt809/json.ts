@@ -38,7 +38,11 @@ export function messageToJson809(m: Message809, crcOk: boolean, quirks: readonly
 function bodyToJson(body: unknown): unknown {
   if (typeof body !== 'object' || body === null || !('dataType' in body)) return body
   const b = body as JsonObject809
-  return typeof b.dataType === 'number' ? { ...b, dataType: hexId(b.dataType) } : b
+  const out: JsonObject809 = typeof b.dataType === 'number' ? { ...b, dataType: hexId(b.dataType) } : { ...b }
+  // 2019 acknowledgements name the sub-business type they answer: shown as an id too.
+  const data = b.data as JsonObject809 | undefined
+  if (typeof data === 'object' && data !== null && typeof data.sourceDataType === 'number') out.data = { ...data, sourceDataType: hexId(data.sourceDataType) }
+  return out
 }
 
 /** The inverse of messageToJson809 (numeric ids accepted too); checks the header fields. */
@@ -66,6 +70,12 @@ export function messageFromJson809(v: unknown): Result<OutgoingMessage809> {
     const dataType = parseId(body.dataType)
     if (dataType === null || dataType > 0xffff) return fail('BAD_FIELD', `dataType ${JSON.stringify(body.dataType)} is not a sub-business type`)
     body = { ...body, dataType }
+    const data = body.data as JsonObject809 | undefined
+    if (typeof data === 'object' && data !== null && data.sourceDataType !== undefined) {
+      const sourceDataType = parseId(data.sourceDataType)
+      if (sourceDataType === null || sourceDataType > 0xffff) return fail('BAD_FIELD', `sourceDataType ${JSON.stringify(data.sourceDataType)} is not a sub-business type`)
+      body.data = { ...data, sourceDataType }
+    }
   }
   const m = { ...h, body } as OutgoingMessage809
   if (typeof o.trailing === 'string') m.trailing = o.trailing

@@ -2,11 +2,11 @@
  * Who is calling and what they may touch. Roles: supervisor (everything), enterprise (only the
  * vehicles, waybills and anomalies of its own carrier licence number), inspector (read and verify).
  * Every /api/v1 route declares its access level in its route config; handlers narrow enterprise
- * callers to their licence with `confine` / `assertOwn`.
+ * callers to their licence with `confine` / `visible`.
  */
 import type { FastifyRequest } from 'fastify'
 import type { Role } from '../store/auth.js'
-import { ApiError } from './errors.js'
+import { ApiError, notFound } from './errors.js'
 
 export interface Principal {
   tokenId: string
@@ -41,7 +41,7 @@ export function checkAccess(principal: Principal, access: Access): void {
   if (access === 'public' || access === 'read') return
   if (access === 'write' && principal.role !== 'inspector') return
   if (access === 'supervisor' && principal.role === 'supervisor') return
-  throw new ApiError('FORBIDDEN', access === 'supervisor' ? 'this operation needs a supervisor token' : `a ${principal.role} token cannot change data`)
+  throw new ApiError('FORBIDDEN', access === 'supervisor' ? 'this operation needs a supervisor token' : `${principal.role === 'inspector' ? 'an' : 'a'} ${principal.role} token cannot change data`)
 }
 
 /** The licence an enterprise caller is confined to; null for supervisors and inspectors (who see all). */
@@ -50,8 +50,18 @@ export function confine(request: FastifyRequest): string | null {
   return p.role === 'enterprise' ? p.enterpriseLicenseNo : null
 }
 
-/** 403 unless the caller may see data of this licence. */
-export function assertOwn(request: FastifyRequest, licence: string | null | undefined, what: string): void {
+/**
+ * The resource when the caller may see it. One outside an enterprise caller's licence gets the
+ * very answer an unknown one gets (404, same body): a carrier cannot learn what another has.
+ */
+export function visible<T>(request: FastifyRequest, resource: T | null | undefined, licenceOf: (r: T) => string | null | undefined, what: string): T {
+  const own = confine(request)
+  if (resource === null || resource === undefined || (own !== null && licenceOf(resource) !== own)) throw notFound(what)
+  return resource
+}
+
+/** 403 when an enterprise caller writes data in another licence's name (the licence it names in its request, not a lookup). */
+export function assertOwnLicence(request: FastifyRequest, licence: string | null | undefined, what: string): void {
   const own = confine(request)
   if (own !== null && licence !== own) throw new ApiError('FORBIDDEN', `${what} belongs to another enterprise`)
 }

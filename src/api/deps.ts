@@ -23,6 +23,10 @@ export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTt
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
   waybillGraceMs?: number
+  /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
+  metricsToken?: string | null
+  /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
+  metricsElsewhere?: boolean
 }
 
 export interface FeedOptions {
@@ -48,6 +52,11 @@ export interface ApiDeps {
   logger?: FastifyBaseLogger | false
   now?: () => number
   feed?: Partial<FeedOptions>
+  /**
+   * sha256 of the secret a server on an embedded data directory leaves (mode 0600) for the local
+   * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
+   */
+  localAdminTokenHash?: string | null
   /** the JT/T 809 links of this process (null/absent: platform routes manage data only) */
   platforms?: PlatformLinks | null
 }

@@ -3,6 +3,8 @@
  * the server's error handler turns it (and fastify's own validation / parsing errors) into that
  * body with the matching status, so no route writes an error response by hand.
  */
+import { StateUnavailableError } from '../state/port.js'
+
 export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'UNAUTHORIZED'
@@ -97,6 +99,8 @@ export function fieldErrorsFromValidation(context: string | undefined, errors: A
 /** Maps any thrown value to a status and the error body. Unknown errors become 500 without internals. */
 export function toErrorResponse(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof ApiError) return { status: err.status, body: { error: { code: err.code, message: err.message, details: err.details } } }
+  // Redis unreachable: terminals are still served, only the live views wait for it.
+  if (err instanceof StateUnavailableError) return { status: 503, body: { error: { code: 'NOT_AVAILABLE', message: 'the live state (Redis) is unreachable; try again', details: null } } }
   const e = err as { validation?: AjvLikeError[]; validationContext?: string; statusCode?: number; code?: string; message?: string }
   if (Array.isArray(e?.validation)) {
     const fields = fieldErrorsFromValidation(e.validationContext, e.validation)

@@ -16,8 +16,8 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyBaseLogger } from 'fastify'
-import { ANOMALY_EVENTS_STREAM, type AnomalyEvent } from '../domain.js'
-import type { State, StreamEntry } from '../state/port.js'
+import { ANOMALY_EVENTS_STREAM, canonicalPlate, type AnomalyEvent } from '../domain.js'
+import { StateUnavailableError, type State, type StreamEntry } from '../state/port.js'
 import { compareStreamIds, parseStreamId, type StreamId } from '../state/stream-id.js'
 import type { FeedOptions } from './deps.js'
 import { iso, presentAnomaly } from './present.js'
@@ -30,6 +30,7 @@ export interface FeedFilter {
   /** enterprise tokens: only this licence */
   enterpriseLicenseNo: string | null
   types: Set<string> | null
+  /** canonical (canonicalPlate) */
   plate: string | null
   severities: Set<string> | null
 }
@@ -52,7 +53,7 @@ export function matches(filter: FeedFilter, event: AnomalyEvent): boolean {
   if (!a) return false
   if (filter.enterpriseLicenseNo !== null && a.enterpriseLicenseNo !== filter.enterpriseLicenseNo) return false
   if (filter.types && !filter.types.has(a.type)) return false
-  if (filter.plate !== null && a.plate !== filter.plate) return false
+  if (filter.plate !== null && canonicalPlate(a.plate) !== filter.plate) return false
   if (filter.severities && !filter.severities.has(a.severity)) return false
   return true
 }
@@ -321,7 +322,8 @@ export class AnomalyFeed {
       } catch (err) {
         if (!this.running) break
         failures++
-        this.log.warn({ err }, 'anomaly feed: stream read failed; retrying')
+        // an unreachable state is logged once by the app, not at every retry
+        if (!(err instanceof StateUnavailableError)) this.log.warn({ err }, 'anomaly feed: stream read failed; retrying')
         await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** Math.min(failures, 6))).unref())
       }
     }

@@ -152,10 +152,13 @@ export class QrSigner {
 /** The text a QR image encodes. */
 export const qrText = (signed: SignedQr) => canonicalJson(signed)
 
+/** Light modules around the symbol: ISO/IEC 18004 asks for 4, and scanners miss codes without them. */
+export const QR_QUIET_ZONE = 4
+
 export function qrSvg(text: string): Promise<string> {
-  return QRCode.toString(text, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
+  return QRCode.toString(text, { type: 'svg', errorCorrectionLevel: 'M', margin: QR_QUIET_ZONE })
 }
 
 export function qrPng(text: string): Promise<Buffer> {
-  return QRCode.toBuffer(text, { type: 'png', errorCorrectionLevel: 'M', margin: 2, scale: 4 })
+  return QRCode.toBuffer(text, { type: 'png', errorCorrectionLevel: 'M', margin: QR_QUIET_ZONE, scale: 4 })
 }

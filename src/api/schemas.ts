@@ -29,8 +29,8 @@ export function errorResponses(access: Access): Record<string, unknown> {
   return {
     400: err('Invalid request: details.fields lists each field error'),
     401: err('No valid bearer token'),
-    403: err(access === 'supervisor' ? 'Needs a supervisor token' : 'Outside the token’s role or enterprise scope'),
-    404: err('Not found'),
+    403: err(access === 'supervisor' ? 'Needs a supervisor token' : 'Outside the token’s role, or naming another enterprise’s licence'),
+    404: err('Not found, or outside the token’s enterprise scope (the same answer)'),
     500: err('Internal error'),
   }
 }

@@ -14,7 +14,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { checkAccess, type Access, type Principal } from './access.js'
 import type { ApiDeps } from './deps.js'
 import type { Vehicle } from '../domain.js'
-import { ApiError, toErrorResponse } from './errors.js'
+import { ApiError, toErrorResponse, validationFailed } from './errors.js'
 import { AnomalyFeed } from './feed.js'
 import { errorResponses } from './schemas.js'
 import { hashToken } from './tokens.js'
@@ -31,11 +31,18 @@ import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { platformRoutes } from './routes/platforms.js'
 import { QrSigner } from './qr.js'
+import { tokenRoutes } from './routes/tokens.js'
+import { auditRoutes } from './routes/audit.js'
+import { sessionRoutes } from './routes/sessions.js'
+import { adminRoutes } from './routes/admin.js'
+import { AJV_OPTIONS, buildValidator, MAX_PARAM_LENGTH, paramLimitProblem } from './validation.js'
 
 export const API_PREFIX = '/api/v1'
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const TOKEN_CACHE_MS = 5_000
 const TOKEN_CACHE_MAX = 10_000
+/** The local CLI on the server's own data directory (see ApiDeps.localAdminTokenHash). */
+const LOCAL_ADMIN: Principal = { tokenId: 'local-admin', role: 'supervisor', enterpriseLicenseNo: null }
 
 /** What route modules receive besides the fastify instance. */
 export interface ApiContext {
@@ -47,6 +54,8 @@ export interface ApiContext {
   waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
   liveState(vehicle: Vehicle): ReturnType<typeof liveStateOf>
   selfCheck(vehicle: Vehicle): ReturnType<typeof runSelfCheck>
+  /** A token was revoked: stop trusting its cached principal at once. */
+  revokedToken(tokenId: string): void
 }
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
@@ -59,21 +68,14 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     bodyLimit: 1 << 20,
     // SSE clients are ended in preClose; anything else idle is closed with the server.
     forceCloseConnections: 'idle',
-    ajv: {
-      customOptions: {
-        // Unknown fields are an error, not silently dropped: a typo must not lose data.
-        removeAdditional: false,
-        allErrors: true,
-        coerceTypes: 'array',
-        useDefaults: true,
-        // command bodies are a oneOf on `type`: report the chosen variant's errors only
-        discriminator: true,
-        // nullable fields are JSON Schema type unions (OpenAPI 3.1)
-        allowUnionTypes: true,
-      },
-    },
+    ajv: { customOptions: AJV_OPTIONS },
+    schemaController: { compilersFactory: { buildValidator: buildValidator() } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // a malformed or over-long path parameter: answered in the API's shape, after authentication
+    frameworkErrors: (err, request, reply) => void refuseUrl(err, request, reply),
   })
 
+  const tokenCache = new Map<string, { principal: Principal | null; until: number }>()
   const feed = new AnomalyFeed(deps.state, deps.feed ?? {}, app.log, feedMetrics(deps.registry))
   const qr = new QrSigner(deps.store, deps.config.qrSigningKey ?? null)
   const ctx: ApiContext = {
@@ -89,6 +91,9 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     },
     liveState: (v) => liveStateOf(ctx, v),
     selfCheck: (v) => runSelfCheck(ctx, v, now()),
+    revokedToken: (tokenId) => {
+      for (const [hash, entry] of tokenCache) if (entry.principal?.tokenId === tokenId) tokenCache.delete(hash)
+    },
   }
 
   await app.register(swagger, {
@@ -111,6 +116,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         { name: 'geofences' },
         { name: 'platforms', description: 'JT/T 809 platform links' },
         { name: 'stats' },
+        { name: 'admin', description: 'tokens and the audit log (supervisor)' },
       ],
     },
   })
@@ -133,12 +139,12 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       }),
   )
 
-  const tokenCache = new Map<string, { principal: Principal | null; until: number }>()
   async function authenticate(request: FastifyRequest): Promise<Principal> {
     const header = request.headers.authorization
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
     if (!m) throw new ApiError('UNAUTHORIZED', header ? 'the Authorization header must be "Bearer <token>"' : 'a bearer token is required')
     const hash = hashToken(m[1])
+    if (deps.localAdminTokenHash && hash === deps.localAdminTokenHash) return LOCAL_ADMIN
     const t = Date.now()
     let cached = tokenCache.get(hash)
     if (!cached || cached.until < t) {
@@ -163,6 +169,21 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     }
     checkAccess(request.principal, access)
   })
+
+  /** Fastify's own refusals of a URL (bad percent-encoding, a parameter over the router's limit). */
+  async function refuseUrl(err: { code?: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      if (request.url.startsWith(`${API_PREFIX}/`)) await authenticate(request)
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      throw validationFailed(tooLong ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` : 'the path is not valid percent-encoded UTF-8', [
+        { field: 'params', message: tooLong ? `must NOT have more than ${MAX_PARAM_LENGTH} characters` : 'is not valid percent-encoded UTF-8' },
+      ])
+    } catch (e) {
+      const { status, body } = toErrorResponse(e)
+      if (status === 401) reply.header('www-authenticate', 'Bearer')
+      reply.status(status).send(body)
+    }
+  }
 
   // The audit record is written before the response leaves, so a client that saw the answer can find it.
   app.addHook('onSend', async (request, reply, payload) => {
@@ -196,14 +217,18 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     if (status === 401) reply.header('www-authenticate', 'Bearer')
     reply.status(status).send(body)
   })
-  app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null } })
+  app.setNotFoundHandler(async (request, reply) => {
+    // Under /api/v1 even a wrong path needs a token first: no error answers an anonymous caller before 401.
+    if (request.url.startsWith(`${API_PREFIX}/`)) await authenticate(request)
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null } })
   })
 
   // A route under /api/v1 without a declared access level is a bug: refuse to start.
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith(API_PREFIX)) return
     if (!route.config?.access) throw new Error(`route ${route.method} ${route.url} declares no access level`)
+    const tooLong = paramLimitProblem(route.url, route.schema?.params)
+    if (tooLong) throw new Error(tooLong)
     if (route.schema && route.config.access !== 'public') {
       route.schema.security ??= [{ bearer: [] }]
       route.schema.response = { ...errorResponses(route.config.access), ...(route.schema.response as object) }
@@ -224,6 +249,10 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       statsRoutes(api, ctx)
       commandRoutes(api, ctx)
       geofenceRoutes(api, ctx)
+      tokenRoutes(api, ctx)
+      auditRoutes(api, ctx)
+      sessionRoutes(api, ctx)
+      adminRoutes(api, ctx)
       platformRoutes(api, ctx)
     },
     { prefix: API_PREFIX },

@@ -3,6 +3,7 @@
  * authentication hook, the bootstrap token at start and `jt808 token create`.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import type { ApiStore, ApiToken, Role } from '../store/auth.js'
 
 export const TOKEN_PREFIX = 'jt808_'
@@ -58,4 +59,19 @@ export async function ensureBootstrapToken(store: Pick<ApiStore, 'ensureToken'>,
   })
   if (token.role !== 'supervisor') throw new TokenRequestError('JT808_BOOTSTRAP_TOKEN matches an existing token that is not a supervisor token')
   return token
+}
+
+/** The API's base URL as a user on this host types it. */
+export function apiBase(address: AddressInfo): string {
+  const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
+}
+
+/** What to do next for API access, printed once the API listens. */
+export async function tokenHint(store: Pick<ApiStore, 'listTokens'>, bootstrapToken: string | null, base: string): Promise<string> {
+  if (bootstrapToken) return `curl -H "Authorization: Bearer $JT808_BOOTSTRAP_TOKEN" ${base}/api/v1/vehicles`
+  if ((await store.listTokens()).every((t) => t.revokedAt !== null)) {
+    return 'no API token exists yet: set JT808_BOOTSTRAP_TOKEN=<secret of 16+ characters> or run "jt808 token create --role supervisor"'
+  }
+  return 'API tokens: "jt808 token list" / "jt808 token create --role …"'
 }

@@ -25,7 +25,9 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       io.stderr.write(`jt808 ${name}: ${e.message}\n\n${cmd.usage}\n`)
       return 2
     }
-    io.stderr.write(`jt808 ${name}: ${(e as Error).message}\n`)
+    // the clear line only; the stack is for JT808_LOG_LEVEL=debug|trace
+    const verbose = /^(debug|trace)$/.test(io.env.JT808_LOG_LEVEL ?? '')
+    io.stderr.write(`jt808 ${name}: ${(e as Error).message}\n${verbose && e instanceof Error && e.stack ? `${e.stack}\n` : ''}`)
     return 1
   }
 }
@@ -38,6 +40,11 @@ function help(): string {
 
 const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href
 if (isEntry) {
+  // `jt808 … | head`: the reader left, so there is nobody to tell; stop quietly as a shell tool does.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e
+    process.exit(process.exitCode ?? 0)
+  })
   main(process.argv.slice(2), { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }).then(
     (code) => {
       process.exitCode = code

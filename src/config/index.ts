@@ -20,6 +20,8 @@ export interface Config {
   nodeId: string
   registrationMode: 'registry' | 'open'
   authFailuresBeforeClose: number
+  /** A connection that has not authenticated this long after it opened is closed, whatever it sends. */
+  authDeadlineSeconds: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
   heartbeatSeconds: number
   idleTimeoutSeconds: number
@@ -43,7 +45,11 @@ export interface Config {
   retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
   logLevel: string
   bootstrapToken: string | null
-  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of rules.md. */
+  /** Bearer token /metrics requires (16+ characters); unset: /metrics is open to whoever reaches its port. */
+  metricsToken: string | null
+  /** "host:port" of a separate admin listener serving /metrics (then not served on the API port); unset: /metrics on the API port. */
+  adminHttpAddr: string | null
+  /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
   /** JT/T 809 main-link server for lower platforms (upper-platform role). Unset: not listening. */
   platformPort: number | null
@@ -70,6 +76,7 @@ export const DEFAULTS: Config = {
   nodeId: '',
   registrationMode: 'registry',
   authFailuresBeforeClose: 3,
+  authDeadlineSeconds: 30,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
   badFramesBeforeClose: 10,
@@ -91,6 +98,8 @@ export const DEFAULTS: Config = {
   retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
+  metricsToken: null,
+  adminHttpAddr: null,
   matcherConfig: null,
   platformPort: null,
   platformHost: '0.0.0.0',
@@ -107,7 +116,10 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode'
+/** pino's level names (an unknown one would stop the logger with an error naming no setting). */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -129,6 +141,7 @@ const SETTINGS: Setting[] = [
   { key: 'nodeId', env: 'JT808_NODE_ID', flag: 'node-id', kind: 'string' },
   { key: 'registrationMode', env: 'JT808_REGISTRATION', flag: 'registration', kind: 'mode' },
   { key: 'authFailuresBeforeClose', env: 'JT808_AUTH_FAILURES', flag: 'auth-failures', kind: 'int', min: 1 },
+  { key: 'authDeadlineSeconds', env: 'JT808_AUTH_DEADLINE_S', flag: 'auth-deadline', kind: 'int', min: 1 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
   { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },
@@ -149,8 +162,10 @@ const SETTINGS: Setting[] = [
   { key: 'retention.alarmsDays', env: 'JT808_RETENTION_ALARMS_DAYS', flag: 'retention-alarms', kind: 'int', min: 1 },
   { key: 'retention.waybillsDays', env: 'JT808_RETENTION_WAYBILLS_DAYS', flag: 'retention-waybills', kind: 'int', min: 365 },
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
-  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'string' },
+  { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
+  { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
   { key: 'platformPort', env: 'JT808_PLATFORM_PORT', flag: 'platform-port', kind: 'nullable-int', min: 0, max: 65535 },
   { key: 'platformHost', env: 'JT808_PLATFORM_HOST', flag: 'platform-host', kind: 'string' },
@@ -215,9 +230,21 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
       }
       return n
     }
+    case 'secret':
+      if (typeof raw === 'string' && raw.length >= 16 && !/\s/.test(raw)) return raw
+      problems.push(`${where}: expected a secret of at least 16 characters without spaces`)
+      return undefined
+    case 'address':
+      if (typeof raw === 'string' && splitHostPort(raw)) return raw
+      problems.push(`${where}: expected host:port (e.g. 127.0.0.1:9464), got "${raw}"`)
+      return undefined
     case 'mode':
       if (raw === 'registry' || raw === 'open') return raw
       problems.push(`${where}: expected "registry" or "open", got "${raw}"`)
+      return undefined
+    case 'log-level':
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw
+      problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {
@@ -230,4 +257,13 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
 
 function hostname(): string {
   return (process.env.HOSTNAME || 'node').replace(/[^A-Za-z0-9_.-]/g, '')
+}
+
+/** "host:port", "[::1]:port" or ":port" (all interfaces) → its parts; null when malformed. */
+export function splitHostPort(addr: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(addr.trim())
+  if (!m) return null
+  const port = Number(m[3])
+  if (port > 65535) return null
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port }
 }

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { encodeBody, type Message, type OutgoingMessage } from '../../protocol/index.js'
 import type { Config } from '../config/index.js'
 import type { QueuedCommand } from '../domain.js'
-import type { NodeEnvelope, NodeMessage, NodeReply, NodeSupersede, State } from '../state/port.js'
+import { StateUnavailableError, type NodeEnvelope, type NodeMessage, type NodeReply, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Connection } from './connection.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -106,7 +106,11 @@ export class CommandRouter {
       route = 'local'
       outcome = await this.sendLocal(local, message, timeoutMs)
     } else {
-      const session = await this.host.state.getSession(phone)
+      // An unreachable state loses cross-node routing, not the command: it is queued for the terminal's next session.
+      const session = await this.host.state.getSession(phone).catch((e: unknown) => {
+        if (e instanceof StateUnavailableError) return null
+        throw e
+      })
       let routed: CommandOutcome | NotHere = { status: 'not-here' }
       if (session && session.nodeId !== this.host.nodeId) routed = await this.sendRemote(session.nodeId, phone, message, timeoutMs)
       if (routed.status !== 'not-here') {
@@ -193,6 +197,10 @@ export class CommandRouter {
       void this.sendLocal(conn, { msgId: c.msgId, body: c.body }, timeoutMs).then(async (outcome) => {
         this.host.metrics.commandOutcomes.inc({ status: outcome.status, route: 'delivered-queued' })
         conn.log.info({ commandId: c.id, msgId: hex(c.msgId), status: outcome.status }, 'queued command delivered')
+        if (outcome.status === 'answered' || outcome.status === 'failed') {
+          const result = outcome.status === 'answered' ? { status: outcome.status, answer: outcome.reply } : { status: outcome.status, result: outcome.result }
+          await this.host.store.recordCommandResult(c.id, result, this.host.now()).catch((e: unknown) => conn.log.error({ err: e, commandId: c.id }, 'recording a command result failed'))
+        }
         // No answer (the connection dropped, the terminal was silent): it waits for the next session
         // until it expires, as if it had never been taken.
         if (outcome.status === 'timeout' && c.expiresAt > this.host.now()) {

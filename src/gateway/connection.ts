@@ -104,6 +104,8 @@ export class Connection {
   /** epoch ms the session authenticated */
   since = 0
   lastSeen: number
+  /** epoch ms the connection was accepted (the authentication deadline counts from it) */
+  readonly openedAt: number
   sessionRefreshedAt = 0
   /** set when the connection is being closed (and why) */
   closing: string | null = null
@@ -137,7 +139,7 @@ export class Connection {
     this.socket = socket as SocketWithConn
     this.host = host
     this.address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
-    this.lastSeen = host.now()
+    this.lastSeen = this.openedAt = host.now()
     this.socket[CONN] = this
     socket.setNoDelay(true)
     socket.on('data', onData)

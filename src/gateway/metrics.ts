@@ -15,6 +15,7 @@ export interface GatewayMetrics {
   authFailures: Counter<'reason'>
   registrations: Counter<'result'>
   refusedBeforeAuth: Counter<'msg_id'>
+  handlerFailures: Counter<'msg_id'>
   acks: Counter<'msg_id' | 'result'>
   acksWithheld: Counter<'reason'>
   positionsRejected: Counter<'reason'>
@@ -99,6 +100,7 @@ function createMetrics(registry: Registry): GatewayMetrics {
     authFailures: get('jt808_auth_failures_total', () => new Counter({ name: 'jt808_auth_failures_total', help: 'Failed 0x0102 authentications', labelNames: ['reason'], registers })),
     registrations: get('jt808_registrations_total', () => new Counter({ name: 'jt808_registrations_total', help: '0x0100 registrations by 0x8100 result', labelNames: ['result'], registers })),
     refusedBeforeAuth: get('jt808_refused_before_auth_total', () => new Counter({ name: 'jt808_refused_before_auth_total', help: 'Messages refused because the terminal had not authenticated (not stored)', labelNames: ['msg_id'], registers })),
+    handlerFailures: get('jt808_handler_failures_total', () => new Counter({ name: 'jt808_handler_failures_total', help: 'Messages whose handler failed (answered 0x8001 failure unless a terminal reply)', labelNames: ['msg_id'], registers })),
     acks: get('jt808_acks_total', () => new Counter({ name: 'jt808_acks_total', help: 'Platform replies (0x8001/0x8100/0x8800/0x8004) written, by id and result', labelNames: ['msg_id', 'result'], registers, collect: collectPending })),
     acksWithheld: get('jt808_acks_withheld_total', () => new Counter({ name: 'jt808_acks_withheld_total', help: 'Messages left unacknowledged so the terminal retransmits (not committed, connection gone)', labelNames: ['reason'], registers })),
     positionsRejected: get('jt808_positions_rejected_total', () => new Counter({ name: 'jt808_positions_rejected_total', help: 'Positions not stored, by reason', labelNames: ['reason'], registers })),

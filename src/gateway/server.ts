@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { Frame, Message } from '../../protocol/index.js'
 import type { Config } from '../config/index.js'
 import type { SessionEvent } from '../domain.js'
-import type { NodeSupersede, State } from '../state/port.js'
+import { StateUnavailableError, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import { AlarmTransitionWriter } from './alarm-transitions.js'
 import { RawFrameArchive } from './archive.js'
@@ -20,6 +20,7 @@ import { createGatewayMetrics, msgIdLabel, type GatewayMetrics } from './metrics
 import { Gate } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
+import { safeTexts } from './text.js'
 import type { AlarmConfirmation, CommandOutcome, DownlinkMessage, GatewayDeps, IngestPort, SendCommandOptions } from './types.js'
 import { CommandError, CONFIRMABLE_ALARM_BITS } from './types.js'
 
@@ -64,6 +65,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private readonly sessionTtlMs: number
   private readonly onPressure = () => this.setPressure(true)
   private readonly onDrain = () => this.setPressure(false)
+  private stopWatchingState: (() => void) | null = null
 
   constructor(deps: GatewayDeps) {
     super()
@@ -92,11 +94,16 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   /** Starts listening (port 0 picks a free port) and resolves with the bound address. */
   async listen(port = this.config.tcpPort, host = this.config.tcpHost): Promise<AddressInfo> {
     await this.commands.start()
+    // Sessions registered or refreshed while the state was unreachable were not: the next sweep
+    // writes every local session again once it answers (cross-node routing comes back).
+    this.stopWatchingState = this.state.onHealthChange((h) => {
+      if (h.available) for (const c of this.sessions.values()) c.sessionRefreshedAt = 0
+    })
     this.ingest.on('pressure', this.onPressure)
     this.ingest.on('drain', this.onDrain)
     if (this.ingest.aboveHighWater) this.setPressure(true)
-    // Idle connections close within a quarter of the idle timeout, missing subpackets are asked for within half theirs.
-    const cadence = Math.min(this.config.idleTimeoutSeconds * 250, this.config.subpacketTimeoutSeconds * 500)
+    // Idle and unauthenticated connections close within a quarter of their timeout, missing subpackets are asked for within half theirs.
+    const cadence = Math.min(this.config.idleTimeoutSeconds * 250, this.config.authDeadlineSeconds * 250, this.config.subpacketTimeoutSeconds * 500)
     const sweepMs = Math.min(Math.max(Math.floor(cadence), 200), 5000)
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs)
     this.sweepTimer.unref()
@@ -132,6 +139,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     if (this.closing) return
     this.closing = true
     if (this.sweepTimer) clearInterval(this.sweepTimer)
+    this.stopWatchingState?.()
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
     for (const c of this.connections) c.pause(PAUSE_PRESSURE)
     if (flush) await flush().catch((e: unknown) => this.logger.error({ err: e }, 'flushing before shutdown failed'))
@@ -230,7 +238,21 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       conn.reply(m, 3)
       return
     }
-    return handler.handle(this, conn, m)
+    if (!handler.cleansOwnText) safeTexts(m.body)
+    let pending: void | Promise<void>
+    try {
+      pending = handler.handle(this, conn, m)
+    } catch (e) {
+      return this.handlerFailed(conn, m, handler, e)
+    }
+    if (pending) return pending.catch((e: unknown) => this.handlerFailed(conn, m, handler, e))
+  }
+
+  /** A handler threw (the store refused a value, a bug): the terminal still gets an answer, "failure". */
+  private handlerFailed(conn: Connection, m: Message, handler: { isReply?: boolean }, e: unknown): void {
+    this.metrics.handlerFailures.inc({ msg_id: msgIdLabel(m.msgId) })
+    conn.log.error({ err: e, msgId: msgIdLabel(m.msgId) }, 'handler failed')
+    if (!handler.isReply) conn.reply(m, 1)
   }
 
   reassemble(conn: Connection, frame: Frame): Buffer | null {
@@ -269,7 +291,12 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
         at: this.now(),
         reason: conn.closing ?? undefined,
       }
-      this.track(this.state.removeSession(key, this.nodeId).catch((e: unknown) => this.logger.error({ err: e, terminal: key }, 'removing a session from the state failed')))
+      this.track(
+        this.state.removeSession(key, this.nodeId).catch((e: unknown) => {
+          // unreachable state: said once by the app; the entry expires by its TTL
+          if (!(e instanceof StateUnavailableError)) this.logger.error({ err: e, terminal: key }, 'removing a session from the state failed')
+        }),
+      )
       this.sessionEvents.add(event)
       this.emitEvent('session', event)
       if (!this.closing) conn.log.info({ reason: conn.closing }, 'terminal offline')
@@ -309,7 +336,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       // The state being unreachable costs cross-node routing, not the terminal's data: carry on
       // (the sweep re-registers the session once the state answers again).
       conn.sessionRefreshedAt = 0
-      conn.log.error({ err: e }, 'registering the session in the state failed')
+      if (!(e instanceof StateUnavailableError)) conn.log.error({ err: e }, 'registering the session in the state failed')
     }
     if (conn.isClosed) return
     const event: SessionEvent = { phone: key, vehicleId: conn.vehicle?.id ?? null, nodeId: this.nodeId, address: conn.address, kind: 'online', at: since }
@@ -350,11 +377,16 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   private sweep(): void {
     const now = this.now()
     const idleMs = this.config.idleTimeoutSeconds * 1000
+    const authDeadlineMs = this.config.authDeadlineSeconds * 1000
     const refreshMs = this.sessionTtlMs / 3
     const refresh: Connection[] = []
     for (const c of this.connections) {
       if (c.closing) {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.destroy()
+      } else if (!c.authenticated && now - c.openedAt > authDeadlineMs && !c.pausedBy(PAUSE_BUSY)) {
+        // Traffic does not count: a connection that trickles bytes or heartbeats must still authenticate
+        // in time. One whose registration or authentication we are still handling is judged after it.
+        c.close('auth_deadline')
       } else if (c.pausedBy(PAUSE_PRESSURE | PAUSE_BUSY | PAUSE_INFLIGHT)) {
         // We are the ones not reading (backpressure, a handler awaiting I/O): not the terminal's silence.
         c.lastSeen = now
@@ -366,7 +398,13 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
       }
     }
     this.reassembly.sweep(now)
-    if (refresh.length) this.track(this.refreshSessions(refresh))
+    if (!refresh.length) return
+    if (!this.state.health().available) {
+      // tried again once the state answers (onHealthChange in listen)
+      for (const c of refresh) c.sessionRefreshedAt = 0
+      return
+    }
+    this.track(this.refreshSessions(refresh))
   }
 
   private async refreshSessions(conns: Connection[]): Promise<void> {
@@ -382,7 +420,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
             await this.state.putSession({ phone: key, nodeId: this.nodeId, since: c.since, address: c.address, vehicleId: c.vehicle?.id ?? null, plate: c.vehicle?.plate ?? null }, this.sessionTtlMs)
           }
         } catch (e) {
-          this.logger.error({ err: e, terminal: key }, 'session refresh failed')
+          c.sessionRefreshedAt = 0
+          if (!(e instanceof StateUnavailableError)) this.logger.error({ err: e, terminal: key }, 'session refresh failed')
         }
       }),
     )

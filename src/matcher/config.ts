@@ -1,5 +1,5 @@
 /**
- * Every threshold of the rule catalogue, with the defaults of rules.md. Provinces differ: each
+ * Every threshold of the rule catalogue, with the defaults of docs/rules.md. Provinces differ: each
  * value is overridable per deployment (matcherConfig({ ... }) merges a partial over these).
  * Values marked "unsourced" are working defaults no regulation fixes.
  */

@@ -1,6 +1,6 @@
 /**
  * Data quality per vehicle and per enterprise, per Beijing day — the platform assessment
- * indicators of rules.md (2016 联网联控 assessment rules):
+ * indicators of docs/rules.md (2016 联网联控 assessment rules):
  *
  *   入网率 network rate     = networked vehicles ÷ vehicles that must be networked     pass ≥ 90 %
  *   上线率 online rate      = vehicles online in the period ÷ networked vehicles       scored by rate

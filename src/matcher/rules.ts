@@ -270,7 +270,7 @@ export const ALARM_BIT_NAMES: readonly string[] = [
   'vss-fault', 'fuel-abnormal', 'stolen', 'illegal-ignition', 'illegal-displacement', 'collision', 'rollover-warning', 'illegal-door-open',
 ]
 
-/** Bits the platform clears with 0x8203 (rules.md: marked *). */
+/** Bits the platform clears with 0x8203 (docs/rules.md, "JT/T 808 facts"). */
 export const PLATFORM_CONFIRMED_BITS = ((1 << 0) | (1 << 3) | (1 << 20) | (1 << 21) | (1 << 22) | (1 << 27) | (1 << 28)) >>> 0
 
 /**

@@ -22,7 +22,7 @@ import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
-import type { State } from '../state/port.js'
+import { StateUnavailableError, type State } from '../state/port.js'
 import type { Config } from '../config/index.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
 import type { Store } from '../store/port.js'
@@ -441,7 +441,8 @@ export class MatcherService {
   }
 
   private report(err: unknown, msg: string): void {
-    if (this.log) this.log.error({ err }, msg)
+    // An unreachable state is said once by the app; the partitioned consumer retries on its own.
+    if (this.log && !(err instanceof StateUnavailableError)) this.log.error({ err }, msg)
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Beijing-time (UTC+8, no daylight saving) calendar arithmetic on UTC epoch milliseconds.
- * Calendar days, nights and daily driving limits are Beijing-time concepts (rules.md, "Time").
+ * Calendar days, nights and daily driving limits are Beijing-time concepts (docs/rules.md, "Time").
  */
 
 export const MINUTE = 60_000

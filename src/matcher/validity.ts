@@ -1,5 +1,5 @@
 /**
- * Is a fix a valid position (JT/T 809-2011 §4.5.8 via the 2016 assessment rules, rules.md)?
+ * Is a fix a valid position (JT/T 809-2011 §4.5.8 via the 2016 assessment rules, docs/rules.md)?
  * time ≤ receive time + skew, longitude 73°33′E–135°05′E, latitude 3°51′N–53°33′N, speed
  * 0–160 km/h, altitude −200–6500 m, direction 0–359. Drift (an implied speed too high between
  * consecutive valid points) is judged separately, since it needs the previous point.

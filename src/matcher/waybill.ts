@@ -1,12 +1,13 @@
 /**
  * The electronic waybill of hazardous-goods road transport: the 29 fields of the pilot's table
- * (seed 001, rules.md "Electronic waybill"), its validation with field-level errors, its
+ * (docs/rules.md, "Electronic waybill"), its validation with field-level errors, its
  * lifecycle, and when it is active for its vehicle.
  *
  * Formats: "an..N" is at most N characters (Chinese text counts one per character), "anN"
  * exactly N, "n4" four digits, "n..9,2" a number of at most 9 digits of which at most 2 are
  * decimals. Dates are accepted as yyyymmdd or yyyy-mm-dd and stored in the table's own format.
  */
+import { canonicalPlate } from '../domain.js'
 import { beijingMidnight, DAY } from './time.js'
 
 export type WaybillStatus = 'created' | 'dispatched' | 'in_transit' | 'completed' | 'cancelled'
@@ -510,9 +511,9 @@ export function wasActiveAt(w: Pick<Waybill, 'status' | 'loadingDate' | 'expecte
   return false
 }
 
-/** Plates are compared trimmed, upper-case, without inner spaces ("京A 12345" = "京A12345"). */
+/** A vehicle's identity: its canonical plate (canonicalPlate: "京a 12345" = "京A12345") and colour. */
 export function plateKey(plate: string, plateColor: number): string {
-  return `${plate.replace(/\s+/g, '').toUpperCase()}|${plateColor}`
+  return `${canonicalPlate(plate)}|${plateColor}`
 }
 
 /** Qualification numbers compared the same way. */

@@ -57,9 +57,20 @@ export interface SimulationResult extends RunSummary {
   authenticated: number
   /** simulated time every terminal's timeline has covered, ms */
   simulatedMs: number
+  /** injected conditions actually sent, by type (a terminal never online sent none of its own) */
   injections: Record<string, number>
-  /** registration/authentication refusals by result code */
+  /** registration/authentication refusals by result code ("register:3", "auth:1"); their answers are not in acksByResult */
   refusals: Record<string, number>
+  /** every terminal was refused for good, so the run stopped early */
+  allRefused: boolean
+}
+
+/** 0x8100 results other than 0 (JT/T 808-2013 table 8.4), as the simulator's summary names them. */
+export const REGISTER_REFUSALS: Record<number, string> = {
+  1: 'vehicle already bound to another terminal',
+  2: 'vehicle not in the registry',
+  3: 'terminal already registered to another vehicle',
+  4: 'terminal not in the registry',
 }
 
 export interface Simulation {
@@ -115,6 +126,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
   let inFlight = 0
   let online = 0
   let running = true
+  let allRefused = false
   let settleWaiter: (() => void) | null = null
 
   const terminals: SimTerminal[] = []
@@ -234,20 +246,28 @@ export function startSimulation(options: SimulationOptions): Simulation {
         options.onFrame?.(st.member.phone, encoded.frame, 0x0100)
         const reply = await c.sendFrame(encoded.frame, 0x0100, encoded.serial, replyTimeoutMs)
         const result = resultOf(reply)
-        stats.acked(result, clock.now() - sentAt)
         if (result !== 0) {
+          // A refusal is an answer, but not an acknowledgement: counted in refusals, not acksByResult
+          // (whose codes are 0x8001's, where 3 means "unsupported").
+          stats.latency.record(clock.now() - sentAt)
           refusals.set(result, (refusals.get(result) ?? 0) + 1)
-          // 1/3 "already registered": without the code we cannot authenticate; nothing more to do.
+          // Without a code we cannot authenticate; nothing more to do for this terminal.
           st.refused = true
           c.destroy()
+          if (terminals.every((x) => x.refused)) {
+            allRefused = true
+            void stop()
+          }
           return
         }
+        stats.acked(result, clock.now() - sentAt)
         st.authCode = (reply.body as { authCode?: string }).authCode ?? ''
       } catch (e) {
         if (e instanceof ReplyTimeoutError) stats.framesWithoutAnswer++
         throw e
       } finally {
         inFlight--
+        if (inFlight === 0 && settleWaiter) settleWaiter()
       }
     }
     const code = st.authCode ?? options.authCode?.(st.member) ?? ''
@@ -329,8 +349,12 @@ export function startSimulation(options: SimulationOptions): Simulation {
         for (const st of terminals) if (st.online && st.client) st.client.post(0x0003, {})
       }
       await Promise.all(terminals.map((st) => st.client?.close()))
+      // Only what was sent: an injection counts once its terminal's sent fixes reached its start.
       const injections: Record<string, number> = {}
-      for (const st of terminals) for (const i of st.vehicle.injections) injections[i.type] = (injections[i.type] ?? 0) + 1
+      for (const st of terminals) {
+        if (!st.everOnline) continue
+        for (const i of st.vehicle.injections) if (i.from <= st.doneUntil) injections[i.type] = (injections[i.type] ?? 0) + 1
+      }
       const result: SimulationResult = {
         ...stats.summary(),
         terminals: terminals.length,
@@ -339,6 +363,7 @@ export function startSimulation(options: SimulationOptions): Simulation {
         simulatedMs: Math.round(terminals.reduce((m, t) => Math.min(m, t.doneUntil), Infinity) - simStart),
         injections,
         refusals: Object.fromEntries([...refusals].map(([k, v]) => [k >= 100 ? `auth:${k - 100}` : `register:${k}`, v])),
+        allRefused,
       }
       resolveDone(result)
       return result

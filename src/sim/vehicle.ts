@@ -72,7 +72,7 @@ type Phase = 'driving' | 'resting' | 'parked'
 const MAX_SUBSTEP_S = 10
 /** km at either end of a trip driven at town speeds */
 const URBAN_KM = 12
-/** hazmat speed limits (rules.md): 80 km/h highway, 60 other roads; normal driving stays under them */
+/** hazmat speed limits (docs/rules.md): 80 km/h highway, 60 other roads; normal driving stays under them */
 const HIGHWAY_MAX = 78
 const URBAN_MAX = 55
 const BATCH_ITEMS = 20

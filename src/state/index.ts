@@ -5,10 +5,11 @@
  */
 import type { Config } from '../config/index.js'
 import { MemoryState, type MemoryStateOptions } from './memory.js'
-import type { State } from './port.js'
+import { StateUnavailableError, type State } from './port.js'
 import { RedisState, type RedisStateOptions } from './redis.js'
 
-export type { State } from './port.js'
+export type { State, StateHealth } from './port.js'
+export { StateUnavailableError } from './port.js'
 export { MemoryState } from './memory.js'
 export { RedisState } from './redis.js'
 export { PartitionedConsumer, PartitionedStream, partitionOf, partitionStream } from './partitioned.js'
@@ -18,10 +19,6 @@ export class StateConfigError extends Error {
   readonly code = 'STATE_CONFIG'
 }
 
-export class StateUnavailableError extends Error {
-  override readonly name = 'StateUnavailableError'
-  readonly code = 'STATE_UNAVAILABLE'
-}
 
 export interface OpenStateOptions extends RedisStateOptions, MemoryStateOptions {
   /** How long to wait for Redis to answer a first PING. Default 5000 ms. */
@@ -37,7 +34,17 @@ export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, op
     }
     return new MemoryState(opts)
   }
-  const state = new RedisState(config.redisUrl, opts)
+  // Until Redis first answers, its connection errors are the reason openState fails: they go into
+  // that one error, not to onError (a log line with a stack per reconnect attempt before it).
+  let answered = false
+  let lastError: Error | null = null
+  const state = new RedisState(config.redisUrl, {
+    ...opts,
+    onError: (err) => {
+      if (answered) opts.onError?.(err)
+      else lastError = err
+    },
+  })
   const timeoutMs = opts.connectTimeoutMs ?? 5000
   let timer: NodeJS.Timeout | undefined
   try {
@@ -47,9 +54,12 @@ export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, op
         timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
       }),
     ])
+    answered = true
   } catch (err) {
     await state.close().catch(() => {})
-    throw new StateUnavailableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${(err as Error).message}`)
+    const cause = lastError as Error | null
+    const why = cause && cause.message !== (err as Error).message ? `${cause.message} (${(err as Error).message})` : (err as Error).message
+    throw new StateUnavailableError(`cannot reach Redis at ${redactUrl(config.redisUrl)}: ${why}`)
   } finally {
     clearTimeout(timer)
   }

@@ -12,6 +12,7 @@ import {
   type NodeEnvelope,
   type SessionInfo,
   type State,
+  type StateHealth,
   type StreamEntry,
 } from './port.js'
 import { checkReadCount, compareStreamIds, formatStreamId, parseStreamId, streamTexts, type StreamId, ZERO_ID } from './stream-id.js'
@@ -96,9 +97,11 @@ export class MemoryState implements State {
   private waiters = new Map<string, Set<() => void>>()
   private putsSinceSweep = 0
   private closed = false
+  private readonly startedAt: number
 
   constructor(opts: MemoryStateOptions = {}) {
     this.clock = opts.clock ?? Date.now
+    this.startedAt = this.clock()
   }
 
   // ---- sessions -------------------------------------------------------------------------------
@@ -407,6 +410,15 @@ export class MemoryState implements State {
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------
+
+  /** In-process: always reachable, nothing buffered. */
+  health(): StateHealth {
+    return { available: true, since: this.startedAt, buffered: 0, dropped: 0 }
+  }
+
+  onHealthChange(): () => void {
+    return () => {}
+  }
 
   async ping(): Promise<void> {
     this.live()

@@ -60,6 +60,28 @@ export interface GroupEntry<T> extends StreamEntry<T> {
 /** Default bound of a stream when `append` is given no maxLen (Redis: MAXLEN ~, memory: exact). */
 export const DEFAULT_STREAM_MAX_LEN = 100_000
 
+/**
+ * Whether the state can be reached. While it cannot (Redis down or not answering), a terminal's
+ * data does not wait for it: reads and session writes fail at once with StateUnavailableError,
+ * last positions and stream appends wait in bounded in-process buffers (the oldest dropped and
+ * counted past the bound) and are written, in order, once it answers again.
+ */
+export interface StateHealth {
+  available: boolean
+  /** epoch ms of the last change of `available` (the start for a state that never changed) */
+  since: number
+  /** writes waiting for the state: stream entries and vehicles' last positions */
+  buffered: number
+  /** writes dropped because a buffer was full, since start */
+  dropped: number
+}
+
+/** The state cannot be reached now (at start, or while degraded): the caller carries on without it. */
+export class StateUnavailableError extends Error {
+  override readonly name = 'StateUnavailableError'
+  readonly code = 'STATE_UNAVAILABLE'
+}
+
 export interface State {
   readonly kind: 'memory' | 'redis'
 
@@ -95,7 +117,12 @@ export interface State {
    * (default DEFAULT_STREAM_MAX_LEN); older ones are trimmed.
    */
   append<T>(stream: string, value: T, maxLen?: number): Promise<string>
-  /** Several entries in order, in one round trip (Redis: MULTI/EXEC); their ids, in order. */
+  /**
+   * Several entries in order, in one round trip (Redis: MULTI/EXEC); their ids, in order. While the
+   * state is unavailable the entries are buffered (see StateHealth) and their ids are '' (no caller
+   * may wait for the state); a batch whose write timed out is buffered again, so delivery is
+   * at-least-once.
+   */
   appendMany<T>(stream: string, values: readonly T[], maxLen?: number): Promise<string[]>
   /**
    * Entries after `afterId` ("0" = from the start, "$" = only entries appended after this call),
@@ -135,6 +162,9 @@ export interface State {
   leaveMembership(group: string, member: string): Promise<void>
 
   ping(): Promise<void>
+  health(): StateHealth
+  /** Called on every change of `available`; returns the unsubscribe function. */
+  onHealthChange(listener: (health: StateHealth) => void): () => void
   /** Deletes everything this state holds under its key prefix (tests, `reset` tooling). */
   clear(): Promise<void>
   close(): Promise<void>

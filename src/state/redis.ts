@@ -14,8 +14,17 @@
  *   members:<group>     zset member → expiry (server ms)
  *   ch:<channel>        pub/sub channel
  * Conditional updates (ownership, newer-position-wins) are Lua scripts, so they are atomic.
+ *
+ * Redis down or silent must not stop terminals (see StateHealth). The main connection has a
+ * command timeout; once it has been ready, a lost connection or a timed-out command marks the
+ * state unavailable: from then on reads and session writes fail at once (nothing waits in
+ * ioredis's offline queue), last positions are kept per vehicle (newest wins) and stream
+ * entries in one FIFO outbox (order kept across streams), both bounded. When Redis answers
+ * again the buffers are written (positions, then the outbox in order) and only then is the state
+ * available again; appends arriving meanwhile queue behind, so no entry overtakes an older one.
  */
 import { createHash } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { CommittedPosition } from '../domain.js'
 import {
@@ -24,7 +33,9 @@ import {
   type NodeEnvelope,
   type SessionInfo,
   type State,
+  type StateHealth,
   type StreamEntry,
+  StateUnavailableError,
 } from './port.js'
 import { checkReadCount, parseStreamId, streamTexts } from './stream-id.js'
 
@@ -37,7 +48,34 @@ export interface RedisStateOptions {
   maxBlockingConnections?: number
   /** Extra ioredis options (tests: connectTimeout, retryStrategy). */
   redis?: RedisOptions
+  /** How long a command on the main connection may wait for Redis before it is unreachable. Default 2000 ms. */
+  commandTimeoutMs?: number
+  /** Stream entries kept while Redis is unreachable; past it the oldest are dropped (counted). Default 100,000. */
+  maxBufferedEntries?: number
+  /** Vehicles whose newest position is kept while Redis is unreachable; past it the oldest are dropped. Default 100,000. */
+  maxBufferedPositions?: number
 }
+
+/** A stream entry waiting for Redis. `seq` orders entries by when they were appended. */
+interface Outgoing {
+  seq: number
+  key: string
+  json: string
+  maxLen: number
+}
+
+/** Failures that mean "Redis did not answer" (rather than an answer that is an error). */
+const FAULT = /Command timed out|Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND/
+
+function isConnectionFault(err: unknown): boolean {
+  if (!(err instanceof Error)) return false
+  return err.name === 'MaxRetriesPerRequestError' || err.name === 'AbortError' || FAULT.test(err.message)
+}
+
+/** Entries per MULTI when the outbox is written after an outage. */
+const REPLAY_CHUNK = 500
+/** How often an unavailable state checks whether Redis answers again. */
+const PROBE_MS = 1000
 
 type Handler = (message: NodeEnvelope) => void
 
@@ -143,6 +181,26 @@ export class RedisState implements State {
   private readonly onError: (err: Error) => void
   private closed = false
 
+  // ---- availability (see the header) ----
+  private everReady = false
+  private readonly firstReady: Promise<void>
+  private down = false
+  private since = Date.now()
+  private dropped = 0
+  private seq = 0
+  private outbox: Outgoing[] = []
+  private outboxHead = 0
+  /** vehicleId → newest position not yet written */
+  private readonly heldPositions = new Map<number, { t: number; json: string }>()
+  private readonly maxEntries: number
+  private readonly maxPositions: number
+  private readonly timeoutMs: number
+  private readonly healthListeners = new Set<(h: StateHealth) => void>()
+  private probe: NodeJS.Timeout | null = null
+  private replaying = false
+  /** commands issued on the main connection and not settled (a lost connection's settle by timeout) */
+  private inflight = 0
+
   constructor(
     private readonly url: string,
     private readonly opts: RedisStateOptions = {},
@@ -150,13 +208,195 @@ export class RedisState implements State {
     this.prefix = opts.prefix ?? 'jt808:'
     this.maxBlocking = opts.maxBlockingConnections ?? 16
     this.onError = opts.onError ?? (() => {})
-    this.main = this.connect({ enableAutoPipelining: true })
+    this.maxEntries = opts.maxBufferedEntries ?? 100_000
+    this.maxPositions = opts.maxBufferedPositions ?? 100_000
+    this.timeoutMs = opts.commandTimeoutMs ?? 2000
+    // ioredis's own timeout is only a backstop (cmd() times commands): it fires in the timers phase,
+    // before a reply that arrived while the event loop was busy is read, and a busy loop is not Redis down.
+    this.main = this.connect({ enableAutoPipelining: true, commandTimeout: this.timeoutMs * 5, autoResendUnfulfilledCommands: false })
+    this.firstReady = new Promise((resolve) => this.main.once('ready', () => resolve()))
+    this.main.on('ready', () => {
+      this.everReady = true
+      if (this.down) void this.replay()
+    })
+    this.main.on('close', () => {
+      if (this.everReady && !this.closed) this.degrade()
+    })
   }
 
   private connect(extra: RedisOptions): Redis {
     const c = new Redis(this.url, { ...this.opts.redis, ...extra })
-    c.on('error', (err: Error) => this.onError(err))
+    // While unavailable every reconnect attempt fails: the change was said once (onHealthChange).
+    c.on('error', (err: Error) => {
+      if (!this.down) this.onError(err)
+    })
     return c
+  }
+
+  // ---- availability ---------------------------------------------------------------------------
+
+  health(): StateHealth {
+    return { available: !this.down, since: this.since, buffered: this.outbox.length - this.outboxHead + this.heldPositions.size, dropped: this.dropped }
+  }
+
+  onHealthChange(listener: (health: StateHealth) => void): () => void {
+    this.healthListeners.add(listener)
+    return () => void this.healthListeners.delete(listener)
+  }
+
+  private setDown(down: boolean): void {
+    if (this.down === down) return
+    this.down = down
+    this.since = Date.now()
+    if (down) {
+      this.probe = setInterval(() => {
+        if (this.main.status === 'ready') void this.replay()
+      }, PROBE_MS)
+      this.probe.unref()
+    } else if (this.probe) {
+      clearInterval(this.probe)
+      this.probe = null
+    }
+    const h = this.health()
+    for (const l of this.healthListeners) {
+      try {
+        l(h)
+      } catch {
+        // a listener's failure is its own; the others still hear of the change
+      }
+    }
+  }
+
+  private degrade(): void {
+    if (!this.closed) this.setDown(true)
+  }
+
+  /**
+   * Runs a command on the main connection unless the state is unavailable; a command Redis did not
+   * answer (after it had been ready once) makes it unavailable. Both throw StateUnavailableError.
+   */
+  private async cmd<R>(fn: (c: Redis) => Promise<R>): Promise<R> {
+    if (this.down) throw new StateUnavailableError('Redis is unreachable')
+    this.inflight++
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const reply = fn(this.main)
+      return await new Promise<R>((resolve, reject) => {
+        let settled = false
+        reply.then(
+          (v) => {
+            settled = true
+            resolve(v)
+          },
+          (e: unknown) => {
+            settled = true
+            reject(e as Error)
+          },
+        )
+        const arm = () => {
+          const due = performance.now() + this.timeoutMs
+          timer = setTimeout(() => {
+            // The event loop was stalled (the command may not even have been written): Redis gets a
+            // timeout of responsive time of its own. The ioredis backstop bounds repeated stalls.
+            if (performance.now() - due > this.timeoutMs / 2) return arm()
+            // Decided after the poll phase: a reply that came while the loop was busy is read first.
+            setImmediate(() => {
+              if (!settled) reject(new Error(`Command timed out after ${this.timeoutMs} ms`))
+            })
+          }, this.timeoutMs)
+        }
+        arm()
+      })
+    } catch (err) {
+      if (!this.everReady || this.closed || !isConnectionFault(err)) throw err
+      this.degrade()
+      throw new StateUnavailableError(`Redis is unreachable: ${(err as Error).message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+      this.inflight--
+    }
+  }
+
+  /** Keeps stream entries for later, in append order, within the bound (the oldest go first). */
+  private hold(entries: Outgoing[]): void {
+    if (!entries.length) return
+    const seq = entries[0].seq
+    // usually the tail; a batch that timed out goes back before the entries appended after it
+    let at = this.outbox.length
+    while (at > this.outboxHead && this.outbox[at - 1].seq > seq) at--
+    this.outbox.splice(at, 0, ...entries)
+    const excess = this.outbox.length - this.outboxHead - this.maxEntries
+    if (excess > 0) {
+      this.outboxHead += excess
+      this.dropped += excess
+    }
+    if (this.outboxHead > 1024 && this.outboxHead * 2 > this.outbox.length) {
+      this.outbox = this.outbox.slice(this.outboxHead)
+      this.outboxHead = 0
+    }
+  }
+
+  private holdPositions(positions: readonly CommittedPosition[]): void {
+    for (const p of positions) {
+      const cur = this.heldPositions.get(p.vehicleId)
+      if (cur && cur.t > p.deviceTime) continue
+      this.heldPositions.set(p.vehicleId, { t: p.deviceTime, json: JSON.stringify(p) })
+    }
+    while (this.heldPositions.size > this.maxPositions) {
+      this.heldPositions.delete(this.heldPositions.keys().next().value!)
+      this.dropped++
+    }
+  }
+
+  /** Redis answers again: writes what was held, then the state is available (unless it failed again). */
+  private async replay(): Promise<void> {
+    // Commands sent before the outage settle first (by their timeout): a batch of them that failed
+    // is held again, before anything appended later, and the replay then writes it in order.
+    if (this.replaying || this.closed || !this.down || this.inflight > 0) return
+    this.replaying = true
+    try {
+      await this.main.ping()
+      // Until both are empty: what is held while this runs (the state is still unavailable) is written too.
+      for (;;) {
+        if (this.heldPositions.size) {
+          const chunk = [...this.heldPositions].slice(0, POSITIONS_PER_CALL)
+          const args: (string | number)[] = []
+          for (const [, p] of chunk) args.push(p.t, p.json)
+          await SET_POSITIONS.run(this.main, chunk.map(([id]) => this.key('pos', id)), args)
+          // a newer position held meanwhile stays for the next round
+          for (const [id, p] of chunk) if (this.heldPositions.get(id) === p) this.heldPositions.delete(id)
+        } else if (this.outboxHead < this.outbox.length) {
+          const first = this.outbox[this.outboxHead]
+          let end = this.outboxHead + 1
+          while (end < this.outbox.length && end - this.outboxHead < REPLAY_CHUNK && this.outbox[end].key === first.key) end++
+          const batch = this.outbox.slice(this.outboxHead, end)
+          await this.xaddAll(first.key, batch.map((e) => e.json), batch.map((e) => e.maxLen))
+          // entries dropped meanwhile (bound) moved the head past some of these: never step back
+          this.outboxHead = Math.max(this.outboxHead, end)
+        } else {
+          break
+        }
+      }
+      this.outbox = []
+      this.outboxHead = 0
+      this.setDown(false)
+    } catch (err) {
+      // still unreachable (or failing): stay unavailable; the probe or the next 'ready' tries again
+      if (!isConnectionFault(err)) this.onError(err as Error)
+    } finally {
+      this.replaying = false
+    }
+  }
+
+  /** XADD each text to one stream in one MULTI; their ids. */
+  private async xaddAll(key: string, texts: readonly string[], maxLens: readonly number[]): Promise<string[]> {
+    const tx = this.main.multi()
+    texts.forEach((json, i) => tx.call('xadd', key, 'MAXLEN', '~', Math.floor(maxLens[i]), '*', 'v', json))
+    const replies = (await tx.exec()) ?? []
+    return replies.map(([err, id]) => {
+      if (err) throw err
+      return String(id)
+    })
   }
 
   private key(kind: string, name: string | number): string {
@@ -166,24 +406,25 @@ export class RedisState implements State {
   // ---- sessions -------------------------------------------------------------------------------
 
   async putSession(session: SessionInfo, ttlMs: number): Promise<void> {
-    await PUT_SESSION.run(this.main, [this.key('session', session.phone), this.prefix + 'sessions'], [session.phone, session.nodeId, JSON.stringify(session), ttl(ttlMs)])
+    await this.cmd((c) => PUT_SESSION.run(c, [this.key('session', session.phone), this.prefix + 'sessions'], [session.phone, session.nodeId, JSON.stringify(session), ttl(ttlMs)]))
   }
 
   async refreshSession(phone: string, nodeId: string, ttlMs: number): Promise<boolean> {
-    return (await REFRESH_SESSION.run(this.main, [this.key('session', phone), this.prefix + 'sessions'], [phone, nodeId, ttl(ttlMs)])) === 1
+    const args = [phone, nodeId, ttl(ttlMs)]
+    return (await this.cmd((c) => REFRESH_SESSION.run(c, [this.key('session', phone), this.prefix + 'sessions'], args))) === 1
   }
 
   async removeSession(phone: string, nodeId: string): Promise<void> {
-    await REMOVE_SESSION.run(this.main, [this.key('session', phone), this.prefix + 'sessions'], [phone, nodeId])
+    await this.cmd((c) => REMOVE_SESSION.run(c, [this.key('session', phone), this.prefix + 'sessions'], [phone, nodeId]))
   }
 
   async getSession(phone: string): Promise<SessionInfo | null> {
-    const v = await this.main.hget(this.key('session', phone), 'v')
+    const v = await this.cmd((c) => c.hget(this.key('session', phone), 'v'))
     return v === null ? null : (JSON.parse(v) as SessionInfo)
   }
 
   async countSessions(): Promise<number> {
-    return Number(await COUNT_SESSIONS.run(this.main, [this.prefix + 'sessions'], []))
+    return Number(await this.cmd((c) => COUNT_SESSIONS.run(c, [this.prefix + 'sessions'], [])))
   }
 
   // ---- last position, counters ----------------------------------------------------------------
@@ -192,29 +433,39 @@ export class RedisState implements State {
     return this.setLastPositions([position])
   }
 
+  /** Never waits for an unreachable Redis: the positions are held (newest per vehicle) and written when it answers. */
   async setLastPositions(positions: readonly CommittedPosition[]): Promise<void> {
+    if (this.down) return this.holdPositions(positions)
     const calls: Promise<unknown>[] = []
     for (let i = 0; i < positions.length; i += POSITIONS_PER_CALL) {
       const chunk = positions.slice(i, i + POSITIONS_PER_CALL)
       const args: (string | number)[] = []
       for (const p of chunk) args.push(p.deviceTime, JSON.stringify(p))
-      calls.push(SET_POSITIONS.run(this.main, chunk.map((p) => this.key('pos', p.vehicleId)), args))
+      calls.push(
+        this.cmd((c) => SET_POSITIONS.run(c, chunk.map((p) => this.key('pos', p.vehicleId)), args)).catch((err: unknown) => {
+          if (!(err instanceof StateUnavailableError)) throw err
+          this.holdPositions(chunk)
+        }),
+      )
     }
     await Promise.all(calls)
   }
 
   async getLastPosition(vehicleId: number): Promise<CommittedPosition | null> {
-    const v = await this.main.hget(this.key('pos', vehicleId), 'v')
+    // one held during an outage is newer than what Redis has
+    const held = this.heldPositions.get(vehicleId)
+    if (held) return JSON.parse(held.json) as CommittedPosition
+    const v = await this.cmd((c) => c.hget(this.key('pos', vehicleId), 'v'))
     return v === null ? null : (JSON.parse(v) as CommittedPosition)
   }
 
   async incrCounter(vehicleId: number, name: string, by = 1): Promise<number> {
     if (!Number.isSafeInteger(by)) throw new TypeError(`counter increment must be an integer, got ${by}`)
-    return this.main.hincrby(this.key('counters', vehicleId), name, by)
+    return this.cmd((c) => c.hincrby(this.key('counters', vehicleId), name, by))
   }
 
   async getCounters(vehicleId: number): Promise<Record<string, number>> {
-    const raw = await this.main.hgetall(this.key('counters', vehicleId))
+    const raw = await this.cmd((c) => c.hgetall(this.key('counters', vehicleId)))
     const out: Record<string, number> = {}
     for (const [k, v] of Object.entries(raw)) out[k] = Number(v)
     return out
@@ -223,7 +474,7 @@ export class RedisState implements State {
   // ---- pub/sub ------------------------------------------------------------------------------------
 
   async publish(channel: string, message: NodeEnvelope): Promise<void> {
-    await this.main.publish(this.key('ch', channel), JSON.stringify(message))
+    await this.cmd((c) => c.publish(this.key('ch', channel), JSON.stringify(message)))
   }
 
   async subscribe(channel: string, handler: Handler): Promise<() => Promise<void>> {
@@ -275,21 +526,29 @@ export class RedisState implements State {
   // ---- streams ------------------------------------------------------------------------------------
 
   async append<T>(stream: string, value: T, maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string> {
-    const [json] = streamTexts([value], maxLen)
-    return String(await this.main.call('xadd', [this.key('stream', stream), 'MAXLEN', '~', Math.floor(maxLen), '*', 'v', json]))
+    const [id] = await this.appendMany(stream, [value], maxLen)
+    return id
   }
 
+  /** Never waits for an unreachable Redis: see the port (ids '' for entries held in the outbox). */
   async appendMany<T>(stream: string, values: readonly T[], maxLen = DEFAULT_STREAM_MAX_LEN): Promise<string[]> {
     const texts = streamTexts(values, maxLen)
     if (!texts.length) return []
     const key = this.key('stream', stream)
-    const tx = this.main.multi()
-    for (const json of texts) tx.call('xadd', key, 'MAXLEN', '~', Math.floor(maxLen), '*', 'v', json)
-    const replies = (await tx.exec()) ?? []
-    return replies.map(([err, id]) => {
-      if (err) throw err
-      return String(id)
-    })
+    const seq = this.seq
+    this.seq += texts.length
+    const held = () => {
+      this.hold(texts.map((json, i) => ({ seq: seq + i, key, json, maxLen })))
+      return texts.map(() => '')
+    }
+    // behind entries still held: writing now would overtake them
+    if (this.down || this.outboxHead < this.outbox.length) return held()
+    try {
+      return await this.cmd(() => this.xaddAll(key, texts, texts.map(() => maxLen)))
+    } catch (err) {
+      if (!(err instanceof StateUnavailableError)) throw err
+      return held()
+    }
   }
 
   async read<T>(stream: string, afterId: string, count: number, blockMs?: number): Promise<StreamEntry<T>[]> {
@@ -299,12 +558,12 @@ export class RedisState implements State {
     const args = ['COUNT', count, 'STREAMS', key, afterId]
     const reply = (blockMs ?? 0) > 0
       ? await this.blocking((c) => c.call('xread', ['BLOCK', Math.ceil(blockMs!), ...args]))
-      : await this.main.call('xread', args)
+      : await this.cmd((c) => c.call('xread', args))
     return entriesOf(reply as StreamsReply).map(([, id, json]) => ({ id, value: JSON.parse(json) as T }))
   }
 
   async streamInfo(stream: string): Promise<{ length: number; firstId: string; lastId: string }> {
-    const [length, firstId, lastId] = (await STREAM_INFO.run(this.main, [this.key('stream', stream)], [])) as [number, string, string]
+    const [length, firstId, lastId] = (await this.cmd((c) => STREAM_INFO.run(c, [this.key('stream', stream)], []))) as [number, string, string]
     return { length: Number(length), firstId, lastId }
   }
 
@@ -320,7 +579,7 @@ export class RedisState implements State {
 
   async ackGroup(stream: string, group: string, ids: string[]): Promise<number> {
     if (ids.length === 0) return 0
-    return Number(await this.main.call('xack', [this.key('stream', stream), group, ...ids]))
+    return Number(await this.cmd((c) => c.call('xack', [this.key('stream', stream), group, ...ids])))
   }
 
   private async groupRead<T>(streams: string | string[], group: string, consumer: string, count: number, from: '>' | '0', blockMs?: number): Promise<GroupEntry<T>[]> {
@@ -331,7 +590,7 @@ export class RedisState implements State {
     const nameOf = new Map(keys.map((k, i) => [k, names[i]]))
     const block = from === '>' && (blockMs ?? 0) > 0 ? ['BLOCK', Math.ceil(blockMs!)] : []
     const args = ['GROUP', group, consumer, 'COUNT', count, ...block, 'STREAMS', ...keys, ...keys.map(() => from)]
-    const run = () => (block.length ? this.blocking((c) => c.call('xreadgroup', args)) : this.main.call('xreadgroup', args))
+    const run = () => (block.length ? this.blocking((c) => c.call('xreadgroup', args)) : this.cmd((c) => c.call('xreadgroup', args)))
     await this.ensureGroups(keys, group, false)
     let reply: unknown
     try {
@@ -363,7 +622,7 @@ export class RedisState implements State {
         const known = `${key}\u0000${group}`
         if (!force && this.knownGroups.has(known)) return
         try {
-          await this.main.call('xgroup', ['CREATE', key, group, '0', 'MKSTREAM'])
+          await this.cmd((c) => c.call('xgroup', ['CREATE', key, group, '0', 'MKSTREAM']))
         } catch (err) {
           if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err
         }
@@ -375,6 +634,7 @@ export class RedisState implements State {
   /** Runs a blocking command on a pooled connection of its own. */
   private async blocking<R>(fn: (c: Redis) => Promise<R>): Promise<R> {
     if (this.closed) throw new Error('state is closed')
+    if (this.down) throw new StateUnavailableError('Redis is unreachable')
     let c = this.idleBlocking.pop()
     if (!c) {
       if (this.busyBlocking.size < this.maxBlocking) c = this.connect({ enableAutoPipelining: false })
@@ -402,38 +662,43 @@ export class RedisState implements State {
   // ---- leases and membership ------------------------------------------------------------------
 
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await ACQUIRE_LEASE.run(this.main, [this.key('lease', name)], [owner, ttl(ttlMs)])) === 1
+    const args = [owner, ttl(ttlMs)]
+    return (await this.cmd((c) => ACQUIRE_LEASE.run(c, [this.key('lease', name)], args))) === 1
   }
 
   async renewLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
-    return (await RENEW_LEASE.run(this.main, [this.key('lease', name)], [owner, ttl(ttlMs)])) === 1
+    const args = [owner, ttl(ttlMs)]
+    return (await this.cmd((c) => RENEW_LEASE.run(c, [this.key('lease', name)], args))) === 1
   }
 
   async releaseLease(name: string, owner: string): Promise<boolean> {
-    return (await RELEASE_LEASE.run(this.main, [this.key('lease', name)], [owner])) === 1
+    return (await this.cmd((c) => RELEASE_LEASE.run(c, [this.key('lease', name)], [owner]))) === 1
   }
 
   async heartbeatMember(group: string, member: string, ttlMs: number): Promise<string[]> {
-    const members = (await HEARTBEAT_MEMBER.run(this.main, [this.key('members', group)], [member, ttl(ttlMs)])) as string[]
+    const args = [member, ttl(ttlMs)]
+    const members = (await this.cmd((c) => HEARTBEAT_MEMBER.run(c, [this.key('members', group)], args))) as string[]
     return members.map(String).sort()
   }
 
   async leaveMembership(group: string, member: string): Promise<void> {
-    await this.main.zrem(this.key('members', group), member)
+    await this.cmd((c) => c.zrem(this.key('members', group), member))
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------------
 
+  /** At start, waits for the first connection (the caller bounds the wait); later, fails at once while unavailable. */
   async ping(): Promise<void> {
-    await this.main.ping()
+    if (!this.everReady) await this.firstReady
+    await this.cmd((c) => c.ping())
   }
 
   async clear(): Promise<void> {
     const pattern = this.prefix.replace(/[*?[\]\\]/g, '\\$&') + '*'
     let cursor = '0'
     do {
-      const [next, keys] = await this.main.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-      if (keys.length) await this.main.unlink(...keys)
+      const [next, keys] = await this.cmd((c) => c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000))
+      if (keys.length) await this.cmd((c) => c.unlink(...keys))
       cursor = next
     } while (cursor !== '0')
     this.knownGroups.clear()
@@ -442,6 +707,7 @@ export class RedisState implements State {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.probe) clearInterval(this.probe)
     this.channels.clear()
     for (const c of [...this.busyBlocking, ...this.idleBlocking]) c.disconnect()
     this.idleBlocking.length = 0

@@ -2,7 +2,7 @@
  * AnomalyStore: anomalies as the matcher last reported them (upsert by their stable id), listed
  * newest first in a stable order (`seq`, fixed at first insert) with an opaque cursor.
  */
-import type { Anomaly, AnomalyType, Severity } from '../domain.js'
+import { canonicalPlate, type Anomaly, type AnomalyType, type Severity } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs, toMsOrNull } from './convert.js'
 import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
@@ -97,17 +97,17 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
     async upsertAnomalies(rows) {
       if (!rows.length) return
       const payload = rows.map((a) => ({
-        id: a.id, type: a.type, status: a.status, severity: a.severity, vehicle_id: a.vehicleId, plate: a.plate, plate_color: a.plateColor,
+        id: a.id, type: a.type, status: a.status, severity: a.severity, vehicle_id: a.vehicleId, plate: a.plate, plate_key: canonicalPlate(a.plate), plate_color: a.plateColor,
         waybill_no: a.waybillNo, enterprise_license_no: a.enterpriseLicenseNo,
         started_at: iso(a.startedAt), ended_at: a.endedAt === null ? null : iso(a.endedAt), last_seen_at: iso(a.lastSeenAt),
         evidence: a.evidence, resolved_by_late_data: !!a.resolvedByLateData,
       }))
       await sql.query(
-        `INSERT INTO anomalies (id, type, status, severity, vehicle_id, plate, plate_color, waybill_no, enterprise_license_no,
+        `INSERT INTO anomalies (id, type, status, severity, vehicle_id, plate, plate_key, plate_color, waybill_no, enterprise_license_no,
            started_at, ended_at, last_seen_at, evidence, resolved_by_late_data, updated_at)
-         SELECT id, type, status, severity, vehicle_id, plate, plate_color, waybill_no, enterprise_license_no,
+         SELECT id, type, status, severity, vehicle_id, plate, plate_key, plate_color, waybill_no, enterprise_license_no,
            started_at, ended_at, last_seen_at, evidence, resolved_by_late_data, clock_timestamp()
-         FROM jsonb_to_recordset($1::jsonb) AS r(id text, type text, status text, severity text, vehicle_id int4, plate text, plate_color int2,
+         FROM jsonb_to_recordset($1::jsonb) AS r(id text, type text, status text, severity text, vehicle_id int4, plate text, plate_key text, plate_color int2,
            waybill_no text, enterprise_license_no text, started_at timestamptz, ended_at timestamptz, last_seen_at timestamptz,
            evidence jsonb, resolved_by_late_data boolean)
          ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, severity = EXCLUDED.severity, vehicle_id = EXCLUDED.vehicle_id,
@@ -128,7 +128,7 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
       if (filter.type !== undefined) c.add('type = ANY(?::text[])', Array.isArray(filter.type) ? filter.type : [filter.type])
       if (filter.status) c.add('status = ?', filter.status)
       if (filter.severity !== undefined) c.add('severity = ANY(?::text[])', Array.isArray(filter.severity) ? filter.severity : [filter.severity])
-      if (filter.plate) c.add('plate = ?', filter.plate)
+      if (filter.plate) c.add('plate_key = ?', canonicalPlate(filter.plate))
       if (filter.plateColor !== undefined) c.add('plate_color = ?', filter.plateColor)
       if (filter.vehicleId !== undefined) c.add('vehicle_id = ?', filter.vehicleId)
       if (filter.enterpriseLicenseNo) c.add('enterprise_license_no = ?', filter.enterpriseLicenseNo)

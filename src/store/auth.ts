@@ -44,6 +44,21 @@ export interface AuditEntry {
   details: Record<string, unknown>
 }
 
+export interface AuditFilter {
+  tokenId?: string
+  /** the route pattern, exactly ("/api/v1/tokens") */
+  route?: string
+  method?: string
+  target?: string
+  enterpriseLicenseNo?: string
+  from?: number
+  /** exclusive */
+  to?: number
+  /** entries with a smaller id only (paging: the last id of the previous page) */
+  beforeId?: string
+  limit?: number
+}
+
 export type HandlingAction = 'notify' | 'rectify' | 'confirm' | 'dismiss'
 
 export interface HandlingEntry {
@@ -102,7 +117,7 @@ export interface ApiStore {
 
   appendAudit(entry: AuditEntry): Promise<void>
   /** Newest first. */
-  listAudit(filter?: { tokenId?: string; from?: number; to?: number; limit?: number }): Promise<(AuditEntry & { id: string })[]>
+  listAudit(filter?: AuditFilter): Promise<(AuditEntry & { id: string })[]>
 
   /**
    * Appends a handling step if `canApply(current)` accepts the anomaly's current handling state;
@@ -116,6 +131,10 @@ export interface ApiStore {
 
   createGeofence(geofence: NewGeofence, at: number): Promise<Geofence>
   listGeofences(): Promise<Geofence[]>
+  getGeofence(id: number): Promise<Geofence | null>
+  /** Replaces every field but id and createdAt; null when unknown. */
+  updateGeofence(id: number, geofence: NewGeofence): Promise<Geofence | null>
+  deleteGeofence(id: number): Promise<boolean>
 
   /**
    * Valid-looking fixes inside a bounding box in [from, to], by vehicle then device time (the
@@ -249,7 +268,13 @@ export function apiQueries(sql: Sql): ApiStore {
       if (filter.tokenId) where.push(`token_id = $${params.push(filter.tokenId)}`)
       if (filter.from !== undefined) where.push(`at >= $${params.push(iso(filter.from))}::timestamptz`)
       if (filter.to !== undefined) where.push(`at < $${params.push(iso(filter.to))}::timestamptz`)
+      if (filter.route) where.push(`route = $${params.push(filter.route)}`)
+      if (filter.method) where.push(`method = $${params.push(filter.method)}`)
+      if (filter.target) where.push(`target = $${params.push(filter.target)}`)
+      if (filter.enterpriseLicenseNo) where.push(`enterprise_license_no = $${params.push(filter.enterpriseLicenseNo)}`)
+      if (filter.beforeId) where.push(`id < $${params.push(filter.beforeId)}::bigint`)
       const limit = Math.min(Math.max(filter.limit ?? 100, 1), 10_000)
+      // Ordered by the bigint column: the select list's text alias "id" would sort "10" before "9".
       const { rows } = await sql.query<{
         id: string
         at: number
@@ -264,7 +289,7 @@ export function apiQueries(sql: Sql): ApiStore {
         details: unknown
       }>(
         `SELECT id::text AS id, ${ms('at')} AS at, token_id, role, enterprise_license_no, method, route, target, status, request_id, details
-         FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ${limit}`,
+         FROM audit_log ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY audit_log.id DESC LIMIT ${limit}`,
         params,
       )
       return rows.map((r) => ({
@@ -330,6 +355,25 @@ export function apiQueries(sql: Sql): ApiStore {
     async listGeofences() {
       const { rows } = await sql.query<GeofenceRow>(`SELECT ${GEOFENCE_COLUMNS} FROM geofences ORDER BY id`)
       return rows.map(geofenceFromRow)
+    },
+
+    async getGeofence(id) {
+      const { rows } = await sql.query<GeofenceRow>(`SELECT ${GEOFENCE_COLUMNS} FROM geofences WHERE id = $1`, [id])
+      return rows.length ? geofenceFromRow(rows[0]) : null
+    },
+
+    async updateGeofence(id, g) {
+      const { rows } = await sql.query<GeofenceRow>(
+        `UPDATE geofences SET name = $2, kind = $3, road_class = $4, speed_limit = $5, geometry = $6::jsonb, buffer_m = $7, min_lon = $8, min_lat = $9, max_lon = $10, max_lat = $11
+          WHERE id = $1 RETURNING ${GEOFENCE_COLUMNS}`,
+        [id, g.name, g.kind, g.roadClass, g.speedLimit, JSON.stringify(g.geometry), g.bufferMeters, g.bbox[0], g.bbox[1], g.bbox[2], g.bbox[3]],
+      )
+      return rows.length ? geofenceFromRow(rows[0]) : null
+    },
+
+    async deleteGeofence(id) {
+      const r = await sql.query(`DELETE FROM geofences WHERE id = $1`, [id])
+      return r.rowCount > 0
     },
 
     async positionsInBox(bbox, from, to, limit) {

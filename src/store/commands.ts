@@ -21,11 +21,19 @@ export function commandQueries(ctx: StoreContext): CommandStore {
   const { sql } = ctx
   return {
     async enqueueCommand(cmd) {
-      await sql.query(
-        `INSERT INTO queued_commands (id, phone, msg_id, body, created_at, expires_at)
-         VALUES ($1, $2, $3, $4::text::jsonb, $5, $6) ON CONFLICT (id) DO NOTHING`,
-        [cmd.id, cmd.phone, cmd.msgId, JSON.stringify(cmd.body ?? null), iso(cmd.createdAt), iso(cmd.expiresAt)],
-      )
+      // The status row follows the command (GET /commands/{id}); a requeued command is queued again.
+      await sql.transaction(async (tx) => {
+        await tx.query(
+          `INSERT INTO queued_commands (id, phone, msg_id, body, created_at, expires_at)
+           VALUES ($1, $2, $3, $4::text::jsonb, $5, $6) ON CONFLICT (id) DO NOTHING`,
+          [cmd.id, cmd.phone, cmd.msgId, JSON.stringify(cmd.body ?? null), iso(cmd.createdAt), iso(cmd.expiresAt)],
+        )
+        await tx.query(
+          `INSERT INTO command_status (id, phone, msg_id, status, created_at, expires_at, updated_at)
+           VALUES ($1, $2, $3, 'queued', $4, $5, now()) ON CONFLICT (id) DO UPDATE SET status = 'queued', updated_at = now()`,
+          [cmd.id, cmd.phone, cmd.msgId, iso(cmd.createdAt), iso(cmd.expiresAt)],
+        )
+      })
     },
 
     async takePendingCommands(phone, now) {
@@ -34,10 +42,17 @@ export function commandQueries(ctx: StoreContext): CommandStore {
         `DELETE FROM queued_commands WHERE phone = $1 RETURNING id, phone, msg_id, body, created_at, expires_at`,
         [phone],
       )
-      return rows
-        .map(toCommand)
-        .filter((c) => c.expiresAt > now)
-        .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      const taken = rows.map(toCommand)
+      const live = taken.filter((c) => c.expiresAt > now)
+      const expired = taken.filter((c) => c.expiresAt <= now)
+      if (taken.length) {
+        await sql.query(
+          `UPDATE command_status SET status = CASE WHEN id = ANY($1::text[]) THEN 'delivered' ELSE 'expired' END, updated_at = $3
+            WHERE id = ANY($1::text[]) OR id = ANY($2::text[])`,
+          [live.map((c) => c.id), expired.map((c) => c.id), iso(now)],
+        )
+      }
+      return live.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     },
   }
 }

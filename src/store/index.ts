@@ -3,17 +3,21 @@
  * modules. DATABASE_URL set → PostgreSQL/TimescaleDB through `pg`; unset → embedded PGlite in
  * `${dataDir}/pglite`. Tests can ask for in-memory PGlite or its TimescaleDB build.
  */
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
+import { adminQueries } from './admin.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
+import { hourlyAggregate, type HourlyAggregate } from './hourly.js'
 import { detectTimescale, maintenanceQueries, runMigrations } from './maintenance.js'
 import { tableExists } from './partitions.js'
 import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import type { MigrationReport, Store } from './port.js'
 import { platformQueries } from './platforms.js'
 import { positionQueries, type PositionTransport } from './positions.js'
@@ -25,6 +29,7 @@ const DAY_MS = 86_400_000
 
 export type { Store } from './port.js'
 export type { Sql } from './sql.js'
+export { DataDirLockedError, readLiveHolder, readAdminSecret, type DataDirLock, type LockHolder } from './data-dir-lock.js'
 
 export interface OpenStoreOptions {
   /**
@@ -51,7 +56,7 @@ export interface OpenStoreOptions {
   now?: () => number
   /** Use this Sql instead of opening one (the store closes it on close()). */
   sql?: Sql
-  /** Idle pg connection errors (server restarts) — logged by the caller; never thrown. */
+  /** Database errors outside any caller's request (idle pg connections, background aggregate refreshes) — logged by the caller; never thrown. */
   onDatabaseError?: (err: Error) => void
 }
 
@@ -60,10 +65,28 @@ export interface OpenedStore extends Store {
   readonly migrationReport: MigrationReport | null
   /** The underlying seam, for other engineers' query modules and the benchmarks. */
   readonly sql: Sql
+  /** The positions_hourly late-data refreshes (idle() for tests). */
+  readonly hourly: HourlyAggregate
+  /** The embedded data directory's lock (null on PostgreSQL and in memory): a server records its API URL there. */
+  readonly dataDirLock: DataDirLock | null
 }
 
-async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
-  if (opts.sql) return opts.sql
+async function openSql(config: Config, opts: OpenStoreOptions): Promise<{ sql: Sql; lock: DataDirLock | null }> {
+  if (opts.sql) return { sql: opts.sql, lock: null }
+  const sql = await openUnlockedSql(config, opts)
+  if (sql) return { sql, lock: null }
+  // The data directory is one process's: lock it before PGlite touches the files.
+  const lock = acquireDataDirLock(config.dataDir)
+  try {
+    return { sql: await openPGliteSql({ dataDir: embeddedDatabaseDir(config) }), lock }
+  } catch (e) {
+    lock.release()
+    throw e
+  }
+}
+
+/** Every Sql but the embedded data directory; null for that one. */
+async function openUnlockedSql(config: Config, opts: OpenStoreOptions): Promise<Sql | null> {
   if (config.databaseUrl) {
     return openPgSql({
       connectionString: config.databaseUrl,
@@ -82,11 +105,17 @@ async function openSql(config: Config, opts: OpenStoreOptions): Promise<Sql> {
     const instance = (await PGlite.create({ extensions: { timescaledb } })) as unknown as PGliteLike
     return openPGliteSql({ instance })
   }
-  return openPGliteSql({ dataDir: join(config.dataDir, 'pglite') })
+  return null
 }
 
+/** Where the embedded database lives under the data directory. */
+export const embeddedDatabaseDir = (config: Pick<Config, 'dataDir'>) => join(config.dataDir, 'pglite')
+
+/** Whether the embedded database has been created already (its first start initialises it, which takes a while). */
+export const embeddedDatabaseExists = (config: Pick<Config, 'dataDir'>) => existsSync(join(embeddedDatabaseDir(config), 'PG_VERSION'))
+
 export async function openStore(config: Config, opts: OpenStoreOptions = {}): Promise<OpenedStore> {
-  const sql = await openSql(config, opts)
+  const { sql, lock } = await openSql(config, opts)
   const ctx: StoreContext = {
     sql,
     config,
@@ -101,15 +130,19 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
 
     // Typed against the port: a Store area without its spread line here fails to compile.
     const maintenance = maintenanceQueries(ctx)
+    const hourly = hourlyAggregate(ctx, { onError: opts.onDatabaseError })
+    const now = opts.now ?? Date.now
     const waybills = waybillQueries(ctx)
     const anomalies = anomalyQueries(ctx)
+    const admin = adminQueries(ctx)
     const store: Omit<Store, 'timescale'> = {
       ...maintenance,
-      ...positionQueries(ctx, { transport: opts.transport }),
+      ...positionQueries(ctx, { transport: opts.transport, afterInsert: (batch) => hourly.committed(batch, now()) }),
       ...registryQueries(ctx),
       ...eventQueries(ctx),
       ...commandQueries(ctx),
       ...apiQueries(sql),
+      ...admin,
       ...waybills,
       ...anomalies,
       ...platformQueries(sql),
@@ -122,8 +155,12 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
         if (w) dropped.push(`waybills: ${w} rows`)
         const a = await anomalies.deleteAnomaliesBefore(now - r.anomaliesDays * DAY_MS)
         if (a) dropped.push(`anomalies: ${a} rows`)
+        // Command statuses answer "what became of my command": kept as long as the raw frames that carried it.
+        const c = await admin.deleteCommandStatusBefore(now - r.rawFramesDays * DAY_MS)
+        if (c) dropped.push(`command statuses: ${c} rows`)
         return dropped
       },
+      refreshHourlyBacklog: (at: number) => hourly.refreshBacklog(at),
       // Other areas add one line each here, e.g. ...waybillQueries(ctx), ...anomalyQueries(ctx)
       // (a module exporting (ctx: StoreContext) => TheirStorePort, its interface added to Store in port.ts).
     }
@@ -131,22 +168,39 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       timescale: { get: () => ctx.mode.timescale, enumerable: true },
       migrationReport: { value: migrationReport, enumerable: true },
       sql: { value: sql, enumerable: false },
+      hourly: { value: hourly, enumerable: false },
+      dataDirLock: { value: lock, enumerable: false },
+      close: {
+        value: async () => {
+          try {
+            // background refreshes end before the connection closes
+            await hourly.stop()
+            await maintenance.close()
+          } finally {
+            lock?.release()
+          }
+        },
+        enumerable: true,
+      },
     })
     const opened = store as unknown as OpenedStore
     if (migrationReport) await opened.ensurePartitions((opts.now ?? Date.now)())
     return opened
   } catch (e) {
     await sql.close().catch(() => undefined)
+    lock?.release()
     throw e
   }
 }
 
 export interface StoreUpkeep {
-  stop(): void
+  /** Stops the timer; resolves once a run in progress has finished (so the store can close under it). */
+  stop(): Promise<void>
 }
 
 /**
- * Periodic upkeep for a running gateway: partitions ahead (plain PostgreSQL) and retention.
+ * Periodic upkeep for a running gateway: partitions ahead (plain PostgreSQL), retention, and the
+ * hourly aggregate below its refresh policy's window (TimescaleDB).
  * Runs once immediately, then every `intervalMs` (default hourly). Errors go to onError; the
  * timer never keeps the process alive.
  */
@@ -155,23 +209,32 @@ export function startStoreUpkeep(
   opts: { intervalMs?: number; daysAhead?: number; now?: () => number; onError?: (err: Error) => void; onDone?: (created: string[], dropped: string[]) => void } = {},
 ): StoreUpkeep {
   const now = opts.now ?? Date.now
-  let running = false
-  const tick = async () => {
-    if (running) return
-    running = true
+  let running: Promise<void> | null = null
+  let stopped = false
+  const run = async () => {
     try {
       const t = now()
       const created = await store.ensurePartitions(t, opts.daysAhead ?? 7)
       const dropped = await store.applyRetention(t)
+      await store.refreshHourlyBacklog(t)
       opts.onDone?.(created, dropped)
     } catch (e) {
-      opts.onError?.(e as Error)
+      if (!stopped) opts.onError?.(e as Error)
     } finally {
-      running = false
+      running = null
     }
   }
-  void tick()
-  const timer = setInterval(() => void tick(), opts.intervalMs ?? 3_600_000)
+  const tick = () => {
+    if (!running && !stopped) running = run()
+  }
+  tick()
+  const timer = setInterval(tick, opts.intervalMs ?? 3_600_000)
   timer.unref()
-  return { stop: () => clearInterval(timer) }
+  return {
+    stop: async () => {
+      stopped = true
+      clearInterval(timer)
+      await running
+    },
+  }
 }

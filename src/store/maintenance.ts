@@ -127,7 +127,8 @@ async function syncTimescalePolicies(ctx: StoreContext, fleetChunkSeconds: numbe
   }
 }
 
-export function maintenanceQueries(ctx: StoreContext): Omit<MaintenanceStore, 'timescale'> {
+/** refreshHourlyBacklog is the hourly aggregate's (hourly.ts), composed in index.ts. */
+export function maintenanceQueries(ctx: StoreContext): Omit<MaintenanceStore, 'timescale' | 'refreshHourlyBacklog'> {
   return {
     migrate: () => runMigrations(ctx),
 

@@ -3,7 +3,7 @@
  * superior platforms we forward to, and each superior's durable forwarding position over the
  * positions table (what went up last: received_at, then vehicle and device time to break ties).
  */
-import type { CommittedPosition, PlateColor } from '../domain.js'
+import { canonicalPlate, type CommittedPosition, type PlateColor } from '../domain.js'
 import { iso, num, toMs } from './convert.js'
 import { rowToPosition } from './positions.js'
 import type { Sql } from './sql.js'
@@ -336,16 +336,16 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async findPlatformVehicle(plate, plateColor) {
-      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate = $1 AND plate_color = $2`, [plate, plateColor])
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate_key = $1 AND plate_color = $2`, [canonicalPlate(plate), plateColor])
       return rows[0] ? toVehicle(rows[0]) : null
     },
 
     async enrolPlatformVehicle(plate, plateColor, platformId) {
       await sql.query(
-        `INSERT INTO vehicles (plate, plate_color, reported_by_platform) VALUES ($1, $2, $3) ON CONFLICT (plate, plate_color) DO NOTHING`,
-        [plate, plateColor, platformId],
+        `INSERT INTO vehicles (plate, plate_key, plate_color, reported_by_platform) VALUES ($1, $2, $3, $4) ON CONFLICT (plate_key, plate_color) DO NOTHING`,
+        [plate, canonicalPlate(plate), plateColor, platformId],
       )
-      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate = $1 AND plate_color = $2`, [plate, plateColor])
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate_key = $1 AND plate_color = $2`, [canonicalPlate(plate), plateColor])
       return toVehicle(rows[0]!)
     },
 

@@ -4,6 +4,7 @@
  * writes SQL. The port is split by concern; Store is their union.
  */
 import type { ApiStore } from './auth.js'
+import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
 import type { WaybillStore } from './waybills.js'
 import type { PlatformStore } from './platforms.js'
@@ -35,6 +36,8 @@ export interface MaintenanceStore {
   ensurePartitions(now: number, daysAhead?: number): Promise<string[]>
   /** Drops data older than the configured retention (partitions, or Timescale policies). Returns what was dropped. */
   applyRetention(now: number): Promise<string[]>
+  /** TimescaleDB: recomputes positions_hourly where it is stale below its refresh policy's window (src/store/hourly.ts). No-op otherwise. */
+  refreshHourlyBacklog(now: number): Promise<void>
   ping(): Promise<void>
   close(): Promise<void>
 }
@@ -70,11 +73,15 @@ export interface PositionStore {
 }
 
 export interface RegistryStore {
-  /** Inserts or updates by (plate, plateColor); returns the registry ids in input order. */
+  /** Inserts or updates by (canonical plate, plateColor); returns the registry ids in input order. */
   upsertVehicles(vehicles: NewVehicle[]): Promise<number[]>
   getVehicle(id: number): Promise<Vehicle | null>
+  /** By canonical plate (any spelling of it); without a colour, the first registered of that plate. */
   findVehicle(plate: string, plateColor?: number): Promise<Vehicle | null>
+  /** Every vehicle of this canonical plate, whatever its colour (a waybill's trailer names no colour). */
+  findVehiclesByPlate(plate: string): Promise<Vehicle[]>
   findVehicleByTerminal(phone: string): Promise<Vehicle | null>
+  /** Active vehicles (retired ones are left out; see AdminStore.retiredVehicleIds). */
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>
   /** The terminal and the vehicle it is bound to (null when unbound or gone), in one query: authentication. */
@@ -104,4 +111,6 @@ export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
 export type { PlatformStore } from './platforms.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, PlatformStore {}
+export type { AdminStore } from './admin.js'
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, PlatformStore {}

@@ -202,6 +202,8 @@ function isMissingPartition(e: unknown): boolean {
 
 export interface PositionQueryOptions {
   transport?: PositionTransport
+  /** Called with each batch once it is committed (the hourly aggregate's late-data refresh). */
+  afterInsert?: (batch: readonly PositionRecord[]) => void
 }
 
 export function positionQueries(ctx: StoreContext, opts: PositionQueryOptions = {}): PositionStore {
@@ -237,13 +239,16 @@ export function positionQueries(ctx: StoreContext, opts: PositionQueryOptions = 
   return {
     async insertPositions(batch) {
       if (!batch.length) return { inserted: 0, duplicates: 0, duplicateIndexes: [] }
+      let result: InsertPositionsResult
       try {
-        return await insertOnce(batch)
+        result = await insertOnce(batch)
       } catch (e) {
         if (!isMissingPartition(e)) throw e
         ctx.knownPartitions.clear()
-        return insertOnce(batch)
+        result = await insertOnce(batch)
       }
+      if (result.inserted > 0) opts.afterInsert?.(batch)
+      return result
     },
 
     async track(vehicleId, from, to, options = {}) {

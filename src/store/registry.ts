@@ -1,9 +1,9 @@
 /**
- * RegistryStore: vehicles (by plate and plate colour) and the terminals bound to them.
+ * RegistryStore: vehicles (by canonical plate and plate colour) and the terminals bound to them.
  * vehicles.terminal_phone is the declared binding (registry import, or the last 0x0100
  * registration); terminals.vehicle_id is the terminal's own record.
  */
-import type { NewVehicle, Terminal, Vehicle } from '../domain.js'
+import { canonicalPlate, type NewVehicle, type Terminal, type Vehicle } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, numOrNull, toMsOrNull } from './convert.js'
 import type { RegistryStore } from './port.js'
@@ -87,13 +87,14 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
         const ids: number[] = []
         for (const v of vehicles) {
           const given = OPTIONAL.filter(([k]) => v[k] !== undefined)
-          const cols = ['plate', 'plate_color', ...given.map(([, c]) => c)]
-          const params: unknown[] = [v.plate, v.plateColor, ...given.map(([k]) => (k === 'businessScope' ? (v[k] ?? []) : v[k]))]
-          const values = cols.map((_, i) => (i < 2 ? `$${i + 1}` : `$${i + 1}::${given[i - 2]![2]}`))
+          // The vehicle is its canonical plate and colour; the display form stays as first registered.
+          const cols = ['plate', 'plate_key', 'plate_color', ...given.map(([, c]) => c)]
+          const params: unknown[] = [v.plate, canonicalPlate(v.plate), v.plateColor, ...given.map(([k]) => (k === 'businessScope' ? (v[k] ?? []) : v[k]))]
+          const values = cols.map((_, i) => (i < 3 ? `$${i + 1}` : `$${i + 1}::${given[i - 3]![2]}`))
           const updates = [...given.map(([, c]) => `${c} = EXCLUDED.${c}`), 'updated_at = now()']
           const { rows } = await tx.query<{ id: number }>(
             `INSERT INTO vehicles (${cols.join(', ')}) VALUES (${values.join(', ')})
-             ON CONFLICT (plate, plate_color) DO UPDATE SET ${updates.join(', ')} RETURNING id`,
+             ON CONFLICT (plate_key, plate_color) DO UPDATE SET ${updates.join(', ')} RETURNING id`,
             params,
           )
           ids.push(num(rows[0]!.id))
@@ -108,11 +109,17 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
     },
 
     async findVehicle(plate, plateColor) {
+      const key = canonicalPlate(plate)
       const { rows } =
         plateColor === undefined
-          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate = $1 ORDER BY v.id LIMIT 1`, [plate])
-          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate = $1 AND v.plate_color = $2`, [plate, plateColor])
+          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate_key = $1 ORDER BY v.id LIMIT 1`, [key])
+          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate_key = $1 AND v.plate_color = $2`, [key, plateColor])
       return rows[0] ? toVehicle(rows[0]) : null
+    },
+
+    async findVehiclesByPlate(plate) {
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.plate_key = $1 ORDER BY v.id`, [canonicalPlate(plate)])
+      return rows.map(toVehicle)
     },
 
     async findVehicleByTerminal(phone) {
@@ -131,8 +138,8 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
     async listVehicles(filter = {}) {
       const { rows } =
         filter.enterpriseLicenseNo === undefined
-          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v ORDER BY v.id`)
-          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.enterprise_license_no = $1 ORDER BY v.id`, [filter.enterpriseLicenseNo])
+          ? await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.retired_at IS NULL ORDER BY v.id`)
+          : await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles v WHERE v.retired_at IS NULL AND v.enterprise_license_no = $1 ORDER BY v.id`, [filter.enterpriseLicenseNo])
       return rows.map(toVehicle)
     },
 

@@ -3,6 +3,7 @@
  * queries filter on beside it), their status history, and the terminals' 0x0701 reports.
  * Status moves are compare-and-set, so two writers cannot both move the same waybill.
  */
+import { canonicalPlate } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs } from './convert.js'
 import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
@@ -118,10 +119,6 @@ function windowOf(w: WaybillInput): [number, number] {
   return win
 }
 
-function normalizedPlate(plate: string): string {
-  return plate.replace(/\s+/g, '').toUpperCase()
-}
-
 async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
   const [from, to] = windowOf(w)
   const res = await sql.query(
@@ -130,13 +127,33 @@ async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, date_trunc('milliseconds', clock_timestamp()))
      ON CONFLICT (waybill_no) DO NOTHING`,
     [
-      w.waybillNo, normalizedPlate(w.plate), w.plateColor, w.trailerPlate ? normalizedPlate(w.trailerPlate) : null, w.carrierLicenseNo,
+      w.waybillNo, canonicalPlate(w.plate), w.plateColor, w.trailerPlate ? canonicalPlate(w.trailerPlate) : null, w.carrierLicenseNo,
       w.driverQualificationNo, w.escortQualificationNo, w.status, iso(from), iso(to), JSON.stringify(inputOf(w)), iso(w.createdAt), iso(w.updatedAt),
     ],
   )
   if (!res.rowCount) return false
   for (const h of w.statusHistory) await insertHistory(sql, w.waybillNo, h)
   return true
+}
+
+/** One waybill with its history, on the given handle (a transaction's, to read inside it). */
+export async function readWaybill(db: Sql, no: string): Promise<Waybill | null> {
+  const { rows } = await db.query<WaybillRow>(`${SELECT} WHERE w.waybill_no = $1`, [no])
+  return rows[0] ? toWaybill(rows[0]) : null
+}
+
+/** Replaces a stored waybill's fields (status and history untouched); used by imports and corrections. */
+export async function updateWaybillRow(sql: Sql, input: WaybillInput, at: number): Promise<void> {
+  const [from, to] = windowOf(input)
+  await sql.query(
+    `UPDATE waybills SET plate = $2, plate_color = $3, trailer_plate = $4, carrier_license_no = $5, driver_qualification_no = $6,
+       escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
+     WHERE waybill_no = $1`,
+    [
+      input.waybillNo, canonicalPlate(input.plate), input.plateColor, input.trailerPlate ? canonicalPlate(input.trailerPlate) : null, input.carrierLicenseNo,
+      input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
+    ],
+  )
 }
 
 async function insertHistory(sql: Sql, no: string, h: WaybillStatusChange): Promise<void> {
@@ -146,10 +163,7 @@ async function insertHistory(sql: Sql, no: string, h: WaybillStatusChange): Prom
 export function waybillQueries(ctx: StoreContext): WaybillStore {
   const { sql } = ctx
 
-  async function get(db: Sql, no: string): Promise<Waybill | null> {
-    const { rows } = await db.query<WaybillRow>(`${SELECT} WHERE w.waybill_no = $1`, [no])
-    return rows[0] ? toWaybill(rows[0]) : null
-  }
+  const get = readWaybill
 
   return {
     insertWaybill: (w) => sql.transaction((tx) => insertRow(tx, w)),
@@ -163,16 +177,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
             inserted++
             continue
           }
-          const [from, to] = windowOf(input)
-          await tx.query(
-            `UPDATE waybills SET plate = $2, plate_color = $3, trailer_plate = $4, carrier_license_no = $5, driver_qualification_no = $6,
-               escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
-             WHERE waybill_no = $1`,
-            [
-              input.waybillNo, normalizedPlate(input.plate), input.plateColor, input.trailerPlate ? normalizedPlate(input.trailerPlate) : null, input.carrierLicenseNo,
-              input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
-            ],
-          )
+          await updateWaybillRow(tx, input, at)
           updated++
         }
         return { inserted, updated }
@@ -183,7 +188,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
 
     async listWaybills(filter = {}) {
       const c = new Conditions()
-      if (filter.plate) c.add('(w.plate = ? OR w.trailer_plate = ?)', normalizedPlate(filter.plate), normalizedPlate(filter.plate))
+      if (filter.plate) c.add('(w.plate = ? OR w.trailer_plate = ?)', canonicalPlate(filter.plate), canonicalPlate(filter.plate))
       if (filter.plateColor !== undefined) c.add('w.plate_color = ?', filter.plateColor)
       if (filter.status !== undefined) c.add('w.status = ANY(?::text[])', Array.isArray(filter.status) ? filter.status : [filter.status])
       if (filter.carrierLicenseNo) c.add('w.carrier_license_no = ?', filter.carrierLicenseNo)
@@ -220,7 +225,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
     },
 
     async activeWaybillFor(plate, plateColor, at, graceMs = 0) {
-      const p = normalizedPlate(plate)
+      const p = canonicalPlate(plate)
       const { rows } = await sql.query<WaybillRow>(
         `${SELECT} WHERE (w.plate = $1 AND w.plate_color = $2 OR w.trailer_plate = $1)
            AND w.status IN ('dispatched', 'in_transit') AND w.window_start <= $3 AND w.window_end >= $4
@@ -234,7 +239,7 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
       const { rows } = await sql.query<WaybillRow>(
         `${SELECT} WHERE w.plate = $1 AND w.plate_color = $2 AND w.window_start < $3 AND w.status IN ('in_transit', 'completed')
          ORDER BY w.window_start DESC, w.seq DESC LIMIT 1`,
-        [normalizedPlate(plate), plateColor, iso(before)],
+        [canonicalPlate(plate), plateColor, iso(before)],
       )
       return rows[0] ? toWaybill(rows[0]) : null
     },

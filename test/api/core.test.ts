@@ -102,6 +102,21 @@ for (const kind of BACKENDS) {
         'GET /api/v1/stats/flows': 'stats.test.ts flows',
         'GET /api/v1/stats/quality': 'stats.test.ts quality',
         'GET /api/v1/stats/grades': 'stats.test.ts grades',
+        'POST /api/v1/tokens': 'admin.test.ts tokens (supervisor only)',
+        'GET /api/v1/tokens': 'admin.test.ts tokens (supervisor only)',
+        'DELETE /api/v1/tokens/{id}': 'admin.test.ts tokens (supervisor only)',
+        'GET /api/v1/audit': 'admin.test.ts audit log (supervisor only)',
+        'GET /api/v1/commands/{id}': 'admin.test.ts command status',
+        'GET /api/v1/terminals/sessions': 'admin.test.ts sessions',
+        'GET /api/v1/terminals/{phone}/frames': 'admin.test.ts raw frames (supervisor only)',
+        'POST /api/v1/vehicles/{plate}/retire': 'admin.test.ts retiring',
+        'POST /api/v1/vehicles/{plate}/reinstate': 'admin.test.ts retiring',
+        'GET /api/v1/retired-vehicles': 'admin.test.ts retiring',
+        'PATCH /api/v1/geofences/{id}': 'admin.test.ts geofences (supervisor only)',
+        'DELETE /api/v1/geofences/{id}': 'admin.test.ts geofences (supervisor only)',
+        'POST /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
+        'GET /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
+        'POST /api/v1/waybills/import': 'admin.test.ts bulk waybill import (supervisor only)',
         // JT/T 809 platforms: supervisor only (authentication below; flows in test/platform/upper.test.ts)
         'GET /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
@@ -132,6 +147,7 @@ for (const kind of BACKENDS) {
       const inspectorWrite = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.inspector), payload: vehicleInput('浙A00001', LICENCE_A) })
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
+      t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
       for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer']] as const) {
         const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
         t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
@@ -191,7 +207,7 @@ for (const kind of BACKENDS) {
       const foreign = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: vehicleInput('浙A10004', LICENCE_B) })
       t.equal(foreign.statusCode, 403)
       const takeover = await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.entA), payload: { plate: '浙B20001' } })
-      t.equal(takeover.statusCode, 403)
+      t.equal(takeover.statusCode, 409)
       const b = await f.store.findVehicle('浙B20001', 2)
       t.equal(b?.enterpriseLicenseNo, LICENCE_B, 'B’s vehicle unchanged')
 
@@ -228,7 +244,7 @@ for (const kind of BACKENDS) {
       t.equal(offline.statusCode, 200)
       t.match(offline.json().live, { online: false, session: null, lastPosition: null })
       const foreignRead = await app.inject({ method: 'GET', url: `/api/v1/vehicles/${encodeURIComponent('浙B20001')}`, headers: auth(tokens.entA) })
-      t.equal(foreignRead.statusCode, 403)
+      t.equal(foreignRead.statusCode, 404, 'another carrier’s vehicle looks unknown')
       const missing = await app.inject({ method: 'GET', url: `/api/v1/vehicles/${encodeURIComponent('浙Z99999')}`, headers: auth(tokens.supervisor) })
       t.equal(missing.statusCode, 404)
       t.equal(missing.json().error.code, 'NOT_FOUND')
@@ -270,7 +286,7 @@ for (const kind of BACKENDS) {
       const badTime = await app.inject({ method: 'GET', url: url(`from=yesterday&to=${to}`), headers: auth(tokens.entA) })
       t.equal(badTime.statusCode, 400)
       const foreign = await app.inject({ method: 'GET', url: url(`from=${from}&to=${to}`), headers: auth(tokens.entB) })
-      t.equal(foreign.statusCode, 403)
+      t.equal(foreign.statusCode, 404)
     })
 
     t.test('geofences: polygon and buffered line; validation', async (t) => {

@@ -137,7 +137,7 @@ for (const kind of BACKENDS) {
       t.match(by['no-open-critical'], { pass: false, reason: /TERMINAL_ALARM/ })
       t.match(by['certificate-valid'], { pass: false, reason: /expired on 2025-03-01/ })
       t.match(by['scope-covers-cargo'], { pass: false, reason: /does not cover class 3/, details: { waybillNo: 'WB-B-NEXT' } })
-      t.equal((await get(`/api/v1/vehicles/${encodeURIComponent('浙B30001')}/self-check`, tokens.entA)).statusCode, 403)
+      t.equal((await get(`/api/v1/vehicles/${encodeURIComponent('浙B30001')}/self-check`, tokens.entA)).statusCode, 404)
     })
 
     t.test('corridors: passages through a bridge by hazard class', async (t) => {

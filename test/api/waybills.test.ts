@@ -39,9 +39,9 @@ for (const kind of BACKENDS) {
       const foreign = await post(waybill('WB-B-0009', LICENCE_B), tokens.entA)
       t.equal(foreign.statusCode, 403, 'an enterprise cannot create a waybill of another carrier')
       const onForeignTruck = await post(waybill('WB-A-0008', LICENCE_A, { plate: '浙B30001' }), tokens.entA)
-      t.equal(onForeignTruck.statusCode, 403, "an enterprise cannot put its waybill on another carrier's truck")
+      t.equal(onForeignTruck.statusCode, 404, "an enterprise cannot put its waybill on another carrier's truck (answered as an unregistered one)")
       const onForeignTrailer = await post(waybill('WB-A-0007', LICENCE_A, { trailerPlate: '浙B30001', trailerTransportCertNo: '330100000002' }), tokens.entA)
-      t.equal(onForeignTrailer.statusCode, 403, "nor on another carrier's trailer")
+      t.equal(onForeignTrailer.statusCode, 404, "nor on another carrier's trailer")
       const inspector = await post(waybill('WB-A-0003', LICENCE_A), tokens.inspector)
       t.equal(inspector.statusCode, 403)
       t.equal((await post(waybill('WB-B-0001', LICENCE_B), tokens.entB)).statusCode, 201)
@@ -52,7 +52,7 @@ for (const kind of BACKENDS) {
       const one = await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0001', headers: auth(tokens.entA) })
       t.equal(one.statusCode, 200)
       t.equal(one.json().carrierLicenseNo, LICENCE_A)
-      t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0001', headers: auth(tokens.entB) })).statusCode, 403)
+      t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0001', headers: auth(tokens.entB) })).statusCode, 404)
       t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0001', headers: auth(tokens.inspector) })).statusCode, 200)
       t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/NOPE', headers: auth(tokens.supervisor) })).statusCode, 404)
 
@@ -87,7 +87,7 @@ for (const kind of BACKENDS) {
       const skip = await patch('WB-A-0001', { status: 'completed' })
       t.equal(skip.statusCode, 409)
       t.match(skip.json().error, { code: 'CONFLICT', details: { from: 'created', to: 'completed' } })
-      t.equal((await patch('WB-A-0001', { status: 'dispatched' }, tokens.entB)).statusCode, 403)
+      t.equal((await patch('WB-A-0001', { status: 'dispatched' }, tokens.entB)).statusCode, 404)
       t.equal((await patch('WB-A-0001', { status: 'dispatched' }, tokens.inspector)).statusCode, 403)
       t.equal((await patch('WB-A-0001', { status: 'sideways' })).statusCode, 400)
       const d = await patch('WB-A-0001', { status: 'dispatched', note: '08:00 出车' })
@@ -124,7 +124,7 @@ for (const kind of BACKENDS) {
       const png = await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0002/qrcode?format=png', headers: auth(tokens.entA) })
       t.equal(png.headers['content-type'], 'image/png')
       t.same([...png.rawPayload.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG')
-      t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0002/qrcode', headers: auth(tokens.entB) })).statusCode, 403)
+      t.equal((await app.inject({ method: 'GET', url: '/api/v1/waybills/WB-A-0002/qrcode', headers: auth(tokens.entB) })).statusCode, 404)
 
       const verify = (payload: unknown, token = tokens.inspector) => app.inject({ method: 'POST', url: '/api/v1/waybills/verify', headers: auth(token), payload: payload as object })
       const ok = await verify({ qr: body.text })
@@ -162,7 +162,7 @@ for (const kind of BACKENDS) {
       // Every process of a deployment signs with the one stored key pair.
       const key = await f.store.getSetting<{ publicKey: string }>('qr.sm2-keypair')
       t.equal(key?.publicKey, body.publicKey, 'generated at first use and stored')
-      t.equal((await verify({ qr: body.text }, tokens.entB)).statusCode, 403, 'an enterprise cannot inspect another carrier’s waybill')
+      t.equal((await verify({ qr: body.text }, tokens.entB)).statusCode, 404, 'an enterprise cannot inspect another carrier’s waybill')
     })
   })
 }

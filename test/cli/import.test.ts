@@ -59,7 +59,13 @@ for (const variant of variants) {
 
     const ok = captureIO()
     t.equal(await runImport(['vehicles', file('good.csv', GOOD_CSV)], ok.io, deps), 0, ok.stderr())
-    t.match(ok.stdout(), /^3 vehicles imported\n$/)
+    t.equal(ok.stdout(), 'line 2: created 鲁A10001/2\nline 3: created 鲁A10002/2\nline 4: created 鲁A10003/2\n3 vehicles imported (3 created)\n')
+    // the same file again: nothing is imported again, and it says so per line
+    const again = captureIO()
+    t.equal(await runImport(['vehicles', file('good.csv', GOOD_CSV), '--json'], again.io, deps), 0, again.stderr())
+    const same = JSON.parse(again.stdout())
+    t.same([same.imported, same.created, same.unchanged, same.conflicting], [0, 0, 3, 0])
+    t.same(same.lines.map((l: { line: number; outcome: string }) => [l.line, l.outcome]), [[2, 'unchanged'], [3, 'unchanged'], [4, 'unchanged']])
     const v2 = await store.findVehicle('鲁A10002', 2)
     t.equal(v2?.enterpriseName, '山东危运物流有限公司, 二队', 'quoted comma kept')
     t.same(v2?.businessScope, ['3', '8'])
@@ -92,8 +98,16 @@ for (const variant of variants) {
     t.equal(r.failed, 3)
     t.same(r.errors.map((e: { line: number; field: string }) => [e.line, e.field]), [[3, 'nope'], [4, ''], [5, '']])
     t.equal((await store.findVehicle('鲁A10001', 2))?.enterpriseName, '山东危运物流有限公司', 'the valid line was not imported either')
+    const changed = file('v2.ndjson', text.split('\n')[0] + '\n' + JSON.stringify({ plate: '鲁A10004', terminalPhone: '13900010004' }) + '\n')
+    const conflict = captureIO()
+    t.equal(await runImport(['vehicles', changed], conflict.io, deps), 1, 'a record stored with other values is a conflict')
+    t.match(conflict.stdout(), /^line 1: conflicting 鲁A10001\/2 \(enterpriseName, businessScope differ from what is stored\)\nline 2: created 鲁A10004\/2\n0 vehicles imported \(1 created, 1 conflicting\): nothing imported\n$/)
+    t.match(conflict.stderr(), /1 vehicles conflicting with what is stored \(--update overwrites them\): nothing imported/)
+    t.equal((await store.findVehicle('鲁A10001', 2))?.enterpriseName, '山东危运物流有限公司', 'the conflicting vehicle is kept')
+    t.equal(await store.findVehicle('鲁A10004', 2), null, 'and nothing else was imported')
     const fixed = captureIO()
-    t.equal(await runImport(['vehicles', file('v2.ndjson', text.split('\n')[0] + '\n')], fixed.io, deps), 0)
+    t.equal(await runImport(['vehicles', changed, '--update'], fixed.io, deps), 0)
+    t.match(fixed.stdout(), /line 1: updated 鲁A10001\/2 \(enterpriseName, businessScope changed\)\nline 2: created 鲁A10004\/2\n2 vehicles imported \(1 created, 1 updated\)\n$/)
     t.equal((await store.findVehicle('鲁A10001', 2))?.enterpriseName, '新名称', 'upserted by plate and colour')
     t.equal((await store.findVehicle('鲁A10001', 2))?.terminalPhone, '13900010001', 'fields not given are kept')
 
@@ -126,6 +140,44 @@ t.test('waybills: every line validated and reported', async (t) => {
   const csv = captureIO()
   t.equal(await runImport(['waybills', file('w.csv', `${header}\n${row}\n`), '--dry-run'], csv.io, {}), 0, csv.stderr())
   t.match(csv.stderr(), /1 waybills valid/)
+})
+
+t.test('waybills imported again: created, unchanged, conflicting per line; --update only while "created"', async (t) => {
+  const store = await openStore({ ...structuredClone(DEFAULTS) }, { embedded: 'memory' })
+  t.teardown(() => store.close())
+  const deps = { openStore: async () => store }
+  const base = {
+    issueDate: '2024-06-03', consignorName: '济南化工有限公司', consigneeName: '青岛港务集团', loadingPlace: '济南市历城区', loadingDate: '20240603',
+    destination: '青岛市黄岛区', expectedArrivalDate: '20240604', carrierName: '山东危运物流有限公司', carrierLicenseNo: '370100000001', plate: '鲁A12345',
+    plateColor: 2, transportCertNo: '370100123456', driverName: '张三', driverQualificationNo: '370102198001011234', escortName: '李四',
+    escortQualificationNo: '370102198502025678', goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 30.5, unit: 't' }],
+  }
+  const w = (no: string, extra: object = {}) => JSON.stringify({ ...base, waybillNo: no, ...extra })
+  const first = captureIO()
+  t.equal(await runImport(['waybills', file('w1.ndjson', [w('YD-A'), w('YD-B')].join('\n'))], first.io, deps), 0, first.stderr())
+  t.match(first.stdout(), /line 1: created YD-A\nline 2: created YD-B\n2 waybills imported \(2 created\)/)
+  const moved = await store.updateWaybillStatus('YD-B', 'created', { status: 'dispatched', at: Date.now(), by: 'test' })
+  t.ok(moved)
+
+  const again = captureIO()
+  const lines = [w('YD-A'), w('YD-B', { driverName: '王五' }), w('YD-C')].join('\n')
+  t.equal(await runImport(['waybills', file('w2.ndjson', lines), '--json'], again.io, deps), 1)
+  const r = JSON.parse(again.stdout())
+  t.same(r.lines, [
+    { line: 1, key: 'YD-A', outcome: 'unchanged', fields: [] },
+    { line: 2, key: 'YD-B', outcome: 'conflicting', fields: ['driverName'] },
+    { line: 3, key: 'YD-C', outcome: 'created', fields: [] },
+  ])
+  t.equal(r.imported, 0)
+  t.equal(await store.getWaybill('YD-C'), null, 'a conflict imports nothing')
+
+  const update = captureIO()
+  t.equal(await runImport(['waybills', file('w3.ndjson', lines), '--update'], update.io, deps), 1, 'a dispatched waybill does not change')
+  t.match(update.stdout(), /line 2: conflicting YD-B \(driverName differ from what is stored\): status dispatched: its fields no longer change/)
+  const editable = captureIO()
+  t.equal(await runImport(['waybills', file('w4.ndjson', [w('YD-A', { driverName: '王五' }), w('YD-C')].join('\n')), '--update'], editable.io, deps), 0, editable.stdout())
+  t.match(editable.stdout(), /line 1: updated YD-A \(driverName changed\)\nline 2: created YD-C\n2 waybills imported \(1 created, 1 updated\)/)
+  t.equal((await store.getWaybill('YD-A'))?.driverName, '王五')
 })
 
 t.test('usage and CSV splitting', async (t) => {

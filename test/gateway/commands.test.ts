@@ -89,6 +89,10 @@ for (const variant of VARIANTS) {
       await eventually(() => got.length === 1)
       t.equal((got[0].body as { text: string }).text, 'queued while offline', 'delivered after authentication (on the other gateway)')
       t.same(await store.takePendingCommands(v.phone, Date.now()), [], 'and no longer queued')
+      // The 202's id tells what became of it: the terminal's 0x0001 is kept as the answer.
+      const id = queued.status === 'queued' ? queued.id : ''
+      await eventually(async () => (await store.getCommandStatus(id, Date.now()))?.status === 'answered')
+      t.match(await store.getCommandStatus(id, Date.now()), { status: 'answered', phone: v.phone, msgId: 0x8300, answer: { msgId: 0x0001, body: { replyId: 0x8300, result: 0 } } })
     })
 
     t.test('a queued command the terminal drops off without answering waits for its next session', async (t) => {
@@ -96,13 +100,18 @@ for (const variant of VARIANTS) {
       const first = await online(a.port, v)
       await first.client.close()
       await eventually(() => !a.app.gateway.isConnected(v.phone))
-      t.equal((await a.app.gateway.sendCommand(v.phone, { msgId: 0x8300, body: { flags: 0x08, text: 'keep me' } })).status, 'queued')
+      const queued = await a.app.gateway.sendCommand(v.phone, { msgId: 0x8300, body: { flags: 0x08, text: 'keep me' } })
+      t.equal(queued.status, 'queued')
+      const id = queued.status === 'queued' ? queued.id : ''
+      t.equal((await store.getCommandStatus(id, Date.now()))?.status, 'queued')
       // A session that receives it but goes away without answering…
       const got: Message[] = []
       const silent = await connect(a.port, v.phone, { autoAnswer: false, onMessage: (m) => m.msgId === 0x8300 && got.push(m) })
       t.equal(await silent.authenticate(first.authCode), 0)
       await eventually(() => got.length === 1)
+      t.equal((await store.getCommandStatus(id, Date.now()))?.status, 'delivered', 'delivered, not answered yet')
       await silent.close()
+      await eventually(async () => (await store.getCommandStatus(id, Date.now()))?.status === 'queued')
       // …so the next one gets it again.
       const later: Message[] = []
       const again = await connect(a.port, v.phone, { onMessage: (m) => m.msgId === 0x8300 && later.push(m) })
@@ -110,6 +119,7 @@ for (const variant of VARIANTS) {
       t.equal(await again.authenticate(first.authCode), 0)
       await eventually(() => later.length === 1)
       t.equal((later[0].body as { text: string }).text, 'keep me', 'redelivered')
+      await eventually(async () => (await store.getCommandStatus(id, Date.now()))?.status === 'answered')
     })
 
     t.test('a terminal on gateway B answers a command sent through gateway A', async (t) => {

@@ -9,6 +9,7 @@ import { once } from 'node:events'
 import t from 'tap'
 import { RedisState } from '../../src/state/index.js'
 import { openStore } from '../../src/store/index.js'
+import { startOwnRedis } from '../state/redis-server.js'
 import { DATABASE_URL, fixAt, newPhone, newPlate, online, REDIS_URL, testConfig } from './harness.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
@@ -20,10 +21,12 @@ interface Served {
   exited: Promise<number | null>
 }
 
-function serve(args: string[], env: Record<string, string> = {}): Served {
+/** `detached`: the child leads a process group of its own (its workers join it), as a shell job does. */
+function serve(args: string[], env: Record<string, string> = {}, opts: { detached?: boolean } = {}): Served {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
     env: { ...process.env, JT808_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   })
   let out = ''
   let err = ''
@@ -125,4 +128,57 @@ t.test('--workers 2: two processes share the port, sessions go to Redis', async 
   t.equal(await s.exited, 0)
   t.match(s.out(), /stopping 2 workers[\s\S]*stopped/)
   await state.clear()
+})
+
+t.test('--workers 2: Ctrl-C (SIGINT to the whole process group) drains every worker; /metrics adds both workers up', async (t) => {
+  const databaseUrl = await schemaUrl(t)
+  const redis = await startOwnRedis()
+  t.teardown(() => redis.stop())
+  // a long batch: the positions are still uncommitted when the signal comes
+  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2', '--batch-ms', '1500'], {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redis.url,
+  }, { detached: true })
+  t.teardown(() => {
+    if (!t.passing()) t.comment(`serve output:\n${s.out()}\n${s.err()}`)
+    if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.child.pid!, 'SIGKILL')
+  })
+  await listeningPort(s, /listening on tcp:\/\/[^:]+:(\d+) with 2 workers, API on http/)
+  const [, tcpPort, httpPort] = /listening on tcp:\/\/[^:]+:(\d+) with 2 workers, API on http:\/\/[^:]+:(\d+)/.exec(s.out())!.map(Number)
+  const terminals = await Promise.all(Array.from({ length: 6 }, () => online(tcpPort, { phone: newPhone(), plate: newPlate(), plateColor: 2 }, 2013, { replyTimeoutMs: 30_000 })))
+  t.teardown(() => Promise.all(terminals.map(({ client }) => client.close())))
+  const state = new RedisState(redis.url, { prefix: 'jt808:' })
+  t.teardown(() => state.close())
+  const nodes = new Set<string>()
+  for (const { client } of terminals) nodes.add((await state.getSession(client.phone))?.nodeId ?? 'none')
+  t.equal(nodes.size, 2, 'the terminals are spread over both workers')
+
+  // every scrape, whichever worker answers it, counts both workers' sessions
+  for (let i = 0; i < 4; i++) {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+    t.match(text, /^jt808_sessions 6$/m, `scrape ${i + 1}: 6 sessions in all`)
+    t.notMatch(text, /cluster metrics unavailable/)
+  }
+
+  const base = Math.floor(Date.now() / 1000) * 1000 - 600_000
+  const sent = terminals.map(({ client }) => [0, 1, 2, 3].map((n) => client.reportPosition(fixAt(base + n * 1000))))
+  await new Promise((r) => setTimeout(r, 200))
+  process.kill(-s.child.pid!, 'SIGINT')
+  const results = await Promise.all(sent.map((list) => Promise.allSettled(list)))
+  t.equal(await s.exited, 0, 'clean exit')
+  t.notMatch(s.err(), /second signal/, 'no worker took the stop for a second signal')
+  // each worker stops on whichever comes first: its own SIGINT or the primary's request
+  t.equal(s.out().match(/jt808 worker \d+: (SIG\w+|stop requested by the primary), shutting down/g)?.length, 2, 'both workers drained')
+  t.match(s.out(), /stopping 2 workers[\s\S]*jt808 serve: stopped/)
+
+  const store = await openStore(testConfig({ databaseUrl }), { migrate: false })
+  t.teardown(() => store.close())
+  let acked = 0
+  for (const [i, { client }] of terminals.entries()) {
+    const ok = results[i].filter((r) => r.status === 'fulfilled' && r.value === 0).length
+    acked += ok
+    const terminal = await store.getTerminal(client.phone)
+    t.equal(await store.countPositions(terminal!.vehicleId!), ok, `${client.phone}: acknowledged = committed (${ok})`)
+  }
+  t.equal(acked, 24, 'every position received before the signal was committed and acknowledged')
 })

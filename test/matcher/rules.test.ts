@@ -337,7 +337,7 @@ t.test('NIGHT_DRIVING_RESTRICTED: off by default; a configured 19:00–06:00 ban
   t.equal(n[0].evidence.window, 'shandong-highway')
 })
 
-t.test('invalid fixes (rules.md validity) are counted and ignored', async (t) => {
+t.test('invalid fixes (docs/rules.md validity) are counted and ignored', async (t) => {
   const h = harness()
   const trip = new Trip(bj('10:00'))
   const ps = trip.drive(5 * MIN, 60)

@@ -6,6 +6,7 @@ import {
   encodeFrameWithBody,
   encodeMessage,
   headerOf,
+  messageToJson,
   parseFrame,
   unescape,
   xor,
@@ -63,6 +64,46 @@ t.test('escaping: checksum byte escaped, 0x7d handled everywhere', async (t) => 
   t.equal(enc.value.subarray(1, -1).indexOf(0x7e), -1, 'no raw 0x7e inside')
   const back = parseFrame(enc.value.subarray(1, -1))
   t.ok(back.ok && back.value.body.equals(body) && back.value.header.serial === 0x7e7d)
+})
+
+t.test('strict and lenient: a header body length that disagrees with the body', async (t) => {
+  const f = inner(fixture('0900 passthrough whose header declares 122 body bytes, 107 present').hex)
+  const strict = decodeFrame(f)
+  t.equal(!strict.ok && strict.error.code, 'LENGTH_MISMATCH', 'strict: a typed error')
+  t.match(!strict.ok && strict.error.message, /declares a body of 122 bytes, frame carries 107/)
+  t.equal(parseFrame(f).ok, false)
+  const lenient = decodeFrame(f, { lenient: true })
+  t.ok(lenient.ok, 'lenient: decoded')
+  if (!lenient.ok) return
+  const m = lenient.value.message
+  t.equal(m.msgId, 0x0900)
+  t.equal(m.declaredBodyLength, 122, 'flagged with what the header declared')
+  t.equal(lenient.value.checksumOk, true)
+  t.equal((m.body as { type: number }).type, 0x53, 'the body is the 107 bytes present')
+  const frame = parseFrame(f, { lenient: true })
+  t.ok(frame.ok && frame.value.body.length === 107 && frame.value.header.declaredBodyLength === 122)
+  t.match(messageToJson(m, true), { msgId: '0x0900', declaredBodyLength: 122 })
+  // re-encoded, the frame carries its true length
+  const again = encodeMessage(m)
+  t.ok(again.ok)
+  const back = again.ok ? decodeFrame(again.value.subarray(1, -1)) : null
+  t.ok(back?.ok && back.value.message.declaredBodyLength === undefined, 'the re-encoded frame is well-formed')
+  // a well-formed frame carries no flag
+  const good = decodeFrame(inner(fixture('0002 heartbeat, checksum 0x7d escaped as 7d 01').hex), { lenient: true })
+  t.ok(good.ok && !('declaredBodyLength' in good.value.message))
+  // both the checksum and the length wrong: refused even in lenient mode
+  const both = decodeFrame(inner(fixture('0200 as published, length field and checksum wrong').hex), { lenient: true })
+  t.equal(!both.ok && both.error.code, 'LENGTH_MISMATCH')
+  // a 2019 header (bit 14) whose length is off keeps the 2019 layout
+  const h = headerOf({ msgId: 0x0002, phone: '01391234432900000000', serial: 9, version: 2019 })
+  const enc = encodeFrameWithBody(h, Buffer.alloc(0))
+  t.ok(enc.ok)
+  if (!enc.ok) return
+  const bytes = Buffer.from(enc.value.subarray(1, -1))
+  bytes[3] = 0x03 // declare 3 body bytes (5 would fit the 2013 layout); fix the checksum so only the length is wrong
+  bytes[bytes.length - 1] = bytes.subarray(0, -1).reduce((x, b) => x ^ b, 0)
+  const l2019 = decodeFrame(bytes, { lenient: true })
+  t.ok(l2019.ok && l2019.value.message.version === 2019 && l2019.value.message.phone === '01391234432900000000' && l2019.value.message.declaredBodyLength === 3)
 })
 
 t.test('strict and lenient: bad checksum and stray 0x7d', async (t) => {

@@ -12,7 +12,7 @@ export interface FixtureFrame {
 }
 export type Expectation =
   | { msgId: string; version: number }
-  | { error: string; lenient: { msgId: string; version: number; checksumOk: boolean } | { error: string } }
+  | { error: string; lenient: { msgId: string; version: number; checksumOk: boolean; declaredBodyLength?: number } | { error: string } }
 
 export interface FixtureStream {
   name: string

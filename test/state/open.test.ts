@@ -30,3 +30,11 @@ t.test('unreachable Redis fails at start, naming the address without its passwor
   t.ok(Date.now() - started < 3000, 'within its timeout')
   t.equal(redactUrl('not a url'), '(unparseable URL)')
 })
+
+t.test('until Redis first answers, its connection errors go into the one start error, not to onError', async (t) => {
+  const logged: Error[] = []
+  const err = await openState({ redisUrl: 'redis://127.0.0.1:1', workers: 1 }, { connectTimeoutMs: 500, onError: (e) => logged.push(e) }).catch((e: unknown) => e)
+  t.type(err, StateUnavailableError)
+  t.match((err as Error).message, /ECONNREFUSED/, 'the cause is in the message')
+  t.same(logged, [], 'nothing reported separately (each would be a log line with a stack)')
+})

@@ -17,7 +17,7 @@
  */
 import type { HasAsSent } from '../../bytes.js'
 import { fields, type BodyCodec809, type Field, type HasDeclared } from '../body.js'
-import { ALWAYS, envelope, type Envelope } from '../envelope.js'
+import { envelope, type Envelope } from '../envelope.js'
 import { readPosition, writePosition, type Position } from './position.js'
 import { CodecFault } from '../../errors.js'
 
@@ -137,6 +137,7 @@ export interface UpExchangeData {
 export type UpExchange = Envelope<UpExchangeData>
 
 export const upExchange = envelope<UpExchangeData>(
+  0x1200,
   {
     0x1201: vehicleRegister,
     0x1202: realTimePosition,
@@ -151,5 +152,5 @@ export const upExchange = envelope<UpExchangeData>(
     0x120c: driverInfoReport,
     0x120d: waybillReport,
   },
-  ALWAYS,
+  'vehicle',
 )

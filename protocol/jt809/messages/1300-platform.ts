@@ -15,7 +15,7 @@
  */
 import type { HasAsSent } from '../../bytes.js'
 import { fields, type HasDeclared } from '../body.js'
-import { envelope, NEVER, type Envelope } from '../envelope.js'
+import { envelope, type Envelope } from '../envelope.js'
 import type { SourceRef } from './1200-exchange.js'
 
 export interface PostQuery extends HasAsSent, HasDeclared {
@@ -75,5 +75,5 @@ export interface DownPlatformData {
 export type UpPlatform = Envelope<UpPlatformData>
 export type DownPlatform = Envelope<DownPlatformData>
 
-export const upPlatform = envelope<UpPlatformData>({ 0x1301: postQueryAnswer, 0x1302: platformInfoAck }, NEVER)
-export const downPlatform = envelope<DownPlatformData>({ 0x9301: postQuery, 0x9302: platformInfo }, NEVER)
+export const upPlatform = envelope<UpPlatformData>(0x1300, { 0x1301: postQueryAnswer, 0x1302: platformInfoAck }, 'none')
+export const downPlatform = envelope<DownPlatformData>(0x9300, { 0x9301: postQuery, 0x9302: platformInfo }, 'none')

@@ -27,7 +27,7 @@
  */
 import type { HasAsSent } from '../../bytes.js'
 import { fields, type BodyCodec809, type Field, type HasDeclared } from '../body.js'
-import { envelope, ONLY_2011, type Envelope } from '../envelope.js'
+import { envelope, type Envelope } from '../envelope.js'
 
 export interface SupervisionReply {
   supervisionId: number
@@ -155,5 +155,5 @@ export interface DownWarnData {
 export type UpWarn = Envelope<UpWarnData>
 export type DownWarn = Envelope<DownWarnData>
 
-export const upWarn = envelope<UpWarnData>({ 0x1401: supervisionReply, 0x1402: alarmReport, 0x1403: alarmHandled }, ONLY_2011)
-export const downWarn = envelope<DownWarnData>({ 0x9401: supervisionRequest, 0x9402: alarmNotice, 0x9403: alarmNotice }, ONLY_2011)
+export const upWarn = envelope<UpWarnData>(0x1400, { 0x1401: supervisionReply, 0x1402: alarmReport, 0x1403: alarmHandled }, 'optional')
+export const downWarn = envelope<DownWarnData>(0x9400, { 0x9401: supervisionRequest, 0x9402: alarmNotice, 0x9403: alarmNotice }, 'optional')

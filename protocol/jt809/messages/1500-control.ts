@@ -16,7 +16,7 @@
  */
 import type { HasAsSent } from '../../bytes.js'
 import { fields, hex, num, type BodyCodec809, type Field, type HasDeclared } from '../body.js'
-import { ALWAYS, envelope, type Envelope } from '../envelope.js'
+import { envelope, type Envelope } from '../envelope.js'
 import type { SourceRef } from './1200-exchange.js'
 import { readPosition, writePosition, type Position } from './position.js'
 
@@ -148,8 +148,9 @@ export interface DownControlData {
 export type UpControl = Envelope<UpControlData>
 export type DownControl = Envelope<DownControlData>
 
-export const upControl = envelope<UpControlData>({ 0x1501: controlResult, 0x1502: photoReply, 0x1503: textReply, 0x1504: tachographReply, 0x1505: controlResult }, ALWAYS)
+export const upControl = envelope<UpControlData>(0x1500, { 0x1501: controlResult, 0x1502: photoReply, 0x1503: textReply, 0x1504: tachographReply, 0x1505: controlResult }, 'vehicle')
 export const downControl = envelope<DownControlData>(
+  0x9500,
   { 0x9501: listenRequest, 0x9502: photoRequest, 0x9503: textRequest, 0x9504: tachographRequest, 0x9505: emergencyAccess },
-  ALWAYS,
+  'vehicle',
 )

@@ -6,7 +6,7 @@
  */
 import type { HasAsSent } from '../../bytes.js'
 import { fields } from '../body.js'
-import { ALWAYS, envelope, type Envelope } from '../envelope.js'
+import { envelope, type Envelope } from '../envelope.js'
 import type { SourceRef } from './1200-exchange.js'
 
 export interface StaticInfo extends HasAsSent, SourceRef {
@@ -26,5 +26,5 @@ export interface DownStaticData {
 export type UpStatic = Envelope<UpStaticData>
 export type DownStatic = Envelope<DownStaticData>
 
-export const upStatic = envelope<UpStaticData>({ 0x1601: staticInfo }, ALWAYS)
-export const downStatic = envelope<DownStaticData>({ 0x9601: staticRequest }, ALWAYS)
+export const upStatic = envelope<UpStaticData>(0x1600, { 0x1601: staticInfo }, 'vehicle')
+export const downStatic = envelope<DownStaticData>(0x9600, { 0x9601: staticRequest }, 'vehicle')

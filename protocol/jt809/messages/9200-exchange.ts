@@ -60,6 +60,7 @@ export interface DownExchangeData {
 export type DownExchange = Envelope<DownExchangeData>
 
 export const downExchange: BodyCodec809<DownExchange> = envelope<DownExchangeData>(
+  0x9200,
   {
     0x9201: registerReply809,
     0x9202: realTimePosition,
@@ -73,5 +74,5 @@ export const downExchange: BodyCodec809<DownExchange> = envelope<DownExchangeDat
     0x920a: emptySub,
     0x920b: emptySub,
   },
-  (edition, dataType) => edition === 2011 || dataType !== 0x9201,
+  'optional',
 )

@@ -14,6 +14,7 @@ import { CodecFault } from '../../errors.js'
 import { readLocationAt, writeLocation, type Location } from '../../messages/0200-location.js'
 import { num, str, type RawBody } from '../body.js'
 import type { Edition } from '../header.js'
+import { readFixedText, writeFixedText } from '../text.js'
 
 export interface Position2011 {
   edition: 2011
@@ -69,25 +70,28 @@ export function writePosition(w: BodyWriter, p: Position, edition: Edition): voi
 }
 
 function read2011(r: BodyReader): Position2011 {
-  const b = r.bytes(POSITION_2011_SIZE, 'GNSS_DATA')
-  const day = b[1], month = b[2], year = b.readUInt16BE(3), hour = b[5], minute = b[6], second = b[7]
+  if (r.remaining < POSITION_2011_SIZE) r.bytes(POSITION_2011_SIZE, 'GNSS_DATA') // throws TRUNCATED
+  // Read in place (no subarray per position).
+  const b = r.buf
+  const o = r.offset
+  r.offset += POSITION_2011_SIZE
+  const day = b[o + 1], month = b[o + 2], year = (b[o + 3] << 8) | b[o + 4], hour = b[o + 5], minute = b[o + 6], second = b[o + 7]
   const time = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}+08:00`
-  const ms = Date.UTC(year, month - 1, day, hour - 8, minute, second)
-  const valid = month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour < 24 && minute < 60 && second < 60 && new Date(ms + 8 * 3600_000).getUTCDate() === day
+  const valid = month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour < 24 && minute < 60 && second < 60
   return {
     edition: 2011,
-    encrypt: b[0],
+    encrypt: b[o],
     time,
-    timeMs: valid ? ms : null,
-    longitude: b.readUInt32BE(8) / 1e6,
-    latitude: b.readUInt32BE(12) / 1e6,
-    speed: b.readUInt16BE(16),
-    recorderSpeed: b.readUInt16BE(18),
-    mileage: b.readUInt32BE(20),
-    direction: b.readUInt16BE(24),
-    altitude: b.readUInt16BE(26),
-    state: b.readUInt32BE(28),
-    alarm: b.readUInt32BE(32),
+    timeMs: valid ? Date.UTC(year, month - 1, day, hour - 8, minute, second) : null,
+    longitude: b.readUInt32BE(o + 8) / 1e6,
+    latitude: b.readUInt32BE(o + 12) / 1e6,
+    speed: b.readUInt16BE(o + 16),
+    recorderSpeed: b.readUInt16BE(o + 18),
+    mileage: b.readUInt32BE(o + 20),
+    direction: b.readUInt16BE(o + 24),
+    altitude: b.readUInt16BE(o + 26),
+    state: b.readUInt32BE(o + 28),
+    alarm: b.readUInt32BE(o + 32),
   }
 }
 
@@ -121,7 +125,7 @@ function read2019(r: BodyReader): Position2019 {
   const platforms: PlatformAlarm[] = []
   for (let i = 0; i < 3; i++) {
     const holder = {}
-    const platformId = r.fixedText(11, 'platformId', holder)
+    const platformId = readFixedText(r, 11, 'platformId', holder)
     platforms.push({ platformId, alarm: r.u32('alarm'), ...holder })
   }
   return { edition: 2019, encrypt, gnss, platforms }
@@ -135,7 +139,15 @@ function write2019(w: BodyWriter, p: Position2019): void {
   const gnss = inner.finish()
   w.u32(gnss.length).bytes(gnss)
   if (!Array.isArray(p.platforms) || p.platforms.length !== 3) throw new CodecFault('BAD_FIELD', 'platforms must hold three {platformId, alarm}')
-  for (const a of p.platforms) w.fixedText(str(a.platformId, 'platformId'), 11, 'platformId', a).u32(num(a.alarm, 'alarm', 0xffffffff))
+  for (const a of p.platforms) {
+    writeFixedText(w, str(a.platformId, 'platformId'), 11, 'platformId', a)
+    w.u32(num(a.alarm, 'alarm', 0xffffffff))
+  }
+}
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
 }
 
 function degrees(v: unknown, key: string): number {
@@ -143,6 +155,9 @@ function degrees(v: unknown, key: string): number {
   return num(Math.round(v * 1e6), key, 0xffffffff)
 }
 
+/** Two-digit texts 00..99 (the fields of a time), longer numbers padded. */
+const TWO = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0'))
+
 function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0')
+  return width === 2 && n < 100 ? TWO[n] : String(n).padStart(width, '0')
 }

@@ -8,8 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Anomaly, AnomalyType, Severity } from '../../domain.js'
 import type { AnomalyStore } from '../../store/anomalies.js'
 import type { HandlingAction, HandlingEntry } from '../../store/auth.js'
-import { assertOwn, principalOf, scopedLicenceFilter } from '../access.js'
-import { ApiError, notFound } from '../errors.js'
+import { principalOf, scopedLicenceFilter, visible } from '../access.js'
+import { ApiError } from '../errors.js'
 import { iso, presentAnomaly } from '../present.js'
 import { ANOMALY_TYPES, anomalySchema, errorResponse, licenceSchema, plateColorSchema, plateSchema, timeRangeQuery } from '../schemas.js'
 import type { ApiContext } from '../server.js'
@@ -47,10 +47,7 @@ const handlingSchema = {
 } as const
 
 async function anomalyFor(ctx: ApiContext, request: FastifyRequest, id: string): Promise<Anomaly> {
-  const a = await anomalyStore(ctx).getAnomaly(id)
-  if (!a) throw notFound(`anomaly ${id}`)
-  assertOwn(request, a.enterpriseLicenseNo, `anomaly ${id}`)
-  return a
+  return visible(request, await anomalyStore(ctx).getAnomaly(id), (a) => a.enterpriseLicenseNo, `anomaly ${id}`)
 }
 
 interface ListQuery {

@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify'
 import { PARAMS } from '../../../protocol/messages/8103-terminal-params.js'
 import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { CONFIRMABLE_ALARM_BITS, type CommandOutcome, type DownlinkMessage } from '../../gateway/types.js'
-import { assertOwn } from '../access.js'
-import { ApiError, notFound, validationFailed } from '../errors.js'
+import { visible } from '../access.js'
+import { ApiError, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema } from '../schemas.js'
 import type { Store } from '../../store/port.js'
 import type { ApiContext } from '../server.js'
@@ -187,8 +187,8 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       request.audit.target = phone
       request.audit.details = { type: body.type }
       const [vehicle, terminal] = await Promise.all([findVehicleByPhone(store, phone), store.getTerminal(canonicalPhone(phone)).then((t) => t ?? store.getTerminal(phone))])
-      if (!vehicle && !terminal) throw notFound(`terminal ${phone}`)
-      assertOwn(request, vehicle?.enterpriseLicenseNo ?? null, `terminal ${phone}`)
+      // A terminal bound to no vehicle belongs to no enterprise: only supervisors see it.
+      visible(request, vehicle || terminal ? { licence: vehicle?.enterpriseLicenseNo ?? null } : null, (t) => t.licence, `terminal ${phone}`)
       const message = toDownlink(body)
       if (!ctx.deps.commander) throw new ApiError('NOT_AVAILABLE', 'this process runs no gateway: commands cannot be sent')
       let outcome: CommandOutcome

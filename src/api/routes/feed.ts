@@ -1,5 +1,6 @@
 /** GET /anomalies/stream: the live anomaly feed as Server-Sent Events (see ../feed.ts). */
 import type { FastifyInstance } from 'fastify'
+import { canonicalPlate } from '../../domain.js'
 import { InvalidStreamIdError, parseStreamId, type StreamId } from '../../state/stream-id.js'
 import { confine, scopedLicenceFilter } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
@@ -77,7 +78,7 @@ export function feedRoutes(app: FastifyInstance, ctx: ApiContext): void {
           enterpriseLicenseNo: licence ?? null,
           types: q.type?.length ? new Set(q.type) : null,
           severities: q.severity?.length ? new Set(q.severity) : null,
-          plate: q.plate ?? null,
+          plate: q.plate ? canonicalPlate(q.plate) : null,
         },
         since,
       ).catch((err) => {

@@ -4,7 +4,7 @@
  * no open critical anomaly, transport certificate valid, business scope covering the next
  * waybill's classes) from the live state and the store, and serves its pass/fail with reasons.
  */
-import type { Vehicle } from '../../domain.js'
+import { samePlate, type Vehicle } from '../../domain.js'
 import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { selfCheck } from '../../matcher/self-check.js'
 import { activityWindow, type Waybill } from '../../matcher/waybill.js'
@@ -61,7 +61,7 @@ export async function runSelfCheck(ctx: ApiContext, vehicle: Vehicle, now: numbe
 async function nextWaybill(store: WaybillStore, vehicle: Vehicle, now: number): Promise<Waybill | null> {
   const page = await store.listWaybills({ plate: vehicle.plate, plateColor: vehicle.plateColor, status: ['in_transit', 'dispatched', 'created'], from: now, limit: 100 })
   const rank = { in_transit: 0, dispatched: 1, created: 2, completed: 3, cancelled: 4 } as const
-  const own = page.items.filter((w) => w.plate.replace(/\s+/g, '').toUpperCase() === vehicle.plate.replace(/\s+/g, '').toUpperCase())
+  const own = page.items.filter((w) => samePlate(w.plate, vehicle.plate))
   own.sort((a, b) => rank[a.status] - rank[b.status] || a.loadingDate.localeCompare(b.loadingDate))
   return own[0] ?? null
 }

@@ -1,10 +1,10 @@
 /** Vehicle registry import, registry + live state, track, pre-trip self-check. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { NewVehicle, Vehicle } from '../../domain.js'
-import { assertOwn, confine, scopedLicenceFilter } from '../access.js'
-import { ApiError, notFound, validationFailed } from '../errors.js'
+import { canonicalPlate, type NewVehicle, type Vehicle } from '../../domain.js'
+import { confine, scopedLicenceFilter, visible } from '../access.js'
+import { ApiError, validationFailed } from '../errors.js'
 import { presentPosition, presentVehicle } from '../present.js'
-import { licenceSchema, plateColorSchema, plateParams, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
+import { errorResponse, licenceSchema, plateColorSchema, plateParams, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
 import { liveStateSchema } from './live.js'
 import { selfCheckSchema } from './self-check.js'
@@ -16,12 +16,9 @@ const MAX_TRACK_SPAN_MS = 31 * 86_400_000
 
 type VehicleInput = Partial<Omit<Vehicle, 'id'>> & { plate: string }
 
-/** Finds the vehicle named by the path (and ?plateColor), 404 when unknown, 403 when another enterprise's. */
+/** Finds the vehicle named by the path (and ?plateColor); 404 when unknown or another enterprise's. */
 export async function vehicleFor(ctx: ApiContext, request: FastifyRequest, plate: string, plateColor?: number): Promise<Vehicle> {
-  const vehicle = await ctx.deps.store.findVehicle(plate, plateColor)
-  if (!vehicle) throw notFound(`vehicle ${plate}`)
-  assertOwn(request, vehicle.enterpriseLicenseNo, `vehicle ${plate}`)
-  return vehicle
+  return visible(request, await ctx.deps.store.findVehicle(plate, plateColor), (v) => v.enterpriseLicenseNo, `vehicle ${plate}`)
 }
 
 export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -34,9 +31,9 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
       bodyLimit: 16 << 20,
       schema: {
         tags: ['vehicles'],
-        summary: 'Import vehicles from the registry (one object or an array); upserts by plate and colour',
+        summary: 'Import vehicles from the registry (one object or an array); upserts by plate (any spelling: "浙b 82001" is 浙B82001) and colour; 409 when the plate or terminal is another enterprise’s',
         body: { oneOf: [vehicleInputSchema, { type: 'array', minItems: 1, maxItems: MAX_IMPORT, items: vehicleInputSchema }] },
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: vehicleSchema } } } },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: vehicleSchema } } }, 409: errorResponse('The plate or terminal is registered to another enterprise') },
       },
     },
     async (request) => {
@@ -45,7 +42,7 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const fields: { field: string; message: string }[] = []
       const seen = new Map<string, number>()
       inputs.forEach((v, i) => {
-        const key = `${v.plate}/${v.plateColor ?? 2}`
+        const key = `${canonicalPlate(v.plate)}/${v.plateColor ?? 2}`
         if (seen.has(key)) fields.push({ field: `body/${i}/plate`, message: `duplicates item ${seen.get(key)}` })
         seen.set(key, i)
         if (v.terminalPhone && inputs.some((o, j) => j < i && o.terminalPhone === v.terminalPhone))
@@ -58,14 +55,16 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
           if (v.enterpriseLicenseNo != null && v.enterpriseLicenseNo !== own) throw new ApiError('FORBIDDEN', `item ${i}: an enterprise token can only import vehicles of its own licence`)
           v.enterpriseLicenseNo = own
         }
+        // A plate (in any spelling) and a terminal are registered once: taken by another carrier is a
+        // conflict, worded without naming who holds it.
         const existing = await Promise.all(inputs.map((v) => store.findVehicle(v.plate, v.plateColor ?? 2)))
         existing.forEach((e, i) => {
-          if (e && e.enterpriseLicenseNo !== own) throw new ApiError('FORBIDDEN', `item ${i}: vehicle ${e.plate} belongs to another enterprise`)
+          if (e && e.enterpriseLicenseNo !== own) throw new ApiError('CONFLICT', `item ${i}: plate ${inputs[i].plate} is already registered`, { field: `body/${i}/plate` })
         })
         for (const [i, v] of inputs.entries()) {
           if (!v.terminalPhone) continue
           const holder = await store.findVehicleByTerminal(v.terminalPhone)
-          if (holder && holder.enterpriseLicenseNo !== own) throw new ApiError('FORBIDDEN', `item ${i}: terminal ${v.terminalPhone} is bound to another enterprise's vehicle`)
+          if (holder && holder.enterpriseLicenseNo !== own) throw new ApiError('CONFLICT', `item ${i}: terminal ${v.terminalPhone} is already bound to a vehicle`, { field: `body/${i}/terminalPhone` })
         }
       }
       const ids = await store.upsertVehicles(inputs.map(toNewVehicle))

@@ -13,9 +13,10 @@ import {
   type Waybill,
   type WaybillStatus,
 } from '../../matcher/waybill.js'
+import type { Vehicle } from '../../domain.js'
 import type { WaybillStore } from '../../store/waybills.js'
-import { assertOwn, confine, principalOf, scopedLicenceFilter } from '../access.js'
-import { ApiError, notFound, validationFailed } from '../errors.js'
+import { assertOwnLicence, confine, principalOf, scopedLicenceFilter, visible } from '../access.js'
+import { ApiError, validationFailed } from '../errors.js'
 import { iso, presentVehicle } from '../present.js'
 import { canonicalJson, qrPng, qrSvg, qrText, type QrPayload, type SignedQr } from '../qr.js'
 import { errorResponse, licenceSchema, plateColorSchema, plateSchema, timeRangeQuery, vehicleSchema } from '../schemas.js'
@@ -99,10 +100,7 @@ export function presentWaybill(w: Waybill) {
 const bodyField = (field: string) => 'body' + (field ? '/' + field.replace(/\[(\d+)\]/g, '/$1').replace(/\./g, '/') : '')
 
 async function waybillFor(ctx: ApiContext, request: FastifyRequest, waybillNo: string): Promise<Waybill> {
-  const w = await waybillStore(ctx).getWaybill(waybillNo)
-  if (!w) throw notFound(`waybill ${waybillNo}`)
-  assertOwn(request, w.carrierLicenseNo, `waybill ${waybillNo}`)
-  return w
+  return visible(request, await waybillStore(ctx).getWaybill(waybillNo), (w) => w.carrierLicenseNo, `waybill ${waybillNo}`)
 }
 
 export function qrPayloadOf(w: Waybill, signedAt: number): QrPayload {
@@ -116,6 +114,24 @@ export function qrPayloadOf(w: Waybill, signedAt: number): QrPayload {
     goods: w.goods.map((g) => ({ unNumber: g.unNumber, name: g.name, hazardClass: g.hazardClass, quantity: g.quantity, unit: g.unit })),
     signedAt: iso(signedAt),
   }
+}
+
+/**
+ * An enterprise's waybill names its own registered truck and trailer, in whatever spelling: a
+ * waybill on another carrier's plate would silence that carrier's RUNNING_WITHOUT_WAYBILL and show
+ * in its live state. Another carrier's plate is answered as an unregistered one (404), so the
+ * refusal tells nothing about who owns what. The trailer has no colour on a waybill and matches
+ * a vehicle of any colour, so every vehicle of its plate must be the caller's.
+ * Every route that writes a waybill's plates calls this.
+ */
+export async function assertOwnVehicles(ctx: ApiContext, request: FastifyRequest, w: Pick<Waybill, 'carrierLicenseNo' | 'plate' | 'plateColor' | 'trailerPlate'>): Promise<void> {
+  assertOwnLicence(request, w.carrierLicenseNo, `a waybill of carrier ${w.carrierLicenseNo}`)
+  if (confine(request) === null) return
+  const own = (v: Vehicle) => v.enterpriseLicenseNo
+  visible(request, await ctx.deps.store.findVehicle(w.plate, w.plateColor), own, `vehicle ${w.plate}`)
+  if (!w.trailerPlate) return
+  const trailers = await ctx.deps.store.findVehiclesByPlate(w.trailerPlate)
+  visible(request, trailers.length ? trailers : null, (vs) => (vs.every((v) => own(v) === confine(request)) ? own(vs[0]!) : null), `vehicle ${w.trailerPlate}`)
 }
 
 const noParams = { type: 'object', required: ['waybillNo'], properties: { waybillNo: { type: 'string', minLength: 1, maxLength: 50 } } } as const
@@ -133,14 +149,7 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (!parsed.ok) throw validationFailed(`invalid waybill: ${parsed.errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, parsed.errors.map((e) => ({ field: bodyField(e.field), message: e.message })))
       const input = parsed.value
       request.audit.target = input.waybillNo
-      assertOwn(request, input.carrierLicenseNo, `a waybill of carrier ${input.carrierLicenseNo}`)
-      // An enterprise may only put its waybills on its own trucks: a waybill on another carrier's
-      // plate would silence that carrier's RUNNING_WITHOUT_WAYBILL and show in its live state.
-      if (confine(request) !== null) {
-        const vehicles = [await ctx.deps.store.findVehicle(input.plate, input.plateColor)]
-        if (input.trailerPlate) vehicles.push(await ctx.deps.store.findVehicle(input.trailerPlate))
-        for (const v of vehicles) if (v) assertOwn(request, v.enterpriseLicenseNo, `vehicle ${v.plate}`)
-      }
+      await assertOwnVehicles(ctx, request, input)
       const w = newWaybill(input, ctx.now(), principalOf(request).tokenId)
       if (!(await waybillStore(ctx).insertWaybill(w))) throw new ApiError('CONFLICT', `waybill ${input.waybillNo} exists`)
       reply.status(201)

@@ -26,7 +26,8 @@ object per frame (NDJSON):
 Subpackets print as raw fragments; when a set completes, one more line carries the reassembled
 message with "reassembled": true. Exit status 1 when any frame failed to decode.
 
-  --lenient   accept a wrong checksum (checksumOk: false) and stray 0x7d bytes
+  --lenient   accept a wrong checksum (checksumOk: false), stray 0x7d bytes, and with a right
+              checksum a header body length other than the body's ("declaredBodyLength": n)
 
 JT/T 809 frames (0x5b … 0x5d) are recognised by their first byte, or all input is taken as 809
 with --protocol 809. They print as {"protocol":809,"msgId":"0x1200","edition":2019,"sn":…,

@@ -5,23 +5,29 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import type { NewVehicle } from '../../domain.js'
+import type { NewVehicle, Vehicle } from '../../domain.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
-import { parseWaybill, waybillFromFlat, type WaybillInput } from '../../matcher/waybill.js'
+import { parseWaybill, waybillFromFlat, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { Store } from '../../store/port.js'
 import { parseOptions } from '../../sim/cli.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { classifyVehicle, classifyWaybill, type Classified, type ImportOutcome } from '../import-outcome.js'
+import { ApiClient, ServerError, serverTarget } from '../server-client.js'
 
-const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--json]
-                    [--database-url URL | --data-dir DIR]
+const USAGE = `usage: jt808 import vehicles|waybills FILE [--format csv|ndjson] [--dry-run] [--update] [--json]
+                    [--database-url URL | --data-dir DIR | --server URL --token T]
 
 Loads vehicles (the terminal registry) or electronic waybills from CSV (a header row, then one
 row per record) or NDJSON (one JSON object per line). FILE "-" reads standard input; the format
 follows the file extension (.csv, .ndjson/.jsonl/.json), else the first character ({ = NDJSON).
 
 Every line is checked first and every problem is listed as "line N: field: reason". When any
-line fails, nothing is imported and the exit status is 1; otherwise all records are written in
-one transaction (existing vehicles, same plate and colour, are updated).
+line fails, nothing is imported and the exit status is 1. Each record is then compared with what
+is stored (vehicles by plate and colour, waybills by number) and reported per line as created,
+unchanged (the same content again: nothing written) or conflicting (stored with other values;
+the fields are named). Any conflict imports nothing, unless --update: conflicting vehicles, and
+waybills still "created", are then overwritten ("updated"). New and updated records are written
+in one transaction.
 
 vehicles columns / keys:
   plate (required), plateColor (JT/T 415 code; default 2 = yellow, hazmat), terminalPhone (up to
@@ -34,13 +40,19 @@ waybills: the 29 fields of the electronic waybill (see docs); in CSV one goods e
 
 options:
   --format F      csv or ndjson (default: from the name or content)
-  --dry-run       check every line, import nothing
-  --json          report as JSON: {"imported":n,"failed":n,"errors":[{"line":n,"field":"…","message":"…"}]}
+  --dry-run       check every line, import nothing (nothing is compared with the database either)
+  --update        overwrite conflicting records instead of refusing the import
+  --json          report as JSON: {"imported":n,"created":n,"updated":n,"unchanged":n,"conflicting":n,"failed":n,
+                  "errors":[{"line":n,"field":"…","message":"…"}],"lines":[{"line":n,"key":"…","outcome":"created","fields":[]}]}
 
 The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
-one in --data-dir (JT808_DATA_DIR, default ./data).
+one in --data-dir (JT808_DATA_DIR, default ./data). While a server runs on that embedded
+directory the records go through its API (GET to compare, POST /vehicles, /waybills/import; up to
+10,000 per request); --server URL with a supervisor --token T (or JT808_TOKEN) sends them to that
+server.
 
-exit status: 0 all imported, 1 a line failed (nothing imported) or the database refused, 2 bad usage.`
+exit status: 0 imported (or all unchanged), 1 a line failed or conflicted (nothing imported) or the
+database refused, 2 bad usage.`
 
 export interface LineError {
   line: number
@@ -58,6 +70,44 @@ interface WaybillWriter {
   upsertWaybills(waybills: WaybillInput[]): Promise<unknown>
 }
 
+/** Where the records are compared and go: the store, or a running server's API. */
+type ImportSink = Pick<Store, 'upsertVehicles' | 'findVehicle' | 'getWaybill' | 'close'> & Partial<WaybillWriter>
+
+/** Requests of at most the API's import size; each request is one transaction on the server. */
+const REMOTE_CHUNK = 10_000
+
+function remoteSink(api: ApiClient): ImportSink {
+  /** The API's record, or null for its 404. */
+  const found = async <T>(path: string): Promise<T | null> => {
+    try {
+      return (await api.json<T>('GET', path)).body
+    } catch (e) {
+      if (e instanceof ServerError && e.status === 404) return null
+      throw e
+    }
+  }
+  return {
+    async findVehicle(plate, plateColor) {
+      const color = plateColor === undefined ? '' : `?plateColor=${plateColor}`
+      return (await found<{ vehicle: Vehicle }>(`/api/v1/vehicles/${encodeURIComponent(plate)}${color}`))?.vehicle ?? null
+    },
+    // (its times are ISO strings here; the comparison leaves status, times and history out)
+    getWaybill: (no) => found<Waybill>(`/api/v1/waybills/${encodeURIComponent(no)}`),
+    async upsertVehicles(vehicles) {
+      const ids: number[] = []
+      for (let i = 0; i < vehicles.length; i += REMOTE_CHUNK) {
+        const { body } = await api.json<{ items: Array<{ id: number }> }>('POST', '/api/v1/vehicles', vehicles.slice(i, i + REMOTE_CHUNK))
+        ids.push(...body.items.map((v) => v.id))
+      }
+      return ids
+    },
+    async upsertWaybills(waybills) {
+      for (let i = 0; i < waybills.length; i += REMOTE_CHUNK) await api.json('POST', '/api/v1/waybills/import', { items: waybills.slice(i, i + REMOTE_CHUNK) })
+    },
+    close: async () => undefined,
+  }
+}
+
 export const importCommand: Command = {
   name: 'import',
   summary: 'import vehicles or waybills from CSV or NDJSON (all or nothing, per-line errors)',
@@ -67,7 +117,7 @@ export const importCommand: Command = {
 
 export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
   const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
-  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, true)
+  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, token: { type: 'string' } }, true)
   const [kind, file, ...extra] = positionals
   if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
   if (!file) throw new UsageError('which file? ("-" reads standard input)')
@@ -105,13 +155,20 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   errors.sort((a, b) => a.line - b.line)
   const failedLines = new Set(errors.map((e) => e.line)).size
 
+  const outcomes: LineOutcome[] = []
+  const count = (o: ImportOutcome) => outcomes.filter((x) => x.outcome === o).length
   const report = (imported: number, note?: string) => {
-    if (values.json) io.stdout.write(JSON.stringify({ kind, imported, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, ...(note ? { note } : {}) }) + '\n')
-    else {
-      for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
-      if (note) io.stderr.write(note + '\n')
-      io.stdout.write(`${imported} ${kind} imported${failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : ''}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
+    const tally = { created: count('created'), updated: count('updated'), unchanged: count('unchanged'), conflicting: count('conflicting') }
+    if (values.json) {
+      io.stdout.write(JSON.stringify({ kind, imported, ...tally, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, lines: outcomes, ...(note ? { note } : {}) }) + '\n')
+      return
     }
+    for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
+    for (const o of outcomes) io.stdout.write(`line ${o.line}: ${o.outcome} ${o.key}${o.fields.length ? ` (${o.fields.join(', ')} ${o.outcome === 'updated' ? 'changed' : 'differ from what is stored'})` : ''}${o.note ? `: ${o.note}` : ''}\n`)
+    if (note) io.stderr.write(note + '\n')
+    const parts = Object.entries(tally).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`)
+    const tail = failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : tally.conflicting ? ': nothing imported' : ''
+    io.stdout.write(`${imported} ${kind} imported${parts.length ? ` (${parts.join(', ')})` : ''}${tail}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
   }
 
   if (failedLines > 0 || records.length === 0) {
@@ -126,25 +183,65 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   const configFlags = Object.fromEntries(Object.entries(values).filter(([k, v]) => k in configOptions && v !== undefined)) as Record<string, string>
   const config = loadConfig(io.env, configFlags)
   const open = deps.openStore ?? (async (c: Config) => (await import('../../store/index.js')).openStore(c))
-  const store = await open(config)
+  const target = deps.openStore ? null : serverTarget(config, { server: values.server as string | undefined, token: values.token as string | undefined }, io.env)
+  const store: ImportSink = target ? remoteSink(new ApiClient(target)) : await open(config)
   try {
-    if (kind === 'vehicles') await store.upsertVehicles(vehicles)
+    // Compare each record with what is stored: a record imported again is "unchanged", not "imported" again.
+    const lines = records.map((r) => r.line)
+    if (kind === 'vehicles') {
+      for (const [i, v] of vehicles.entries()) {
+        const c = classifyVehicle(v, await store.findVehicle(v.plate, v.plateColor))
+        outcomes.push(decide(lines[i], `${v.plate}/${v.plateColor}`, c, values.update === true))
+      }
+    } else {
+      for (const [i, w] of waybills.entries()) {
+        const stored = await store.getWaybill(w.waybillNo)
+        const c = classifyWaybill(w, stored)
+        // a waybill's fields may change only before it is dispatched
+        const updatable = values.update === true && stored?.status === 'created'
+        const o = decide(lines[i], w.waybillNo, c, updatable)
+        if (o.outcome === 'conflicting' && values.update && stored) o.note = `status ${stored.status}: its fields no longer change`
+        outcomes.push(o)
+      }
+    }
+    if (count('conflicting') > 0) {
+      const hint = values.update ? '' : ` (--update overwrites them${kind === 'waybills' ? ' while still "created"' : ''})`
+      report(0, `${count('conflicting')} ${kind} conflicting with what is stored${hint}: nothing imported`)
+      return 1
+    }
+    const toWrite = outcomes.flatMap((o, i) => (o.outcome === 'created' || o.outcome === 'updated' ? [i] : []))
+    if (kind === 'vehicles') await store.upsertVehicles(toWrite.map((i) => vehicles[i]))
     else {
       const writer = store as Partial<WaybillWriter>
       if (typeof writer.upsertWaybills !== 'function') {
         report(0, `every waybill is valid, but this build's store cannot save waybills yet (needs upsertWaybills): nothing imported`)
         return 1
       }
-      await writer.upsertWaybills(waybills)
+      if (toWrite.length) await writer.upsertWaybills(toWrite.map((i) => waybills[i]))
     }
+    report(toWrite.length)
   } catch (e) {
     io.stderr.write(`jt808 import: the database refused the import, nothing imported: ${(e as Error).message}\n`)
     return 1
   } finally {
     if (!deps.openStore) await store.close()
   }
-  report(good)
   return 0
+}
+
+interface LineOutcome {
+  line: number
+  /** plate/colour or waybill number */
+  key: string
+  outcome: ImportOutcome
+  /** fields that differ from the stored record (conflicting, updated) */
+  fields: string[]
+  note?: string
+}
+
+function decide(line: number, key: string, c: Classified, update: boolean): LineOutcome {
+  const outcome: ImportOutcome = c.outcome === 'conflicting' && update ? 'updated' : c.outcome
+  return { line, key, outcome, fields: c.fields }
 }
 
 function formatFromName(file: string): 'csv' | 'ndjson' | undefined {

@@ -9,6 +9,7 @@ import { decodeCommand } from './decode.js'
 import { encodeCommand } from './encode.js'
 import { migrateCommand } from './migrate.js'
 import { exportRawCommand } from './export-raw.js'
+import { adminCommand } from './admin.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
 export const COMMANDS: Command[] = [
@@ -16,6 +17,7 @@ export const COMMANDS: Command[] = [
   migrateCommand,
   importCommand,
   tokenCommand,
+  adminCommand,
   platformsCommand,
   decodeCommand,
   encodeCommand,

@@ -4,11 +4,15 @@
  * port, each with its own ingest writer, sharing sessions through Redis.
  */
 import cluster, { type Worker } from 'node:cluster'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { apiBase, tokenHint } from '../../api/tokens.js'
 import { startApp, type App } from '../../app.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
+import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
-import { openStore, startStoreUpkeep } from '../../store/index.js'
+import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { aggregateMetricsThroughPrimary, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
 const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
@@ -66,6 +70,14 @@ export const serveCommand: Command = {
       }
       throw e
     }
+    try {
+      // before any database or Redis is opened: a typo in the thresholds is a one-line refusal
+      loadMatcherConfig(config.matcherConfig)
+    } catch (e) {
+      // MatcherConfigError lists the problems; a missing or unreadable file is named by fs
+      io.stderr.write(`jt808 serve: ${e instanceof MatcherConfigError ? '' : 'JT808_MATCHER_CONFIG: '}${(e as Error).message}\n`)
+      return 2
+    }
     if (config.workers > 1 && !config.databaseUrl) {
       io.stderr.write(`jt808 serve: workers=${config.workers} needs DATABASE_URL: the embedded database cannot be shared between processes\n`)
       return 2
@@ -82,31 +94,47 @@ function describe(config: Config): string {
   return `${store}, ${state}, registration ${config.registrationMode}`
 }
 
-/** Resolves on the first SIGINT/SIGTERM; a second one exits at once. */
-function stopSignal(onSecond: () => void): Promise<NodeJS.Signals> {
+/**
+ * Resolves with what asked to stop first: a SIGINT/SIGTERM, or `request` (a worker: the
+ * primary's stop request). A second signal exits at once; a request followed by the same Ctrl-C's
+ * signal (the whole process group gets it) is still one stop.
+ */
+function stopRequested(onSecondSignal: () => void, request?: Promise<string>): Promise<string> {
   return new Promise((resolve) => {
-    let seen = false
+    let signals = 0
     const handler = (signal: NodeJS.Signals) => {
-      if (seen) return onSecond()
-      seen = true
+      if (++signals > 1) return onSecondSignal()
       resolve(signal)
     }
     process.on('SIGINT', handler)
     process.on('SIGTERM', handler)
+    void request?.then(resolve)
   })
 }
 
 async function runSingle(config: Config, io: CliIO): Promise<number> {
+  io.stdout.write(`jt808 gateway starting: ${startingWhat(config)}\n`)
   const app = await startApp(config)
   io.stdout.write(`jt808 gateway listening on tcp://${hostText(app.tcp.address)}:${app.tcp.port} (node ${config.nodeId}; ${describe(config)})\n`)
+  const base = apiBase(app.http)
+  io.stdout.write(`REST API on ${base}/api/v1 (docs: ${base}/docs)\n${await tokenHint(app.store, config.bootstrapToken, base)}\n`)
   return serveUntilSignal(app, io, 'jt808 gateway')
 }
 
-async function serveUntilSignal(app: App, io: CliIO, what: string): Promise<number> {
-  const signal = await stopSignal(() => {
+/** The slow part of a start, said before it (a first start creates the embedded database: tens of seconds, silent otherwise). */
+function startingWhat(config: Config): string {
+  if (config.databaseUrl) return `connecting to ${redactUrl(config.databaseUrl)} and applying migrations…`
+  const dir = embeddedDatabaseDir(config)
+  return embeddedDatabaseExists(config)
+    ? `opening the embedded database in ${dir}…`
+    : `creating the embedded database in ${dir} (first start only; this takes up to a minute)…`
+}
+
+async function serveUntilSignal(app: App, io: CliIO, what: string, request?: Promise<string>): Promise<number> {
+  const signal = await stopRequested(() => {
     io.stderr.write(`${what}: second signal, exiting without waiting\n`)
     process.exit(1)
-  })
+  }, request)
   io.stdout.write(`${what}: ${signal}, shutting down (committing and acknowledging what was received)\n`)
   await app.close()
   io.stdout.write(`${what}: stopped\n`)
@@ -116,9 +144,14 @@ async function serveUntilSignal(app: App, io: CliIO, what: string): Promise<numb
 async function runWorker(config: Config, io: CliIO): Promise<number> {
   const id = cluster.worker?.id ?? 0
   const nodeId = io.env.JT808_NODE_ID ? `${config.nodeId}-w${id}` : config.nodeId
+  // Listening for the primary's stop request from the start: it may come before the app is up.
+  const request = stopRequestedByPrimary()
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  aggregateMetricsThroughPrimary(registry)
   // The primary migrated and keeps partitions ahead; workers only serve.
-  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false })
-  const code = await serveUntilSignal(app, io, `jt808 worker ${id}`)
+  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false, registry })
+  const code = await serveUntilSignal(app, io, `jt808 worker ${id}`, request)
   // The IPC channel to the primary would keep this process alive.
   cluster.worker?.disconnect()
   return code
@@ -128,41 +161,52 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   // Migrate once, before any worker opens the database, and keep partitions/retention here.
   const store = await openStore(config)
   const upkeep = startStoreUpkeep(store, { onError: (err) => io.stderr.write(`jt808 serve: storage upkeep failed: ${err.message}\n`) })
+  serveClusterMetrics()
   let stopping = false
   const workers = new Set<Worker>()
-  let listening = 0
+  // Each worker listens for terminals first, then for the API (startApp's order).
+  const ports = new Map<Worker, { address: string; port: number }[]>()
+  let announced = false
   const fork = () => {
+    if (stopping) return
     const w = cluster.fork()
     workers.add(w)
+    ports.set(w, [])
     w.on('listening', (address) => {
-      if (++listening === config.workers) {
-        io.stdout.write(`jt808 gateway listening on tcp://${hostText(address.address ?? config.tcpHost)}:${address.port} with ${config.workers} workers (${describe(config)})\n`)
-      }
+      ports.get(w)?.push({ address: address.address ?? config.tcpHost, port: address.port })
+      if (announced || [...ports.values()].filter((l) => l.length >= 2).length < config.workers) return
+      announced = true
+      const [tcp, http] = ports.get(w)!
+      io.stdout.write(
+        `jt808 gateway listening on tcp://${hostText(tcp.address)}:${tcp.port} with ${config.workers} workers, API on http://${hostText(http.address)}:${http.port} (${describe(config)})\n`,
+      )
     })
     w.on('exit', (code, signal) => {
       workers.delete(w)
+      ports.delete(w)
       if (stopping) return
       io.stderr.write(`jt808 serve: worker ${w.id} exited (${signal ?? code}); starting another\n`)
       setTimeout(fork, 1000).unref()
     })
   }
   for (let i = 0; i < config.workers; i++) fork()
-  const signal = await stopSignal(() => {
+  const signal = await stopRequested(() => {
     for (const w of workers) w.process.kill('SIGKILL')
     process.exit(1)
   })
   stopping = true
   io.stdout.write(`jt808 serve: ${signal}, stopping ${workers.size} workers\n`)
+  // Asked, not signalled: a worker that got the same Ctrl-C would take a SIGTERM for a second signal.
   await Promise.all(
     [...workers].map(
       (w) =>
         new Promise<void>((resolve) => {
           w.once('exit', () => resolve())
-          w.process.kill('SIGTERM')
+          requestStop(w)
         }),
     ),
   )
-  upkeep.stop()
+  await upkeep.stop()
   await store.close()
   io.stdout.write('jt808 serve: stopped\n')
   return 0

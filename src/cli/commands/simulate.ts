@@ -4,7 +4,7 @@ import { onInterrupt, parseOptions, parseTarget, positiveNumber, withProgress, D
 import { realClock, type Clock } from '../../sim/clock.js'
 import { fleetMember, vehicleOf } from '../../sim/fleet.js'
 import { parseDuration } from '../../sim/progress.js'
-import { startSimulation, type SimulationResult } from '../../sim/simulate.js'
+import { REGISTER_REFUSALS, startSimulation, type SimulationResult } from '../../sim/simulate.js'
 import { formatSummary } from '../../sim/stats.js'
 
 const USAGE = `usage: jt808 simulate --terminals N [--rate PER_S | --interval S] [--duration D]
@@ -104,7 +104,10 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
   }
 
   if (values['emit-vehicles']) {
-    for (let i = firstIndex; i < firstIndex + terminals; i++) io.stdout.write(JSON.stringify(vehicleOf(fleetMember(i, { seed, version, phonePrefix }))) + '\n')
+    for (let i = firstIndex; i < firstIndex + terminals; i++) {
+      // a large fleet into a slow reader: wait for it rather than buffer every row
+      if (!io.stdout.write(JSON.stringify(vehicleOf(fleetMember(i, { seed, version, phonePrefix }))) + '\n') && !(await drained(io.stdout))) break
+    }
     return 0
   }
 
@@ -191,17 +194,54 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
   }
   const ok = result.framesWithoutAnswer === 0 && (result.acksByResult['0'] ?? 0) === result.framesExpectingAnswer
   if (values.json) io.stdout.write(JSON.stringify({ ...result, allAcknowledged: ok }) + '\n')
-  else io.stdout.write(formatSimulationSummary(result, target, intervalS, ok))
+  else {
+    // the same fleet options, so the printed command imports exactly these terminals
+    const fleetArgs = [`--terminals ${terminals}`, firstIndex ? `--first ${firstIndex}` : '', `--seed ${seed}`, version !== 2013 ? `--version ${version}` : '', phonePrefix !== '0139' ? `--phone-prefix ${phonePrefix}` : '']
+    io.stdout.write(formatSimulationSummary(result, target, intervalS, ok, fleetArgs.filter(Boolean).join(' ')))
+  }
   return ok ? 0 : 1
 }
 
-export function formatSimulationSummary(r: SimulationResult, target: { host: string; port: number }, intervalS: number, ok: boolean): string {
+export function formatSimulationSummary(r: SimulationResult, target: { host: string; port: number }, intervalS: number, ok: boolean, fleetArgs = ''): string {
   const inj = Object.entries(r.injections).map(([k, v]) => `${v} ${k}`).join(', ')
-  const ref = Object.entries(r.refusals).map(([k, v]) => `${v} ${k}`).join(', ')
+  const ref = Object.entries(r.refusals).map(([k, v]) => `${v} ${refusalName(k)}`).join(', ')
+  const advice: Array<[string, string]> = []
+  if (r.allRefused) advice.push(['stopped', 'every terminal was refused: nothing left to simulate'])
+  if (r.refusals['register:2'] || r.refusals['register:4']) {
+    advice.push(['registry mode', `import the fleet first: jt808 simulate ${fleetArgs} --emit-vehicles | jt808 import vehicles -`])
+  }
+  if (r.refusals['register:1'] || r.refusals['register:3']) {
+    advice.push(['already bound', 'these phones or plates belong to other registrations (an earlier run with another --seed, --version or --phone-prefix?): run with those options, or another --phone-prefix'])
+  }
   return formatSummary(r, `simulate ${r.terminals} terminals against ${target.host}:${target.port}: ${ok ? 'every frame acknowledged' : 'NOT every frame acknowledged'}`, [
     ['online', `${r.authenticated} of ${r.terminals} authenticated`],
     ['report interval', `${Math.round(intervalS * 100) / 100} s simulated (${(r.simulatedMs / 3_600_000).toFixed(2)} h simulated in all)`],
     ...(inj ? ([['injected', inj]] as Array<[string, string]>) : []),
     ...(ref ? ([['refused', ref]] as Array<[string, string]>) : []),
+    ...advice,
   ])
+}
+
+/** "register:3" → "terminal already registered to another vehicle (0x8100 result 3)". */
+function refusalName(key: string): string {
+  const [kind, code] = key.split(':')
+  if (kind === 'register') return `${REGISTER_REFUSALS[Number(code)] ?? 'registration refused'} (0x8100 result ${code})`
+  return `authentication refused (0x8001 result ${code})`
+}
+
+/** Resolves true when the stream drains, false when it fails or closes first (the reader is gone). */
+function drained(stream: NodeJS.WritableStream): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (writable: boolean) => () => {
+      stream.off('drain', onDrain)
+      stream.off('error', onGone)
+      stream.off('close', onGone)
+      resolve(writable)
+    }
+    const onDrain = settle(true)
+    const onGone = settle(false)
+    stream.on('drain', onDrain)
+    stream.on('error', onGone)
+    stream.on('close', onGone)
+  })
 }

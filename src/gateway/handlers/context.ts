@@ -50,6 +50,8 @@ export interface Handler {
   beforeAuth?: boolean
   /** The platform does not answer this id (terminal replies such as 0x0001): never 0x8001 it. */
   isReply?: boolean
+  /** The handler makes the text it stores safe itself (text.ts): the position hot path cleans a position's extras, not the whole body. */
+  cleansOwnText?: boolean
   /** May return a promise: later frames of the connection wait for it. */
   handle(ctx: GatewayContext, conn: Connection, m: Message): void | Promise<void>
 }

@@ -10,13 +10,15 @@ import type { LocationReply } from '../../../protocol/messages/0201-location-rep
 import type { LocationBatch } from '../../../protocol/messages/0704-location-batch.js'
 import type { AlarmTransition, CommittedPosition } from '../../domain.js'
 import type { Connection, VehicleRef } from '../connection.js'
+import { safeTexts } from '../text.js'
 import { CONFIRMABLE_ALARM_BITS } from '../types.js'
 import type { GatewayContext, Handler } from './context.js'
 
 export function toPosition(conn: Connection, v: VehicleRef, loc: Location, receivedAt: number, sourceMsgId: number, blindArea: boolean): CommittedPosition | null {
   if (loc.timeMs === null) return null
   const { mileage, ...rest } = loc.extras
-  const extras: Record<string, unknown> = rest
+  // the only text in a position: its extras (an active-safety alarm flag's terminal ID, say)
+  const extras: Record<string, unknown> = safeTexts(rest)
   if (loc.unknown.length) extras.unknown = loc.unknown
   if (loc.itemsError !== undefined) extras.itemsError = loc.itemsError
   if (loc.itemsTail !== undefined) extras.itemsTail = loc.itemsTail
@@ -81,6 +83,7 @@ function rejectNoTime(ctx: GatewayContext, n: number): void {
 }
 
 export const location: Handler = {
+  cleansOwnText: true,
   handle(ctx, conn, m) {
     const loc = m.body as Location
     const v = conn.vehicle as VehicleRef
@@ -97,6 +100,7 @@ export const location: Handler = {
 }
 
 export const locationBatch: Handler = {
+  cleansOwnText: true,
   handle(ctx, conn, m) {
     const b = m.body as LocationBatch
     const v = conn.vehicle as VehicleRef

@@ -153,7 +153,8 @@ export const migration: Migration = {
     if (ctx.timescale) {
       // Real-time aggregate (materialized_only = false): the latest hour is computed on the fly.
       // The refresh window reaches back 7 days, as far as blind-area uploads usually lag; older
-      // late data needs CALL refresh_continuous_aggregate(...) by hand.
+      // hours are refreshed by the store when late rows arrive and by its upkeep (../hourly.ts,
+      // whose HOURLY_POLICY repeats these figures).
       await q(`CREATE MATERIALIZED VIEW IF NOT EXISTS positions_hourly
         WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
         SELECT vehicle_id,

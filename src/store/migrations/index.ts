@@ -25,6 +25,8 @@ import type { TimeTableContext } from '../time-tables.js'
 import { migration as core } from './001_core.js'
 import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
+import { migration as admin } from './004_admin.js'
+import { migration as plateKey } from './005_plate_key.js'
 import { migration as platforms } from './008_platforms.js'
 
 export interface MigrationContext extends TimeTableContext {
@@ -45,5 +47,7 @@ export const MIGRATIONS: Migration[] = [
   core,
   waybillsAnomalies,
   api,
+  admin,
+  plateKey,
   platforms,
 ]

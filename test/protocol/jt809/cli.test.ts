@@ -32,6 +32,8 @@ t.test('decode: --keys decrypts, quirks and dataType are shown, 808 and 809 line
   const [a, b] = json(r.lines)
   t.match(a, { protocol: 809, msgId: '0x1200', edition: 2019, encryptFlag: 1, quirks: ['unescaped'], body: { plate: '测B01844', dataType: '0x1202' } })
   t.match(b, { msgId: '0x0002' })
+  const ack = await run(['decode', '--keys', '56107078,37382110,50361430', fixture809('2019 1401 supervision reply, 2019 layout').hex])
+  t.match(json(ack.lines)[0], { body: { dataType: '0x1401', data: { sourceDataType: '0x1402', sourceMsgSn: 4, result: 1 } } }, 'sourceDataType shown as an id')
   const without = await run(['decode', f.hex])
   t.match(json(without.lines)[0], { bodyEncrypted: true, body: { raw: /^[0-9a-f]+$/ } })
 })

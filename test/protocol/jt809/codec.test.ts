@@ -63,6 +63,24 @@ t.test('the body cipher is its own inverse and depends on every constant', async
   t.equal(crypt(body, 0, keys).toString('hex'), crypt(body, 1, keys).toString('hex'), 'key 0 is taken as 1')
 })
 
+t.test('the cached key stream equals the formula computed in 64-bit arithmetic, at every length', async (t) => {
+  const keys = { m1: 56107078, ia1: 37382110, ic1: 50361430 }
+  const reference = (b: Buffer, k: number): Buffer => {
+    const out = Buffer.from(b)
+    let key = BigInt(k || 1)
+    for (let i = 0; i < out.length; i++) {
+      key = (BigInt(keys.ia1) * (key % BigInt(keys.m1)) + BigInt(keys.ic1)) & 0xffffffffn
+      out[i] ^= Number((key >> 20n) & 0xffn)
+    }
+    return out
+  }
+  // Short then long for one key (the stream grows), other keys between, beyond the cache limit.
+  for (const [n, k] of [[10, 0x3b89], [3000, 0x3b89], [5, 7], [70_000, 0x3b89], [1, 0], [2000, 0xffffffff], [12, 0x3b89]] as const) {
+    const b = Buffer.alloc(n, 0x5a)
+    t.ok(crypt(b, k, keys).equals(reference(b, k)), `${n} bytes, key ${k}`)
+  }
+})
+
 t.test('2011 and 2019 headers', async (t) => {
   const f2011 = encode(linkTest)
   t.equal(f2011.length, 26, 'flag + 22 + CRC + flag')
@@ -78,20 +96,40 @@ t.test('2011 and 2019 headers', async (t) => {
 })
 
 t.test('the edition comes from the header shape, whatever the version flag says', async (t) => {
-  // A 2019 header with 2011's flag: still 2019 (counted), and a 2011 frame with a 2.x flag: still 2011.
+  // A 2019 header with a 1.0.0 flag and a 2011 one with 2.0.0: each read by its shape.
   const d19 = decode(encode({ ...linkTest, edition: 2019, time: 1_700_000_000, versionFlag: '1.0.0' }))
   t.equal(d19.message.edition, 2019)
-  t.same(d19.quirks, ['editionFlag'])
+  t.same(d19.quirks, [])
   const login: OutgoingMessage809 = { msgId: 0x1001, body: { userId: 7, password: 'secret', downLinkIp: '10.0.0.1', downLinkPort: 8090 }, versionFlag: '2.0.0' }
   const d11 = decode(encode(login))
   t.equal(d11.message.edition, 2011)
-  t.same(d11.quirks, ['editionFlag'])
+  t.same(d11.quirks, [])
+  // A link configured for 2011 that receives a 2019 header (and the reverse): read by the shape, counted.
+  const on2011 = decode(encode({ ...linkTest, edition: 2019, time: 1_700_000_000 }), { edition: 2011 })
+  t.equal(on2011.message.edition, 2019)
+  t.same(on2011.quirks, ['editionFlag'])
+  const on2019 = decode(encode(login), { edition: 2019 })
+  t.equal(on2019.message.edition, 2011)
+  t.same(on2019.quirks, ['editionFlag'])
+  // A TIME in milliseconds is not taken for a 2019 shape (it would read like a 2011 login's
+  // small USERID and password), but the link's edition reads it.
+  const ms = encode({ ...linkTest, msgId: 0x9001, edition: 2019, time: 1_700_000_000_123, versionFlag: '2.0.0', body: { verifyCode: 1 } })
+  t.match(decode(ms, { edition: 2019 }).message, { edition: 2019, time: 1_700_000_000_123 })
+  const login2011 = encode({ msgId: 0x1001, body: { userId: 500, password: '12345678', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  t.match(decode(login2011).message, { edition: 2011, body: { userId: 500, password: '12345678' } })
+  // A 2011 login whose USERID 0 and password "ABCDEFGH" read like a 2019 TIME (2004): the 2019
+  // reading does not fit the body, the 2011 one does.
+  const lookalike = encode({ msgId: 0x1001, body: { userId: 0, password: 'ABCDEFGH', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  const dl = decode(lookalike)
+  t.match(dl.message, { edition: 2011, body: { userId: 0, password: 'ABCDEFGH', downLinkIp: '10.0.0.1', downLinkPort: 8090 } })
+  t.same(dl.quirks, [])
+  t.equal(encode(dl.message).toString('hex'), lookalike.toString('hex'))
   // The link's edition decides only when the shape cannot: a 2019 header whose TIME is 0.
   const zeroTime = encode({ ...linkTest, edition: 2019, time: 0, versionFlag: '2.0.0' })
   t.equal(decode(zeroTime, { edition: 2019 }).message.edition, 2019)
   t.equal(decodeFrame809(inner(zeroTime)).ok, true, 'read as 2011 with an 8-byte body it does not expect…')
   const as2011 = decodeFrame809(inner(zeroTime))
-  if (as2011.ok) t.same(as2011.value.quirks, ['editionFlag', 'strayBytes'], '…which shows as stray bytes')
+  if (as2011.ok) t.same(as2011.value.quirks, ['strayBytes'], '…which shows as stray bytes')
 })
 
 t.test('errors are values', async (t) => {
@@ -184,6 +222,21 @@ t.test('unknown ids and sub-business types are raw and round-trip', async (t) =>
   const d = decode(sub)
   t.match(d.message.body, { plate: '沪B0001', dataType: 0x12ff, data: { raw: 'cafe' } })
   t.equal(encode(d.message).toString('hex'), sub.toString('hex'))
+})
+
+t.test('0x1400/0x9400: the vehicle prefix is read when present, in either edition', async (t) => {
+  const urge = { warnSrc: 1, warnType: 2, warnTime: 1_700_000_000, supervisionId: 77, supervisionEndTime: 1_700_003_600, supervisionLevel: 0, supervisor: 'duty', supervisorTel: '110', supervisorEmail: 'a@b.cn' }
+  // 2019 without the prefix (as SmallChi/JT809 and the captured 2019 alarms), 2019 with it (as
+  // zboyco/jtt809 writes 0x9401), 2011 with it (the standard).
+  for (const [edition, withPlate] of [[2019, false], [2019, true], [2011, true]] as const) {
+    const body = withPlate ? { plate: '苏E12345', plateColor: 2, dataType: 0x9401, data: urge } : { dataType: 0x9401, data: urge }
+    const f = encode({ msgId: 0x9400, edition, time: 1_700_000_000, body } as OutgoingMessage809)
+    const d = decode(f)
+    if (!isMessage809(d.message, 0x9400) || !isData(d.message.body, 0x9401)) return t.fail('not a 0x9401')
+    t.equal(d.message.body.plate, withPlate ? '苏E12345' : undefined, `${edition} ${withPlate ? 'with' : 'without'} the prefix`)
+    t.match(d.message.body.data, urge)
+    t.equal(encode(d.message).toString('hex'), f.toString('hex'))
+  }
 })
 
 t.test('deframer: chunks, garbage, torn and overlong frames', async (t) => {

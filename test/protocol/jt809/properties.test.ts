@@ -8,6 +8,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { readLocationAt } from '../../../protocol/messages/0200-location.js'
 import {
+  crc16,
   decodeFrame809,
   encodeMessage809,
   escapeAndWrap809,
@@ -207,6 +208,52 @@ t.test('any split of a stream of generated frames yields the same frames', async
       return errors.length === 0 && out.length === frames.length && out.every((f, i) => Buffer.concat([Buffer.from([0x5b]), f.content, Buffer.from([0x5d])]).equals(frames[i]))
     }),
     { numRuns: 300 },
+  )
+})
+
+/**
+ * A frame of a sender that does not escape holding a raw 0x5d 0x5b, cut by the network right
+ * after the 0x5d, cannot be told from a frame followed by the next one until more bytes come
+ * (the deframer then reads the first 0x5d as the end when a whole frame follows): such frames
+ * are left out of the next property; the deframer test covers the whole-chunk case.
+ */
+const unescapedFrame = message
+  .map(({ message: m, keys: k }) => {
+    const r = encodeMessage809({ ...m, unescaped: true }, { keys: k })
+    if (!r.ok) throw new Error(r.error.message)
+    return { frame: r.value, keys: k }
+  })
+  .filter(({ frame }) => {
+    for (let i = 1; i < frame.length - 2; i++) if (frame[i] === 0x5d && frame[i + 1] === 0x5b) return false
+    return true
+  })
+
+t.test('a sender that does not escape: any split of its stream yields its frames, decoded', async (t) => {
+  fc.assert(
+    fc.property(fc.array(unescapedFrame, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cutSeeds) => {
+      const stream = Buffer.concat(frames.map((f) => f.frame))
+      const { frames: out, errors } = deframe809(stream, cutSeeds.map((c) => c % stream.length))
+      if (errors.length > 0 || out.length !== frames.length) return false
+      return out.every((f, i) => {
+        const d = decodeFrame809(f.content, { unescaped: f.unescaped, keys: frames[i].keys })
+        if (!d.ok) return false
+        const back = encodeMessage809(d.value.message, { keys: frames[i].keys })
+        return back.ok && back.value.equals(frames[i].frame)
+      })
+    }),
+    { numRuns: 300 },
+  )
+})
+
+t.test('CRC over the unescaped frame: a flipped bit anywhere in header or body is caught', async (t) => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (bytes, at, bit) => {
+      const b = Buffer.from(bytes)
+      const before = crc16(b)
+      b[at % b.length] ^= 1 << bit
+      return crc16(b) !== before
+    }),
+    { numRuns: 1000 },
   )
 })
 
