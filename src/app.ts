@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
 import { startApi } from './api/index.js'
+import { createAttachments, type Attachments } from './attachments/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
@@ -42,6 +43,8 @@ export interface App {
   readonly ingest: IngestQueue
   readonly gateway: Gateway
   readonly matcher: MatcherService
+  /** active-safety attachment server and alarms (src/attachments) */
+  readonly attachments: Attachments
   /** JT/T 809 links: lower platforms logging in to us, superiors we forward to */
   readonly platforms: Platforms
   readonly registry: Registry
@@ -117,9 +120,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
+    // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
+    const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
+    cleanups.push(() => attachments.close())
     const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now })
     // Every consumer of a committed batch, in order: src/pipeline.ts.
-    ingest.deliverTo(committedConsumers({ state, alarmTransitions: gateway.alarmTransitions, matcher, forwarders: [platforms.forwarding] }))
+    ingest.deliverTo(
+      committedConsumers({
+        state,
+        alarmTransitions: gateway.alarmTransitions,
+        activeSafety: { name: 'active-safety', take: (rows) => attachments.alarms.onCommitted(rows) },
+        matcher,
+        forwarders: [platforms.forwarding],
+      }),
+    )
     // Lower platforms are a source like terminals; superiors get what commits from now on.
     await platforms.start()
     let platformsClosed = false
@@ -139,8 +153,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, platforms })
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, objects: attachments.objects, platforms })
     cleanups.push(() => api.close())
+    await attachments.listen()
 
     let closing: Promise<void> | null = null
     return {
@@ -150,6 +165,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       ingest,
       gateway,
       matcher,
+      attachments,
       platforms,
       registry,
       logger,

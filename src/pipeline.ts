@@ -5,8 +5,9 @@
  *   ─────────────────────────────   ─────────────────────────────────────    ─────────────────────────────
  *   808 terminals (src/gateway) ─┐  group commit into the store,             1. live state
  *                                ├▶ ack after commit, dedup on vehicle +  ─▶ 2. alarm transitions
- *   809 platforms (src/platform)─┘  device time                              3. matcher (or its publisher)
- *                                                                            4. upward forwarders
+ *   809 platforms (src/platform)─┘  device time                              3. active-safety alarms (src/attachments)
+ *                                                                            4. matcher (or its publisher)
+ *                                                                            5. upward forwarders
  *
  * Every consumer gets each committed batch once, in commit order; the queue counts the rows a
  * consumer holds (its take() promise not yet settled) against its high-water mark, so a slow
@@ -24,6 +25,8 @@ export type { CommittedConsumer }
 export interface PipelineParts {
   state: Pick<State, 'setLastPositions'>
   alarmTransitions: Pick<AlarmTransitionWriter, 'add'>
+  /** active-safety alarms (src/attachments): anomalies and their 0x9208 attachment requests */
+  activeSafety?: CommittedConsumer
   matcher: Pick<MatcherService, 'committedConsumer'>
   /** 809 superior platforms we forward to (lower-platform role), each one consumer */
   forwarders?: readonly CommittedConsumer[]
@@ -31,7 +34,13 @@ export interface PipelineParts {
 
 /** The ordered consumers of committed batches. */
 export function committedConsumers(parts: PipelineParts): CommittedConsumer[] {
-  return [liveState(parts.state), alarmTransitions(parts.alarmTransitions), parts.matcher.committedConsumer(), ...(parts.forwarders ?? [])]
+  return [
+    liveState(parts.state),
+    alarmTransitions(parts.alarmTransitions),
+    ...(parts.activeSafety ? [parts.activeSafety] : []),
+    parts.matcher.committedConsumer(),
+    ...(parts.forwarders ?? []),
+  ]
 }
 
 /** Each vehicle's newest committed position (live views; alarm continuity across reconnects). */

@@ -42,7 +42,7 @@ export interface Config {
   /** Sizing of the TimescaleDB chunk interval. */
   fleetSize: number
   reportIntervalSeconds: number
-  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
+  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number; attachmentsDays: number }
   logLevel: string
   bootstrapToken: string | null
   /** Bearer token /metrics requires (16+ characters); unset: /metrics is open to whoever reaches its port. */
@@ -51,6 +51,30 @@ export interface Config {
   adminHttpAddr: string | null
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
+  /** The console's base map: a raster tile URL template ({z}/{x}/{y}, e.g. Tianditu, an intranet tile server, OSM). Unset: the packaged offline outlines. */
+  baseMapUrl: string | null
+  /** Attribution shown for baseMapUrl's tiles. */
+  baseMapAttribution: string | null
+  /** Active-safety attachment server (src/attachments): port, and the address 0x9208 sends terminals to. */
+  attachmentsPort: number
+  /** in-process: `serve` runs the attachment server; separate: `jt808 attachments` does (0x9208 names advertise host:port). */
+  attachmentsServer: 'in-process' | 'separate'
+  attachmentsHost: string
+  /** Unset: the first non-internal IPv4 address of this host. */
+  attachmentsAdvertiseHost: string | null
+  /** Alarm id layout: T/JSATL12-2017 (Jiangsu, 16 bytes) or T/GDRTA 002-2020 (Guangdong, 40 bytes). */
+  attachmentsVariant: 'jsatl12' | 'gdrta'
+  /** Per-terminal exceptions, "PHONE=gdrta,PHONE=jsatl12". */
+  attachmentsVariantByTerminal: string | null
+  attachmentsMaxFileBytes: number
+  attachmentsMaxFiles: number
+  /** Received file bytes not yet on disk: per connection (its socket pauses) and in total. */
+  attachmentsConnectionBytes: number
+  attachmentsGlobalBytes: number
+  /** From 0x1211 to a complete file. */
+  attachmentsFileDeadlineSeconds: number
+  /** Unset: files in `${dataDir}/attachments`. `s3://bucket?endpoint=URL&region=R` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
+  attachmentsStore: string | null
   /** JT/T 809 main-link server for lower platforms (upper-platform role). Unset: not listening. */
   platformPort: number | null
   platformHost: string
@@ -95,12 +119,26 @@ export const DEFAULTS: Config = {
   offlineCommandTtlSeconds: 86_400,
   fleetSize: 10_000,
   reportIntervalSeconds: 30,
-  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
+  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095, attachmentsDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
   metricsToken: null,
   adminHttpAddr: null,
   matcherConfig: null,
+  baseMapUrl: null,
+  baseMapAttribution: null,
+  attachmentsPort: 7612,
+  attachmentsServer: 'in-process',
+  attachmentsHost: '0.0.0.0',
+  attachmentsAdvertiseHost: null,
+  attachmentsVariant: 'jsatl12',
+  attachmentsVariantByTerminal: null,
+  attachmentsMaxFileBytes: 64 * 1024 * 1024,
+  attachmentsMaxFiles: 32,
+  attachmentsConnectionBytes: 4 * 1024 * 1024,
+  attachmentsGlobalBytes: 256 * 1024 * 1024,
+  attachmentsFileDeadlineSeconds: 600,
+  attachmentsStore: null,
   platformPort: null,
   platformHost: '0.0.0.0',
   platformDownlinkHost: null,
@@ -119,7 +157,7 @@ export class ConfigError extends Error {
 /** pino's level names (an unknown one would stop the logger with an error naming no setting). */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level'
+type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level' | 'choice'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -127,6 +165,8 @@ interface Setting {
   kind: Kind
   min?: number
   max?: number
+  /** kind 'choice': the accepted values */
+  choices?: readonly string[]
 }
 
 const SETTINGS: Setting[] = [
@@ -164,9 +204,24 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'baseMapUrl', env: 'JT808_BASEMAP_URL', flag: 'basemap-url', kind: 'nullable-string' },
+  { key: 'baseMapAttribution', env: 'JT808_BASEMAP_ATTRIBUTION', flag: 'basemap-attribution', kind: 'nullable-string' },
   { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
   { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
+  { key: 'attachmentsPort', env: 'JT808_ATTACHMENTS_PORT', flag: 'attachments-port', kind: 'int', min: 0, max: 65535 },
+  { key: 'attachmentsServer', env: 'JT808_ATTACHMENTS_SERVER', flag: 'attachments-server', kind: 'choice', choices: ['in-process', 'separate'] },
+  { key: 'attachmentsHost', env: 'JT808_ATTACHMENTS_HOST', flag: 'attachments-host', kind: 'string' },
+  { key: 'attachmentsAdvertiseHost', env: 'JT808_ATTACHMENTS_ADVERTISE', flag: 'attachments-advertise', kind: 'nullable-string' },
+  { key: 'attachmentsVariant', env: 'JT808_ATTACHMENTS_VARIANT', flag: 'attachments-variant', kind: 'choice', choices: ['jsatl12', 'gdrta'] },
+  { key: 'attachmentsVariantByTerminal', env: 'JT808_ATTACHMENTS_VARIANT_BY_TERMINAL', flag: 'attachments-variant-by-terminal', kind: 'nullable-string' },
+  { key: 'attachmentsMaxFileBytes', env: 'JT808_ATTACHMENTS_MAX_FILE_BYTES', flag: 'attachments-max-file-bytes', kind: 'int', min: 1, max: 0xffffffff },
+  { key: 'attachmentsMaxFiles', env: 'JT808_ATTACHMENTS_MAX_FILES', flag: 'attachments-max-files', kind: 'int', min: 1, max: 255 },
+  { key: 'attachmentsConnectionBytes', env: 'JT808_ATTACHMENTS_CONNECTION_BYTES', flag: 'attachments-connection-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsGlobalBytes', env: 'JT808_ATTACHMENTS_GLOBAL_BYTES', flag: 'attachments-global-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsFileDeadlineSeconds', env: 'JT808_ATTACHMENTS_FILE_DEADLINE_S', flag: 'attachments-file-deadline', kind: 'int', min: 1 },
+  { key: 'attachmentsStore', env: 'JT808_ATTACHMENTS_STORE', flag: 'attachments-store', kind: 'nullable-string' },
+  { key: 'retention.attachmentsDays', env: 'JT808_RETENTION_ATTACHMENTS_DAYS', flag: 'retention-attachments', kind: 'int', min: 1 },
   { key: 'platformPort', env: 'JT808_PLATFORM_PORT', flag: 'platform-port', kind: 'nullable-int', min: 0, max: 65535 },
   { key: 'platformHost', env: 'JT808_PLATFORM_HOST', flag: 'platform-host', kind: 'string' },
   { key: 'platformDownlinkHost', env: 'JT808_PLATFORM_DOWNLINK_HOST', flag: 'platform-downlink-host', kind: 'nullable-string' },
@@ -245,6 +300,10 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
     case 'log-level':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw
       problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+      return undefined
+    case 'choice':
+      if (typeof raw === 'string' && s.choices?.includes(raw)) return raw
+      problems.push(`${where}: expected one of ${s.choices?.map((c) => `"${c}"`).join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {

@@ -6,6 +6,7 @@
 import type { ApiStore } from './auth.js'
 import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
+import type { AttachmentStore } from './attachments.js'
 import type { WaybillStore } from './waybills.js'
 import type { PlatformStore } from './platforms.js'
 import type {
@@ -109,8 +110,9 @@ export interface CommandStore {
 
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
+export type { AttachmentStore } from './attachments.js'
 export type { PlatformStore } from './platforms.js'
 
 export type { AdminStore } from './admin.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, PlatformStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore, PlatformStore {}

@@ -27,6 +27,7 @@ import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
 import { migration as plateKey } from './005_plate_key.js'
+import { migration as attachments } from './006_attachments.js'
 import { migration as platforms } from './008_platforms.js'
 
 export interface MigrationContext extends TimeTableContext {
@@ -49,5 +50,6 @@ export const MIGRATIONS: Migration[] = [
   api,
   admin,
   plateKey,
+  attachments,
   platforms,
 ]
