@@ -280,7 +280,7 @@ export class UpperRole {
 
   private refuse(link: Link809, accessCode: number, result: number, why: string): void {
     this.deps.metrics.logins.inc({ link: String(accessCode), result: String(result) })
-    link.log.warn({ result, why, remote: link.remote }, 'lower platform login refused')
+    link.log.warn({ result, why }, 'lower platform login refused')
     link.send({ msgId: 0x1002, body: { result, verifyCode: 0 } })
     link.close(`login refused (${result})`)
   }
