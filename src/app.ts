@@ -1,5 +1,6 @@
 /**
- * The composition root: config → store → state → ingest → gateway (→ matcher, API).
+ * The composition root: config → store → state → ingest → gateway (→ matcher, API); the path of
+ * a committed batch is declared in src/pipeline.ts.
  * `jt808 serve` runs one of these per process; tests run several in one process (port 0,
  * injected store/state, a fresh metrics registry each).
  */
@@ -7,12 +8,13 @@ import type { AddressInfo } from 'node:net'
 import { pino, type Logger } from 'pino'
 import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
-import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
 import { createAttachments, type Attachments } from './attachments/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
+import { committedConsumers } from './pipeline.js'
+import { Platforms } from './platform/index.js'
 import { openState, type OpenStateOptions } from './state/index.js'
 import { registerStateMetrics } from './state/metrics.js'
 import type { State } from './state/port.js'
@@ -43,6 +45,8 @@ export interface App {
   readonly matcher: MatcherService
   /** active-safety attachment server and alarms (src/attachments) */
   readonly attachments: Attachments
+  /** JT/T 809 links: lower platforms logging in to us, superiors we forward to */
+  readonly platforms: Platforms
   readonly registry: Registry
   readonly logger: Logger
   /** where terminals connect */
@@ -101,47 +105,55 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const ingestLog = logger.child({ component: 'ingest' })
     ingest.on('retry', (err: Error, attempt: number, delayMs: number) => ingestLog.warn({ err, attempt, delayMs }, 'batch write failed; retrying'))
     ingest.on('callbackError', (err: Error) => ingestLog.error({ err }, 'ingest callback failed'))
-    const lastPositionWrites = new Set<Promise<unknown>>()
-    // The state keeps each vehicle's newest committed position (live views; alarm continuity across reconnects).
-    ingest.on('committed', (rows: CommittedPosition[]) => {
-      const newest = new Map<number, CommittedPosition>()
-      for (const r of rows) {
-        const cur = newest.get(r.vehicleId)
-        if (!cur || r.deviceTime > cur.deviceTime) newest.set(r.vehicleId, r)
-      }
-      const p = state.setLastPositions([...newest.values()]).catch((err: unknown) => ingestLog.error({ err, vehicles: newest.size }, 'updating the last positions failed'))
-      lastPositionWrites.add(p)
-      void p.finally(() => lastPositionWrites.delete(p))
-    })
+    ingest.on('consumerError', (err: Error, consumer: string) => ingestLog.error({ err, consumer }, 'a consumer of committed positions failed'))
     let ingestClosed = false
     const closeIngest = async () => {
       if (ingestClosed) return
       ingestClosed = true
       await ingest.close()
     }
+    // (ingest.close() also waits for its consumers: runs after the gateway closed, before the state closes)
     cleanups.push(closeIngest)
-    // (runs after the gateway closed and the queue committed, before the state closes)
-    cleanups.push(async () => {
-      await Promise.allSettled([...lastPositionWrites])
-    })
 
     const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now })
-    // Committed positions → matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
+    // Matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
-    const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
+    const matcher = await startMatcher({ config, store, state, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
     // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
     const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
-    ingest.on('committed', (rows: CommittedPosition[]) => attachments.alarms.onCommitted(rows))
     cleanups.push(() => attachments.close())
+    const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now })
+    // Every consumer of a committed batch, in order: src/pipeline.ts.
+    ingest.deliverTo(
+      committedConsumers({
+        state,
+        alarmTransitions: gateway.alarmTransitions,
+        activeSafety: { name: 'active-safety', take: (rows) => attachments.alarms.onCommitted(rows) },
+        matcher,
+        forwarders: [platforms.forwarding],
+      }),
+    )
+    // Lower platforms are a source like terminals; superiors get what commits from now on.
+    await platforms.start()
+    let platformsClosed = false
+    cleanups.push(async () => {
+      if (!platformsClosed) await platforms.close()
+    })
 
     const tcp = await gateway.listen()
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
     cleanups.push(() => gateway.close(closeIngest))
+    // 809 links close before the gateway: lower platforms stop sending first; what commits after
+    // the forwarders stopped goes up from the durable forwarding position at the next start.
+    cleanups.push(async () => {
+      platformsClosed = true
+      await platforms.close()
+    })
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, objects: attachments.objects })
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, objects: attachments.objects, platforms })
     cleanups.push(() => api.close())
     await attachments.listen()
 
@@ -154,6 +166,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       gateway,
       matcher,
       attachments,
+      platforms,
       registry,
       logger,
       tcp,

@@ -82,6 +82,8 @@ export interface CommittedPosition extends PositionRecord {
   plate: string
   plateColor: PlateColor
   enterpriseLicenseNo: string | null
+  /** alarm bits this real-time report changed (recorded by a consumer once it committed; not a column) */
+  alarmTransition?: AlarmTransition | null
 }
 
 export interface AlarmTransition {

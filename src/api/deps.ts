@@ -10,6 +10,8 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { PostQuery } from '../store/platforms.js'
+import type { Anomaly } from '../domain.js'
 import type { ObjectStore } from '../attachments/object-store.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
@@ -59,4 +61,18 @@ export interface ApiDeps {
   localAdminTokenHash?: string | null
   /** active-safety attachment files (GET /attachments/{id}); absent: those routes answer 503 */
   objects?: ObjectStore | null
+  /** the JT/T 809 links of this process (null/absent: platform routes manage data only) */
+  platforms?: PlatformLinks | null
+}
+
+/** What the platform routes need of the running 809 links (src/platform/index.ts). */
+export interface PlatformLinks {
+  reload(): Promise<void>
+  states(): { lower: unknown[]; superior: unknown[] }
+  /** 督办 (0x9401) to the lower platform reporting the anomaly's vehicle; null when none is logged in */
+  supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null>
+  /** an operator's answer to a superior's 查岗 */
+  answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'>
+  /** 查岗 to a logged-in lower platform; null when it is not logged in */
+  postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
 }

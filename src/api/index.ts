@@ -10,7 +10,7 @@ import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { ObjectStore } from '../attachments/object-store.js'
-import type { Commander } from './deps.js'
+import type { Commander, PlatformLinks } from './deps.js'
 import { startMetricsServer, type MetricsServer } from './metrics-server.js'
 import { buildApi, type ApiInstance } from './server.js'
 import { apiBase, ensureBootstrapToken, hashToken, newTokenSecret, tokenHint } from './tokens.js'
@@ -31,6 +31,7 @@ export interface StartApiOptions {
   now?: () => number
   /** The embedded data directory's lock: the API's URL and the local admin secret are left there for the CLI. */
   dataDirLock?: DataDirLock | null
+  platforms?: PlatformLinks | null
 }
 
 export interface RunningApi {
@@ -67,6 +68,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     now: opts.now,
     localAdminTokenHash: localAdmin ? hashToken(localAdmin) : null,
     objects: opts.objects,
+    platforms: opts.platforms ?? null,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo

@@ -30,6 +30,7 @@ import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { attachmentRoutes } from './routes/attachments.js'
+import { platformRoutes } from './routes/platforms.js'
 import { QrSigner } from './qr.js'
 import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
@@ -117,6 +118,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         { name: 'anomalies' },
         { name: 'terminals' },
         { name: 'geofences' },
+        { name: 'platforms', description: 'JT/T 809 platform links' },
         { name: 'stats' },
         { name: 'admin', description: 'tokens and the audit log (supervisor)' },
       ],
@@ -259,6 +261,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       fleetRoutes(api, ctx)
       meRoutes(api, ctx)
       attachmentRoutes(api, ctx)
+      platformRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

@@ -83,6 +83,17 @@ export interface Config {
   attachmentsStore: string | null
   /** How often the matcher checkpoints the per-vehicle state of vehicles that changed (seconds). */
   matcherCheckpointSeconds: number
+  /** JT/T 809 main-link server for lower platforms (upper-platform role). Unset: not listening. */
+  platformPort: number | null
+  platformHost: string
+  /** The address superiors open their sub-link to (announced in our 0x1001). Unset: platformHost, or 127.0.0.1 when that is a wildcard. */
+  platformDownlinkHost: string | null
+  /** A 809 link with no frame for this long is closed (link tests are sent at a third of it). */
+  platformIdleSeconds: number
+  /** Backlog sent up to a superior after a broken link (0x1203), positions per second at most. */
+  platformBacklogRate: number
+  /** 查岗: minutes a lower platform has to answer a post query before it is flagged unanswered. */
+  platformPostQueryMinutes: number
 }
 
 export const DEFAULTS: Config = {
@@ -140,6 +151,12 @@ export const DEFAULTS: Config = {
   attachmentsFileDeadlineSeconds: 600,
   attachmentsStore: null,
   matcherCheckpointSeconds: 60,
+  platformPort: null,
+  platformHost: '0.0.0.0',
+  platformDownlinkHost: null,
+  platformIdleSeconds: 180,
+  platformBacklogRate: 2000,
+  platformPostQueryMinutes: 10,
 }
 
 export class ConfigError extends Error {
@@ -152,7 +169,7 @@ export class ConfigError extends Error {
 /** pino's level names (an unknown one would stop the logger with an error naming no setting). */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level' | 'choice'
+type Kind = 'int' | 'nullable-int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level' | 'choice'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -221,6 +238,12 @@ const SETTINGS: Setting[] = [
   { key: 'attachmentsStore', env: 'JT808_ATTACHMENTS_STORE', flag: 'attachments-store', kind: 'nullable-string' },
   { key: 'retention.attachmentsDays', env: 'JT808_RETENTION_ATTACHMENTS_DAYS', flag: 'retention-attachments', kind: 'int', min: 1 },
   { key: 'matcherCheckpointSeconds', env: 'JT808_MATCHER_CHECKPOINT_S', flag: 'matcher-checkpoint', kind: 'int', min: 1, max: 3600 },
+  { key: 'platformPort', env: 'JT808_PLATFORM_PORT', flag: 'platform-port', kind: 'nullable-int', min: 0, max: 65535 },
+  { key: 'platformHost', env: 'JT808_PLATFORM_HOST', flag: 'platform-host', kind: 'string' },
+  { key: 'platformDownlinkHost', env: 'JT808_PLATFORM_DOWNLINK_HOST', flag: 'platform-downlink-host', kind: 'nullable-string' },
+  { key: 'platformIdleSeconds', env: 'JT808_PLATFORM_IDLE_S', flag: 'platform-idle', kind: 'int', min: 3, max: 3600 },
+  { key: 'platformPostQueryMinutes', env: 'JT808_PLATFORM_POST_QUERY_MIN', flag: 'platform-post-query-min', kind: 'int', min: 1, max: 255 },
+  { key: 'platformBacklogRate', env: 'JT808_PLATFORM_BACKLOG_RATE', flag: 'platform-backlog-rate', kind: 'int', min: 1, max: 1_000_000 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */
@@ -265,6 +288,7 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
       problems.push(`${where}: expected true/false, got "${raw}"`)
       return undefined
     }
+    case 'nullable-int':
     case 'int': {
       const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN
       if (!Number.isSafeInteger(n)) {

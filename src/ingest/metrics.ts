@@ -9,6 +9,7 @@ export interface IngestMetrics {
   flushSeconds: Histogram
   retries: Counter
   queuedRows: Gauge
+  downstreamRows: Gauge<'consumer'>
 }
 
 export function createIngestMetrics(registry: Registry = globalRegistry): IngestMetrics {
@@ -22,5 +23,6 @@ export function createIngestMetrics(registry: Registry = globalRegistry): Ingest
     flushSeconds: get('jt808_ingest_flush_seconds', () => new Histogram({ name: 'jt808_ingest_flush_seconds', help: 'Time to write and commit one batch', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers })),
     retries: get('jt808_ingest_retries_total', () => new Counter({ name: 'jt808_ingest_retries_total', help: 'Batch writes retried after a database error', registers })),
     queuedRows: get('jt808_ingest_queued_rows', () => new Gauge({ name: 'jt808_ingest_queued_rows', help: 'Positions submitted and not yet committed', registers })),
+    downstreamRows: get('jt808_ingest_downstream_rows', () => new Gauge({ name: 'jt808_ingest_downstream_rows', help: 'Committed positions a consumer has taken and not yet settled, by consumer', labelNames: ['consumer'], registers })),
   }
 }

@@ -3,8 +3,10 @@
  *
  *   gateway ──submit(rows, done)──▶ pending ──(batchRows or batchMs)──▶ store.insertPositions
  *                                                                       │ commit
- *   0x8001 written inside done ◀── done(null, result) ◀─────────────────┘
- *   matcher ◀── 'committed' (newly stored rows; and every row the batch held, duplicates included)
+ *   0x8001 written inside done ◀── done(null, result) ◀─────────────────┤
+ *   consumers, in their order ◀── take(newly stored rows — or every row
+ *   the batch held, duplicates included, for a consumer that asks)  ◀────────────┘
+ *   (the list is declared in src/pipeline.ts)
  *
  * - Up to maxInFlight batches are written at once (config.ingestInFlight), each on its own
  *   connection; batches are cut in submission order, and each batch's acks go out when it commits.
@@ -14,16 +16,15 @@
  * - A row the database refuses on its own (data exception) is isolated by splitting the batch and
  *   counted as rejected; the rest of its batch commits.
  * - Bounded: above highWater queued rows 'pressure' is emitted (the gateway stops reading sockets),
- *   at half of it 'drain'. Rows committed but not yet taken in by a consumer of 'committed' (the
- *   matcher: `downstreamRows`) count too, so a slow matcher slows the sockets instead of growing
- *   its backlog without bound; the consumer calls `recheckLevel()` as its backlog falls. Beyond
+ *   at half of it 'drain'. Rows handed to a consumer and not yet settled by it (its take()
+ *   promise) count too — the queue totals them itself (`downstreamRows`) — so a slow matcher or
+ *   publisher slows the sockets instead of growing its backlog without bound. Beyond
  *   maxQueuedRows a submission is refused with IngestOverloadError (counted; the terminal
  *   retransmits). Every refused row is counted with its reason.
  *
- * Events: 'pressure', 'drain', 'committed' (inserted: CommittedPosition[], contained:
- * CommittedPosition[] — the batch's stored rows, duplicates included, in submission order; the
- * same array when there were no duplicates), 'retry' (err, attempt, delayMs),
- * 'callbackError' (err thrown by a done callback or listener: isolated, never breaks the queue).
+ * Events: 'pressure', 'drain', 'retry' (err, attempt, delayMs), 'consumerError' (err, consumer
+ * name: a take() that threw or rejected), 'callbackError' (err thrown by a done callback or
+ * listener). Both are isolated: they never break the queue nor keep a batch from the next consumer.
  */
 import { EventEmitter } from 'node:events'
 import type { Config } from '../config/index.js'
@@ -55,6 +56,23 @@ export interface SubmitResult extends InsertPositionsResult {
 }
 
 export type SubmitCallback = (err: Error | null, result?: SubmitResult) => void
+
+/**
+ * A consumer of committed positions (live state, alarm transitions, matcher, forwarders …).
+ * take() receives each committed batch once, in commit order; the rows count against the
+ * queue's high-water mark until the promise it returns settles (nothing returned: handled at once).
+ */
+export interface CommittedConsumer {
+  /** names it in logs and in the jt808_ingest_downstream_rows gauge */
+  readonly name: string
+  /**
+   * true: take() gets every row the batch held, duplicates included (a duplicate may be the
+   * re-send of a row whose first commit never reached this consumer: its process died in between).
+   * Otherwise only the newly stored rows.
+   */
+  readonly contained?: boolean
+  take(rows: CommittedPosition[]): void | Promise<unknown>
+}
 
 export interface IngestQueueOptions {
   /** Flush when this many rows are pending (config.ingestBatchRows). */
@@ -168,9 +186,13 @@ function isDataError(e: unknown): boolean {
 
 export class IngestQueue extends EventEmitter {
   private readonly opts: Required<Omit<IngestQueueOptions, 'registry'>>
-  /** Committed rows a downstream consumer has not yet handled, counted against highWater; the consumer sets it. */
-  downstreamRows: () => number = () => 0
   private readonly metrics: IngestMetrics
+  private consumers: readonly CommittedConsumer[] = []
+  /** rows each consumer holds (taken, its promise not yet settled), by position in `consumers` */
+  private held: number[] = []
+  private downstream = 0
+  /** consumers' take() promises not yet settled (close() waits for them) */
+  private readonly taking = new Set<Promise<unknown>>()
   private pending = new Fifo<Entry>()
   private pendingRows = 0
   private inFlightRows = 0
@@ -199,6 +221,22 @@ export class IngestQueue extends EventEmitter {
     }
     this.metrics = createIngestMetrics(options.registry)
     this.limits = { now: 0, maxFutureMs: this.opts.maxFutureMs, retentionMs: this.opts.retentionMs }
+  }
+
+  /**
+   * The consumers of committed batches, in the order each batch is handed to them (set once, by
+   * the composition root: src/pipeline.ts).
+   */
+  deliverTo(consumers: readonly CommittedConsumer[]): void {
+    this.consumers = [...consumers]
+    this.held = consumers.map(() => 0)
+    this.metrics.downstreamRows.reset()
+    for (const c of consumers) this.metrics.downstreamRows.set({ consumer: c.name }, 0)
+  }
+
+  /** Committed rows the consumers have taken and not yet settled (counted against highWater). */
+  get downstreamRows(): number {
+    return this.downstream
   }
 
   /** Rows submitted and not yet settled. */
@@ -246,21 +284,25 @@ export class IngestQueue extends EventEmitter {
   }
 
   /**
-   * Stops accepting, writes what is queued, and resolves when it is settled. After timeoutMs
-   * (default: wait as long as it takes) retries stop and unsettled rows get IngestClosedError.
+   * Stops accepting, writes what is queued, and resolves when it is settled and every consumer
+   * has settled what it took. After timeoutMs (default: wait as long as it takes) retries stop and
+   * unsettled rows get IngestClosedError.
    */
   async close(timeoutMs?: number): Promise<void> {
     this.closed = true
     const drained = this.flush()
-    if (timeoutMs === undefined) return drained
-    let t: NodeJS.Timeout | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), timeoutMs)))
-    const outcome = await Promise.race([drained.then(() => 'ok' as const), timedOut])
-    clearTimeout(t)
-    if (outcome === 'timeout') {
-      this.aborted = true
-      await drained
+    if (timeoutMs === undefined) await drained
+    else {
+      let t: NodeJS.Timeout | undefined
+      const timedOut = new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), timeoutMs)))
+      const outcome = await Promise.race([drained.then(() => 'ok' as const), timedOut])
+      clearTimeout(t)
+      if (outcome === 'timeout') {
+        this.aborted = true
+        await drained
+      }
     }
+    await Promise.allSettled([...this.taking])
   }
 
   // ---- scheduling ----
@@ -408,7 +450,40 @@ export class IngestQueue extends EventEmitter {
     }
     this.metrics.committed.inc(inserted)
     this.metrics.duplicates.inc(duplicates)
-    if (committed.length || contained) this.safeEmit('committed', committed, contained ?? committed)
+    if (committed.length || contained) this.handOff(committed, contained ?? committed)
+  }
+
+  /** Each consumer in turn; one that throws or rejects costs the others nothing. */
+  private handOff(inserted: CommittedPosition[], contained: CommittedPosition[]): void {
+    for (let i = 0; i < this.consumers.length; i++) {
+      const c = this.consumers[i]!
+      const rows = c.contained ? contained : inserted
+      const n = rows.length
+      if (!n) continue
+      let pending: void | Promise<unknown>
+      try {
+        pending = c.take(rows)
+      } catch (e) {
+        this.safeEmit('consumerError', e, c.name)
+        continue
+      }
+      if (!pending) continue
+      this.hold(i, n)
+      const p: Promise<unknown> = pending
+        .catch((e: unknown) => this.safeEmit('consumerError', e, c.name))
+        .finally(() => {
+          this.taking.delete(p)
+          this.hold(i, -n)
+          this.updateLevel()
+        })
+      this.taking.add(p)
+    }
+  }
+
+  private hold(i: number, n: number): void {
+    this.held[i]! += n
+    this.downstream += n
+    this.metrics.downstreamRows.set({ consumer: this.consumers[i]!.name }, this.held[i]!)
   }
 
   private fail(batch: Batch, err: Error): void {
@@ -432,11 +507,6 @@ export class IngestQueue extends EventEmitter {
     setImmediate(() => this.call(done, err))
   }
 
-  /** Re-evaluates pressure/drain (a downstream consumer calls this as its backlog falls). */
-  recheckLevel(): void {
-    this.updateLevel()
-  }
-
   /**
    * `gauge`: also set the queued-rows gauge — at batch boundaries and rechecks, not on every
    * submission (a prom-client set() per report was measurable at 50,000 reports/s).
@@ -444,7 +514,7 @@ export class IngestQueue extends EventEmitter {
   private updateLevel(gauge = true): void {
     const mine = this.queuedRows
     if (gauge) this.metrics.queuedRows.set(mine)
-    const q = mine + this.downstreamRows()
+    const q = mine + this.downstream
     if (!this.pressure && q >= this.opts.highWater) {
       this.pressure = true
       this.safeEmit('pressure')

@@ -1,16 +1,17 @@
 /**
  * The matcher service: feeds the pure engine and makes its results durable and visible.
  *
- *   ingest 'committed' ─┐                    ┌─▶ store.upsertAnomalies (by id)
+ *   committed batches ──┐                    ┌─▶ store.upsertAnomalies (by id)
  *   partitioned stream ─┼─▶ MatcherEngine ──▶┤
  *   gateway events ─────┤   (device time)    └─▶ state.append(ANOMALY_EVENTS_STREAM)  → SSE feed
  *   waybill changes ────┤
  *   clock tick ─────────┘
  *
- * One process: positions come from the ingest queue's 'committed' event and driver cards from
- * the gateway. Several processes: the committed positions (and driver-card / alarm-confirmation
- * envelopes) travel on the state's partitioned stream, each vehicle handled by exactly one
- * consumer; a process follows only the vehicles of the partitions it owns.
+ * One process: committed positions are handed over by the ingest queue (committedConsumer(),
+ * listed in src/pipeline.ts) and driver cards come from the gateway. Several processes: the
+ * same consumer publishes the committed positions (and driver-card / alarm-confirmation
+ * envelopes) to the state's partitioned stream, each vehicle handled by exactly one consumer; a
+ * process follows only the vehicles of the partitions it owns.
  *
  * Waybill changes reach every process by polling the store (changed_at, the database clock), so
  * the API and `jt808 import` need no channel of their own; waybillChanged() is the in-process
@@ -23,6 +24,7 @@ import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type A
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import { StateUnavailableError, type State } from '../state/port.js'
 import type { Config } from '../config/index.js'
+import type { CommittedConsumer } from '../ingest/queue.js'
 import type { Store } from '../store/port.js'
 import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
@@ -33,16 +35,6 @@ import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
 /** Feed events appended per state call. */
 const FEED_APPEND_CHUNK = 500
-
-/** The ingest queue as the matcher sees it: its 'committed' event, and the back-pressure hooks. */
-export interface IngestSource {
-  /** inserted: newly stored rows; contained: every row the batch stored, duplicates included */
-  on(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
-  off(event: 'committed', l: (inserted: CommittedPosition[], contained: CommittedPosition[]) => void): unknown
-  /** rows committed and not yet taken in downstream (set by the matcher) */
-  downstreamRows?: () => number
-  recheckLevel?(): void
-}
 
 /** What travels on the partitioned stream besides plain committed positions. */
 export type MatcherEnvelope =
@@ -121,14 +113,11 @@ export class MatcherService {
   private consumer: PartitionedConsumer<MatcherStreamEntry> | null = null
   private closed = false
   private droppedEvents = 0
-  /** in-process: committed positions handed over and not yet matched and persisted */
-  private backlogRows = 0
   private readonly metrics: ReturnType<typeof matcherMetrics> | null
   private readonly zonesRefreshMs: number
   private readonly fixedZones: boolean
-  /** stream mode: driver cards and confirmations go to the partition's owner through the stream */
+  /** stream mode: positions, driver cards and confirmations go to the partition's owner through the stream */
   private publisher: MatcherPublisher | null = null
-  private readonly cleanups: Array<() => void> = []
   private checkpoints: MatcherCheckpoints | null = null
   private readonly checkpointMs: number
   /** stream mode: what each restored vehicle's replay covered (checkpoint.ts) */
@@ -136,6 +125,7 @@ export class MatcherService {
   /** ids whose opening the feed already carried: a replay's 'opened' for them is stored, not announced */
   private announced: Set<string> | null = null
   private readonly unannounced = new WeakSet<AnomalyEvent>()
+  private started = false
 
   constructor(opts: MatcherServiceOptions) {
     this.store = opts.store
@@ -183,6 +173,7 @@ export class MatcherService {
     if (s.saveCheckpoints && s.loadCheckpoints && s.positionsAfter && s.deleteCheckpointsBefore) {
       this.checkpoints = new MatcherCheckpoints({ store: s as CheckpointStore, engine: this.engine, partitions: this.partitions, everyMs: this.checkpointMs, clock: this.clock })
     }
+    this.started = true
     await this.refreshZones()
     for (const w of await this.store.waybillsInEffect(now)) await this.applyWaybill(w)
     if (this.owned === null) {
@@ -207,7 +198,6 @@ export class MatcherService {
     this.closed = true
     for (const t of this.timers) clearInterval(t)
     if (this.retryTimer) clearTimeout(this.retryTimer)
-    for (const c of this.cleanups.splice(0)) c()
     // stream mode: every changed vehicle in a few upserts now, rather than one per partition as
     // the consumer hands them back (those then find little or nothing left to write)
     if (this.consumer && this.checkpoints) {
@@ -226,33 +216,21 @@ export class MatcherService {
   // ------------------------------------------------------------------ inputs
 
   /**
-   * In-process positions: the ingest queue's 'committed' event. Returns the detach function.
-   * Positions not yet matched and persisted count against the queue's high-water mark, so a slow
-   * anomaly store pauses the sockets rather than growing this backlog without bound.
+   * The ingest queue's consumer for this service (after start()): in one process, committed
+   * positions are matched and their anomalies persisted; with streams, they are published to
+   * their vehicles' partitions. Until that promise settles the rows count against the queue's
+   * high-water mark, so a slow anomaly store or Redis pauses the sockets rather than growing a
+   * backlog without bound.
    */
-  attachIngest(ingest: IngestSource): () => void {
-    ingest.downstreamRows = () => this.backlogRows
+  committedConsumer(): CommittedConsumer {
+    if (!this.started) throw new Error('committedConsumer() before start(): the mode (in-process or streams) is not known yet')
+    const publisher = this.publisher
+    // Every row the batch held, duplicates too: a worker that committed and died before publishing
+    // left its rows unpublished, and the terminal's re-send (a duplicate now) repairs that gap.
+    if (publisher) return { name: 'matcher-publisher', contained: true, take: (rows) => publisher.positions(rows) }
     // In-process the new rows are enough: a re-send that is a duplicate was seen by this matcher
     // already, or the process restarted and rebuilds from the positions table.
-    const listener = (rows: CommittedPosition[]) => {
-      if (!rows.length) return
-      this.backlogRows += rows.length
-      void this.handlePositions(rows)
-        .catch((err) => this.report(err, 'positions failed'))
-        .finally(() => {
-          this.backlogRows -= rows.length
-          ingest.recheckLevel?.()
-        })
-    }
-    ingest.on('committed', listener)
-    const detach = () => void ingest.off('committed', listener)
-    this.cleanups.push(detach)
-    return detach
-  }
-
-  /** Runs at close() (listeners the composition root attached for this service). */
-  onClose(fn: () => void): void {
-    this.cleanups.push(fn)
+    return { name: 'matcher', take: (rows) => (this.closed ? undefined : this.handlePositions(rows)) }
   }
 
   /** Reloads the API's geofences into the speed-limit and zone lookup. */
@@ -385,8 +363,8 @@ export class MatcherService {
     })
   }
 
-  stats(): EngineStats & { pendingEvents: number; droppedEvents: number; backlogRows: number } {
-    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents, backlogRows: this.backlogRows }
+  stats(): EngineStats & { pendingEvents: number; droppedEvents: number } {
+    return { ...this.engine.stats(), pendingEvents: this.pending.length, droppedEvents: this.droppedEvents }
   }
 
   /** Waits until everything queued so far is handled and persisted. */
@@ -599,7 +577,6 @@ export interface StartMatcherDeps {
   config: Config
   store: Store
   state: State
-  ingest: Parameters<MatcherService['attachIngest']>[0]
   gateway?: Parameters<MatcherService['attachGateway']>[0]
   registry?: Registry
   logger?: Logger
@@ -609,9 +586,9 @@ export interface StartMatcherDeps {
 }
 
 /**
- * For the composition root: one process → in-process feed from the ingest queue; several
- * worker processes on Redis → every process publishes its committed positions to the
- * partitioned stream and matches the vehicles of the partitions it holds.
+ * For the composition root: one process → the service matches what the ingest queue hands its
+ * committedConsumer(); several worker processes on Redis → that consumer publishes to the
+ * partitioned stream and the service matches the vehicles of the partitions it holds.
  */
 export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherService> {
   const service = new MatcherService({
@@ -624,32 +601,7 @@ export async function startMatcher(deps: StartMatcherDeps): Promise<MatcherServi
     checkpointMs: deps.config.matcherCheckpointSeconds * 1000,
   })
   const clustered = deps.state.kind === 'redis' && deps.config.workers > 1
-  if (clustered) {
-    const partitions = deps.partitions ?? 64
-    const publisher = new MatcherPublisher(deps.state, partitions)
-    // Rows on their way to the stream count against the ingest high-water mark (a slow Redis
-    // pauses the sockets instead of piling up publishes).
-    let publishing = 0
-    deps.ingest.downstreamRows = () => publishing
-    // Every row the batch held, duplicates too: a worker that committed and died before publishing
-    // left its rows unpublished, and the terminal's re-send (a duplicate now) repairs that gap.
-    const onCommitted = (_inserted: CommittedPosition[], rows: CommittedPosition[]) => {
-      publishing += rows.length
-      void publisher
-        .positions(rows)
-        .catch((err) => deps.logger?.error({ err }, 'positions not published to the matcher stream'))
-        .finally(() => {
-          publishing -= rows.length
-          deps.ingest.recheckLevel?.()
-        })
-    }
-    deps.ingest.on('committed', onCommitted)
-    service.onClose(() => void deps.ingest.off('committed', onCommitted))
-    await service.start({ streams: { partitions, consumer: deps.config.nodeId } })
-  } else {
-    await service.start()
-    service.attachIngest(deps.ingest)
-  }
+  await service.start(clustered ? { streams: { partitions: deps.partitions ?? 64, consumer: deps.config.nodeId } } : {})
   if (deps.gateway) service.attachGateway(deps.gateway)
   return service
 }

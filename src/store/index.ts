@@ -21,6 +21,7 @@ import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import type { MigrationReport, Store } from './port.js'
+import { platformQueries } from './platforms.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
 import { waybillQueries } from './waybills.js'
@@ -148,6 +149,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...anomalies,
       ...attachmentQueries(ctx),
       ...matcherStateQueries(ctx),
+      ...platformQueries(sql),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

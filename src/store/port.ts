@@ -9,6 +9,7 @@ import type { AnomalyStore } from './anomalies.js'
 import type { AttachmentStore } from './attachments.js'
 import type { MatcherStateStore } from './matcher-state.js'
 import type { WaybillStore } from './waybills.js'
+import type { PlatformStore } from './platforms.js'
 import type {
   AlarmTransition,
   DriverCardEvent,
@@ -117,4 +118,6 @@ export type { MatcherCheckpoint, MatcherStateStore } from './matcher-state.js'
 
 export type { AdminStore } from './admin.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore, MatcherStateStore {}
+export type { PlatformStore } from './platforms.js'
+
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore, MatcherStateStore, PlatformStore {}

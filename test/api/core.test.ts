@@ -120,6 +120,15 @@ for (const kind of BACKENDS) {
         'POST /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
         'GET /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
         'POST /api/v1/waybills/import': 'admin.test.ts bulk waybill import (supervisor only)',
+        // JT/T 809 platforms: supervisor only (authentication below; flows in test/platform/upper.test.ts)
+        'GET /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms': 'core.test.ts authentication (supervisor only)',
+        'PATCH /api/v1/platforms/{id}': 'core.test.ts authentication (supervisor only)',
+        'DELETE /api/v1/platforms/{id}': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/platforms/links': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/platforms/post-queries': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms/{id}/post-queries': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/platforms/post-queries/{id}/answer': 'core.test.ts authentication (supervisor only)',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []
@@ -142,6 +151,10 @@ for (const kind of BACKENDS) {
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
       t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
+      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer']] as const) {
+        const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
+        t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
+      }
       const enterpriseGeofence = await app.inject({
         method: 'POST',
         url: '/api/v1/geofences',

@@ -114,7 +114,7 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
     t.test('retransmission: stored once, acknowledged, published once', async (t) => {
       const { q } = queue(t)
       const published: CommittedPosition[] = []
-      q.on('committed', (r: CommittedPosition[]) => published.push(...r))
+      q.deliverTo([{ name: 'spy', take: (r) => void published.push(...r) }])
       const v = nextVehicle()
       const batch = rows(v, 5)
       const first = await submit(q, batch).settled
@@ -126,16 +126,16 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       t.equal(published.length, 6, 'the matcher sees each position once')
     })
 
-    t.test('a batch of duplicates still reports what it contained (at-least-once to the matcher)', async (t) => {
+    t.test('a batch of duplicates still reaches a consumer that asks for what it contained (at-least-once to the matcher)', async (t) => {
       // The process that first committed these rows died before publishing them: the re-send is all
-      // duplicates, and only 'contained' carries them to the matcher stream.
+      // duplicates, and only a `contained` consumer (the matcher's publisher) gets them.
       const { q } = queue(t)
       const inserted: CommittedPosition[][] = []
       const contained: CommittedPosition[][] = []
-      q.on('committed', (i: CommittedPosition[], c: CommittedPosition[]) => {
-        inserted.push(i)
-        contained.push(c)
-      })
+      q.deliverTo([
+        { name: 'new-rows', take: (r) => void inserted.push(r) },
+        { name: 'contained', contained: true, take: (r) => void contained.push(r) },
+      ])
       const v = nextVehicle()
       const batch = rows(v, 4)
       await submit(q, batch).settled
@@ -143,13 +143,13 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       const resend = batch.map((p) => ({ ...p, receivedAt: p.receivedAt + 30_000 }))
       const again = await submit(q, resend).settled
       t.equal(again.result?.duplicates, 4)
-      t.equal(inserted.length, 2, 'the all-duplicate batch is still announced')
-      t.same(inserted[1], [], 'nothing newly stored')
+      t.equal(inserted.length, 1, 'nothing newly stored: a new-rows consumer is not called')
+      t.equal(contained.length, 2, 'the all-duplicate batch still reaches the contained consumer')
       t.same(contained[1], resend, 'what the batch contained, in order')
       // mixed: new rows and duplicates keep their submission order
       const mixed = [...rows(v, 1, NOW - 7200_000), resend[0]!, ...rows(v, 1, NOW - 60_000)]
       await submit(q, mixed).settled
-      t.same(inserted[2]!.map((p) => p.deviceTime), [mixed[0]!.deviceTime, mixed[2]!.deviceTime])
+      t.same(inserted[1]!.map((p) => p.deviceTime), [mixed[0]!.deviceTime, mixed[2]!.deviceTime])
       t.same(contained[2]!.map((p) => p.deviceTime), mixed.map((p) => p.deviceTime))
     })
 
@@ -157,7 +157,7 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       const spy = interceptable(store)
       const { q, registry } = queue(t, { batchMs: 5 }, spy.store)
       const published: CommittedPosition[] = []
-      q.on('committed', (r: CommittedPosition[]) => published.push(...r))
+      q.deliverTo([{ name: 'spy', take: (r) => void published.push(...r) }])
       const v = nextVehicle()
       const original = rows(v, 8)
 
@@ -209,7 +209,7 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       const spy = interceptable(store)
       const { q } = queue(t, { batchMs: 5 }, spy.store)
       const published: CommittedPosition[] = []
-      q.on('committed', (r: CommittedPosition[]) => published.push(...r))
+      q.deliverTo([{ name: 'spy', take: (r) => void published.push(...r) }])
       let lose = true
       spy.set(async (_batch, real) => {
         const res = await real()
@@ -296,32 +296,58 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
     })
 
     t.test('a slow consumer of committed rows holds the pressure until it catches up', async (t) => {
-      let backlog = 0
-      const { q } = queue(t, { batchRows: 1000, batchMs: 1, highWater: 100 })
-      q.downstreamRows = () => backlog
+      const { q, registry } = queue(t, { batchRows: 1000, batchMs: 1, highWater: 100 })
       const events: string[] = []
       q.on('pressure', () => events.push('pressure'))
       q.on('drain', () => events.push('drain'))
       // the consumer takes every committed batch in, and finishes with it only when told
-      const held: number[] = []
-      q.on('committed', (r: CommittedPosition[]) => {
-        backlog += r.length
-        held.push(r.length)
-      })
+      const held: Array<() => void> = []
+      q.deliverTo([{ name: 'slow', take: () => new Promise<void>((resolve) => held.push(resolve)) }])
       const v = nextVehicle()
       await submit(q, rows(v, 70)).settled
       t.same(events, [], '70 rows downstream: below highWater')
-      await submit(q, rows(v, 50, NOW - 1000_000)).settled
-      t.same(events, ['pressure'], 'committed, but 120 rows still downstream: pressure stays on')
+      t.equal(q.downstreamRows, 70, 'the queue counts what its consumer holds')
+      await submit(q, rows(v, 60, NOW - 1000_000)).settled
+      t.same(events, ['pressure'], 'committed, but 130 rows still downstream: pressure stays on')
       t.ok(q.aboveHighWater)
-      backlog -= held.shift()!
-      q.recheckLevel()
-      t.same(events, ['pressure'], '50 downstream is above half of highWater')
-      backlog -= held.shift()!
-      q.recheckLevel()
+      t.equal(await metric(registry, 'jt808_ingest_downstream_rows', { consumer: 'slow' }), 130)
+      held.shift()!()
+      await sleep(5)
+      t.same(events, ['pressure'], '60 downstream is above half of highWater')
+      held.shift()!()
+      await sleep(5)
       t.same(events, ['pressure', 'drain'], 'the consumer caught up: drain')
+      t.equal(q.downstreamRows, 0)
       await q.flush()
       t.equal(q.queuedRows, 0, 'the queue itself is empty: downstream rows are counted apart')
+    })
+
+    t.test('consumers: each batch to each, in the declared order; a failing one costs the others nothing; close waits for them', async (t) => {
+      const { q } = queue(t, { batchMs: 1 })
+      const seen: string[] = []
+      const errors: string[] = []
+      q.on('consumerError', (err: Error, name: string) => errors.push(`${name}: ${err.message}`))
+      let finish!: () => void
+      q.deliverTo([
+        { name: 'first', take: (r) => void seen.push(`first ${r.length}`) },
+        { name: 'throws', take: () => { throw new Error('boom') } },
+        { name: 'rejects', take: async () => { throw new Error('later') } },
+        { name: 'last', take: (r) => { seen.push(`last ${r.length}`); return new Promise<void>((resolve) => (finish = resolve)) } },
+      ])
+      const v = nextVehicle()
+      const out = await submit(q, rows(v, 3)).settled
+      t.equal(out.err, null, 'the batch is acknowledged whatever its consumers do')
+      await sleep(5)
+      t.same(seen, ['first 3', 'last 3'], 'in order, after the failing ones')
+      t.same(errors.sort(), ['rejects: later', 'throws: boom'])
+      t.equal(q.downstreamRows, 3, 'the last consumer still holds its rows')
+      let closed = false
+      const closing = q.close().then(() => (closed = true))
+      await sleep(20)
+      t.notOk(closed, 'close waits for the consumers to settle what they took')
+      finish()
+      await closing
+      t.equal(q.downstreamRows, 0)
     })
 
     t.test('close writes what is queued, then refuses', async (t) => {

@@ -167,6 +167,11 @@ export function anomalyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const allowed = NEXT[result.current ?? 'none']
         throw new ApiError('CONFLICT', `"${action}" cannot follow ${result.current ?? 'no handling'}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ' (handling is closed)'}`, { current: result.current, allowed })
       }
+      // 督办: a notify on a vehicle reported through a lower platform reaches that platform (0x9401)
+      if (action === 'notify') {
+        const sent = await ctx.deps.platforms?.supervise(a, principal.tokenId).catch((err: unknown) => void request.log.error({ err }, '0x9401 not sent'))
+        if (sent) request.audit.details = { action, supervision: sent }
+      }
       const history = await ctx.deps.store.listHandling(a.id)
       reply.status(201)
       return { anomalyId: a.id, handling: action, step: presentHandling(result.entry), history: history.map(presentHandling) }

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js'
 import { tokenCommand } from './token.js'
+import { platformsCommand } from './platforms.js'
 import { serveCommand } from './serve.js'
 import { replayCommand } from './replay.js'
 import { simulateCommand } from './simulate.js'
@@ -19,6 +20,7 @@ export const COMMANDS: Command[] = [
   importCommand,
   tokenCommand,
   adminCommand,
+  platformsCommand,
   decodeCommand,
   encodeCommand,
   replayCommand,

@@ -27,7 +27,7 @@ the admin secret the server left there for its own user). --server URL with a su
 const OWN_FLAGS = ['role', 'enterprise', 'label', 'json', 'server', 'token']
 const VALUE_FLAGS = new Set(['role', 'enterprise', 'label', 'server', 'token', ...CONFIG_FLAGS.map((f) => f.flag.slice(2))])
 
-export function parseArgs(argv: string[]): { positional: string[]; flags: Record<string, string | boolean> } {
+export function parseArgs(argv: string[], valueFlags: readonly string[] = []): { positional: string[]; flags: Record<string, string | boolean> } {
   const positional: string[] = []
   const flags: Record<string, string | boolean> = {}
   for (let i = 0; i < argv.length; i++) {
@@ -39,7 +39,7 @@ export function parseArgs(argv: string[]): { positional: string[]; flags: Record
     const eq = a.indexOf('=')
     const name = a.slice(2, eq === -1 ? undefined : eq)
     if (eq !== -1) flags[name] = a.slice(eq + 1)
-    else if (VALUE_FLAGS.has(name)) {
+    else if (VALUE_FLAGS.has(name) || valueFlags.includes(name)) {
       const v = argv[++i]
       if (v === undefined || v.startsWith('--')) throw new UsageError(`--${name} needs a value`)
       flags[name] = v

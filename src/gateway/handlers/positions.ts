@@ -41,13 +41,15 @@ export function toPosition(conn: Connection, v: VehicleRef, loc: Location, recei
     plate: v.plate,
     plateColor: v.plateColor,
     enterpriseLicenseNo: v.enterpriseLicenseNo,
+    alarmTransition: null,
   }
 }
 
 /**
  * Hands positions to the ingest queue; `ack` true writes the 0x8001 once they are committed.
  * On a commit failure nothing is acknowledged: the terminal retransmits, and the store
- * deduplicates (vehicle, device time).
+ * deduplicates (vehicle, device time). Alarm transitions ride on their rows
+ * (row.alarmTransition) and are recorded by a consumer of committed batches (src/pipeline.ts).
  */
 function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: CommittedPosition[], ack: boolean, transitions: AlarmTransition[] | null = null): void {
   const serial = m.serial
@@ -68,7 +70,6 @@ function submit(ctx: GatewayContext, conn: Connection, m: Message, rows: Committ
       if (conn.logLazy) conn.log.debug({ err: err.message, msgId }, 'positions not committed: no ack')
       return
     }
-    if (transitions) for (const tr of transitions) ctx.alarmTransitions.add(tr)
     if (!ack) return
     // Every row refused by validation (future or expired device time …, counted by the queue):
     // "message error", so the terminal does not take it for stored.
@@ -93,6 +94,7 @@ export const location: Handler = {
       return
     }
     const tr = alarmTransition(ctx, conn, v, m, loc, row.deviceTime)
+    row.alarmTransition = tr
     submit(ctx, conn, m, [row], true, tr ? [tr] : null)
   },
 }
@@ -112,6 +114,7 @@ export const locationBatch: Handler = {
       rows.push(row)
       // A normal batch is the live stream sent in bulk; a blind-area batch is history.
       const tr = blind ? null : alarmTransition(ctx, conn, v, m, item, row.deviceTime)
+      row.alarmTransition = tr
       if (tr) (transitions ??= []).push(tr)
     }
     rejectNoTime(ctx, b.items.length - rows.length)

@@ -29,6 +29,7 @@ import { migration as admin } from './004_admin.js'
 import { migration as plateKey } from './005_plate_key.js'
 import { migration as attachments } from './006_attachments.js'
 import { migration as matcherCheckpoints } from './007_matcher_checkpoints.js'
+import { migration as platforms } from './008_platforms.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -52,4 +53,5 @@ export const MIGRATIONS: Migration[] = [
   plateKey,
   attachments,
   matcherCheckpoints,
+  platforms,
 ]

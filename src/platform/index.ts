@@ -1,0 +1,213 @@
+/**
+ * JT/T 809 platform links, both roles, started by the composition root:
+ *   upper role  (upper.ts)  lower platforms log in on config.platformPort; their positions enter
+ *                           the ingest queue like terminals'
+ *   lower role  (lower.ts)  we log in to each enabled superior and forward committed positions;
+ *                           `forwarding` is their consumer in src/pipeline.ts
+ * Platforms are data (store: platforms); changes apply without a restart: reload() (the API calls
+ * it) or the poll every reloadMs reconciles the running links with the store.
+ */
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { Registry } from 'prom-client'
+import type { Config } from '../config/index.js'
+import type { IngestPort } from '../gateway/types.js'
+import type { CommittedConsumer } from '../ingest/queue.js'
+import type { State } from '../state/port.js'
+import type { AnomalyStore } from '../store/anomalies.js'
+import type { PositionStore } from '../store/port.js'
+import type { ApiStore } from '../store/auth.js'
+import type { Platform, PlatformStore, PostQuery } from '../store/platforms.js'
+import { SuperiorLink, type SuperiorLinkState } from './lower.js'
+import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
+import { PlatformServer } from './server.js'
+import { UpperRole, type LowerLinkState } from './upper.js'
+
+export type { LowerLinkState } from './upper.js'
+export type { SuperiorLinkState } from './lower.js'
+
+export interface PlatformsDeps {
+  config: Config
+  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> & Pick<PositionStore, 'track'> & Pick<ApiStore, 'applyHandling'>
+  state: Pick<State, 'appendMany'>
+  ingest: IngestPort
+  logger: Logger
+  registry: Registry
+  now?: () => number
+  /** store poll for changed platforms (default 5 s) */
+  reloadMs?: number
+  /** superiors' link test period (default: a third of the idle timeout, at most 10 s) */
+  linkTestMs?: number
+}
+
+export class Platforms {
+  readonly upper: UpperRole
+  readonly metrics: PlatformMetrics
+  private readonly superiors = new Map<number, SuperiorLink>()
+  private readonly seen = new Map<number, number>()
+  private server: PlatformServer | null = null
+  private timer: NodeJS.Timeout | null = null
+  private reloading: Promise<void> = Promise.resolve()
+  private closed = false
+  private warnedWorkers = false
+  private readonly log: Logger
+  private readonly now: () => number
+
+  /** The after-commit consumer that hands each committed batch to every superior's forwarder. */
+  readonly forwarding: CommittedConsumer = {
+    name: 'upward-forwarders',
+    take: (rows) => {
+      for (const s of this.superiors.values()) s.take(rows)
+    },
+  }
+
+  constructor(private readonly deps: PlatformsDeps) {
+    this.log = deps.logger.child({ component: 'platforms' })
+    this.now = deps.now ?? Date.now
+    this.metrics = createPlatformMetrics(deps.registry)
+    const idleMs = deps.config.platformIdleSeconds * 1000
+    this.upper = new UpperRole({
+      store: deps.store,
+      state: deps.state,
+      ingest: deps.ingest,
+      metrics: this.metrics,
+      log: this.log,
+      now: this.now,
+      idleMs,
+      badFramesBeforeClose: deps.config.badFramesBeforeClose,
+      postQueryMinutes: deps.config.platformPostQueryMinutes,
+    })
+  }
+
+  /** Listens for lower platforms (when config.platformPort is set) and connects to the enabled superiors. */
+  async start(): Promise<void> {
+    const c = this.deps.config
+    if (c.platformPort !== null) {
+      this.server = new PlatformServer({
+        upper: this.upper,
+        superiors: () => this.superiors.values(),
+        metrics: this.metrics,
+        log: this.log,
+        now: this.now,
+        idleMs: c.platformIdleSeconds * 1000,
+        badFramesBeforeClose: c.badFramesBeforeClose,
+      })
+      const a = await this.server.listen(c.platformPort, c.platformHost)
+      this.log.info({ port: a.port }, 'JT/T 809 server listening')
+    }
+    await this.reload()
+    this.timer = setInterval(() => void this.reload().catch((err: unknown) => this.log.error({ err }, 'platform reload failed')), this.deps.reloadMs ?? 5_000)
+    this.timer.unref()
+  }
+
+  address(): AddressInfo | null {
+    return this.server?.address() ?? null
+  }
+
+  /** Brings the running links in line with the store (one reload at a time). */
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reconcile()).catch((err: unknown) => this.log.error({ err }, 'platform reload failed'))
+    return this.reloading
+  }
+
+  supervise(a: Parameters<UpperRole['supervise']>[0], supervisor: string): ReturnType<UpperRole['supervise']> {
+    return this.upper.supervise(a, supervisor)
+  }
+
+  postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {
+    return this.upper.postQuery(platformId, q)
+  }
+
+  /**
+   * An operator answers a superior's 查岗: sent as 0x1301, then recorded. 'not-found': no such
+   * incoming query; 'answered': already; 'link-down': the superior is not connected now.
+   */
+  async answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'> {
+    const q = await this.deps.store.getPostQuery(id)
+    if (!q || q.direction !== 'in') return 'not-found'
+    if (q.answeredAt !== null) return 'answered'
+    const s = this.superiors.get(q.platformId)
+    if (!s || !s.answerPostQuery(q, answer)) return 'link-down'
+    return (await this.deps.store.answerIncomingPostQuery(id, { at: this.now(), ...answer })) ?? 'answered'
+  }
+
+  states(): { lower: LowerLinkState[]; superior: SuperiorLinkState[] } {
+    return { lower: this.upper.states(), superior: [...this.superiors.values()].map((s) => s.states()) }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    await this.reloading
+    await Promise.all([...this.superiors.values()].map((s) => s.stop()))
+    this.superiors.clear()
+    this.upper.close()
+    await this.server?.close()
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.closed) return
+    const all = await this.deps.store.listPlatforms()
+    const byId = new Map<number, Platform>(all.map((p) => [p.id, p]))
+    // lower platforms: a changed, disabled or removed one is logged out (it logs in again under the new settings)
+    for (const [id, at] of this.seen) {
+      const p = byId.get(id)
+      if (p?.role === 'lower' && p.updatedAt === at && p.enabled) continue
+      if (!p || p.role === 'lower') this.upper.drop(id, p ? 'platform settings changed' : 'platform removed')
+    }
+    this.seen.clear()
+    for (const p of all) if (p.role === 'lower') this.seen.set(p.id, p.updatedAt)
+    // superiors: forwarding follows this process's commits, so it needs the one process that has them all
+    if (this.deps.config.workers > 1) {
+      if (all.some((p) => p.role === 'superior' && p.enabled) && !this.warnedWorkers) {
+        this.warnedWorkers = true
+        this.log.warn('superior platforms are not served with --workers > 1 (forwarding follows one process\'s commits): run the forwarding gateway with one worker')
+      }
+      return
+    }
+    for (const [id, s] of this.superiors) {
+      const p = byId.get(id)
+      if (!p || !p.enabled || p.role !== 'superior') {
+        this.superiors.delete(id)
+        await s.stop()
+      }
+    }
+    for (const p of all) {
+      if (p.role !== 'superior' || !p.enabled || this.closed) continue
+      const running = this.superiors.get(p.id)
+      if (running) {
+        if (running.updatedAt !== p.updatedAt) await running.update(p)
+        continue
+      }
+      const s = new SuperiorLink(p, {
+        store: this.deps.store,
+        metrics: this.metrics,
+        log: this.log,
+        now: this.now,
+        idleMs: this.deps.config.platformIdleSeconds * 1000,
+        linkTestMs: this.deps.linkTestMs,
+        backlogRate: this.deps.config.platformBacklogRate,
+        downlink: () => this.downlink(),
+        badFramesBeforeClose: this.deps.config.badFramesBeforeClose,
+        postQueryMinutes: this.deps.config.platformPostQueryMinutes,
+      })
+      this.superiors.set(p.id, s)
+      await s.start()
+    }
+  }
+
+  /** What we announce to superiors for their sub-link: our 809 server (none: port 0). */
+  private downlink(): { ip: string; port: number } {
+    const a = this.server?.address()
+    if (!a) return { ip: '', port: 0 }
+    const c = this.deps.config
+    const host = c.platformDownlinkHost ?? (c.platformHost === '0.0.0.0' || c.platformHost === '::' ? '127.0.0.1' : c.platformHost)
+    return { ip: host, port: a.port }
+  }
+}
+
+export async function startPlatforms(deps: PlatformsDeps): Promise<Platforms> {
+  const p = new Platforms(deps)
+  await p.start()
+  return p
+}

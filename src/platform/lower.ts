@@ -1,0 +1,521 @@
+/**
+ * Lower-platform role: we log in to superior platforms (provincial platform, national exchange,
+ * an association's) and forward our committed positions to them over JT/T 809.
+ *
+ *   main link (we connect)   0x1001 ─▶ 0x1002; link tests 0x1005 every linkTestMs; reconnect with
+ *                            backoff (1 s doubling to 60 s, jittered) after any break
+ *   sub-link (they connect)  0x9001 with the verify code of our login ─▶ 0x9002 (server.ts routes it)
+ *   forwarding               an after-commit consumer (src/pipeline.ts): each committed position of
+ *                            the selected vehicles goes up as 0x1202 while the link is live
+ *
+ * Nothing is lost while a superior is unreachable: the forwarding position is durable (store:
+ * platform_forwarding) and only moves when a link test answered after the positions were written
+ * proves they arrived (TCP keeps order). After a (re)login the positions committed since that
+ * position go up first, as 0x1203 (up to 5 per message, per vehicle), oldest received first, at a
+ * bounded rate; then forwarding is live again. The catch-up starts a few seconds before the
+ * confirmed position (batches commit concurrently): a superior may see a position twice, never
+ * not at all — 809 platforms deduplicate on vehicle and time.
+ */
+import { connect as tcpConnect, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { isMessage809, type Message809, type PostQuery as PostQuery809, type SupervisionRequest } from '../../protocol/jt809/index.js'
+import type { CommittedPosition } from '../domain.js'
+import type { CommittedConsumer } from '../ingest/queue.js'
+import type { AnomalyStore } from '../store/anomalies.js'
+import type { ApiStore } from '../store/auth.js'
+import type { ForwardCursor, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import { hex, Link809, type LinkState } from './link.js'
+import type { PlatformMetrics } from './metrics.js'
+import { toPosition809 } from './positions.js'
+
+const PAGE = 500
+const WARN_TYPE_OF_BIT: Record<number, number> = { 0: 0x0003, 1: 0x0001, 2: 0x0002, 18: 0x000d, 20: 0x0004, 23: 0x000b, 27: 0x000c }
+/** catch-up restarts this far before the confirmed position (concurrent batches) */
+const REWIND_MS = 5_000
+/** rows held while catching up; beyond it they are left to the next catch-up pass (they are in the database) */
+const MAX_BUFFERED = 50_000
+
+export interface LowerRoleDeps {
+  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery'> &
+    Pick<AnomalyStore, 'openAnomalies'> &
+    Pick<ApiStore, 'applyHandling'>
+  metrics: PlatformMetrics
+  log: Logger
+  now: () => number
+  idleMs: number
+  /** link test period on the main link (default a third of idleMs, at most 10 s) */
+  linkTestMs?: number
+  /** backlog positions per second at most */
+  backlogRate: number
+  /** where superiors open their sub-link to us (our platform server), announced in 0x1001 */
+  downlink: () => { ip: string; port: number }
+  badFramesBeforeClose: number
+  /** minutes an operator has to answer a superior's post query when the query says none (2011) */
+  postQueryMinutes: number
+  connect?: (host: string, port: number) => Socket
+}
+
+export type ForwardState = 'down' | 'logging-in' | 'catching-up' | 'live' | 'stopped'
+
+export interface SuperiorLinkState {
+  platformId: number
+  name: string
+  accessCode: number
+  role: 'superior'
+  state: ForwardState
+  since: number
+  main: LinkState | null
+  sub: LinkState | null
+  lastLoginResult: number | null
+  positionsOut: number
+  /** positions of the selection committed while the link was not live (this process) */
+  backlogRows: number
+  backlogOldestAt: number | null
+  confirmed: ForwardCursor | null
+}
+
+const after = (a: ForwardCursor, b: ForwardCursor) =>
+  a.receivedAt !== b.receivedAt ? a.receivedAt > b.receivedAt : a.vehicleId !== b.vehicleId ? a.vehicleId > b.vehicleId : a.deviceTime > b.deviceTime
+const cursorOf = (r: CommittedPosition): ForwardCursor => ({ receivedAt: r.receivedAt, vehicleId: r.vehicleId, deviceTime: r.deviceTime })
+
+/** One superior platform: its links, and the forwarder that is its consumer of committed batches. */
+export class SuperiorLink implements CommittedConsumer {
+  readonly name: string
+  private main: Link809 | null = null
+  private sub: Link809 | null = null
+  private state: ForwardState = 'down'
+  private since: number
+  private verifyCode: number | null = null
+  private attempts = 0
+  private reconnectTimer: NodeJS.Timeout | null = null
+  private testTimer: NodeJS.Timeout | null = null
+  /** the newest position written to the socket, and the one a link test proved delivered */
+  private sent: ForwardCursor | null = null
+  private confirmed: ForwardCursor | null = null
+  private probe: ForwardCursor | null = null
+  private vehicleIds = new Set<number>()
+  private licences: Set<string>
+  private buffered: CommittedPosition[] = []
+  private overflowed = false
+  private backlogRows = 0
+  private backlogOldestAt: number | null = null
+  private positionsOut = 0
+  private lastLoginResult: number | null = null
+  private readonly log: Logger
+  private readonly label: string
+  private catchUpRun: Promise<void> | null = null
+
+  constructor(
+    private platform: Platform,
+    private readonly deps: LowerRoleDeps,
+  ) {
+    this.name = `forward:${platform.accessCode}`
+    this.label = String(platform.accessCode)
+    this.log = deps.log.child({ platform: platform.name, accessCode: platform.accessCode, role: 'superior' })
+    this.licences = new Set(platform.enterpriseLicences)
+    this.since = deps.now()
+  }
+
+  get platformId(): number {
+    return this.platform.id
+  }
+
+  get accessCode(): number {
+    return this.platform.accessCode
+  }
+
+  get updatedAt(): number {
+    return this.platform.updatedAt
+  }
+
+  get encryption(): Platform['encryption'] {
+    return this.platform.encryption
+  }
+
+  /** Loads the durable position (or starts it now) and the selection, then connects. */
+  async start(): Promise<void> {
+    const st = this.deps.store
+    this.confirmed = await st.getForwardCursor(this.platform.id)
+    if (!this.confirmed) {
+      this.confirmed = { receivedAt: this.deps.now(), vehicleId: 0, deviceTime: 0 }
+      await st.setForwardCursor(this.platform.id, this.confirmed, this.deps.now())
+    }
+    this.sent = this.confirmed
+    await this.resolveSelection()
+    this.connect()
+  }
+
+  /** Settings changed (the manager compares updatedAt): selection now, links at the next login. */
+  async update(p: Platform): Promise<void> {
+    const relogin = p.host !== this.platform.host || p.port !== this.platform.port || p.userId !== this.platform.userId || p.accessCode !== this.platform.accessCode || p.edition !== this.platform.edition || JSON.stringify(p.encryption) !== JSON.stringify(this.platform.encryption)
+    this.platform = p
+    this.licences = new Set(p.enterpriseLicences)
+    await this.resolveSelection()
+    if (relogin) this.main?.close('settings changed')
+  }
+
+  // ---- the consumer -------------------------------------------------------------------------
+
+  take(rows: CommittedPosition[]): void {
+    if (this.state === 'stopped') return
+    for (const r of rows) {
+      if (!this.selected(r)) continue
+      if (this.state === 'live') {
+        this.sendPositions(0x1202, r.plate, r.plateColor, [r])
+        if (r.alarmTransition && r.alarmTransition.raised) this.sendAlarms(r, r.alarmTransition.raised)
+        continue
+      }
+      this.backlogRows++
+      this.backlogOldestAt ??= r.receivedAt
+      if (this.state === 'catching-up' && !this.overflowed) {
+        if (this.buffered.length < MAX_BUFFERED) this.buffered.push(r)
+        else {
+          this.overflowed = true
+          this.buffered = []
+        }
+      }
+    }
+    this.deps.metrics.backlogRows.set({ link: this.label }, this.backlogRows)
+  }
+
+  // ---- links ---------------------------------------------------------------------------------
+
+  private connect(): void {
+    if (this.state === 'stopped' || this.main) return
+    const p = this.platform
+    const d = this.deps
+    if (!p.host || !p.port) return
+    this.setState('logging-in')
+    const socket = (d.connect ?? ((host, port) => tcpConnect({ host, port })))(p.host, p.port)
+    const link = new Link809({
+      socket,
+      kind: 'main',
+      accessCode: p.accessCode,
+      edition: p.edition,
+      encryption: p.encryption,
+      log: this.log.child({ link: 'main' }),
+      metrics: d.metrics,
+      now: d.now,
+      idleMs: d.idleMs,
+      badFramesBeforeClose: d.badFramesBeforeClose,
+      onMessage: (m) => this.onMain(m),
+      onClose: (_l, reason) => this.onMainClosed(link, reason),
+    })
+    this.main = link
+    socket.once('connect', () => void this.login(link))
+  }
+
+  private async login(link: Link809): Promise<void> {
+    const creds = await this.deps.store.superiorCredentials(this.platform.id).catch(() => null)
+    if (!creds) return link.close('no credentials for this superior')
+    const down = this.deps.downlink()
+    link.send({
+      msgId: 0x1001,
+      body: { userId: this.platform.userId, password: creds.password, ...(this.platform.edition === 2019 ? { gnssCentreId: this.platform.accessCode } : {}), downLinkIp: down.ip, downLinkPort: down.port },
+    })
+  }
+
+  private onMain(m: Message809): void {
+    const link = this.main
+    if (!link) return
+    switch (m.msgId) {
+      case 0x1002:
+        if (!isMessage809(m, 0x1002)) return
+        this.lastLoginResult = m.body.result
+        this.deps.metrics.logins.inc({ link: this.label, result: String(m.body.result) })
+        if (m.body.result !== 0) {
+          this.log.warn({ result: m.body.result }, 'superior platform refused our login')
+          link.close(`login refused (${m.body.result})`)
+          return
+        }
+        this.verifyCode = m.body.verifyCode
+        this.attempts = 0
+        this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'main' }, 1)
+        this.log.info('logged in to the superior platform')
+        this.startLinkTests(link)
+        this.catchUpRun = this.catchUp().catch((err: unknown) => {
+          this.log.error({ err }, 'backlog to the superior failed; reconnecting')
+          link.close('backlog failed')
+        })
+        return
+      case 0x1006:
+        if (this.probe) this.confirm(this.probe)
+        this.probe = null
+        return
+      case 0x1004:
+        return
+      case 0x9005:
+        link.send({ msgId: 0x9006, body: {} })
+        return
+      default:
+        this.business(m)
+    }
+  }
+
+  private onMainClosed(link: Link809, reason: string): void {
+    if (this.main !== link) return
+    this.main = null
+    this.verifyCode = null
+    this.probe = null
+    if (this.testTimer) clearInterval(this.testTimer)
+    this.testTimer = null
+    this.sub?.close('main link down')
+    this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'main' }, 0)
+    // What was written since the last confirmation may be lost in the socket: sent again.
+    this.sent = this.confirmed
+    this.buffered = []
+    this.overflowed = false
+    if (this.state === 'stopped') return
+    this.setState('down')
+    const wait = Math.round(Math.min(60_000, 1000 * 2 ** Math.min(this.attempts++, 6)) * (0.8 + 0.4 * Math.random()))
+    this.log.info({ reason, retryInMs: wait }, 'superior link down')
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null
+      this.connect()
+    }, wait)
+    this.reconnectTimer.unref()
+  }
+
+  /** The superior opens its sub-link with our login's verify code (server.ts hands it here). */
+  acceptSubLink(link: Link809, verifyCode: number): boolean {
+    if (this.verifyCode === null || verifyCode !== this.verifyCode) return false
+    this.sub?.close('replaced')
+    this.sub = link
+    this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'sub' }, 1)
+    return true
+  }
+
+  /** Messages on the sub-link the superior opened. */
+  handleSub(link: Link809, m: Message809): void {
+    if (m.msgId === 0x9005) link.send({ msgId: 0x9006, body: {} })
+    else if (m.msgId === 0x9003) {
+      link.send({ msgId: 0x9004, body: {} })
+      link.close('sub-link logout')
+    } else this.business(m)
+  }
+
+  /** What a superior asks of us, on either link. */
+  private business(m: Message809): void {
+    if (m.msgId === 0x9300 && isMessage809(m, 0x9300) && m.body.dataType === 0x9301) {
+      const q = m.body.data as PostQuery809
+      const now = this.deps.now()
+      const minutes = q.answerMinutes || this.deps.postQueryMinutes
+      void this.deps.store
+        .createPostQuery({ platformId: this.platform.id, direction: 'in', infoId: q.infoId, msgSn: m.sn, objectType: q.objectType, objectId: q.objectId, question: q.content, askedBy: null, sentAt: now, deadlineAt: now + minutes * 60_000 })
+        .then((r) => this.log.info({ postQuery: r.id, infoId: q.infoId }, 'post query from the superior: waiting for an operator'))
+        .catch((err: unknown) => this.log.error({ err }, 'post query from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
+      void this.supervision(m.body.plate, m.body.plateColor, m.body.data as SupervisionRequest, m.sn).catch((err: unknown) => this.log.error({ err }, '督办 from the superior not recorded'))
+      return
+    }
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')
+  }
+
+  /**
+   * 督办 from the superior (0x9401): recorded as a "notify" step on the vehicle's open anomaly
+   * nearest to WARN_TIME (the vehicle named by the 2011 envelope; a 2019 request names none and
+   * is only logged), answered 0x1401 "handling" (0). Result 1 (done) is not sent yet.
+   */
+  private async supervision(plate: string | undefined, plateColor: number | undefined, r: SupervisionRequest, sn: number): Promise<void> {
+    const v = plate ? await this.deps.store.findPlatformVehicle(plate.trim(), plateColor ?? 0) : null
+    const open = v ? await this.deps.store.openAnomalies([v.id]) : []
+    const at = r.warnTime * 1000
+    const nearest = open.sort((a, b) => Math.abs(a.startedAt - at) - Math.abs(b.startedAt - at))[0]
+    if (nearest) {
+      const until = new Date(r.supervisionEndTime * 1000).toISOString()
+      await this.deps.store.applyHandling(
+        { anomalyId: nearest.id, action: 'notify', note: `督办 ${r.supervisionId} from ${this.platform.name}: level ${r.supervisionLevel === 0 ? 'urgent' : 'normal'}, answer by ${until}, supervisor ${r.supervisor.trim()} ${r.supervisorTel.trim()}`, tokenId: null, role: null, enterpriseLicenseNo: null, at: this.deps.now() },
+        (current) => current !== 'confirm' && current !== 'dismiss',
+      )
+    }
+    this.log.info({ supervisionId: r.supervisionId, plate, anomaly: nearest?.id ?? null }, '督办 from the superior')
+    const source = this.platform.edition === 2019 ? { sourceDataType: 0x9401, sourceMsgSn: sn } : {}
+    this.main?.send({ msgId: 0x1400, body: { plate: plate ?? '', plateColor: plateColor ?? 0, dataType: 0x1401, data: { supervisionId: r.supervisionId, ...source, result: 0 } } })
+  }
+
+  /** An operator's answer to a superior's 查岗 (0x1301 on the main link); false when the link is down. */
+  answerPostQuery(q: PostQueryRecord, answer: { content: string; responder: string | null; responderTel: string | null }): boolean {
+    const link = this.main
+    if (!link || this.verifyCode === null) return false
+    const data =
+      this.platform.edition === 2019
+        ? { objectType: q.objectType, responder: answer.responder ?? '', responderTel: answer.responderTel ?? '', objectId: q.objectId, sourceDataType: 0x9301, sourceMsgSn: q.msgSn, content: answer.content }
+        : { objectType: q.objectType, objectId: q.objectId, infoId: q.infoId, content: answer.content }
+    return link.send({ msgId: 0x1300, body: { dataType: 0x1301, data } })
+  }
+
+  subClosed(link: Link809): void {
+    if (this.sub !== link) return
+    this.sub = null
+    this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'sub' }, 0)
+  }
+
+  private startLinkTests(link: Link809): void {
+    const every = this.deps.linkTestMs ?? Math.min(10_000, Math.max(1000, Math.floor(this.deps.idleMs / 3)))
+    this.testTimer = setInterval(() => this.linkTest(link), every)
+    this.testTimer.unref()
+  }
+
+  /** A link test whose answer proves everything written before it arrived. */
+  linkTest(link = this.main): void {
+    if (!link || link.isClosed) return
+    this.probe = this.sent
+    link.send({ msgId: 0x1005, body: {} })
+  }
+
+  private confirm(c: ForwardCursor): void {
+    if (this.confirmed && !after(c, this.confirmed)) return
+    this.confirmed = c
+    void this.deps.store.setForwardCursor(this.platform.id, c, this.deps.now()).catch((err: unknown) => this.log.error({ err }, 'forwarding position not saved'))
+  }
+
+  // ---- forwarding ----------------------------------------------------------------------------
+
+  private async catchUp(): Promise<void> {
+    this.setState('catching-up')
+    const d = this.deps
+    const start = this.confirmed!
+    let cursor: ForwardCursor | null = { receivedAt: start.receivedAt - REWIND_MS, vehicleId: 0, deviceTime: 0 }
+    for (;;) {
+      if (this.state !== 'catching-up' || !this.main) return
+      const page = await d.store.positionsToForward({ enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }, cursor, start.receivedAt, PAGE)
+      if (this.state !== 'catching-up' || !this.main) return
+      // per vehicle, in received order, up to 5 positions per 0x1203
+      const byVehicle = new Map<number, CommittedPosition[]>()
+      for (const r of page) {
+        const list = byVehicle.get(r.vehicleId)
+        if (list) list.push(r)
+        else byVehicle.set(r.vehicleId, [r])
+      }
+      for (const list of byVehicle.values()) {
+        for (let i = 0; i < list.length; i += 5) {
+          const chunk = list.slice(i, i + 5)
+          this.sendPositions(0x1203, chunk[0]!.plate, chunk[0]!.plateColor, chunk)
+        }
+      }
+      if (page.length) cursor = cursorOf(page[page.length - 1]!)
+      if (page.length < PAGE) {
+        if (this.overflowed) {
+          // rows were dropped from the buffer: they are in the database, take another pass
+          this.overflowed = false
+          continue
+        }
+        break
+      }
+      await new Promise((r) => setTimeout(r, Math.ceil((page.length / d.backlogRate) * 1000)))
+    }
+    // Rows committed during the pass (some possibly sent already: duplicates are harmless), then live.
+    const held = this.buffered
+    this.buffered = []
+    this.setState('live')
+    for (const r of held) this.sendPositions(0x1202, r.plate, r.plateColor, [r])
+    this.backlogRows = 0
+    this.backlogOldestAt = null
+    d.metrics.backlogRows.set({ link: this.label }, 0)
+    d.metrics.backlogAgeSeconds.set({ link: this.label }, 0)
+    this.linkTest()
+    this.log.info('backlog delivered; forwarding live')
+  }
+
+  private sendPositions(msg: 0x1202 | 0x1203, plate: string, plateColor: number, rows: CommittedPosition[]): void {
+    const link = this.main
+    if (!link) return
+    const edition = this.platform.edition
+    const data = msg === 0x1202 ? { position: toPosition809(rows[0]!, edition) } : { positions: rows.map((r) => toPosition809(r, edition)) }
+    if (!link.send({ msgId: 0x1200, body: { plate, plateColor, dataType: msg, data } })) return
+    this.positionsOut += rows.length
+    this.deps.metrics.positionsOut.inc({ link: this.label, msg: hex(msg) }, rows.length)
+    for (const r of rows) {
+      const c = cursorOf(r)
+      if (!this.sent || after(c, this.sent)) this.sent = c
+    }
+  }
+
+  /**
+   * Terminal alarms up as 0x1402, one per alarm bit a real-time report raised (live forwarding
+   * only: the backlog carries the alarm word in its positions). JT/T 808 bit → 809 WARN_TYPE:
+   * 0 emergency → 0x0003, 1 overspeed → 0x0001, 2 fatigue → 0x0002, 18 driving time of the day
+   * → 0x000D, 20 area in/out → 0x0004, 23 route deviation → 0x000B, 27 illegal move → 0x000C,
+   * any other → 0x000E (other). WARN_SRC 1 (terminal); INFO_CONTENT names the bit.
+   */
+  private sendAlarms(r: CommittedPosition, raised: number): void {
+    const link = this.main
+    if (!link) return
+    for (let bit = 0; bit < 32; bit++) {
+      if (!((raised >>> bit) & 1)) continue
+      const warnType = WARN_TYPE_OF_BIT[bit] ?? 0x000e
+      const warnTime = Math.floor(r.deviceTime / 1000)
+      const content = `JT/T 808 alarm bit ${bit} at ${r.latitude.toFixed(6)},${r.longitude.toFixed(6)} ${r.speed} km/h`
+      const data =
+        this.platform.edition === 2019
+          ? { sourcePlatformId: String(this.platform.accessCode), warnType, warnTime, startTime: warnTime, endTime: warnTime, plate: r.plate, plateColor: r.plateColor, destinationPlatformId: '', drvLineId: 0, content }
+          : { warnSrc: 1, warnType, warnTime, infoId: (warnTime ^ (r.vehicleId << 5) ^ bit) >>> 0, content }
+      if (link.send({ msgId: 0x1400, body: { plate: r.plate, plateColor: r.plateColor, dataType: 0x1402, data } })) {
+        this.deps.metrics.alarmsOut.inc({ link: this.label })
+      }
+    }
+  }
+
+  private selected(r: CommittedPosition): boolean {
+    return this.vehicleIds.has(r.vehicleId) || (r.enterpriseLicenseNo !== null && this.licences.has(r.enterpriseLicenseNo))
+  }
+
+  private async resolveSelection(): Promise<void> {
+    const ids = new Set<number>()
+    for (const v of this.platform.vehicles) {
+      const found = await this.deps.store.findPlatformVehicle(v.plate, v.plateColor)
+      if (found) ids.add(found.id)
+      else this.log.warn({ plate: v.plate, plateColor: v.plateColor }, 'a vehicle to forward is not in the registry')
+    }
+    this.vehicleIds = ids
+  }
+
+  private setState(s: ForwardState): void {
+    if (this.state === s) return
+    this.state = s
+    this.since = this.deps.now()
+  }
+
+  states(): SuperiorLinkState {
+    const now = this.deps.now()
+    if (this.backlogOldestAt !== null) this.deps.metrics.backlogAgeSeconds.set({ link: this.label }, (now - this.backlogOldestAt) / 1000)
+    return {
+      platformId: this.platform.id,
+      name: this.platform.name,
+      accessCode: this.platform.accessCode,
+      role: 'superior',
+      state: this.state,
+      since: this.since,
+      main: this.main?.state() ?? null,
+      sub: this.sub?.state() ?? null,
+      lastLoginResult: this.lastLoginResult,
+      positionsOut: this.positionsOut,
+      backlogRows: this.backlogRows,
+      backlogOldestAt: this.backlogOldestAt,
+      confirmed: this.confirmed,
+    }
+  }
+
+  /** Stops: a last link test so what was delivered is saved, then the links close. */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return
+    this.setState('stopped')
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    if (this.testTimer) clearInterval(this.testTimer)
+    await this.catchUpRun?.catch(() => undefined)
+    const link = this.main
+    if (link && !link.isClosed && this.sent && this.confirmed && after(this.sent, this.confirmed)) {
+      this.linkTest(link)
+      await waitFor(() => this.probe === null || link.isClosed, 1000)
+    }
+    this.sub?.close('shutdown')
+    link?.close('shutdown')
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+}

@@ -1,0 +1,612 @@
+/**
+ * Upper-platform role: lower platforms (enterprise / operator monitoring platforms) log in to us
+ * over JT/T 809 and report their vehicles.
+ *
+ *   main link (they connect)  0x1001 login ─▶ checks: access code known and enabled (else 2),
+ *                             source address allowed (1), user id (3), password (4) ─▶ 0x1002
+ *                             0x1005 ─▶ 0x1006;  0x1003 ─▶ 0x1004 and close;  idle ─▶ close
+ *                             0x1200/0x1202, 0x1203 ─▶ the same ingest queue as terminals
+ *   sub-link (we connect to the address announced in 0x1001) 0x9001 verify code ─▶ 0x9002;
+ *                             our link tests 0x9005; when it cannot be reached, what we send
+ *                             goes on the main link instead (some platforms never open one).
+ *
+ * A position's vehicle is found by plate and colour in the registry; a vehicle of an enterprise
+ * the platform may not report for is refused and counted, an unknown one enrolled or refused by
+ * the platform's policy. Rows are deduplicated by the store on vehicle + device time like every
+ * other; 809 acknowledges no position, so a lower platform re-sends what it could not deliver as
+ * 0x1203 history: taken in late, judged as late data, counted per link with its delay.
+ */
+import { randomInt } from 'node:crypto'
+import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer, type SupervisionReply } from '../../protocol/jt809/index.js'
+import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../domain.js'
+import { verifyAuthCode } from '../gateway/auth-code.js'
+import type { IngestPort } from '../gateway/types.js'
+import type { State } from '../state/port.js'
+import type { AnomalyStore } from '../store/anomalies.js'
+import type { ApiStore } from '../store/auth.js'
+import type { PositionStore } from '../store/port.js'
+import type { Platform, PlatformStore, PlatformVehicle, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import { hex, Link809, type LinkState } from './link.js'
+import type { PlatformMetrics } from './metrics.js'
+import { toCommitted, toPosition809 } from './positions.js'
+
+/** A 0x1202 whose device time is older than this counts as late too. */
+const LATE_MS = 60_000
+const VEHICLE_CACHE_MS = 60_000
+const VEHICLE_CACHE_MAX = 100_000
+/** rows submitted and not yet committed per link before its socket stops reading */
+const MAX_PENDING_ROWS = 5_000
+/** positions sent at most for one 0x1209 history request */
+const HISTORY_MAX = 10_000
+
+export interface UpperRoleDeps {
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision'> &
+    Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
+    Pick<ApiStore, 'applyHandling'> &
+    Pick<PositionStore, 'track'>
+  /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
+  state: Pick<State, 'appendMany'>
+  ingest: IngestPort
+  metrics: PlatformMetrics
+  log: Logger
+  now: () => number
+  idleMs: number
+  badFramesBeforeClose: number
+  /** minutes a post query may wait for its answer (when the supervisor gives none) */
+  postQueryMinutes: number
+  /** opens the sub-link socket (tests may redirect it) */
+  connect?: (host: string, port: number) => Socket
+}
+
+/** What the API shows of a logged-in lower platform. */
+export interface LowerLinkState {
+  platformId: number
+  name: string
+  accessCode: number
+  role: 'lower'
+  main: LinkState
+  sub: LinkState | null
+  loggedInAt: number
+  positionsIn: number
+  positionsRefused: number
+  latePositions: number
+  maxLatenessMs: number
+}
+
+class LowerSession {
+  sub: Link809 | null = null
+  subRetry: NodeJS.Timeout | null = null
+  subTest: NodeJS.Timeout | null = null
+  subAttempts = 0
+  pendingRows = 0
+  /** the latest record of something sent (查岗, 督办): a reply waits for it (a fast platform answers before it is stored) */
+  recording: Promise<unknown> = Promise.resolve()
+  positionsIn = 0
+  positionsRefused = 0
+  latePositions = 0
+  maxLatenessMs = 0
+  closed = false
+  readonly log: Logger
+  constructor(
+    readonly platform: Platform,
+    readonly main: Link809,
+    readonly verifyCode: number,
+    readonly loggedInAt: number,
+    readonly downlink: { ip: string; port: number },
+  ) {
+    this.log = main.log
+  }
+  get label(): string {
+    return String(this.platform.accessCode)
+  }
+}
+
+export class UpperRole {
+  private readonly sessions = new Map<number, LowerSession>()
+  private readonly byLink = new Map<Link809, LowerSession>()
+  private readonly vehicles = new Map<string, { v: PlatformVehicle | null; at: number }>()
+  private paused = false
+  private readonly alarmsInFlight = new Set<string>()
+  private readonly lookups = new Map<string, Promise<PlatformVehicle | null>>()
+  private readonly onPressure = () => this.setPaused(true)
+  private readonly onDrain = () => this.setPaused(false)
+
+  constructor(private readonly deps: UpperRoleDeps) {
+    deps.ingest.on('pressure', this.onPressure)
+    deps.ingest.on('drain', this.onDrain)
+  }
+
+  /** A 0x1001 on a link no platform owns yet. `content` is the frame, copied, for a body that came encrypted. */
+  async login(link: Link809, m: Message809, content: Buffer, unescaped: boolean): Promise<void> {
+    const d = this.deps
+    const accessCode = m.gnssCentreId
+    link.configure({ accessCode, edition: m.edition })
+    const platform = await d.store.findLowerPlatform(accessCode)
+    if (platform?.encryption && m.bodyEncrypted) {
+      link.configure({ encryption: platform.encryption })
+      const again = link.redecode(content, unescaped)
+      if (!again.ok) return this.refuse(link, accessCode, LoginResult.OTHER, 'encrypted login does not decode with the platform keys')
+      m = again.value.message
+    }
+    if (!isMessage809(m, 0x1001)) return this.refuse(link, accessCode, LoginResult.OTHER, 'login body not readable')
+    if (!platform || !platform.enabled) return this.refuse(link, accessCode, LoginResult.BAD_ACCESS_CODE, 'unknown or disabled access code')
+    if (platform.allowedAddresses.length && !platform.allowedAddresses.includes(plainAddress(link.remote))) {
+      return this.refuse(link, accessCode, LoginResult.BAD_IP, `source address ${link.remote} not allowed`)
+    }
+    if (m.body.userId !== platform.userId) return this.refuse(link, accessCode, LoginResult.USER_NOT_REGISTERED, 'user id does not match')
+    if (!verifyAuthCode(m.body.password, platform.passwordHash)) return this.refuse(link, accessCode, LoginResult.BAD_PASSWORD, 'wrong password')
+    if (link.isClosed) return
+
+    // A platform that logs in again replaces its earlier session (its old link is dead or stale).
+    const old = this.sessions.get(platform.id)
+    if (old) this.end(old, 'superseded by a new login')
+    const verifyCode = randomInt(1, 0xffffffff)
+    link.configure({ encryption: platform.encryption, edition: m.edition })
+    const session = new LowerSession(platform, link, verifyCode, d.now(), { ip: m.body.downLinkIp.trim(), port: m.body.downLinkPort })
+    this.sessions.set(platform.id, session)
+    this.byLink.set(link, session)
+    link.send({ msgId: 0x1002, body: { result: LoginResult.OK, verifyCode } })
+    d.metrics.logins.inc({ link: session.label, result: '0' })
+    d.metrics.linkUp.set({ link: session.label, role: 'lower', kind: 'main' }, 1)
+    link.log.info({ platform: platform.name, edition: m.edition, downlink: session.downlink }, 'lower platform logged in')
+    if (this.paused) link.pause()
+    this.openSubLink(session)
+  }
+
+  /** Messages on a main link after login. */
+  handle(link: Link809, m: Message809): void {
+    const s = this.byLink.get(link)
+    if (!s) return
+    switch (m.msgId) {
+      case 0x1005:
+        link.send({ msgId: 0x1006, body: {} })
+        return
+      case 0x1003:
+        link.send({ msgId: 0x1004, body: {} })
+        this.end(s, 'logout')
+        return
+      case 0x1007:
+      case 0x1008:
+        s.log.info({ msgId: hex(m.msgId), body: m.body }, 'lower platform informs of a link problem')
+        return
+      case 0x1200:
+        if (isMessage809(m, 0x1200)) this.exchange(s, m.body, m.sn)
+        return
+      case 0x1300:
+        if (isMessage809(m, 0x1300) && m.body.dataType === 0x1301) {
+          const a = m.body.data as PostQueryAnswer
+          const match = a.infoId !== undefined ? { infoId: a.infoId } : { msgSn: a.sourceMsgSn }
+          void s.recording
+            .then(() => this.deps.store.answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null }))
+            .then((q) => (q ? s.log.info({ postQuery: q.id, delayMs: q.answeredAt! - q.sentAt }, 'post query answered') : s.log.warn(match, 'answer to no open post query')))
+            .catch((err: unknown) => s.log.error({ err }, 'post query answer not recorded'))
+        }
+        return
+      case 0x1400:
+        if (isMessage809(m, 0x1400) && m.body.dataType === 0x1401) {
+          const r = m.body.data as SupervisionReply
+          void this.supervisionReply(s, r).catch((err: unknown) => s.log.error({ err }, '0x1401 reply not recorded'))
+        } else if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
+          const body = m.body
+          void this.alarm(s, body.data as AlarmReport, body.plate, body.plateColor).catch((err: unknown) => s.log.error({ err }, '0x1402 alarm not recorded'))
+        }
+        return
+      default:
+        if (s.log.isLevelEnabled('debug')) s.log.debug({ msgId: hex(m.msgId) }, '809 message not handled')
+    }
+  }
+
+  /** The main link of a session closed. */
+  linkClosed(link: Link809, reason: string): void {
+    const s = this.byLink.get(link)
+    if (s) this.end(s, reason)
+  }
+
+  /** Sends to a lower platform: on its sub-link when up, else on the main link. Returns the MSG_SN, null when not sent. */
+  send(platformId: number, m: { msgId: number; body: unknown }): number | null {
+    const s = this.sessions.get(platformId)
+    if (!s) return null
+    if (s.sub && !s.sub.isClosed) {
+      const sn = s.sub.sendNumbered(m)
+      if (sn !== null) return sn
+    }
+    return s.main.sendNumbered(m)
+  }
+
+  /**
+   * 查岗: sends a post query (0x9300/0x9301) to a logged-in lower platform and records it; the
+   * answer (0x1301) is recorded with who answered and when. null: the platform is not logged in.
+   */
+  async postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQueryRecord | null> {
+    const s = this.sessions.get(platformId)
+    if (!s) return null
+    const minutes = q.answerMinutes ?? this.deps.postQueryMinutes
+    const infoId = randomInt(1, 0xffffffff)
+    const objectType = q.objectType ?? 0
+    const objectId = q.objectId ?? String(s.platform.accessCode)
+    const data = { objectType, objectId, ...(s.main.edition === 2019 ? { answerMinutes: minutes } : {}), infoId, content: q.question }
+    const sentAt = this.deps.now()
+    const msgSn = this.send(platformId, { msgId: 0x9300, body: { dataType: 0x9301, data } })
+    if (msgSn === null) return null
+    s.log.info({ infoId, msgSn }, 'post query sent')
+    return this.record(s, this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 }))
+  }
+
+  private record<T>(s: LowerSession, p: Promise<T>): Promise<T> {
+    s.recording = p.catch(() => undefined)
+    return p
+  }
+
+  /** Closes the session of a platform whose settings changed or that was removed (it logs in again under the new ones). */
+  drop(platformId: number, reason: string): void {
+    const s = this.sessions.get(platformId)
+    if (s) this.end(s, reason)
+  }
+
+  states(): LowerLinkState[] {
+    return [...this.sessions.values()].map((s) => ({
+      platformId: s.platform.id,
+      name: s.platform.name,
+      accessCode: s.platform.accessCode,
+      role: 'lower',
+      main: s.main.state(),
+      sub: s.sub ? s.sub.state() : null,
+      loggedInAt: s.loggedInAt,
+      positionsIn: s.positionsIn,
+      positionsRefused: s.positionsRefused,
+      latePositions: s.latePositions,
+      maxLatenessMs: s.maxLatenessMs,
+    }))
+  }
+
+  /** True when this link is a logged-in lower platform's main link. */
+  owns(link: Link809): boolean {
+    return this.byLink.has(link)
+  }
+
+  isLoggedIn(platformId: number): boolean {
+    return this.sessions.has(platformId)
+  }
+
+  close(): void {
+    this.deps.ingest.off('pressure', this.onPressure)
+    this.deps.ingest.off('drain', this.onDrain)
+    for (const s of [...this.sessions.values()]) this.end(s, 'shutdown')
+  }
+
+  // ---- login ----------------------------------------------------------------------------------
+
+  private refuse(link: Link809, accessCode: number, result: number, why: string): void {
+    this.deps.metrics.logins.inc({ link: String(accessCode), result: String(result) })
+    link.log.warn({ result, why }, 'lower platform login refused')
+    link.send({ msgId: 0x1002, body: { result, verifyCode: 0 } })
+    link.close(`login refused (${result})`)
+  }
+
+  private end(s: LowerSession, reason: string): void {
+    if (s.closed) return
+    s.closed = true
+    if (this.sessions.get(s.platform.id) === s) this.sessions.delete(s.platform.id)
+    this.byLink.delete(s.main)
+    if (s.subRetry) clearTimeout(s.subRetry)
+    if (s.subTest) clearInterval(s.subTest)
+    s.sub?.close(reason)
+    s.main.close(reason)
+    this.deps.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'main' }, 0)
+    this.deps.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 0)
+    s.log.info({ reason }, 'lower platform session ended')
+  }
+
+  // ---- sub-link -------------------------------------------------------------------------------
+
+  private openSubLink(s: LowerSession): void {
+    if (s.closed || !s.downlink.port || !s.downlink.ip) return
+    const d = this.deps
+    const socket = (d.connect ?? ((host, port) => tcpConnect({ host, port })))(s.downlink.ip, s.downlink.port)
+    let answered = false
+    const link = new Link809({
+      socket,
+      kind: 'sub',
+      accessCode: s.platform.accessCode,
+      edition: s.main.edition,
+      encryption: s.platform.encryption,
+      log: s.log.child({ link: 'sub' }),
+      metrics: d.metrics,
+      now: d.now,
+      idleMs: d.idleMs,
+      badFramesBeforeClose: d.badFramesBeforeClose,
+      onMessage: (m) => {
+        if (m.msgId === 0x9002 && isMessage809(m, 0x9002)) {
+          answered = true
+          if (m.body.result !== 0) return link.close(`sub-link refused (${m.body.result})`)
+          s.sub = link
+          s.subAttempts = 0
+          d.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 1)
+          link.log.info('sub-link up')
+          const every = Math.max(1000, Math.floor(d.idleMs / 3))
+          s.subTest = setInterval(() => link.send({ msgId: 0x9005, body: {} }), every)
+          s.subTest.unref()
+        } else if (m.msgId === 0x1005) link.send({ msgId: 0x1006, body: {} })
+      },
+      onClose: (_l, reason) => {
+        if (s.sub === link) s.sub = null
+        if (s.subTest) clearInterval(s.subTest)
+        s.subTest = null
+        d.metrics.linkUp.set({ link: s.label, role: 'lower', kind: 'sub' }, 0)
+        if (s.closed) return
+        // Fallback: downlink messages use the main link meanwhile; try the sub-link again later.
+        const wait = Math.min(60_000, 1000 * 2 ** Math.min(s.subAttempts++, 6))
+        link.log.info({ reason, answered, retryInMs: wait }, 'sub-link down; sending on the main link meanwhile')
+        s.subRetry = setTimeout(() => {
+          s.subRetry = null
+          this.openSubLink(s)
+        }, wait)
+        s.subRetry.unref()
+      },
+    })
+    socket.once('connect', () => link.send({ msgId: 0x9001, body: { verifyCode: s.verifyCode } }))
+  }
+
+  // ---- positions ------------------------------------------------------------------------------
+
+  private exchange(s: LowerSession, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, sn: number): void {
+    switch (body.dataType) {
+      case 0x1209:
+        void this.history(s, body.plate ?? '', body.plateColor ?? 0, body.data as { startTime: number; endTime: number }, sn).catch((err: unknown) =>
+          s.log.error({ err }, '0x1209 history request failed'),
+        )
+        return
+      case 0x1202:
+        return this.positions(s, body.plate ?? '', body.plateColor ?? 0, [(body.data as { position: Position }).position], 0x1202)
+      case 0x1203:
+        return this.positions(s, body.plate ?? '', body.plateColor ?? 0, (body.data as { positions: Position[] }).positions, 0x1203)
+      default:
+        if (s.log.isLevelEnabled('debug')) s.log.debug({ dataType: hex(body.dataType), plate: body.plate }, '0x1200 sub-business not handled')
+    }
+  }
+
+  private positions(s: LowerSession, plate: string, plateColor: number, list: Position[], msgId: 0x1202 | 0x1203): void {
+    if (!Array.isArray(list) || list.length === 0) return
+    const key = `${plate}\u0000${plateColor}`
+    const hit = this.vehicles.get(key)
+    const now = this.deps.now()
+    if (hit && now - hit.at < VEHICLE_CACHE_MS && (hit.v !== null || s.platform.unknownVehicles === 'refuse')) {
+      this.take(s, hit.v, list, msgId, now)
+      return
+    }
+    void this.resolve(s, plate, plateColor)
+      .then((v) => this.take(s, v, list, msgId, this.deps.now()))
+      .catch((err: unknown) => {
+        this.refused(s, 'lookup_failed', list.length)
+        s.log.error({ err, plate }, 'vehicle lookup for a platform position failed')
+      })
+  }
+
+  /** One registry lookup per plate at a time: a burst for a vehicle not yet cached waits on the same one. */
+  private resolve(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    const key = `${s.platform.id}\u0000${plate}\u0000${plateColor}`
+    let p = this.lookups.get(key)
+    if (!p) {
+      p = this.lookup(s, plate, plateColor).finally(() => this.lookups.delete(key))
+      this.lookups.set(key, p)
+    }
+    return p
+  }
+
+  private async lookup(s: LowerSession, plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    const st = this.deps.store
+    // 809 acknowledges no position: a lookup failing on a busy database is tried again before its positions are refused
+    let v: PlatformVehicle | null = null
+    for (let attempt = 1; plate; attempt++) {
+      try {
+        v = await st.findPlatformVehicle(plate, plateColor)
+        break
+      } catch (err) {
+        if (attempt >= 3) throw err
+        await new Promise((r) => setTimeout(r, 250 * attempt))
+      }
+    }
+    if (!v && plate && s.platform.unknownVehicles === 'enrol') {
+      v = await st.enrolPlatformVehicle(plate, plateColor, s.platform.id)
+      s.log.info({ plate, plateColor, vehicleId: v.id }, 'vehicle enrolled as reported by this platform')
+    }
+    const key = `${plate}\u0000${plateColor}`
+    this.vehicles.set(key, { v, at: this.deps.now() })
+    if (this.vehicles.size > VEHICLE_CACHE_MAX) this.vehicles.delete(this.vehicles.keys().next().value!)
+    return v
+  }
+
+  private take(s: LowerSession, v: PlatformVehicle | null, list: Position[], msgId: 0x1202 | 0x1203, now: number): void {
+    if (s.closed) return
+    if (!v) return this.refused(s, 'unknown_vehicle', list.length)
+    const mayReport = v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo))
+    if (!mayReport) return this.refused(s, 'foreign_enterprise', list.length)
+    const m = this.deps.metrics
+    const label = s.label
+    const rows: CommittedPosition[] = []
+    for (const p of list) {
+      const row = toCommitted(p, v, s.platform.accessCode, msgId, now)
+      if (!row) {
+        this.refused(s, 'no_device_time', 1)
+        continue
+      }
+      const late = now - row.deviceTime
+      m.lateness.observe({ link: label }, Math.max(0, late) / 1000)
+      if (msgId === 0x1203 || late > LATE_MS) {
+        s.latePositions++
+        m.latePositions.inc({ link: label })
+        if (late > s.maxLatenessMs) s.maxLatenessMs = late
+      }
+      rows.push(row)
+    }
+    if (!rows.length) return
+    s.positionsIn += rows.length
+    m.positionsIn.inc({ link: label, msg: hex(msgId) }, rows.length)
+    s.pendingRows += rows.length
+    if (s.pendingRows >= MAX_PENDING_ROWS) s.main.pause()
+    this.deps.ingest.submit(rows, (err) => {
+      s.pendingRows -= rows.length
+      if (s.pendingRows < MAX_PENDING_ROWS / 2 && !this.paused) s.main.resume()
+      // 809 has no position acknowledgement: a refusal (overload, shutdown) is counted; the lower
+      // platform re-sends what it missed as 0x1203 when asked.
+      if (err) this.refused(s, 'not_committed', rows.length)
+    })
+  }
+
+  /**
+   * 0x1402: a lower platform's alarm report becomes a TERMINAL_ALARM anomaly with its source in
+   * the evidence (platform, WARN_SRC, WARN_TYPE, INFO_CONTENT). It stays open until handled
+   * (dismiss / confirm); a re-sent report is recognised by its id and not announced twice.
+   */
+  private async alarm(s: LowerSession, a: AlarmReport, envPlate?: string, envColor?: number): Promise<void> {
+    const plate = (a.plate ?? envPlate ?? '').trim()
+    const color = a.plateColor ?? envColor ?? 0
+    const v = await this.resolve(s, plate, color)
+    if (!v) return this.refused(s, 'unknown_vehicle', 1)
+    if (!(v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo)))) return this.refused(s, 'foreign_enterprise', 1)
+    const now = this.deps.now()
+    const secs = a.warnTime ?? a.startTime
+    // seconds as the standard says; some platforms send milliseconds
+    const at = secs === undefined || secs <= 0 ? now : secs > 1e11 ? secs : secs * 1000
+    const id = `TERMINAL_ALARM:${v.id}:p${s.platform.accessCode}:${a.warnType}:${at}`
+    // a re-send while the first is being stored, or after: recorded once
+    if (this.alarmsInFlight.has(id)) return
+    this.alarmsInFlight.add(id)
+    try {
+      if (await this.deps.store.getAnomaly(id)) return
+      await this.recordAlarm(s, v, a, id, at, now)
+    } finally {
+      this.alarmsInFlight.delete(id)
+    }
+  }
+
+  private async recordAlarm(s: LowerSession, v: PlatformVehicle, a: AlarmReport, id: string, at: number, now: number): Promise<void> {
+    const anomaly: Anomaly = {
+      id,
+      type: 'TERMINAL_ALARM',
+      status: 'open',
+      severity: 'warning',
+      vehicleId: v.id,
+      plate: v.plate,
+      plateColor: v.plateColor,
+      waybillNo: null,
+      enterpriseLicenseNo: v.enterpriseLicenseNo,
+      startedAt: at,
+      endedAt: null,
+      lastSeenAt: at,
+      evidence: {
+        source: 'platform',
+        platform: s.platform.accessCode,
+        platformName: s.platform.name,
+        warnType: a.warnType,
+        ...(a.warnSrc !== undefined ? { warnSrc: a.warnSrc } : {}),
+        ...(a.sourcePlatformId ? { sourcePlatformId: a.sourcePlatformId } : {}),
+        ...(a.infoId !== undefined ? { infoId: a.infoId } : {}),
+        content: a.content,
+      },
+    }
+    await this.deps.store.upsertAnomalies([anomaly])
+    await this.deps.state.appendMany(ANOMALY_EVENTS_STREAM, [{ event: 'anomaly.opened', anomaly, at: now }], 1_000_000)
+    this.deps.metrics.alarmsIn.inc({ link: s.label })
+    s.log.info({ plate: v.plate, warnType: a.warnType, anomaly: id }, 'platform alarm recorded')
+  }
+
+  /**
+   * 0x1209: a lower platform asks for a vehicle's history. 0x9209 answers (0 ok, 1 no such vehicle
+   * or not one it may see, 2 other); then the positions go as 0x9203, 5 per message, at most
+   * HISTORY_MAX of them.
+   */
+  private async history(s: LowerSession, plate: string, plateColor: number, range: { startTime: number; endTime: number }, sn: number): Promise<void> {
+    const v = await this.resolveKnown(plate, plateColor)
+    const visible = v !== null && (v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo)))
+    const from = range.startTime * 1000
+    const to = range.endTime * 1000
+    const ok = visible && Number.isFinite(from) && Number.isFinite(to) && from <= to
+    const source = s.main.edition === 2019 ? { sourceDataType: 0x1209, sourceMsgSn: sn } : {}
+    this.send(s.platform.id, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x9209, data: { ...source, result: ok ? 0 : visible ? 2 : 1 } } })
+    if (!ok || !v) return
+    const track = await this.deps.store.track(v.id, from, to, { limit: HISTORY_MAX })
+    const edition = s.main.edition
+    for (let i = 0; i < track.length; i += 5) {
+      const positions = track.slice(i, i + 5).map((p) => toPosition809(p, edition))
+      if (this.send(s.platform.id, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x9203, data: { positions } } }) === null) return
+    }
+    s.log.info({ plate, positions: track.length }, 'history sent (0x9203)')
+  }
+
+  /** The registry's vehicle (no enrolment: a history request names a vehicle, it does not report one). */
+  private async resolveKnown(plate: string, plateColor: number): Promise<PlatformVehicle | null> {
+    return plate ? this.deps.store.findPlatformVehicle(plate, plateColor) : null
+  }
+
+  /**
+   * 督办: the "notify" step on an anomaly of a vehicle a logged-in lower platform reports for sends
+   * it 0x9401. WARN_TYPE from the anomaly: OVERSPEED 0x0001, fatigue / daily driving 0x0002, a
+   * platform's own alarm report its WARN_TYPE, anything else 0x00FF (other); level urgent (0)
+   * for critical anomalies, else normal (1); answer expected within 24 h. null: no such platform online.
+   */
+  async supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null> {
+    const v = await this.deps.store.findPlatformVehicle(a.plate, a.plateColor)
+    let s: LowerSession | undefined
+    for (const c of this.sessions.values()) {
+      if (v?.reportedByPlatform === c.platform.id || (a.enterpriseLicenseNo !== null && c.platform.enterpriseLicences.includes(a.enterpriseLicenseNo))) {
+        s = c
+        break
+      }
+    }
+    if (!s) return null
+    const now = this.deps.now()
+    const supervisionId = randomInt(1, 0xffffffff)
+    const warnType = a.type === 'OVERSPEED' ? 0x0001 : /FATIGUE|DAILY_DRIVING/.test(a.type) ? 0x0002 : typeof a.evidence.warnType === 'number' ? a.evidence.warnType : 0x00ff
+    const data = {
+      warnSrc: 3,
+      warnType,
+      warnTime: Math.floor(a.startedAt / 1000),
+      supervisionId,
+      supervisionEndTime: Math.floor(now / 1000) + 86_400,
+      supervisionLevel: a.severity === 'critical' ? 0 : 1,
+      supervisor: supervisor.slice(0, 16),
+      supervisorTel: '',
+      supervisorEmail: '',
+    }
+    if (this.send(s.platform.id, { msgId: 0x9400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x9401, data } }) === null) return null
+    await this.record(s, this.deps.store.createSupervision({ platformId: s.platform.id, anomalyId: a.id, supervisionId, sentAt: now }))
+    s.log.info({ anomaly: a.id, supervisionId }, '督办 sent (0x9401)')
+    return { platformId: s.platform.id, supervisionId }
+  }
+
+  /** 0x1401: kept with its request; "done" (1) enters the anomaly's history as the rectification. */
+  private async supervisionReply(s: LowerSession, r: SupervisionReply): Promise<void> {
+    const now = this.deps.now()
+    await s.recording
+    const sv = await this.deps.store.replySupervision(s.platform.id, r.supervisionId, r.result, now)
+    if (!sv) return void s.log.warn({ supervisionId: r.supervisionId }, '0x1401 for no 督办 we sent')
+    if (r.result !== 1) return
+    await this.deps.store.applyHandling(
+      { anomalyId: sv.anomalyId, action: 'rectify', note: `督办 ${r.supervisionId}: platform ${s.platform.name} (${s.platform.accessCode}) reports it handled (0x1401)`, tokenId: null, role: null, enterpriseLicenseNo: null, at: now },
+      (current) => current === 'notify',
+    )
+  }
+
+  private refused(s: LowerSession, reason: string, n: number): void {
+    s.positionsRefused += n
+    this.deps.metrics.positionsRefused.inc({ link: s.label, reason }, n)
+  }
+
+  private setPaused(on: boolean): void {
+    this.paused = on
+    for (const s of this.sessions.values()) {
+      if (on) s.main.pause()
+      else if (s.pendingRows < MAX_PENDING_ROWS / 2) s.main.resume()
+    }
+  }
+}
+
+/** "::ffff:10.0.0.1:5000" → "10.0.0.1" (allowed addresses are written plainly). */
+function plainAddress(remote: string): string {
+  const host = remote.slice(0, remote.lastIndexOf(':'))
+  const v4 = host.startsWith('::ffff:') ? host.slice(7) : host
+  return isIPv4(v4) ? v4 : host
+}

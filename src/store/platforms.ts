@@ -1,0 +1,478 @@
+/**
+ * JT/T 809 platforms as data (migrations/008_platforms.ts): lower platforms that log in to us and
+ * superior platforms we forward to, and each superior's durable forwarding position over the
+ * positions table (what went up last: received_at, then vehicle and device time to break ties).
+ */
+import { canonicalPlate, type CommittedPosition, type PlateColor } from '../domain.js'
+import { iso, num, toMs } from './convert.js'
+import { rowToPosition } from './positions.js'
+import type { Sql } from './sql.js'
+
+export type PlatformRole = 'lower' | 'superior'
+export type PlatformEdition = 2011 | 2019
+
+/** M1/IA1/IC1 of the link, and the ENCRYPT_KEY we put in headers we encrypt (both directions use the same constants). */
+export interface PlatformEncryption {
+  m1: number
+  ia1: number
+  ic1: number
+  key: number
+}
+
+export interface PlatformVehicleRef {
+  plate: string
+  plateColor: PlateColor
+}
+
+export interface Platform {
+  id: number
+  role: PlatformRole
+  name: string
+  /** MSG_GNSSCENTERID: the lower platform's access code (role lower), ours toward the superior (role superior) */
+  accessCode: number
+  userId: number
+  edition: PlatformEdition
+  /** null: bodies are sent in clear (encrypted ones received are still decrypted when keys are set) */
+  encryption: PlatformEncryption | null
+  /** lower: source addresses allowed to log in (empty: any) */
+  allowedAddresses: string[]
+  /** lower: licences it may report for (empty: none); superior: enterprises whose vehicles are forwarded */
+  enterpriseLicences: string[]
+  /** superior: vehicles forwarded besides those of enterpriseLicences */
+  vehicles: PlatformVehicleRef[]
+  /** lower: a plate the registry does not know is enrolled ("reported by platform X") or refused and counted */
+  unknownVehicles: 'enrol' | 'refuse'
+  /** superior: where its main link listens */
+  host: string | null
+  port: number | null
+  enabled: boolean
+  createdAt: number
+  updatedAt: number
+}
+
+/** What a new platform needs: a lower one the password's hash, a superior one the password itself. */
+export type NewPlatform = Omit<Platform, 'id' | 'createdAt' | 'updatedAt'> & { passwordHash: string | null; password: string | null }
+export type PlatformPatch = Partial<Omit<NewPlatform, 'role'>>
+
+export interface ForwardCursor {
+  receivedAt: number
+  vehicleId: number
+  deviceTime: number
+}
+
+/** A vehicle as a lower platform's positions need it. */
+export interface PlatformVehicle {
+  id: number
+  plate: string
+  plateColor: PlateColor
+  enterpriseLicenseNo: string | null
+  /** the lower platform that enrolled it (policy "enrol"), else null */
+  reportedByPlatform: number | null
+}
+
+/** 查岗: a post query sent to a lower platform and what came back. */
+export interface PostQuery {
+  id: number
+  platformId: number
+  /** out: we asked a lower platform; in: a superior asked us (an operator answers through the API) */
+  direction: 'out' | 'in'
+  infoId: number
+  /** MSG_SN of the 0x9300 (ours when out, the superior's when in: a 2019 answer names it) */
+  msgSn: number
+  objectType: number
+  objectId: string
+  question: string
+  /** API token id of the supervisor who asked */
+  askedBy: string | null
+  sentAt: number
+  deadlineAt: number
+  answeredAt: number | null
+  answer: string | null
+  responder: string | null
+  responderTel: string | null
+}
+
+export type NewPostQuery = Omit<PostQuery, 'id' | 'answeredAt' | 'answer' | 'responder' | 'responderTel'>
+
+/** 督办: a supervision request about an anomaly and the lower platform's reply (0 handling, 1 done, 2 not handled, 3 other). */
+export interface Supervision {
+  id: number
+  platformId: number
+  anomalyId: string
+  supervisionId: number
+  sentAt: number
+  repliedAt: number | null
+  result: number | null
+}
+
+export interface PlatformStore {
+  createPlatform(p: NewPlatform, at: number): Promise<Platform>
+  /** null when there is no such platform */
+  updatePlatform(id: number, patch: PlatformPatch, at: number): Promise<Platform | null>
+  deletePlatform(id: number): Promise<boolean>
+  getPlatform(id: number): Promise<Platform | null>
+  listPlatforms(role?: PlatformRole): Promise<Platform[]>
+  /** A lower platform by its access code, with its password hash (login). */
+  findLowerPlatform(accessCode: number): Promise<(Platform & { passwordHash: string }) | null>
+  /** A superior platform with the password we log in with (the link client only). */
+  superiorCredentials(id: number): Promise<{ password: string } | null>
+
+  /** The registry's vehicle by plate and colour (null when unknown). */
+  findPlatformVehicle(plate: string, plateColor: PlateColor): Promise<PlatformVehicle | null>
+  /** Enrols an unknown vehicle as reported by this platform (an existing one is returned as it is). */
+  enrolPlatformVehicle(plate: string, plateColor: PlateColor, platformId: number): Promise<PlatformVehicle>
+
+  createPostQuery(q: NewPostQuery): Promise<PostQuery>
+  /** Records the first answer to a query of this platform (by INFO_ID in 2011, by our MSG_SN in 2019); null when none matches. */
+  answerPostQuery(platformId: number, match: { infoId?: number; msgSn?: number }, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
+  /** Newest first. */
+  listPostQueries(filter?: { platformId?: number; direction?: 'out' | 'in'; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
+  getPostQuery(id: number): Promise<PostQuery | null>
+  /** An operator's answer to a superior's query (once: null when answered already or not incoming). */
+  answerIncomingPostQuery(id: number, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
+
+  createSupervision(s: Omit<Supervision, 'id' | 'repliedAt' | 'result'>): Promise<Supervision>
+  /** Records a 0x1401 reply (the latest wins); null when no such request was sent to this platform. */
+  replySupervision(platformId: number, supervisionId: number, result: number, at: number): Promise<Supervision | null>
+  listSupervisions(anomalyId: string): Promise<Supervision[]>
+
+  getForwardCursor(platformId: number): Promise<ForwardCursor | null>
+  setForwardCursor(platformId: number, cursor: ForwardCursor, at: number): Promise<void>
+  /**
+   * Committed positions of a superior's selection received after `after`, in received order
+   * (then vehicle, device time), at most `limit`. `after` null: from `since`.
+   */
+  positionsToForward(selection: { enterpriseLicences: string[]; vehicleIds: number[] }, after: ForwardCursor | null, since: number, limit: number): Promise<CommittedPosition[]>
+}
+
+interface PlatformRow {
+  id: number
+  role: PlatformRole
+  name: string
+  access_code: string | number
+  user_id: string | number
+  password_hash: string | null
+  edition: number
+  encryption: PlatformEncryption | null
+  allowed_addresses: string[]
+  enterprise_licences: string[]
+  vehicles: PlatformVehicleRef[]
+  unknown_vehicles: 'enrol' | 'refuse'
+  host: string | null
+  port: number | null
+  enabled: boolean
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+const COLUMNS = `id, role, name, access_code, user_id, password_hash, edition, encryption, allowed_addresses, enterprise_licences,
+  vehicles, unknown_vehicles, host, port, enabled, created_at, updated_at`
+
+function toPlatform(r: PlatformRow): Platform {
+  return {
+    id: num(r.id),
+    role: r.role,
+    name: r.name,
+    accessCode: num(r.access_code),
+    userId: num(r.user_id),
+    edition: num(r.edition) as PlatformEdition,
+    encryption: r.encryption,
+    allowedAddresses: r.allowed_addresses ?? [],
+    enterpriseLicences: r.enterprise_licences ?? [],
+    vehicles: r.vehicles ?? [],
+    unknownVehicles: r.unknown_vehicles,
+    host: r.host,
+    port: r.port === null ? null : num(r.port),
+    enabled: r.enabled,
+    createdAt: toMs(r.created_at),
+    updatedAt: toMs(r.updated_at),
+  }
+}
+
+/** Column ← field, for inserts and patches (jsonb fields serialised). */
+const FIELDS: Array<[keyof NewPlatform, string, (v: unknown) => unknown]> = [
+  ['name', 'name', (v) => v],
+  ['accessCode', 'access_code', (v) => v],
+  ['userId', 'user_id', (v) => v],
+  ['passwordHash', 'password_hash', (v) => v],
+  ['password', 'password', (v) => v],
+  ['edition', 'edition', (v) => v],
+  ['encryption', 'encryption', (v) => (v === null ? null : JSON.stringify(v))],
+  ['allowedAddresses', 'allowed_addresses', (v) => v],
+  ['enterpriseLicences', 'enterprise_licences', (v) => v],
+  ['vehicles', 'vehicles', (v) => JSON.stringify(v)],
+  ['unknownVehicles', 'unknown_vehicles', (v) => v],
+  ['host', 'host', (v) => v],
+  ['port', 'port', (v) => v],
+  ['enabled', 'enabled', (v) => v],
+]
+
+interface VehicleRow {
+  id: number
+  plate: string
+  plate_color: number
+  enterprise_license_no: string | null
+  reported_by_platform: number | null
+}
+const VEHICLE_COLUMNS = 'id, plate, plate_color, enterprise_license_no, reported_by_platform'
+const toVehicle = (r: VehicleRow): PlatformVehicle => ({
+  id: num(r.id),
+  plate: r.plate,
+  plateColor: num(r.plate_color),
+  enterpriseLicenseNo: r.enterprise_license_no,
+  reportedByPlatform: r.reported_by_platform === null ? null : num(r.reported_by_platform),
+})
+
+interface PostQueryRow {
+  id: string | number
+  platform_id: number
+  direction: 'out' | 'in'
+  info_id: string | number
+  msg_sn: string | number
+  object_type: number
+  object_id: string
+  question: string
+  asked_by: string | null
+  sent_at: Date
+  deadline_at: Date
+  answered_at: Date | null
+  answer: string | null
+  responder: string | null
+  responder_tel: string | null
+}
+const PQ_COLUMNS = 'id, platform_id, direction, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at, answered_at, answer, responder, responder_tel'
+const toPostQuery = (r: PostQueryRow): PostQuery => ({
+  id: num(r.id),
+  platformId: num(r.platform_id),
+  direction: r.direction,
+  infoId: num(r.info_id),
+  msgSn: num(r.msg_sn),
+  objectType: num(r.object_type),
+  objectId: r.object_id,
+  question: r.question,
+  askedBy: r.asked_by,
+  sentAt: toMs(r.sent_at),
+  deadlineAt: toMs(r.deadline_at),
+  answeredAt: r.answered_at === null ? null : toMs(r.answered_at),
+  answer: r.answer,
+  responder: r.responder,
+  responderTel: r.responder_tel,
+})
+
+interface SupervisionRow {
+  id: string | number
+  platform_id: number
+  anomaly_id: string
+  supervision_id: string | number
+  sent_at: Date
+  replied_at: Date | null
+  result: number | null
+}
+const SV_COLUMNS = 'id, platform_id, anomaly_id, supervision_id, sent_at, replied_at, result'
+const toSupervision = (r: SupervisionRow): Supervision => ({
+  id: num(r.id),
+  platformId: num(r.platform_id),
+  anomalyId: r.anomaly_id,
+  supervisionId: num(r.supervision_id),
+  sentAt: toMs(r.sent_at),
+  repliedAt: r.replied_at === null ? null : toMs(r.replied_at),
+  result: r.result === null ? null : num(r.result),
+})
+
+export function platformQueries(sql: Sql): PlatformStore {
+  return {
+    async createPlatform(p, at) {
+      const cols = ['role', 'created_at', 'updated_at']
+      const params: unknown[] = [p.role, iso(at), iso(at)]
+      for (const [field, col, conv] of FIELDS) {
+        cols.push(col)
+        params.push(conv(p[field]))
+      }
+      const { rows } = await sql.query<PlatformRow>(
+        `INSERT INTO platforms (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
+        params,
+      )
+      return toPlatform(rows[0]!)
+    },
+
+    async updatePlatform(id, patch, at) {
+      const sets = ['updated_at = $2']
+      const params: unknown[] = [id, iso(at)]
+      for (const [field, col, conv] of FIELDS) {
+        if (!(field in patch) || patch[field as keyof PlatformPatch] === undefined) continue
+        params.push(conv(patch[field as keyof PlatformPatch]))
+        sets.push(`${col} = $${params.length}`)
+      }
+      const { rows } = await sql.query<PlatformRow>(`UPDATE platforms SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, params)
+      return rows[0] ? toPlatform(rows[0]) : null
+    },
+
+    async deletePlatform(id) {
+      const { rowCount } = await sql.query(`DELETE FROM platforms WHERE id = $1`, [id])
+      return rowCount > 0
+    },
+
+    async getPlatform(id) {
+      const { rows } = await sql.query<PlatformRow>(`SELECT ${COLUMNS} FROM platforms WHERE id = $1`, [id])
+      return rows[0] ? toPlatform(rows[0]) : null
+    },
+
+    async listPlatforms(role) {
+      const { rows } = role
+        ? await sql.query<PlatformRow>(`SELECT ${COLUMNS} FROM platforms WHERE role = $1 ORDER BY id`, [role])
+        : await sql.query<PlatformRow>(`SELECT ${COLUMNS} FROM platforms ORDER BY id`)
+      return rows.map(toPlatform)
+    },
+
+    async findLowerPlatform(accessCode) {
+      const { rows } = await sql.query<PlatformRow>(`SELECT ${COLUMNS} FROM platforms WHERE role = 'lower' AND access_code = $1`, [accessCode])
+      const r = rows[0]
+      return r && r.password_hash ? { ...toPlatform(r), passwordHash: r.password_hash } : null
+    },
+
+    async superiorCredentials(id) {
+      const { rows } = await sql.query<{ password: string | null }>(`SELECT password FROM platforms WHERE id = $1 AND role = 'superior'`, [id])
+      return rows[0]?.password ? { password: rows[0].password } : null
+    },
+
+    async findPlatformVehicle(plate, plateColor) {
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate_key = $1 AND plate_color = $2`, [canonicalPlate(plate), plateColor])
+      return rows[0] ? toVehicle(rows[0]) : null
+    },
+
+    async enrolPlatformVehicle(plate, plateColor, platformId) {
+      await sql.query(
+        `INSERT INTO vehicles (plate, plate_key, plate_color, reported_by_platform) VALUES ($1, $2, $3, $4) ON CONFLICT (plate_key, plate_color) DO NOTHING`,
+        [plate, canonicalPlate(plate), plateColor, platformId],
+      )
+      const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate_key = $1 AND plate_color = $2`, [canonicalPlate(plate), plateColor])
+      return toVehicle(rows[0]!)
+    },
+
+    async createPostQuery(q) {
+      const { rows } = await sql.query<PostQueryRow>(
+        `INSERT INTO platform_post_queries (platform_id, direction, info_id, msg_sn, object_type, object_id, question, asked_by, sent_at, deadline_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${PQ_COLUMNS}`,
+        [q.platformId, q.direction, q.infoId, q.msgSn, q.objectType, q.objectId, q.question, q.askedBy, iso(q.sentAt), iso(q.deadlineAt)],
+      )
+      return toPostQuery(rows[0]!)
+    },
+
+    async answerPostQuery(platformId, match, a) {
+      const by = match.infoId !== undefined ? 'info_id' : 'msg_sn'
+      const key = match.infoId ?? match.msgSn
+      if (key === undefined) return null
+      const { rows } = await sql.query<PostQueryRow>(
+        `UPDATE platform_post_queries SET answered_at = $3, answer = $4, responder = $5, responder_tel = $6
+          WHERE id = (SELECT id FROM platform_post_queries WHERE platform_id = $1 AND direction = 'out' AND ${by} = $2 AND answered_at IS NULL ORDER BY id DESC LIMIT 1)
+          RETURNING ${PQ_COLUMNS}`,
+        [platformId, key, iso(a.at), a.content, a.responder, a.responderTel],
+      )
+      return rows[0] ? toPostQuery(rows[0]) : null
+    },
+
+    async listPostQueries(filter = {}) {
+      const where: string[] = []
+      const params: unknown[] = []
+      if (filter.platformId !== undefined) {
+        params.push(filter.platformId)
+        where.push(`platform_id = $${params.length}`)
+      }
+      if (filter.direction) {
+        params.push(filter.direction)
+        where.push(`direction = $${params.length}`)
+      }
+      if (filter.unanswered) where.push('answered_at IS NULL')
+      params.push(Math.min(filter.limit ?? 100, 1000))
+      const { rows } = await sql.query<PostQueryRow>(
+        `SELECT ${PQ_COLUMNS} FROM platform_post_queries ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${params.length}`,
+        params,
+      )
+      return rows.map(toPostQuery)
+    },
+
+    async createSupervision(s) {
+      const { rows } = await sql.query<SupervisionRow>(
+        `INSERT INTO platform_supervisions (platform_id, anomaly_id, supervision_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING ${SV_COLUMNS}`,
+        [s.platformId, s.anomalyId, s.supervisionId, iso(s.sentAt)],
+      )
+      return toSupervision(rows[0]!)
+    },
+
+    async replySupervision(platformId, supervisionId, result, at) {
+      const { rows } = await sql.query<SupervisionRow>(
+        `UPDATE platform_supervisions SET result = $3, replied_at = $4 WHERE platform_id = $1 AND supervision_id = $2 RETURNING ${SV_COLUMNS}`,
+        [platformId, supervisionId, result, iso(at)],
+      )
+      return rows[0] ? toSupervision(rows[0]) : null
+    },
+
+    async listSupervisions(anomalyId) {
+      const { rows } = await sql.query<SupervisionRow>(`SELECT ${SV_COLUMNS} FROM platform_supervisions WHERE anomaly_id = $1 ORDER BY id`, [anomalyId])
+      return rows.map(toSupervision)
+    },
+
+    async getPostQuery(id) {
+      const { rows } = await sql.query<PostQueryRow>(`SELECT ${PQ_COLUMNS} FROM platform_post_queries WHERE id = $1`, [id])
+      return rows[0] ? toPostQuery(rows[0]) : null
+    },
+
+    async answerIncomingPostQuery(id, a) {
+      const { rows } = await sql.query<PostQueryRow>(
+        `UPDATE platform_post_queries SET answered_at = $2, answer = $3, responder = $4, responder_tel = $5
+          WHERE id = $1 AND direction = 'in' AND answered_at IS NULL RETURNING ${PQ_COLUMNS}`,
+        [id, iso(a.at), a.content, a.responder, a.responderTel],
+      )
+      return rows[0] ? toPostQuery(rows[0]) : null
+    },
+
+    async getForwardCursor(platformId) {
+      const { rows } = await sql.query<{ received_at: Date; vehicle_id: number; device_time: Date }>(
+        `SELECT received_at, vehicle_id, device_time FROM platform_forwarding WHERE platform_id = $1`,
+        [platformId],
+      )
+      const r = rows[0]
+      return r ? { receivedAt: toMs(r.received_at), vehicleId: num(r.vehicle_id), deviceTime: toMs(r.device_time) } : null
+    },
+
+    async setForwardCursor(platformId, c, at) {
+      // never backwards: two writers (real time and backlog) may race
+      await sql.query(
+        `INSERT INTO platform_forwarding (platform_id, received_at, vehicle_id, device_time, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (platform_id) DO UPDATE SET received_at = EXCLUDED.received_at, vehicle_id = EXCLUDED.vehicle_id,
+           device_time = EXCLUDED.device_time, updated_at = EXCLUDED.updated_at
+         WHERE (platform_forwarding.received_at, platform_forwarding.vehicle_id, platform_forwarding.device_time)
+             < (EXCLUDED.received_at, EXCLUDED.vehicle_id, EXCLUDED.device_time)`,
+        [platformId, iso(c.receivedAt), c.vehicleId, iso(c.deviceTime), iso(at)],
+      )
+    },
+
+    async positionsToForward(sel, after, since, limit) {
+      const params: unknown[] = [sel.enterpriseLicences, sel.vehicleIds, limit]
+      let where = `(v.enterprise_license_no = ANY($1::text[]) OR v.id = ANY($2::int4[]))`
+      if (after) {
+        params.push(iso(after.receivedAt), after.vehicleId, iso(after.deviceTime))
+        where += ` AND (p.received_at, p.vehicle_id, p.device_time) > ($4::timestamptz, $5::int4, $6::timestamptz)`
+      } else {
+        params.push(iso(since))
+        where += ` AND p.received_at >= $4::timestamptz`
+      }
+      const { rows } = await sql.query<Parameters<typeof rowToPosition>[0] & { plate: string; plate_color: number; enterprise_license_no: string | null; terminal_phone: string | null }>(
+        `SELECT p.vehicle_id, p.device_time, p.received_at, p.lat, p.lon, p.altitude, p.speed, p.direction, p.alarm, p.status, p.mileage,
+                p.extras, p.blind_area, p.source_msg_id, v.plate, v.plate_color, v.enterprise_license_no, v.terminal_phone
+           FROM positions p JOIN vehicles v ON v.id = p.vehicle_id
+          WHERE ${where}
+          ORDER BY p.received_at, p.vehicle_id, p.device_time
+          LIMIT $3`,
+        params,
+      )
+      return rows.map((r) => ({
+        ...rowToPosition(r),
+        phone: r.terminal_phone ?? '',
+        plate: r.plate,
+        plateColor: num(r.plate_color),
+        enterpriseLicenseNo: r.enterprise_license_no,
+      }))
+    },
+  }
+}

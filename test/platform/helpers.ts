@@ -1,0 +1,52 @@
+/** Two gateway instances over JT/T 809 on loopback: L (lower role) forwards to U (upper role). */
+import { createServer } from 'node:net'
+import type { Test } from 'tap'
+import { newPlatform } from '../../src/platform/admin.js'
+import type { PlatformEncryption } from '../../src/store/platforms.js'
+import { startGateway, type Backends, type TestGateway, type Variant } from '../gateway/harness.js'
+
+export const TOKEN = 'platform-exchange-token-0123456789'
+export const LICENCE = '370100000001'
+export const KEYS: PlatformEncryption = { m1: 30_000_000, ia1: 20_000_000, ic1: 10_000_000, key: 123_456 }
+export const KM_PER_DEG_LON = 111.32 * Math.cos((36.65 * Math.PI) / 180)
+/** short idle timeout: link tests every second */
+export const LINK = { platformIdleSeconds: 3 }
+
+export interface Combo {
+  edition: 2011 | 2019
+  encryption: PlatformEncryption | null
+  variant: Variant
+}
+
+
+export async function upper(t: Test, b: Backends, combo: Omit<Combo, 'variant'>, port = 0): Promise<TestGateway> {
+  if (!(await b.store.findLowerPlatform(1001))) {
+    await b.store.createPlatform(
+      newPlatform({ role: 'lower', name: 'Enterprise platform A', accessCode: 1001, userId: 77, password: 'pw123456', edition: combo.edition, encryption: combo.encryption, enterpriseLicences: [LICENCE] }),
+      Date.now(),
+    )
+  }
+  const u = await startGateway(b, { ...LINK, platformPort: port, platformHost: '127.0.0.1', bootstrapToken: TOKEN })
+  t.teardown(() => u.close())
+  return u
+}
+
+export async function lower(t: Test, b: Backends, combo: Omit<Combo, 'variant'>, superiorPort: number): Promise<TestGateway> {
+  const l = await startGateway(b, { ...LINK, platformPort: 0, platformHost: '127.0.0.1', bootstrapToken: TOKEN })
+  t.teardown(() => l.close())
+  await b.store.createPlatform(
+    newPlatform({ role: 'superior', name: 'Provincial platform', accessCode: 1001, userId: 77, password: 'pw123456', edition: combo.edition, encryption: combo.encryption, host: '127.0.0.1', port: superiorPort, enterpriseLicences: [LICENCE] }),
+    Date.now(),
+  )
+  await l.app.platforms.reload()
+  return l
+}
+
+export async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
+  const port = (s.address() as { port: number }).port
+  await new Promise((r) => s.close(r))
+  return port
+}
+
