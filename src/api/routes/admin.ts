@@ -94,9 +94,9 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const v = await vehicleFor(request, request.params.plate, request.query.plateColor)
         request.audit.target = v.plate
         request.audit.details = { vehicleId: v.id, action }
-        const at = action === 'retire' ? ((await store.vehicleRetirements([v.id])).get(v.id) ?? ctx.now()) : null
+        const at = action === 'retire' ? (v.retiredAt ?? ctx.now()) : null
         await store.setVehicleRetired(v.id, at)
-        return { vehicle: presentVehicle(v), retiredAt: at === null ? null : iso(at) }
+        return { vehicle: presentVehicle({ ...v, retiredAt: at }), retiredAt: at === null ? null : iso(at) }
       },
     )
   }
