@@ -191,6 +191,19 @@ for (const variant of VARIANTS) {
       t.equal(await store.countPositions(vehicle!.id), 1)
     })
 
+    t.test('open mode: a plate spelled differently (lower case, spaced) binds the registered vehicle, no second one', async (t) => {
+      const open = await startGateway(backends, { registrationMode: 'open' })
+      t.teardown(() => open.close())
+      const plate = newPlate()
+      const [id] = await store.upsertVehicles([{ plate, plateColor: 2 }])
+      const phone = newPhone()
+      const spelled = `${plate.slice(0, 2).toLowerCase()} ${plate.slice(2)}`
+      const { client } = await online(open.port, { phone, plate: spelled, plateColor: 2 })
+      t.teardown(() => client.close())
+      const all = await store.findVehiclesByPlate(plate)
+      t.same(all.map((v) => [v.id, v.plate, v.terminalPhone]), [[id, plate, phone]], 'the one vehicle, its display form kept, now bound')
+    })
+
     t.test('a retired vehicle: its terminal is refused (0x8001 result 1, counted; 0x8100 result 2 in either mode) until reinstated', async (t) => {
       const v = await provision(store)
       const reg = await (async () => {

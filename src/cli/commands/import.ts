@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import type { NewVehicle, Vehicle } from '../../domain.js'
+import { canonicalPlate, type NewVehicle, type Vehicle } from '../../domain.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
 import { parseWaybill, waybillFromFlat, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { Store } from '../../store/port.js'
@@ -150,7 +150,7 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   }
   const good = kind === 'vehicles' ? vehicles.length : waybills.length
   // Duplicate keys in one file: the later row would silently win; say so instead.
-  if (kind === 'vehicles') duplicates(records, vehicles, (v) => `${v.plate}/${v.plateColor}`, 'plate', errors)
+  if (kind === 'vehicles') duplicates(records, vehicles, (v) => `${canonicalPlate(v.plate)}/${v.plateColor}`, 'plate', errors)
   else duplicates(records, waybills, (w) => w.waybillNo, 'waybillNo', errors)
   errors.sort((a, b) => a.line - b.line)
   const failedLines = new Set(errors.map((e) => e.line)).size
