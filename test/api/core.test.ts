@@ -117,6 +117,8 @@ for (const kind of BACKENDS) {
         'POST /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
         'GET /api/v1/waybills/{waybillNo}/corrections': 'admin.test.ts waybill corrections',
         'POST /api/v1/waybills/import': 'admin.test.ts bulk waybill import (supervisor only)',
+        'POST /api/v1/vehicles/lookup': 'cli/import-server.test.ts lookup routes',
+        'POST /api/v1/waybills/lookup': 'cli/import-server.test.ts lookup routes',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []
