@@ -236,6 +236,24 @@ for (const variant of VARIANTS) {
       t.equal(await client.authenticate(reg.authCode!), 0, 'reinstated: the same code authenticates again')
     })
 
+    t.test('retiring a vehicle through the API closes its terminal’s open connection, wherever it is held', async (t) => {
+      const token = `jt808_review14-retire-${variant}-0123456789`
+      const gwApi = await startGateway(backends, { bootstrapToken: token })
+      t.teardown(() => gwApi.close())
+      const v = await provision(store)
+      // Held by the first gateway (gw); retired through the second one's API: the message goes to gw's node channel.
+      const { client, authCode } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      await eventually(async () => (await backends.newState().getSession(v.phone))?.nodeId === gw.app.config.nodeId)
+      const res = await fetch(`http://127.0.0.1:${gwApi.app.http.port}/api/v1/vehicles/${encodeURIComponent(v.plate)}/retire`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+      t.equal(res.status, 200, await res.text())
+      await eventually(() => client.isClosed)
+      t.notOk(gw.app.gateway.isConnected(v.phone), 'the session is gone')
+      const back = await connect(gw.port, v.phone)
+      t.teardown(() => back.close())
+      t.equal(await back.authenticate(authCode!), 1, 'and the terminal is refused when it comes back')
+    })
+
     t.test('unsupported id → 0x8001 result 3; position without a valid time → result 2, counted, not stored', async (t) => {
       const v = await provision(store)
       const { client } = await online(gw.port, v)
