@@ -33,11 +33,13 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist ./dist
 COPY --chown=root:root package.json ./
 COPY --chown=root:root bin ./bin
+# the operator console's sources: bundled in memory at the first request for /
+COPY --chown=root:root console ./console
 # The embedded database (used only when DATABASE_URL is unset) lives in /data, owned by "node".
 RUN mkdir -p /data && chown node:node /data
 VOLUME ["/data"]
 USER node
-EXPOSE 7611 8080
+EXPOSE 7611 7612 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.JT808_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Application code is root-owned and read-only for "node"; migrations run at start.

@@ -128,6 +128,7 @@ async function server(): Promise<void> {
     tcpHost: '0.0.0.0',
     httpPort: 0,
     httpHost: '127.0.0.1',
+    attachmentsPort: 0,
     databaseUrl: args.embedded ? null : DATABASE_URL,
     nodeId: 'bench-gateway',
     archiveRawFrames: false,

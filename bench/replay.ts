@@ -79,6 +79,7 @@ async function serveGateway(): Promise<void> {
     tcpHost: '127.0.0.1',
     httpPort: 0,
     httpHost: '127.0.0.1',
+    attachmentsPort: 0,
     databaseUrl: process.env.DATABASE_URL ?? null,
     dataDir: join(tmpdir(), `jt808-bench-${process.pid}`),
     registrationMode: 'open' as const,

@@ -9,6 +9,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
 import type { CommittedPosition } from './domain.js'
 import { startApi } from './api/index.js'
+import { createAttachments, type Attachments } from './attachments/index.js'
 import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
@@ -40,6 +41,8 @@ export interface App {
   readonly ingest: IngestQueue
   readonly gateway: Gateway
   readonly matcher: MatcherService
+  /** active-safety attachment server and alarms (src/attachments) */
+  readonly attachments: Attachments
   readonly registry: Registry
   readonly logger: Logger
   /** where terminals connect */
@@ -127,6 +130,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, ingest, gateway, registry, logger, now: overrides.now })
     cleanups.push(() => matcher.close())
+    // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
+    const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
+    ingest.on('committed', (rows: CommittedPosition[]) => attachments.alarms.onCommitted(rows))
+    cleanups.push(() => attachments.close())
 
     const tcp = await gateway.listen()
     // The gateway closes before the ingest queue: it stops reading, lets the queue commit (acks go out), then disconnects.
@@ -134,8 +141,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     // The REST API closes first (its SSE streams end) — cleanups run in reverse.
     const dataDirLock = (store as Partial<OpenedStore>).dataDirLock ?? null
-    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock })
+    const api = await startApi({ config, store, state, commander: gateway, registry, logger, now: overrides.now, dataDirLock, objects: attachments.objects })
     cleanups.push(() => api.close())
+    await attachments.listen()
 
     let closing: Promise<void> | null = null
     return {
@@ -145,6 +153,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       ingest,
       gateway,
       matcher,
+      attachments,
       registry,
       logger,
       tcp,

@@ -2,9 +2,9 @@
  * Active safety items of 0x0200 (Jiangsu T/JSATL12-2017 layouts, also used by most provinces'
  * terminals): 0x64 ADAS, 0x65 DSM (driver state), 0x66 TPMS (tyre pressure), 0x67 BSD (blind spot).
  * Every item ends with the 16-byte alarm flag the terminal later quotes in 0x1210 when it
- * uploads the attachments. Other layouts (Guangdong T/GDRTA002, 2019 variants with a 30-byte
- * terminal ID) have other lengths: decodeActiveSafety returns null and the item stays in
- * `unknown` as hex.
+ * uploads the attachments. The same items with the Guangdong (T/GDRTA 002-2020) 40-byte alarm id
+ * (see ALARM_ID_LAYOUT) are read too, marked `alarmIdVariant: 'gdrta'`; any other length makes
+ * decodeActiveSafety return null and the item stays in `unknown` as hex.
  *
  *   common head:  alarm id DWORD, flag status BYTE (0 n/a, 1 start, 2 end)
  *   ADAS (47):    type, level, front speed, front distance, deviation type, road sign type,
@@ -18,7 +18,7 @@
  *   alarm flag:   terminal ID BYTE[7], time BCD[6], serial BYTE, attachment count BYTE, reserved BYTE
  */
 import type { Parser } from 'binary-parser'
-import { BodyWriter, decodeFixedGbk, type HasAsSent } from '../bytes.js'
+import { BodyReader, BodyWriter, decodeFixedGbk, type HasAsSent } from '../bytes.js'
 import { layout, Layout } from '../layout.js'
 import { bcdTimeDigits, readBcdTime } from '../time.js'
 
@@ -48,6 +48,8 @@ export interface ActiveSafetyCommon {
   /** Bit 0 ACC, 1 left turn, 2 right turn, 3 wipers, 4 braking, 5 card inserted, 10 positioned */
   vehicleStatus: number
   alarmFlag: AlarmFlag
+  /** 'gdrta' when the alarm id came in the Guangdong 40-byte layout; absent: Jiangsu (16) */
+  alarmIdVariant?: AttachmentVariant
 }
 
 export interface AdasAlarm extends ActiveSafetyCommon {
@@ -147,8 +149,26 @@ const TPMS_HEAD = new Layout<Raw<TpmsAlarm>>(tail(layout().uint32('alarmId').uin
 const BSD = new Layout<Raw<BsdAlarm>>(tail(layout().uint32('alarmId').uint8('flagStatus').uint8('alarmType')))
 const TYRE_EVENT = new Layout<TyreEvent>(layout().uint8('position').uint16('alarmType').uint16('pressure').uint16('temperature').uint16('battery'))
 
-/** Typed item for a T/JSATL12 layout, or null (kept as hex by the caller) for any other length. */
+/** Extra bytes of the Guangdong alarm id over the Jiangsu one. */
+const GD_EXTRA = 40 - ALARM_FLAG_LENGTH
+
+/** Typed item for a T/JSATL12 layout or the same with the Guangdong alarm id, or null (kept as hex by the caller). */
 export function decodeActiveSafety(id: number, value: Buffer): ActiveSafetyItem | null {
+  const js = decodeJiangsu(id, value)
+  if (js !== null) return js
+  // Guangdong: the alarm id ends the common tail; read the item with a Jiangsu-sized id in its place
+  const flagEnd = id === 0x66 ? TPMS_HEAD.size + GD_EXTRA : value.length
+  if (flagEnd > value.length || flagEnd < 40) return null
+  const shaped = Buffer.concat([value.subarray(0, flagEnd - 40), Buffer.alloc(ALARM_FLAG_LENGTH), value.subarray(flagEnd)])
+  const item = decodeJiangsu(id, shaped)
+  if (item === null) return null
+  const r = new BodyReader(value, flagEnd - 40, flagEnd)
+  item.alarmFlag = readAlarmId(r, 'gdrta')
+  item.alarmIdVariant = 'gdrta'
+  return item
+}
+
+function decodeJiangsu(id: number, value: Buffer): ActiveSafetyItem | null {
   switch (id) {
     case 0x64:
       return value.length === ADAS.size ? finish(ADAS.parse(value)) : null
@@ -202,6 +222,42 @@ export function readAlarmFlag(bytes: Buffer): AlarmFlag {
   return readAlarmFlagFrom(ALARM_FLAG.parse(bytes))
 }
 
+/**
+ * The two alarm id layouts the attachment messages (0x9208, 0x1210) carry:
+ *   jsatl12 (T/JSATL12-2017, Jiangsu):   terminal ID BYTE[7],  time BCD[6], serial, count, reserved BYTE    = 16
+ *   gdrta   (T/GDRTA 002-2020, Guangdong): terminal ID BYTE[30], time BCD[6], serial, count, reserved BYTE[2] = 40
+ * (the Guangdong width as lucendar/jt808-common reads it: AdasHandler_Gdrta_2020.adasAlmIdLen = 40).
+ * The 0x0200 items above are read in the Jiangsu layout only.
+ */
+export type AttachmentVariant = 'jsatl12' | 'gdrta'
+export const ATTACHMENT_VARIANTS: readonly AttachmentVariant[] = ['jsatl12', 'gdrta']
+
+export const ALARM_ID_LAYOUT: Readonly<Record<AttachmentVariant, { terminalId: number; reserved: 1 | 2; length: number }>> = {
+  jsatl12: { terminalId: 7, reserved: 1, length: 16 },
+  gdrta: { terminalId: 30, reserved: 2, length: 40 },
+}
+
+/** Reads an alarm id of the given layout (0x9208, 0x1210). */
+export function readAlarmId(r: BodyReader, variant: AttachmentVariant): AlarmFlag {
+  const l = ALARM_ID_LAYOUT[variant]
+  const flag = {} as AlarmFlag
+  flag.terminalId = r.fixedText(l.terminalId, 'terminalId', flag)
+  flag.time = readBcdTime(r.bytes(6, 'alarm time'), 0).text
+  flag.serial = r.u8('alarm serial')
+  flag.attachmentCount = r.u8('attachment count')
+  flag.reserved = l.reserved === 1 ? r.u8('reserved') : r.u16('reserved')
+  return flag
+}
+
+export function writeAlarmId(w: BodyWriter, f: AlarmFlag, variant: AttachmentVariant): void {
+  const l = ALARM_ID_LAYOUT[variant]
+  w.fixedText(f.terminalId, l.terminalId, 'terminalId', f)
+  w.bcd(bcdTimeDigits(f.time), 6)
+  w.u8(f.serial).u8(f.attachmentCount)
+  if (l.reserved === 1) w.u8(f.reserved ?? 0)
+  else w.u16(f.reserved ?? 0)
+}
+
 // ---- encode -------------------------------------------------------------------------------------
 
 export function writeAlarmFlag(w: BodyWriter, f: AlarmFlag): void {
@@ -214,7 +270,8 @@ function writeTail(w: BodyWriter, x: ActiveSafetyCommon): void {
   w.u8(x.speed).u16(x.altitude)
   w.u32(Math.round(x.latitude * 1e6)).u32(Math.round(x.longitude * 1e6))
   w.bcd(bcdTimeDigits(x.time), 6).u16(x.vehicleStatus)
-  writeAlarmFlag(w, x.alarmFlag)
+  if (x.alarmIdVariant === 'gdrta') writeAlarmId(w, x.alarmFlag, 'gdrta')
+  else writeAlarmFlag(w, x.alarmFlag)
 }
 
 export function encodeActiveSafety(id: number, item: ActiveSafetyItem): Buffer {

@@ -26,6 +26,8 @@ import { mediaReply, type MediaReply } from './8800-media-reply.js'
 import { passThrough, type PassThrough } from './0900-passthrough.js'
 import { alarmAttachments, type AlarmAttachments } from './1210-alarm-attachments.js'
 import { attachmentFileInfo, type AttachmentFileInfo } from './1211-attachment-file.js'
+import { attachmentUploadInstruction, type AttachmentUploadInstruction } from './9208-attachment-upload.js'
+import { uploadCompleteReply, type UploadCompleteReply } from './9212-upload-complete-reply.js'
 
 export interface BodyMap {
   0x0001: GeneralReply
@@ -62,6 +64,8 @@ export interface BodyMap {
   0x1210: AlarmAttachments
   0x1211: AttachmentFileInfo
   0x1212: AttachmentFileInfo
+  0x9208: AttachmentUploadInstruction
+  0x9212: UploadCompleteReply
 }
 
 export type KnownMsgId = keyof BodyMap
@@ -101,6 +105,8 @@ export const CODECS: { [K in KnownMsgId]: BodyCodec<BodyMap[K]> } = {
   0x1210: alarmAttachments,
   0x1211: attachmentFileInfo,
   0x1212: attachmentFileInfo,
+  0x9208: attachmentUploadInstruction,
+  0x9212: uploadCompleteReply,
 }
 
 export function isKnownMsgId(id: number): id is KnownMsgId {

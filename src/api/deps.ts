@@ -10,13 +10,15 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { ObjectStore } from '../attachments/object-store.js'
 
 /** The gateway's downlink (`gateway.sendCommand`): answer, failure result, timeout, or queued for an offline terminal. */
 export interface Commander {
   sendCommand(phone: string, message: DownlinkMessage, options?: SendCommandOptions): Promise<CommandOutcome>
 }
 
-export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> & {
+export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> &
+  Partial<Pick<Config, 'baseMapUrl' | 'baseMapAttribution'>> & {
   /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
   qrSigningKey?: { privateKey: string; publicKey: string } | null
   /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
@@ -55,4 +57,6 @@ export interface ApiDeps {
    * CLI: a supervisor principal "local-admin" that lives as long as the process (never stored).
    */
   localAdminTokenHash?: string | null
+  /** active-safety attachment files (GET /attachments/{id}); absent: those routes answer 503 */
+  objects?: ObjectStore | null
 }

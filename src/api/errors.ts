@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'TERMINAL_FAILED'
   | 'TERMINAL_TIMEOUT'
   | 'NOT_AVAILABLE'
+  | 'RANGE_NOT_SATISFIABLE'
   | 'INTERNAL'
 
 /** One field-level problem; `field` is a JSON pointer-ish path ("goods/0/unNumber", "query/from"). */
@@ -36,6 +37,7 @@ const STATUS: Record<ErrorCode, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   TERMINAL_FAILED: 502,
   NOT_AVAILABLE: 503,
+  RANGE_NOT_SATISFIABLE: 416,
   TERMINAL_TIMEOUT: 504,
   INTERNAL: 500,
 }

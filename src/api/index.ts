@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import type { ObjectStore } from '../attachments/object-store.js'
 import type { Commander } from './deps.js'
 import { startMetricsServer, type MetricsServer } from './metrics-server.js'
 import { buildApi, type ApiInstance } from './server.js'
@@ -24,6 +25,8 @@ export interface StartApiOptions {
   state: State
   commander: Commander | null
   registry: Registry
+  /** active-safety attachment files */
+  objects?: ObjectStore | null
   logger: Logger
   now?: () => number
   /** The embedded data directory's lock: the API's URL and the local admin secret are left there for the CLI. */
@@ -53,6 +56,8 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
       bootstrapToken: config.bootstrapToken,
       metricsToken: config.metricsToken,
       metricsElsewhere: config.adminHttpAddr !== null,
+      baseMapUrl: config.baseMapUrl,
+      baseMapAttribution: config.baseMapAttribution,
     },
     store: opts.store,
     state: opts.state,
@@ -61,6 +66,7 @@ export async function startApi(opts: StartApiOptions): Promise<RunningApi> {
     logger: log,
     now: opts.now,
     localAdminTokenHash: localAdmin ? hashToken(localAdmin) : null,
+    objects: opts.objects,
   })
   await app.listen({ port: config.httpPort, host: config.httpHost })
   const address = app.server.address() as AddressInfo

@@ -29,11 +29,15 @@ import { runSelfCheck } from './routes/self-check.js'
 import type { WaybillStore } from '../store/waybills.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
+import { attachmentRoutes } from './routes/attachments.js'
 import { QrSigner } from './qr.js'
 import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { adminRoutes } from './routes/admin.js'
+import { fleetRoutes } from './routes/fleet.js'
+import { consoleRoutes } from './routes/console.js'
+import { meRoutes } from './routes/me.js'
 import { AJV_OPTIONS, buildValidator, MAX_PARAM_LENGTH, paramLimitProblem } from './validation.js'
 
 export const API_PREFIX = '/api/v1'
@@ -248,6 +252,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   })
 
   systemRoutes(app, ctx)
+  consoleRoutes(app, ctx)
   await app.register(
     async (api) => {
       vehicleRoutes(api, ctx)
@@ -261,6 +266,9 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       auditRoutes(api, ctx)
       sessionRoutes(api, ctx)
       adminRoutes(api, ctx)
+      fleetRoutes(api, ctx)
+      meRoutes(api, ctx)
+      attachmentRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

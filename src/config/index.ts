@@ -22,6 +22,12 @@ export interface Config {
   authFailuresBeforeClose: number
   /** A connection that has not authenticated this long after it opened is closed, whatever it sends. */
   authDeadlineSeconds: number
+  /** Registrations/authentications handled at once per process (registry lookups, session writes); the rest wait in line. */
+  authConcurrency: number
+  /** Registrations/authentications waiting in line per process; past it the connection is closed (the terminal backs off and retries). */
+  authQueue: number
+  /** Listen backlog of the terminal port (the kernel caps it at net.core.somaxconn). */
+  tcpBacklog: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
   heartbeatSeconds: number
   idleTimeoutSeconds: number
@@ -42,7 +48,7 @@ export interface Config {
   /** Sizing of the TimescaleDB chunk interval. */
   fleetSize: number
   reportIntervalSeconds: number
-  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number }
+  retention: { positionsDays: number; rawFramesDays: number; alarmsDays: number; waybillsDays: number; anomaliesDays: number; attachmentsDays: number }
   logLevel: string
   bootstrapToken: string | null
   /** Bearer token /metrics requires (16+ characters); unset: /metrics is open to whoever reaches its port. */
@@ -57,6 +63,30 @@ export interface Config {
   redisBufferedPositions: number
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
+  /** The console's base map: a raster tile URL template ({z}/{x}/{y}, e.g. Tianditu, an intranet tile server, OSM). Unset: the packaged offline outlines. */
+  baseMapUrl: string | null
+  /** Attribution shown for baseMapUrl's tiles. */
+  baseMapAttribution: string | null
+  /** Active-safety attachment server (src/attachments): port, and the address 0x9208 sends terminals to. */
+  attachmentsPort: number
+  /** in-process: `serve` runs the attachment server; separate: `jt808 attachments` does (0x9208 names advertise host:port). */
+  attachmentsServer: 'in-process' | 'separate'
+  attachmentsHost: string
+  /** Unset: the first non-internal IPv4 address of this host. */
+  attachmentsAdvertiseHost: string | null
+  /** Alarm id layout: T/JSATL12-2017 (Jiangsu, 16 bytes) or T/GDRTA 002-2020 (Guangdong, 40 bytes). */
+  attachmentsVariant: 'jsatl12' | 'gdrta'
+  /** Per-terminal exceptions, "PHONE=gdrta,PHONE=jsatl12". */
+  attachmentsVariantByTerminal: string | null
+  attachmentsMaxFileBytes: number
+  attachmentsMaxFiles: number
+  /** Received file bytes not yet on disk: per connection (its socket pauses) and in total. */
+  attachmentsConnectionBytes: number
+  attachmentsGlobalBytes: number
+  /** From 0x1211 to a complete file. */
+  attachmentsFileDeadlineSeconds: number
+  /** Unset: files in `${dataDir}/attachments`. `s3://bucket?endpoint=URL&region=R` (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). */
+  attachmentsStore: string | null
 }
 
 export const DEFAULTS: Config = {
@@ -72,6 +102,9 @@ export const DEFAULTS: Config = {
   registrationMode: 'registry',
   authFailuresBeforeClose: 3,
   authDeadlineSeconds: 30,
+  authConcurrency: 8,
+  authQueue: 10_000,
+  tcpBacklog: 4096,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
   badFramesBeforeClose: 10,
@@ -90,7 +123,7 @@ export const DEFAULTS: Config = {
   offlineCommandTtlSeconds: 86_400,
   fleetSize: 10_000,
   reportIntervalSeconds: 30,
-  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095 },
+  retention: { positionsDays: 180, rawFramesDays: 30, alarmsDays: 1095, waybillsDays: 400, anomaliesDays: 1095, attachmentsDays: 1095 },
   logLevel: 'info',
   bootstrapToken: null,
   metricsToken: null,
@@ -99,6 +132,20 @@ export const DEFAULTS: Config = {
   redisBufferedEntries: 100_000,
   redisBufferedPositions: 100_000,
   matcherConfig: null,
+  baseMapUrl: null,
+  baseMapAttribution: null,
+  attachmentsPort: 7612,
+  attachmentsServer: 'in-process',
+  attachmentsHost: '0.0.0.0',
+  attachmentsAdvertiseHost: null,
+  attachmentsVariant: 'jsatl12',
+  attachmentsVariantByTerminal: null,
+  attachmentsMaxFileBytes: 64 * 1024 * 1024,
+  attachmentsMaxFiles: 32,
+  attachmentsConnectionBytes: 4 * 1024 * 1024,
+  attachmentsGlobalBytes: 256 * 1024 * 1024,
+  attachmentsFileDeadlineSeconds: 600,
+  attachmentsStore: null,
 }
 
 export class ConfigError extends Error {
@@ -111,7 +158,7 @@ export class ConfigError extends Error {
 /** pino's level names (an unknown one would stop the logger with an error naming no setting). */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level'
+type Kind = 'int' | 'bool' | 'string' | 'nullable-string' | 'mode' | 'secret' | 'address' | 'log-level' | 'choice'
 interface Setting {
   key: keyof Config | `retention.${keyof Config['retention']}`
   env: string
@@ -119,6 +166,8 @@ interface Setting {
   kind: Kind
   min?: number
   max?: number
+  /** kind 'choice': the accepted values */
+  choices?: readonly string[]
 }
 
 const SETTINGS: Setting[] = [
@@ -134,6 +183,9 @@ const SETTINGS: Setting[] = [
   { key: 'registrationMode', env: 'JT808_REGISTRATION', flag: 'registration', kind: 'mode' },
   { key: 'authFailuresBeforeClose', env: 'JT808_AUTH_FAILURES', flag: 'auth-failures', kind: 'int', min: 1 },
   { key: 'authDeadlineSeconds', env: 'JT808_AUTH_DEADLINE_S', flag: 'auth-deadline', kind: 'int', min: 1 },
+  { key: 'authConcurrency', env: 'JT808_AUTH_CONCURRENCY', flag: 'auth-concurrency', kind: 'int', min: 1, max: 1024 },
+  { key: 'authQueue', env: 'JT808_AUTH_QUEUE', flag: 'auth-queue', kind: 'int', min: 0 },
+  { key: 'tcpBacklog', env: 'JT808_TCP_BACKLOG', flag: 'tcp-backlog', kind: 'int', min: 1, max: 1 << 20 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
   { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },
@@ -156,12 +208,27 @@ const SETTINGS: Setting[] = [
   { key: 'retention.anomaliesDays', env: 'JT808_RETENTION_ANOMALIES_DAYS', flag: 'retention-anomalies', kind: 'int', min: 1095 },
   { key: 'logLevel', env: 'JT808_LOG_LEVEL', flag: 'log-level', kind: 'log-level' },
   { key: 'bootstrapToken', env: 'JT808_BOOTSTRAP_TOKEN', flag: 'bootstrap-token', kind: 'nullable-string' },
+  { key: 'baseMapUrl', env: 'JT808_BASEMAP_URL', flag: 'basemap-url', kind: 'nullable-string' },
+  { key: 'baseMapAttribution', env: 'JT808_BASEMAP_ATTRIBUTION', flag: 'basemap-attribution', kind: 'nullable-string' },
   { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
   { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
   { key: 'redisCommandTimeoutMs', env: 'JT808_REDIS_TIMEOUT_MS', flag: 'redis-timeout-ms', kind: 'int', min: 50, max: 60_000 },
   { key: 'redisBufferedEntries', env: 'JT808_REDIS_BUFFER_ENTRIES', flag: 'redis-buffer-entries', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'redisBufferedPositions', env: 'JT808_REDIS_BUFFER_POSITIONS', flag: 'redis-buffer-positions', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
+  { key: 'attachmentsPort', env: 'JT808_ATTACHMENTS_PORT', flag: 'attachments-port', kind: 'int', min: 0, max: 65535 },
+  { key: 'attachmentsServer', env: 'JT808_ATTACHMENTS_SERVER', flag: 'attachments-server', kind: 'choice', choices: ['in-process', 'separate'] },
+  { key: 'attachmentsHost', env: 'JT808_ATTACHMENTS_HOST', flag: 'attachments-host', kind: 'string' },
+  { key: 'attachmentsAdvertiseHost', env: 'JT808_ATTACHMENTS_ADVERTISE', flag: 'attachments-advertise', kind: 'nullable-string' },
+  { key: 'attachmentsVariant', env: 'JT808_ATTACHMENTS_VARIANT', flag: 'attachments-variant', kind: 'choice', choices: ['jsatl12', 'gdrta'] },
+  { key: 'attachmentsVariantByTerminal', env: 'JT808_ATTACHMENTS_VARIANT_BY_TERMINAL', flag: 'attachments-variant-by-terminal', kind: 'nullable-string' },
+  { key: 'attachmentsMaxFileBytes', env: 'JT808_ATTACHMENTS_MAX_FILE_BYTES', flag: 'attachments-max-file-bytes', kind: 'int', min: 1, max: 0xffffffff },
+  { key: 'attachmentsMaxFiles', env: 'JT808_ATTACHMENTS_MAX_FILES', flag: 'attachments-max-files', kind: 'int', min: 1, max: 255 },
+  { key: 'attachmentsConnectionBytes', env: 'JT808_ATTACHMENTS_CONNECTION_BYTES', flag: 'attachments-connection-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsGlobalBytes', env: 'JT808_ATTACHMENTS_GLOBAL_BYTES', flag: 'attachments-global-bytes', kind: 'int', min: 65536 },
+  { key: 'attachmentsFileDeadlineSeconds', env: 'JT808_ATTACHMENTS_FILE_DEADLINE_S', flag: 'attachments-file-deadline', kind: 'int', min: 1 },
+  { key: 'attachmentsStore', env: 'JT808_ATTACHMENTS_STORE', flag: 'attachments-store', kind: 'nullable-string' },
+  { key: 'retention.attachmentsDays', env: 'JT808_RETENTION_ATTACHMENTS_DAYS', flag: 'retention-attachments', kind: 'int', min: 1 },
 ]
 
 /** Flags accepted by loadConfig, for --help texts. */
@@ -233,6 +300,10 @@ function parse(s: Setting, raw: string | boolean, where: string, problems: strin
     case 'log-level':
       if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw
       problems.push(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`)
+      return undefined
+    case 'choice':
+      if (typeof raw === 'string' && s.choices?.includes(raw)) return raw
+      problems.push(`${where}: expected one of ${s.choices?.map((c) => `"${c}"`).join(', ')}, got "${raw}"`)
       return undefined
     default:
       if (typeof raw !== 'string') {

@@ -30,6 +30,9 @@ export const SPECIFIC_REPLIES: ReadonlyMap<number, number> = new Map([
   [0x8802, 0x0802], // stored media search
 ])
 
+/** Phones whose queued commands are taken in one statement after their authentication. */
+const TAKE_BATCH = 500
+
 /** Reply ids that close a pending command (besides 0x0001). */
 export const REPLY_IDS: ReadonlySet<number> = new Set(SPECIFIC_REPLIES.values())
 
@@ -182,10 +185,45 @@ export class CommandRouter {
     }
   }
 
-  /** Delivers commands queued while the terminal was offline (after it authenticated). */
-  async deliverQueued(conn: Connection): Promise<void> {
-    if (!conn.key) return
-    const cmds = await this.host.store.takePendingCommands(conn.key, this.host.now())
+  /**
+   * Delivers commands queued while the terminal was offline (after it authenticated). Lookups of
+   * terminals authenticating together share one statement (TAKE_BATCH phones), one at a time: a
+   * reconnect storm costs a few hundred queries instead of one per terminal taking the pool.
+   */
+  deliverQueued(conn: Connection): Promise<void> {
+    if (!conn.key) return Promise.resolve()
+    return new Promise((resolve, reject) => {
+      this.toTake.push({ conn, resolve, reject })
+      if (!this.taking) void this.takeQueued()
+    })
+  }
+
+  private readonly toTake: Array<{ conn: Connection; resolve: () => void; reject: (e: unknown) => void }> = []
+  private taking = false
+
+  private async takeQueued(): Promise<void> {
+    this.taking = true
+    while (this.toTake.length) {
+      const batch = this.toTake.splice(0, TAKE_BATCH)
+      let taken: Map<string, QueuedCommand[]>
+      try {
+        taken = await this.host.store.takePendingCommandsOf([...new Set(batch.map((b) => b.conn.key as string))], this.host.now())
+      } catch (e) {
+        for (const b of batch) b.reject(e)
+        continue
+      }
+      for (const b of batch) {
+        const key = b.conn.key as string
+        const cmds = taken.get(key) ?? []
+        // two connections of one phone in a batch: the commands go to one of them (once)
+        taken.delete(key)
+        this.deliverTaken(b.conn, cmds).then(b.resolve, b.reject)
+      }
+    }
+    this.taking = false
+  }
+
+  private async deliverTaken(conn: Connection, cmds: QueuedCommand[]): Promise<void> {
     const timeoutMs = this.host.config.commandTimeoutSeconds * 1000
     for (const c of cmds) {
       if (conn.isClosed) {

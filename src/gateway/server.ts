@@ -17,15 +17,12 @@ import { CommandRouter, nodeChannel } from './commands.js'
 import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
 import { canonicalPhone, HANDLERS, type GatewayContext, type GatewayEvents } from './handlers/index.js'
 import { createGatewayMetrics, msgIdLabel, type GatewayMetrics } from './metrics.js'
-import { Gate } from './gate.js'
+import { Gate, GateFull } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
 import { safeTexts } from './text.js'
 import type { AlarmConfirmation, CommandOutcome, DownlinkMessage, GatewayDeps, IngestPort, SendCommandOptions } from './types.js'
 import { CommandError, CONFIRMABLE_ALARM_BITS } from './types.js'
-
-/** Registrations/authentications talking to the database at once (the rest queue, their sockets paused). */
-const REGISTRY_CONCURRENCY = 8
 
 /** A half-closed connection whose peer never finishes closing is destroyed after this long. */
 const CLOSE_GRACE_MS = 5000
@@ -45,7 +42,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   readonly logger: Logger
   readonly nodeId: string
   readonly commands: CommandRouter
-  readonly registryGate = new Gate(REGISTRY_CONCURRENCY)
+  /** admission control: registrations/authentications at once (config.authConcurrency), the rest in a bounded line */
+  readonly registryGate: Gate
   readonly alarmTransitions: AlarmTransitionWriter
   readonly now: () => number
 
@@ -78,6 +76,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.now = deps.now ?? Date.now
     this.metrics = createGatewayMetrics(deps.registry)
     this.commands = new CommandRouter(this)
+    this.registryGate = new Gate(deps.config.authConcurrency, deps.config.authQueue)
     this.archiveWriter = deps.config.archiveRawFrames ? new RawFrameArchive(deps.store, this.metrics, deps.logger) : null
     this.reassembly = new Reassembly(this)
     this.sessionEvents = new SessionEventWriter(deps.store, this.metrics, deps.logger)
@@ -110,7 +109,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     await new Promise<void>((resolve, reject) => {
       const fail = (e: Error) => reject(e)
       this.server.once('error', fail)
-      this.server.listen({ port, host, backlog: 4096 }, () => {
+      this.server.listen({ port, host, backlog: this.config.tcpBacklog }, () => {
         this.server.off('error', fail)
         resolve()
       })
@@ -245,7 +244,16 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     } catch (e) {
       return this.handlerFailed(conn, m, handler, e)
     }
-    if (pending) return pending.catch((e: unknown) => this.handlerFailed(conn, m, handler, e))
+    if (pending) return pending.catch((e: unknown) => (e instanceof GateFull ? this.admissionRefused(conn) : this.handlerFailed(conn, m, handler, e)))
+  }
+
+  /**
+   * The line of registrations/authentications is full (a reconnect storm): the connection is closed
+   * unanswered. A failure result would make a terminal think its auth code wrong and register
+   * again; a closed connection makes it reconnect after its backoff, when the line has moved on.
+   */
+  private admissionRefused(conn: Connection): void {
+    conn.close('auth_overload') // counted in jt808_connections_closed_total{reason="auth_overload"}
   }
 
   /** A handler threw (the store refused a value, a bug): the terminal still gets an answer, "failure". */

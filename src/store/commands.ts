@@ -19,6 +19,32 @@ function toCommand(r: CommandRow): QueuedCommand {
 
 export function commandQueries(ctx: StoreContext): CommandStore {
   const { sql } = ctx
+  /** One statement for many terminals (a reconnect storm): a command is handed out once even if two sessions of the phone race. */
+  async function takeOf(phones: string[], now: number): Promise<Map<string, QueuedCommand[]>> {
+    const out = new Map<string, QueuedCommand[]>()
+    if (phones.length === 0) return out
+    const { rows } = await sql.query<CommandRow>(
+      `DELETE FROM queued_commands WHERE phone = ANY($1::text[]) RETURNING id, phone, msg_id, body, created_at, expires_at`,
+      [phones],
+    )
+    const taken = rows.map(toCommand)
+    const live = taken.filter((c) => c.expiresAt > now)
+    const expired = taken.filter((c) => c.expiresAt <= now)
+    if (taken.length) {
+      await sql.query(
+        `UPDATE command_status SET status = CASE WHEN id = ANY($1::text[]) THEN 'delivered' ELSE 'expired' END, updated_at = $3
+          WHERE id = ANY($1::text[]) OR id = ANY($2::text[])`,
+        [live.map((c) => c.id), expired.map((c) => c.id), iso(now)],
+      )
+    }
+    live.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    for (const c of live) {
+      const list = out.get(c.phone)
+      if (list) list.push(c)
+      else out.set(c.phone, [c])
+    }
+    return out
+  }
   return {
     async enqueueCommand(cmd) {
       // The status row follows the command (GET /commands/{id}); a requeued command is queued again.
@@ -37,22 +63,9 @@ export function commandQueries(ctx: StoreContext): CommandStore {
     },
 
     async takePendingCommands(phone, now) {
-      // One statement: a command is handed out once even if two sessions of the phone race.
-      const { rows } = await sql.query<CommandRow>(
-        `DELETE FROM queued_commands WHERE phone = $1 RETURNING id, phone, msg_id, body, created_at, expires_at`,
-        [phone],
-      )
-      const taken = rows.map(toCommand)
-      const live = taken.filter((c) => c.expiresAt > now)
-      const expired = taken.filter((c) => c.expiresAt <= now)
-      if (taken.length) {
-        await sql.query(
-          `UPDATE command_status SET status = CASE WHEN id = ANY($1::text[]) THEN 'delivered' ELSE 'expired' END, updated_at = $3
-            WHERE id = ANY($1::text[]) OR id = ANY($2::text[])`,
-          [live.map((c) => c.id), expired.map((c) => c.id), iso(now)],
-        )
-      }
-      return live.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      return (await takeOf([phone], now)).get(phone) ?? []
     },
+
+    takePendingCommandsOf: takeOf,
   }
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
 import { apiQueries } from './auth.js'
 import { adminQueries } from './admin.js'
+import { attachmentQueries } from './attachments.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
@@ -144,6 +145,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...admin,
       ...waybills,
       ...anomalies,
+      ...attachmentQueries(ctx),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

@@ -6,6 +6,7 @@
 import type { ApiStore } from './auth.js'
 import type { AdminStore } from './admin.js'
 import type { AnomalyStore } from './anomalies.js'
+import type { AttachmentStore } from './attachments.js'
 import type { WaybillStore } from './waybills.js'
 import type {
   AlarmTransition,
@@ -104,11 +105,14 @@ export interface CommandStore {
   enqueueCommand(cmd: QueuedCommand): Promise<void>
   /** Removes and returns the unexpired commands for a terminal, oldest first; expired ones are deleted. */
   takePendingCommands(phone: string, now: number): Promise<QueuedCommand[]>
+  /** The same for many terminals in one statement, by phone (terminals with none are absent). */
+  takePendingCommandsOf(phones: string[], now: number): Promise<Map<string, QueuedCommand[]>>
 }
 
 export type { AnomalyStore } from './anomalies.js'
 export type { WaybillStore } from './waybills.js'
+export type { AttachmentStore } from './attachments.js'
 
 export type { AdminStore } from './admin.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore {}
+export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore {}

@@ -4,12 +4,16 @@
  * Every fixture creates one token per role, two enterprises apart.
  */
 import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { Registry } from 'prom-client'
 import type { Test } from 'tap'
 import { buildApi, type ApiInstance } from '../../src/api/server.js'
 import type { Commander, FeedOptions } from '../../src/api/deps.js'
 import { createToken } from '../../src/api/tokens.js'
+import { FileSystemObjectStore } from '../../src/attachments/object-store.js'
 import { loadConfig } from '../../src/config/index.js'
 import { MemoryState } from '../../src/state/memory.js'
 import type { State } from '../../src/state/port.js'
@@ -67,6 +71,8 @@ export const LICENCE_B = '330100000002'
 export interface Fixture extends Backends {
   app: ApiInstance
   registry: Registry
+  /** where the API finds attachment files (a temporary directory) */
+  objects: FileSystemObjectStore
   tokens: { supervisor: string; inspector: string; entA: string; entB: string }
   auth(token: string): { authorization: string }
   /** starts listening on 127.0.0.1:0 and returns the base URL */
@@ -80,7 +86,11 @@ export async function apiFixture(
 ): Promise<Fixture> {
   const backends = await openBackends(kind)
   const registry = new Registry()
+  // active-safety attachment files (GET /attachments/{id})
+  const objectsDir = mkdtempSync(join(tmpdir(), 'jt808-api-objects-'))
+  const objects = new FileSystemObjectStore(objectsDir)
   const app = await buildApi({
+    objects,
     config: { commandTimeoutSeconds: 5, offlineCommandTtlSeconds: 3600, bootstrapToken: opts.bootstrapToken ?? null },
     store: backends.store,
     state: backends.state,
@@ -99,9 +109,11 @@ export async function apiFixture(
   t.teardown(async () => {
     await app.close()
     await backends.dispose()
+    rmSync(objectsDir, { recursive: true, force: true })
   })
   return {
     ...backends,
+    objects,
     app,
     registry,
     tokens,

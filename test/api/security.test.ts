@@ -3,6 +3,9 @@
  * parameters answer in the API's error shape after authentication; a resource outside an
  * enterprise's scope is indistinguishable from one that does not exist; /metrics can need a token.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { QrSigner, qrText } from '../../src/api/qr.js'
 import { qrPayloadOf } from '../../src/api/routes/waybills.js'
@@ -45,6 +48,22 @@ async function foreignData(f: Fixture) {
       enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 3_600_000, endedAt: null, lastSeenAt: NOW - 60_000, evidence: { maxSpeed: 95 },
     },
   ])
+  // B's alarm photo (attachment file 1)
+  const alarmNumber = 'b'.repeat(32)
+  await f.store.insertAttachmentAlarm({
+    alarmNumber, alarmKey: 'AS-b-6001', phone: '13600000002', vehicleId: vB.id, plate: vB.plate, plateColor: 2, enterpriseLicenseNo: LICENCE_B, variant: 'jsatl12', kind: 'dsm',
+    alarmType: 2, alarmLevel: 2, alarmId: { terminalId: 'T2', time: '2025-03-10T11:00:00+08:00', serial: 1, attachmentCount: 1, reserved: 0 }, deviceTime: NOW, expectedFiles: 1,
+    anomalyId: 'AS-b-6001', state: 'complete', createdAt: NOW, updatedAt: NOW,
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'jt808-photo-'))
+  writeFileSync(join(dir, 'b.jpg'), Buffer.from('ffd8ffe000104a464946', 'hex'))
+  await f.objects.putFile(`${alarmNumber}/1`, join(dir, 'b.jpg'), 'image/jpeg')
+  rmSync(dir, { recursive: true, force: true })
+  const id = await f.store.saveAttachmentFile({
+    alarmNumber, name: 'b.jpg', fileType: 0, size: 10, received: 10, state: 'complete', rounds: 0, contentType: 'image/jpeg', sha256: '0'.repeat(64),
+    objectKey: `${alarmNumber}/1`, failure: null, startedAt: NOW, completedAt: NOW,
+  })
+  if (id !== 1) throw new Error(`B's attachment is file ${id}, WALK expects 1`)
 }
 
 for (const kind of BACKENDS) {
@@ -159,6 +178,7 @@ const WALK: Record<string, { foreign: string[]; unknown: string; query?: string;
   'POST /api/v1/vehicles/{plate}/reinstate': { ...PLATES },
   'POST /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009', body: { fields: { consigneePhone: '0574-66660001' } } },
   'GET /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
+  'GET /api/v1/attachments/{id}': { foreign: ['1'], unknown: '999999' },
 }
 
 for (const kind of BACKENDS) {

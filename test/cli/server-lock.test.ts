@@ -59,7 +59,7 @@ const readLock = (dir: string) => {
 t.test('admin commands while the server runs on the embedded directory', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jt808-lock-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const env = { JT808_DATA_DIR: dir, JT808_TCP_PORT: '0', JT808_TCP_HOST: '127.0.0.1', JT808_HTTP_PORT: '0', JT808_HTTP_HOST: '127.0.0.1', JT808_LOG_LEVEL: 'warn', JT808_TOKEN: '' }
+  const env = { JT808_DATA_DIR: dir, JT808_TCP_PORT: '0', JT808_TCP_HOST: '127.0.0.1', JT808_HTTP_PORT: '0', JT808_HTTP_HOST: '127.0.0.1', JT808_ATTACHMENTS_PORT: '0', JT808_ATTACHMENTS_HOST: '127.0.0.1', JT808_LOG_LEVEL: 'warn', JT808_TOKEN: '' }
 
   const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let serverOut = ''

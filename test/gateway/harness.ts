@@ -4,6 +4,8 @@
  * prefix). Each scenario runs on both variants.
  */
 import { randomUUID } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { startApp, type App } from '../../src/app.js'
@@ -30,6 +32,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     tcpHost: '127.0.0.1',
     httpPort: 0,
     httpHost: '127.0.0.1',
+    attachmentsPort: 0,
+    attachmentsHost: '127.0.0.1',
+    attachmentsAdvertiseHost: '127.0.0.1',
+    dataDir: join(tmpdir(), `jt808-test-${process.pid}`),
     nodeId: `test-${randomUUID().slice(0, 8)}`,
     archiveRawFrames: false,
     ingestBatchMs: 5,

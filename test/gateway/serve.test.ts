@@ -76,7 +76,7 @@ t.test('bad configuration is refused with a clear message and exit code 2', asyn
 
 t.test('one process: serves, and SIGTERM commits what was received before exiting', async (t) => {
   const databaseUrl = await schemaUrl(t)
-  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--batch-ms', '200'], {
+  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--batch-ms', '200'], {
     DATABASE_URL: databaseUrl,
     REDIS_URL: '',
   })
@@ -102,7 +102,7 @@ t.test('--workers 2: two processes share the port, sessions go to Redis', async 
   // a Redis database of its own: `serve` uses the default key prefix
   const redisUrl = new URL(REDIS_URL)
   redisUrl.pathname = '/7'
-  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2'], {
+  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--workers', '2'], {
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl.toString(),
   })

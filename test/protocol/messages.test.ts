@@ -224,6 +224,7 @@ t.test('0x0900 / 0x8900 pass-through', async (t) => {
 
 t.test('0x1210 / 0x1211 / 0x1212 attachments (T/JSATL12)', async (t) => {
   t.same(decodeFixture('1210 T/JSATL12 alarm attachments').body, {
+    variant: 'jsatl12',
     terminalId: '123cd',
     alarmFlag: { terminalId: '123cd', time: '2024-11-11T00:00:00+08:00', serial: 1, attachmentCount: 2, reserved: 1 },
     alarmNumber: 'aaa',

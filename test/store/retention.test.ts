@@ -12,7 +12,7 @@ import { BACKENDS, DAY, fix, openTestStore, TEST_DATABASE_URL, testConfig } from
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
 
-const config = testConfig({ retention: { positionsDays: 10, rawFramesDays: 3, alarmsDays: 60, waybillsDays: 400, anomaliesDays: 1095 } })
+const config = testConfig({ retention: { positionsDays: 10, rawFramesDays: 3, alarmsDays: 60, waybillsDays: 400, anomaliesDays: 1095, attachmentsDays: 1095 } })
 
 for (const backend of BACKENDS) {
   t.test(backend, async (t) => {

@@ -9,10 +9,12 @@ import { encodeCommand } from './encode.js'
 import { migrateCommand } from './migrate.js'
 import { exportRawCommand } from './export-raw.js'
 import { adminCommand } from './admin.js'
+import { attachmentsCommand } from './attachments.js'
 
 /** Every sub-command, in the order `jt808 --help` lists them. */
 export const COMMANDS: Command[] = [
   serveCommand,
+  attachmentsCommand,
   migrateCommand,
   importCommand,
   tokenCommand,

@@ -7,6 +7,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { apiBase, tokenHint } from '../../api/tokens.js'
 import { startApp, type App } from '../../app.js'
+import { applyAttachmentRetention, openObjectStore, startAttachmentRetention } from '../../attachments/index.js'
 import { CONFIG_FLAGS, ConfigError, loadConfig, type Config } from '../../config/index.js'
 import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
@@ -162,6 +163,12 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   const store = await openStore(config)
   const upkeep = startStoreUpkeep(store, { onError: (err) => io.stderr.write(`jt808 serve: storage upkeep failed: ${err.message}\n`) })
   serveClusterMetrics()
+  // the workers run no upkeep: attachment retention (files, then rows) is the primary's too
+  const objects = await openObjectStore(config.attachmentsStore, config.dataDir)
+  const attachmentUpkeep = startAttachmentRetention(
+    () => applyAttachmentRetention(store, objects, config.retention, Date.now()),
+    (err) => io.stderr.write(`jt808 serve: attachment retention failed: ${(err as Error).message}\n`),
+  )
   let stopping = false
   const workers = new Set<Worker>()
   // Each worker listens for terminals first, then for the API (startApp's order).
@@ -207,6 +214,8 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
     ),
   )
   await upkeep.stop()
+  attachmentUpkeep.stop()
+  await objects.close()
   await store.close()
   io.stdout.write('jt808 serve: stopped\n')
   return 0

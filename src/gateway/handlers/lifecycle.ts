@@ -105,36 +105,40 @@ export const authenticate: Handler = {
       authFailed(ctx, conn, m, 'phone_changed')
       return
     }
-    const { terminal, vehicle, reason } = await ctx.registryGate.run(async () => {
+    // The whole authentication holds one admission slot (registry, then session state): with a limit
+    // of N, at most N handshakes use the database, Redis and the event loop at once during a storm.
+    const reason = await ctx.registryGate.run(async () => {
       const found = await ctx.store.getTerminalWithVehicle(phone)
       const terminal = found?.terminal ?? null
-      const fail = (reason: string) => ({ terminal, vehicle: null, reason })
-      if (!terminal || !terminal.authCodeHash) return fail('not_registered')
-      if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return fail('wrong_code')
+      if (!terminal || !terminal.authCodeHash) return 'not_registered'
+      if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return 'wrong_code'
       const vehicle: Vehicle | null = found?.vehicle ?? null
-      if (!vehicle) return fail('no_vehicle')
-      if (vehicle.retiredAt != null) return fail('vehicle_retired')
+      if (!vehicle) return 'no_vehicle'
+      if (vehicle.retiredAt != null) return 'vehicle_retired'
+      // What the terminal presented last time is in its row: written again only when it changed.
       const imei = b.imei?.trim() || terminal.imei
       const firmware = b.softwareVersion?.trim() || terminal.firmware
       if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
         await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
       }
-      return { terminal, vehicle, reason: null }
+      conn.authenticated = true
+      conn.phone = m.phone
+      conn.key = phone
+      conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
+      conn.since = ctx.now()
+      conn.authFailures = 0
+      // The alarm word of the vehicle's last stored position (transitions continue across reconnects),
+      // read while the session registers: one round trip to the state instead of two in a row. Later
+      // frames of this connection wait for both (the connection is busy until the handler returns).
+      // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
+      const [last] = await Promise.all([ctx.state.getLastPosition(vehicle.id).catch(() => null), ctx.sessionStarted(conn)])
+      conn.lastAlarm = (last?.alarm ?? 0) >>> 0
+      return null
     })
-    if (reason !== null || !terminal || !vehicle) {
-      authFailed(ctx, conn, m, reason ?? 'no_vehicle')
+    if (reason !== null) {
+      authFailed(ctx, conn, m, reason)
       return
     }
-    conn.authenticated = true
-    conn.phone = m.phone
-    conn.key = phone
-    conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
-    conn.since = ctx.now()
-    conn.authFailures = 0
-    // The alarm word of the vehicle's last stored position: transitions continue across reconnects.
-    conn.lastAlarm = ((await ctx.state.getLastPosition(vehicle.id).catch(() => null))?.alarm ?? 0) >>> 0
-    // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
-    await ctx.sessionStarted(conn)
     conn.reply(m, 0)
   },
 }

@@ -27,6 +27,7 @@ import { migration as waybillsAnomalies } from './002_waybills_anomalies.js'
 import { migration as api } from './003_api.js'
 import { migration as admin } from './004_admin.js'
 import { migration as plateKey } from './005_plate_key.js'
+import { migration as attachments } from './006_attachments.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -48,4 +49,5 @@ export const MIGRATIONS: Migration[] = [
   api,
   admin,
   plateKey,
+  attachments,
 ]
