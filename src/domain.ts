@@ -20,6 +20,8 @@ export interface Vehicle {
   transportCertValidUntil: string | null
   /** Hazard classes the transport certificate allows, e.g. ["2.1", "3"]. */
   businessScope: string[]
+  /** When the vehicle was retired (its terminal is refused until it is reinstated); null or absent: in service. */
+  retiredAt?: number | null
 }
 
 /**
@@ -34,8 +36,8 @@ export function canonicalPlate(plate: string): string {
 
 export const samePlate = (a: string, b: string): boolean => canonicalPlate(a) === canonicalPlate(b)
 
-export type NewVehicle = Omit<Vehicle, 'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope'> &
-  Partial<Omit<Vehicle, 'id' | 'plate' | 'plateColor'>>
+export type NewVehicle = Omit<Vehicle, 'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope' | 'retiredAt'> &
+  Partial<Omit<Vehicle, 'id' | 'plate' | 'plateColor' | 'retiredAt'>>
 
 /** A terminal as the registry knows it (0x0100 registration binds it to a vehicle). */
 export interface Terminal {

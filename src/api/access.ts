@@ -60,6 +60,12 @@ export function visible<T>(request: FastifyRequest, resource: T | null | undefin
   return resource
 }
 
+/** visible() for bulk lookups: an unknown resource and one outside the caller's scope are both null. */
+export function visibleOrNull<T>(request: FastifyRequest, resource: T | null | undefined, licenceOf: (r: T) => string | null | undefined): T | null {
+  const own = confine(request)
+  return resource === null || resource === undefined || (own !== null && licenceOf(resource) !== own) ? null : resource
+}
+
 /** 403 when an enterprise caller writes data in another licence's name (the licence it names in its request, not a lookup). */
 export function assertOwnLicence(request: FastifyRequest, licence: string | null | undefined, what: string): void {
   const own = confine(request)

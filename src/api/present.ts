@@ -76,5 +76,6 @@ export function presentVehicle(v: Vehicle) {
     transportCertNo: v.transportCertNo,
     transportCertValidUntil: v.transportCertValidUntil,
     businessScope: v.businessScope ?? [],
+    retiredAt: isoOrNull(v.retiredAt),
   }
 }

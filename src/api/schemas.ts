@@ -75,6 +75,7 @@ export const vehicleSchema = {
     transportCertNo: { type: ['string', 'null'] },
     transportCertValidUntil: { type: ['string', 'null'] },
     businessScope: { type: 'array', items: { type: 'string' } },
+    retiredAt: { type: ['string', 'null'], format: 'date-time', description: 'set while the vehicle is retired (its terminal is refused)' },
   },
 } as const
 

@@ -45,6 +45,7 @@ export const API_PREFIX = '/api/v1'
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const TOKEN_CACHE_MS = 5_000
 const TOKEN_CACHE_MAX = 10_000
+const MAX_AUDITED_URL = 1_000
 /** The local CLI on the server's own data directory (see ApiDeps.localAdminTokenHash). */
 const LOCAL_ADMIN: Principal = { tokenId: 'local-admin', role: 'supervisor', enterpriseLicenseNo: null }
 
@@ -177,7 +178,8 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   /** Fastify's own refusals of a URL (bad percent-encoding, a parameter over the router's limit). */
   async function refuseUrl(err: { code?: string }, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     try {
-      if (request.url.startsWith(`${API_PREFIX}/`)) await authenticate(request)
+      // The principal is kept so that the refused write is audited (below).
+      if (request.url.startsWith(`${API_PREFIX}/`)) request.principal = await authenticate(request)
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
       throw validationFailed(tooLong ? `a path parameter is longer than ${MAX_PARAM_LENGTH} characters` : 'the path is not valid percent-encoded UTF-8', [
         { field: 'params', message: tooLong ? `must NOT have more than ${MAX_PARAM_LENGTH} characters` : 'is not valid percent-encoded UTF-8' },
@@ -185,13 +187,15 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
     } catch (e) {
       const { status, body } = toErrorResponse(e)
       if (status === 401) reply.header('www-authenticate', 'Bearer')
+      // Fastify's URL refusals skip the route hooks: the refused write is audited here.
+      await audit(request, status)
       reply.status(status).send(body)
     }
   }
 
-  // The audit record is written before the response leaves, so a client that saw the answer can find it.
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (!request.principal || !WRITE_METHODS.has(request.method)) return payload
+  /** One audit record per write a caller made, whatever its outcome. */
+  async function audit(request: FastifyRequest, status: number): Promise<void> {
+    if (!request.principal || !WRITE_METHODS.has(request.method)) return
     try {
       await deps.store.appendAudit({
         at: now(),
@@ -199,15 +203,21 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
         role: request.principal.role,
         enterpriseLicenseNo: request.principal.enterpriseLicenseNo,
         method: request.method,
-        route: request.routeOptions.url ?? request.url,
+        // A URL no route took (refused encoding or length, unknown path) is kept as sent, bounded.
+        route: request.routeOptions?.url ?? request.url.split('?')[0].slice(0, MAX_AUDITED_URL),
         target: request.audit?.target ?? null,
-        status: reply.statusCode,
+        status,
         requestId: request.id,
         details: { ...(request.audit?.details ?? {}), params: request.params ?? {} },
       })
     } catch (err) {
       request.log.error({ err }, 'audit log write failed')
     }
+  }
+
+  // The audit record is written before the response leaves, so a client that saw the answer can find it.
+  app.addHook('onSend', async (request, reply, payload) => {
+    await audit(request, reply.statusCode)
     return payload
   })
 
@@ -223,7 +233,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   })
   app.setNotFoundHandler(async (request, reply) => {
     // Under /api/v1 even a wrong path needs a token first: no error answers an anonymous caller before 401.
-    if (request.url.startsWith(`${API_PREFIX}/`)) await authenticate(request)
+    if (request.url.startsWith(`${API_PREFIX}/`)) request.principal = await authenticate(request)
     return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, details: null } })
   })
 

@@ -55,6 +55,12 @@ export interface Config {
   metricsToken: string | null
   /** "host:port" of a separate admin listener serving /metrics (then not served on the API port); unset: /metrics on the API port. */
   adminHttpAddr: string | null
+  /** How long a Redis command may wait before Redis counts as unreachable (state degrades, terminals carry on). */
+  redisCommandTimeoutMs: number
+  /** Stream entries (matcher feed, events) buffered while Redis is unreachable; past it the oldest are dropped, counted. */
+  redisBufferedEntries: number
+  /** Vehicles whose newest position is buffered while Redis is unreachable; past it the oldest are dropped. */
+  redisBufferedPositions: number
   /** Matcher rule thresholds (src/matcher/config.ts): a JSON object, or the path of a JSON file. Unset: the defaults of docs/rules.md. */
   matcherConfig: string | null
   /** The console's base map: a raster tile URL template ({z}/{x}/{y}, e.g. Tianditu, an intranet tile server, OSM). Unset: the packaged offline outlines. */
@@ -135,6 +141,9 @@ export const DEFAULTS: Config = {
   bootstrapToken: null,
   metricsToken: null,
   adminHttpAddr: null,
+  redisCommandTimeoutMs: 2000,
+  redisBufferedEntries: 100_000,
+  redisBufferedPositions: 100_000,
   matcherConfig: null,
   baseMapUrl: null,
   baseMapAttribution: null,
@@ -223,6 +232,9 @@ const SETTINGS: Setting[] = [
   { key: 'baseMapAttribution', env: 'JT808_BASEMAP_ATTRIBUTION', flag: 'basemap-attribution', kind: 'nullable-string' },
   { key: 'metricsToken', env: 'JT808_METRICS_TOKEN', flag: 'metrics-token', kind: 'secret' },
   { key: 'adminHttpAddr', env: 'JT808_ADMIN_HTTP_ADDR', flag: 'admin-http-addr', kind: 'address' },
+  { key: 'redisCommandTimeoutMs', env: 'JT808_REDIS_TIMEOUT_MS', flag: 'redis-timeout-ms', kind: 'int', min: 50, max: 60_000 },
+  { key: 'redisBufferedEntries', env: 'JT808_REDIS_BUFFER_ENTRIES', flag: 'redis-buffer-entries', kind: 'int', min: 1, max: 10_000_000 },
+  { key: 'redisBufferedPositions', env: 'JT808_REDIS_BUFFER_POSITIONS', flag: 'redis-buffer-positions', kind: 'int', min: 1, max: 10_000_000 },
   { key: 'matcherConfig', env: 'JT808_MATCHER_CONFIG', flag: 'matcher-config', kind: 'nullable-string' },
   { key: 'attachmentsPort', env: 'JT808_ATTACHMENTS_PORT', flag: 'attachments-port', kind: 'int', min: 0, max: 65535 },
   { key: 'attachmentsServer', env: 'JT808_ATTACHMENTS_SERVER', flag: 'attachments-server', kind: 'choice', choices: ['in-process', 'separate'] },

@@ -11,7 +11,7 @@ import type { Logger } from 'pino'
 import { encodeBody, type Message, type OutgoingMessage } from '../../protocol/index.js'
 import type { Config } from '../config/index.js'
 import type { QueuedCommand } from '../domain.js'
-import { StateUnavailableError, type NodeEnvelope, type NodeMessage, type NodeReply, type NodeSupersede, type State } from '../state/port.js'
+import { nodeChannel, StateUnavailableError, type NodeEnvelope, type NodeMessage, type NodeReply, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { Connection } from './connection.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -59,8 +59,7 @@ export interface CommandHost {
   superseded(m: NodeSupersede): void
 }
 
-/** Channel a node listens on for commands addressed to terminals it holds. */
-export const nodeChannel = (nodeId: string) => `node:${nodeId}`
+export { nodeChannel }
 /** Channel a node listens on for outcomes of commands it routed elsewhere. */
 export const replyChannel = (nodeId: string) => `reply:${nodeId}`
 
@@ -279,6 +278,10 @@ export class CommandRouter {
   private onNodeMessage(m: NodeEnvelope): void {
     if (m.kind === 'supersede') {
       this.host.superseded(m)
+      return
+    }
+    if (m.kind === 'disconnect') {
+      this.host.localSession(m.phone)?.close(typeof m.reason === 'string' ? m.reason : 'disconnected')
       return
     }
     if (m.kind !== 'command') return

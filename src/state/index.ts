@@ -25,7 +25,10 @@ export interface OpenStateOptions extends RedisStateOptions, MemoryStateOptions 
   connectTimeoutMs?: number
 }
 
-export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, opts: OpenStateOptions = {}): Promise<State> {
+/** The Redis outage settings; absent ones keep RedisState's defaults, and opts win over them (tests). */
+type OutageSettings = Partial<Pick<Config, 'redisCommandTimeoutMs' | 'redisBufferedEntries' | 'redisBufferedPositions'>>
+
+export async function openState(config: Pick<Config, 'redisUrl' | 'workers'> & OutageSettings, opts: OpenStateOptions = {}): Promise<State> {
   if (!config.redisUrl) {
     if (config.workers > 1) {
       throw new StateConfigError(
@@ -39,6 +42,9 @@ export async function openState(config: Pick<Config, 'redisUrl' | 'workers'>, op
   let answered = false
   let lastError: Error | null = null
   const state = new RedisState(config.redisUrl, {
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    maxBufferedEntries: config.redisBufferedEntries,
+    maxBufferedPositions: config.redisBufferedPositions,
     ...opts,
     onError: (err) => {
       if (answered) opts.onError?.(err)

@@ -42,8 +42,18 @@ export interface NodeSupersede {
   since: number
 }
 
+/** Tells the node holding a terminal's connection to close it (the API retired its vehicle). */
+export interface NodeDisconnect {
+  kind: 'disconnect'
+  phone: string
+  reason: string
+}
+
 /** Everything that travels on node channels. */
-export type NodeEnvelope = NodeMessage | NodeReply | NodeSupersede
+export type NodeEnvelope = NodeMessage | NodeReply | NodeSupersede | NodeDisconnect
+
+/** Channel a node listens on for messages about terminals it holds (commands, supersede, disconnect). */
+export const nodeChannel = (nodeId: string) => `node:${nodeId}`
 
 /** An entry of an append-only stream (Redis Streams, or an in-memory ring). */
 export interface StreamEntry<T> {

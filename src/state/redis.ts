@@ -746,7 +746,7 @@ function parseNodeMessage(text: string): NodeEnvelope | null {
   try {
     const m = JSON.parse(text) as { kind?: unknown; id?: unknown; phone?: unknown }
     if ((m.kind === 'command' || m.kind === 'command-result') && typeof m.id === 'string') return m as NodeEnvelope
-    if (m.kind === 'supersede' && typeof m.phone === 'string') return m as NodeEnvelope
+    if ((m.kind === 'supersede' || m.kind === 'disconnect') && typeof m.phone === 'string') return m as NodeEnvelope
   } catch {
     // fall through: not JSON
   }

@@ -9,7 +9,7 @@ import { iso, num, numOrNull, toMsOrNull } from './convert.js'
 import type { RegistryStore } from './port.js'
 
 const VEHICLE_COLUMNS = `v.id, v.plate, v.plate_color, v.terminal_phone, v.terminal_id, v.enterprise_license_no, v.enterprise_name,
-  v.transport_cert_no, v.transport_cert_valid_until::text AS transport_cert_valid_until, v.business_scope`
+  v.transport_cert_no, v.transport_cert_valid_until::text AS transport_cert_valid_until, v.business_scope, v.retired_at`
 
 interface VehicleRow {
   id: number
@@ -22,6 +22,7 @@ interface VehicleRow {
   transport_cert_no: string | null
   transport_cert_valid_until: string | null
   business_scope: string[] | null
+  retired_at: Date | null
 }
 
 function toVehicle(r: VehicleRow): Vehicle {
@@ -36,6 +37,7 @@ function toVehicle(r: VehicleRow): Vehicle {
     transportCertNo: r.transport_cert_no,
     transportCertValidUntil: r.transport_cert_valid_until,
     businessScope: r.business_scope ?? [],
+    retiredAt: toMsOrNull(r.retired_at),
   }
 }
 
@@ -149,7 +151,7 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
         `SELECT t.phone, t.terminal_id, t.vehicle_id, t.auth_code_hash, t.protocol_version, t.manufacturer, t.model, t.imei, t.firmware, t.registered_at,
                 v.id AS v_id, v.plate AS v_plate, v.plate_color AS v_plate_color, v.terminal_phone AS v_terminal_phone, v.terminal_id AS v_terminal_id,
                 v.enterprise_license_no AS v_enterprise_license_no, v.enterprise_name AS v_enterprise_name, v.transport_cert_no AS v_transport_cert_no,
-                v.transport_cert_valid_until::text AS v_transport_cert_valid_until, v.business_scope AS v_business_scope
+                v.transport_cert_valid_until::text AS v_transport_cert_valid_until, v.business_scope AS v_business_scope, v.retired_at AS v_retired_at
            FROM terminals t LEFT JOIN vehicles v ON v.id = t.vehicle_id
           WHERE t.phone = $1`,
         [phone],
@@ -170,6 +172,7 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
               transport_cert_no: r.v_transport_cert_no,
               transport_cert_valid_until: r.v_transport_cert_valid_until,
               business_scope: r.v_business_scope,
+              retired_at: r.v_retired_at,
             })
       return { terminal: toTerminal(r), vehicle }
     },

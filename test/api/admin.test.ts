@@ -157,7 +157,10 @@ for (const kind of BACKENDS) {
       t.equal(again.json().retiredAt, iso(now), 'retiring twice keeps the first time')
       const list = await req('GET', '/api/v1/vehicles', tokens.supervisor)
       t.notOk(list.json().items.some((x: { plate: string }) => x.plate === '浙B30001'), 'not in the active list')
-      t.equal((await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)).statusCode, 200, 'its record is still reachable')
+      const view = await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)
+      t.equal(view.statusCode, 200, 'its record is still reachable')
+      t.equal(view.json().vehicle.retiredAt, iso(now), 'and shows when it was retired')
+      t.equal(retired.json().vehicle.retiredAt, iso(now), 'as does the retirement answer')
       const track = await req('GET', `/api/v1/vehicles/浙B30001/track?from=${iso(NOW - 3_600_000)}&to=${iso(NOW)}`, tokens.entB)
       t.equal(track.json().points.length, 1, 'its positions too')
       await store.upsertAnomalies([
@@ -170,6 +173,7 @@ for (const kind of BACKENDS) {
       t.same((await req('GET', '/api/v1/retired-vehicles', tokens.entA)).json().items, [], "another carrier's retirements are not listed")
       t.equal((await req('POST', '/api/v1/vehicles/浙B30001/reinstate', tokens.entB)).json().retiredAt, null)
       t.ok((await req('GET', '/api/v1/vehicles', tokens.supervisor)).json().items.some((x: { plate: string }) => x.plate === '浙B30001'), 'back in service')
+      t.equal((await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)).json().vehicle.retiredAt, null, 'no longer retired in its view')
     })
 
     t.test('geofences: change and delete (supervisor only), validated like creation', async (t) => {

@@ -129,6 +129,8 @@ for (const kind of BACKENDS) {
         'GET /api/v1/platforms/post-queries': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms/{id}/post-queries': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms/post-queries/{id}/answer': 'core.test.ts authentication (supervisor only)',
+        'POST /api/v1/vehicles/lookup': 'cli/import-server.test.ts lookup routes',
+        'POST /api/v1/waybills/lookup': 'cli/import-server.test.ts lookup routes',
       }
       const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
       const routes: string[] = []

@@ -135,6 +135,19 @@ for (const kind of BACKENDS) {
         if (url.endsWith('no-such-route')) errorShape(res, 404, 'NOT_FOUND', url)
         else errorShape(res, 400, 'VALIDATION_FAILED', `authenticated ${url.slice(0, 40)}`)
       }
+      // A refused write is still a write: audited with the caller, the status and the URL as sent.
+      for (const url of [`/api/v1/vehicles/${encodeURIComponent('浙'.repeat(600))}/retire`, '/api/v1/vehicles/%E6%B5/retire', '/api/v1/no-such-route']) {
+        const before = (await f.store.listAudit({ limit: 10_000 })).length
+        const res = await app.inject({ method: 'POST', url, headers: auth(tokens.entA) })
+        t.ok(res.statusCode === 400 || res.statusCode === 404, `refused: ${url.slice(0, 40)}`)
+        t.equal((await f.store.listAudit({ limit: 10_000 })).length, before + 1, 'one record')
+        const [last] = await f.store.listAudit({ limit: 1 })
+        t.match(last, { method: 'POST', status: res.statusCode, role: 'enterprise', enterpriseLicenseNo: LICENCE_A }, `audited: ${url.slice(0, 40)}`)
+        t.equal(last?.route, url.slice(0, 1_000), 'the URL as sent, bounded')
+      }
+      const anonymousBefore = (await f.store.listAudit({ limit: 1 }))[0]?.id
+      await app.inject({ method: 'POST', url: '/api/v1/vehicles/%E6%B5/retire' })
+      t.equal((await f.store.listAudit({ limit: 1 }))[0]?.id, anonymousBefore, 'an anonymous refusal (401) has nobody to audit')
       t.match(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 300 } } }), /parameter id allows 300 characters/, 'a route allowing more than the router is refused at start')
       t.equal(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 200 } } }), null)
     })

@@ -32,7 +32,7 @@ const BAD_CSV = `plate,plateColor,terminalPhone,transportCertValidUntil,business
 ,2,13900020002,,
 鲁B20003,blue,1390002000X,2027-02-30,9.9
 鲁B20004,2,13900020004
-鲁B20001,2,13900020005,,
+鲁b 20001,2,13900020005,,
 "鲁B20006,2,13900020006,,
 `
 
@@ -82,7 +82,7 @@ for (const variant of variants) {
     t.match(report, /line 4: plateColor: a JT\/T 415 colour code/)
     t.match(report, /line 4: businessScope: "9.9" is not a hazard class/)
     t.match(report, /line 5: 3 columns, the header has 5/)
-    t.match(report, /line 6: plate: "鲁B20001\/2" already on line 2/)
+    t.match(report, /line 6: plate: "鲁B20001\/2" already on line 2/, "the same plate spelled differently is the same vehicle")
     t.match(report, /line 7: unterminated quoted field/)
     t.notMatch(report, /line 2:/, 'the good line is not blamed')
     t.match(bad.stdout(), /0 vehicles imported, 5 lines failed: nothing imported/)

@@ -191,6 +191,69 @@ for (const variant of VARIANTS) {
       t.equal(await store.countPositions(vehicle!.id), 1)
     })
 
+    t.test('open mode: a plate spelled differently (lower case, spaced) binds the registered vehicle, no second one', async (t) => {
+      const open = await startGateway(backends, { registrationMode: 'open' })
+      t.teardown(() => open.close())
+      const plate = newPlate()
+      const [id] = await store.upsertVehicles([{ plate, plateColor: 2 }])
+      const phone = newPhone()
+      const spelled = `${plate.slice(0, 2).toLowerCase()} ${plate.slice(2)}`
+      const { client } = await online(open.port, { phone, plate: spelled, plateColor: 2 })
+      t.teardown(() => client.close())
+      const all = await store.findVehiclesByPlate(plate)
+      t.same(all.map((v) => [v.id, v.plate, v.terminalPhone]), [[id, plate, phone]], 'the one vehicle, its display form kept, now bound')
+    })
+
+    t.test('a retired vehicle: its terminal is refused (0x8001 result 1, counted; 0x8100 result 2 in either mode) until reinstated', async (t) => {
+      const v = await provision(store)
+      const reg = await (async () => {
+        const c = await connect(gw.port, v.phone)
+        try {
+          return await c.register(registerFields(v.plate))
+        } finally {
+          await c.close()
+        }
+      })()
+      t.equal(reg.result, 0)
+      await store.setVehicleRetired(v.vehicleId, Date.now())
+      const refusals = () => metricValue(gw.registry, 'jt808_auth_failures_total', { reason: 'vehicle_retired' })
+      const before = await refusals()
+      const client = await connect(gw.port, v.phone)
+      t.teardown(() => client.close())
+      t.equal(await client.authenticate(reg.authCode!), 1, 'authentication refused')
+      t.equal((await refusals()) - before, 1, 'counted under reason vehicle_retired')
+      t.notOk(gw.app.gateway.isConnected(v.phone))
+      t.equal(await client.reportPosition(fixAt(Date.now() - 1000)), 1, 'and its positions refused')
+      t.equal((await client.register(registerFields(v.plate))).result, 2, 'registration: no such vehicle (in service)')
+      const open = await startGateway(backends, { registrationMode: 'open' })
+      t.teardown(() => open.close())
+      const other = await connect(open.port, newPhone())
+      t.teardown(() => other.close())
+      t.equal((await other.register(registerFields(v.plate.toLowerCase()))).result, 2, 'open mode does not enrol the retired plate again')
+      t.equal((await store.findVehiclesByPlate(v.plate)).length, 1, 'nor a second vehicle for it')
+      t.equal(await store.countPositions(v.vehicleId), 0, 'nothing stored')
+      await store.setVehicleRetired(v.vehicleId, null)
+      t.equal(await client.authenticate(reg.authCode!), 0, 'reinstated: the same code authenticates again')
+    })
+
+    t.test('retiring a vehicle through the API closes its terminal’s open connection, wherever it is held', async (t) => {
+      const token = `jt808_review14-retire-${variant}-0123456789`
+      const gwApi = await startGateway(backends, { bootstrapToken: token })
+      t.teardown(() => gwApi.close())
+      const v = await provision(store)
+      // Held by the first gateway (gw); retired through the second one's API: the message goes to gw's node channel.
+      const { client, authCode } = await online(gw.port, v)
+      t.teardown(() => client.close())
+      await eventually(async () => (await backends.newState().getSession(v.phone))?.nodeId === gw.app.config.nodeId)
+      const res = await fetch(`http://127.0.0.1:${gwApi.app.http.port}/api/v1/vehicles/${encodeURIComponent(v.plate)}/retire`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+      t.equal(res.status, 200, await res.text())
+      await eventually(() => client.isClosed)
+      t.notOk(gw.app.gateway.isConnected(v.phone), 'the session is gone')
+      const back = await connect(gw.port, v.phone)
+      t.teardown(() => back.close())
+      t.equal(await back.authenticate(authCode!), 1, 'and the terminal is refused when it comes back')
+    })
+
     t.test('unsupported id → 0x8001 result 3; position without a valid time → result 2, counted, not stored', async (t) => {
       const v = await provision(store)
       const { client } = await online(gw.port, v)

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { DEFAULTS, loadConfig } from '../../src/config/index.js'
 import { openState, redactUrl, StateConfigError, StateUnavailableError } from '../../src/state/index.js'
 
 const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -37,4 +38,21 @@ t.test('until Redis first answers, its connection errors go into the one start e
   t.type(err, StateUnavailableError)
   t.match((err as Error).message, /ECONNREFUSED/, 'the cause is in the message')
   t.same(logged, [], 'nothing reported separately (each would be a log line with a stack)')
+})
+
+t.test('the Redis outage settings (JT808_REDIS_TIMEOUT_MS, JT808_REDIS_BUFFER_*) reach the Redis state; explicit options win', async (t) => {
+  const config = loadConfig({ REDIS_URL: url, JT808_REDIS_TIMEOUT_MS: '750', JT808_REDIS_BUFFER_ENTRIES: '5000', JT808_REDIS_BUFFER_POSITIONS: '600' })
+  t.same([config.redisCommandTimeoutMs, config.redisBufferedEntries, config.redisBufferedPositions], [750, 5000, 600])
+  t.same([DEFAULTS.redisCommandTimeoutMs, DEFAULTS.redisBufferedEntries, DEFAULTS.redisBufferedPositions], [2000, 100_000, 100_000], 'the documented defaults')
+  t.throws(() => loadConfig({ JT808_REDIS_TIMEOUT_MS: 'soon' }), { message: /JT808_REDIS_TIMEOUT_MS: expected an integer/ })
+  const limits = (s: unknown) => {
+    const r = s as { timeoutMs: number; maxEntries: number; maxPositions: number }
+    return [r.timeoutMs, r.maxEntries, r.maxPositions]
+  }
+  const s = await openState(config, { prefix: 'test:open:' })
+  t.teardown(() => s.close())
+  t.same(limits(s), [750, 5000, 600])
+  const explicit = await openState(config, { prefix: 'test:open:', commandTimeoutMs: 300 })
+  t.teardown(() => explicit.close())
+  t.same(limits(explicit), [300, 5000, 600])
 })

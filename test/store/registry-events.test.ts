@@ -30,6 +30,7 @@ for (const backend of BACKENDS) {
         transportCertNo: null,
         transportCertValidUntil: '2027-12-31',
         businessScope: ['2.1', '3'],
+        retiredAt: null,
       })
       // An update that names only some fields keeps the others.
       const [again] = await store.upsertVehicles([{ plate: '浙A12345', plateColor: 2, enterpriseName: '杭州危运' }])

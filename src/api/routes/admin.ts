@@ -8,6 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { parseWaybill, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { GeofenceGeometry, GeofenceKind } from '../../store/auth.js'
 import type { WaybillCorrection } from '../../store/admin.js'
+import { nodeChannel } from '../../state/port.js'
+import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { confine, principalOf, visible } from '../access.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { bboxOf, geometryProblems } from '../geo.js'
@@ -74,6 +76,17 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return visible(request, await store.findVehicle(plate, plateColor), (v) => v.enterpriseLicenseNo, `vehicle ${plate}`)
   }
 
+  /** A retired vehicle's terminal online now is closed by the node holding it (and refused when it comes back). */
+  async function disconnect(request: FastifyRequest, phone: string): Promise<void> {
+    try {
+      const session = await ctx.deps.state.getSession(phone)
+      if (session) await ctx.deps.state.publish(nodeChannel(session.nodeId), { kind: 'disconnect', phone, reason: 'vehicle_retired' })
+    } catch (err) {
+      // Redis unreachable: the retirement stands; the terminal is refused at its next authentication.
+      request.log.warn({ err, phone }, 'could not disconnect the retired vehicle’s terminal')
+    }
+  }
+
   for (const action of ['retire', 'reinstate'] as const) {
     app.post<{ Params: { plate: string }; Querystring: { plateColor?: number } }>(
       `/vehicles/:plate/${action}`,
@@ -94,9 +107,10 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const v = await vehicleFor(request, request.params.plate, request.query.plateColor)
         request.audit.target = v.plate
         request.audit.details = { vehicleId: v.id, action }
-        const at = action === 'retire' ? ((await store.vehicleRetirements([v.id])).get(v.id) ?? ctx.now()) : null
+        const at = action === 'retire' ? (v.retiredAt ?? ctx.now()) : null
         await store.setVehicleRetired(v.id, at)
-        return { vehicle: presentVehicle(v), retiredAt: at === null ? null : iso(at) }
+        if (action === 'retire' && v.terminalPhone) await disconnect(request, canonicalPhone(v.terminalPhone))
+        return { vehicle: presentVehicle({ ...v, retiredAt: at }), retiredAt: at === null ? null : iso(at) }
       },
     )
   }

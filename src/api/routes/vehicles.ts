@@ -1,10 +1,10 @@
 /** Vehicle registry import, registry + live state, track, pre-trip self-check. */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { canonicalPlate, type NewVehicle, type Vehicle } from '../../domain.js'
-import { confine, scopedLicenceFilter, visible } from '../access.js'
+import { confine, scopedLicenceFilter, visible, visibleOrNull } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
 import { presentPosition, presentVehicle } from '../present.js'
-import { errorResponse, licenceSchema, plateColorSchema, plateParams, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
+import { errorResponse, licenceSchema, plateColorSchema, plateParams, plateSchema, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
 import type { ApiContext } from '../server.js'
 import { liveStateSchema } from './live.js'
 import { selfCheckSchema } from './self-check.js'
@@ -72,6 +72,38 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
       request.audit.target = inputs.length === 1 ? inputs[0].plate : `${inputs.length} vehicles`
       request.audit.details = { plates: inputs.slice(0, 100).map((v) => v.plate) }
       return { items: stored.filter((v): v is Vehicle => v !== null).map(presentVehicle) }
+    },
+  )
+
+  app.post<{ Body: { items: Array<{ plate: string; plateColor?: number }> } }>(
+    '/vehicles/lookup',
+    {
+      config: { access: 'read' },
+      bodyLimit: 16 << 20,
+      schema: {
+        tags: ['vehicles'],
+        summary: 'Many vehicles in one request (what `jt808 import` compares against): one item per plate (any spelling) and colour, null when unknown or another enterprise’s',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['items'],
+          properties: {
+            items: {
+              type: 'array',
+              minItems: 1,
+              maxItems: MAX_IMPORT,
+              items: { type: 'object', additionalProperties: false, required: ['plate'], properties: { plate: plateSchema, plateColor: plateColorSchema } },
+            },
+          },
+        },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { anyOf: [vehicleSchema, { type: 'null' }] } } } } },
+      },
+    },
+    async (request) => {
+      const items = []
+      for (const { plate, plateColor } of request.body.items) items.push(visibleOrNull(request, await store.findVehicle(plate, plateColor), (v) => v.enterpriseLicenseNo))
+      request.audit.target = `${items.length} vehicles looked up`
+      return { items: items.map((v) => (v ? presentVehicle(v) : null)) }
     },
   )
 

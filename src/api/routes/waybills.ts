@@ -15,7 +15,7 @@ import {
 } from '../../matcher/waybill.js'
 import type { Vehicle } from '../../domain.js'
 import type { WaybillStore } from '../../store/waybills.js'
-import { assertOwnLicence, confine, principalOf, scopedLicenceFilter, visible } from '../access.js'
+import { assertOwnLicence, confine, principalOf, scopedLicenceFilter, visible, visibleOrNull } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
 import { iso, presentVehicle } from '../present.js'
 import { canonicalJson, qrPng, qrSvg, qrText, type QrPayload, type SignedQr } from '../qr.js'
@@ -161,6 +161,31 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/waybills/:waybillNo',
     { config: { access: 'read' }, schema: { tags: ['waybills'], summary: 'One waybill with its status history', params: noParams, response: { 200: waybillSchema } } },
     async (request) => presentWaybill(await waybillFor(ctx, request, request.params.waybillNo)),
+  )
+
+  app.post<{ Body: { waybillNos: string[] } }>(
+    '/waybills/lookup',
+    {
+      config: { access: 'read' },
+      bodyLimit: 16 << 20,
+      schema: {
+        tags: ['waybills'],
+        summary: 'Many waybills in one request (what `jt808 import` compares against): one item per number, null when unknown or another carrier’s',
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['waybillNos'],
+          properties: { waybillNos: { type: 'array', minItems: 1, maxItems: 10_000, items: noParams.properties.waybillNo } },
+        },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: { anyOf: [waybillSchema, { type: 'null' }] } } } } },
+      },
+    },
+    async (request) => {
+      const items = []
+      for (const no of request.body.waybillNos) items.push(visibleOrNull(request, await waybillStore(ctx).getWaybill(no), (w) => w.carrierLicenseNo))
+      request.audit.target = `${items.length} waybills looked up`
+      return { items: items.map((w) => (w ? presentWaybill(w) : null)) }
+    },
   )
 
   app.get<{ Querystring: { plate?: string; plateColor?: number; status?: WaybillStatus[]; enterprise?: string; from?: string; to?: string; cursor?: string; limit: number } }>(

@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import type { NewVehicle, Vehicle } from '../../domain.js'
+import { canonicalPlate, type NewVehicle, type Vehicle } from '../../domain.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
 import { parseWaybill, waybillFromFlat, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { Store } from '../../store/port.js'
@@ -47,8 +47,8 @@ options:
 
 The database is the one "jt808 serve" uses: DATABASE_URL / --database-url, else the embedded
 one in --data-dir (JT808_DATA_DIR, default ./data). While a server runs on that embedded
-directory the records go through its API (GET to compare, POST /vehicles, /waybills/import; up to
-10,000 per request); --server URL with a supervisor --token T (or JT808_TOKEN) sends them to that
+directory the records go through its API (POST /vehicles/lookup or /waybills/lookup to compare,
+POST /vehicles or /waybills/import to write; up to 10,000 per request); --server URL with a supervisor --token T (or JT808_TOKEN) sends them to that
 server.
 
 exit status: 0 imported (or all unchanged), 1 a line failed or conflicted (nothing imported) or the
@@ -70,8 +70,14 @@ interface WaybillWriter {
   upsertWaybills(waybills: WaybillInput[]): Promise<unknown>
 }
 
+/** Many records compared in one request (a running server's lookup routes). */
+interface BulkLookup {
+  findVehicles(keys: Array<{ plate: string; plateColor: number }>): Promise<Array<Vehicle | null>>
+  getWaybills(waybillNos: string[]): Promise<Array<Waybill | null>>
+}
+
 /** Where the records are compared and go: the store, or a running server's API. */
-type ImportSink = Pick<Store, 'upsertVehicles' | 'findVehicle' | 'getWaybill' | 'close'> & Partial<WaybillWriter>
+type ImportSink = Pick<Store, 'upsertVehicles' | 'findVehicle' | 'getWaybill' | 'close'> & Partial<WaybillWriter> & Partial<BulkLookup>
 
 /** Requests of at most the API's import size; each request is one transaction on the server. */
 const REMOTE_CHUNK = 10_000
@@ -93,6 +99,22 @@ function remoteSink(api: ApiClient): ImportSink {
     },
     // (its times are ISO strings here; the comparison leaves status, times and history out)
     getWaybill: (no) => found<Waybill>(`/api/v1/waybills/${encodeURIComponent(no)}`),
+    // One request per 10,000 records to compare, not one each.
+    async findVehicles(keys) {
+      const out: Array<Vehicle | null> = []
+      for (let i = 0; i < keys.length; i += REMOTE_CHUNK) {
+        const items = keys.slice(i, i + REMOTE_CHUNK).map(({ plate, plateColor }) => ({ plate, plateColor }))
+        out.push(...(await api.json<{ items: Array<Vehicle | null> }>('POST', '/api/v1/vehicles/lookup', { items })).body.items)
+      }
+      return out
+    },
+    async getWaybills(waybillNos) {
+      const out: Array<Waybill | null> = []
+      for (let i = 0; i < waybillNos.length; i += REMOTE_CHUNK) {
+        out.push(...(await api.json<{ items: Array<Waybill | null> }>('POST', '/api/v1/waybills/lookup', { waybillNos: waybillNos.slice(i, i + REMOTE_CHUNK) })).body.items)
+      }
+      return out
+    },
     async upsertVehicles(vehicles) {
       const ids: number[] = []
       for (let i = 0; i < vehicles.length; i += REMOTE_CHUNK) {
@@ -150,7 +172,7 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   }
   const good = kind === 'vehicles' ? vehicles.length : waybills.length
   // Duplicate keys in one file: the later row would silently win; say so instead.
-  if (kind === 'vehicles') duplicates(records, vehicles, (v) => `${v.plate}/${v.plateColor}`, 'plate', errors)
+  if (kind === 'vehicles') duplicates(records, vehicles, (v) => `${canonicalPlate(v.plate)}/${v.plateColor}`, 'plate', errors)
   else duplicates(records, waybills, (w) => w.waybillNo, 'waybillNo', errors)
   errors.sort((a, b) => a.line - b.line)
   const failedLines = new Set(errors.map((e) => e.line)).size
@@ -189,13 +211,16 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
     // Compare each record with what is stored: a record imported again is "unchanged", not "imported" again.
     const lines = records.map((r) => r.line)
     if (kind === 'vehicles') {
+      const stored = store.findVehicles ? await store.findVehicles(vehicles) : await inOrder(vehicles, (v) => store.findVehicle(v.plate, v.plateColor))
       for (const [i, v] of vehicles.entries()) {
-        const c = classifyVehicle(v, await store.findVehicle(v.plate, v.plateColor))
+        const c = classifyVehicle(v, stored[i] ?? null)
         outcomes.push(decide(lines[i], `${v.plate}/${v.plateColor}`, c, values.update === true))
       }
     } else {
+      const nos = waybills.map((w) => w.waybillNo)
+      const storedAll = store.getWaybills ? await store.getWaybills(nos) : await inOrder(nos, (no) => store.getWaybill(no))
       for (const [i, w] of waybills.entries()) {
-        const stored = await store.getWaybill(w.waybillNo)
+        const stored = storedAll[i] ?? null
         const c = classifyWaybill(w, stored)
         // a waybill's fields may change only before it is dispatched
         const updatable = values.update === true && stored?.status === 'created'
@@ -227,6 +252,13 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
     if (!deps.openStore) await store.close()
   }
   return 0
+}
+
+/** One lookup after another (the embedded store answers in-process). */
+async function inOrder<T, R>(items: T[], f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = []
+  for (const t of items) out.push(await f(t))
+  return out
 }
 
 interface LineOutcome {

@@ -24,6 +24,7 @@ interface Decision {
  * 3. the vehicle is bound to another terminal → 1
  * 4. registry mode and the registry knows this terminal neither as a terminal row nor as the
  *    vehicle's terminal, or its terminal id differs from (or omits) the registry's → 4
+ * A retired vehicle (in either mode) → 2: it is out of service until a supervisor reinstates it.
  * Re-registering the same terminal to the same vehicle succeeds with a new auth code.
  */
 async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<Decision> {
@@ -32,6 +33,7 @@ async function decide(ctx: GatewayContext, phone: string, b: Register): Promise<
   let vehicle = found
   const open = ctx.config.registrationMode === 'open'
   const registeredElsewhere = !!terminal?.authCodeHash && terminal.vehicleId !== null && terminal.vehicleId !== vehicle?.id
+  if (vehicle?.retiredAt != null) return { result: RegisterResult.NO_SUCH_VEHICLE, vehicle, terminal }
   if (vehicle && registeredElsewhere) return { result: RegisterResult.TERMINAL_ALREADY_REGISTERED, vehicle, terminal }
   if (!vehicle) {
     if (!open) return { result: RegisterResult.NO_SUCH_VEHICLE, vehicle, terminal }
@@ -112,6 +114,7 @@ export const authenticate: Handler = {
       if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return 'wrong_code'
       const vehicle: Vehicle | null = found?.vehicle ?? null
       if (!vehicle) return 'no_vehicle'
+      if (vehicle.retiredAt != null) return 'vehicle_retired'
       // What the terminal presented last time is in its row: written again only when it changed.
       const imei = b.imei?.trim() || terminal.imei
       const firmware = b.softwareVersion?.trim() || terminal.firmware
