@@ -6,7 +6,7 @@
  *     matcher's — src/matcher/README.md documents the choice;
  *   - an alarm whose id announces attachments is remembered with a new 32-character alarm
  *     number and the terminal is sent 0x9208 (our attachment server's address, the alarm id, the
- *     number); the files it then uploads are listed in the anomaly's evidence as they arrive.
+ *     number; queued for a terminal that went offline meanwhile); the files it then uploads are listed in the anomaly's evidence as they arrive.
  */
 import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
@@ -153,7 +153,12 @@ export class ActiveSafetyAlarms {
     await this.publish(anomaly, 'anomaly.opened')
   }
 
-  /** 0x9208 to the terminal; its answer is awaited in the background (counted). */
+  /**
+   * 0x9208 to the terminal; its answer is awaited in the background (counted). A terminal that
+   * is offline (it reported, then lost its link before the alarm was handled) gets it from the
+   * queued-command path after its next authentication, within the offline-command TTL
+   * (offlineCommandTtlSeconds), like any other command: the terminal still holds the files.
+   */
   private instruct(alarm: AttachmentAlarm): void {
     this.d.metrics.alarmsInstructed.inc()
     const server = this.d.server()
@@ -165,7 +170,7 @@ export class ActiveSafetyAlarms {
       alarmFlag: alarm.alarmId,
       alarmNumber: alarm.alarmNumber,
     }
-    this.d.commander?.sendCommand(alarm.phone, { msgId: 0x9208, body }, { queueIfOffline: false }).then(
+    this.d.commander?.sendCommand(alarm.phone, { msgId: 0x9208, body }, { queueIfOffline: true }).then(
       (o: CommandOutcome) => this.d.metrics.instructionOutcomes.inc({ status: o.status }),
       (err: unknown) => {
         this.d.metrics.instructionOutcomes.inc({ status: 'error' })

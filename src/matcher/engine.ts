@@ -131,6 +131,8 @@ class VehicleState {
   nightBans: Array<NightBanRule<Tracked> | null> | null = null
   alarms: AlarmRule<Tracked> | null = null
   card: Card | null = null
+  /** device times of the terminal's own DSM fatigue alarms (item 0x65 type 1), sorted, bounded: evidence for the fatigue rules */
+  dsmFatigue: number[] = []
   anoms: Tracked[] = []
   late: CommittedPosition[] | null = null
   /** in-order blind-area fixes arrived: the long rules are judged at the next flushLate() */
@@ -257,12 +259,15 @@ export class MatcherEngine {
         return
       }
       this.counters.late++
+      // a late DSM fatigue alarm changes no timeline but the fatigue evidence: judged at flushLate()
+      if (noteDsmFatigue(v, p)) v.deferDerive = true
       ;(v.late ??= []).push(p)
       this.markDirty(v)
       return
     }
     v.wm = t
     this.current = v
+    const dsm = noteDsmFatigue(v, p)
     if (this.cfg.enabled.TERMINAL_ALARM && (p.alarm !== 0 || v.alarms)) {
       const rule = (v.alarms ??= new AlarmRule(this.live, this.cfg))
       rule.step(t, p.alarm)
@@ -287,7 +292,7 @@ export class MatcherEngine {
       // blind-area data arriving in order is still late data: judge the batch once, at flushLate()
       v.deferDerive = true
       this.markDirty(v)
-    } else if (changed || t >= v.deadline || v.silenceOpen || v.deferDerive) {
+    } else if (changed || dsm || t >= v.deadline || v.silenceOpen || v.deferDerive) {
       v.deferDerive = false
       this.deriveLong(v, t, false)
     } else this.touchLong(v, t)
@@ -500,6 +505,7 @@ export class MatcherEngine {
       motion: { t: m.t, lat: m.lat, lon: m.lon, speed: m.speed, driving: m.driving, pendStart: m.pendStart, pendEnd: m.pendEnd, pendKm: m.pendKm },
       deadline: v.deadline, silenceOpen: v.silenceOpen, routeHint: v.routeHint,
       driftAgree: v.driftAgree, rejT: v.rejT, rejLat: v.rejLat, rejLon: v.rejLon, card: v.card,
+      dsmFatigue: v.dsmFatigue,
       anoms: v.anoms.map((tr) => ({ a: tr.a, anchor: tr.anchor, sub: tr.sub, lastEmit: tr.lastEmit, restored: tr.restored, refuted: tr.refuted })),
       overspeed: rule(v.overspeed), route: rule(v.route), drift: rule(v.drift),
       nightBans: v.nightBans ? v.nightBans.map((r) => rule(r)) : null,
@@ -529,6 +535,7 @@ export class MatcherEngine {
     v.timeline.items = s.timeline.items
     v.timeline.pruned = s.timeline.pruned
     v.timeline.firstT = s.timeline.firstT
+    v.dsmFatigue = s.dsmFatigue ?? []
     Object.assign(v.motion, s.motion)
     v.deadline = s.deadline
     v.silenceOpen = s.silenceOpen
@@ -852,7 +859,7 @@ export class MatcherEngine {
     const tl = v.timeline
     const res = deriveLongRules({
       items: tl.items, pruned: tl.pruned, firstT: tl.firstT, lastT: v.lastT, now,
-      cover: v.cover, ownCover: v.ownCover, since: Number.isNaN(this.since) ? now : this.since,
+      cover: v.cover, ownCover: v.ownCover, since: Number.isNaN(this.since) ? now : this.since, dsmFatigue: v.dsmFatigue,
     }, this.cfg)
     v.deadline = res.deadline
     this.reconcile(v, res.episodes, late, tl.pruned && tl.items.length ? tl.items[0].start : -Infinity)
@@ -861,6 +868,8 @@ export class MatcherEngine {
     if (!Number.isNaN(v.lastT)) {
       const keep = Math.min(Number.isNaN(res.runStart) ? Infinity : res.runStart, beijingDayStart(v.lastT), v.lastT - this.cfg.lateHorizonMs)
       tl.prune(keep, 512)
+      const first = tl.items.length ? tl.items[0].start : keep
+      if (v.dsmFatigue.length && v.dsmFatigue[0] < first) v.dsmFatigue = v.dsmFatigue.filter((x) => x >= first)
     }
   }
 
@@ -918,6 +927,8 @@ export class MatcherEngine {
     if (late && moved) a.resolvedByLateData = true
     a.startedAt = start
     tr.anchor = e.anchor
+    // the terminal's own fatigue alarms are news to the supervisor: announced at once, not at the next periodic update
+    const dsmNews = e.evidence.dsmFatigueAlarms !== undefined && e.evidence.dsmFatigueAlarms !== a.evidence.dsmFatigueAlarms
     Object.assign(a.evidence, e.evidence)
     if (e.waybillNo && !a.waybillNo) a.waybillNo = e.waybillNo
     const t = Math.max(a.lastSeenAt, e.lastSeen)
@@ -940,7 +951,7 @@ export class MatcherEngine {
       return
     }
     a.lastSeenAt = t
-    if (moved || t - tr.lastEmit >= this.cfg.updateEveryMs) this.emit(tr, 'anomaly.updated', t)
+    if (moved || dsmNews || t - tr.lastEmit >= this.cfg.updateEveryMs) this.emit(tr, 'anomaly.updated', t)
   }
 
   /** New data shows it did not happen: closed with no duration, kept for the record. */
@@ -1242,4 +1253,24 @@ export function restoredAnchor(a: Anomaly, cfg: MatcherConfig): number {
 function restoredSub(a: Anomaly): number {
   if (a.type === 'TERMINAL_ALARM' && typeof a.evidence.bit === 'number') return a.evidence.bit
   return -1
+}
+
+/** Most DSM fatigue alarms remembered per vehicle (a device repeating one every second cannot grow memory). */
+const MAX_DSM_FATIGUE = 256
+
+/**
+ * Remembers the device time of a DSM fatigue alarm (item 0x65, alarm type 1; not the end report
+ * of one, flag status 2) carried by the fix. Returns true when it is new.
+ */
+function noteDsmFatigue(v: VehicleState, p: CommittedPosition): boolean {
+  const d = p.extras.dsm as { alarmType?: unknown; flagStatus?: unknown } | undefined
+  if (!d || typeof d !== 'object' || d.alarmType !== 1 || d.flagStatus === 2) return false
+  const t = p.deviceTime
+  const list = v.dsmFatigue
+  let i = list.length
+  while (i > 0 && list[i - 1] > t) i--
+  if (i > 0 && list[i - 1] === t) return false
+  list.splice(i, 0, t)
+  if (list.length > MAX_DSM_FATIGUE) list.shift()
+  return true
 }

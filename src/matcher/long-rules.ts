@@ -48,6 +48,8 @@ export interface DeriveInput {
   ownCover: readonly Cover[]
   /** since when the matcher has been watching (an absence before that is not ours to judge) */
   since: number
+  /** device times of the terminal's DSM fatigue alarms, sorted (absent: none) */
+  dsmFatigue?: readonly number[]
 }
 
 export interface DeriveResult {
@@ -124,7 +126,7 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
         episodes.push({
           type: 'FATIGUE_DRIVING', anchor: r.start, start: r.start + cfg.continuousDrivingMs,
           end: r.closed ? r.end : null, lastSeen: r.end, waybillNo: null,
-          evidence: { continuousDrivingMs: span, limitMs: cfg.continuousDrivingMs, runStartedAt: r.start },
+          evidence: { continuousDrivingMs: span, limitMs: cfg.continuousDrivingMs, runStartedAt: r.start, ...dsmEvidence(input.dsmFatigue, r.start, r.closed ? r.end : Infinity) },
         })
       } else if (!r.closed) deadline = Math.min(deadline, r.start + cfg.continuousDrivingMs + 1)
     }
@@ -143,7 +145,7 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
           episodes.push({
             type: 'NIGHT_FATIGUE_DRIVING', anchor: os, start: os + cfg.nightDrivingMs,
             end: ended ? oe : null, lastSeen: oe, waybillNo: null,
-            evidence: { nightDrivingMs: oe - os, limitMs: cfg.nightDrivingMs, night: beijingDate(ws), runStartedAt: r.start },
+            evidence: { nightDrivingMs: oe - os, limitMs: cfg.nightDrivingMs, night: beijingDate(ws), runStartedAt: r.start, ...dsmEvidence(input.dsmFatigue, os, ended ? oe : Infinity) },
           })
           if (!ended) deadline = Math.min(deadline, we)
         } else if (!r.closed && r.end < we) deadline = Math.min(deadline, os + cfg.nightDrivingMs + 1)
@@ -291,4 +293,20 @@ function deriveSilence(input: DeriveInput, cfg: Cfg, current: number, out: Episo
 
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000
+}
+
+/**
+ * The terminal's own DSM fatigue alarms raised within [from, to]: their count and the last one's
+ * time, the device's observation beside the timeline's. Nothing when there are none.
+ */
+function dsmEvidence(times: readonly number[] | undefined, from: number, to: number): Record<string, number> {
+  if (!times?.length) return {}
+  let n = 0
+  let last = NaN
+  for (const t of times) {
+    if (t < from || t > to) continue
+    n++
+    last = t
+  }
+  return n ? { dsmFatigueAlarms: n, dsmFatigueLastAt: last } : {}
 }

@@ -59,6 +59,8 @@ export interface VehicleSnapshot {
   rejLat: number
   rejLon: number
   card: Card | null
+  /** device times of DSM fatigue alarms (absent in checkpoints written before they were kept) */
+  dsmFatigue?: number[]
   anoms: TrackedSnapshot[]
   overspeed: RuleSnapshot | null
   route: RuleSnapshot | null

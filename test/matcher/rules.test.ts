@@ -143,6 +143,50 @@ t.test('FATIGUE_DRIVING: more than 4 h with only short stops; a 20 min rest clos
   t.same(h.ofType('DAILY_DRIVING_EXCEEDED'), [])
 })
 
+/** The fix carries a DSM alarm (item 0x65) of the given type: 1 fatigue, 2 phone call; flag status 2 ends one. */
+function dsm<T extends { extras: Record<string, unknown> }>(p: T, alarmType: number, flagStatus = 0): T {
+  p.extras = { ...p.extras, dsm: { alarmId: 1, flagStatus, alarmType, alarmLevel: 1, fatigueLevel: 5 } }
+  return p
+}
+
+t.test('FATIGUE_DRIVING: the terminal\'s DSM fatigue alarms of the run are in its evidence, announced at once', async (t) => {
+  const h = harness()
+  h.engine.waybill(dispatched(bj('05:00')))
+  const trip = new Trip(bj('06:00'))
+  const before = trip.drive(HOUR, 60)
+  dsm(before[10], 1) // an earlier run, ended by the rest below: not this run's
+  h.feed(before)
+  h.feed(trip.stop(30 * MIN))
+  const run = trip.drive(4 * HOUR + 10 * MIN, 60) // 07:30 → 11:40, fatigue from 11:30
+  dsm(run[20], 1) // 07:40, before the limit: still this run's fatigue
+  dsm(run[40], 2) // a phone call is not fatigue
+  dsm(run[60], 1, 2) // the end report of an alarm already counted
+  h.feed(run)
+  const [open] = h.ofType('FATIGUE_DRIVING')
+  t.match(open, { status: 'open', evidence: { dsmFatigueAlarms: 1, dsmFatigueLastAt: bj('07:40') } })
+  const emitted = h.events.length
+  const more = trip.drive(2 * MIN, 60)
+  dsm(more[1], 1) // 11:40:30, the device sees the driver tired again
+  h.feed(more)
+  const update = h.events.slice(emitted).find((e) => e.anomaly.type === 'FATIGUE_DRIVING' && e.event === 'anomaly.updated')
+  t.match(update?.anomaly.evidence, { dsmFatigueAlarms: 2, dsmFatigueLastAt: bj('11:40:30') }, 'announced with the fix, not at the next periodic update')
+  t.equal(update?.anomaly.lastSeenAt, bj('11:40:30'))
+  h.feed(trip.stop(25 * MIN))
+  t.match(h.ofType('FATIGUE_DRIVING'), [{ status: 'closed', evidence: { dsmFatigueAlarms: 2 } }])
+})
+
+t.test('FATIGUE_DRIVING: a run without DSM alarms has no DSM evidence; a late DSM alarm still counts', async (t) => {
+  const h = harness()
+  h.engine.waybill(dispatched(bj('07:00')))
+  const trip = new Trip(bj('08:00'))
+  const run = trip.drive(4 * HOUR + 10 * MIN, 60)
+  const late = run.splice(100, 1)[0] // 08:50, arrives after the rest
+  h.feed(run)
+  t.notOk('dsmFatigueAlarms' in h.ofType('FATIGUE_DRIVING')[0].evidence)
+  h.feed([dsm(late, 1)])
+  t.match(h.ofType('FATIGUE_DRIVING')[0].evidence, { dsmFatigueAlarms: 1, dsmFatigueLastAt: bj('08:50') })
+})
+
 t.test('FATIGUE_DRIVING: a stopped vehicle that goes quiet is resting (tick)', async (t) => {
   const h = harness()
   h.engine.waybill(dispatched(bj('07:00')))

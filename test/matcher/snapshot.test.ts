@@ -127,3 +127,23 @@ t.test('a restored vehicle keeps its waybill cover and its changed-set bookkeepi
   b.restore(open)
   t.equal(b.openAnomalies(1).length, open.length)
 })
+
+t.test('the DSM fatigue alarms of a run survive the snapshot', async (t) => {
+  const trip = new Trip(bj('08:00'), { vehicleId: 5 })
+  const before = trip.drive(4 * HOUR, 60)
+  before[30].extras = { dsm: { alarmId: 1, flagStatus: 0, alarmType: 1, alarmLevel: 1, fatigueLevel: 5 } } // 08:15
+  const a = engine([])
+  for (const p of before) a.position(p)
+  const snap = decodeSnapshot(encodeSnapshot(a.snapshotVehicle(5)!))!
+  t.same(snap.dsmFatigue, [bj('08:15')])
+  const after: AnomalyEvent[] = []
+  const b = engine(after)
+  b.restoreVehicle(snap)
+  for (const p of trip.drive(20 * MIN, 60)) b.position(p)
+  t.match([...finalStates(after).values()].filter((x) => x.type === 'FATIGUE_DRIVING'), [{ status: 'open', evidence: { dsmFatigueAlarms: 1, dsmFatigueLastAt: bj('08:15') } }])
+  // a checkpoint written before DSM alarms were kept restores with none
+  const { dsmFatigue: _, ...older } = snap
+  const c = engine([])
+  c.restoreVehicle(older)
+  t.same(c.snapshotVehicle(5)!.dsmFatigue, [])
+})
