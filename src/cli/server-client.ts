@@ -1,5 +1,5 @@
 /**
- * The admin commands (`token`, `import`, `export-raw`) work whether or not a server runs:
+ * The admin commands (`token`, `import`, `export-raw`, `admin`, `platforms`) work whether or not a server runs:
  *
  *   --server URL [--token T | JT808_TOKEN]      → that server's REST API
  *   embedded data dir locked by a live server   → its API, found in the lock file, with the admin

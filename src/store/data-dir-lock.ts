@@ -40,7 +40,7 @@ export class DataDirLockedError extends Error {
       `the embedded database in ${dataDir} is in use by process ${holder.pid} on ${holder.host} (${holder.command}, since ${new Date(holder.startedAt).toISOString()}` +
         `${holder.apiUrl ? `, API ${holder.apiUrl}` : ''}). ` +
         `Stop that process first, or use another --data-dir (JT808_DATA_DIR) or a shared DATABASE_URL; ` +
-        `"jt808 token", "import" and "export-raw" work while a server runs (they go through its API).`,
+        `"jt808 token", "import", "export-raw", "admin" and "platforms" work while a server runs (they go through its API).`,
     )
     this.name = 'DataDirLockedError'
   }

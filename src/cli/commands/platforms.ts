@@ -1,9 +1,10 @@
 /** `jt808 platforms list|add|remove`: the JT/T 809 platforms (lower ones that log in to us, superiors we forward to). */
 import { CONFIG_FLAGS, loadConfig } from '../../config/index.js'
 import { newPlatform, PlatformInputError, type PlatformInput } from '../../platform/admin.js'
-import { openStore } from '../../store/index.js'
 import type { Platform } from '../../store/platforms.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
+import { adminTransport } from '../local-api.js'
+import { ServerError } from '../server-client.js'
 import { parseArgs } from './token.js'
 
 const USAGE = `usage:
@@ -12,14 +13,22 @@ const USAGE = `usage:
         [--edition 2011|2019] [--keys M1,IA1,IC1,KEY] [--licences L1,L2] [--vehicles PLATE:COLOUR,…]
         [--allowed-addresses IP,IP] [--unknown-vehicles enrol|refuse] [--host H --port N] [--json]
   jt808 platforms remove ID
+  (each also with --server URL --token T, or JT808_TOKEN)
 
 JT/T 809 platforms as data. A lower platform logs in to our 809 port (JT808_PLATFORM_PORT) with its
 access code, user id and password (stored hashed) and reports for the enterprise licences given;
 a superior is where we log in (--host/--port, the password is kept to log in) and forward the
-positions of the licences and vehicles given. A running "jt808 serve" applies changes within 5 s.
-The database is the one "jt808 serve" uses (DATABASE_URL / --database-url, else --data-dir).`
+positions of the licences and vehicles given. Changes go through the platform routes of the API
+(/api/v1/platforms: checked, audited): those of the server that holds the embedded --data-dir
+(found from its lock file, which applies them at once), or of --server URL with a supervisor
+--token T (or JT808_TOKEN); with no server there, the same routes run in this process over the
+database "jt808 serve" uses (DATABASE_URL / --database-url, else --data-dir), and a running
+"jt808 serve" on PostgreSQL applies them within 5 s.`
 
-const OWN = ['role', 'name', 'access-code', 'user-id', 'password', 'edition', 'keys', 'licences', 'vehicles', 'allowed-addresses', 'unknown-vehicles', 'host', 'port']
+/** What the API answers for a platform (dates as ISO text, no secrets). */
+type PlatformJson = Omit<Platform, 'createdAt' | 'updatedAt'> & { createdAt: string; updatedAt: string }
+
+const OWN = ['server', 'token', 'role', 'name', 'access-code', 'user-id', 'password', 'edition', 'keys', 'licences', 'vehicles', 'allowed-addresses', 'unknown-vehicles', 'host', 'port']
 
 const list = (v: string | boolean | undefined) => (typeof v === 'string' && v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])
 const int = (v: string | boolean | undefined, name: string) => {
@@ -51,7 +60,7 @@ export function platformInput(flags: Record<string, string | boolean>): Platform
   }
 }
 
-const line = (p: Platform) =>
+const line = (p: PlatformJson) =>
   `${p.id}\t${p.role}\t${p.accessCode}\t${p.name}\t${p.edition}\t${p.enabled ? 'enabled' : 'disabled'}\t${p.host ? `${p.host}:${p.port}` : '-'}\t${p.enterpriseLicences.join(',') || '-'}\n`
 
 export const platformsCommand: Command = {
@@ -66,39 +75,40 @@ export const platformsCommand: Command = {
     const unknown = Object.keys(flags).filter((f) => !known.has(f))
     if (unknown.length) throw new UsageError(`unknown option ${unknown.map((f) => '--' + f).join(', ')}`)
     if (action === 'remove' && (rest.length !== 1 || !/^\d+$/.test(rest[0]!))) throw new UsageError('remove needs exactly one platform ID (see "jt808 platforms list")')
-    let input = null
+    let input: PlatformInput | null = null
     if (action === 'add') {
       try {
-        input = newPlatform(platformInput(flags))
+        input = platformInput(flags)
+        newPlatform(input) // the same checks as the route, as a usage error before anything is opened
       } catch (e) {
         if (e instanceof PlatformInputError) throw new UsageError(e.message)
         throw e
       }
     }
     const config = loadConfig(io.env, Object.fromEntries(Object.entries(flags).filter(([k]) => !OWN.includes(k) && k !== 'json')))
-    const store = await openStore(config)
+    const api = await adminTransport(config, { server: flags.server as string | undefined, token: flags.token as string | undefined }, io.env)
     try {
       if (action === 'list') {
-        for (const p of await store.listPlatforms()) io.stdout.write(flags.json ? JSON.stringify(p) + '\n' : line(p))
+        const { body } = await api.json<{ items: PlatformJson[] }>('GET', '/api/v1/platforms')
+        for (const p of body.items) io.stdout.write(flags.json ? JSON.stringify(p) + '\n' : line(p))
         return 0
       }
       if (input) {
-        if (input.role === 'lower' && (await store.findLowerPlatform(input.accessCode))) {
-          io.stderr.write(`jt808 platforms: a lower platform with access code ${input.accessCode} exists\n`)
-          return 1
-        }
-        const p = await store.createPlatform(input, Date.now())
+        const { body: p } = await api.json<PlatformJson>('POST', '/api/v1/platforms', input)
         io.stdout.write(flags.json ? JSON.stringify(p) + '\n' : line(p))
         return 0
       }
-      if (!(await store.deletePlatform(Number(rest[0])))) {
-        io.stderr.write(`jt808 platforms: no platform with id ${rest[0]}\n`)
-        return 1
-      }
+      await api.json('DELETE', `/api/v1/platforms/${rest[0]}`)
       io.stdout.write(`removed ${rest[0]}\n`)
       return 0
+    } catch (e) {
+      // the API's refusals (an access code taken, no such platform, not a supervisor): exit 1 with its message
+      if (!(e instanceof ServerError)) throw e
+      io.stderr.write(`jt808 platforms ${action}: ${e.message}\n`)
+      for (const f of (e.details as { fields?: Array<{ field: string; message: string }> } | null)?.fields ?? []) io.stderr.write(`  ${f.field}: ${f.message}\n`)
+      return 1
     } finally {
-      await store.close()
+      await api.close()
     }
   },
 }
