@@ -10,8 +10,8 @@
  * disturbed estimate. Numbers still vary from run to run; the ratio is the steadier figure.
  */
 import { decodeFrame, encodeMessage, isMessage, type OutgoingMessage } from '../protocol/index.js'
+import { ROUND_MS, round, sinkValue, warm } from './cpu-rounds.js'
 
-const ROUND_MS = Number(process.env.BENCH_MS ?? 300)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 
 function frame(m: OutgoingMessage): Buffer {
@@ -60,36 +60,10 @@ function bareUnescapeXor(src: Buffer): number {
   return x === 0 ? 1 : 0
 }
 
-let sink = 0
 function decodeOnce(src: Buffer): number {
   const d = decodeFrame(src)
   if (!d.ok || !isMessage(d.value.message, 0x0200)) throw new Error('bench frame does not decode')
   return d.value.message.body.extras.satellites ?? 0
-}
-
-/** CPU ns per call of fn over ~ROUND_MS (CPU time of this process: user + system, not wall time). */
-function round(fn: (b: Buffer) => number, src: Buffer, batch: number): number {
-  const end = Date.now() + ROUND_MS
-  let calls = 0
-  const c0 = process.cpuUsage()
-  while (Date.now() < end) {
-    for (let i = 0; i < batch; i++) sink += fn(src)
-    calls += batch
-  }
-  const c = process.cpuUsage(c0)
-  return ((c.user + c.system) * 1000) / calls
-}
-
-/** Warms fn up (lets the JIT settle) and returns a batch size of ~10 ms. */
-function warm(fn: (b: Buffer) => number, src: Buffer): number {
-  let batch = 1000
-  for (let pass = 0; ; pass++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < batch; i++) sink += fn(src)
-    const ns = Number(process.hrtime.bigint() - t0)
-    if (ns > 10e6 && pass > 3) return batch
-    if (ns <= 10e6) batch *= 2
-  }
 }
 
 /**
@@ -118,4 +92,4 @@ for (const [name, src] of Object.entries(FRAMES)) {
       `unescape+XOR ${bare.toFixed(0).padStart(4)} ns/frame   ratio ${ratio.toFixed(2)}× (median of rounds)`,
   )
 }
-console.log(`targets: ≤ 500 ns/frame, ≤ 2.5× the bare pass${sink === -1 ? '' : ''}`)
+console.log(`targets: ≤ 500 ns/frame, ≤ 2.5× the bare pass${sinkValue() === -1 ? '' : ''}`)

@@ -12,8 +12,8 @@
  */
 import { crc16, decodeFrame809, encodeMessage809, isData, isMessage809, type EncryptionKeys, type OutgoingMessage809 } from '../protocol/jt809/index.js'
 import { readLocationAt } from '../protocol/messages/0200-location.js'
+import { ROUND_MS, round, sinkValue, warm } from './cpu-rounds.js'
 
-const ROUND_MS = Number(process.env.BENCH_MS ?? 300)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const KEYS: EncryptionKeys = { m1: 56107078, ia1: 37382110, ic1: 50361430 }
 
@@ -66,7 +66,6 @@ function bare(src: Buffer): number {
   return crc16(scratch, 0, o - 2) === scratch.readUInt16BE(o - 2) ? 1 : 0
 }
 
-let sink = 0
 function decoder(keys?: EncryptionKeys): (src: Buffer) => number {
   const options = { keys }
   return (src) => {
@@ -75,29 +74,6 @@ function decoder(keys?: EncryptionKeys): (src: Buffer) => number {
     const m = d.value.message
     if (isMessage809(m, 0x1200) && isData(m.body, 0x1202)) return m.body.data.position.encrypt + 1
     return 1
-  }
-}
-
-function round(fn: (b: Buffer) => number, src: Buffer, batch: number): number {
-  const end = Date.now() + ROUND_MS
-  let calls = 0
-  const c0 = process.cpuUsage()
-  while (Date.now() < end) {
-    for (let i = 0; i < batch; i++) sink += fn(src)
-    calls += batch
-  }
-  const c = process.cpuUsage(c0)
-  return ((c.user + c.system) * 1000) / calls
-}
-
-function warm(fn: (b: Buffer) => number, src: Buffer): number {
-  let batch = 1000
-  for (let pass = 0; ; pass++) {
-    const t0 = process.hrtime.bigint()
-    for (let i = 0; i < batch; i++) sink += fn(src)
-    const ns = Number(process.hrtime.bigint() - t0)
-    if (ns > 10e6 && pass > 3) return batch
-    if (ns <= 10e6) batch *= 2
   }
 }
 
@@ -146,4 +122,4 @@ for (const [name, { m, keys }] of Object.entries(MESSAGES)) {
       `unescape+CRC ${Math.min(...b).toFixed(0).padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
   )
 }
-if (sink === -1) console.log('')
+if (sinkValue() === -1) console.log('')
