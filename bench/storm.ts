@@ -41,7 +41,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Deframer, decodeFrame, encodeMessage, type Location } from '../protocol/index.js'
@@ -51,6 +51,7 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL 
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/9'
 const AUTH_CODE = 'bench-storm-code'
 const SELF = new URL(import.meta.url).pathname
+const GATEWAY_LOG = process.env.BENCH_GATEWAY_LOG || `/tmp/bench-storm-gateway-${process.pid}.log`
 const CLI = new URL('../src/cli/main.ts', import.meta.url).pathname
 
 const { values: args } = parseArgs({
@@ -419,12 +420,19 @@ async function startGateway(schema: string, workers: number, port: number, httpP
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  // the gateway's log (warnings and errors: JT808_LOG_LEVEL=warn) kept in a file for diagnosis
+  const log = createWriteStream(GATEWAY_LOG, { flags: 'a' })
+  proc.stdout!.pipe(log)
   await new Promise<void>((resolve, reject) => {
     let out = ''
-    proc.stdout!.on('data', (d: Buffer) => {
+    const onData = (d: Buffer) => {
       out += d.toString()
-      if (/listening on tcp:\/\/\S*:\d+ with/.test(out)) resolve()
-    })
+      if (/listening on tcp:\/\/\S*:\d+ with/.test(out)) {
+        proc.stdout!.off('data', onData)
+        resolve()
+      }
+    }
+    proc.stdout!.on('data', onData)
     proc.once('exit', (code) => reject(new Error(`jt808 serve exited with ${code}: ${out}`)))
   })
   return {
@@ -452,6 +460,7 @@ async function main(): Promise<void> {
     process.exit(2)
   }
   console.log(`bench/storm: ${n} terminals, jt808 serve --workers ${workers}, ${k} generators on ${args.sources} source addresses, immediate share ${args['immediate-share']}, heartbeat ${args.heartbeat} s, report every ${args['report-ms']} ms`)
+  console.log(`  gateway log (warnings and errors) in ${GATEWAY_LOG}`)
   console.log(`  ${new Date().toISOString()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, fd hard limit ${hard}`)
 
   // scratch schema, migrated, N vehicles with their terminals registered (one auth code, its hash stored)

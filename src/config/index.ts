@@ -26,6 +26,8 @@ export interface Config {
   authConcurrency: number
   /** Registrations/authentications waiting in line per process; past it the connection is closed (the terminal backs off and retries). */
   authQueue: number
+  /** Once the oldest waiting registration/authentication has waited this long (ms), the line is served newest first. */
+  authLifoAfterMs: number
   /** Listen backlog of the terminal port (the kernel caps it at net.core.somaxconn). */
   tcpBacklog: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
@@ -117,6 +119,7 @@ export const DEFAULTS: Config = {
   authDeadlineSeconds: 30,
   authConcurrency: 8,
   authQueue: 10_000,
+  authLifoAfterMs: 2000,
   tcpBacklog: 4096,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
@@ -205,6 +208,7 @@ const SETTINGS: Setting[] = [
   { key: 'authDeadlineSeconds', env: 'JT808_AUTH_DEADLINE_S', flag: 'auth-deadline', kind: 'int', min: 1 },
   { key: 'authConcurrency', env: 'JT808_AUTH_CONCURRENCY', flag: 'auth-concurrency', kind: 'int', min: 1, max: 1024 },
   { key: 'authQueue', env: 'JT808_AUTH_QUEUE', flag: 'auth-queue', kind: 'int', min: 0 },
+  { key: 'authLifoAfterMs', env: 'JT808_AUTH_LIFO_AFTER_MS', flag: 'auth-lifo-after', kind: 'int', min: 0 },
   { key: 'tcpBacklog', env: 'JT808_TCP_BACKLOG', flag: 'tcp-backlog', kind: 'int', min: 1, max: 1 << 20 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },

@@ -32,6 +32,9 @@ import type { GatewayMetrics } from './metrics.js'
 import type { PendingCommand } from './commands.js'
 import type { Config } from '../config/index.js'
 
+/** frames kept while a handler waits in the admission line with the socket reading */
+const MAX_BACKLOG_IN_LINE = 8
+
 export const PAUSE_BUSY = 1
 export const PAUSE_PRESSURE = 2
 export const PAUSE_INFLIGHT = 4
@@ -195,8 +198,11 @@ export class Connection {
   private onFrame(escaped: Buffer): void {
     if (this.closing) return
     if (this.busy) {
-      // A handler is awaiting I/O: keep order. At most one read's worth (the socket is paused).
-      ;(this.backlog ??= []).push(Buffer.from(escaped))
+      // A handler is awaiting I/O: keep order. At most one read's worth (the socket is paused), or
+      // while waiting in the admission line (reading on) a few frames before reading stops again.
+      const backlog = (this.backlog ??= [])
+      backlog.push(Buffer.from(escaped))
+      if (backlog.length >= MAX_BACKLOG_IN_LINE) this.pause(PAUSE_BUSY)
       return
     }
     this.process(escaped)
@@ -266,6 +272,21 @@ export class Connection {
         this.busy = false
         this.drainBacklog()
       })
+  }
+
+  /**
+   * A handler waits for its turn in the admission line (a reconnect storm): the socket keeps
+   * reading meanwhile, so a terminal that gives up and closes is noticed (its turn is then skipped,
+   * see Gate) instead of its handshake being done for nobody. Frames it sends meanwhile are kept
+   * in order (a few; then reading stops again).
+   */
+  async inLine<T>(wait: () => Promise<T>): Promise<T> {
+    this.unpause(PAUSE_BUSY)
+    try {
+      return await wait()
+    } finally {
+      if (this.busy) this.pause(PAUSE_BUSY)
+    }
   }
 
   private drainBacklog(): void {

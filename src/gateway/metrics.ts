@@ -25,6 +25,7 @@ export interface GatewayMetrics {
   sessionEventsDropped: Counter
   alarmTransitionsDropped: Counter
   pausedByPressure: Counter
+  admissionSkipped: Counter
   /** Per-frame counting without building label objects on the hot path. */
   frameReceived(msgId: number): void
   generalReplySent(result: number): void
@@ -110,6 +111,7 @@ function createMetrics(registry: Registry): GatewayMetrics {
     sessionEventsDropped: get('jt808_session_events_dropped_total', () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers })),
     alarmTransitionsDropped: get('jt808_alarm_transitions_dropped_total', () => new Counter({ name: 'jt808_alarm_transitions_dropped_total', help: 'Alarm transitions not recorded because the writer backlog was full', registers })),
     pausedByPressure: get('jt808_ingest_pressure_pauses_total', () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers })),
+    admissionSkipped: get('jt808_admission_skipped_total', () => new Counter({ name: 'jt808_admission_skipped_total', help: 'Registrations/authentications not run: the terminal closed its connection while waiting in the admission line', registers })),
     frameReceived: () => undefined,
     generalReplySent: () => undefined,
   }

@@ -17,7 +17,7 @@ import { CommandRouter, nodeChannel } from './commands.js'
 import { Connection, PAUSE_BUSY, PAUSE_INFLIGHT, PAUSE_PRESSURE, type ConnectionHost } from './connection.js'
 import { canonicalPhone, HANDLERS, type GatewayContext, type GatewayEvents } from './handlers/index.js'
 import { createGatewayMetrics, msgIdLabel, type GatewayMetrics } from './metrics.js'
-import { Gate, GateFull } from './gate.js'
+import { Gate, GateAbandoned, GateFull } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
 import { safeTexts } from './text.js'
@@ -76,7 +76,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.now = deps.now ?? Date.now
     this.metrics = createGatewayMetrics(deps.registry)
     this.commands = new CommandRouter(this)
-    this.registryGate = new Gate(deps.config.authConcurrency, deps.config.authQueue)
+    this.registryGate = new Gate(deps.config.authConcurrency, { maxQueued: deps.config.authQueue, lifoAfterMs: deps.config.authLifoAfterMs })
     this.archiveWriter = deps.config.archiveRawFrames ? new RawFrameArchive(deps.store, this.metrics, deps.logger) : null
     this.reassembly = new Reassembly(this)
     this.sessionEvents = new SessionEventWriter(deps.store, this.metrics, deps.logger)
@@ -244,7 +244,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     } catch (e) {
       return this.handlerFailed(conn, m, handler, e)
     }
-    if (pending) return pending.catch((e: unknown) => (e instanceof GateFull ? this.admissionRefused(conn) : this.handlerFailed(conn, m, handler, e)))
+    if (pending) return pending.catch((e: unknown) => (e instanceof GateFull ? this.admissionRefused(conn) : e instanceof GateAbandoned ? this.metrics.admissionSkipped.inc() : this.handlerFailed(conn, m, handler, e)))
   }
 
   /**

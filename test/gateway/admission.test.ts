@@ -108,6 +108,26 @@ for (const variant of VARIANTS) {
       }
     })
 
+    t.test('a terminal that gives up while in line is skipped at its turn: nothing is looked up for it', async (t) => {
+      const { slow, seen } = slowRegistry(backends.store)
+      const gw = await startGateway(backends, { authConcurrency: 1, authQueue: 100 }, { store: slow })
+      t.teardown(() => gw.close())
+      const terminals = await registered(backends, gw.port, 4)
+      t.teardown(() => Promise.all(terminals.map((x) => x.client.close())))
+      seen.calls = 0
+      const [a, b, c, d] = terminals as [(typeof terminals)[0], (typeof terminals)[0], (typeof terminals)[0], (typeof terminals)[0]]
+      const auths = [a, c, d].map((x) => x.client.authenticate(x.authCode))
+      const gaveUp = b.client.authenticate(b.authCode).then(() => 'answered', (e: Error) => e.name)
+      const gate = gw.app.gateway.registryGate
+      await eventually(() => gate.queued >= 3, 5000, 5)
+      await b.client.close() // its terminal gives up: FIN while its handshake waits in line
+      t.same(await Promise.all(auths), [0, 0, 0], 'the others are answered')
+      t.not(await gaveUp, 'answered')
+      await eventually(async () => (await metricValue(gw.registry, 'jt808_admission_skipped_total')) === 1, 5000)
+      t.equal(seen.calls, 3, 'three registry lookups: none for the terminal that left')
+      t.notOk(gw.app.gateway.isConnected(b.v.phone), 'no session for it')
+    })
+
     t.test('queued commands of terminals authenticating together are taken in a few statements, each delivered once', async (t) => {
       const calls: number[] = []
       const counting = new Proxy(backends.store as Store, {

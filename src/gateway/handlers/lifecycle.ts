@@ -67,7 +67,7 @@ export const register: Handler = {
     const b = m.body as Register
     const phone = canonicalPhone(m.phone)
     let authCode: string | undefined
-    const d = await ctx.registryGate.run(async () => {
+    const d = await conn.inLine(() => ctx.registryGate.run(async () => {
       const d = await decide(ctx, phone, b)
       if (d.result !== RegisterResult.OK || !d.vehicle) return d
       authCode = newAuthCode()
@@ -85,7 +85,7 @@ export const register: Handler = {
         registeredAt: ctx.now(),
       })
       return d
-    })
+    }, () => conn.isClosed))
     ctx.metrics.registrations.inc({ result: String(d.result) })
     const body = authCode === undefined ? { replySerial: m.serial, result: d.result } : { replySerial: m.serial, result: d.result, authCode }
     if (conn.send(0x8100, body, m.phone) >= 0) ctx.metrics.acks.inc({ msg_id: '0x8100', result: String(d.result) })
@@ -107,7 +107,7 @@ export const authenticate: Handler = {
     }
     // The whole authentication holds one admission slot (registry, then session state): with a limit
     // of N, at most N handshakes use the database, Redis and the event loop at once during a storm.
-    const reason = await ctx.registryGate.run(async () => {
+    const reason = await conn.inLine(() => ctx.registryGate.run(async () => {
       const found = await ctx.store.getTerminalWithVehicle(phone)
       const terminal = found?.terminal ?? null
       if (!terminal || !terminal.authCodeHash) return 'not_registered'
@@ -134,7 +134,7 @@ export const authenticate: Handler = {
       const [last] = await Promise.all([ctx.state.getLastPosition(vehicle.id).catch(() => null), ctx.sessionStarted(conn)])
       conn.lastAlarm = (last?.alarm ?? 0) >>> 0
       return null
-    })
+    }, () => conn.isClosed))
     if (reason !== null) {
       authFailed(ctx, conn, m, reason)
       return
