@@ -1,7 +1,7 @@
 /**
  * bench/decode: a typical 0x0200 (basic block + mileage, fuel, signal, satellites) decoded from
  * its escaped bytes by decodeFrame, against a bare unescape + XOR pass over the same bytes in
- * the same run. Prints ns/frame for both and the ratio. Targets (issue 2 §5): ≤ 500 ns/frame
+ * the same run; likewise a 0x0200 with the four active-safety items. Prints ns/frame for both and the ratio. Targets (issue 2 §5): ≤ 500 ns/frame
  * and ≤ 2.5× the bare pass.
  *
  *   npm run bench:decode            (BENCH_MS=... to change the time per round, default 300)
@@ -9,6 +9,7 @@
  * CPU time, rounds of decode and baseline alternating: on a shared machine that is the least
  * disturbed estimate. Numbers still vary from run to run; the ratio is the steadier figure.
  */
+import { readFileSync } from 'node:fs'
 import { decodeFrame, encodeMessage, isMessage, type OutgoingMessage } from '../protocol/index.js'
 import { ROUND_MS, round, sinkValue, warm } from './cpu-rounds.js'
 
@@ -40,7 +41,15 @@ const typical: OutgoingMessage = {
 // The same message with bytes that must be escaped (0x7e / 0x7d in the latitude and the serial).
 const escaped: OutgoingMessage = { ...typical, serial: 0x7e7d, body: { ...(typical.body as object), latitude: 8.289917 } as never }
 
-const FRAMES = { typical: frame(typical), 'with escapes': frame(escaped) }
+/**
+ * A 0x0200 carrying the four T/JSATL12 active-safety items (0x64 ADAS, 0x65 DSM, 0x66 TPMS,
+ * 0x67 BSD): the library vector of fixtures/frames.json (source named there).
+ */
+const activeSafetyHex = (JSON.parse(readFileSync(new URL('../fixtures/frames.json', import.meta.url), 'utf8')) as { frames: { name: string; hex: string }[] }).frames.find(
+  (f) => f.name === '0200 with T/JSATL12 items 0x64-0x67',
+)!.hex
+
+const FRAMES = { typical: frame(typical), 'with escapes': frame(escaped), 'active safety': Buffer.from(activeSafetyHex.slice(2, -2), 'hex') }
 
 /**
  * The baseline: one pass that reverses the escaping into a scratch buffer and XORs as it goes
@@ -88,7 +97,7 @@ for (const [name, src] of Object.entries(FRAMES)) {
   if (bareUnescapeXor(src) !== 1) throw new Error('baseline checksum mismatch')
   const { decode, bare, ratio } = compare(src)
   console.log(
-    `${name.padEnd(13)} ${String(src.length + 2).padStart(3)} B frame   decodeFrame ${decode.toFixed(0).padStart(5)} ns/frame   ` +
+    `${name.padEnd(14)} ${String(src.length + 2).padStart(3)} B frame   decodeFrame ${decode.toFixed(0).padStart(5)} ns/frame   ` +
       `unescape+XOR ${bare.toFixed(0).padStart(4)} ns/frame   ratio ${ratio.toFixed(2)}× (median of rounds)`,
   )
 }

@@ -8,7 +8,7 @@
  */
 import type { HasAsSent } from '../bytes.js'
 import type { ProtocolVersion } from '../header.js'
-import { layout, Layout } from '../layout.js'
+import { Layout } from '../layout.js'
 import type { BodyCodec } from '../message.js'
 
 export interface Register extends HasAsSent {
@@ -47,13 +47,16 @@ function isAsciiAlnum(b: number): boolean {
   return (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)
 }
 
-const REGION = new Layout<{ province: number; city: number }>(layout().uint16('province').uint16('city'))
+const REGION = new Layout<Register>([
+  ['u16', 'province'],
+  ['u16', 'city'],
+])
 
 export const register: BodyCodec<Register> = {
   decode(r, h) {
     if (h.version !== 2019 && looks2011(r.buf, r.offset, r.remaining)) h.version = 2011
     const [maker, model, id] = WIDTHS[h.version]
-    const body = REGION.read(r, 'province/city') as Register
+    const body = REGION.read(r, 'province/city')
     body.manufacturer = r.fixedText(maker, 'manufacturer', body)
     body.model = r.fixedText(model, 'model', body)
     body.terminalId = r.fixedText(id, 'terminalId', body)
@@ -63,7 +66,7 @@ export const register: BodyCodec<Register> = {
   },
   encode(w, b, h) {
     const [maker, model, id] = WIDTHS[h.version]
-    w.u16(b.province).u16(b.city)
+    REGION.write(w, b)
     w.fixedText(b.manufacturer, maker, 'manufacturer', b)
     w.fixedText(b.model, model, 'model', b)
     w.fixedText(b.terminalId, id, 'terminalId', b)

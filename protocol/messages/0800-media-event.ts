@@ -4,9 +4,7 @@
  * 2 robbery alarm, 3 collision/rollover, 4 door open, 5 door closed, 6 door speed change,
  * 7 distance), channel BYTE.
  */
-import { layout, Layout } from '../layout.js'
-import type { BodyCodec } from '../message.js'
-import type { BodyWriter } from '../bytes.js'
+import { Layout } from '../layout.js'
 
 export interface MediaEvent {
   mediaId: number
@@ -16,15 +14,13 @@ export interface MediaEvent {
   channel: number
 }
 
-export const MEDIA_HEAD = new Layout<MediaEvent>(
-  layout().uint32('mediaId').uint8('type').uint8('format').uint8('event').uint8('channel'),
-)
+/** The whole 0x0800 body, and the head of 0x0801. */
+export const MEDIA_HEAD = new Layout<MediaEvent>([
+  ['u32', 'mediaId'],
+  ['u8', 'type'],
+  ['u8', 'format'],
+  ['u8', 'event'],
+  ['u8', 'channel'],
+])
 
-export function writeMediaHead(w: BodyWriter, b: MediaEvent): void {
-  w.u32(b.mediaId).u8(b.type).u8(b.format).u8(b.event).u8(b.channel)
-}
-
-export const mediaEvent: BodyCodec<MediaEvent> = {
-  decode: (r) => MEDIA_HEAD.read(r, 'media event'),
-  encode: writeMediaHead,
-}
+export const mediaEvent = MEDIA_HEAD.codec('media event')

@@ -5,7 +5,7 @@
  */
 import type { BodyCodec } from '../message.js'
 import { readLocation, writeLocation, type Location } from './0200-location.js'
-import { MEDIA_HEAD, writeMediaHead, type MediaEvent } from './0800-media-event.js'
+import { MEDIA_HEAD, type MediaEvent } from './0800-media-event.js'
 
 export interface MediaData extends MediaEvent {
   /** Basic position (no additional items). */
@@ -24,7 +24,7 @@ export const mediaData: BodyCodec<MediaData> = {
     return body
   },
   encode(w, b) {
-    writeMediaHead(w, b)
+    MEDIA_HEAD.write(w, b)
     writeLocation(w, b.location)
     w.bytes(Buffer.from(b.data, 'hex'))
   },

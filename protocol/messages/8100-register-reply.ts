@@ -4,7 +4,7 @@
  * registered, 4 no such terminal.
  */
 import type { HasAsSent } from '../bytes.js'
-import { layout, Layout } from '../layout.js'
+import { Layout } from '../layout.js'
 import type { BodyCodec } from '../message.js'
 
 export interface RegisterReply extends HasAsSent {
@@ -22,7 +22,10 @@ export const RegisterResult = {
   NO_SUCH_TERMINAL: 4,
 } as const
 
-const HEAD = new Layout<{ replySerial: number; result: number }>(layout().uint16('replySerial').uint8('result'))
+const HEAD = new Layout<RegisterReply>([
+  ['u16', 'replySerial'],
+  ['u8', 'result'],
+])
 
 export const registerReply: BodyCodec<RegisterReply> = {
   decode(r) {
@@ -31,7 +34,7 @@ export const registerReply: BodyCodec<RegisterReply> = {
     return body
   },
   encode(w, b) {
-    w.u16(b.replySerial).u8(b.result)
+    HEAD.write(w, b)
     if (b.authCode !== undefined) w.text(b.authCode, 'authCode', b)
   },
 }

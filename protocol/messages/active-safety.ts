@@ -4,7 +4,9 @@
  * Every item ends with the 16-byte alarm flag the terminal later quotes in 0x1210 when it
  * uploads the attachments. The same items with the Guangdong (T/GDRTA 002-2020) 40-byte alarm id
  * (see ALARM_ID_LAYOUT) are read too, marked `alarmIdVariant: 'gdrta'`; any other length makes
- * decodeActiveSafety return null and the item stays in `unknown` as hex.
+ * decodeActiveSafety return null and the item stays in `unknown` as hex. Written by hand, decode
+ * beside encode: the items come with 0x0200 reports, and a hand-written reader was the faster
+ * (bench/decode, "active safety").
  *
  *   common head:  alarm id DWORD, flag status BYTE (0 n/a, 1 start, 2 end)
  *   ADAS (47):    type, level, front speed, front distance, deviation type, road sign type,
@@ -17,9 +19,7 @@
  *                 time BCD[6], vehicle status WORD, alarm flag BYTE[16]
  *   alarm flag:   terminal ID BYTE[7], time BCD[6], serial BYTE, attachment count BYTE, reserved BYTE
  */
-import type { Parser } from 'binary-parser'
-import { BodyReader, BodyWriter, decodeFixedGbk, type HasAsSent } from '../bytes.js'
-import { layout, Layout } from '../layout.js'
+import { BodyReader, BodyWriter, type HasAsSent } from '../bytes.js'
 import { bcdTimeDigits, readBcdTime } from '../time.js'
 
 export interface AlarmFlag extends HasAsSent {
@@ -97,137 +97,12 @@ export interface BsdAlarm extends ActiveSafetyCommon {
 
 export type ActiveSafetyItem = AdasAlarm | DsmAlarm | TpmsAlarm | BsdAlarm
 
-export const ALARM_FLAG_LENGTH = 16
-
-// ---- decode: binary-parser layouts -------------------------------------------------------------
-
-const alarmFlagParser = layout()
-  .buffer('terminalId', { length: 7 })
-  .buffer('time', { length: 6 })
-  .uint8('serial')
-  .uint8('attachmentCount')
-  .uint8('reserved')
-
-function tail(p: Parser): Parser {
-  return p
-    .uint8('speed')
-    .uint16('altitude')
-    .uint32('latitude')
-    .uint32('longitude')
-    .buffer('time', { length: 6 })
-    .uint16('vehicleStatus')
-    .nest('alarmFlag', { type: alarmFlagParser })
-}
-
-interface RawFlag {
-  terminalId: Buffer
-  time: Buffer
-  serial: number
-  attachmentCount: number
-  reserved: number
-}
-type Raw<T> = Omit<T, 'time' | 'alarmFlag' | 'reserved'> & { time: Buffer; alarmFlag: RawFlag; reserved?: Buffer }
-
-const ADAS = new Layout<Raw<AdasAlarm>>(
-  tail(
-    layout()
-      .uint32('alarmId')
-      .uint8('flagStatus')
-      .uint8('alarmType')
-      .uint8('alarmLevel')
-      .uint8('frontSpeed')
-      .uint8('frontDistance')
-      .uint8('deviationType')
-      .uint8('roadSignType')
-      .uint8('roadSignData'),
-  ),
-)
-const DSM = new Layout<Raw<DsmAlarm>>(
-  tail(layout().uint32('alarmId').uint8('flagStatus').uint8('alarmType').uint8('alarmLevel').uint8('fatigueLevel').buffer('reserved', { length: 4 })),
-)
-const TPMS_HEAD = new Layout<Raw<TpmsAlarm>>(tail(layout().uint32('alarmId').uint8('flagStatus')))
-const BSD = new Layout<Raw<BsdAlarm>>(tail(layout().uint32('alarmId').uint8('flagStatus').uint8('alarmType')))
-const TYRE_EVENT = new Layout<TyreEvent>(layout().uint8('position').uint16('alarmType').uint16('pressure').uint16('temperature').uint16('battery'))
-
-/** Extra bytes of the Guangdong alarm id over the Jiangsu one. */
-const GD_EXTRA = 40 - ALARM_FLAG_LENGTH
-
-/** Typed item for a T/JSATL12 layout or the same with the Guangdong alarm id, or null (kept as hex by the caller). */
-export function decodeActiveSafety(id: number, value: Buffer): ActiveSafetyItem | null {
-  const js = decodeJiangsu(id, value)
-  if (js !== null) return js
-  // Guangdong: the alarm id ends the common tail; read the item with a Jiangsu-sized id in its place
-  const flagEnd = id === 0x66 ? TPMS_HEAD.size + GD_EXTRA : value.length
-  if (flagEnd > value.length || flagEnd < 40) return null
-  const shaped = Buffer.concat([value.subarray(0, flagEnd - 40), Buffer.alloc(ALARM_FLAG_LENGTH), value.subarray(flagEnd)])
-  const item = decodeJiangsu(id, shaped)
-  if (item === null) return null
-  const r = new BodyReader(value, flagEnd - 40, flagEnd)
-  item.alarmFlag = readAlarmId(r, 'gdrta')
-  item.alarmIdVariant = 'gdrta'
-  return item
-}
-
-function decodeJiangsu(id: number, value: Buffer): ActiveSafetyItem | null {
-  switch (id) {
-    case 0x64:
-      return value.length === ADAS.size ? finish(ADAS.parse(value)) : null
-    case 0x65:
-      return value.length === DSM.size ? finish(DSM.parse(value)) : null
-    case 0x66: {
-      const head = TPMS_HEAD.size
-      if (value.length < head + 1) return null
-      const count = value[head]
-      if (value.length !== head + 1 + count * TYRE_EVENT.size) return null
-      const item = finish(TPMS_HEAD.parse(value)) as TpmsAlarm
-      item.events = []
-      for (let i = 0; i < count; i++) item.events.push(TYRE_EVENT.parse(value.subarray(head + 1 + i * TYRE_EVENT.size)))
-      return item
-    }
-    case 0x67:
-      return value.length === BSD.size ? finish(BSD.parse(value)) : null
-    default:
-      return null
-  }
-}
-
-/** Turns the parsed buffers into text: degrees, ISO times, the flag's terminal ID. */
-function finish<T extends ActiveSafetyCommon>(raw: Raw<T>): T {
-  const item = raw as unknown as T & { reserved?: unknown }
-  item.latitude = raw.latitude / 1e6
-  item.longitude = raw.longitude / 1e6
-  item.time = readBcdTime(raw.time, 0).text
-  item.alarmFlag = readAlarmFlagFrom(raw.alarmFlag)
-  if (raw.reserved) item.reserved = raw.reserved.toString('hex')
-  return item
-}
-
-function readAlarmFlagFrom(raw: RawFlag): AlarmFlag {
-  const flag: AlarmFlag = {
-    terminalId: decodeFixedGbk(raw.terminalId),
-    time: readBcdTime(raw.time, 0).text,
-    serial: raw.serial,
-    attachmentCount: raw.attachmentCount,
-    reserved: raw.reserved,
-  }
-  const canonical = new BodyWriter(7).fixedText(flag.terminalId, 7, 'terminalId', {}).finish()
-  if (!canonical.equals(raw.terminalId)) flag.asSent = { terminalId: raw.terminalId.toString('hex') }
-  return flag
-}
-
-const ALARM_FLAG = new Layout<RawFlag>(alarmFlagParser)
-
-/** Reads a 16-byte alarm flag from a body (0x1210). */
-export function readAlarmFlag(bytes: Buffer): AlarmFlag {
-  return readAlarmFlagFrom(ALARM_FLAG.parse(bytes))
-}
-
 /**
- * The two alarm id layouts the attachment messages (0x9208, 0x1210) carry:
+ * The two alarm id layouts: the 0x0200 items carry either, the attachment messages (0x9208,
+ * 0x1210) the one the platform works with:
  *   jsatl12 (T/JSATL12-2017, Jiangsu):   terminal ID BYTE[7],  time BCD[6], serial, count, reserved BYTE    = 16
  *   gdrta   (T/GDRTA 002-2020, Guangdong): terminal ID BYTE[30], time BCD[6], serial, count, reserved BYTE[2] = 40
  * (the Guangdong width as lucendar/jt808-common reads it: AdasHandler_Gdrta_2020.adasAlmIdLen = 40).
- * The 0x0200 items above are read in the Jiangsu layout only.
  */
 export type AttachmentVariant = 'jsatl12' | 'gdrta'
 export const ATTACHMENT_VARIANTS: readonly AttachmentVariant[] = ['jsatl12', 'gdrta']
@@ -237,10 +112,11 @@ export const ALARM_ID_LAYOUT: Readonly<Record<AttachmentVariant, { terminalId: n
   gdrta: { terminalId: 30, reserved: 2, length: 40 },
 }
 
-/** Reads an alarm id of the given layout (0x9208, 0x1210). */
+// ---- alarm id: decode and encode side by side --------------------------------------------------
+
 export function readAlarmId(r: BodyReader, variant: AttachmentVariant): AlarmFlag {
   const l = ALARM_ID_LAYOUT[variant]
-  const flag = {} as AlarmFlag
+  const flag = { terminalId: '' } as AlarmFlag
   flag.terminalId = r.fixedText(l.terminalId, 'terminalId', flag)
   flag.time = readBcdTime(r.bytes(6, 'alarm time'), 0).text
   flag.serial = r.u8('alarm serial')
@@ -258,20 +134,56 @@ export function writeAlarmId(w: BodyWriter, f: AlarmFlag, variant: AttachmentVar
   else w.u16(f.reserved ?? 0)
 }
 
-// ---- encode -------------------------------------------------------------------------------------
+// ---- items: decode and encode side by side -----------------------------------------------------
 
-export function writeAlarmFlag(w: BodyWriter, f: AlarmFlag): void {
-  w.fixedText(f.terminalId, 7, 'terminalId', f)
-  w.bcd(bcdTimeDigits(f.time), 6)
-  w.u8(f.serial).u8(f.attachmentCount).u8(f.reserved ?? 0)
+/** Bytes of an item before its common tail (alarm id, flag status and the type's own fields). */
+const HEAD_LENGTH: Readonly<Record<number, number>> = { 0x64: 12, 0x65: 12, 0x66: 5, 0x67: 6 }
+/** The common tail without its alarm id: speed, altitude, latitude, longitude, time, vehicle status. */
+const TAIL_LENGTH = 19
+const TYRE_EVENT_LENGTH = 9
+
+/** The length an item of this id has with the variant's alarm id, given its bytes (TPMS counts its events); -1: none. */
+function itemLength(id: number, value: Buffer, variant: AttachmentVariant): number {
+  const head = HEAD_LENGTH[id]
+  if (head === undefined) return -1
+  const fixed = head + TAIL_LENGTH + ALARM_ID_LAYOUT[variant].length
+  if (id !== 0x66) return fixed
+  return fixed < value.length ? fixed + 1 + value[fixed] * TYRE_EVENT_LENGTH : -1
 }
 
-function writeTail(w: BodyWriter, x: ActiveSafetyCommon): void {
-  w.u8(x.speed).u16(x.altitude)
-  w.u32(Math.round(x.latitude * 1e6)).u32(Math.round(x.longitude * 1e6))
-  w.bcd(bcdTimeDigits(x.time), 6).u16(x.vehicleStatus)
-  if (x.alarmIdVariant === 'gdrta') writeAlarmId(w, x.alarmFlag, 'gdrta')
-  else writeAlarmFlag(w, x.alarmFlag)
+/** Typed item for a T/JSATL12 layout or the same with the Guangdong alarm id, or null (kept as hex by the caller). */
+export function decodeActiveSafety(id: number, value: Buffer): ActiveSafetyItem | null {
+  for (const variant of ATTACHMENT_VARIANTS) {
+    if (itemLength(id, value, variant) !== value.length) continue
+    const item = readItem(new BodyReader(value), id, variant)
+    if (variant === 'gdrta') item.alarmIdVariant = 'gdrta'
+    return item
+  }
+  return null
+}
+
+function readItem(r: BodyReader, id: number, variant: AttachmentVariant): ActiveSafetyItem {
+  const alarmId = r.u32('alarm id')
+  const flagStatus = r.u8('flag status')
+  switch (id) {
+    case 0x64: {
+      const a = { alarmId, flagStatus, alarmType: r.u8(), alarmLevel: r.u8(), frontSpeed: r.u8(), frontDistance: r.u8(), deviationType: r.u8(), roadSignType: r.u8(), roadSignData: r.u8() }
+      return readTail(r, a as AdasAlarm, variant)
+    }
+    case 0x65: {
+      const d = { alarmId, flagStatus, alarmType: r.u8(), alarmLevel: r.u8(), fatigueLevel: r.u8(), reserved: r.bytes(4, 'reserved').toString('hex') }
+      return readTail(r, d as DsmAlarm, variant)
+    }
+    case 0x66: {
+      const t = readTail(r, { alarmId, flagStatus } as TpmsAlarm, variant)
+      const count = r.u8('event count')
+      t.events = []
+      for (let i = 0; i < count; i++) t.events.push({ position: r.u8(), alarmType: r.u16(), pressure: r.u16(), temperature: r.u16(), battery: r.u16() })
+      return t
+    }
+    default:
+      return readTail(r, { alarmId, flagStatus, alarmType: r.u8() } as BsdAlarm, variant)
+  }
 }
 
 export function encodeActiveSafety(id: number, item: ActiveSafetyItem): Buffer {
@@ -304,4 +216,22 @@ export function encodeActiveSafety(id: number, item: ActiveSafetyItem): Buffer {
       break
   }
   return w.finish()
+}
+
+function readTail<T extends ActiveSafetyCommon>(r: BodyReader, x: T, variant: AttachmentVariant): T {
+  x.speed = r.u8('speed')
+  x.altitude = r.u16('altitude')
+  x.latitude = r.u32('latitude') / 1e6
+  x.longitude = r.u32('longitude') / 1e6
+  x.time = readBcdTime(r.bytes(6, 'time'), 0).text
+  x.vehicleStatus = r.u16('vehicle status')
+  x.alarmFlag = readAlarmId(r, variant)
+  return x
+}
+
+function writeTail(w: BodyWriter, x: ActiveSafetyCommon): void {
+  w.u8(x.speed).u16(x.altitude)
+  w.u32(Math.round(x.latitude * 1e6)).u32(Math.round(x.longitude * 1e6))
+  w.bcd(bcdTimeDigits(x.time), 6).u16(x.vehicleStatus)
+  writeAlarmId(w, x.alarmFlag, x.alarmIdVariant ?? 'jsatl12')
 }

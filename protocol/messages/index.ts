@@ -1,76 +1,63 @@
 /**
- * The message table: one entry per message id, used by both decode and encode.
- * BodyMap gives each id its body type; CODECS gives it the codec.
+ * The message table: one entry per message id, the one place an id is added. Decode and encode
+ * both go through CODECS; BodyMap (each id's body type) and KnownMsgId follow from it, and the
+ * gateway's metrics label every id in it. The message modules are exported from here.
  */
 import type { BodyCodec } from '../message.js'
-import { emptyBody, generalReply, type EmptyBody, type GeneralReply } from './general.js'
-import { location, type Location } from './0200-location.js'
-import { register, type Register } from './0100-register.js'
-import { registerReply, type RegisterReply } from './8100-register-reply.js'
-import { auth, type Auth } from './0102-auth.js'
-import { resendRequest, terminalResendRequest, type ResendRequest } from './8003-resend-request.js'
-import { serverTime, type ServerTime } from './8004-server-time.js'
-import { paramsReply, setParams, type ParamsReply, type SetParams } from './8103-terminal-params.js'
-import { terminalControl, type TerminalControl } from './8105-terminal-control.js'
-import { terminalAttributes, type TerminalAttributes } from './0107-terminal-attributes.js'
-import { locationReply, type LocationReply } from './0201-location-reply.js'
-import { tracking, type Tracking } from './8202-tracking.js'
-import { alarmConfirm, type AlarmConfirm } from './8203-alarm-confirm.js'
-import { waybill, type Waybill } from './0701-waybill.js'
-import { driverIdentity, type DriverIdentity } from './0702-driver-identity.js'
-import { locationBatch, type LocationBatch } from './0704-location-batch.js'
-import { textMessage, type TextMessage } from './8300-text.js'
-import { mediaEvent, type MediaEvent } from './0800-media-event.js'
-import { mediaData, type MediaData } from './0801-media-data.js'
-import { mediaReply, type MediaReply } from './8800-media-reply.js'
-import { passThrough, type PassThrough } from './0900-passthrough.js'
-import { alarmAttachments, type AlarmAttachments } from './1210-alarm-attachments.js'
-import { attachmentFileInfo, type AttachmentFileInfo } from './1211-attachment-file.js'
-import { attachmentUploadInstruction, type AttachmentUploadInstruction } from './9208-attachment-upload.js'
-import { uploadCompleteReply, type UploadCompleteReply } from './9212-upload-complete-reply.js'
+import { emptyBody, generalReply } from './general.js'
+import { location } from './0200-location.js'
+import { register } from './0100-register.js'
+import { registerReply } from './8100-register-reply.js'
+import { auth } from './0102-auth.js'
+import { resendRequest, terminalResendRequest } from './8003-resend-request.js'
+import { serverTime } from './8004-server-time.js'
+import { paramsReply, setParams } from './8103-terminal-params.js'
+import { terminalControl } from './8105-terminal-control.js'
+import { terminalAttributes } from './0107-terminal-attributes.js'
+import { locationReply } from './0201-location-reply.js'
+import { tracking } from './8202-tracking.js'
+import { alarmConfirm } from './8203-alarm-confirm.js'
+import { waybill } from './0701-waybill.js'
+import { driverIdentity } from './0702-driver-identity.js'
+import { locationBatch } from './0704-location-batch.js'
+import { textMessage } from './8300-text.js'
+import { mediaEvent } from './0800-media-event.js'
+import { mediaData } from './0801-media-data.js'
+import { mediaReply } from './8800-media-reply.js'
+import { passThrough } from './0900-passthrough.js'
+import { alarmAttachments } from './1210-alarm-attachments.js'
+import { attachmentFileInfo } from './1211-attachment-file.js'
+import { attachmentUploadInstruction } from './9208-attachment-upload.js'
+import { uploadCompleteReply } from './9212-upload-complete-reply.js'
 
-export interface BodyMap {
-  0x0001: GeneralReply
-  0x8001: GeneralReply
-  0x0002: EmptyBody
-  0x0003: EmptyBody
-  0x0004: EmptyBody
-  0x8004: ServerTime
-  0x0005: ResendRequest
-  0x8003: ResendRequest
-  0x0100: Register
-  0x8100: RegisterReply
-  0x0102: Auth
-  0x8103: SetParams
-  0x8104: EmptyBody
-  0x0104: ParamsReply
-  0x8105: TerminalControl
-  0x8107: EmptyBody
-  0x0107: TerminalAttributes
-  0x0200: Location
-  0x8201: EmptyBody
-  0x0201: LocationReply
-  0x8202: Tracking
-  0x8203: AlarmConfirm
-  0x0701: Waybill
-  0x0702: DriverIdentity
-  0x0704: LocationBatch
-  0x8300: TextMessage
-  0x0800: MediaEvent
-  0x0801: MediaData
-  0x8800: MediaReply
-  0x0900: PassThrough
-  0x8900: PassThrough
-  0x1210: AlarmAttachments
-  0x1211: AttachmentFileInfo
-  0x1212: AttachmentFileInfo
-  0x9208: AttachmentUploadInstruction
-  0x9212: UploadCompleteReply
-}
+export * from './general.js'
+export * from './0200-location.js'
+export * from './active-safety.js'
+export * from './0100-register.js'
+export * from './8100-register-reply.js'
+export * from './0102-auth.js'
+export * from './8003-resend-request.js'
+export * from './8004-server-time.js'
+export * from './8103-terminal-params.js'
+export * from './8105-terminal-control.js'
+export * from './0107-terminal-attributes.js'
+export * from './0201-location-reply.js'
+export * from './8202-tracking.js'
+export * from './8203-alarm-confirm.js'
+export * from './0701-waybill.js'
+export * from './0702-driver-identity.js'
+export * from './0704-location-batch.js'
+export * from './8300-text.js'
+export * from './0800-media-event.js'
+export * from './0801-media-data.js'
+export * from './8800-media-reply.js'
+export * from './0900-passthrough.js'
+export * from './1210-alarm-attachments.js'
+export * from './1211-attachment-file.js'
+export * from './9208-attachment-upload.js'
+export * from './9212-upload-complete-reply.js'
 
-export type KnownMsgId = keyof BodyMap
-
-export const CODECS: { [K in KnownMsgId]: BodyCodec<BodyMap[K]> } = {
+export const CODECS = {
   0x0001: generalReply,
   0x8001: generalReply,
   0x0002: emptyBody,
@@ -107,7 +94,15 @@ export const CODECS: { [K in KnownMsgId]: BodyCodec<BodyMap[K]> } = {
   0x1212: attachmentFileInfo,
   0x9208: attachmentUploadInstruction,
   0x9212: uploadCompleteReply,
-}
+} satisfies Readonly<Record<number, BodyCodec<unknown>>>
+
+/** The body type a codec decodes to and encodes from. */
+type BodyOf<C> = C extends BodyCodec<infer B> ? B : never
+
+/** Each message id's body type, from its codec. */
+export type BodyMap = { [K in keyof typeof CODECS]: BodyOf<(typeof CODECS)[K]> }
+
+export type KnownMsgId = keyof BodyMap
 
 export function isKnownMsgId(id: number): id is KnownMsgId {
   return Object.prototype.hasOwnProperty.call(CODECS, id)

@@ -1,10 +1,11 @@
 /**
  * Gateway metrics on a prom-client registry passed in (the API serves /metrics from it).
- * Label values are bounded: message ids outside the known table count as "other", so a
- * terminal sending random ids cannot grow the label set.
+ * Label values are bounded: message ids neither handled (HANDLERS) nor in the codec's table
+ * count as "other", so a terminal sending random ids cannot grow the label set.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { isKnownMsgId } from '../../protocol/messages/index.js'
+import { CODECS, hexId } from '../../protocol/index.js'
+import { HANDLERS } from './handlers/index.js'
 
 export interface GatewayMetrics {
   connections: Gauge
@@ -31,14 +32,16 @@ export interface GatewayMetrics {
   generalReplySent(result: number): void
 }
 
-/** Ids the gateway handles (labelled by their hex); everything else is "other". */
-const HANDLED_IDS = new Set([
-  0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x0100, 0x0102, 0x0104, 0x0107, 0x0108, 0x0200, 0x0201, 0x0500, 0x0701, 0x0702, 0x0704,
-  0x0800, 0x0801, 0x0802, 0x0805, 0x0900, 0x0302,
-])
+/**
+ * The msg_id label of every id with one of its own: the ids the gateway handles and the ids the
+ * codec knows, both read from their tables so the set cannot drift from them.
+ */
+const MSG_ID_LABELS: ReadonlyMap<number, string> = new Map(
+  [...HANDLERS.keys(), ...Object.keys(CODECS).map(Number)].map((id) => [id, '0x' + hexId(id)]),
+)
 
 export function msgIdLabel(id: number): string {
-  return HANDLED_IDS.has(id) || isKnownMsgId(id) ? '0x' + id.toString(16).padStart(4, '0') : 'other'
+  return MSG_ID_LABELS.get(id) ?? 'other'
 }
 
 /**
