@@ -438,7 +438,7 @@ async function startGateway(schema: string, workers: number, port: number, httpP
   return {
     proc,
     pids: () => gatewayPids(proc.pid!),
-    metrics: async () => (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text().catch(() => ''),
+    metrics: () => fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(30_000) }).then((r) => r.text()).catch(() => ''),
   }
 }
 
@@ -582,10 +582,11 @@ async function main(): Promise<void> {
     const lat = (await Promise.all(clients.map((c) => request<{ values: number[] }>(c, { type: 'latencies' }, 'latencies')))).flatMap((l) => l.values).sort((a, b) => a - b)
     const metrics = await gw.metrics()
     const overload = Number(/jt808_connections_closed_total\{reason="auth_overload"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+    const skipped = Number(/^jt808_admission_skipped_total (\d+)/m.exec(metrics)?.[1] ?? 0)
     console.log(`storm            SIGKILL of ${pids.length} gateway processes with ${acked0} positions acknowledged; restarted ${((restartedAt - killedAt) / 1000).toFixed(1)} s later (--down ${args.down} s + start)`)
     console.log(`  re-authenticated  ${back.online} / ${n}: 99 % in ${(t99 / 1000).toFixed(1)} s, ${back.online === n ? `100 % in ${(t100 / 1000).toFixed(1)} s` : `NOT all within ${args['storm-timeout']} s`} after the restart (${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill); the ${back.immediate} retrying every 100 ms all in ${(tImmediate / 1000).toFixed(1)} s (the rest wait out their backoff, up to 32 s)`)
     console.log(`  gateway CPU       ${(((r1.cpuS - r0.cpuS) * 1000) / n).toFixed(2)} ms per terminal from the restart to 100 % (${(((cpu99 - r0.cpuS) * 1000) / n).toFixed(2)} to 99 %; includes the blind-area uploads)`)
-    console.log(`  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`)
+    console.log(`  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; handshakes skipped (terminal gone while in line) ${skipped}; ${metrics ? '' : '(no /metrics answer) '} generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`)
     console.log(`  ack latency       0x0200 of terminals already back during the storm: ${lat.length} acks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${(lat[lat.length - 1] ?? NaN).toFixed(1)} ms`)
 
     // 4. settle: everything acknowledged, then compared with the rows stored
