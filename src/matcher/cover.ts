@@ -4,7 +4,7 @@
  * Versions per plate let a vehicle's cover be rebuilt only after a waybill touching it changed.
  */
 import type { MatcherConfig } from './config.js'
-import { Polyline } from './geo.js'
+import { Polyline } from '../geo.js'
 import type { Cover } from './long-rules.js'
 import { activeIntervals, normalizeQualification, plateKey, type Waybill } from './waybill.js'
 
