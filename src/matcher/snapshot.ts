@@ -8,7 +8,7 @@
  * JSON cannot carry NaN and ±Infinity, which the engine uses as "unset": encodeSnapshot /
  * decodeSnapshot write them as tagged strings.
  */
-import type { Anomaly } from '../domain.js'
+import type { Tracked } from './book.js'
 import type { Card } from './vehicle-state.js'
 import type { Item } from './timeline.js'
 
@@ -19,14 +19,8 @@ import type { Item } from './timeline.js'
  */
 export const SNAPSHOT_VERSION = 2
 
-export interface TrackedSnapshot {
-  a: Anomaly
-  anchor: number
-  sub: number
-  lastEmit: number
-  restored: boolean
-  refuted: boolean
-}
+/** A followed anomaly as the book holds it, less what only a late replay in progress sets. */
+export type TrackedSnapshot = Omit<Tracked, 'staged' | 'fragment'>
 
 /** A timed rule: its timer, the index of its open anomaly (-1: none) and its own fields. */
 export interface RuleSnapshot {
