@@ -18,7 +18,7 @@ import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
 import { coverAt, coverEndBefore, coverStartOf, WaybillCover } from './cover.js'
 import { replayLate, round6, type LateHost } from './late.js'
 import { deriveLongRules } from './long-rules.js'
-import { loadRules, pointRuleOf, rulesDue, saveRules, stepRules, tickRules, TERMINAL_ALARM, type RuleEnv } from './point-rules.js'
+import { enabledRules, loadRules, NOT_DRIFT, pointRuleOf, REANCHOR, rulesDue, saveRules, stepRules, tickRules, TERMINAL_ALARM, type RuleEnv } from './point-rules.js'
 import type { AlarmRule } from './rules.js'
 import { SNAPSHOT_VERSION, type VehicleSnapshot } from './snapshot.js'
 import { beijingDayStart, parseClock } from './time.js'
@@ -87,6 +87,7 @@ export class MatcherEngine implements LateHost {
       hasZones: zones !== NO_ZONES,
       nightBanClock: this.cfg.nightBans.map((w) => [parseClock(w.from) ?? 0, parseClock(w.to) ?? 0] as const),
       cover: this.cover,
+      phases: enabledRules(this.cfg),
     }
     this.book = new AnomalyBook({
       cfg: this.cfg,
@@ -130,7 +131,7 @@ export class MatcherEngine implements LateHost {
     this.book.current = v
     const dsm = noteDsmFatigue(v, p)
     const sink = this.book.live
-    stepRules('every', v.rules, { p, v, sink }, this.env)
+    stepRules('every', v, p, v, sink, this.env)
     if (invalidReason(p, this.cfg) !== null) {
       this.counters.invalid++
       this.schedule(v)
@@ -145,7 +146,7 @@ export class MatcherEngine implements LateHost {
     v.lastLat = p.latitude
     v.lastLon = p.longitude
     v.lastSpeed = p.speed
-    stepRules('valid', v.rules, { p, v, sink }, this.env)
+    stepRules('valid', v, p, v, sink, this.env)
     if (p.blindArea) {
       // blind-area data arriving in order is still late data: judge the batch once, at flushLate()
       v.deferDerive = true
@@ -222,7 +223,7 @@ export class MatcherEngine implements LateHost {
   /** The platform confirmed alarm bits with 0x8203. */
   alarmConfirmed(vehicleId: number, bits: number, at: number): void {
     const v = this.byId.get(vehicleId)
-    const alarms = v?.rules.get(TERMINAL_ALARM) as AlarmRule<Tracked> | undefined
+    const alarms = v?.rules?.get(TERMINAL_ALARM) as AlarmRule<Tracked> | undefined
     if (!v || !alarms) return
     this.book.current = v
     alarms.confirm(bits >>> 0, at)
@@ -237,7 +238,7 @@ export class MatcherEngine implements LateHost {
     for (const v of this.byKey.values()) {
       if (v.tickDue > now) continue
       this.book.current = v
-      tickRules(v.rules, now)
+      tickRules(v, now)
       this.deriveLong(v, now, false)
       this.checkDriver(v, now)
       this.forget(v, now)
@@ -289,8 +290,8 @@ export class MatcherEngine implements LateHost {
       const rule = pointRuleOf(a.type)
       const tr = this.book.adopt(v, a, rule?.subOf?.(a) ?? -1)
       if (rule?.adopt) {
-        const s = rule.adopt(v.rules.get(rule) ?? null, tr, this.book.live, this.cfg)
-        if (s !== null) v.rules.set(rule, s)
+        const s = rule.adopt(v.rules?.get(rule) ?? null, tr, this.book.live, this.cfg)
+        if (s !== null) (v.rules ??= new Map()).set(rule, s)
       }
       if (a.type === 'WAYBILL_WITHOUT_POSITION') v.silenceOpen = true
       // a point rule's state is not in the store: unless the rule can take it over, it ends where it was last seen
@@ -487,7 +488,7 @@ export class MatcherEngine implements LateHost {
     if (!isDrift) {
       v.driftAgree = 0
       v.rejT = NaN
-      stepRules('judged', v.rules, { p, v, sink, drift: { drift: false, impliedKmh: 0, jumpKm: 0, anchor: null, reanchor: false } }, this.env)
+      stepRules('judged', v, p, v, sink, this.env, NOT_DRIFT)
       return false
     }
     this.counters.drift++
@@ -502,7 +503,7 @@ export class MatcherEngine implements LateHost {
     v.rejLon = p.longitude
     if (v.driftAgree + 1 >= this.cfg.driftReanchorPoints && this.cfg.driftReanchorPoints > 0) {
       // trust the newcomers: what lies between is unknown
-      stepRules('judged', v.rules, { p, v, sink, drift: { drift: false, impliedKmh: 0, jumpKm: 0, anchor: null, reanchor: true } }, this.env)
+      stepRules('judged', v, p, v, sink, this.env, REANCHOR)
       v.motion.flush()
       v.timeline.appendGap(v.lastT, p.deviceTime, v.lastLat, v.lastLon, v.lastSpeed, p.latitude, p.longitude, p.speed)
       v.motion.seed(p.deviceTime, p.latitude, p.longitude, p.speed)
@@ -515,7 +516,7 @@ export class MatcherEngine implements LateHost {
       this.deriveLong(v, p.deviceTime, false)
       return true
     }
-    stepRules('judged', v.rules, { p, v, sink, drift: { drift: true, impliedKmh: implied, jumpKm: km, anchor: [round6(v.lastLon), round6(v.lastLat), v.lastT], reanchor: false } }, this.env)
+    stepRules('judged', v, p, v, sink, this.env, { drift: true, impliedKmh: implied, jumpKm: km, anchor: [round6(v.lastLon), round6(v.lastLat), v.lastT], reanchor: false })
     return true
   }
 

@@ -9,7 +9,7 @@ import type { CommittedPosition } from '../domain.js'
 import { distanceKm } from '../geo.js'
 import { rank, uniqueId, type AnomalyBook, type Tracked } from './book.js'
 import type { MatcherConfig } from './config.js'
-import { finishRules, pointRuleOf, stepRules, type RuleEnv, type RuleStates } from './point-rules.js'
+import { finishRules, pointRuleOf, stepRules, type RuleEnv, type RuleHolder } from './point-rules.js'
 import type { Fix } from './rules.js'
 import { invalidReason } from './validity.js'
 import type { VehicleState } from './vehicle-state.js'
@@ -33,7 +33,7 @@ export function replayLate(host: LateHost, v: VehicleState, batch: CommittedPosi
   book.beginStaging(v)
   // fixes grouped by the timeline GAP they fall in (or none)
   const groups = new Map<number, Fix[]>()
-  let seg: RuleStates = new Map()
+  let seg: RuleHolder = { rules: null }
   let prevT = NaN
   let prevGap = -2
   let anchor: { t: number; lat: number; lon: number } | null = null
@@ -46,8 +46,8 @@ export function replayLate(host: LateHost, v: VehicleState, batch: CommittedPosi
     const gapIdx = v.timeline.gapContaining(p.deviceTime)
     const split = !Number.isNaN(prevT) && (p.deviceTime - prevT > cfg.gapMs || gapIdx !== prevGap)
     if (split) {
-      finishRules(seg, prevT)
-      seg = new Map()
+      finishRules(seg.rules, prevT)
+      seg = { rules: null }
     }
     if (split || Number.isNaN(prevT)) {
       // a segment inside a gap is judged for drift against the fix before the gap
@@ -56,7 +56,7 @@ export function replayLate(host: LateHost, v: VehicleState, batch: CommittedPosi
     }
     prevT = p.deviceTime
     prevGap = gapIdx
-    stepRules('every', seg, { p, v, sink }, env)
+    stepRules('every', seg, p, v, sink, env)
     if (invalidReason(p, cfg) !== null) {
       counters.invalid++
       continue
@@ -65,21 +65,21 @@ export function replayLate(host: LateHost, v: VehicleState, batch: CommittedPosi
       const km = distanceKm(anchor.lat, anchor.lon, p.latitude, p.longitude)
       const implied = (km / (p.deviceTime - anchor.t)) * 3_600_000
       const drift = implied > cfg.driftSpeedKmh && km > cfg.driftMinKm
-      stepRules('judged', seg, { p, v, sink, drift: { drift, impliedKmh: implied, jumpKm: km, anchor: [round6(anchor.lon), round6(anchor.lat), anchor.t], reanchor: false } }, env)
+      stepRules('judged', seg, p, v, sink, env, { drift, impliedKmh: implied, jumpKm: km, anchor: [round6(anchor.lon), round6(anchor.lat), anchor.t], reanchor: false })
       if (drift) {
         counters.drift++
         continue
       }
     }
     anchor = { t: p.deviceTime, lat: p.latitude, lon: p.longitude }
-    stepRules('valid', seg, { p, v, sink }, env)
+    stepRules('valid', seg, p, v, sink, env)
     if (gapIdx >= 0) {
       const list = groups.get(gapIdx)
       if (list) list.push(p)
       else groups.set(gapIdx, [p])
     }
   }
-  if (!Number.isNaN(prevT)) finishRules(seg, prevT)
+  if (!Number.isNaN(prevT)) finishRules(seg.rules, prevT)
   // splice from the last gap backwards so earlier indexes stay valid
   const idx = [...groups.keys()].sort((a, b) => b - a)
   for (const i of idx) v.timeline.spliceGap(i, groups.get(i)!)

@@ -26,6 +26,8 @@ export interface RuleEnv {
   /** the night-ban windows' daily clock times, parsed once */
   readonly nightBanClock: ReadonlyArray<readonly [number, number]>
   readonly cover: WaybillCover
+  /** the enabled rules by phase (enabledRules(cfg)) */
+  readonly phases: RulePhases
 }
 
 /** The engine's verdict on a fix's jump from the anchor, for the rules that look at it. */
@@ -38,25 +40,22 @@ export interface DriftVerdict {
   reanchor: boolean
 }
 
-export interface RuleInput {
-  p: CommittedPosition
-  v: VehicleState
-  /** where a rule created now reports (bound for its lifetime) */
-  sink: AnomalySink<Tracked>
-  /** for rules on 'judged' fixes */
-  drift?: DriftVerdict
-}
+/** The verdict on the fixes that were not drift (shared: the common case allocates nothing). */
+export const NOT_DRIFT: DriftVerdict = Object.freeze({ drift: false, impliedKmh: 0, jumpKm: 0, anchor: null, reanchor: false })
+/** The verdict when the engine re-anchors on the rejected fixes. */
+export const REANCHOR: DriftVerdict = Object.freeze({ drift: false, impliedKmh: 0, jumpKm: 0, anchor: null, reanchor: true })
 
 /**
  * One point rule. `on` says which fixes it sees: 'every' fix with an orderable time (before the
  * validity check), 'judged' valid fixes with the drift verdict, or 'valid' fixes that were not
- * drift. It runs while cfg.enabled[type]. step gets the rule's state (null: idle) and returns the
- * new one (null: idle again, the map forgets it).
+ * drift. It runs while cfg.enabled[type]. step gets the rule's state (null: idle), the fix, its
+ * vehicle, the sink a rule created now reports to (bound for its lifetime), and for 'judged'
+ * rules the drift verdict; it returns the new state (null: idle again, the map forgets it).
  */
 export interface PointRule<S> {
   readonly type: AnomalyType
   readonly on: 'every' | 'judged' | 'valid'
-  step(s: S | null, x: RuleInput, env: RuleEnv): S | null
+  step(s: S | null, p: CommittedPosition, v: VehicleState, sink: AnomalySink<Tracked>, env: RuleEnv, drift?: DriftVerdict): S | null
   /** wall-clock progress with no fix (only rules whose episodes can end by time alone) */
   tick?(s: S, now: number): S | null
   /** when a tick must next look at the vehicle for this rule */
@@ -77,6 +76,11 @@ export interface PointRule<S> {
 /** A vehicle's (or a late segment's) busy rule states. */
 export type RuleStates = Map<PointRule<unknown>, unknown>
 
+/** Who keeps rule states: null while no rule is busy (most vehicles, most of the time: no Map). */
+export interface RuleHolder {
+  rules: RuleStates | null
+}
+
 /** Lets a typed entry stand in the list (the list is heterogeneous in S). */
 function entry<S>(r: PointRule<S>): PointRule<unknown> {
   return r as unknown as PointRule<unknown>
@@ -89,7 +93,7 @@ function timed<R extends { timer: object; handle: Tracked | null }>(s: R, indexO
 export const OVERSPEED = entry<OverspeedRule<Tracked>>({
   type: 'OVERSPEED',
   on: 'valid',
-  step(s, { p, sink }, env) {
+  step(s, p, _v, sink, env) {
     const cfg = env.cfg
     let limit = cfg.defaultSpeedLimitKmh
     let zone: string | null = null
@@ -125,7 +129,7 @@ interface RouteState {
 export const ROUTE_DEVIATION = entry<RouteState>({
   type: 'ROUTE_DEVIATION',
   on: 'valid',
-  step(s, { p, v, sink }, env) {
+  step(s, p, v, sink, env) {
     if (!env.cover.mayCover(v)) return s
     const e = env.cover.ownEntryAt(v, p.deviceTime)
     if (e && e.route) {
@@ -157,7 +161,7 @@ export const ROUTE_DEVIATION = entry<RouteState>({
 export const POSITION_DRIFT = entry<DriftRule<Tracked>>({
   type: 'POSITION_DRIFT',
   on: 'judged',
-  step(s, { p, sink, drift: d }, env) {
+  step(s, p, _v, sink, env, d) {
     if (!d || (!s && !d.drift)) return s
     // what lies between the old anchor and the new one is unknown: the episode says so
     if (d.reanchor && s?.handle) Object.assign(s.handle.a.evidence, { reanchored: true })
@@ -174,7 +178,7 @@ export const POSITION_DRIFT = entry<DriftRule<Tracked>>({
 export const TERMINAL_ALARM = entry<AlarmRule<Tracked>>({
   type: 'TERMINAL_ALARM',
   on: 'every',
-  step(s, { p, sink }, env) {
+  step(s, p, _v, sink, env) {
     if (!s && p.alarm === 0) return null
     const rule = s ?? new AlarmRule(sink, env.cfg)
     rule.step(p.deviceTime, p.alarm)
@@ -209,7 +213,7 @@ export const TERMINAL_ALARM = entry<AlarmRule<Tracked>>({
 export const NIGHT_DRIVING_RESTRICTED = entry<Array<NightBanRule<Tracked> | null>>({
   type: 'NIGHT_DRIVING_RESTRICTED',
   on: 'valid',
-  step(s, { p, sink }, env) {
+  step(s, p, _v, sink, env) {
     const cfg = env.cfg
     if (!cfg.nightBans.length) return s
     const rules = s ?? cfg.nightBans.map(() => null)
@@ -242,11 +246,16 @@ export const NIGHT_DRIVING_RESTRICTED = entry<Array<NightBanRule<Tracked> | null
  */
 export const POINT_RULES: readonly PointRule<unknown>[] = [OVERSPEED, ROUTE_DEVIATION, POSITION_DRIFT, TERMINAL_ALARM, NIGHT_DRIVING_RESTRICTED]
 
-const BY_PHASE = {
-  every: POINT_RULES.filter((r) => r.on === 'every'),
-  judged: POINT_RULES.filter((r) => r.on === 'judged'),
-  valid: POINT_RULES.filter((r) => r.on === 'valid'),
+/** The enabled rules by phase, for a configuration (the engine computes it once). */
+export type RulePhases = Readonly<Record<PointRule<unknown>['on'], readonly PointRule<unknown>[]>>
+
+export function enabledRules(cfg: MatcherConfig): RulePhases {
+  const on = (phase: PointRule<unknown>['on']) => POINT_RULES.filter((r) => r.on === phase && cfg.enabled[r.type])
+  return { every: on('every'), judged: on('judged'), valid: on('valid') }
 }
+
+/** The rules a tick must look at (those with a due time). */
+const WITH_DUE = POINT_RULES.filter((r) => r.due)
 const BY_TYPE = new Map<AnomalyType, PointRule<unknown>>(POINT_RULES.map((r) => [r.type, r]))
 
 export function pointRuleOf(type: AnomalyType): PointRule<unknown> | undefined {
@@ -254,36 +263,52 @@ export function pointRuleOf(type: AnomalyType): PointRule<unknown> | undefined {
 }
 
 /** Steps the enabled rules of one phase on a fix, keeping their states in `states`. */
-export function stepRules(phase: PointRule<unknown>['on'], states: RuleStates, x: RuleInput, env: RuleEnv): void {
-  for (const r of BY_PHASE[phase]) {
-    if (!env.cfg.enabled[r.type]) continue
-    const s = states.get(r) ?? null
-    const next = r.step(s, x, env)
+export function stepRules(phase: PointRule<unknown>['on'], holder: RuleHolder, p: CommittedPosition, v: VehicleState, sink: AnomalySink<Tracked>, env: RuleEnv, drift?: DriftVerdict): void {
+  const rules = env.phases[phase]
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]
+    const states = holder.rules
+    const s = states ? (states.get(r) ?? null) : null
+    const next = r.step(s, p, v, sink, env, drift)
     if (next === null) {
-      if (s !== null) states.delete(r)
-    } else if (next !== s) states.set(r, next)
+      if (s !== null) forget(holder, r)
+    } else if (next !== s) (holder.rules ??= new Map()).set(r, next)
   }
 }
 
+function forget(holder: RuleHolder, r: PointRule<unknown>): void {
+  const states = holder.rules!
+  states.delete(r)
+  if (!states.size) holder.rules = null
+}
+
 /** Wall-clock progress for the rules that can end by time alone. */
-export function tickRules(states: RuleStates, now: number): void {
+export function tickRules(holder: RuleHolder, now: number): void {
+  const states = holder.rules
+  if (!states) return
   for (const [r, s] of states) {
     if (!r.tick) continue
     const next = r.tick(s, now)
     if (next === null) states.delete(r)
     else if (next !== s) states.set(r, next)
   }
+  if (!states.size) holder.rules = null
 }
 
 /** The earliest moment a busy rule wants a tick. */
-export function rulesDue(states: RuleStates): number {
+export function rulesDue(states: RuleStates | null): number {
   let due = Infinity
-  for (const [r, s] of states) if (r.due) due = Math.min(due, r.due(s))
+  if (!states) return due
+  for (const r of WITH_DUE) {
+    const s = states.get(r)
+    if (s !== undefined) due = Math.min(due, r.due!(s))
+  }
   return due
 }
 
 /** End of a late segment: each busy rule ends at t, in list order. */
-export function finishRules(states: RuleStates, t: number): void {
+export function finishRules(states: RuleStates | null, t: number): void {
+  if (!states) return
   for (const r of POINT_RULES) {
     const s = states.get(r)
     if (s !== undefined) r.finish(s, t)
@@ -291,8 +316,9 @@ export function finishRules(states: RuleStates, t: number): void {
 }
 
 /** The states as checkpoint data, keyed by anomaly type. */
-export function saveRules(states: RuleStates, indexOf: (h: Tracked) => number): Record<string, unknown> {
+export function saveRules(states: RuleStates | null, indexOf: (h: Tracked) => number): Record<string, unknown> {
   const out: Record<string, unknown> = {}
+  if (!states) return out
   for (const r of POINT_RULES) {
     const s = states.get(r)
     if (s !== undefined) out[r.type] = r.save(s, indexOf)
@@ -301,7 +327,7 @@ export function saveRules(states: RuleStates, indexOf: (h: Tracked) => number): 
 }
 
 /** Reads states back from checkpoint data; a type no rule knows any more is dropped. */
-export function loadRules(data: Record<string, unknown>, sink: AnomalySink<Tracked>, cfg: MatcherConfig, at: (i: number) => Tracked | null): RuleStates {
+export function loadRules(data: Record<string, unknown>, sink: AnomalySink<Tracked>, cfg: MatcherConfig, at: (i: number) => Tracked | null): RuleStates | null {
   const states: RuleStates = new Map()
   for (const r of POINT_RULES) {
     const d = data[r.type]
@@ -309,5 +335,5 @@ export function loadRules(data: Record<string, unknown>, sink: AnomalySink<Track
     const s = r.load(d, sink, cfg, at)
     if (s !== null) states.set(r, s)
   }
-  return states
+  return states.size ? states : null
 }

@@ -8,7 +8,7 @@ import type { Tracked } from './book.js'
 import type { MatcherConfig } from './config.js'
 import type { CoveredVehicle, WaybillEntry } from './cover.js'
 import type { Cover } from './long-rules.js'
-import type { RuleStates } from './point-rules.js'
+import type { RuleHolder, RuleStates } from './point-rules.js'
 import { Motion, Timeline } from './timeline.js'
 import { plateKey } from './waybill.js'
 
@@ -26,7 +26,7 @@ export interface Card {
   at: number
 }
 
-export class VehicleState implements CoveredVehicle {
+export class VehicleState implements CoveredVehicle, RuleHolder {
   id: number
   plate: string
   plateColor: number
@@ -46,8 +46,8 @@ export class VehicleState implements CoveredVehicle {
   /** wall-clock time the next tick must look at this vehicle */
   tickDue = Infinity
   silenceOpen = false
-  /** the busy point rules' state, keyed by the rule */
-  rules: RuleStates = new Map()
+  /** the busy point rules' state, keyed by the rule (null: none busy) */
+  rules: RuleStates | null = null
   /** consecutive rejected fixes that agree with each other (drift judgement, not the drift rule) */
   driftAgree = 0
   rejT = NaN
