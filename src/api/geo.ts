@@ -1,62 +1,18 @@
 /**
- * Plane geometry for geofences, good to a few metres at road scale: point in polygon (with
- * holes), distance from a point to a polyline on a local equirectangular projection, bounding
- * boxes widened by a buffer. Coordinates are GeoJSON order [lon, lat] in degrees.
+ * Geofences as the API stores them, seen through the one geometry (src/geo.ts): their stored
+ * bounding box, their "inside" test, and the checks a new geometry must pass.
  */
-import { pointInRing } from '../geo.js'
+import { boxAround, prepareArea, type Area, type Box } from '../geo.js'
 import type { Geofence, GeofenceGeometry } from '../store/auth.js'
 
-const M_PER_DEG_LAT = 111_320
-
-export function inPolygon(rings: number[][][], lon: number, lat: number): boolean {
-  if (!rings.length || !pointInRing(lon, lat, rings[0])) return false
-  for (let h = 1; h < rings.length; h++) if (pointInRing(lon, lat, rings[h])) return false
-  return true
+/** [minLon, minLat, maxLon, maxLat] of the geometry, widened by bufferMeters (stored with the geofence). */
+export function bboxOf(geometry: GeofenceGeometry, bufferMeters: number | null): Box {
+  return boxAround(geometry.type === 'Polygon' ? geometry.coordinates.flat() : geometry.coordinates, (bufferMeters ?? 0) / 1000)
 }
 
-/** Shortest distance in metres from the point to the polyline. */
-export function distanceToLineMeters(line: number[][], lon: number, lat: number): number {
-  const kx = M_PER_DEG_LAT * Math.cos((lat * Math.PI) / 180)
-  let best = Infinity
-  for (let i = 0; i + 1 < line.length; i++) {
-    const ax = (line[i][0] - lon) * kx
-    const ay = (line[i][1] - lat) * M_PER_DEG_LAT
-    const bx = (line[i + 1][0] - lon) * kx
-    const by = (line[i + 1][1] - lat) * M_PER_DEG_LAT
-    const dx = bx - ax
-    const dy = by - ay
-    const len2 = dx * dx + dy * dy
-    const t = len2 === 0 ? 0 : Math.max(0, Math.min(1, -(ax * dx + ay * dy) / len2))
-    best = Math.min(best, Math.hypot(ax + t * dx, ay + t * dy))
-  }
-  if (line.length === 1) best = Math.hypot((line[0][0] - lon) * kx, (line[0][1] - lat) * M_PER_DEG_LAT)
-  return best
-}
-
-export function inGeofence(g: Pick<Geofence, 'geometry' | 'bufferMeters' | 'bbox'>, lon: number, lat: number): boolean {
-  const [minLon, minLat, maxLon, maxLat] = g.bbox
-  if (lon < minLon || lon > maxLon || lat < minLat || lat > maxLat) return false
-  if (g.geometry.type === 'Polygon') return inPolygon(g.geometry.coordinates, lon, lat)
-  return distanceToLineMeters(g.geometry.coordinates, lon, lat) <= (g.bufferMeters ?? 0)
-}
-
-/** [minLon, minLat, maxLon, maxLat] of the geometry, widened by bufferMeters. */
-export function bboxOf(geometry: GeofenceGeometry, bufferMeters: number | null): [number, number, number, number] {
-  const points = geometry.type === 'Polygon' ? geometry.coordinates.flat() : geometry.coordinates
-  let minLon = Infinity
-  let minLat = Infinity
-  let maxLon = -Infinity
-  let maxLat = -Infinity
-  for (const [lon, lat] of points) {
-    minLon = Math.min(minLon, lon)
-    maxLon = Math.max(maxLon, lon)
-    minLat = Math.min(minLat, lat)
-    maxLat = Math.max(maxLat, lat)
-  }
-  const b = bufferMeters ?? 0
-  const dLat = b / M_PER_DEG_LAT
-  const dLon = b / (M_PER_DEG_LAT * Math.max(0.01, Math.cos((Math.max(Math.abs(minLat), Math.abs(maxLat)) * Math.PI) / 180)))
-  return [minLon - dLon, minLat - dLat, maxLon + dLon, maxLat + dLat]
+/** The geofence as the shared geometry answers "inside" for it (src/geo.ts). */
+export function geofenceArea(g: Pick<Geofence, 'geometry' | 'bufferMeters'>): Area | null {
+  return prepareArea(g.geometry, (g.bufferMeters ?? 0) / 1000)
 }
 
 /** Field errors for a geofence geometry (closed rings, enough points, coordinates in range). */

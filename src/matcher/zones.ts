@@ -3,8 +3,7 @@
  * a lower posted limit wins) and areas named by night bans. The API stores geofences; the
  * matcher service builds a ZoneIndex from them. Any other source can implement ZoneLookup.
  */
-import { pointInRing } from '../geo.js'
-import { Polyline } from './geo.js'
+import { prepareArea } from '../geo.js'
 import type { LonLat } from './waybill.js'
 
 export interface SpeedLimitHit {
@@ -98,43 +97,12 @@ function cellOf(deg: number): number {
 
 function prepare(f: Geofence, otherRoadLimitKmh: number): Prepared | null {
   const limit = f.speedLimitKmh ?? (f.roadClass === 'other' ? otherRoadLimitKmh : null)
-  if (f.polygon && f.polygon.length && f.polygon[0].length >= 3) {
-    const [outer, ...holes] = f.polygon
-    const box = bbox(outer)
-    return {
-      id: f.id, limit, ...box,
-      contains: (lon, lat) => pointInRing(lon, lat, outer) && !holes.some((h) => pointInRing(lon, lat, h)),
-    }
-  }
-  if (f.line && f.line.length >= 2) {
-    const buffer = f.bufferKm ?? 0.05
-    const line = new Polyline(f.line)
-    // 1° latitude ≈ 111 km; widen longitude by the latitude's cosine (conservative at the box's edge).
-    const padLat = buffer / 111
-    const padLon = buffer / (111 * Math.max(0.1, Math.cos((Math.max(Math.abs(line.minLat), Math.abs(line.maxLat)) * Math.PI) / 180)))
-    let hint = 0
-    return {
-      id: f.id, limit,
-      minLon: line.minLon - padLon, maxLon: line.maxLon + padLon, minLat: line.minLat - padLat, maxLat: line.maxLat + padLat,
-      contains: (lon, lat) => {
-        const r = line.distanceKm(lat, lon, hint, buffer)
-        hint = r.segment
-        return r.km <= buffer
-      },
-    }
-  }
-  return null
-}
-
-function bbox(ring: LonLat[]): { minLon: number; maxLon: number; minLat: number; maxLat: number } {
-  let minLon = Infinity, maxLon = -Infinity, minLat = Infinity, maxLat = -Infinity
-  for (const [lon, lat] of ring) {
-    if (lon < minLon) minLon = lon
-    if (lon > maxLon) maxLon = lon
-    if (lat < minLat) minLat = lat
-    if (lat > maxLat) maxLat = lat
-  }
-  return { minLon, maxLon, minLat, maxLat }
+  const area = f.polygon && f.polygon.length
+    ? prepareArea({ type: 'Polygon', coordinates: f.polygon }, 0)
+    : f.line ? prepareArea({ type: 'LineString', coordinates: f.line }, f.bufferKm ?? 0.05) : null
+  if (!area) return null
+  const [minLon, minLat, maxLon, maxLat] = area.box
+  return { id: f.id, limit, minLon, maxLon, minLat, maxLat, contains: area.contains }
 }
 
 /** A geofence as the API stores it (src/store/auth.ts), structurally. */

@@ -16,19 +16,18 @@ import { distanceKm } from '../../geo.js'
 import { activeIntervals, wasActiveAt, type Waybill } from '../../matcher/waybill.js'
 import { qualityReport, type GroupQuality } from '../../matcher/quality.js'
 import { gradeDrivers, gradeEnterprises } from '../../matcher/grading.js'
+import { countPassages, passagesThrough, type Carried } from '../../matcher/passages.js'
 import type { AnomalyStore } from '../../store/anomalies.js'
 import type { WaybillStore } from '../../store/waybills.js'
 import { confine, scopedLicenceFilter } from '../access.js'
 import { ApiError } from '../errors.js'
-import { inGeofence } from '../geo.js'
+import { geofenceArea } from '../geo.js'
 import { iso } from '../present.js'
 import { licenceSchema, timeRangeQuery } from '../schemas.js'
 import type { ApiContext } from '../server.js'
 import { timeRange } from './vehicles.js'
 
 const MAX_SPAN_MS = 31 * 86_400_000
-/** fixes of one vehicle inside a segment closer than this in time belong to one passage */
-const PASSAGE_GAP_MS = 10 * 60_000
 const MAX_BOX_FIXES = 500_000
 const MAX_WAYBILLS = 20_000
 /** track resolution for distances */
@@ -93,28 +92,16 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const fences = (await ctx.deps.store.listGeofences()).filter((g) => g.kind !== 'speed-zone')
       const segments = []
       for (const g of fences) {
-        const fixes = await ctx.deps.store.positionsInBox(g.bbox, from, to, MAX_BOX_FIXES)
-        let passages = 0
-        let withoutWaybill = 0
-        const byHazardClass: Record<string, number> = {}
-        const seen = new Set<number>()
-        let lastVehicle = -1
-        let lastInside = -Infinity
-        for (const fix of fixes) {
-          if (!inGeofence(g, fix.longitude, fix.latitude)) continue
-          const newPassage = fix.vehicleId !== lastVehicle || fix.deviceTime - lastInside > PASSAGE_GAP_MS
-          lastVehicle = fix.vehicleId
-          lastInside = fix.deviceTime
-          if (!newPassage) continue
-          const v = await vehicleOf(fix.vehicleId)
+        const area = geofenceArea(g)
+        const fixes = area ? await ctx.deps.store.positionsInBox(g.bbox, from, to, MAX_BOX_FIXES) : []
+        const carried: Carried[] = []
+        for (const p of area ? passagesThrough(area, fixes) : []) {
+          const v = await vehicleOf(p.vehicleId)
           if (!v || (licence !== null && v.enterpriseLicenseNo !== licence)) continue
-          passages++
-          seen.add(v.id)
-          const w = await waybillAt(v, fix.deviceTime)
-          if (!w) withoutWaybill++
-          else for (const cls of new Set(w.goods.map((x) => x.hazardClass))) byHazardClass[cls] = (byHazardClass[cls] ?? 0) + 1
+          const w = await waybillAt(v, p.at)
+          carried.push({ vehicleId: v.id, hazardClasses: w ? w.goods.map((x) => x.hazardClass) : null })
         }
-        segments.push({ geofenceId: g.id, name: g.name, kind: g.kind, passages, vehicles: seen.size, byHazardClass, withoutWaybill, truncated: fixes.length >= MAX_BOX_FIXES })
+        segments.push({ geofenceId: g.id, name: g.name, kind: g.kind, ...countPassages(carried), truncated: fixes.length >= MAX_BOX_FIXES })
       }
       return { from: iso(from), to: iso(to), segments }
     },
