@@ -10,6 +10,7 @@ import { vehicleView } from './views/vehicle.js'
 import { waybillsView } from './views/waybills.js'
 import { qualityView } from './views/quality.js'
 import { adminView } from './views/admin.js'
+import { platformsView } from './views/platforms.js'
 
 export interface Session {
   me: Me
@@ -25,6 +26,7 @@ const VIEWS: Record<string, { view: View; label: string; supervisorOnly?: boolea
   vehicle: { view: vehicleView, label: 'vehicle', hidden: true },
   waybills: { view: waybillsView, label: 'waybills' },
   quality: { view: qualityView, label: 'quality' },
+  platforms: { view: platformsView, label: 'platforms', supervisorOnly: true },
   admin: { view: adminView, label: 'admin', supervisorOnly: true },
 }
 
