@@ -19,9 +19,11 @@ import { go, hook, launch, missingBrowser, screenshot, signIn } from './browser.
 const JPEG = readFileSync(new URL('../../fixtures/media/stripe.jpg', import.meta.url))
 const CLIP = readFileSync(new URL('../../fixtures/media/clip.mp4', import.meta.url))
 
-t.setTimeout(240_000)
+// two gateways, a browser and five views: more than the suite's default 120 s per file on a busy machine
+t.setTimeout(300_000)
 
-t.test('console views', { timeout: 220_000, skip: missingBrowser() ?? false }, async (t) => {
+t.test('console views', { timeout: 280_000, skip: missingBrowser() ?? false }, async (t) => {
+  const began = Date.now()
   const bU = await openBackends('embedded')
   t.teardown(() => bU.close())
   const bL = await openBackends('embedded')
@@ -56,6 +58,7 @@ t.test('console views', { timeout: 220_000, skip: missingBrowser() ?? false }, a
   const anomalyId = `AS-${v.phone}-${ins.body.alarmFlag.time.slice(2, 19).replace(/[-T:]/g, '')}-1-dsm`
   await eventually(async () => ((await bU.store.getAnomaly(anomalyId))?.evidence.attachments as unknown[] | undefined)?.length === 2 || null, 15_000)
 
+  t.comment(`set up (two linked gateways, an alarm with two files uploaded) in ${Math.round((Date.now() - began) / 1000)} s`)
   const browser = await launch()
   t.teardown(() => browser.close())
   const errors: string[] = []
@@ -92,6 +95,7 @@ t.test('console views', { timeout: 220_000, skip: missingBrowser() ?? false }, a
       100,
     )
     t.ok(duration > 0, `the clip's metadata loads (${duration} s)`)
+    await sup.locator('#attachments').scrollIntoViewIfNeeded()
     await screenshot(sup, 'attachments')
   })
 
