@@ -14,7 +14,7 @@ import { AttachmentUploader } from '../../src/terminal/attachments.js'
 import { eventually, fixAt, online, openBackends, provision } from '../gateway/harness.js'
 import { raiseAlarm } from '../attachments/helpers.js'
 import { LICENCE, lower, TOKEN, upper } from '../platform/helpers.js'
-import { go, hook, launch, missingBrowser, screenshot, signIn } from './browser.js'
+import { bundled, go, hook, launch, missingBrowser, screenshot, signIn } from './browser.js'
 
 const JPEG = readFileSync(new URL('../../fixtures/media/stripe.jpg', import.meta.url))
 const CLIP = readFileSync(new URL('../../fixtures/media/clip.mp4', import.meta.url))
@@ -59,6 +59,7 @@ t.test('console views', { timeout: 280_000, skip: missingBrowser() ?? false }, a
   await eventually(async () => ((await bU.store.getAnomaly(anomalyId))?.evidence.attachments as unknown[] | undefined)?.length === 2 || null, 15_000)
 
   t.comment(`set up (two linked gateways, an alarm with two files uploaded) in ${Math.round((Date.now() - began) / 1000)} s`)
+  await bundled(baseU)
   const browser = await launch()
   t.teardown(() => browser.close())
   const errors: string[] = []
