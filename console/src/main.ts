@@ -96,8 +96,12 @@ async function start(): Promise<void> {
   }
 }
 
+/** Bumped by every route(): a view that finishes mounting after a newer route started is left at once. */
+let generation = 0
+
 async function route(): Promise<void> {
   if (!session) return
+  const mine = ++generation
   leave?.()
   leave = undefined
   const [name, ...args] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent)
@@ -105,7 +109,11 @@ async function route(): Promise<void> {
   const current = VIEWS[name] === entry ? name : 'map'
   const main = h('main', { id: 'view', 'data-view': current })
   clear(app, header(session, current), main)
-  leave = await entry.view(main, session, args)
+  const cleanup = await entry.view(main, session, args)
+  // start() sets the hash and routes, and the hashchange routes again: without this the first
+  // view would stay mounted off-screen, polling, with nothing to stop it
+  if (mine !== generation) return cleanup?.()
+  leave = cleanup
 }
 
 function header(s: Session, current: string): HTMLElement {

@@ -58,8 +58,11 @@ export const fleetView: View = async (root, session) => {
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
   window.__console.map = map
-  // what the map draws, for the tests and the bench (built when read)
-  Object.defineProperty(window.__console, 'fleet', { configurable: true, enumerable: true, get: () => ({ type: 'FeatureCollection', features: [...shown.values()] }) })
+  // what the map draws, for the tests and the bench (built when read; set again on every paint, so the view on screen is the one read)
+  const expose = () => {
+    window.__console.map = map
+    Object.defineProperty(window.__console, 'fleet', { configurable: true, enumerable: true, get: () => ({ type: 'FeatureCollection', features: [...shown.values()] }) })
+  }
 
   map.addSource('fleet', {
     type: 'geojson',
@@ -148,6 +151,7 @@ export const fleetView: View = async (root, session) => {
       if (f) shown.set(id, f)
     }
     void (map.getSource('fleet') as maplibregl.GeoJSONSource).setData({ type: 'FeatureCollection', features: [...shown.values()] })
+    expose()
     paintPanel()
   }
 
@@ -169,6 +173,7 @@ export const fleetView: View = async (root, session) => {
       }
     }
     if (remove.length || add.length) void (map.getSource('fleet') as maplibregl.GeoJSONSource).updateData({ remove, add })
+    expose()
     paintPanel()
   }
 
