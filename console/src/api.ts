@@ -48,6 +48,19 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   return json as T
 }
 
+/**
+ * A file behind the API (an attachment) as an object URL: <img>/<video> cannot send the token, so
+ * the bytes come through fetch. The caller revokes the URL when the view goes.
+ */
+export async function apiBlobUrl(path: string): Promise<string> {
+  const res = await fetch(new URL(path.startsWith('/api/v1') ? path : `/api/v1${path}`, location.origin), { headers: { authorization: `Bearer ${token.get() ?? ''}` } })
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized()
+    throw new ApiError(res.status, 'ERROR', res.statusText)
+  }
+  return URL.createObjectURL(await res.blob())
+}
+
 export interface SseEvent {
   id: string | null
   event: string

@@ -10,6 +10,7 @@ import { vehicleView } from './views/vehicle.js'
 import { waybillsView } from './views/waybills.js'
 import { qualityView } from './views/quality.js'
 import { adminView } from './views/admin.js'
+import { platformsView } from './views/platforms.js'
 
 export interface Session {
   me: Me
@@ -25,6 +26,7 @@ const VIEWS: Record<string, { view: View; label: string; supervisorOnly?: boolea
   vehicle: { view: vehicleView, label: 'vehicle', hidden: true },
   waybills: { view: waybillsView, label: 'waybills' },
   quality: { view: qualityView, label: 'quality' },
+  platforms: { view: platformsView, label: 'platforms', supervisorOnly: true },
   admin: { view: adminView, label: 'admin', supervisorOnly: true },
 }
 
@@ -94,8 +96,12 @@ async function start(): Promise<void> {
   }
 }
 
+/** Bumped by every route(): a view that finishes mounting after a newer route started is left at once. */
+let generation = 0
+
 async function route(): Promise<void> {
   if (!session) return
+  const mine = ++generation
   leave?.()
   leave = undefined
   const [name, ...args] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent)
@@ -103,7 +109,11 @@ async function route(): Promise<void> {
   const current = VIEWS[name] === entry ? name : 'map'
   const main = h('main', { id: 'view', 'data-view': current })
   clear(app, header(session, current), main)
-  leave = await entry.view(main, session, args)
+  const cleanup = await entry.view(main, session, args)
+  // start() sets the hash and routes, and the hashchange routes again: without this the first
+  // view would stay mounted off-screen, polling, with nothing to stop it
+  if (mine !== generation) return cleanup?.()
+  leave = cleanup
 }
 
 function header(s: Session, current: string): HTMLElement {

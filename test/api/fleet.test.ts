@@ -108,6 +108,50 @@ for (const kind of BACKENDS) {
     const anonymous = await app.inject({ method: 'GET', url: '/api/v1/fleet' })
     t.equal(anonymous.statusCode, 401)
 
+    // deltas: ?since=<cursor> answers only the vehicles whose entry changed, and those that left
+    type Delta = { cursor: string; full: boolean; items: { plate: string; state: string; position: { longitude: number } | null }[]; removed: { plate: string; plateColor: number }[]; counts: Record<string, number> }
+    const poll = async (token: string, query = '') => {
+      const res = await app.inject({ method: 'GET', url: `/api/v1/fleet${query}`, headers: auth(token) })
+      t.equal(res.statusCode, 200, res.body)
+      return res.json() as Delta
+    }
+    const since = (cursor: string, more = '') => `?since=${encodeURIComponent(cursor)}${more}`
+    const sup0 = await poll(tokens.supervisor)
+    t.equal(sup0.full, true, 'no cursor: the whole fleet')
+    t.equal(sup0.items.length, 5)
+    const ent0 = await poll(tokens.entB)
+    const quiet = await poll(tokens.supervisor, since(sup0.cursor))
+    t.same([quiet.full, quiet.items, quiet.removed], [false, [], []], 'nothing changed: nothing sent')
+    t.same(quiet.counts, sup0.counts, 'the counts are over the whole scope all the same')
+    await f.state.setLastPosition({ ...fix(plates.noWaybill, '13300000002', LICENCE_A, 120.25), receivedAt: Date.now() })
+    const moved = await poll(tokens.supervisor, since(quiet.cursor))
+    t.same(moved.items.map((v) => [v.plate, v.position?.longitude]), [[plates.noWaybill, 120.25]], 'one fix: one vehicle sent')
+    t.same((await poll(tokens.entB, since(ent0.cursor))).items, [], "A's vehicle moving is not in B's delta")
+    await f.state.setLastPosition({ ...fix(plates.offline, '13300000009', LICENCE_B, 121.5), receivedAt: Date.now() })
+    const entMoved = await poll(tokens.entB, since(ent0.cursor))
+    t.same(entMoved.items.map((v) => v.plate), [plates.offline], "B's own vehicle moving is")
+    t.same((await poll(tokens.supervisor, since(moved.cursor, '&state=offline'))).items.map((v) => v.plate), [plates.offline], 'the state filter applies to the delta')
+    // the critical anomaly ends: the vehicle leaves the alarm state, so an alarm-only view drops it
+    const alarmOnly = await poll(tokens.supervisor, '?state=alarm')
+    t.same(alarmOnly.items.map((v) => v.plate), [plates.alarm])
+    await f.store.upsertAnomalies([{ ...critical, status: 'closed', endedAt: now - 5_000 }])
+    const leftAlarm = await poll(tokens.supervisor, since(alarmOnly.cursor, '&state=alarm'))
+    t.same([leftAlarm.items, leftAlarm.removed], [[], [{ plate: plates.alarm, plateColor: 2 }]], 'out of the state filter: named in removed')
+    // a retired vehicle leaves the fleet: removed, for the supervisor and for its own enterprise only
+    const entA0 = await poll(tokens.entA)
+    const before = await poll(tokens.supervisor)
+    const retired = await app.inject({ method: 'POST', url: `/api/v1/vehicles/${encodeURIComponent(plates.noPosition)}/retire`, headers: auth(tokens.supervisor), payload: {} })
+    t.equal(retired.statusCode, 200, retired.body)
+    const afterRetire = await poll(tokens.supervisor, since(before.cursor))
+    t.same(afterRetire.removed, [{ plate: plates.noPosition, plateColor: 2 }], 'retired: removed')
+    t.notOk(afterRetire.items.some((v) => v.plate === plates.noPosition))
+    t.same((await poll(tokens.entA, since(entA0.cursor))).removed, [{ plate: plates.noPosition, plateColor: 2 }], 'its enterprise hears of it too')
+    t.same((await poll(tokens.entB, since(entMoved.cursor))).removed, [], 'another enterprise does not')
+    for (const bad of ['nonsense', '00000000.1', `${before.cursor.split('.')[0]}.99999999999999`]) {
+      const r = await poll(tokens.supervisor, since(bad))
+      t.same([r.full, r.items.length], [true, 4], `a cursor this process cannot answer from (${bad}): the whole fleet`)
+    }
+
     const me = await app.inject({ method: 'GET', url: '/api/v1/me', headers: auth(tokens.entA) })
     t.match(me.json(), { role: 'enterprise', enterpriseLicenseNo: LICENCE_A })
     t.equal((await app.inject({ method: 'GET', url: '/api/v1/me' })).statusCode, 401)

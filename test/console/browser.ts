@@ -31,6 +31,16 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return path
 }
 
+/**
+ * Has the gateway bundle the console (esbuild, on the first request) before a page asks for it:
+ * on a busy machine that can take longer than a page load may.
+ */
+export async function bundled(base: string): Promise<void> {
+  const res = await fetch(`${base}/console/app.js`)
+  if (!res.ok) throw new Error(`console bundle: ${res.status}`)
+  await res.arrayBuffer()
+}
+
 /** Signs in on the page with `token` and waits for the shell. */
 export async function signIn(page: Page, base: string, token: string, path = '/?poll=1000'): Promise<void> {
   await page.goto(base + path)

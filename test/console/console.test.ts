@@ -9,7 +9,7 @@ import t from 'tap'
 import type { Page } from 'playwright-core'
 import { waybill } from '../api/harness.js'
 import { eventually, fixAt, online, openBackends, provision, startGateway } from '../gateway/harness.js'
-import { go, hook, launch, mapPositions, missingBrowser, screenshot, signIn } from './browser.js'
+import { bundled, go, hook, launch, mapPositions, missingBrowser, screenshot, signIn } from './browser.js'
 
 const TOKEN = 'console-supervisor-token-0123456789'
 const LICENCE_A = '370100000001'
@@ -54,6 +54,7 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
   t.equal(await ca2.reportPosition(fixAt(start, { latitude: 31.23, longitude: 121.47, speed: 0 })), 0)
   t.equal(await cb1.reportPosition(fixAt(start, { latitude: 30.27, longitude: 120.15, speed: 30 })), 0)
 
+  await bundled(base)
   const browser = await launch()
   t.teardown(() => browser.close())
   const errors: string[] = []

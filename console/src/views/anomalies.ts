@@ -3,7 +3,7 @@
  * small map (its sample points [t, lon, lat, speed], else the vehicle's last fix) and the handling
  * loop notify → rectify → confirm / dismiss with its history. Opening the list clears the badge.
  */
-import { api, ApiError } from '../api.js'
+import { api, ApiError, apiBlobUrl } from '../api.js'
 import { createMap, STATE_COLORS } from '../basemap.js'
 import { clear, fmtTime, h, table } from '../dom.js'
 import { t } from '../i18n.js'
@@ -89,7 +89,9 @@ export const anomaliesView: View = (root, session, args) => {
         t(`act.${action}`),
       ),
     )
-    const ev = Object.entries(a.evidence).filter(([k]) => k !== 'points')
+    const ev = Object.entries(a.evidence).filter(([k]) => k !== 'points' && k !== 'attachments')
+    const files = attachmentsOf(a)
+    const gallery = h('div', { class: 'attachments', id: 'attachments' })
     clear(
       detail,
       h('h2', {}, h('span', { class: `sev ${a.severity}` }, t(`sev.${a.severity}`)), ' ', t(`type.${a.type}`), ' · ', h('a', { href: `#/vehicle/${encodeURIComponent(a.plate)}` }, a.plate)),
@@ -110,6 +112,7 @@ export const anomaliesView: View = (root, session, args) => {
       h('h3', {}, t('evidence')),
       mapEl,
       ev.length ? h('dl', { class: 'facts' }, ev.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'object' ? JSON.stringify(v) : String(v))])) : null,
+      Array.isArray(a.evidence.attachments) ? [h('h3', {}, t('attachments')), files.length ? gallery : h('p', { class: 'muted', id: 'attachments' }, t('attachmentsPending'))] : null,
       h('h3', {}, t('handling')),
       buttons.length ? h('div', {}, note, h('div', { class: 'row' }, buttons), error) : null,
       h('h3', {}, t('history')),
@@ -117,9 +120,14 @@ export const anomaliesView: View = (root, session, args) => {
         ? h('ol', { class: 'history', id: 'handling-history' }, a.handlingHistory.map((x) => h('li', { 'data-action': x.action }, h('b', {}, t(`h.${x.action}`)), ` ${fmtTime(x.at)} · ${x.by.role ?? ''}${x.by.enterpriseLicenseNo ? ` ${x.by.enterpriseLicenseNo}` : ''}`, x.note ? h('div', { class: 'muted' }, x.note) : null)))
         : h('p', { class: 'muted', id: 'handling-history' }, t('noData')),
     )
+    const urls: string[] = []
+    void showAttachments(files, gallery, urls)
     const points = await evidencePoints(a)
     const map = await createMap(mapEl, { center: points[0] ?? [108, 34], zoom: points.length ? 11 : 3 })
-    detailCleanup = () => map.remove()
+    detailCleanup = () => {
+      map.remove()
+      urls.forEach((u) => URL.revokeObjectURL(u))
+    }
     if (points.length) {
       map.addSource('evidence', {
         type: 'geojson',
@@ -134,6 +142,26 @@ export const anomaliesView: View = (root, session, args) => {
       }
     }
     map.once('idle', () => (window.__console.evidence = points.length))
+  }
+
+  /** Photos as images, clips as players, anything else as a download; each fetched with the token. */
+  async function showAttachments(files: AttachmentRef[], gallery: HTMLElement, urls: string[]) {
+    let shown = 0
+    for (const f of files) {
+      const kind = f.contentType.startsWith('image/') ? 'image' : f.contentType.startsWith('video/') ? 'video' : 'file'
+      const item = h('figure', { class: 'attachment', 'data-kind': kind, 'data-name': f.name })
+      gallery.append(item)
+      try {
+        const url = await apiBlobUrl(f.href)
+        urls.push(url)
+        const media = kind === 'image' ? h('img', { src: url, alt: f.name }) : kind === 'video' ? h('video', { src: url, controls: true, preload: 'metadata' }) : null
+        clear(item, media, h('figcaption', {}, h('a', { href: url, download: f.name }, f.name), ` · ${Math.ceil(f.size / 1024)} KB`))
+        shown++
+      } catch (err) {
+        clear(item, h('figcaption', { class: 'error' }, `${f.name}: ${(err as Error).message}`))
+      }
+    }
+    window.__console.attachments = shown
   }
 
   async function evidencePoints(a: Anomaly): Promise<[number, number][]> {
@@ -162,4 +190,22 @@ export const anomaliesView: View = (root, session, args) => {
     off()
     detailCleanup?.()
   }
+}
+
+interface AttachmentRef {
+  id: string
+  name: string
+  contentType: string
+  size: number
+  href: string
+}
+
+/** The stored files an anomaly's evidence lists (active-safety alarms), checked field by field. */
+function attachmentsOf(a: Anomaly): AttachmentRef[] {
+  const list = (a.evidence as { attachments?: unknown }).attachments
+  if (!Array.isArray(list)) return []
+  return list.filter(
+    (x): x is AttachmentRef =>
+      typeof x === 'object' && x !== null && typeof x.href === 'string' && x.href.startsWith('/api/v1/attachments/') && typeof x.name === 'string' && typeof x.contentType === 'string' && typeof x.size === 'number',
+  )
 }

@@ -1,7 +1,9 @@
 /**
  * Fleet map: every vehicle at its last position coloured by state, clustered (GeoJSON source with
- * cluster: true) so tens of thousands stay smooth; polled from GET /fleet; search by plate,
- * filters by enterprise and state. Cluster rings turn red when they hold a critical anomaly.
+ * cluster: true) so tens of thousands stay smooth; search by plate, filters by enterprise and
+ * state. Cluster rings turn red when they hold a critical anomaly. The first GET /fleet brings the
+ * whole fleet; every poll after it asks only for what changed (`since=<cursor>`) and hands the map
+ * a diff (updateData), so a poll costs what moved, not the fleet.
  */
 import { api } from '../api.js'
 import { createMap, maplibregl, STATE_COLORS } from '../basemap.js'
@@ -22,8 +24,20 @@ export interface FleetItem {
 }
 
 const STATES = ['alarm', 'moving', 'no_waybill', 'no_position', 'offline'] as const
+const PAGE_QUERY = new URLSearchParams(location.search)
 /** ?poll=<ms> in the page URL overrides (the bench polls every second). */
-const POLL_MS = Math.max(500, Number(new URLSearchParams(location.search).get('poll')) || 5000)
+const POLL_MS = Math.max(500, Number(PAGE_QUERY.get('poll')) || 5000)
+/** ?delta=0: refetch the whole fleet on every poll (the bench compares both) */
+const DELTAS = PAGE_QUERY.get('delta') !== '0'
+
+interface FleetAnswer {
+  cursor: string
+  full: boolean
+  items: FleetItem[]
+  removed: { plate: string; plateColor: number }[]
+}
+
+const keyOf = (v: { plate: string; plateColor: number }) => `${v.plate}/${v.plateColor}`
 
 export const fleetView: View = async (root, session) => {
   const mapEl = h('div', { class: 'map', id: 'fleet-map' })
@@ -36,10 +50,19 @@ export const fleetView: View = async (root, session) => {
   clear(root, h('div', { class: 'split' }, h('aside', { class: 'panel' }, search, enterprise, stateSel, legend, list), mapEl))
 
   const map = await createMap(mapEl)
-  let items: FleetItem[] = []
+  /** the fleet as last heard, by plate/colour; `shown`: what the map source holds now, by feature id */
+  const items = new Map<string, FleetItem>()
+  const ids = new Map<string, number>()
+  const shown = new Map<number, GeoJSON.Feature>()
+  let cursor: string | null = null
   let timer: ReturnType<typeof setTimeout> | undefined
   let stopped = false
   window.__console.map = map
+  // what the map draws, for the tests and the bench (built when read; set again on every paint, so the view on screen is the one read)
+  const expose = () => {
+    window.__console.map = map
+    Object.defineProperty(window.__console, 'fleet', { configurable: true, enumerable: true, get: () => ({ type: 'FeatureCollection', features: [...shown.values()] }) })
+  }
 
   map.addSource('fleet', {
     type: 'geojson',
@@ -92,7 +115,7 @@ export const fleetView: View = async (root, session) => {
 
   let popup: maplibregl.Popup | null = null
   function showPopup(plate: string) {
-    const v = items.find((x) => x.plate === plate)
+    const v = [...items.values()].find((x) => x.plate === plate)
     if (!v?.position) return
     popup?.remove()
     const body = h(
@@ -108,31 +131,69 @@ export const fleetView: View = async (root, session) => {
     popup = new maplibregl.Popup({ closeButton: true }).setLngLat([v.position.longitude, v.position.latitude]).setDOMContent(body).addTo(map)
   }
 
-  const visible = () => {
-    const q = search.value.trim().toUpperCase()
-    return items.filter((v) => (!q || v.plate.toUpperCase().includes(q)) && (!enterprise.value || v.enterpriseLicenseNo === enterprise.value) && (!stateSel.value || v.state === stateSel.value))
+  const matches = (v: FleetItem, q = search.value.trim().toUpperCase()) =>
+    (!q || v.plate.toUpperCase().includes(q)) && (!enterprise.value || v.enterpriseLicenseNo === enterprise.value) && (!stateSel.value || v.state === stateSel.value)
+  const visible = () => [...items.values()].filter((v) => matches(v))
+  const idOf = (key: string) => {
+    let id = ids.get(key)
+    if (id === undefined) ids.set(key, (id = ids.size + 1))
+    return id
+  }
+  const featureOf = (v: FleetItem, id: number): GeoJSON.Feature | null =>
+    v.position ? { type: 'Feature', id, geometry: { type: 'Point', coordinates: [v.position.longitude, v.position.latitude] }, properties: { plate: v.plate, state: v.state } } : null
+
+  /** The whole picture again (first answer, a filter changed). */
+  function paint() {
+    shown.clear()
+    for (const v of visible()) {
+      const id = idOf(keyOf(v))
+      const f = featureOf(v, id)
+      if (f) shown.set(id, f)
+    }
+    void (map.getSource('fleet') as maplibregl.GeoJSONSource).setData({ type: 'FeatureCollection', features: [...shown.values()] })
+    expose()
+    paintPanel()
   }
 
-  function paint() {
-    const shown = visible()
-    const data: GeoJSON.FeatureCollection = {
-      type: 'FeatureCollection',
-      features: shown
-        .filter((v) => v.position)
-        .map((v) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [v.position!.longitude, v.position!.latitude] }, properties: { plate: v.plate, state: v.state } })),
+  /** Only the vehicles an answer changed or removed: a diff for the map source. */
+  function patch(changed: FleetItem[], removed: string[]) {
+    const remove: number[] = []
+    const add: GeoJSON.Feature[] = []
+    for (const key of removed) {
+      const id = ids.get(key)
+      if (id !== undefined && shown.delete(id)) remove.push(id)
     }
-    ;(map.getSource('fleet') as maplibregl.GeoJSONSource).setData(data)
-    window.__console.fleet = data
+    for (const v of changed) {
+      const id = idOf(keyOf(v))
+      if (shown.delete(id)) remove.push(id)
+      const f = matches(v) ? featureOf(v, id) : null
+      if (f) {
+        shown.set(id, f)
+        add.push(f)
+      }
+    }
+    if (remove.length || add.length) void (map.getSource('fleet') as maplibregl.GeoJSONSource).updateData({ remove, add })
+    expose()
+    paintPanel()
+  }
+
+  function paintPanel() {
     const counts = Object.fromEntries(STATES.map((s) => [s, 0])) as Record<string, number>
-    for (const v of items) counts[v.state]++
+    for (const v of items.values()) counts[v.state]++
     clear(
       legend,
       STATES.map((s) => h('li', {}, h('span', { class: 'dot', style: `background:${STATE_COLORS[s]}` }), `${t(`state.${s}`)} `, h('b', { 'data-count': s }, counts[s]))),
-      h('li', { class: 'muted' }, `${items.length} ${t('vehicles')}`),
+      h('li', { class: 'muted' }, `${items.size} ${t('vehicles')}`),
     )
+    const q = search.value.trim().toUpperCase()
+    const listed: FleetItem[] = []
+    for (const v of items.values()) {
+      if (listed.length === 200) break
+      if (matches(v, q)) listed.push(v)
+    }
     clear(
       list,
-      shown.slice(0, 200).map((v) =>
+      listed.map((v) =>
         h(
           'li',
           { 'data-plate': v.plate, onclick: () => focus(v) },
@@ -152,16 +213,20 @@ export const fleetView: View = async (root, session) => {
 
   async function poll() {
     try {
-      const r = await api<{ items: FleetItem[] }>('/fleet')
+      const r = await api<FleetAnswer>('/fleet', { query: { since: DELTAS ? cursor : null } })
       if (stopped) return
-      items = r.items
+      cursor = r.cursor
+      if (r.full) items.clear()
+      for (const x of r.removed ?? []) items.delete(keyOf(x))
+      for (const v of r.items) items.set(keyOf(v), v)
       const known = new Set([...enterprise.options].map((o) => o.value))
-      for (const v of items)
+      for (const v of r.items)
         if (v.enterpriseLicenseNo && !known.has(v.enterpriseLicenseNo)) {
           known.add(v.enterpriseLicenseNo)
           enterprise.append(h('option', { value: v.enterpriseLicenseNo }, v.enterpriseName ?? v.enterpriseLicenseNo))
         }
-      paint()
+      if (r.full) paint()
+      else patch(r.items, (r.removed ?? []).map(keyOf))
       window.__console.fleetPolls = ((window.__console.fleetPolls as number) ?? 0) + 1
     } catch {
       // keep the last picture; the next poll retries

@@ -1,4 +1,8 @@
-/** Quality and grades: data-quality rates per enterprise (bars) and per day (lines), red/yellow/green grades (pie + table), per period. */
+/**
+ * Quality and grades: data-quality rates per enterprise (bars) and per day (lines), per vehicle
+ * (a table, from GET /stats/quality?groupBy=vehicle: vehicle-days added up over the period),
+ * red/yellow/green grades (pie + table), per period.
+ */
 import * as echarts from 'echarts/core'
 import { BarChart, LineChart, PieChart } from 'echarts/charts'
 import { GridComponent, LegendComponent, TitleComponent, TooltipComponent } from 'echarts/components'
@@ -29,6 +33,55 @@ interface Grade {
   reasons: string[]
 }
 
+/** one vehicle-day as GET /stats/quality?groupBy=vehicle gives it */
+interface VehicleDay {
+  plate: string | null
+  plateColor: number | null
+  enterpriseLicenseNo: string | null
+  day: string
+  points: number
+  validPoints: number
+  driftPoints: number
+  online: boolean
+  totalKm: number
+  completeKm: number
+  gaps: number
+}
+
+interface VehicleQuality {
+  plate: string
+  enterpriseLicenseNo: string | null
+  days: number
+  onlineDays: number
+  points: number
+  validPoints: number
+  driftPoints: number
+  totalKm: number
+  completeKm: number
+  gaps: number
+}
+
+/** The period's figures of each vehicle: sums over its days; rates from the sums (not an average of daily rates). */
+export function perVehicle(days: VehicleDay[]): VehicleQuality[] {
+  const out = new Map<string, VehicleQuality>()
+  for (const d of days) {
+    const key = `${d.plate ?? '?'}/${d.plateColor ?? ''}`
+    const v = out.get(key) ?? { plate: d.plate ?? '?', enterpriseLicenseNo: d.enterpriseLicenseNo, days: 0, onlineDays: 0, points: 0, validPoints: 0, driftPoints: 0, totalKm: 0, completeKm: 0, gaps: 0 }
+    v.days++
+    if (d.online) v.onlineDays++
+    v.points += d.points
+    v.validPoints += d.validPoints
+    v.driftPoints += d.driftPoints
+    v.totalKm += d.totalKm
+    v.completeKm += d.completeKm
+    v.gaps += d.gaps
+    out.set(key, v)
+  }
+  return [...out.values()].sort((a, b) => a.plate.localeCompare(b.plate))
+}
+
+const ratio = (a: number, b: number) => (b > 0 ? `${(Math.round((a / b) * 1000) / 10).toFixed(1)}%` : '—')
+
 const RATES = ['onlineRate', 'completeness', 'validRate', 'driftRate'] as const
 const GRADE_COLORS = { red: '#d7263d', yellow: '#f4c430', green: '#1b998b' }
 const pct = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 10)
@@ -43,6 +96,7 @@ export const qualityView: View = async (root) => {
   const byDay = h('div', { class: 'chart', id: 'quality-days' })
   const gradesPie = h('div', { class: 'chart', id: 'grades-chart' })
   const gradesTable = h('div', { id: 'grades-table' })
+  const vehiclesTable = h('div', { id: 'quality-vehicles' })
   const error = h('p', { class: 'error' })
   clear(
     root,
@@ -53,6 +107,8 @@ export const qualityView: View = async (root) => {
       h('div', { class: 'row filters' }, h('label', {}, t('from'), from), h('label', {}, t('to'), to), h('button', { type: 'button', class: 'primary', onclick: () => void loadQuality() }, t('load'))),
       error,
       h('div', { class: 'cols' }, byEnterprise, byDay),
+      h('h3', {}, t('qualityPerVehicle')),
+      vehiclesTable,
       h('h2', {}, t('grades')),
       h('div', { class: 'row filters' }, h('label', {}, t('period'), month), h('button', { type: 'button', class: 'primary', onclick: () => void loadGrades() }, t('load'))),
       h('div', { class: 'cols' }, gradesPie, gradesTable),
@@ -65,7 +121,22 @@ export const qualityView: View = async (root) => {
   async function loadQuality() {
     error.textContent = ''
     try {
-      const r = await api<{ items: GroupQuality[] }>('/stats/quality', { query: { from: new Date(from.value).toISOString(), to: new Date(to.value).toISOString(), groupBy: 'enterprise' } })
+      const range = { from: new Date(from.value).toISOString(), to: new Date(to.value).toISOString() }
+      const [r, v] = await Promise.all([
+        api<{ items: GroupQuality[] }>('/stats/quality', { query: { ...range, groupBy: 'enterprise' } }),
+        api<{ items: VehicleDay[] }>('/stats/quality', { query: { ...range, groupBy: 'vehicle' } }),
+      ])
+      const vehicles = perVehicle(v.items)
+      clear(
+        vehiclesTable,
+        vehicles.length
+          ? table(
+              [t('plate'), t('enterprise'), t('onlineDays'), t('pointCount'), t('validRate'), t('completeness'), t('driftPoints'), t('gaps'), 'km'],
+              vehicles,
+              (x) => [h('a', { href: `#/vehicle/${encodeURIComponent(x.plate)}` }, x.plate), x.enterpriseLicenseNo ?? '—', `${x.onlineDays}/${x.days}`, x.points, ratio(x.validPoints, x.points), ratio(x.completeKm, x.totalKm), x.driftPoints, x.gaps, Math.round(x.totalKm * 10) / 10],
+            )
+          : h('p', { class: 'muted' }, t('noData')),
+      )
       const whole = r.items.filter((x) => x.day === null)
       const names = whole.map((x) => x.enterpriseLicenseNo ?? t('all'))
       charts[0].setOption(
