@@ -172,6 +172,8 @@ export class SuperiorLink implements CommittedConsumer {
     }
     this.sent = this.confirmed
     await this.resolveSelection()
+    // the outbox's scan marks start here (first start: what exists already is not sent)
+    await st.enqueueOutbox(this.platform.id, this.selection(), this.deps.now())
     this.connect()
     this.outboxTimer = setInterval(() => this.pumpOutbox(), this.deps.outboxMs ?? 2_000)
     this.outboxTimer.unref()
@@ -488,7 +490,7 @@ export class SuperiorLink implements CommittedConsumer {
   async outboxPass(): Promise<void> {
     const st = this.deps.store
     const now = this.deps.now()
-    await st.enqueueOutbox(this.platform.id, { enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }, now)
+    await st.enqueueOutbox(this.platform.id, this.selection(), now)
     if (now - this.prunedAt > 3_600_000) {
       this.prunedAt = now
       await st.pruneOutbox(this.platform.id, now - OUTBOX_KEEP_MS)
@@ -561,6 +563,10 @@ export class SuperiorLink implements CommittedConsumer {
     const source = this.platform.edition === 2019 ? { sourceDataType: 0x920b, sourceMsgSn: sn } : {}
     if (this.main?.send({ msgId: 0x1200, body: { plate, plateColor, dataType: 0x120b, data: { ...source, waybill: w ? waybillToText(w) : '' } } }) && w) this.deps.metrics.waybillsOut.inc({ link: this.label })
     this.log.info({ plate, waybillNo: w?.waybillNo ?? null }, '0x920B waybill request answered (0x120B)')
+  }
+
+  private selection(): { enterpriseLicences: string[]; vehicleIds: number[] } {
+    return { enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }
   }
 
   private selected(r: CommittedPosition): boolean {
