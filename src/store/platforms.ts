@@ -585,26 +585,33 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async enqueueOutbox(platformId, sel, at) {
-      const { rows: m } = await sql.query<{ outbox_anomaly_seq: string | number | null; outbox_waybill_changed_at: Date | null }>(
-        `SELECT outbox_anomaly_seq, outbox_waybill_changed_at FROM platform_forwarding WHERE platform_id = $1`,
+      const { rows: m } = await sql.query<{ outbox_anomaly_seq: string | number | null; outbox_waybill_changed_at: Date | null; outbox_anomaly_floor: string | number | null; outbox_waybill_floor: Date | null }>(
+        `SELECT outbox_anomaly_seq, outbox_waybill_changed_at, outbox_anomaly_floor, outbox_waybill_floor FROM platform_forwarding WHERE platform_id = $1`,
         [platformId],
       )
       if (!m[0]) return { enqueued: 0 }
-      let seq = m[0].outbox_anomaly_seq === null ? null : num(m[0].outbox_anomaly_seq)
-      let changed = m[0].outbox_waybill_changed_at === null ? null : toMs(m[0].outbox_waybill_changed_at)
-      if (seq === null || changed === null) {
+      if (m[0].outbox_anomaly_seq === null || m[0].outbox_waybill_changed_at === null || m[0].outbox_anomaly_floor === null || m[0].outbox_waybill_floor === null) {
         // first scan for this superior: what exists already is not sent, what comes from now on is
         const { rows } = await sql.query<{ s: string | number | null }>(`SELECT max(seq) AS s FROM anomalies`)
-        seq ??= rows[0]?.s == null ? 0 : num(rows[0].s)
-        changed ??= at
-        await sql.query(`UPDATE platform_forwarding SET outbox_anomaly_seq = $2, outbox_waybill_changed_at = $3 WHERE platform_id = $1`, [platformId, seq, iso(changed)])
+        const top = rows[0]?.s == null ? 0 : num(rows[0].s)
+        // waybills.changed_at is the database clock: so is the waybill mark
+        await sql.query(
+          `UPDATE platform_forwarding SET outbox_anomaly_seq = $2, outbox_anomaly_floor = $2,
+             outbox_waybill_changed_at = date_trunc('milliseconds', clock_timestamp()), outbox_waybill_floor = date_trunc('milliseconds', clock_timestamp())
+           WHERE platform_id = $1`,
+          [platformId, top],
+        )
         return { enqueued: 0 }
       }
+      const seq = num(m[0].outbox_anomaly_seq)
+      const changed = toMs(m[0].outbox_waybill_changed_at)
+      const seqFrom = Math.max(seq - OUTBOX_SEQ_SLACK, num(m[0].outbox_anomaly_floor))
+      const changedFrom = Math.max(changed - OUTBOX_CHANGE_SLACK_MS, toMs(m[0].outbox_waybill_floor))
       const { rows: anomalies } = await sql.query<{ id: string; seq: string | number }>(
         `SELECT id, seq FROM anomalies
           WHERE seq > $1 AND (enterprise_license_no = ANY($2::text[]) OR vehicle_id = ANY($3::int4[]))
           ORDER BY seq LIMIT $4`,
-        [seq - OUTBOX_SEQ_SLACK, sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
+        [seqFrom, sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
       )
       // the scan's end: the last row read when the page was full, else everything up to the newest seq seen
       const { rows: top } = await sql.query<{ s: string | number | null }>(`SELECT max(seq) AS s FROM anomalies`)
@@ -616,7 +623,7 @@ export function platformQueries(sql: Sql): PlatformStore {
                  OR EXISTS (SELECT 1 FROM vehicles v WHERE v.plate_key = w.plate AND v.plate_color = w.plate_color
                              AND (v.id = ANY($3::int4[]) OR v.enterprise_license_no = ANY($2::text[]))))
           ORDER BY w.changed_at LIMIT $4`,
-        [iso(changed - OUTBOX_CHANGE_SLACK_MS), sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
+        [iso(changedFrom), sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
       )
       let newChanged = changed
       for (const w of waybills) newChanged = Math.max(newChanged, toMs(w.changed_at))

@@ -8,8 +8,8 @@
  *                       link test answered after it was written proves it arrived; unconfirmed rows
  *                       go up after a reconnection, so nothing is lost while a superior is down.
  *   platform_forwarding gains the two scan marks the outbox is filled from (anomalies.seq,
- *                       waybills.changed_at): rows are rescanned a little behind them, the primary
- *                       key dropping what is enqueued already.
+ *                       waybills.changed_at): rows are rescanned a little behind them (never
+ *                       behind where they started), the primary key dropping what is enqueued already.
  */
 import type { Migration } from './index.js'
 
@@ -41,6 +41,9 @@ const STATEMENTS: string[] = [
   `CREATE INDEX IF NOT EXISTS platform_outbox_pending ON platform_outbox (platform_id, enqueued_at) WHERE confirmed_at IS NULL`,
   `ALTER TABLE platform_forwarding ADD COLUMN IF NOT EXISTS outbox_anomaly_seq bigint`,
   `ALTER TABLE platform_forwarding ADD COLUMN IF NOT EXISTS outbox_waybill_changed_at timestamptz`,
+  // where the marks started: the rescan behind them never reaches what existed before the superior
+  `ALTER TABLE platform_forwarding ADD COLUMN IF NOT EXISTS outbox_anomaly_floor bigint`,
+  `ALTER TABLE platform_forwarding ADD COLUMN IF NOT EXISTS outbox_waybill_floor timestamptz`,
 ]
 
 export const migration: Migration = {
