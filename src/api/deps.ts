@@ -75,4 +75,6 @@ export interface PlatformLinks {
   answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'>
   /** 查岗 to a logged-in lower platform; null when it is not logged in */
   postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
+  /** 0x920B waybill request to a logged-in lower platform: the MSG_SN sent, null when it is not logged in */
+  requestWaybill(platformId: number, plate: string, plateColor: number): number | null
 }

@@ -18,6 +18,7 @@ import type { AnomalyStore } from '../store/anomalies.js'
 import type { PositionStore } from '../store/port.js'
 import type { ApiStore } from '../store/auth.js'
 import type { Platform, PlatformStore, PostQuery } from '../store/platforms.js'
+import type { WaybillStore } from '../store/waybills.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
 import { PlatformServer } from './server.js'
@@ -28,7 +29,11 @@ export type { SuperiorLinkState } from './lower.js'
 
 export interface PlatformsDeps {
   config: Config
-  store: PlatformStore & Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> & Pick<PositionStore, 'track'> & Pick<ApiStore, 'applyHandling'>
+  store: PlatformStore &
+    Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> &
+    Pick<PositionStore, 'track'> &
+    Pick<ApiStore, 'applyHandling'> &
+    Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger
@@ -38,6 +43,8 @@ export interface PlatformsDeps {
   reloadMs?: number
   /** superiors' link test period (default: a third of the idle timeout, at most 10 s) */
   linkTestMs?: number
+  /** superiors' outbox pass period (anomalies, waybills; default 2 s) */
+  outboxMs?: number
 }
 
 export class Platforms {
@@ -118,6 +125,11 @@ export class Platforms {
     return this.upper.postQuery(platformId, q)
   }
 
+  /** 0x920B to a logged-in lower platform: the MSG_SN sent, null when it is not logged in. */
+  requestWaybill(platformId: number, plate: string, plateColor: number): number | null {
+    return this.upper.requestWaybill(platformId, plate, plateColor)
+  }
+
   /**
    * An operator answers a superior's 查岗: sent as 0x1301, then recorded. 'not-found': no such
    * incoming query; 'answered': already; 'link-down': the superior is not connected now.
@@ -190,6 +202,7 @@ export class Platforms {
         downlink: () => this.downlink(),
         badFramesBeforeClose: this.deps.config.badFramesBeforeClose,
         postQueryMinutes: this.deps.config.platformPostQueryMinutes,
+        outboxMs: this.deps.outboxMs,
       })
       this.superiors.set(p.id, s)
       await s.start()

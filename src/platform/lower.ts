@@ -15,29 +15,43 @@
  * bounded rate; then forwarding is live again. The catch-up starts a few seconds before the
  * confirmed position (batches commit concurrently): a superior may see a position twice, never
  * not at all — 809 platforms deduplicate on vehicle and time.
+ *
+ * Anomalies of the selected vehicles (0x1402, WARN_TYPE by warn-types.ts; terminal alarm bits
+ * are TERMINAL_ALARM anomalies, one per bit) and their waybills when created or changed (0x120D)
+ * go through a durable outbox (store: platform_outbox): filled from the anomalies and waybills
+ * tables every outboxMs whatever the link, sent while live, confirmed by the next answered link
+ * test like positions; what is unconfirmed when a link breaks goes up after the reconnection.
+ * A superior's 0x920B waybill request is answered 0x120B with the vehicle's current waybill.
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { isMessage809, type Message809, type PostQuery as PostQuery809, type SupervisionRequest } from '../../protocol/jt809/index.js'
-import type { CommittedPosition } from '../domain.js'
+import type { Anomaly, CommittedPosition } from '../domain.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
 import type { AnomalyStore } from '../store/anomalies.js'
 import type { ApiStore } from '../store/auth.js'
-import type { ForwardCursor, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import type { ForwardCursor, OutboxItem, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import type { WaybillStore } from '../store/waybills.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
 import { toPosition809 } from './positions.js'
+import { WARN_TYPE_NAMES, warnTypeOfAnomaly } from './warn-types.js'
+import { waybillToText } from './waybill-text.js'
 
 const PAGE = 500
-const WARN_TYPE_OF_BIT: Record<number, number> = { 0: 0x0003, 1: 0x0001, 2: 0x0002, 18: 0x000d, 20: 0x0004, 23: 0x000b, 27: 0x000c }
+/** outbox items sent per pass */
+const OUTBOX_PAGE = 100
+/** confirmed outbox rows are kept this long */
+const OUTBOX_KEEP_MS = 7 * 86_400_000
 /** catch-up restarts this far before the confirmed position (concurrent batches) */
 const REWIND_MS = 5_000
 /** rows held while catching up; beyond it they are left to the next catch-up pass (they are in the database) */
 const MAX_BUFFERED = 50_000
 
 export interface LowerRoleDeps {
-  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery'> &
-    Pick<AnomalyStore, 'openAnomalies'> &
+  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery' | 'enqueueOutbox' | 'pendingOutbox' | 'confirmOutbox' | 'pruneOutbox'> &
+    Pick<AnomalyStore, 'openAnomalies' | 'getAnomaly'> &
+    Pick<WaybillStore, 'getWaybill' | 'activeWaybillFor' | 'lastWaybillFor'> &
     Pick<ApiStore, 'applyHandling'>
   metrics: PlatformMetrics
   log: Logger
@@ -52,6 +66,8 @@ export interface LowerRoleDeps {
   badFramesBeforeClose: number
   /** minutes an operator has to answer a superior's post query when the query says none (2011) */
   postQueryMinutes: number
+  /** how often the outbox (anomalies, waybills) is filled and sent (default 2 s) */
+  outboxMs?: number
   connect?: (host: string, port: number) => Socket
 }
 
@@ -72,6 +88,11 @@ export interface SuperiorLinkState {
   backlogRows: number
   backlogOldestAt: number | null
   confirmed: ForwardCursor | null
+  /** anomalies and waybills sent up (this process) */
+  alarmsOut: number
+  waybillsOut: number
+  /** outbox rows not yet confirmed (at most one page counted) */
+  outboxPending: number
 }
 
 const after = (a: ForwardCursor, b: ForwardCursor) =>
@@ -104,6 +125,15 @@ export class SuperiorLink implements CommittedConsumer {
   private readonly log: Logger
   private readonly label: string
   private catchUpRun: Promise<void> | null = null
+  private outboxTimer: NodeJS.Timeout | null = null
+  private outboxRun: Promise<void> | null = null
+  /** outbox items written to the link and not yet confirmed; those a pending link test covers */
+  private written = new Map<string, OutboxItem>()
+  private outboxProbe: OutboxItem[] | null = null
+  private outboxPending = 0
+  private alarmsOut = 0
+  private waybillsOut = 0
+  private prunedAt = 0
 
   constructor(
     private platform: Platform,
@@ -142,7 +172,11 @@ export class SuperiorLink implements CommittedConsumer {
     }
     this.sent = this.confirmed
     await this.resolveSelection()
+    // the outbox's scan marks start here (first start: what exists already is not sent)
+    await st.enqueueOutbox(this.platform.id, this.selection(), this.deps.now())
     this.connect()
+    this.outboxTimer = setInterval(() => this.pumpOutbox(), this.deps.outboxMs ?? 2_000)
+    this.outboxTimer.unref()
   }
 
   /** Settings changed (the manager compares updatedAt): selection now, links at the next login. */
@@ -162,7 +196,6 @@ export class SuperiorLink implements CommittedConsumer {
       if (!this.selected(r)) continue
       if (this.state === 'live') {
         this.sendPositions(0x1202, r.plate, r.plateColor, [r])
-        if (r.alarmTransition && r.alarmTransition.raised) this.sendAlarms(r, r.alarmTransition.raised)
         continue
       }
       this.backlogRows++
@@ -241,6 +274,8 @@ export class SuperiorLink implements CommittedConsumer {
       case 0x1006:
         if (this.probe) this.confirm(this.probe)
         this.probe = null
+        if (this.outboxProbe) this.confirmOutbox(this.outboxProbe)
+        this.outboxProbe = null
         return
       case 0x1004:
         return
@@ -257,6 +292,9 @@ export class SuperiorLink implements CommittedConsumer {
     this.main = null
     this.verifyCode = null
     this.probe = null
+    // outbox items written since the last confirmation are still unconfirmed in the store: sent again
+    this.written.clear()
+    this.outboxProbe = null
     if (this.testTimer) clearInterval(this.testTimer)
     this.testTimer = null
     this.sub?.close('main link down')
@@ -304,6 +342,10 @@ export class SuperiorLink implements CommittedConsumer {
         .createPostQuery({ platformId: this.platform.id, direction: 'in', infoId: q.infoId, msgSn: m.sn, objectType: q.objectType, objectId: q.objectId, question: q.content, askedBy: null, sentAt: now, deadlineAt: now + minutes * 60_000 })
         .then((r) => this.log.info({ postQuery: r.id, infoId: q.infoId }, 'post query from the superior: waiting for an operator'))
         .catch((err: unknown) => this.log.error({ err }, 'post query from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9200 && isMessage809(m, 0x9200) && m.body.dataType === 0x920b) {
+      void this.waybillRequest(m.body.plate ?? '', m.body.plateColor ?? 0, m.sn).catch((err: unknown) => this.log.error({ err }, '0x920B waybill request not answered'))
       return
     }
     if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
@@ -362,6 +404,7 @@ export class SuperiorLink implements CommittedConsumer {
   linkTest(link = this.main): void {
     if (!link || link.isClosed) return
     this.probe = this.sent
+    this.outboxProbe = this.written.size ? [...this.written.values()] : null
     link.send({ msgId: 0x1005, body: {} })
   }
 
@@ -433,29 +476,97 @@ export class SuperiorLink implements CommittedConsumer {
     }
   }
 
-  /**
-   * Terminal alarms up as 0x1402, one per alarm bit a real-time report raised (live forwarding
-   * only: the backlog carries the alarm word in its positions). JT/T 808 bit → 809 WARN_TYPE:
-   * 0 emergency → 0x0003, 1 overspeed → 0x0001, 2 fatigue → 0x0002, 18 driving time of the day
-   * → 0x000D, 20 area in/out → 0x0004, 23 route deviation → 0x000B, 27 illegal move → 0x000C,
-   * any other → 0x000E (other). WARN_SRC 1 (terminal); INFO_CONTENT names the bit.
-   */
-  private sendAlarms(r: CommittedPosition, raised: number): void {
-    const link = this.main
-    if (!link) return
-    for (let bit = 0; bit < 32; bit++) {
-      if (!((raised >>> bit) & 1)) continue
-      const warnType = WARN_TYPE_OF_BIT[bit] ?? 0x000e
-      const warnTime = Math.floor(r.deviceTime / 1000)
-      const content = `JT/T 808 alarm bit ${bit} at ${r.latitude.toFixed(6)},${r.longitude.toFixed(6)} ${r.speed} km/h`
-      const data =
-        this.platform.edition === 2019
-          ? { sourcePlatformId: String(this.platform.accessCode), warnType, warnTime, startTime: warnTime, endTime: warnTime, plate: r.plate, plateColor: r.plateColor, destinationPlatformId: '', drvLineId: 0, content }
-          : { warnSrc: 1, warnType, warnTime, infoId: (warnTime ^ (r.vehicleId << 5) ^ bit) >>> 0, content }
-      if (link.send({ msgId: 0x1400, body: { plate: r.plate, plateColor: r.plateColor, dataType: 0x1402, data } })) {
-        this.deps.metrics.alarmsOut.inc({ link: this.label })
-      }
+  // ---- outbox: anomalies (0x1402) and waybills (0x120D) ----------------------------------------
+
+  /** Fills the outbox from the store and, while live, sends what is unconfirmed (one pass at a time). */
+  private pumpOutbox(): void {
+    if (this.outboxRun || this.state === 'stopped') return
+    this.outboxRun = this.outboxPass()
+      .catch((err: unknown) => this.log.error({ err }, 'outbox pass failed'))
+      .finally(() => (this.outboxRun = null))
+  }
+
+  /** One pass; tests call it to skip the timer. */
+  async outboxPass(): Promise<void> {
+    const st = this.deps.store
+    const now = this.deps.now()
+    await st.enqueueOutbox(this.platform.id, this.selection(), now)
+    if (now - this.prunedAt > 3_600_000) {
+      this.prunedAt = now
+      await st.pruneOutbox(this.platform.id, now - OUTBOX_KEEP_MS)
     }
+    const pending = await st.pendingOutbox(this.platform.id, OUTBOX_PAGE)
+    this.outboxPending = pending.length
+    if (this.state !== 'live') return
+    for (const item of pending) {
+      const key = `${item.kind}\u0000${item.ref}\u0000${item.version}`
+      if (this.written.has(key)) continue
+      const link = this.main
+      if (!link || this.state !== 'live') return
+      const sent = item.kind === 'anomaly' ? await this.sendAnomaly(item.ref) : await this.sendWaybill(item.ref, 0x120d)
+      // gone from the store meanwhile (retention, removal): nothing to send, confirmed as it is
+      if (sent === 'gone') await st.confirmOutbox(this.platform.id, [item], this.deps.now())
+      else if (sent) this.written.set(key, item)
+    }
+  }
+
+  private confirmOutbox(items: OutboxItem[]): void {
+    for (const i of items) this.written.delete(`${i.kind}\u0000${i.ref}\u0000${i.version}`)
+    void this.deps.store.confirmOutbox(this.platform.id, items, this.deps.now()).catch((err: unknown) => this.log.error({ err }, 'outbox confirmation not saved'))
+  }
+
+  /**
+   * An anomaly up as 0x1402: WARN_TYPE per warn-types.ts, WARN_TIME its start, WARN_SRC 1 for a
+   * terminal's alarm bit else 2 (this enterprise platform judged it); INFO_CONTENT names the anomaly.
+   */
+  private async sendAnomaly(id: string): Promise<boolean | 'gone'> {
+    const a = await this.deps.store.getAnomaly(id)
+    if (!a) return 'gone'
+    const link = this.main
+    if (!link || this.state !== 'live') return false
+    const edition = this.platform.edition
+    const warnType = warnTypeOfAnomaly(a, edition)
+    const warnTime = Math.floor(a.startedAt / 1000)
+    const content = anomalyText(a, warnType)
+    const data =
+      edition === 2019
+        ? { sourcePlatformId: String(this.platform.accessCode), warnType, warnTime, startTime: warnTime, endTime: a.endedAt === null ? 0 : Math.floor(a.endedAt / 1000), plate: a.plate, plateColor: a.plateColor, destinationPlatformId: '', drvLineId: 0, content }
+        : { warnSrc: a.type === 'TERMINAL_ALARM' && typeof a.evidence.bit === 'number' ? 1 : 2, warnType, warnTime, infoId: infoIdOf(a.id), content }
+    if (!link.send({ msgId: 0x1400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x1402, data } })) return false
+    this.alarmsOut++
+    this.deps.metrics.alarmsOut.inc({ link: this.label })
+    return true
+  }
+
+  /** A waybill up as 0x120D (or 0x120B answering a request): its fields as JSON text (waybill-text.ts). */
+  private async sendWaybill(waybillNo: string, dataType: 0x120d): Promise<boolean | 'gone'> {
+    const w = await this.deps.store.getWaybill(waybillNo)
+    if (!w) return 'gone'
+    const link = this.main
+    if (!link || this.state !== 'live') return false
+    if (!link.send({ msgId: 0x1200, body: { plate: w.plate, plateColor: w.plateColor, dataType, data: { waybill: waybillToText(w) } } })) return false
+    this.waybillsOut++
+    this.deps.metrics.waybillsOut.inc({ link: this.label })
+    return true
+  }
+
+  /**
+   * 0x920B: the superior asks for a vehicle's waybill; answered 0x120B with the one active now (else
+   * its latest trip), empty EWAYBILL_INFO when it has none or is not a vehicle we forward.
+   */
+  private async waybillRequest(plate: string, plateColor: number, sn: number): Promise<void> {
+    const st = this.deps.store
+    const now = this.deps.now()
+    const v = plate ? await st.findPlatformVehicle(plate.trim(), plateColor) : null
+    const forwarded = v !== null && (this.vehicleIds.has(v.id) || (v.enterpriseLicenseNo !== null && this.licences.has(v.enterpriseLicenseNo)))
+    const w = forwarded ? ((await st.activeWaybillFor(plate.trim(), plateColor, now, 86_400_000)) ?? (await st.lastWaybillFor(plate.trim(), plateColor, now))) : null
+    const source = this.platform.edition === 2019 ? { sourceDataType: 0x920b, sourceMsgSn: sn } : {}
+    if (this.main?.send({ msgId: 0x1200, body: { plate, plateColor, dataType: 0x120b, data: { ...source, waybill: w ? waybillToText(w) : '' } } }) && w) this.deps.metrics.waybillsOut.inc({ link: this.label })
+    this.log.info({ plate, waybillNo: w?.waybillNo ?? null }, '0x920B waybill request answered (0x120B)')
+  }
+
+  private selection(): { enterpriseLicences: string[]; vehicleIds: number[] } {
+    return { enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }
   }
 
   private selected(r: CommittedPosition): boolean {
@@ -495,6 +606,9 @@ export class SuperiorLink implements CommittedConsumer {
       backlogRows: this.backlogRows,
       backlogOldestAt: this.backlogOldestAt,
       confirmed: this.confirmed,
+      alarmsOut: this.alarmsOut,
+      waybillsOut: this.waybillsOut,
+      outboxPending: this.outboxPending,
     }
   }
 
@@ -504,9 +618,11 @@ export class SuperiorLink implements CommittedConsumer {
     this.setState('stopped')
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     if (this.testTimer) clearInterval(this.testTimer)
+    if (this.outboxTimer) clearInterval(this.outboxTimer)
     await this.catchUpRun?.catch(() => undefined)
+    await this.outboxRun?.catch(() => undefined)
     const link = this.main
-    if (link && !link.isClosed && this.sent && this.confirmed && after(this.sent, this.confirmed)) {
+    if (link && !link.isClosed && ((this.sent && this.confirmed && after(this.sent, this.confirmed)) || this.written.size)) {
       this.linkTest(link)
       await waitFor(() => this.probe === null || link.isClosed, 1000)
     }
@@ -518,4 +634,18 @@ export class SuperiorLink implements CommittedConsumer {
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms
   while (!cond() && Date.now() < end) await new Promise((r) => setTimeout(r, 10))
+}
+
+/** INFO_CONTENT of an anomaly sent up: what it is, in words a superior's operator can read. */
+function anomalyText(a: Anomaly, warnType: number): string {
+  const what = WARN_TYPE_NAMES[warnType]?.split(' ')[0] ?? ''
+  const detail = a.type === 'TERMINAL_ALARM' && typeof a.evidence.name === 'string' ? ` ${a.evidence.name}` : ''
+  return `${what} ${a.type}${detail} (${a.severity}) ${a.id}`.trim()
+}
+
+/** 2011 INFO_ID: a stable 32-bit number from the anomaly id (a re-send carries the same one). */
+function infoIdOf(id: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193)
+  return h >>> 0
 }

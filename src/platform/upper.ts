@@ -15,22 +15,28 @@
  * the platform's policy. Rows are deduplicated by the store on vehicle + device time like every
  * other; 809 acknowledges no position, so a lower platform re-sends what it could not deliver as
  * 0x1203 history: taken in late, judged as late data, counted per link with its delay.
+ * Waybills (0x120D, and 0x120B answering our 0x920B) are kept as received (platform_waybills)
+ * and, where the text parses into our fields (waybill-text.ts), stored as a dispatched waybill the
+ * matcher covers the vehicle's positions with.
  */
 import { randomInt } from 'node:crypto'
 import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
 import type { Logger } from 'pino'
 import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer, type SupervisionReply } from '../../protocol/jt809/index.js'
-import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../domain.js'
+import { ANOMALY_EVENTS_STREAM, samePlate, type Anomaly, type CommittedPosition } from '../domain.js'
 import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { AnomalyStore } from '../store/anomalies.js'
 import type { ApiStore } from '../store/auth.js'
 import type { PositionStore } from '../store/port.js'
-import type { Platform, PlatformStore, PlatformVehicle, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import type { Platform, PlatformStore, PlatformVehicle, PlatformWaybill, PostQuery as PostQueryRecord } from '../store/platforms.js'
+import type { WaybillStore } from '../store/waybills.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
 import { toCommitted, toPosition809 } from './positions.js'
+import { otherWarnType, warnTypeOfAnomaly } from './warn-types.js'
+import { readWaybillText } from './waybill-text.js'
 
 /** A 0x1202 whose device time is older than this counts as late too. */
 const LATE_MS = 60_000
@@ -42,7 +48,8 @@ const MAX_PENDING_ROWS = 5_000
 const HISTORY_MAX = 10_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision'> &
+  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision' | 'insertPlatformWaybill'> &
+    Pick<WaybillStore, 'getWaybill' | 'upsertWaybills'> &
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
     Pick<ApiStore, 'applyHandling'> &
     Pick<PositionStore, 'track'>
@@ -73,6 +80,7 @@ export interface LowerLinkState {
   positionsRefused: number
   latePositions: number
   maxLatenessMs: number
+  waybillsIn: number
 }
 
 class LowerSession {
@@ -87,6 +95,7 @@ class LowerSession {
   positionsRefused = 0
   latePositions = 0
   maxLatenessMs = 0
+  waybillsIn = 0
   closed = false
   readonly log: Logger
   constructor(
@@ -234,6 +243,13 @@ export class UpperRole {
     return this.record(s, this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 }))
   }
 
+  /** Asks a logged-in lower platform for a vehicle's waybill (0x9200/0x920B); its 0x120B is taken like a 0x120D. null: not logged in. */
+  requestWaybill(platformId: number, plate: string, plateColor: number): number | null {
+    const sn = this.send(platformId, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x920b, data: {} } })
+    if (sn !== null) this.sessions.get(platformId)?.log.info({ plate, plateColor, msgSn: sn }, 'waybill requested (0x920B)')
+    return sn
+  }
+
   private record<T>(s: LowerSession, p: Promise<T>): Promise<T> {
     s.recording = p.catch(() => undefined)
     return p
@@ -258,6 +274,7 @@ export class UpperRole {
       positionsRefused: s.positionsRefused,
       latePositions: s.latePositions,
       maxLatenessMs: s.maxLatenessMs,
+      waybillsIn: s.waybillsIn,
     }))
   }
 
@@ -362,6 +379,13 @@ export class UpperRole {
         return this.positions(s, body.plate ?? '', body.plateColor ?? 0, [(body.data as { position: Position }).position], 0x1202)
       case 0x1203:
         return this.positions(s, body.plate ?? '', body.plateColor ?? 0, (body.data as { positions: Position[] }).positions, 0x1203)
+      case 0x120b:
+      case 0x120d: {
+        const text = (body.data as { waybill?: unknown }).waybill
+        if (typeof text !== 'string') return // a body that did not fit its layout (kept raw by the codec, logged there)
+        void this.waybill(s, body.plate ?? '', body.plateColor ?? 0, body.dataType, text).catch((err: unknown) => s.log.error({ err }, 'platform waybill not recorded'))
+        return
+      }
       default:
         if (s.log.isLevelEnabled('debug')) s.log.debug({ dataType: hex(body.dataType), plate: body.plate }, '0x1200 sub-business not handled')
     }
@@ -514,6 +538,48 @@ export class UpperRole {
   }
 
   /**
+   * 0x120D / 0x120B: kept as received for a vehicle the platform may report for; a text that
+   * parses into our fields (waybill-text.ts) for a carrier the platform may report for becomes a
+   * dispatched waybill (an existing number only when it is the same vehicle and carrier), which
+   * the matcher then covers the vehicle's positions with.
+   */
+  private async waybill(s: LowerSession, plate: string, plateColor: number, dataType: number, text: string): Promise<void> {
+    const v = await this.resolve(s, plate.trim(), plateColor)
+    if (!v) return this.refusedWaybill(s, 'unknown_vehicle', plate)
+    if (!this.mayReport(s, v)) return this.refusedWaybill(s, 'foreign_enterprise', plate)
+    const now = this.deps.now()
+    const read = readWaybillText(text, { plate: v.plate, plateColor: v.plateColor })
+    const errors = [...read.errors]
+    let waybillNo: string | null = null
+    const w = read.waybill
+    if (w) {
+      const carrierOk = v.reportedByPlatform === s.platform.id || s.platform.enterpriseLicences.includes(w.carrierLicenseNo)
+      const existing = carrierOk ? await this.deps.store.getWaybill(w.waybillNo) : null
+      if (!carrierOk) errors.push({ field: 'carrierLicenseNo', message: `${w.carrierLicenseNo} is not an enterprise platform ${s.platform.accessCode} may report for` })
+      else if (existing && (!samePlate(existing.plate, w.plate) || existing.plateColor !== w.plateColor || existing.carrierLicenseNo !== w.carrierLicenseNo)) {
+        errors.push({ field: 'waybillNo', message: `${w.waybillNo} exists for another vehicle or carrier` })
+      } else {
+        await this.deps.store.upsertWaybills([w], { at: now, by: `platform ${s.platform.accessCode}`, status: 'dispatched' })
+        waybillNo = w.waybillNo
+      }
+    }
+    const stored: Omit<PlatformWaybill, 'id'> = { platformId: s.platform.id, dataType, plate: v.plate, plateColor: v.plateColor, vehicleId: v.id, receivedAt: now, text, format: read.format, waybillNo, errors: errors.length ? errors : null }
+    await this.deps.store.insertPlatformWaybill(stored)
+    s.waybillsIn++
+    this.deps.metrics.waybillsIn.inc({ link: s.label, result: waybillNo ? 'matched' : read.format === 'text' ? 'text' : 'invalid' })
+    s.log.info({ plate: v.plate, dataType: hex(dataType), format: read.format, waybillNo, errors: errors.length ? errors : undefined }, 'platform waybill recorded')
+  }
+
+  private mayReport(s: LowerSession, v: PlatformVehicle): boolean {
+    return v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo))
+  }
+
+  private refusedWaybill(s: LowerSession, reason: string, plate: string): void {
+    this.deps.metrics.waybillsIn.inc({ link: s.label, result: reason })
+    s.log.warn({ plate, reason }, 'platform waybill refused')
+  }
+
+  /**
    * 0x1209: a lower platform asks for a vehicle's history. 0x9209 answers (0 ok, 1 no such vehicle
    * or not one it may see, 2 other); then the positions go as 0x9203, 5 per message, at most
    * HISTORY_MAX of them.
@@ -543,8 +609,8 @@ export class UpperRole {
 
   /**
    * 督办: the "notify" step on an anomaly of a vehicle a logged-in lower platform reports for sends
-   * it 0x9401. WARN_TYPE from the anomaly: OVERSPEED 0x0001, fatigue / daily driving 0x0002, a
-   * platform's own alarm report its WARN_TYPE, anything else 0x00FF (other); level urgent (0)
+   * it 0x9401. WARN_TYPE from the anomaly as warn-types.ts maps it (a platform's own alarm report:
+   * the WARN_TYPE it came with; unmapped: "other" of the link's edition); level urgent (0)
    * for critical anomalies, else normal (1); answer expected within 24 h. null: no such platform online.
    */
   async supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null> {
@@ -559,7 +625,7 @@ export class UpperRole {
     if (!s) return null
     const now = this.deps.now()
     const supervisionId = randomInt(1, 0xffffffff)
-    const warnType = a.type === 'OVERSPEED' ? 0x0001 : /FATIGUE|DAILY_DRIVING/.test(a.type) ? 0x0002 : typeof a.evidence.warnType === 'number' ? a.evidence.warnType : 0x00ff
+    const warnType = a.type === 'TERMINAL_ALARM' && a.evidence.source === 'platform' && typeof a.evidence.warnType !== 'number' ? otherWarnType(s.main.edition) : warnTypeOfAnomaly(a, s.main.edition)
     const data = {
       warnSrc: 3,
       warnType,

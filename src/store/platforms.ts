@@ -105,6 +105,35 @@ export interface Supervision {
   result: number | null
 }
 
+/** A waybill as a lower platform reported it. */
+export interface PlatformWaybill {
+  id: number
+  platformId: number
+  /** 0x120D (reported) or 0x120B (answer to our 0x920B) */
+  dataType: number
+  plate: string
+  plateColor: PlateColor
+  vehicleId: number | null
+  receivedAt: number
+  /** EWAYBILL_INFO as received */
+  text: string
+  /** what the text was read as: a JSON object, key:=value pairs, or neither (kept as text only) */
+  format: 'json' | 'pairs' | 'text'
+  /** the waybill it became (stored in waybills, used for matching), else null */
+  waybillNo: string | null
+  /** why it did not (field errors), null when it did or was not structured */
+  errors: Array<{ field: string; message: string }> | null
+}
+
+/** One item a superior is to receive: an anomaly (0x1402) or a waybill version (0x120D). */
+export interface OutboxItem {
+  kind: 'anomaly' | 'waybill'
+  /** anomaly id / waybill number */
+  ref: string
+  /** '' for an anomaly (sent once); the waybill's changed_at (ms) */
+  version: string
+}
+
 export interface PlatformStore {
   createPlatform(p: NewPlatform, at: number): Promise<Platform>
   /** null when there is no such platform */
@@ -143,6 +172,25 @@ export interface PlatformStore {
    * (then vehicle, device time), at most `limit`. `after` null: from `since`.
    */
   positionsToForward(selection: { enterpriseLicences: string[]; vehicleIds: number[] }, after: ForwardCursor | null, since: number, limit: number): Promise<CommittedPosition[]>
+
+  /** A waybill a lower platform reported (0x120D, or 0x120B answering our 0x920B), as received. */
+  insertPlatformWaybill(w: Omit<PlatformWaybill, 'id'>): Promise<PlatformWaybill>
+  /** Newest first. */
+  listPlatformWaybills(filter?: { platformId?: number; vehicleId?: number; limit?: number }): Promise<PlatformWaybill[]>
+
+  /**
+   * Fills a superior's outbox: anomalies of the selection opened after marks.anomalySeq and
+   * waybills of the selection changed after marks.waybillChangedAt (each rescanned a little behind
+   * its mark: what committed late is caught, what is enqueued already is not enqueued again). The
+   * marks are saved with the forwarding position (which must exist); the first scan only sets them
+   * (what exists already is not sent). Returns how many rows were enqueued.
+   */
+  enqueueOutbox(platformId: number, selection: { enterpriseLicences: string[]; vehicleIds: number[] }, at: number): Promise<{ enqueued: number }>
+  /** Unconfirmed outbox rows, oldest enqueued first. */
+  pendingOutbox(platformId: number, limit: number): Promise<OutboxItem[]>
+  confirmOutbox(platformId: number, items: OutboxItem[], at: number): Promise<void>
+  /** Retention: confirmed rows older than `before`. */
+  pruneOutbox(platformId: number, before: number): Promise<number>
 }
 
 interface PlatformRow {
@@ -268,6 +316,40 @@ interface SupervisionRow {
   replied_at: Date | null
   result: number | null
 }
+interface PlatformWaybillRow {
+  id: string | number
+  platform_id: number
+  data_type: number
+  plate: string
+  plate_color: number
+  vehicle_id: number | null
+  received_at: Date
+  text: string
+  format: PlatformWaybill['format']
+  waybill_no: string | null
+  errors: PlatformWaybill['errors'] | string | null
+}
+const PW_COLUMNS = 'id, platform_id, data_type, plate, plate_color, vehicle_id, received_at, text, format, waybill_no, errors'
+const toPlatformWaybill = (r: PlatformWaybillRow): PlatformWaybill => ({
+  id: num(r.id),
+  platformId: num(r.platform_id),
+  dataType: num(r.data_type),
+  plate: r.plate,
+  plateColor: num(r.plate_color),
+  vehicleId: r.vehicle_id === null ? null : num(r.vehicle_id),
+  receivedAt: toMs(r.received_at),
+  text: r.text,
+  format: r.format,
+  waybillNo: r.waybill_no,
+  errors: typeof r.errors === 'string' ? (JSON.parse(r.errors) as PlatformWaybill['errors']) : r.errors,
+})
+
+/** How far behind its mark the outbox scan looks again: anomaly seq numbers, waybill change time (ms). */
+const OUTBOX_SEQ_SLACK = 200
+const OUTBOX_CHANGE_SLACK_MS = 10_000
+/** rows per scan: above the seq slack, so a scan always reaches past its mark */
+const OUTBOX_SCAN = 1_000
+
 const SV_COLUMNS = 'id, platform_id, anomaly_id, supervision_id, sent_at, replied_at, result'
 const toSupervision = (r: SupervisionRow): Supervision => ({
   id: num(r.id),
@@ -473,6 +555,116 @@ export function platformQueries(sql: Sql): PlatformStore {
         plateColor: num(r.plate_color),
         enterpriseLicenseNo: r.enterprise_license_no,
       }))
+    },
+    async insertPlatformWaybill(w) {
+      const { rows } = await sql.query<PlatformWaybillRow>(
+        `INSERT INTO platform_waybills (platform_id, data_type, plate, plate_color, vehicle_id, received_at, text, format, waybill_no, errors)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) RETURNING ${PW_COLUMNS}`,
+        [w.platformId, w.dataType, w.plate, w.plateColor, w.vehicleId, iso(w.receivedAt), w.text, w.format, w.waybillNo, w.errors === null ? null : JSON.stringify(w.errors)],
+      )
+      return toPlatformWaybill(rows[0]!)
+    },
+
+    async listPlatformWaybills(filter = {}) {
+      const where: string[] = []
+      const params: unknown[] = []
+      if (filter.platformId !== undefined) {
+        params.push(filter.platformId)
+        where.push(`platform_id = $${params.length}`)
+      }
+      if (filter.vehicleId !== undefined) {
+        params.push(filter.vehicleId)
+        where.push(`vehicle_id = $${params.length}`)
+      }
+      params.push(Math.min(filter.limit ?? 100, 1000))
+      const { rows } = await sql.query<PlatformWaybillRow>(
+        `SELECT ${PW_COLUMNS} FROM platform_waybills ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${params.length}`,
+        params,
+      )
+      return rows.map(toPlatformWaybill)
+    },
+
+    async enqueueOutbox(platformId, sel, at) {
+      const { rows: m } = await sql.query<{ outbox_anomaly_seq: string | number | null; outbox_waybill_changed_at: Date | null; outbox_anomaly_floor: string | number | null; outbox_waybill_floor: Date | null }>(
+        `SELECT outbox_anomaly_seq, outbox_waybill_changed_at, outbox_anomaly_floor, outbox_waybill_floor FROM platform_forwarding WHERE platform_id = $1`,
+        [platformId],
+      )
+      if (!m[0]) return { enqueued: 0 }
+      if (m[0].outbox_anomaly_seq === null || m[0].outbox_waybill_changed_at === null || m[0].outbox_anomaly_floor === null || m[0].outbox_waybill_floor === null) {
+        // first scan for this superior: what exists already is not sent, what comes from now on is
+        const { rows } = await sql.query<{ s: string | number | null }>(`SELECT max(seq) AS s FROM anomalies`)
+        const top = rows[0]?.s == null ? 0 : num(rows[0].s)
+        // waybills.changed_at is the database clock: so is the waybill mark
+        await sql.query(
+          `UPDATE platform_forwarding SET outbox_anomaly_seq = $2, outbox_anomaly_floor = $2,
+             outbox_waybill_changed_at = date_trunc('milliseconds', clock_timestamp()), outbox_waybill_floor = date_trunc('milliseconds', clock_timestamp())
+           WHERE platform_id = $1`,
+          [platformId, top],
+        )
+        return { enqueued: 0 }
+      }
+      const seq = num(m[0].outbox_anomaly_seq)
+      const changed = toMs(m[0].outbox_waybill_changed_at)
+      const seqFrom = Math.max(seq - OUTBOX_SEQ_SLACK, num(m[0].outbox_anomaly_floor))
+      const changedFrom = Math.max(changed - OUTBOX_CHANGE_SLACK_MS, toMs(m[0].outbox_waybill_floor))
+      const { rows: anomalies } = await sql.query<{ id: string; seq: string | number }>(
+        `SELECT id, seq FROM anomalies
+          WHERE seq > $1 AND (enterprise_license_no = ANY($2::text[]) OR vehicle_id = ANY($3::int4[]))
+          ORDER BY seq LIMIT $4`,
+        [seqFrom, sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
+      )
+      // the scan's end: the last row read when the page was full, else everything up to the newest seq seen
+      const { rows: top } = await sql.query<{ s: string | number | null }>(`SELECT max(seq) AS s FROM anomalies`)
+      const newSeq = anomalies.length === OUTBOX_SCAN ? num(anomalies[anomalies.length - 1]!.seq) : Math.max(seq, top[0]?.s == null ? 0 : num(top[0].s))
+      const { rows: waybills } = await sql.query<{ waybill_no: string; changed_at: Date }>(
+        `SELECT w.waybill_no, w.changed_at FROM waybills w
+          WHERE w.changed_at > $1
+            AND (w.carrier_license_no = ANY($2::text[])
+                 OR EXISTS (SELECT 1 FROM vehicles v WHERE v.plate_key = w.plate AND v.plate_color = w.plate_color
+                             AND (v.id = ANY($3::int4[]) OR v.enterprise_license_no = ANY($2::text[]))))
+          ORDER BY w.changed_at LIMIT $4`,
+        [iso(changedFrom), sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN],
+      )
+      let newChanged = changed
+      for (const w of waybills) newChanged = Math.max(newChanged, toMs(w.changed_at))
+      const items: OutboxItem[] = [
+        ...anomalies.map((a) => ({ kind: 'anomaly' as const, ref: a.id, version: '' })),
+        ...waybills.map((w) => ({ kind: 'waybill' as const, ref: w.waybill_no, version: String(toMs(w.changed_at)) })),
+      ]
+      let enqueued = 0
+      if (items.length) {
+        const r = await sql.query(
+          `INSERT INTO platform_outbox (platform_id, kind, ref, version, enqueued_at)
+           SELECT $1, k, r, v, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS x (k, r, v)
+           ON CONFLICT DO NOTHING`,
+          [platformId, items.map((i) => i.kind), items.map((i) => i.ref), items.map((i) => i.version), iso(at)],
+        )
+        enqueued = r.rowCount
+      }
+      await sql.query(`UPDATE platform_forwarding SET outbox_anomaly_seq = $2, outbox_waybill_changed_at = $3 WHERE platform_id = $1`, [platformId, newSeq, iso(newChanged)])
+      return { enqueued }
+    },
+
+    async pendingOutbox(platformId, limit) {
+      const { rows } = await sql.query<{ kind: OutboxItem['kind']; ref: string; version: string }>(
+        `SELECT kind, ref, version FROM platform_outbox WHERE platform_id = $1 AND confirmed_at IS NULL ORDER BY enqueued_at, kind, ref, version LIMIT $2`,
+        [platformId, limit],
+      )
+      return rows.map((r) => ({ kind: r.kind, ref: r.ref, version: r.version }))
+    },
+
+    async confirmOutbox(platformId, items, at) {
+      if (!items.length) return
+      await sql.query(
+        `UPDATE platform_outbox o SET confirmed_at = $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS x (k, r, v)
+          WHERE o.platform_id = $1 AND o.kind = x.k AND o.ref = x.r AND o.version = x.v AND o.confirmed_at IS NULL`,
+        [platformId, items.map((i) => i.kind), items.map((i) => i.ref), items.map((i) => i.version), iso(at)],
+      )
+    },
+
+    async pruneOutbox(platformId, before) {
+      const r = await sql.query(`DELETE FROM platform_outbox WHERE platform_id = $1 AND confirmed_at < $2`, [platformId, iso(before)])
+      return r.rowCount
     },
   }
 }

@@ -129,6 +129,8 @@ for (const kind of BACKENDS) {
         'GET /api/v1/platforms/post-queries': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms/{id}/post-queries': 'core.test.ts authentication (supervisor only)',
         'POST /api/v1/platforms/post-queries/{id}/answer': 'core.test.ts authentication (supervisor only)',
+        'GET /api/v1/platforms/waybills': 'core.test.ts authentication (supervisor only); flows in test/platform/waybills.test.ts',
+        'POST /api/v1/platforms/{id}/waybill-requests': 'core.test.ts authentication (supervisor only); flows in test/platform/waybills.test.ts',
         'POST /api/v1/vehicles/lookup': 'cli/import-server.test.ts lookup routes',
         'POST /api/v1/waybills/lookup': 'cli/import-server.test.ts lookup routes',
       }
@@ -153,7 +155,7 @@ for (const kind of BACKENDS) {
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
       t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
-      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer']] as const) {
+      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer'], ['GET', '/api/v1/platforms/waybills'], ['POST', '/api/v1/platforms/1/waybill-requests']] as const) {
         const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
         t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
       }

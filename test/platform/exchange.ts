@@ -7,8 +7,9 @@
  * down and comes back).
  */
 import t from 'tap'
+import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
 import { eventually, fixAt, online, openBackends, provision } from '../gateway/harness.js'
-import { KM_PER_DEG_LON, LICENCE, lower, TOKEN, upper, type Combo } from './helpers.js'
+import { KM_PER_DEG_LON, LICENCE, lower, TOKEN, upper, waybill, type Combo } from './helpers.js'
 
 export function exchangeTests(combos: Combo[]): void {
   for (const combo of combos) {
@@ -74,9 +75,25 @@ export function exchangeTests(combos: Combo[]): void {
       t.pass('the upper instance judged the platform-reported vehicle and announced the anomaly on its feed')
       t.equal((await bL.store.listAnomalies({ type: 'OVERSPEED' })).items.length, 1, 'the lower instance judged it too')
 
-      // the emergency alarm the terminal raised went up as 0x1402 and became an anomaly with its source
-      const viaPlatform = await eventually(async () => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform'), 10_000)
-      t.same([viaPlatform.plate, viaPlatform.evidence.warnType, viaPlatform.evidence.platform], [vehicle.plate, 0x0003, 1001], 'alarm bit 0 → 0x1402 WARN_TYPE 0x0003 (emergency)')
+      // the emergency alarm the terminal raised (a TERMINAL_ALARM anomaly on L) and L's overspeed went up as
+      // 0x1402 and became anomalies with their source on U
+      const fromL = async (warnType: number) => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform' && a.evidence.warnType === warnType)
+      const viaPlatform = await eventually(() => fromL(0x0003), 10_000)
+      t.same([viaPlatform.plate, viaPlatform.evidence.platform], [vehicle.plate, 1001], 'alarm bit 0 → 0x1402 WARN_TYPE 0x0003 (emergency)')
+      const overspeedUp = await eventually(() => fromL(0x0001), 10_000)
+      t.equal(overspeedUp.plate, vehicle.plate, "L's OVERSPEED anomaly → 0x1402 WARN_TYPE 0x0001 (overspeed)")
+
+      // a waybill written on L goes up as 0x120D and is a dispatched waybill on U; U's 0x920B request is answered 0x120B
+      const parsed = parseWaybill(waybill(`YD-X-${combo.edition}`, vehicle.plate))
+      if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))
+      await bL.store.insertWaybill(newWaybill(parsed.value, Date.now(), 'test', 'dispatched'))
+      const up = await eventually(async () => bU.store.getWaybill(`YD-X-${combo.edition}`), 10_000, 100)
+      t.same([up.status, up.plate, up.statusHistory.at(-1)?.by], ['dispatched', vehicle.plate, 'platform 1001'], 'the waybill arrived as 0x120D and is used on U')
+      const lowerPlatform = (await bU.store.findLowerPlatform(1001))!.id
+      const req = await api(`/platforms/${lowerPlatform}/waybill-requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plate: vehicle.plate, plateColor: vehicle.plateColor }) })
+      t.equal(req.status, 202)
+      const answered = await eventually(async () => (await bU.store.listPlatformWaybills({ platformId: lowerPlatform })).find((w) => w.dataType === 0x120b), 10_000, 100)
+      t.same([answered.format, answered.waybillNo], ['json', `YD-X-${combo.edition}`], "L answered 0x920B with the vehicle's current waybill (0x120B)")
 
       // 督办 across the two: U's notify sends 0x9401 to L, which answers 0x1401 "handling" (and, in 2011 where
       // the request names the vehicle, records it on its own open anomaly)

@@ -50,3 +50,34 @@ export async function freePort(): Promise<number> {
   return port
 }
 
+
+/** yyyymmdd in Beijing time, `days` from now. */
+function beijingDay(days: number): string {
+  return new Date(Date.now() + 8 * 3600_000 + days * 86_400_000).toISOString().slice(0, 10).replace(/-/g, '')
+}
+
+/** A valid waybill of carrier LICENCE for the vehicle, active today and tomorrow (Beijing dates). */
+export function waybill(no: string, plate: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const today = beijingDay(0)
+  return {
+    waybillNo: no,
+    issueDate: `${today.slice(0, 4)}-${today.slice(4, 6)}-${today.slice(6)}`,
+    consignorName: '济南某化工有限公司',
+    consigneeName: '青岛某加油站',
+    loadingPlace: '济南市历城区化工园区',
+    loadingDate: today,
+    destination: '青岛市黄岛区',
+    expectedArrivalDate: beijingDay(1),
+    carrierName: '济南甲危货运输有限公司',
+    carrierLicenseNo: LICENCE,
+    plate,
+    plateColor: 2,
+    transportCertNo: '370100123456',
+    driverName: '张三',
+    driverQualificationNo: '370102198001011234',
+    escortName: '李四',
+    escortQualificationNo: '370102198502021234',
+    goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', quantity: 25.5, unit: 't' }],
+    ...extra,
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * Platforms as data on both backends: `jt808 platforms add|list|remove` (embedded data directory
  * and PostgreSQL), secrets stored as they must be, the forwarding position never moving back, and
- * the positions a superior is owed in received order.
+ * the positions a superior is owed in received order, the outbox of anomalies and waybills.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,9 +10,12 @@ import { PassThrough } from 'node:stream'
 import t from 'tap'
 import type { CliIO } from '../../src/cli/command.js'
 import { platformsCommand } from '../../src/cli/commands/platforms.js'
+import type { Anomaly } from '../../src/domain.js'
 import { verifyAuthCode } from '../../src/gateway/auth-code.js'
+import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
 import { openStore } from '../../src/store/index.js'
 import { fix, openTestStore, type Backend } from '../store/helpers.js'
+import { waybill } from './helpers.js'
 
 function io(env: NodeJS.ProcessEnv): CliIO & { out: () => string; err: () => string } {
   const stdout = new PassThrough()
@@ -84,5 +87,39 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
     t.same((await store.updatePlatform(p.id, { enabled: false, vehicles: [{ plate: '鲁A3', plateColor: 2 }] }, T + 5))?.vehicles, [{ plate: '鲁A3', plateColor: 2 }])
     t.equal(await store.deletePlatform(p.id), true)
     t.equal(await store.getForwardCursor(p.id), null, 'its forwarding position goes with it')
+  })
+}
+
+for (const backend of ['pg', 'pglite'] as Backend[]) {
+  t.test(`${backend}: a superior's outbox — anomalies and waybill changes of its selection, enqueued once, until confirmed`, async (t) => {
+    const store = await openTestStore(t, backend)
+    const L1 = '370100000011'
+    const [mine, other] = await store.upsertVehicles([
+      { plate: '鲁B1', plateColor: 2, enterpriseLicenseNo: L1 },
+      { plate: '鲁B2', plateColor: 2, enterpriseLicenseNo: 'L2' },
+    ])
+    const T = Date.now()
+    const anomaly = (id: string, vehicleId: number, licence: string): Anomaly => ({
+      id, type: 'OVERSPEED', status: 'open', severity: 'warning', vehicleId, plate: '鲁B', plateColor: 2, waybillNo: null, enterpriseLicenseNo: licence, startedAt: T, endedAt: null, lastSeenAt: T, evidence: {},
+    })
+    await store.upsertAnomalies([anomaly('before', mine!, L1)])
+    const p = await store.createPlatform({ role: 'superior', name: 'S', accessCode: 1, userId: 1, passwordHash: null, password: 'pw', edition: 2011, encryption: null, allowedAddresses: [], enterpriseLicences: ['L1'], vehicles: [], unknownVehicles: 'refuse', host: 'h', port: 1, enabled: true }, T)
+    await store.setForwardCursor(p.id, { receivedAt: T, vehicleId: 0, deviceTime: 0 }, T)
+    const sel = { enterpriseLicences: [L1], vehicleIds: [] }
+    t.same(await store.enqueueOutbox(p.id, sel, T), { enqueued: 0 }, 'the first scan only sets the marks')
+    await store.upsertAnomalies([anomaly('a1', mine!, L1), anomaly('foreign', other!, 'L2')])
+    const parsed = parseWaybill({ ...waybill('WB-1', '鲁B1'), carrierLicenseNo: L1 })
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))
+    await store.insertWaybill(newWaybill(parsed.value, T, 'test', 'dispatched'))
+    t.same(await store.enqueueOutbox(p.id, sel, T + 1), { enqueued: 2 })
+    t.same(await store.enqueueOutbox(p.id, sel, T + 2), { enqueued: 0 }, 'a rescan enqueues nothing twice')
+    const pending = await store.pendingOutbox(p.id, 10)
+    t.same(pending.map((i) => [i.kind, i.ref]).sort(), [['anomaly', 'a1'], ['waybill', 'WB-1']], 'what came after the marks, of the selection only')
+    await store.confirmOutbox(p.id, pending.filter((i) => i.kind === 'anomaly'), T + 3)
+    t.same((await store.pendingOutbox(p.id, 10)).map((i) => i.ref), ['WB-1'], 'confirmed rows are not pending')
+    await store.upsertWaybills([{ ...parsed.value, driverPhone: '13900000001' }], { at: T + 4 })
+    t.same(await store.enqueueOutbox(p.id, sel, T + 5), { enqueued: 1 }, 'a change is a new version')
+    t.equal((await store.pendingOutbox(p.id, 10)).length, 2)
+    t.equal(await store.pruneOutbox(p.id, T + 10), 1, 'confirmed rows are pruned by age')
   })
 }

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { newPlatform, platformPatch, PlatformInputError, type PlatformChange, type PlatformInput } from '../../platform/admin.js'
-import type { Platform, PostQuery } from '../../store/platforms.js'
+import type { Platform, PlatformWaybill, PostQuery } from '../../store/platforms.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { iso } from '../present.js'
 import type { ApiContext } from '../server.js'
@@ -48,6 +48,25 @@ const platformSchema = {
     updatedAt: { type: 'string', format: 'date-time' },
   },
 } as const
+
+const platformWaybillSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    platformId: { type: 'integer' },
+    dataType: { type: 'string', enum: ['0x120b', '0x120d'], description: '0x120d reported by the platform, 0x120b its answer to our 0x920B request' },
+    plate: { type: 'string' },
+    plateColor: { type: 'integer' },
+    vehicleId: { type: ['integer', 'null'] },
+    receivedAt: { type: 'string', format: 'date-time' },
+    text: { type: 'string', description: 'EWAYBILL_INFO as received' },
+    format: { type: 'string', enum: ['json', 'pairs', 'text'], description: 'json object / field:=value pairs with our field names, or plain text (kept as text only)' },
+    waybillNo: { type: ['string', 'null'], description: 'the waybill it became (used for matching), null when it did not parse or validate' },
+    errors: { type: ['array', 'null'], items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+  },
+} as const
+
+const presentWaybill = (w: PlatformWaybill) => ({ ...w, dataType: '0x' + w.dataType.toString(16).padStart(4, '0'), receivedAt: iso(w.receivedAt) })
 
 const present = (p: Platform) => ({ ...p, createdAt: iso(p.createdAt), updatedAt: iso(p.updatedAt) })
 
@@ -243,6 +262,47 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const items = await store.listPostQueries({ platformId: request.query.platform, direction: request.query.direction, unanswered: request.query.unanswered, limit: request.query.limit })
       const now = ctx.now()
       return { items: items.map((q) => presentQuery(q, now)) }
+    },
+  )
+
+  app.get<{ Querystring: { platform?: number; vehicle?: number; limit?: number } }>(
+    '/platforms/waybills',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: 'Waybills lower platforms reported (0x120D, 0x120B) as received, newest first, with the waybill each became or why not',
+        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, vehicle: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: platformWaybillSchema } } } },
+      },
+    },
+    async (request) => {
+      const items = await store.listPlatformWaybills({ platformId: request.query.platform, vehicleId: request.query.vehicle, limit: request.query.limit })
+      return { items: items.map(presentWaybill) }
+    },
+  )
+
+  app.post<{ Params: { id: number }; Body: { plate: string; plateColor: number } }>(
+    '/platforms/:id/waybill-requests',
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: "Ask a logged-in lower platform for a vehicle's electronic waybill (0x920B); its 0x120B answer appears in GET /platforms/waybills",
+        params: idParams,
+        body: vehicleRef,
+        response: { 202: { type: 'object', properties: { platformId: { type: 'integer' }, msgSn: { type: 'integer' } } } },
+      },
+    },
+    async (request, reply) => {
+      const p = await store.getPlatform(request.params.id)
+      if (!p || p.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
+      const msgSn = ctx.deps.platforms?.requestWaybill(p.id, request.body.plate, request.body.plateColor) ?? null
+      if (msgSn === null) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
+      request.audit.target = `platform ${p.id}`
+      request.audit.details = { plate: request.body.plate, plateColor: request.body.plateColor, msgSn }
+      reply.status(202)
+      return { platformId: p.id, msgSn }
     },
   )
 

@@ -89,3 +89,22 @@ t.test('field values of captured frames', async (t) => {
   t.match(urge.body, { plate: '粤A12345', plateColor: 2 })
   t.match(urge.body.data, { warnSrc: 1, warnType: 2, supervisor: 'smallchi', supervisorTel: '12345678901', supervisorEmail: '123456@qq.com' })
 })
+
+t.test('waybill frames (0x120D, 0x120B, 0x920B)', async (t) => {
+  // SmallChi/JT809's 0x120D test vector as DATA: its own assertion is EWAYBILL_INFO "asd123456asd"
+  const vector = decodeFixture('2011 120D waybill report, SmallChi sub-body vector (built frame)').message
+  if (!isMessage809(vector, 0x1200) || !isData(vector.body, 0x120d)) return t.fail('not a 0x120D')
+  t.match(vector.body, { plate: '鲁A20001', plateColor: 2, data: { waybill: 'asd123456asd' } })
+  const json = decodeFixture('2011 120D waybill report, JSON text with GBK (built)').message
+  if (!isMessage809(json, 0x1200) || !isData(json.body, 0x120d)) return t.fail('not a 0x120D')
+  t.match(JSON.parse(json.body.data.waybill), { waybillNo: 'YD-809-0001', goods: [{ name: '汽油' }] }, 'GBK text read back')
+  const answer = decodeFixture('2019 120B waybill answer with source message, plain text (built)').message
+  if (!isMessage809(answer, 0x1200) || !isData(answer.body, 0x120b)) return t.fail('not a 0x120B')
+  t.match(answer.body.data, { sourceDataType: 0x920b, sourceMsgSn: 5, waybill: '运单 YD-809-0009：汽油 20 吨' }, '2019: the request it answers, then the text')
+  const encrypted = decodeFixture('2019 120D waybill report, encrypted (built)').message
+  if (!isMessage809(encrypted, 0x1200) || !isData(encrypted.body, 0x120d)) return t.fail('not a 0x120D')
+  t.equal(encrypted.body.data.waybill, 'waybillNo:=YD-809-0002;plate:=鲁A20001', 'decrypted with the link keys')
+  const request = decodeFixture('2011 920B waybill request (built)').message
+  if (!isMessage809(request, 0x9200) || !isData(request.body, 0x920b)) return t.fail('not a 0x920B')
+  t.same([request.body.plate, request.body.data], ['鲁A20001', {}])
+})

@@ -5,7 +5,8 @@ import type { CodecError } from '../../../protocol/errors.js'
 
 export interface Fixture809 {
   name: string
-  kind: 'capture' | 'library-vector'
+  /** built: assembled by us from the standard's layouts (no public capture found), labelled as such */
+  kind: 'capture' | 'library-vector' | 'built'
   source: string
   hex: string
   keys?: EncryptionKeys
