@@ -11,6 +11,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 import { checkAccess, type Access, type Principal } from './access.js'
 import type { ApiDeps } from './deps.js'
 import type { Vehicle } from '../domain.js'
@@ -131,8 +132,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   app.decorateRequest('audit', null as never)
   app.decorate('feed', feed)
 
-  const httpDuration = metric(
-    deps.registry,
+  const httpDuration = metricGetter(deps.registry)(
     'jt808_http_request_duration_seconds',
     () =>
       new Histogram({
@@ -287,18 +287,14 @@ class QuietProbes extends LogController {
   }
 }
 
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make()
-}
-
 function feedMetrics(registry: Registry) {
-  const clients = metric(registry, 'jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
+  const metric = metricGetter(registry)
+  const clients = metric('jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
   const dropped = metric(
-    registry,
     'jt808_sse_dropped_total',
     () => new Counter({ name: 'jt808_sse_dropped_total', help: 'SSE clients dropped for not reading', labelNames: ['reason'], registers: [registry] }),
   )
-  const events = metric(registry, 'jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
+  const events = metric('jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
   return {
     onClientsChanged: (n: number) => clients.set(n),
     onDrop: (reason: string) => dropped.inc({ reason }),

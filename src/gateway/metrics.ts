@@ -4,6 +4,7 @@
  * terminal sending random ids cannot grow the label set.
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 import { isKnownMsgId } from '../../protocol/messages/index.js'
 
 export interface GatewayMetrics {
@@ -90,7 +91,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
 function createMetrics(registry: Registry): GatewayMetrics {
   const registers = [registry]
   // Several gateways in one process (tests) may share a registry: reuse what is there.
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   return {
     connections: get('jt808_connections', () => new Gauge({ name: 'jt808_connections', help: 'Open terminal TCP connections', registers })),
     connectionsTotal: get('jt808_connections_total', () => new Counter({ name: 'jt808_connections_total', help: 'Terminal TCP connections accepted', registers })),

@@ -20,6 +20,7 @@
  */
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import { StateUnavailableError, type State } from '../state/port.js'
@@ -562,7 +563,7 @@ export class MatcherPublisher {
 }
 
 function matcherMetrics(registry: Registry) {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   return {
     positions: get('jt808_matcher_positions_total', () => new Counter({ name: 'jt808_matcher_positions_total', help: 'Positions judged by the matcher', registers: [registry] })),
     events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),

@@ -47,9 +47,9 @@ t.test('periods', async (t) => {
   t.equal(parsePeriod('last month'), null)
 })
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind, { now: () => NOW })
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens, store } = f
     const get = (url: string, token = tokens.supervisor) => app.inject({ method: 'GET', url, headers: auth(token) })
     await app.inject({
