@@ -4,7 +4,7 @@
  * boxes widened by a buffer. Coordinates are GeoJSON order [lon, lat] in degrees.
  */
 import { pointInRing } from '../geo.js'
-import type { Geofence, GeofenceGeometry } from '../store/auth.js'
+import type { Geofence, GeofenceGeometry } from '../domain.js'
 
 const M_PER_DEG_LAT = 111_320
 

@@ -13,6 +13,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { metricGetter } from '../metrics.js'
 import { checkAccess, type Access, type Principal } from './access.js'
+import type { ApiContext } from './context.js'
 import type { ApiDeps } from './deps.js'
 import type { Vehicle } from '../domain.js'
 import { ApiError, toErrorResponse, validationFailed } from './errors.js'
@@ -27,7 +28,7 @@ import { anomalyRoutes } from './routes/anomalies.js'
 import { liveStateOf } from './routes/live.js'
 import { statsRoutes } from './routes/stats.js'
 import { runSelfCheck } from './routes/self-check.js'
-import type { WaybillStore } from '../store/waybills.js'
+import type { WaybillStore } from '../store/port.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { attachmentRoutes } from './routes/attachments.js'
@@ -49,20 +50,6 @@ const TOKEN_CACHE_MAX = 10_000
 const MAX_AUDITED_URL = 1_000
 /** The local CLI on the server's own data directory (see ApiDeps.localAdminTokenHash). */
 const LOCAL_ADMIN: Principal = { tokenId: 'local-admin', role: 'supervisor', enterpriseLicenseNo: null }
-
-/** What route modules receive besides the fastify instance. */
-export interface ApiContext {
-  deps: ApiDeps
-  now: () => number
-  feed: AnomalyFeed
-  qr: QrSigner
-  /** waybill lookups the vehicle views need (wired to the waybill store) */
-  waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
-  liveState(vehicle: Vehicle): ReturnType<typeof liveStateOf>
-  selfCheck(vehicle: Vehicle): ReturnType<typeof runSelfCheck>
-  /** A token was revoked: stop trusting its cached principal at once. */
-  revokedToken(tokenId: string): void
-}
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
 

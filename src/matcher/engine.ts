@@ -19,11 +19,11 @@ import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
 import { Polyline } from './geo.js'
 import { deriveLongRules, type Cover, type Episode } from './long-rules.js'
 import { AlarmRule, DriftRule, NightBanRule, OverspeedRule, RouteDeviationRule, type AnomalySink, type Fix } from './rules.js'
-import { beijingDayStart, DAY, inDailyWindow, parseClock } from './time.js'
+import { beijingDayStart, DAY, inDailyWindow, parseClock } from '../domain.js'
 import { GAP, Motion, Timeline } from './timeline.js'
 import { invalidReason } from './validity.js'
 import { restoreRule, snapshotRule, SNAPSHOT_VERSION, type RuleSnapshot, type VehicleSnapshot } from './snapshot.js'
-import { activeIntervals, normalizeQualification, plateKey, type Waybill } from './waybill.js'
+import { activeIntervals, normalizeQualification, plateKey, type VehicleRef, type Waybill } from '../domain.js'
 import { NO_ZONES, type ZoneLookup } from './zones.js'
 
 export const LONG_RULES: readonly AnomalyType[] = [
@@ -43,14 +43,6 @@ export interface EngineOptions {
    * only judged from here. Default: the first tick, or the first fix seen.
    */
   since?: number
-}
-
-/** The identity a position brings along; waybill-only vehicles may know less. */
-export interface VehicleRef {
-  id: number
-  plate: string
-  plateColor: number
-  enterpriseLicenseNo?: string | null
 }
 
 export interface EngineStats {

@@ -21,7 +21,18 @@
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { metricGetter } from '../metrics.js'
-import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
+import {
+  ANOMALY_EVENTS_STREAM,
+  beijingDayStart,
+  COMMITTED_POSITIONS_STREAM,
+  plateKey,
+  type Anomaly,
+  type AnomalyEvent,
+  type CommittedPosition,
+  type DriverCardEvent,
+  type VehicleRef,
+  type Waybill,
+} from '../domain.js'
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import { StateUnavailableError, type State } from '../state/port.js'
 import type { Config } from '../config/index.js'
@@ -29,9 +40,7 @@ import type { CommittedConsumer } from '../ingest/queue.js'
 import type { Store } from '../store/port.js'
 import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
-import { MatcherEngine, restoredAnchor, type EngineStats, type VehicleRef } from './engine.js'
-import { beijingDayStart } from './time.js'
-import { plateKey, type Waybill } from './waybill.js'
+import { MatcherEngine, restoredAnchor, type EngineStats } from './engine.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
 /** Feed events appended per state call. */

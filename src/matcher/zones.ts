@@ -5,7 +5,7 @@
  */
 import { pointInRing } from '../geo.js'
 import { Polyline } from './geo.js'
-import type { LonLat } from './waybill.js'
+import type { LonLat } from '../domain.js'
 
 export interface SpeedLimitHit {
   limitKmh: number
@@ -137,7 +137,7 @@ function bbox(ring: LonLat[]): { minLon: number; maxLon: number; minLat: number;
   return { minLon, maxLon, minLat, maxLat }
 }
 
-/** A geofence as the API stores it (src/store/auth.ts), structurally. */
+/** A geofence as the API stores it (Geofence in src/domain.ts), structurally. */
 export interface StoredGeofence {
   id: number
   name: string

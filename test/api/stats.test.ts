@@ -4,8 +4,7 @@
  * through a bridge by hazard class; cargo flows by UN number, class and destination.
  */
 import t from 'tap'
-import type { PositionRecord } from '../../src/domain.js'
-import { newWaybill, transitionWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, transitionWaybill, type PositionRecord } from '../../src/domain.js'
 import { parsePeriod } from '../../src/api/routes/stats.js'
 import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } from './harness.js'
 

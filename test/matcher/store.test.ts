@@ -1,7 +1,6 @@
 /** Waybills and anomalies round-trip through the store, on the real PostgreSQL (own schema) and on PGlite. */
 import t from 'tap'
-import type { Anomaly } from '../../src/domain.js'
-import { newWaybill, transitionWaybill, type WaybillInput } from '../../src/matcher/waybill.js'
+import { newWaybill, transitionWaybill, type Anomaly, type WaybillInput } from '../../src/domain.js'
 import { openTestStore, type StoreBackend } from '../store/helpers.js'
 import { BASE_WAYBILL, bj, HOUR } from './helpers.js'
 

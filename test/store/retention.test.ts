@@ -5,10 +5,9 @@
  */
 import pg from 'pg'
 import t from 'tap'
-import type { Anomaly } from '../../src/domain.js'
-import { newWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, type Anomaly } from '../../src/domain.js'
 import { BASE_WAYBILL } from '../matcher/helpers.js'
-import { STORE_BACKENDS, DAY, fix, openTestStore, DATABASE_URL, testConfig } from './helpers.js'
+import { DATABASE_URL, DAY, fix, openTestStore, STORE_BACKENDS, testConfig } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
 

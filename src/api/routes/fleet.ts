@@ -5,13 +5,12 @@
  * live state per vehicle) so 10,000 vehicles cost one request, not 10,000.
  */
 import type { FastifyInstance } from 'fastify'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
-import type { Waybill } from '../../matcher/waybill.js'
-import type { WaybillStore } from '../../store/waybills.js'
+import { canonicalPhone, type Waybill } from '../../domain.js'
+import type { WaybillStore } from '../../store/port.js'
 import { scopedLicenceFilter } from '../access.js'
 import { iso } from '../present.js'
 import { licenceSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 /** alarm: an open critical anomaly; moving: online on an active waybill; no_waybill: online without one; no_position: active waybill but no fresh fix; offline: none of these. */
 export const FLEET_STATES = ['alarm', 'moving', 'no_waybill', 'no_position', 'offline'] as const
