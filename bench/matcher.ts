@@ -14,11 +14,10 @@
  *   node --expose-gc --import tsx bench/matcher.ts [--vehicles 100000] [--rounds 20] [--warmup 4]
  */
 import { performance } from 'node:perf_hooks'
-import type { CommittedPosition } from '../src/domain.js'
+import { newWaybill, transitionWaybill, type CommittedPosition, type WaybillInput } from '../src/domain.js'
 import { matcherConfig } from '../src/matcher/config.js'
 import { MatcherEngine } from '../src/matcher/engine.js'
 import { distanceKm } from '../src/geo.js'
-import { newWaybill, transitionWaybill, type WaybillInput } from '../src/matcher/waybill.js'
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`)
@@ -137,7 +136,7 @@ for (let i = 0; i < N; i++) {
     input.plannedRoute = { type: 'LineString', coordinates: [[lon[i], lat[i]], far] }
     input.corridorKm = 5
   }
-  engine.waybill(transitionWaybill(newWaybill(input, T0 - 3_600_000), 'dispatched', T0 - 3_600_000), { id: i + 1, plate: plate(i), plateColor: 2 })
+  engine.waybill(transitionWaybill(newWaybill(input, T0 - 3_600_000), 'dispatched', T0 - 3_600_000), { id: i + 1, plate: plate(i), plateColor: 2, enterpriseLicenseNo: null })
 }
 
 const buf: CommittedPosition[] = []

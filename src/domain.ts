@@ -1,10 +1,13 @@
 /**
- * Records shared by the gateway, ingest, store, state, matcher and API. Times are UTC epoch
- * milliseconds; Beijing-time concepts (calendar day, night) are computed where they are used.
+ * The domain every layer imports: records shared by the gateway, ingest, store, state, matcher and
+ * API, the canonical forms of plates and terminal phones, the electronic waybill (domain/waybill.ts)
+ * and Beijing-time calendar arithmetic (domain/time.ts). Times are UTC epoch milliseconds.
  */
+export * from './domain/identity.js'
+export * from './domain/time.js'
+export * from './domain/waybill.js'
 
-/** JT/T 808 / JT/T 415 plate colours. Hazmat trucks are yellow (2). */
-export type PlateColor = number
+import type { PlateColor } from './domain/identity.js'
 
 export interface Vehicle {
   /** Registry id (positions reference it). */
@@ -23,18 +26,6 @@ export interface Vehicle {
   /** When the vehicle was retired (its terminal is refused until it is reinstated); null or absent: in service. */
   retiredAt?: number | null
 }
-
-/**
- * The one form in which plates are compared: Unicode NFKC (full-width Ａ１ → A1, the ideographic
- * space → a space), every whitespace and the middle-dot separator (浙A·12345) removed, upper case.
- * "浙b 82002", "浙Ｂ８２００２" and "浙B82002" are the same plate. Stored beside the display form
- * (vehicles.plate_key, waybills.plate) and used by every comparison: registry, scope, waybills, matcher.
- */
-export function canonicalPlate(plate: string): string {
-  return plate.normalize('NFKC').replace(/[\s\u00b7\u2022\u30fb\u2027]+/gu, '').toUpperCase()
-}
-
-export const samePlate = (a: string, b: string): boolean => canonicalPlate(a) === canonicalPlate(b)
 
 export type NewVehicle = Omit<Vehicle, 'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope' | 'retiredAt'> &
   Partial<Omit<Vehicle, 'id' | 'plate' | 'plateColor' | 'retiredAt'>>
@@ -155,27 +146,37 @@ export interface QueuedCommand {
   expiresAt: number
 }
 
-export type AnomalyType =
-  | 'RUNNING_WITHOUT_WAYBILL'
-  | 'WAYBILL_WITHOUT_POSITION'
-  | 'OVERSPEED'
-  | 'FATIGUE_DRIVING'
-  | 'NIGHT_FATIGUE_DRIVING'
-  | 'DAILY_DRIVING_EXCEEDED'
-  | 'DRIVER_NOT_ON_WAYBILL'
-  | 'ROUTE_DEVIATION'
-  | 'POSITION_DRIFT'
-  | 'TERMINAL_ALARM'
-  | 'NIGHT_DRIVING_RESTRICTED'
+/**
+ * Every anomaly type, once: the API's enums and every per-type table (Record<AnomalyType, …>:
+ * rule switches, severities, grading weights) derive from this list.
+ */
+export const ANOMALY_TYPES = [
+  'RUNNING_WITHOUT_WAYBILL',
+  'WAYBILL_WITHOUT_POSITION',
+  'OVERSPEED',
+  'FATIGUE_DRIVING',
+  'NIGHT_FATIGUE_DRIVING',
+  'DAILY_DRIVING_EXCEEDED',
+  'DRIVER_NOT_ON_WAYBILL',
+  'ROUTE_DEVIATION',
+  'POSITION_DRIFT',
+  'TERMINAL_ALARM',
+  'NIGHT_DRIVING_RESTRICTED',
+] as const
+export type AnomalyType = (typeof ANOMALY_TYPES)[number]
 
-export type Severity = 'info' | 'warning' | 'critical'
+export const SEVERITIES = ['info', 'warning', 'critical'] as const
+export type Severity = (typeof SEVERITIES)[number]
+
+export const ANOMALY_STATUSES = ['open', 'closed'] as const
+export type AnomalyStatus = (typeof ANOMALY_STATUSES)[number]
 
 /** An anomaly as stored and as served by GET /api/v1/anomalies (times as ISO 8601 strings there). */
 export interface Anomaly {
   /** stable id */
   id: string
   type: AnomalyType
-  status: 'open' | 'closed'
+  status: AnomalyStatus
   severity: Severity
   vehicleId: number
   plate: string
@@ -199,6 +200,30 @@ export interface AnomalyEvent {
   /** when the matcher emitted it (ms) */
   at: number
 }
+
+/** GeoJSON geometries a geofence may have: an area, or a road line widened by bufferMeters. */
+export type GeofenceGeometry = { type: 'Polygon'; coordinates: number[][][] } | { type: 'LineString'; coordinates: number[][] }
+
+export type GeofenceKind = 'bridge' | 'tunnel' | 'key-segment' | 'speed-zone'
+
+/** A key road segment or speed-limit zone, as stored (migrations/003_api.ts) and served by /geofences. */
+export interface Geofence {
+  id: number
+  name: string
+  kind: GeofenceKind
+  /** 'highway' (80 km/h for hazmat) or 'other' (60 km/h); null: not a road-class marking */
+  roadClass: 'highway' | 'other' | null
+  /** km/h; a per-geofence limit that wins over the road class */
+  speedLimit: number | null
+  geometry: GeofenceGeometry
+  /** half-width of a LineString corridor; null for polygons */
+  bufferMeters: number | null
+  /** [minLon, minLat, maxLon, maxLat], buffer included: the cheap pre-filter */
+  bbox: [number, number, number, number]
+  createdAt: number
+}
+
+export type NewGeofence = Omit<Geofence, 'id' | 'createdAt'>
 
 export const ANOMALY_EVENTS_STREAM = 'jt808:anomaly-events'
 export const COMMITTED_POSITIONS_STREAM = 'jt808:positions'

@@ -5,7 +5,7 @@
  * callers to their licence with `confine` / `visible`.
  */
 import type { FastifyRequest } from 'fastify'
-import type { Role } from '../store/auth.js'
+import type { Role } from '../store/port.js'
 import { ApiError, notFound } from './errors.js'
 
 export interface Principal {

@@ -3,7 +3,7 @@
  * bounding box, their "inside" test, and the checks a new geometry must pass.
  */
 import { boxAround, prepareArea, type Area, type Box } from '../geo.js'
-import type { Geofence, GeofenceGeometry } from '../store/auth.js'
+import type { Geofence, GeofenceGeometry } from '../domain.js'
 
 /** [minLon, minLat, maxLon, maxLat] of the geometry, widened by bufferMeters (stored with the geofence). */
 export function bboxOf(geometry: GeofenceGeometry, bufferMeters: number | null): Box {

@@ -2,7 +2,7 @@
  * Records as the API shows them: epoch-ms times become ISO 8601 strings, internal ids that mean
  * nothing to a caller are kept where they help (vehicle id in the registry view).
  */
-import type { Anomaly, CommittedPosition, PositionRecord, Vehicle } from '../domain.js'
+import type { Anomaly, AnomalyStatus, CommittedPosition, PositionRecord, Vehicle } from '../domain.js'
 
 export const isoOrNull = (t: number | null | undefined): string | null => (t === null || t === undefined || !Number.isFinite(t) ? null : new Date(t).toISOString())
 export const iso = (t: number): string => new Date(t).toISOString()
@@ -10,7 +10,7 @@ export const iso = (t: number): string => new Date(t).toISOString()
 export interface ApiAnomaly {
   id: string
   type: string
-  status: 'open' | 'closed'
+  status: AnomalyStatus
   severity: string
   plate: string
   plateColor: number
@@ -62,6 +62,23 @@ export function presentPosition(p: PositionRecord | CommittedPosition): ApiPosit
     mileage: p.mileage,
     blindArea: p.blindArea,
   }
+}
+
+/** The waybill a vehicle is on now, as the live views show it. */
+export interface ApiActiveWaybill {
+  waybillNo: string
+  status: string
+  loadingDate: string
+  expectedArrivalDate: string
+  destination: string
+}
+
+/** The live half of a vehicle view: session, last fix, active waybill. */
+export interface ApiLiveState {
+  online: boolean
+  session: { nodeId: string; since: string | null; address: string } | null
+  lastPosition: ApiPosition | null
+  activeWaybill: ApiActiveWaybill | null
 }
 
 export function presentVehicle(v: Vehicle) {

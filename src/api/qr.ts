@@ -10,7 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import QRCode from 'qrcode'
-import type { ApiStore } from '../store/auth.js'
+import type { ApiStore } from '../store/port.js'
 
 interface Sm2 {
   generateKeyPairHex(bits?: number, rng?: { nextBytes(a: number[]): void }): { privateKey: string; publicKey: string }

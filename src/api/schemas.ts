@@ -2,6 +2,7 @@
  * JSON schemas shared by several routes: validation, response shaping and the OpenAPI document
  * all come from these. Nullable fields use JSON Schema type arrays (OpenAPI 3.1).
  */
+import { ANOMALY_STATUSES, ANOMALY_TYPES, SEVERITIES } from '../domain.js'
 import type { Access } from './access.js'
 
 export const errorSchema = {
@@ -96,28 +97,14 @@ export const positionSchema = {
   },
 } as const
 
-export const ANOMALY_TYPES = [
-  'RUNNING_WITHOUT_WAYBILL',
-  'WAYBILL_WITHOUT_POSITION',
-  'OVERSPEED',
-  'FATIGUE_DRIVING',
-  'NIGHT_FATIGUE_DRIVING',
-  'DAILY_DRIVING_EXCEEDED',
-  'DRIVER_NOT_ON_WAYBILL',
-  'ROUTE_DEVIATION',
-  'POSITION_DRIFT',
-  'TERMINAL_ALARM',
-  'NIGHT_DRIVING_RESTRICTED',
-] as const
-
 export const anomalySchema = {
   type: 'object',
   required: ['id', 'type', 'status', 'severity', 'plate', 'plateColor', 'waybillNo', 'enterpriseLicenseNo', 'startedAt', 'endedAt', 'lastSeenAt', 'evidence'],
   properties: {
     id: { type: 'string' },
     type: { type: 'string', enum: ANOMALY_TYPES },
-    status: { type: 'string', enum: ['open', 'closed'] },
-    severity: { type: 'string', enum: ['info', 'warning', 'critical'] },
+    status: { type: 'string', enum: ANOMALY_STATUSES },
+    severity: { type: 'string', enum: SEVERITIES },
     plate: { type: 'string' },
     plateColor: { type: 'integer' },
     waybillNo: { type: ['string', 'null'] },

@@ -11,7 +11,9 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 import { checkAccess, type Access, type Principal } from './access.js'
+import type { ApiContext } from './context.js'
 import type { ApiDeps } from './deps.js'
 import type { Vehicle } from '../domain.js'
 import { ApiError, toErrorResponse, validationFailed } from './errors.js'
@@ -26,7 +28,7 @@ import { anomalyRoutes } from './routes/anomalies.js'
 import { liveStateOf } from './routes/live.js'
 import { statsRoutes } from './routes/stats.js'
 import { runSelfCheck } from './routes/self-check.js'
-import type { WaybillStore } from '../store/waybills.js'
+import type { WaybillStore } from '../store/port.js'
 import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { attachmentRoutes } from './routes/attachments.js'
@@ -48,20 +50,6 @@ const TOKEN_CACHE_MAX = 10_000
 const MAX_AUDITED_URL = 1_000
 /** The local CLI on the server's own data directory (see ApiDeps.localAdminTokenHash). */
 const LOCAL_ADMIN: Principal = { tokenId: 'local-admin', role: 'supervisor', enterpriseLicenseNo: null }
-
-/** What route modules receive besides the fastify instance. */
-export interface ApiContext {
-  deps: ApiDeps
-  now: () => number
-  feed: AnomalyFeed
-  qr: QrSigner
-  /** waybill lookups the vehicle views need (wired to the waybill store) */
-  waybills: { activeFor(vehicle: Vehicle): Promise<{ waybillNo: string; status: string; loadingDate: string; expectedArrivalDate: string; destination: string } | null> }
-  liveState(vehicle: Vehicle): ReturnType<typeof liveStateOf>
-  selfCheck(vehicle: Vehicle): ReturnType<typeof runSelfCheck>
-  /** A token was revoked: stop trusting its cached principal at once. */
-  revokedToken(tokenId: string): void
-}
 
 export type ApiInstance = FastifyInstance & { feed: AnomalyFeed }
 
@@ -131,8 +119,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
   app.decorateRequest('audit', null as never)
   app.decorate('feed', feed)
 
-  const httpDuration = metric(
-    deps.registry,
+  const httpDuration = metricGetter(deps.registry)(
     'jt808_http_request_duration_seconds',
     () =>
       new Histogram({
@@ -287,18 +274,14 @@ class QuietProbes extends LogController {
   }
 }
 
-function metric<T>(registry: Registry, name: string, make: () => T): T {
-  return (registry.getSingleMetric(name) as T | undefined) ?? make()
-}
-
 function feedMetrics(registry: Registry) {
-  const clients = metric(registry, 'jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
+  const metric = metricGetter(registry)
+  const clients = metric('jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
   const dropped = metric(
-    registry,
     'jt808_sse_dropped_total',
     () => new Counter({ name: 'jt808_sse_dropped_total', help: 'SSE clients dropped for not reading', labelNames: ['reason'], registers: [registry] }),
   )
-  const events = metric(registry, 'jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
+  const events = metric('jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
   return {
     onClientsChanged: (n: number) => clients.set(n),
     onDrop: (reason: string) => dropped.inc({ reason }),

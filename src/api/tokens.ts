@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import type { ApiStore, ApiToken, Role } from '../store/auth.js'
+import type { ApiStore, ApiToken, Role } from '../store/port.js'
 
 export const TOKEN_PREFIX = 'jt808_'
 

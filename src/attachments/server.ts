@@ -29,7 +29,7 @@ import {
   type MessageOf,
   type MissingSegment,
 } from '../../protocol/index.js'
-import { canonicalPhone } from '../gateway/handlers/context.js'
+import { canonicalPhone } from '../domain.js'
 import type { AttachmentAlarm, AttachmentStore } from '../store/attachments.js'
 import { FileUpload } from './assembly.js'
 import { contentMismatch, sniff } from './content-type.js'

@@ -3,8 +3,7 @@
  * content again), or conflict with it (stored with other values). Pure: the import command reads
  * the stored record and writes; a second path (e.g. through the API) can classify the same way.
  */
-import type { NewVehicle, Vehicle } from '../domain.js'
-import type { Waybill, WaybillInput } from '../matcher/waybill.js'
+import type { NewVehicle, Vehicle, Waybill, WaybillInput } from '../domain.js'
 
 export type ImportOutcome = 'created' | 'unchanged' | 'conflicting' | 'updated'
 

@@ -128,9 +128,9 @@ export const DEFAULTS: Config = {
   subpacketTimeoutSeconds: 30,
   lenientChecksum: false,
   archiveRawFrames: true,
-  // bench/ingest e2e (bench/RESULTS.md): batches flush after 20 ms under normal load, so the row
-  // cap only matters when the queue backs up; 10,000 rows × 2 in flight sustained 155k/s vs
-  // 120k/s with 5,000 and 116k/s with 2,000, with the same p99 at 20k–50k/s.
+  // Batches flush after 20 ms under normal load, so the row cap only matters when the queue backs
+  // up: 10,000 rows × 2 in flight sustained the most without raising p99 (bench/ingest e2e; the
+  // figures are in bench/RESULTS.md, "How the ingest defaults were chosen").
   ingestBatchRows: 10_000,
   ingestBatchMs: 20,
   ingestInFlight: 2,

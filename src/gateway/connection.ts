@@ -31,6 +31,7 @@ import {
 import type { GatewayMetrics } from './metrics.js'
 import type { PendingCommand } from './commands.js'
 import type { Config } from '../config/index.js'
+import type { VehicleRef } from '../domain.js'
 
 /** frames kept while a handler waits in the admission line with the socket reading */
 const MAX_BACKLOG_IN_LINE = 8
@@ -45,14 +46,6 @@ export const PAUSE_CLOSING = 16
 export const MAX_INFLIGHT_MESSAGES = 256
 /** Unsent reply bytes above which we stop reading: the terminal is not reading its acks. */
 export const MAX_WRITE_BUFFER = 64 * 1024
-
-/** The vehicle a session reports for (from the registry, at authentication). */
-export interface VehicleRef {
-  id: number
-  plate: string
-  plateColor: number
-  enterpriseLicenseNo: string | null
-}
 
 /** What a connection needs from its gateway (implemented by Gateway in server.ts). */
 export interface ConnectionHost {

@@ -17,7 +17,7 @@ export {
   type IngestPort,
   type SendCommandOptions,
 } from './types.js'
-export { canonicalPhone, type GatewayEvents } from './handlers/index.js'
+export type { GatewayEvents } from './handlers/index.js'
 export { SPECIFIC_REPLIES } from './commands.js'
 export { RegisterResult } from '../../protocol/messages/8100-register-reply.js'
 export { hashAuthCode, newAuthCode, verifyAuthCode } from './auth-code.js'

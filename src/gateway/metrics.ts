@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { CODECS, hexId } from '../../protocol/index.js'
+import { metricGetter } from '../metrics.js'
 import { HANDLERS } from './handlers/index.js'
 
 export interface GatewayMetrics {
@@ -94,7 +95,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
 function createMetrics(registry: Registry): GatewayMetrics {
   const registers = [registry]
   // Several gateways in one process (tests) may share a registry: reuse what is there.
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   return {
     connections: get('jt808_connections', () => new Gauge({ name: 'jt808_connections', help: 'Open terminal TCP connections', registers })),
     connectionsTotal: get('jt808_connections_total', () => new Counter({ name: 'jt808_connections_total', help: 'Terminal TCP connections accepted', registers })),

@@ -1,5 +1,6 @@
 /** Ingest metrics on a prom-client registry (reused when several queues share one, as in tests). */
 import { Counter, Gauge, Histogram, register as globalRegistry, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 
 export interface IngestMetrics {
   committed: Counter
@@ -14,7 +15,7 @@ export interface IngestMetrics {
 
 export function createIngestMetrics(registry: Registry = globalRegistry): IngestMetrics {
   const registers = [registry]
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   return {
     committed: get('jt808_ingest_rows_committed_total', () => new Counter({ name: 'jt808_ingest_rows_committed_total', help: 'Positions newly stored (committed)', registers })),
     duplicates: get('jt808_ingest_duplicates_total', () => new Counter({ name: 'jt808_ingest_duplicates_total', help: 'Positions already stored (retransmissions), acknowledged without a second copy', registers })),

@@ -9,7 +9,7 @@ import type { Anomaly, AnomalyEventKind, AnomalyType, AnomalyEvent, Severity } f
 import type { MatcherConfig } from './config.js'
 import type { Episode } from './long-rules.js'
 import type { AnomalySink } from './rules.js'
-import { beijingDayStart } from './time.js'
+import { beijingDayStart } from '../domain.js'
 import type { VehicleState } from './vehicle-state.js'
 
 /** An anomaly the engine is following. */

@@ -4,8 +4,7 @@
  * Values marked "unsourced" are working defaults no regulation fixes.
  */
 import { readFileSync } from 'node:fs'
-import type { AnomalyType, Severity } from '../domain.js'
-import { HOUR, MINUTE } from './time.js'
+import { HOUR, MINUTE, type AnomalyType, type Severity } from '../domain.js'
 
 export interface NightBanWindow {
   id: string

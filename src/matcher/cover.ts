@@ -6,7 +6,7 @@
 import type { MatcherConfig } from './config.js'
 import { Polyline } from '../geo.js'
 import type { Cover } from './long-rules.js'
-import { activeIntervals, normalizeQualification, plateKey, type Waybill } from './waybill.js'
+import { activeIntervals, normalizeQualification, plateKey, type Waybill } from '../domain.js'
 
 export interface WaybillEntry {
   no: string

@@ -11,10 +11,9 @@
  * Grade: red when score ≥ red, or any vehicle/trip has ≥ redOnAnyCount anomalies of a redOnTypes
  * type; yellow when score ≥ yellow; green otherwise. Refuted anomalies are never counted.
  */
-import type { AnomalyType, Severity } from '../domain.js'
-import type { AnomalyCount } from '../store/anomalies.js'
+import { DAY, type AnomalyType, type Severity } from '../domain.js'
+import type { AnomalyCount } from '../store/port.js'
 import type { GroupQuality } from './quality.js'
-import { DAY } from './time.js'
 
 export type Grade = 'red' | 'yellow' | 'green'
 

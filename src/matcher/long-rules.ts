@@ -8,10 +8,9 @@
  * move across) is shorter than the minimum rest (GB/T 19056 §3.5–3.9: shorter stops count as
  * driving). A gap the vehicle moved across counts as driving.
  */
-import type { AnomalyType } from '../domain.js'
+import { beijingDate, beijingDayStart, dailyWindowsBetween, DAY, parseClock, type AnomalyType } from '../domain.js'
 import type { MatcherConfig } from './config.js'
 import { DRIVE, GAP, STOP, type Item } from './timeline.js'
-import { beijingDate, beijingDayStart, dailyWindowsBetween, DAY, parseClock } from './time.js'
 
 export interface Episode {
   type: AnomalyType

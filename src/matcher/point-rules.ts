@@ -14,7 +14,7 @@ import type { MatcherConfig } from './config.js'
 import type { WaybillCover } from './cover.js'
 import { AlarmRule, DriftRule, NightBanRule, OverspeedRule, RouteDeviationRule, type AnomalySink } from './rules.js'
 import { restoreRule, snapshotRule, type AlarmSnapshot, type RuleSnapshot } from './snapshot.js'
-import { inDailyWindow } from './time.js'
+import { inDailyWindow } from '../domain.js'
 import type { VehicleState } from './vehicle-state.js'
 import type { ZoneLookup } from './zones.js'
 

@@ -14,10 +14,9 @@
  * driftSpeedKmh from the previous valid point (that point is then invalid, as in the matcher).
  * A vehicle is online on a day when it sent at least one valid point that day.
  */
-import type { PositionRecord } from '../domain.js'
+import { beijingDate, beijingDayStart, DAY, MINUTE, type PositionRecord } from '../domain.js'
 import { distanceKm } from '../geo.js'
 import { DEFAULT_MATCHER_CONFIG, type MatcherConfig } from './config.js'
-import { beijingDate, beijingDayStart, DAY, MINUTE } from './time.js'
 import { invalidReason } from './validity.js'
 
 export interface QualityConfig {

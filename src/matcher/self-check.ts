@@ -11,12 +11,10 @@
  *
  * pass = every check passed. Each check says why it failed, with details.
  */
-import type { Anomaly, PositionRecord, Vehicle } from '../domain.js'
+import { activityWindow, beijingDate, beijingDayStart, DAY, MINUTE, type Anomaly, type PositionRecord, type Vehicle, type Waybill } from '../domain.js'
 import type { SessionInfo } from '../state/port.js'
 import { DEFAULT_QUALITY_CONFIG, vehicleDayQuality, type QualityConfig } from './quality.js'
-import { beijingDate, beijingDayStart, DAY, MINUTE } from './time.js'
 import { invalidReason } from './validity.js'
-import { activityWindow, type Waybill } from './waybill.js'
 
 export interface SelfCheckConfig {
   /** the newest fix must be younger than this */

@@ -20,7 +20,19 @@
  */
 import type { Logger } from 'pino'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { ANOMALY_EVENTS_STREAM, COMMITTED_POSITIONS_STREAM, type Anomaly, type AnomalyEvent, type CommittedPosition, type DriverCardEvent } from '../domain.js'
+import { metricGetter } from '../metrics.js'
+import {
+  ANOMALY_EVENTS_STREAM,
+  beijingDayStart,
+  COMMITTED_POSITIONS_STREAM,
+  plateKey,
+  type Anomaly,
+  type AnomalyEvent,
+  type CommittedPosition,
+  type DriverCardEvent,
+  type VehicleRef,
+  type Waybill,
+} from '../domain.js'
 import { partitionOf, PartitionedConsumer, PartitionedStream } from '../state/partitioned.js'
 import { StateUnavailableError, type State } from '../state/port.js'
 import type { Config } from '../config/index.js'
@@ -28,9 +40,7 @@ import type { CommittedConsumer } from '../ingest/queue.js'
 import type { Store } from '../store/port.js'
 import { fenced, MatcherCheckpoints, type CheckpointStore, type ReplayFence } from './checkpoint.js'
 import { DEFAULT_MATCHER_CONFIG, loadMatcherConfig, type MatcherConfig } from './config.js'
-import { MatcherEngine, restoredAnchor, type EngineStats, type VehicleRef } from './engine.js'
-import { beijingDayStart } from './time.js'
-import { plateKey, type Waybill } from './waybill.js'
+import { MatcherEngine, restoredAnchor, type EngineStats } from './engine.js'
 import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 
 /** Feed events appended per state call. */
@@ -562,7 +572,7 @@ export class MatcherPublisher {
 }
 
 function matcherMetrics(registry: Registry) {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   return {
     positions: get('jt808_matcher_positions_total', () => new Counter({ name: 'jt808_matcher_positions_total', help: 'Positions judged by the matcher', registers: [registry] })),
     events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),

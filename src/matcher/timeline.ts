@@ -12,7 +12,7 @@
  */
 import { distanceKm } from '../geo.js'
 import type { MatcherConfig } from './config.js'
-import { beijingDayStart, DAY } from './time.js'
+import { beijingDayStart, DAY } from '../domain.js'
 
 export const DRIVE = 0
 export const STOP = 1

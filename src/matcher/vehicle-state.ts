@@ -10,15 +10,9 @@ import type { CoveredVehicle, WaybillEntry } from './cover.js'
 import type { Cover } from './long-rules.js'
 import type { RuleHolder, RuleStates } from './point-rules.js'
 import { Motion, Timeline } from './timeline.js'
-import { plateKey } from './waybill.js'
+import { plateKey, type VehicleRef } from '../domain.js'
 
-/** The identity a position brings along; waybill-only vehicles may know less. */
-export interface VehicleRef {
-  id: number
-  plate: string
-  plateColor: number
-  enterpriseLicenseNo?: string | null
-}
+export type { VehicleRef }
 
 export interface Card {
   q: string

@@ -4,7 +4,7 @@
  * matcher service builds a ZoneIndex from them. Any other source can implement ZoneLookup.
  */
 import { prepareArea } from '../geo.js'
-import type { LonLat } from './waybill.js'
+import type { LonLat } from '../domain.js'
 
 export interface SpeedLimitHit {
   limitKmh: number
@@ -105,7 +105,7 @@ function prepare(f: Geofence, otherRoadLimitKmh: number): Prepared | null {
   return { id: f.id, limit, minLon, maxLon, minLat, maxLat, contains: area.contains }
 }
 
-/** A geofence as the API stores it (src/store/auth.ts), structurally. */
+/** A geofence as the API stores it (Geofence in src/domain.ts), structurally. */
 export interface StoredGeofence {
   id: number
   name: string

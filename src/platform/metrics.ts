@@ -1,5 +1,6 @@
 /** JT/T 809 link metrics, labelled by link (the access code) — a handful of platforms, not thousands. */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { metricGetter } from '../metrics.js'
 
 export interface PlatformMetrics {
   framesIn: Counter<'link' | 'kind'>
@@ -23,7 +24,7 @@ export interface PlatformMetrics {
 
 export function createPlatformMetrics(registry: Registry): PlatformMetrics {
   const registers = [registry]
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  const get = metricGetter(registry)
   const counter = <L extends string>(name: string, help: string, labelNames: L[]) => get(name, () => new Counter<L>({ name, help, labelNames, registers }))
   const gauge = <L extends string>(name: string, help: string, labelNames: L[]) => get(name, () => new Gauge<L>({ name, help, labelNames, registers }))
   return {

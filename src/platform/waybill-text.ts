@@ -10,7 +10,7 @@
  * must be the message's vehicle (absent: the message's). One that validates is used for matching.
  */
 import { canonicalPlate } from '../domain.js'
-import { parseWaybill, waybillFromFlat, type FieldError, type WaybillInput } from '../matcher/waybill.js'
+import { parseWaybill, waybillFromFlat, type FieldError, type WaybillInput } from '../domain.js'
 
 export type WaybillTextFormat = 'json' | 'pairs' | 'text'
 

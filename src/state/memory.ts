@@ -88,7 +88,6 @@ export class MemoryState implements State {
   private readonly clock: () => number
   private sessions = new Map<string, Expiring<string>>()
   private positions = new Map<number, { deviceTime: number; value: CommittedPosition }>()
-  private counters = new Map<number, Map<string, number>>()
   private channels = new Map<string, Set<(m: NodeEnvelope) => void>>()
   private streams = new Map<string, Ring>()
   private leases = new Map<string, Expiring<string>>()
@@ -156,7 +155,7 @@ export class MemoryState implements State {
     for (const [phone, s] of this.sessions) if (s.expiresAt <= now) this.sessions.delete(phone)
   }
 
-  // ---- last position, counters ----------------------------------------------------------------
+  // ---- last position ----------------------------------------------------------------
 
   async setLastPosition(position: CommittedPosition): Promise<void> {
     return this.setLastPositions([position])
@@ -177,21 +176,6 @@ export class MemoryState implements State {
     const cur = this.positions.get(vehicleId)
     // Through JSON like the Redis state: the caller gets its own copy with the same shape.
     return cur ? (JSON.parse(JSON.stringify(cur.value)) as CommittedPosition) : null
-  }
-
-  async incrCounter(vehicleId: number, name: string, by = 1): Promise<number> {
-    this.live()
-    if (!Number.isSafeInteger(by)) throw new TypeError(`counter increment must be an integer, got ${by}`)
-    let c = this.counters.get(vehicleId)
-    if (!c) this.counters.set(vehicleId, (c = new Map()))
-    const next = (c.get(name) ?? 0) + by
-    c.set(name, next)
-    return next
-  }
-
-  async getCounters(vehicleId: number): Promise<Record<string, number>> {
-    this.live()
-    return Object.fromEntries(this.counters.get(vehicleId) ?? [])
   }
 
   // ---- pub/sub ------------------------------------------------------------------------------------
@@ -427,7 +411,6 @@ export class MemoryState implements State {
   async clear(): Promise<void> {
     this.sessions.clear()
     this.positions.clear()
-    this.counters.clear()
     this.channels.clear()
     this.streams.clear()
     this.leases.clear()

@@ -1,7 +1,7 @@
 /**
  * The live-state port: sessions (which node holds which terminal), online status, last position
- * per vehicle, per-vehicle counters, and the message paths between gateway processes. Two
- * implementations: MemoryState (one process, the default) and RedisState (ioredis, REDIS_URL).
+ * per vehicle, and the message paths between gateway processes. Two implementations: MemoryState
+ * (one process, the default) and RedisState (ioredis, REDIS_URL).
  * No module outside src/state talks to Redis.
  */
 import type { CommittedPosition } from '../domain.js'
@@ -109,9 +109,6 @@ export interface State {
   /** The same for a committed batch, in one round trip (the ingest path: one call per commit). */
   setLastPositions(positions: readonly CommittedPosition[]): Promise<void>
   getLastPosition(vehicleId: number): Promise<CommittedPosition | null>
-
-  incrCounter(vehicleId: number, name: string, by?: number): Promise<number>
-  getCounters(vehicleId: number): Promise<Record<string, number>>
 
   /**
    * Point-to-point messages to one node (downlink routing) and replies back. Fire-and-forget like

@@ -8,7 +8,6 @@
  *   session:<phone>     hash {node, v: SessionInfo JSON}, PX ttl
  *   sessions            zset phone → expiry (server ms); counts live sessions without SCAN
  *   pos:<vehicleId>     hash {t: deviceTime, v: CommittedPosition JSON}
- *   counters:<vehicleId> hash name → integer
  *   stream:<name>       stream, one field "v" (JSON)
  *   lease:<name>        string owner, PX ttl
  *   members:<group>     zset member → expiry (server ms)
@@ -427,7 +426,7 @@ export class RedisState implements State {
     return Number(await this.cmd((c) => COUNT_SESSIONS.run(c, [this.prefix + 'sessions'], [])))
   }
 
-  // ---- last position, counters ----------------------------------------------------------------
+  // ---- last position ----------------------------------------------------------------
 
   async setLastPosition(position: CommittedPosition): Promise<void> {
     return this.setLastPositions([position])
@@ -457,18 +456,6 @@ export class RedisState implements State {
     if (held) return JSON.parse(held.json) as CommittedPosition
     const v = await this.cmd((c) => c.hget(this.key('pos', vehicleId), 'v'))
     return v === null ? null : (JSON.parse(v) as CommittedPosition)
-  }
-
-  async incrCounter(vehicleId: number, name: string, by = 1): Promise<number> {
-    if (!Number.isSafeInteger(by)) throw new TypeError(`counter increment must be an integer, got ${by}`)
-    return this.cmd((c) => c.hincrby(this.key('counters', vehicleId), name, by))
-  }
-
-  async getCounters(vehicleId: number): Promise<Record<string, number>> {
-    const raw = await this.cmd((c) => c.hgetall(this.key('counters', vehicleId)))
-    const out: Record<string, number> = {}
-    for (const [k, v] of Object.entries(raw)) out[k] = Number(v)
-    return out
   }
 
   // ---- pub/sub ------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
  * command's status, the terminals' sessions, vehicle retirement, geofence changes, waybill
  * corrections with their history. Tables from migrations/004_admin.ts (and 001/003).
  */
-import type { Waybill, WaybillInput } from '../matcher/waybill.js'
+import type { Waybill, WaybillInput } from '../domain.js'
 import type { StoreContext } from './context.js'
-import { iso, num, numOrNull, toMs } from './convert.js'
+import { fromJson, iso, num, numOrNull, toMs } from './convert.js'
 import { readWaybill, updateWaybillRow } from './waybills.js'
 
 export type CommandState = 'queued' | 'delivered' | 'answered' | 'failed' | 'expired'
@@ -109,8 +109,6 @@ function jsonSafe(_key: string, v: unknown): unknown {
   return v
 }
 
-const parseJson = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v)
-
 export function adminQueries(ctx: StoreContext): AdminStore {
   const { sql } = ctx
   return {
@@ -130,7 +128,7 @@ export function adminQueries(ctx: StoreContext): AdminStore {
         expiresAt,
         updatedAt: toMs(r.updated_at),
         result: numOrNull(r.result),
-        answer: r.answer === null || r.answer === undefined ? null : parseJson(r.answer),
+        answer: r.answer === null || r.answer === undefined ? null : fromJson(r.answer),
       }
     },
 
@@ -241,7 +239,7 @@ export function adminQueries(ctx: StoreContext): AdminStore {
         `SELECT id::text AS id, waybill_no, at, by, changes FROM waybill_corrections WHERE waybill_no = $1 ORDER BY id`,
         [no],
       )
-      return rows.map((r) => ({ id: r.id, waybillNo: r.waybill_no, at: toMs(r.at), by: r.by, changes: parseJson(r.changes) as WaybillCorrection['changes'] }))
+      return rows.map((r) => ({ id: r.id, waybillNo: r.waybill_no, at: toMs(r.at), by: r.by, changes: fromJson<WaybillCorrection['changes']>(r.changes) }))
     },
   }
 

@@ -2,62 +2,17 @@
  * AnomalyStore: anomalies as the matcher last reported them (upsert by their stable id), listed
  * newest first in a stable order (`seq`, fixed at first insert) with an opaque cursor.
  */
-import { canonicalPlate, type Anomaly, type AnomalyType, type Severity } from '../domain.js'
+import { canonicalPlate, type Anomaly, type AnomalyStatus, type AnomalyType, type Severity } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs, toMsOrNull } from './convert.js'
-import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
-
-export interface AnomalyFilter {
-  type?: AnomalyType | AnomalyType[]
-  status?: 'open' | 'closed'
-  severity?: Severity | Severity[]
-  plate?: string
-  plateColor?: number
-  vehicleId?: number
-  enterpriseLicenseNo?: string
-  waybillNo?: string
-  /** anomalies whose [startedAt, endedAt or still open] overlaps [from, to] (ms) */
-  from?: number
-  to?: number
-  cursor?: string | null
-  /** default 100, at most 1000 */
-  limit?: number
-}
-
-export type AnomalyPage = Page<Anomaly>
-
-/** Anomalies per vehicle, waybill and type in a period (grading). Refuted ones are left out. */
-export interface AnomalyCount {
-  vehicleId: number
-  plate: string
-  plateColor: number
-  enterpriseLicenseNo: string | null
-  waybillNo: string | null
-  type: AnomalyType
-  severity: Severity
-  count: number
-}
-
-export interface AnomalyStore {
-  /** Inserts or updates each anomaly by id (one statement; ids must be distinct within a call). */
-  upsertAnomalies(rows: Anomaly[]): Promise<void>
-  getAnomaly(id: string): Promise<Anomaly | null>
-  listAnomalies(filter?: AnomalyFilter): Promise<AnomalyPage>
-  /**
-   * Open anomalies, optionally of some vehicles only (the matcher restores them at start), or of
-   * the vehicles of one partition (vehicle id mod parts; partition 0 also takes vehicle ids <= 0).
-   */
-  openAnomalies(vehicleIds?: number[], partition?: { part: number; parts: number }): Promise<Anomaly[]>
-  anomalyCounts(filter: { from: number; to: number; enterpriseLicenseNo?: string; vehicleIds?: number[] }): Promise<AnomalyCount[]>
-  /** Retention: deletes closed anomalies that ended before cutoff. */
-  deleteAnomaliesBefore(cutoff: number): Promise<number>
-}
+import { clampLimit, Conditions, cursorSeq, pageOf } from './paging.js'
+import type { AnomalyStore } from './port.js'
 
 interface AnomalyRow {
   seq: string | number
   id: string
   type: AnomalyType
-  status: 'open' | 'closed'
+  status: AnomalyStatus
   severity: Severity
   vehicle_id: number
   plate: string

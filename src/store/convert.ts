@@ -23,3 +23,11 @@ export function num(v: unknown): number {
 export function numOrNull(v: unknown): number | null {
   return v === null || v === undefined ? null : num(v)
 }
+
+/** A timestamptz column as epoch ms in the select list (float8: both drivers return a number). */
+export const msColumn = (column: string): string => `(extract(epoch from ${column}) * 1000)::float8`
+
+/** A json/jsonb value: PGlite may hand it over as text, node-postgres as the parsed value. */
+export function fromJson<T>(v: unknown): T {
+  return (typeof v === 'string' ? JSON.parse(v) : v) as T
+}

@@ -7,12 +7,14 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../config/index.js'
 import { anomalyQueries } from './anomalies.js'
-import { apiQueries } from './auth.js'
 import { adminQueries } from './admin.js'
 import { attachmentQueries } from './attachments.js'
+import { auditQueries } from './audit.js'
 import { commandQueries } from './commands.js'
 import type { StoreContext } from './context.js'
 import { eventQueries } from './events.js'
+import { geofenceQueries } from './geofences.js'
+import { handlingQueries } from './handling.js'
 import { hourlyAggregate, type HourlyAggregate } from './hourly.js'
 import { detectTimescale, maintenanceQueries, runMigrations } from './maintenance.js'
 import { matcherStateQueries } from './matcher-state.js'
@@ -24,6 +26,8 @@ import type { MigrationReport, Store } from './port.js'
 import { platformQueries } from './platforms.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
+import { settingQueries } from './settings.js'
+import { tokenQueries } from './tokens.js'
 import { waybillQueries } from './waybills.js'
 import type { Sql } from './sql.js'
 
@@ -143,7 +147,11 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...registryQueries(ctx),
       ...eventQueries(ctx),
       ...commandQueries(ctx),
-      ...apiQueries(sql),
+      ...tokenQueries(sql),
+      ...auditQueries(sql),
+      ...handlingQueries(sql),
+      ...geofenceQueries(sql),
+      ...settingQueries(sql),
       ...admin,
       ...waybills,
       ...anomalies,

@@ -13,12 +13,8 @@
  *                     batches go straight to staging for a while (retransmissions come in bursts,
  *                     e.g. after a reconnect), then the direct COPY is tried again.
  *
- * Why 'copy': bench/ingest.ts transports, PostgreSQL 15 on this 2-core machine (shared, loaded),
- * 80 000 fleet-shaped rows into the partitioned table, 3 interleaved rounds, rows/s:
- *                  2000-row batches          5000-row batches
- *   unnest         33 881 / 39 661 / 31 880   43 955 / 39 505 / 45 808
- *   copy-staging   38 134 / 44 946 / 46 664   60 681 / 40 173 / 72 471
- *   direct COPY    54 922 / 69 602 / 73 688  105 207 / 68 442 / 86 658
+ * Why 'copy': it is the fastest transport that deduplicates, at every batch size measured
+ * (bench/ingest.ts transports; the figures are in bench/RESULTS.md, "bench/ingest transports").
  * unnest pays for text array parsing server-side and for ON CONFLICT's speculative insertion;
  * staging removes the parsing but writes every row twice; the direct COPY does neither, and
  * steady-state batches have no duplicates, so the fallback is rarely taken.

@@ -3,73 +3,12 @@
  * queries filter on beside it), their status history, and the terminals' 0x0701 reports.
  * Status moves are compare-and-set, so two writers cannot both move the same waybill.
  */
-import { canonicalPlate } from '../domain.js'
+import { activityWindow, canonicalPlate, newWaybill, type Waybill, type WaybillInput, type WaybillStatus, type WaybillStatusChange } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, toMs } from './convert.js'
-import { clampLimit, Conditions, cursorSeq, pageOf, type Page } from './paging.js'
+import { clampLimit, Conditions, cursorSeq, pageOf } from './paging.js'
+import type { WaybillStore } from './port.js'
 import type { Sql } from './sql.js'
-import { activityWindow, newWaybill, type Waybill, type WaybillInput, type WaybillStatus, type WaybillStatusChange } from '../matcher/waybill.js'
-
-export interface WaybillFilter {
-  plate?: string
-  plateColor?: number
-  status?: WaybillStatus | WaybillStatus[]
-  /** the carrier (enterprise scope) */
-  carrierLicenseNo?: string
-  /** activity window [loading 00:00, arrival 24:00] overlapping [from, to] (ms) */
-  from?: number
-  to?: number
-  cursor?: string | null
-  /** default 100, at most 1000 */
-  limit?: number
-}
-
-export type WaybillPage = Page<Waybill>
-
-export interface WaybillChange {
-  waybill: Waybill
-  /** database clock of the write (ms), for change polling */
-  changedAt: number
-}
-
-export interface TerminalWaybillReport {
-  phone: string
-  vehicleId: number | null
-  receivedAt: number
-  /** the 0x0701 body as decoded */
-  body: unknown
-}
-
-export interface WaybillStore {
-  /** Inserts a new waybill with its history; false (nothing written) when the number exists. */
-  insertWaybill(w: Waybill): Promise<boolean>
-  /**
-   * Bulk import, all or nothing: new numbers are created ("created", or `status` walked through
-   * the lifecycle), existing ones get their fields replaced and keep their status and history.
-   */
-  upsertWaybills(inputs: WaybillInput[], opts?: { at?: number; by?: string; status?: WaybillStatus }): Promise<{ inserted: number; updated: number }>
-  getWaybill(waybillNo: string): Promise<Waybill | null>
-  /** Newest first (stable order); nextCursor null on the last page. */
-  listWaybills(filter?: WaybillFilter): Promise<WaybillPage>
-  /**
-   * Moves the status if it is still `from` (compare-and-set) and records the change. Returns the
-   * updated waybill, or null when it does not exist or its status changed meanwhile. Whether
-   * from → to is allowed is the caller's business (transitionWaybill).
-   */
-  updateWaybillStatus(waybillNo: string, from: WaybillStatus, change: WaybillStatusChange): Promise<Waybill | null>
-  /** Waybills written since `sinceMs` (database clock), oldest change first: how the matcher hears of changes from any process. */
-  waybillChangesSince(sinceMs: number, limit?: number): Promise<WaybillChange[]>
-  /** Waybills whose window reaches past `at` that are or were dispatched: the matcher's start-up load. */
-  waybillsInEffect(at: number): Promise<Waybill[]>
-  /** The waybill (as plate or trailer) active for the vehicle at `at`: dispatched or in transit, window ± grace. */
-  activeWaybillFor(plate: string, plateColor: number, at: number, graceMs?: number): Promise<Waybill | null>
-  /** The vehicle's latest trip: its newest waybill in transit or completed whose window started before `before`. */
-  lastWaybillFor(plate: string, plateColor: number, before: number): Promise<Waybill | null>
-  insertWaybillReport(r: TerminalWaybillReport): Promise<void>
-  listWaybillReports(vehicleId: number, from: number, to: number): Promise<TerminalWaybillReport[]>
-  /** Retention: deletes waybills whose window ended and that were last changed before cutoff, and older reports. */
-  deleteWaybillsBefore(cutoff: number): Promise<number>
-}
 
 interface WaybillRow {
   seq: string | number

@@ -21,10 +21,10 @@ function indistinguishable(t: Test, foreign: { statusCode: number; json(): unkno
   t.equal(a, b, 'the same answer for a foreign and an unknown resource')
 }
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
     let now = NOW
-    const f = await apiFixture(t, kind, { now: () => now })
+    const f = await apiFixture(t, backend, { now: () => now })
     const { app, auth, tokens, store } = f
     const req = (method: string, url: string, token: string, payload?: unknown) =>
       app.inject({ method: method as 'GET', url, headers: auth(token), ...(payload !== undefined ? { payload: payload as object } : {}) })

@@ -27,9 +27,9 @@ function anomaly(id: string, licence: string, i: number, extra: Partial<Anomaly>
   }
 }
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend)
     const { app, auth, tokens } = f
     const get = (url: string, token = tokens.supervisor) => app.inject({ method: 'GET', url, headers: auth(token) })
     // 8 of A's and 4 of B's, inserted in this order (the stable order is newest insert first).

@@ -7,15 +7,15 @@
 import t from 'tap'
 import type { Message } from '../../protocol/index.js'
 import { createToken } from '../../src/api/tokens.js'
-import { connect, eventually, online, openBackends, startGateway, VARIANTS } from '../gateway/harness.js'
+import { BACKENDS, connect, eventually, online, openBackends, startGateway } from '../gateway/harness.js'
 import { LICENCE_A, LICENCE_B } from './harness.js'
 
 let seq = 0
 const phone = () => `1380${String(process.pid % 1000).padStart(3, '0')}${String(++seq).padStart(4, '0')}`
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends)
     t.teardown(() => gw.close())

@@ -31,9 +31,9 @@ function position(vehicleId: number, deviceTime: number, extra: Partial<Position
   }
 }
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend)
     const { app, auth, tokens } = f
 
     t.test('health, readiness, metrics', async (t) => {

@@ -15,9 +15,9 @@ import { anomalyEvent, connectSse } from './sse.js'
 
 const run = promisify(execFile)
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind, { feed: { drainTimeoutMs: 300, maxQueuedEvents: 1000, heartbeatMs: 200, blockMs: 500 } })
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend, { feed: { drainTimeoutMs: 300, maxQueuedEvents: 1000, heartbeatMs: 200, blockMs: 500 } })
     const base = await f.listen()
     const stream = `${base}/api/v1/anomalies/stream`
     const append = (e: ReturnType<typeof anomalyEvent>) => f.state.append(ANOMALY_EVENTS_STREAM, e)
@@ -127,14 +127,14 @@ for (const kind of BACKENDS) {
       await new Promise((r) => setTimeout(r, 50))
       const event = anomalyEvent('anomaly.opened', LICENCE_B, { type: 'TERMINAL_ALARM', evidence: { bits: [0] } })
       let id: string
-      if (kind === 'server') {
+      if (backend === 'servers') {
         // A real second OS process writing to the same Redis under the same prefix.
         const prefix = (f.state as RedisState).prefix
         const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/api/append-process.ts', REDIS_URL, prefix, JSON.stringify([event])], { timeout: 30_000 })
         id = stdout.trim()
       } else {
         // In-process state is one process by definition: a second handle on it.
-        id = await (await f.secondState()).append(ANOMALY_EVENTS_STREAM, event)
+        id = await f.newState().append(ANOMALY_EVENTS_STREAM, event)
       }
       const got = await c.waitFor(1, 10_000)
       t.equal(got[0].id, id)

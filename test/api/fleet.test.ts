@@ -10,9 +10,9 @@ import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } fro
 
 const beijingDay = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10).replace(/-/g, '')
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend)
     const { app, auth, tokens } = f
     const now = Date.now()
     // A: moving (online, waybill), no_waybill (online), no_position (waybill, no fix), alarm; B: offline

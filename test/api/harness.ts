@@ -1,9 +1,9 @@
 /**
- * Builds the API over real backends for tests: the embedded defaults (in-memory PGlite +
- * MemoryState) and the servers (PostgreSQL in a fresh schema + Redis under a fresh prefix).
+ * Builds the API over real backends for tests (test/backends.ts): the embedded defaults
+ * (in-memory PGlite + MemoryState) and the servers (PostgreSQL in a fresh schema + Redis under a
+ * fresh prefix).
  * Every fixture creates one token per role, two enterprises apart.
  */
-import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,56 +14,9 @@ import { buildApi, type ApiInstance } from '../../src/api/server.js'
 import type { Commander, FeedOptions } from '../../src/api/deps.js'
 import { createToken } from '../../src/api/tokens.js'
 import { FileSystemObjectStore } from '../../src/attachments/object-store.js'
-import { loadConfig } from '../../src/config/index.js'
-import { MemoryState } from '../../src/state/memory.js'
-import type { State } from '../../src/state/port.js'
-import { RedisState } from '../../src/state/redis.js'
-import { openStore, type OpenedStore } from '../../src/store/index.js'
+import { openBackends, type Backend, type Backends } from '../backends.js'
 
-export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-export interface Backends {
-  kind: 'embedded' | 'server'
-  store: OpenedStore
-  state: State
-  /** another State instance on the same data (a second process); the memory state is shared as is */
-  secondState(): Promise<State>
-  dispose(): Promise<void>
-}
-
-export type BackendKind = Backends['kind']
-export const BACKENDS: BackendKind[] = ['embedded', 'server']
-
-export async function openBackends(kind: BackendKind): Promise<Backends> {
-  const config = { ...loadConfig({}), databaseUrl: kind === 'server' ? DATABASE_URL : null }
-  if (kind === 'embedded') {
-    const store = await openStore(config, { embedded: 'memory' })
-    const state = new MemoryState()
-    return { kind, store, state, secondState: async () => state, dispose: async () => Promise.all([store.close(), state.close()]).then(() => undefined) }
-  }
-  const schema = `api_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
-  const store = await openStore(config, { schema, poolSize: 4 })
-  const prefix = `test:api:${randomUUID()}:`
-  const state = new RedisState(REDIS_URL, { prefix })
-  const extra: State[] = []
-  return {
-    kind,
-    store,
-    state,
-    async secondState() {
-      const s = new RedisState(REDIS_URL, { prefix })
-      extra.push(s)
-      return s
-    },
-    async dispose() {
-      await state.clear().catch(() => undefined)
-      await Promise.all([state.close(), ...extra.map((s) => s.close())])
-      await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
-      await store.close()
-    },
-  }
-}
+export { BACKENDS, DATABASE_URL, openBackends, REDIS_URL, type Backend, type Backends } from '../backends.js'
 
 export const LICENCE_A = '330100000001'
 export const LICENCE_B = '330100000002'
@@ -81,10 +34,10 @@ export interface Fixture extends Backends {
 
 export async function apiFixture(
   t: Test,
-  kind: BackendKind,
+  backend: Backend,
   opts: { commander?: Commander | null; feed?: Partial<FeedOptions>; now?: () => number; bootstrapToken?: string | null } = {},
 ): Promise<Fixture> {
-  const backends = await openBackends(kind)
+  const backends = await openBackends(backend)
   const registry = new Registry()
   // active-safety attachment files (GET /attachments/{id})
   const objectsDir = mkdtempSync(join(tmpdir(), 'jt808-api-objects-'))
@@ -108,7 +61,7 @@ export async function apiFixture(
   }
   t.teardown(async () => {
     await app.close()
-    await backends.dispose()
+    await backends.close()
     rmSync(objectsDir, { recursive: true, force: true })
   })
   return {

@@ -20,9 +20,9 @@ t.test('the live feed’s ?plate filter', async (t) => {
   }
 })
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind, { now: () => NOW })
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens } = f
     const post = (url: string, payload: unknown, token: string) => app.inject({ method: 'POST', url, headers: auth(token), payload: payload as object })
     const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: auth(token) })

@@ -10,7 +10,7 @@ import t from 'tap'
 import { QrSigner, qrText } from '../../src/api/qr.js'
 import { qrPayloadOf } from '../../src/api/routes/waybills.js'
 import { paramLimitProblem } from '../../src/api/validation.js'
-import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, parseWaybill } from '../../src/domain.js'
 import pino from 'pino'
 import { Registry } from 'prom-client'
 import { startApi } from '../../src/api/index.js'
@@ -66,9 +66,9 @@ async function foreignData(f: Fixture) {
   if (id !== 1) throw new Error(`B's attachment is file ${id}, WALK expects 1`)
 }
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend)
     const { app, auth, tokens } = f
 
     t.test('request bodies are not type-coerced (query strings and path parameters are)', async (t) => {
@@ -181,9 +181,9 @@ const WALK: Record<string, { foreign: string[]; unknown: string; query?: string;
   'GET /api/v1/attachments/{id}': { foreign: ['1'], unknown: '999999' },
 }
 
-for (const kind of BACKENDS) {
-  t.test(`${kind}: another carrier's resource looks exactly like one that does not exist`, async (t) => {
-    const f = await apiFixture(t, kind, { now: () => NOW })
+for (const backend of BACKENDS) {
+  t.test(`${backend}: another carrier's resource looks exactly like one that does not exist`, async (t) => {
+    const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens } = f
     await foreignData(f)
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
@@ -286,9 +286,9 @@ t.test('/metrics: a token when configured, or only on the admin listener', async
     t.equal(defaults.adminHttpAddr, null)
   })
 
-  for (const kind of BACKENDS) {
-    t.test(`${kind}: the API port with a metrics token`, async (t) => {
-      const backends = await openBackends(kind)
+  for (const backend of BACKENDS) {
+    t.test(`${backend}: the API port with a metrics token`, async (t) => {
+      const backends = await openBackends(backend)
       const registry = new Registry()
       const app = await buildApi({
         config: { commandTimeoutSeconds: 5, offlineCommandTtlSeconds: 60, bootstrapToken: null, metricsToken: METRICS_TOKEN },
@@ -299,7 +299,7 @@ t.test('/metrics: a token when configured, or only on the admin listener', async
       })
       t.teardown(async () => {
         await app.close()
-        await backends.dispose()
+        await backends.close()
       })
       for (const headers of [{}, { authorization: 'Bearer wrong-token-0123456789' }, { authorization: `Basic ${METRICS_TOKEN}` }]) {
         const refused = await app.inject({ method: 'GET', url: '/metrics', headers })
@@ -321,7 +321,7 @@ t.test('/metrics: a token when configured, or only on the admin listener', async
     const api = await startApi({ config, store: backends.store, state: backends.state, commander: null, registry: new Registry(), logger: pino({ level: 'silent' }) })
     t.teardown(async () => {
       await api.close()
-      await backends.dispose()
+      await backends.close()
     })
     t.ok(api.adminAddress, 'the admin listener runs')
     t.not(api.adminAddress!.port, api.address.port)

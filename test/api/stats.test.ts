@@ -4,8 +4,7 @@
  * through a bridge by hazard class; cargo flows by UN number, class and destination.
  */
 import t from 'tap'
-import type { PositionRecord } from '../../src/domain.js'
-import { newWaybill, transitionWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, transitionWaybill, type PositionRecord } from '../../src/domain.js'
 import { parsePeriod } from '../../src/api/routes/stats.js'
 import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } from './harness.js'
 
@@ -47,9 +46,9 @@ t.test('periods', async (t) => {
   t.equal(parsePeriod('last month'), null)
 })
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind, { now: () => NOW })
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens, store } = f
     const get = (url: string, token = tokens.supervisor) => app.inject({ method: 'GET', url, headers: auth(token) })
     await app.inject({

@@ -9,9 +9,9 @@ import { apiFixture, BACKENDS, LICENCE_A, LICENCE_B, vehicleInput, waybill } fro
 
 const NOW = Date.parse('2025-03-10T04:00:00Z') // 12:00 Beijing
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind, { now: () => NOW })
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens } = f
     const post = (body: unknown, token = tokens.supervisor) => app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(token), payload: body as object })
     await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.supervisor), payload: [vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' }), vehicleInput('浙B30001', LICENCE_B)] })

@@ -12,16 +12,16 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { createToken } from '../../src/api/tokens.js'
 import { AttachmentUploader } from '../../src/terminal/attachments.js'
-import { eventually, metricValue, openBackends, provision, startGateway, VARIANTS } from '../gateway/harness.js'
+import { BACKENDS, eventually, metricValue, openBackends, provision, startGateway } from '../gateway/harness.js'
 import { raiseAlarm } from './helpers.js'
 
 const JPEG = readFileSync(new URL('../../fixtures/media/stripe.jpg', import.meta.url))
 const CLIP = readFileSync(new URL('../../fixtures/media/clip.mp4', import.meta.url))
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-for (const variant of VARIANTS) {
-  t.test(`${variant}: alarm → 0x9208 → upload with loss, duplicates, a cut, resumption → API`, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(`${backend}: alarm → 0x9208 → upload with loss, duplicates, a cut, resumption → API`, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends, { registrationMode: 'registry' })
     t.teardown(() => gw.close())

@@ -25,9 +25,9 @@ async function jt808(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code, lines, err: c.stderr() }
 }
 
-for (const kind of BACKENDS) {
-  t.test(`through a server (${kind})`, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(`through a server (${backend})`, async (t) => {
+    const f = await apiFixture(t, backend)
     const url = await f.listen()
     const via = ['--server', url, '--token', f.tokens.supervisor]
     const post = (path: string, body: unknown) => f.app.inject({ method: 'POST', url: path, headers: f.auth(f.tokens.supervisor), payload: body as object })

@@ -17,9 +17,9 @@ async function served(registry: import('prom-client').Registry, route: string): 
   return m.values.filter((v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.route === route).reduce((a, v) => a + v.value, 0)
 }
 
-for (const kind of BACKENDS) {
-  t.test(kind, async (t) => {
-    const f = await apiFixture(t, kind)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const f = await apiFixture(t, backend)
     const url = await f.listen()
     const dir = mkdtempSync(join(tmpdir(), 'jt808-import-server-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -11,8 +11,8 @@ import { runImport, splitCsv } from '../../src/cli/commands/import.js'
 import { DEFAULTS } from '../../src/config/index.js'
 import { openStore, type OpenedStore } from '../../src/store/index.js'
 import { captureIO } from './io.js'
+import { DATABASE_URL } from '../backends.js'
 
-const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const dir = mkdtempSync(join(tmpdir(), 'jt808-import-'))
 let seq = 0
 function file(name: string, text: string): string {

@@ -6,7 +6,7 @@
  * defaults (PGlite + in-process state) and on the servers (PostgreSQL + Redis).
  */
 import t from 'tap'
-import { eventually, online, openBackends, provision, startGateway, VARIANTS, fixAt } from '../gateway/harness.js'
+import { BACKENDS, eventually, fixAt, online, openBackends, provision, startGateway } from '../gateway/harness.js'
 
 const TOKEN = 'e2e-supervisor-token-0123456789'
 const KM_PER_DEG_LON = 111.32 * Math.cos((36.65 * Math.PI) / 180)
@@ -19,9 +19,9 @@ interface AnomalyItem {
   evidence: Record<string, unknown>
 }
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends, { bootstrapToken: TOKEN })
     t.teardown(() => gw.close())

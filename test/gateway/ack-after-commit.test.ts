@@ -1,5 +1,5 @@
 /**
- * The write path seen from the terminal, on both variants: the 0x8001 for a position is
+ * The write path seen from the terminal, on both backends: the 0x8001 for a position is
  * written only after its batch committed (a store that fails first: no ack until the retry
  * committed; the terminal's retransmission is stored once), and reading stops while the
  * ingest queue is above its high-water mark. Alarm transitions follow the committed positions.
@@ -8,7 +8,7 @@ import t from 'tap'
 import type { Message } from '../../protocol/index.js'
 import type { AlarmTransition } from '../../src/domain.js'
 import type { Store } from '../../src/store/port.js'
-import { connect, eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, connect, eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway } from './harness.js'
 
 /** The real store, with insertPositions wrapped: `before` runs first and may throw or wait. */
 function wrapInsert(store: Store, before: () => Promise<void>, after: () => void): Store {
@@ -44,9 +44,9 @@ function spyAlarmTransitions(store: Store, written: AlarmTransition[]): Store {
   })
 }
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
 
     t.test('no ack until the batch commits; the retransmission is stored once', async (t) => {

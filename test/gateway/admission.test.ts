@@ -11,7 +11,7 @@
 import t from 'tap'
 import type { Message } from '../../protocol/index.js'
 import type { Store } from '../../src/store/port.js'
-import { connect, eventually, fixAt, metricValue, online, openBackends, provision, registerFields, sleep, startGateway, VARIANTS, type Backends } from './harness.js'
+import { BACKENDS, connect, eventually, fixAt, metricValue, online, openBackends, provision, registerFields, sleep, startGateway, type Backends } from './harness.js'
 
 const LOOKUP_MS = 250
 
@@ -53,9 +53,9 @@ async function registered(backends: Backends, port: number, n: number) {
   return out
 }
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
 
     t.test('N + k concurrent authentications: all answered, never more than N in the registry', async (t) => {

@@ -5,11 +5,11 @@
  */
 import t from 'tap'
 import type { Store } from '../../src/store/port.js'
-import { connect, eventually, metricValue, online, openBackends, provision, registerFields, sleep, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, connect, eventually, metricValue, online, openBackends, provision, registerFields, sleep, startGateway } from './harness.js'
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     // idle timeout far away: only the deadline can close the talkers
     const gw = await startGateway(backends, { authDeadlineSeconds: 1, idleTimeoutSeconds: 60 })

@@ -1,5 +1,5 @@
 /**
- * Downlink commands on both variants: answered (0x0001 correlated by serial + id, or the
+ * Downlink commands on both backends: answered (0x0001 correlated by serial + id, or the
  * specific reply), failed, timeout, queued for an offline terminal and delivered after its
  * next authentication, routed between two gateways sharing the state, 0x8203 alarm
  * confirmation; and supersede across gateways.
@@ -7,11 +7,11 @@
 import t from 'tap'
 import type { Message } from '../../protocol/index.js'
 import { CommandError, type ConfirmableAlarm } from '../../src/gateway/index.js'
-import { connect, eventually, fixAt, online, openBackends, provision, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, connect, eventually, fixAt, online, openBackends, provision, startGateway } from './harness.js'
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const a = await startGateway(backends)
     t.teardown(() => a.close())

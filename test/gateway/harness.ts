@@ -1,7 +1,7 @@
 /**
  * Gateway test harness: real TCP on 127.0.0.1 (port 0), the real store (in-memory PGlite, or
  * PostgreSQL in a schema of its own) and the real state (in-process, or Redis under a unique
- * prefix). Each scenario runs on both variants.
+ * prefix). Each scenario runs on both backends (test/backends.ts).
  */
 import { randomUUID } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -10,20 +10,14 @@ import { pino } from 'pino'
 import { Registry } from 'prom-client'
 import { startApp, type App } from '../../src/app.js'
 import { DEFAULTS, type Config } from '../../src/config/index.js'
-import { MemoryState, RedisState } from '../../src/state/index.js'
 import type { State } from '../../src/state/port.js'
-import { openStore, type OpenedStore } from '../../src/store/index.js'
 import type { Store } from '../../src/store/port.js'
 import { TerminalClient, type TerminalClientOptions } from '../../src/terminal/client.js'
 import { locationOf, type Fix } from '../../src/terminal/position.js'
 import type { Location } from '../../protocol/index.js'
+import type { Backends } from '../backends.js'
 
-export const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
-
-export type Variant = 'embedded' | 'servers'
-/** embedded: PGlite in memory + in-process state; servers: PostgreSQL + Redis. */
-export const VARIANTS: Variant[] = ['embedded', 'servers']
+export { BACKENDS, DATABASE_URL, openBackends, REDIS_URL, type Backend, type Backends } from '../backends.js'
 
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return {
@@ -42,52 +36,6 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     commandTimeoutSeconds: 5,
     logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...overrides,
-  }
-}
-
-export interface Backends {
-  store: OpenedStore
-  /** states share one namespace: pass `newState()` to each gateway of a cluster */
-  newState(): State
-  close(): Promise<void>
-}
-
-/** Opens the store and a state factory for a variant. */
-export async function openBackends(variant: Variant): Promise<Backends> {
-  const tag = randomUUID().replace(/-/g, '').slice(0, 12)
-  if (variant === 'embedded') {
-    const store = await openStore(testConfig(), { embedded: 'memory' })
-    // One in-process state shared by every gateway of the test: that is what "one process" means.
-    const shared = new MemoryState()
-    let closed = false
-    return {
-      store,
-      newState: () => shared,
-      close: async () => {
-        if (closed) return
-        closed = true
-        await shared.close()
-        await store.close()
-      },
-    }
-  }
-  const schema = `gw_${tag}`
-  const store = await openStore(testConfig({ databaseUrl: DATABASE_URL }), { schema, poolSize: 4 })
-  const prefix = `test:gw:${tag}:`
-  const states: RedisState[] = []
-  return {
-    store,
-    newState: () => {
-      const s = new RedisState(REDIS_URL, { prefix })
-      states.push(s)
-      return s
-    },
-    close: async () => {
-      if (states.length) await states[0].clear().catch(() => undefined)
-      await Promise.all(states.map((s) => s.close().catch(() => undefined)))
-      await store.sql.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined)
-      await store.close()
-    },
   }
 }
 

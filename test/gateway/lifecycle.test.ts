@@ -1,16 +1,16 @@
 /**
- * Terminal lifecycle over real TCP, on both variants (PGlite + in-process state, PostgreSQL +
+ * Terminal lifecycle over real TCP, on both backends (PGlite + in-process state, PostgreSQL +
  * Redis): register → authenticate → heartbeat → positions → deregister for 2013 and 2019,
  * wrong auth code, unknown vehicle, open enrolment, refusal before authentication.
  */
 import t from 'tap'
 import { verifyAuthCode } from '../../src/gateway/index.js'
 import { resultOf } from '../../src/terminal/client.js'
-import { connect, eventually, fixAt, metricValue, newPhone, newPlate, online, openBackends, provision, registerFields, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, connect, eventually, fixAt, metricValue, newPhone, newPlate, online, openBackends, provision, registerFields, startGateway } from './harness.js'
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends, { authFailuresBeforeClose: 2 })
     t.teardown(() => gw.close())
@@ -237,7 +237,7 @@ for (const variant of VARIANTS) {
     })
 
     t.test('retiring a vehicle through the API closes its terminal’s open connection, wherever it is held', async (t) => {
-      const token = `jt808_review14-retire-${variant}-0123456789`
+      const token = `jt808_review14-retire-${backend}-0123456789`
       const gwApi = await startGateway(backends, { bootstrapToken: token })
       t.teardown(() => gwApi.close())
       const v = await provision(store)

@@ -1,16 +1,16 @@
 /**
- * The connection pipeline under hostile and sloppy input, on both variants: frames split
+ * The connection pipeline under hostile and sloppy input, on both backends: frames split
  * across TCP writes at every offset, garbage floods (one connection closes, another terminal
  * is unaffected), consecutive bad frames, duplicate connections, idle timeouts.
  */
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Message } from '../../protocol/index.js'
-import { eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, eventually, fixAt, metricValue, online, openBackends, provision, sleep, startGateway } from './harness.js'
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends, { badFramesBeforeClose: 5, idleTimeoutSeconds: 1 })
     t.teardown(() => gw.close())

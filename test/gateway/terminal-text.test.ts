@@ -6,11 +6,11 @@
  */
 import t from 'tap'
 import type { Store } from '../../src/store/port.js'
-import { connect, fixAt, newPhone, online, openBackends, provision, registerFields, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, connect, fixAt, newPhone, online, openBackends, provision, registerFields, startGateway } from './harness.js'
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const { store } = backends
     const gw = await startGateway(backends, { registrationMode: 'open' })

@@ -1,5 +1,5 @@
 /**
- * Subpacket uploads and events, on both variants: 0x0801 media in subpackets (complete →
+ * Subpacket uploads and events, on both backends: 0x0801 media in subpackets (complete →
  * 0x8800 with nothing missing and the media stored; a lost packet re-requested by 0x8800
  * listing it), a subpacketed 0x0704 (fragments acknowledged, a lost one re-requested with
  * 0x8003), 0x0702 driver card events stored and emitted.
@@ -9,7 +9,7 @@ import t from 'tap'
 import { encodeBody, encodeSubpackets, headerOf, type Message, type OutgoingMessage } from '../../protocol/index.js'
 import type { DriverCardEvent } from '../../src/domain.js'
 import type { TerminalClient } from '../../src/terminal/client.js'
-import { eventually, fixAt, online, openBackends, provision, startGateway, VARIANTS } from './harness.js'
+import { BACKENDS, eventually, fixAt, online, openBackends, provision, startGateway } from './harness.js'
 
 /** Encodes a message as subpacket frames with the client's serials. */
 function fragments(client: TerminalClient, msgId: number, body: unknown, packetSize: number): { frames: Buffer[]; serials: number[] } {
@@ -22,9 +22,9 @@ function fragments(client: TerminalClient, msgId: number, body: unknown, packetS
   return out.value
 }
 
-for (const variant of VARIANTS) {
-  t.test(variant, async (t) => {
-    const backends = await openBackends(variant)
+for (const backend of BACKENDS) {
+  t.test(backend, async (t) => {
+    const backends = await openBackends(backend)
     t.teardown(() => backends.close())
     const gw = await startGateway(backends, { subpacketTimeoutSeconds: 1 })
     t.teardown(() => gw.close())

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import type { CommittedPosition, PositionRecord } from '../../src/domain.js'
 import { IngestClosedError, IngestOverloadError, IngestQueue, type IngestQueueOptions, type SubmitResult } from '../../src/ingest/index.js'
 import type { InsertPositionsResult, PositionStore } from '../../src/store/port.js'
-import { DAY, fix, openTestStore, TEST_DATABASE_URL, type Backend } from '../store/helpers.js'
+import { DATABASE_URL, DAY, fix, openTestStore, type StoreBackend } from '../store/helpers.js'
 
 const NOW = Date.now()
 
@@ -71,7 +71,7 @@ function connectionLost(): Error {
   return Object.assign(new Error('Connection terminated unexpectedly'), { code: '08006' })
 }
 
-for (const backend of ['pg', 'pglite'] as Backend[]) {
+for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend, undefined, { statementTimeoutMs: 300 })
     let vehicleSeq = 0
@@ -164,7 +164,7 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
       let release: () => Promise<void>
       if (backend === 'pg') {
         // A real failure: another session holds an exclusive lock, the store's statement timeout (300 ms) fires.
-        const locker = new pg.Client({ connectionString: TEST_DATABASE_URL })
+        const locker = new pg.Client({ connectionString: DATABASE_URL })
         await locker.connect()
         await locker.query(`SET search_path = "${store.schema}"`)
         await locker.query('BEGIN')

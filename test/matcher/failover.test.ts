@@ -13,10 +13,10 @@ import t, { type Test } from 'tap'
 import type { Anomaly, CommittedPosition } from '../../src/domain.js'
 import { MatcherPublisher } from '../../src/matcher/service.js'
 import { RedisState } from '../../src/state/redis.js'
-import { openTestStore, TEST_DATABASE_URL } from '../store/helpers.js'
+import { DATABASE_URL, openTestStore } from '../store/helpers.js'
 import { bj, MIN, Trip } from './helpers.js'
+import { REDIS_URL as REDIS } from '../backends.js'
 
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const WORKER = fileURLToPath(new URL('./failover-worker.ts', import.meta.url))
 const P = 8
 const VEHICLES = 24
@@ -98,7 +98,7 @@ async function run(t: Test, kill: boolean): Promise<RunResult> {
   const ids = await store.upsertVehicles(Array.from({ length: VEHICLES }, (_, i) => ({ plate: `鲁K${i}`, plateColor: 2 })))
   const fixes = fleet(ids).map((p) => ({ ...p, plate: `鲁K${ids.indexOf(p.vehicleId)}` }))
   const env = {
-    FO_DATABASE_URL: TEST_DATABASE_URL, FO_SCHEMA: store.schema!, FO_REDIS_URL: REDIS, FO_PREFIX: prefix, FO_START: String(S),
+    FO_DATABASE_URL: DATABASE_URL, FO_SCHEMA: store.schema!, FO_REDIS_URL: REDIS, FO_PREFIX: prefix, FO_START: String(S),
     FO_PARTITIONS: String(P), FO_LEASE_MS: String(LEASE_MS), FO_CHECKPOINT_MS: String(2 * MIN),
   }
   const workers = [startWorker(t, 'worker-a', env), startWorker(t, 'worker-b', env)]

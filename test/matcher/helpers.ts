@@ -4,10 +4,9 @@
  * the next one (as the matcher assumes), so drive(d, v) emits samples at the segment's start,
  * start + every, …, and the next segment continues at start + d.
  */
-import type { AnomalyEvent, CommittedPosition } from '../../src/domain.js'
+import { newWaybill, transitionWaybill, type AnomalyEvent, type CommittedPosition, type Waybill, type WaybillInput } from '../../src/domain.js'
 import { matcherConfig, type MatcherConfigInput } from '../../src/matcher/config.js'
 import { MatcherEngine } from '../../src/matcher/engine.js'
-import { newWaybill, transitionWaybill, type Waybill, type WaybillInput } from '../../src/matcher/waybill.js'
 import type { ZoneLookup } from '../../src/matcher/zones.js'
 
 export const MIN = 60_000

@@ -4,8 +4,7 @@
  * opens a false anomaly.
  */
 import t from 'tap'
-import type { CommittedPosition } from '../../src/domain.js'
-import { transitionWaybill } from '../../src/matcher/waybill.js'
+import { transitionWaybill, type CommittedPosition } from '../../src/domain.js'
 import { bj, dispatched, harness, hms, HOUR, MIN, summary, Trip } from './helpers.js'
 
 function asBlind(ps: CommittedPosition[], receivedAt: number): CommittedPosition[] {

@@ -12,8 +12,8 @@ import { RedisState } from '../../src/state/redis.js'
 import { until } from '../state/contract.js'
 import { openTestStore } from '../store/helpers.js'
 import { bj, MIN, Trip } from './helpers.js'
+import { REDIS_URL as REDIS } from '../backends.js'
 
-const REDIS = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const P = 8
 const VEHICLES = 16
 

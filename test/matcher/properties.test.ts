@@ -5,10 +5,9 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import type { AnomalyEvent, CommittedPosition } from '../../src/domain.js'
+import { transitionWaybill, type AnomalyEvent, type CommittedPosition } from '../../src/domain.js'
 import { matcherConfig } from '../../src/matcher/config.js'
 import { MatcherEngine } from '../../src/matcher/engine.js'
-import { transitionWaybill } from '../../src/matcher/waybill.js'
 import { bj, dispatched, MIN, Trip } from './helpers.js'
 
 type Step =

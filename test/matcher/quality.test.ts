@@ -1,12 +1,11 @@
 /** Data quality, grading and the pre-trip self-check. */
 import t from 'tap'
-import type { Anomaly, PositionRecord, Vehicle } from '../../src/domain.js'
+import { newWaybill, transitionWaybill, type Anomaly, type PositionRecord, type Vehicle } from '../../src/domain.js'
 import { DEFAULT_GRADING_CONFIG, grade, gradeDrivers, gradeEnterprises } from '../../src/matcher/grading.js'
 import { groupQuality, qualityReport, vehicleDayQuality } from '../../src/matcher/quality.js'
 import { runSelfCheck, scopeCovers, selfCheck } from '../../src/matcher/self-check.js'
-import { newWaybill, transitionWaybill } from '../../src/matcher/waybill.js'
 import { MemoryState } from '../../src/state/memory.js'
-import type { AnomalyCount } from '../../src/store/anomalies.js'
+import type { AnomalyCount } from '../../src/store/port.js'
 import { openTestStore } from '../store/helpers.js'
 import { BASE_WAYBILL, bj, HOUR, MIN, Trip } from './helpers.js'
 

@@ -10,7 +10,7 @@ import t from 'tap'
 import { ANOMALY_EVENTS_STREAM, type Anomaly, type CommittedPosition } from '../../src/domain.js'
 import { MatcherService } from '../../src/matcher/service.js'
 import { MemoryState } from '../../src/state/memory.js'
-import { openTestStore, type Backend } from '../store/helpers.js'
+import { openTestStore, type StoreBackend } from '../store/helpers.js'
 import { bj, HOUR, MIN, Trip } from './helpers.js'
 
 type TestStore = Awaited<ReturnType<typeof openTestStore>>
@@ -116,7 +116,7 @@ t.test('a restart mid-trip changes no verdict', async (t) => {
   const fatigue = between(firstAt((p) => p.deviceTime >= bj('18:30')))
   const alarm = between(firstAt((p) => p.alarm !== 0) + 1)
   const night = between(firstAt((p) => p.deviceTime >= bj('23:40')))
-  const cuts: Array<[Backend, string, number]> = [
+  const cuts: Array<[StoreBackend, string, number]> = [
     ['pg', 'fatigue', fatigue],
     ['pg', 'alarm', alarm],
     ['pg', 'night', night],

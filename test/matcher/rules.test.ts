@@ -80,7 +80,7 @@ t.test('WAYBILL_WITHOUT_POSITION closes when the waybill is completed', async (t
   h.engine.waybill(w)
   h.engine.tick(bj('07:30'))
   t.equal(h.ofType('WAYBILL_WITHOUT_POSITION')[0].status, 'open')
-  const { transitionWaybill } = await import('../../src/matcher/waybill.js')
+  const { transitionWaybill } = await import('../../src/domain.js')
   const done = transitionWaybill(transitionWaybill(w, 'in_transit', bj('07:40')), 'completed', bj('07:50'))
   h.engine.tick(bj('07:50'))
   h.engine.waybill(done)

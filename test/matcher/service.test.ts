@@ -5,9 +5,8 @@
  */
 import { EventEmitter } from 'node:events'
 import t from 'tap'
-import { ANOMALY_EVENTS_STREAM, type AnomalyEvent } from '../../src/domain.js'
+import { ANOMALY_EVENTS_STREAM, newWaybill, type AnomalyEvent } from '../../src/domain.js'
 import { MatcherService } from '../../src/matcher/service.js'
-import { newWaybill } from '../../src/matcher/waybill.js'
 import { MemoryState } from '../../src/state/memory.js'
 import { openTestStore } from '../store/helpers.js'
 import { BASE_WAYBILL, bj, HOUR, MIN, Trip } from './helpers.js'

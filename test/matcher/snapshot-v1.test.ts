@@ -40,7 +40,7 @@ export function scenario(): { before: CommittedPosition[]; after: CommittedPosit
 
 export function engine(events: AnomalyEvent[]): MatcherEngine {
   const e = new MatcherEngine({ config: cfg, emit: (x) => events.push(x), clock: () => 0, since: bj('00:00') })
-  e.waybill(waybill(), { id: 9, plate: '鲁A99999', plateColor: 2 })
+  e.waybill(waybill(), { id: 9, plate: '鲁A99999', plateColor: 2, enterpriseLicenseNo: null })
   return e
 }
 

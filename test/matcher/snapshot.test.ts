@@ -109,7 +109,7 @@ t.test('a restored vehicle keeps its waybill cover and its changed-set bookkeepi
   const events: AnomalyEvent[] = []
   const a = engine(events)
   const w = dispatched(bj('07:00'))
-  a.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor })
+  a.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor, enterpriseLicenseNo: null })
   const trip = new Trip(bj('08:00'), { vehicleId: 1 })
   for (const p of trip.drive(30 * MIN, 60)) a.position(p)
   t.same(a.takeChanged(), [1])
@@ -117,7 +117,7 @@ t.test('a restored vehicle keeps its waybill cover and its changed-set bookkeepi
   const snap = decodeSnapshot(encodeSnapshot(a.snapshotVehicle(1)!))!
   const after: AnomalyEvent[] = []
   const b = engine(after)
-  b.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor })
+  b.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor, enterpriseLicenseNo: null })
   b.restoreVehicle(snap)
   for (const p of trip.drive(30 * MIN, 60)) b.position(p)
   t.same(after.filter((e) => e.anomaly.type === 'RUNNING_WITHOUT_WAYBILL'), [], 'the waybill still covers the vehicle')

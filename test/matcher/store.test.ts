@@ -1,8 +1,7 @@
 /** Waybills and anomalies round-trip through the store, on the real PostgreSQL (own schema) and on PGlite. */
 import t from 'tap'
-import type { Anomaly } from '../../src/domain.js'
-import { newWaybill, transitionWaybill, type WaybillInput } from '../../src/matcher/waybill.js'
-import { openTestStore, type Backend } from '../store/helpers.js'
+import { newWaybill, transitionWaybill, type Anomaly, type WaybillInput } from '../../src/domain.js'
+import { openTestStore, type StoreBackend } from '../store/helpers.js'
 import { BASE_WAYBILL, bj, HOUR } from './helpers.js'
 
 const anomaly = (over: Partial<Anomaly> = {}): Anomaly => ({
@@ -22,7 +21,7 @@ const anomaly = (over: Partial<Anomaly> = {}): Anomaly => ({
   ...over,
 })
 
-for (const backend of ['pglite', 'pg'] as Backend[]) t.test(backend, async (t) => {
+for (const backend of ['pglite', 'pg'] as StoreBackend[]) t.test(backend, async (t) => {
   // one store per backend (migrations on PGlite take seconds); the two areas use distinct rows
   const store = await openTestStore(t, backend)
   t.test(`waybills on ${backend}`, async (t) => {

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import type { Anomaly } from '../../src/domain.js'
-import { newWaybill, parseWaybill, type WaybillInput } from '../../src/matcher/waybill.js'
+import { newWaybill, parseWaybill, type WaybillInput } from '../../src/domain.js'
 import { eventually, fixAt, online, openBackends, provision } from '../gateway/harness.js'
 import { freePort, LICENCE, lower, upper, waybill } from './helpers.js'
 

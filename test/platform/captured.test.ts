@@ -9,7 +9,7 @@
  */
 import t from 'tap'
 import { newPlatform } from '../../src/platform/admin.js'
-import { eventually, openBackends, startGateway, testConfig, VARIANTS } from '../gateway/harness.js'
+import { eventually, openBackends, startGateway, testConfig, BACKENDS } from '../gateway/harness.js'
 import { fixture809 } from '../protocol/jt809/helpers.js'
 import { RawPlatform } from './raw-platform.js'
 
@@ -39,7 +39,7 @@ const CAPTURES = [
   },
 ]
 
-for (const variant of VARIANTS) {
+for (const variant of BACKENDS) {
   t.test(`${variant}: captured 0x1202 frames through a live upper-role link reach the store as sent`, async (t) => {
     const b = await openBackends(variant)
     t.teardown(() => b.close())

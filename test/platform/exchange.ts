@@ -7,7 +7,7 @@
  * down and comes back).
  */
 import t from 'tap'
-import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, parseWaybill } from '../../src/domain.js'
 import { eventually, fixAt, online, openBackends, provision } from '../gateway/harness.js'
 import { KM_PER_DEG_LON, LICENCE, lower, TOKEN, upper, waybill, type Combo } from './helpers.js'
 

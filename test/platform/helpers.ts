@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import type { Test } from 'tap'
 import { newPlatform } from '../../src/platform/admin.js'
 import type { PlatformEncryption } from '../../src/store/platforms.js'
-import { startGateway, type Backends, type TestGateway, type Variant } from '../gateway/harness.js'
+import { startGateway, type Backend, type Backends, type TestGateway } from '../gateway/harness.js'
 
 export const TOKEN = 'platform-exchange-token-0123456789'
 export const LICENCE = '370100000001'
@@ -15,7 +15,7 @@ export const LINK = { platformIdleSeconds: 3 }
 export interface Combo {
   edition: 2011 | 2019
   encryption: PlatformEncryption | null
-  variant: Variant
+  variant: Backend
 }
 
 

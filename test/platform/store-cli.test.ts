@@ -12,9 +12,9 @@ import type { CliIO } from '../../src/cli/command.js'
 import { platformsCommand } from '../../src/cli/commands/platforms.js'
 import type { Anomaly } from '../../src/domain.js'
 import { verifyAuthCode } from '../../src/gateway/auth-code.js'
-import { newWaybill, parseWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, parseWaybill } from '../../src/domain.js'
 import { openStore } from '../../src/store/index.js'
-import { fix, openTestStore, type Backend } from '../store/helpers.js'
+import { fix, openTestStore, type StoreBackend } from '../store/helpers.js'
 import { waybill } from './helpers.js'
 
 function io(env: NodeJS.ProcessEnv): CliIO & { out: () => string; err: () => string } {
@@ -58,7 +58,7 @@ t.test('jt808 platforms on an embedded data directory', async (t) => {
   t.equal(await platformsCommand.run(['remove', '1'], io(env)), 1, 'removing twice: not found')
 })
 
-for (const backend of ['pg', 'pglite'] as Backend[]) {
+for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
   t.test(`${backend}: forwarding position and the positions owed to a superior`, async (t) => {
     const store = await openTestStore(t, backend)
     const [mine, other, picked] = await store.upsertVehicles([
@@ -90,7 +90,7 @@ for (const backend of ['pg', 'pglite'] as Backend[]) {
   })
 }
 
-for (const backend of ['pg', 'pglite'] as Backend[]) {
+for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
   t.test(`${backend}: a superior's outbox — anomalies and waybill changes of its selection, enqueued once, until confirmed`, async (t) => {
     const store = await openTestStore(t, backend)
     const L1 = '370100000011'

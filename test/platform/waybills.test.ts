@@ -7,7 +7,7 @@
  */
 import t from 'tap'
 import { newPlatform } from '../../src/platform/admin.js'
-import { eventually, openBackends, startGateway, VARIANTS } from '../gateway/harness.js'
+import { eventually, openBackends, startGateway, BACKENDS } from '../gateway/harness.js'
 import { KM_PER_DEG_LON, waybill as waybillOf } from './helpers.js'
 import { RawPlatform } from './raw-platform.js'
 
@@ -15,7 +15,7 @@ const TOKEN = 'platform-waybill-token-0123456789'
 const LICENCE = '370100000001'
 const waybill = (no: string, extra: Record<string, unknown> = {}) => waybillOf(no, '鲁A20001', extra)
 
-for (const variant of VARIANTS) {
+for (const variant of BACKENDS) {
   t.test(`${variant}: waybills reported over 809 are kept as received and, where they parse, used for matching`, async (t) => {
     const b = await openBackends(variant)
     t.teardown(() => b.close())

@@ -124,17 +124,6 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     await s.setLastPositions([])
   })
 
-  withNodes(2, 'counters: increments are atomic across nodes', async (t, [a, b]) => {
-    t.same(await a.getCounters(7), {})
-    t.equal(await a.incrCounter(7, 'bad_frames'), 1)
-    t.equal(await b.incrCounter(7, 'bad_frames', 4), 5)
-    await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).incrCounter(7, 'positions')))
-    await a.incrCounter(9, 'positions', 3)
-    t.same(await b.getCounters(7), { bad_frames: 5, positions: 50 })
-    t.same(await b.getCounters(9), { positions: 3 })
-    await t.rejects(a.incrCounter(7, 'x', 1.5), TypeError, 'a fractional increment is refused')
-  })
-
   withNodes(2, 'pub/sub: a command reaches the node that subscribed, the reply comes back', async (t, [a, b]) => {
     const atB: NodeEnvelope[] = []
     const atA: NodeEnvelope[] = []
@@ -311,14 +300,12 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
   withNodes(1, 'clear removes everything and the state stays usable', async (t, [s]) => {
     await s.putSession(session('p9', 'n'), 10_000)
     await s.setLastPosition(position(1, 1))
-    await s.incrCounter(1, 'x')
     await s.append('st', { a: 1 })
     await s.readGroup('st', 'g', 'c', 10)
     await s.clear()
     t.equal(await s.getSession('p9'), null)
     t.equal(await s.countSessions(), 0)
     t.equal(await s.getLastPosition(1), null)
-    t.same(await s.getCounters(1), {})
     t.same(await s.read('st', '0', 10), [])
     await s.append('st', { a: 2 })
     t.same((await s.readGroup<{ a: number }>('st', 'g', 'c', 10)).map((e) => e.value.a), [2], 'groups are recreated after clear')

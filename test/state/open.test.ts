@@ -1,8 +1,7 @@
 import t from 'tap'
 import { DEFAULTS, loadConfig } from '../../src/config/index.js'
 import { openState, redactUrl, StateConfigError, StateUnavailableError } from '../../src/state/index.js'
-
-const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL as url } from '../backends.js'
 
 t.test('no REDIS_URL: the in-process state', async (t) => {
   const s = await openState({ redisUrl: null, workers: 1 })

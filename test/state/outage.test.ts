@@ -9,6 +9,7 @@ import t from 'tap'
 import type { CommittedPosition } from '../../src/domain.js'
 import { RedisState, StateUnavailableError, type StateHealth } from '../../src/state/index.js'
 import { startOwnRedis } from './redis-server.js'
+import { REDIS_URL } from '../backends.js'
 
 const pos = (vehicleId: number, deviceTime: number) => ({ vehicleId, deviceTime }) as CommittedPosition
 const session = (phone: string) => ({ phone, nodeId: 'n1', since: Date.now(), address: '127.0.0.1:1', vehicleId: null, plate: null })
@@ -83,7 +84,7 @@ t.test('frozen (answers nothing): commands time out, the state degrades, then re
 })
 
 t.test('a busy event loop is not an unreachable Redis', async (t) => {
-  const state = new RedisState(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { prefix: `o3:${process.pid}:`, commandTimeoutMs: 200 })
+  const state = new RedisState(REDIS_URL, { prefix: `o3:${process.pid}:`, commandTimeoutMs: 200 })
   t.teardown(() => state.close())
   await state.ping()
   // busy for 4 command timeouts, once with the command not yet written (it is sent at the next

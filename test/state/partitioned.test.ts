@@ -9,8 +9,8 @@ import { PartitionedConsumer, PartitionedStream, partitionLease, partitionOf } f
 import type { GroupEntry, State } from '../../src/state/port.js'
 import { RedisState } from '../../src/state/redis.js'
 import { sleep, until } from './contract.js'
+import { REDIS_URL as url } from '../backends.js'
 
-const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 const P = 8
 const LEASE_MS = 900
 

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { RedisState } from '../../src/state/redis.js'
 import { stateContract } from './contract.js'
-
-const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+import { REDIS_URL as url } from '../backends.js'
 
 stateContract(t, async (n) => {
   const prefix = `test:state:${randomUUID()}:`

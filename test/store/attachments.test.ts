@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import type { AttachmentAlarm } from '../../src/store/attachments.js'
-import { BACKENDS, DAY, openTestStore } from './helpers.js'
+import { DAY, openTestStore, STORE_BACKENDS } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
 
@@ -18,7 +18,7 @@ function alarm(n: number, createdAt: number): AttachmentAlarm {
   }
 }
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend)
     const a = alarm(1, NOW)

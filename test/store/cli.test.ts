@@ -12,7 +12,7 @@ import { runExportRaw } from '../../src/cli/commands/export-raw.js'
 import { runMigrate } from '../../src/cli/commands/migrate.js'
 import type { Config } from '../../src/config/index.js'
 import { openStore, type OpenStoreOptions } from '../../src/store/index.js'
-import { openTestStore, TEST_DATABASE_URL } from './helpers.js'
+import { DATABASE_URL, openTestStore } from './helpers.js'
 
 function io(env: NodeJS.ProcessEnv): CliIO & { out: () => string; err: () => string } {
   const stdout = new PassThrough()
@@ -74,7 +74,7 @@ t.test('PostgreSQL', async (t) => {
   // The test store owns the schema (dropped at teardown); the commands open their own stores in it.
   const owner = await openTestStore(t, 'pg', undefined, { migrate: false })
   const open = (config: Config, opts: OpenStoreOptions = {}) => openStore(config, { ...opts, schema: owner.schema })
-  const env = { DATABASE_URL: TEST_DATABASE_URL }
+  const env = { DATABASE_URL }
   const first = io(env)
   t.equal(await runMigrate(['--json', '--storage', 'partitions'], first, { openStore: open, now: () => T }), 0, first.err())
   t.ok(JSON.parse(first.out()).applied.includes('001_core'))

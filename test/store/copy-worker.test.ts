@@ -5,7 +5,7 @@
  * close() ends the thread.
  */
 import t from 'tap'
-import { fix, openTestStore, testConfig, TEST_DATABASE_URL } from './helpers.js'
+import { DATABASE_URL, fix, openTestStore, testConfig } from './helpers.js'
 
 t.test('direct COPY through the worker thread: inserts, duplicates, errors, batches in flight', async (t) => {
   const store = await openTestStore(t, 'pg', undefined, { copyInWorker: true })
@@ -37,7 +37,7 @@ t.test('direct COPY through the worker thread: inserts, duplicates, errors, batc
 })
 
 t.test("a DATABASE_URL's own options join the schema's search_path (pool and COPY worker)", async (t) => {
-  const url = new URL(TEST_DATABASE_URL)
+  const url = new URL(DATABASE_URL)
   url.searchParams.set('options', '-c work_mem=7777kB')
   const store = await openTestStore(t, 'pg', testConfig({ databaseUrl: url.href }), { copyInWorker: true })
   const { rows } = await store.sql.query<{ path: string; mem: string }>("SELECT current_setting('search_path') AS path, current_setting('work_mem') AS mem")

@@ -7,21 +7,23 @@ import type { Test } from 'tap'
 import { DEFAULTS, type Config } from '../../src/config/index.js'
 import type { PositionRecord } from '../../src/domain.js'
 import { openStore, type OpenedStore, type OpenStoreOptions } from '../../src/store/index.js'
+import { DATABASE_URL } from '../backends.js'
 
-export type Backend = 'pg' | 'pglite' | 'timescale'
-export const BACKENDS: Backend[] = ['pg', 'pglite', 'timescale']
+/** The store's engines: PostgreSQL (TEST_DATABASE_URL), in-memory PGlite, and PGlite's TimescaleDB build. */
+export type StoreBackend = 'pg' | 'pglite' | 'timescale'
+export const STORE_BACKENDS: readonly StoreBackend[] = ['pg', 'pglite', 'timescale']
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+export { DATABASE_URL }
 
 export function testConfig(over: Partial<Config> = {}): Config {
   return { ...structuredClone(DEFAULTS), nodeId: 'test', ...over }
 }
 
 /** Opens a store on `backend`; closes it (and drops the pg schema) when `t` ends. */
-export async function openTestStore(t: Test, backend: Backend, config: Config = testConfig(), opts: OpenStoreOptions = {}): Promise<OpenedStore & { schema?: string }> {
+export async function openTestStore(t: Test, backend: StoreBackend, config: Config = testConfig(), opts: OpenStoreOptions = {}): Promise<OpenedStore & { schema?: string }> {
   if (backend === 'pg') {
     const schema = `store_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`
-    const store = await openStore({ ...config, databaseUrl: config.databaseUrl ?? TEST_DATABASE_URL }, { schema, poolSize: 4, ...opts })
+    const store = await openStore({ ...config, databaseUrl: config.databaseUrl ?? DATABASE_URL }, { schema, poolSize: 4, ...opts })
     t.teardown(async () => {
       await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)
       await store.close()

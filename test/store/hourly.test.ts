@@ -8,7 +8,7 @@
 import t from 'tap'
 import { HOURLY_POLICY, HourlyRefresher } from '../../src/store/hourly.js'
 import type { OpenedStore } from '../../src/store/index.js'
-import { BACKENDS, DAY, fix, openTestStore } from './helpers.js'
+import { DAY, fix, openTestStore, STORE_BACKENDS } from './helpers.js'
 
 const HOUR = 3_600_000
 const hourOf = (ms: number) => Math.floor(ms / HOUR) * HOUR
@@ -103,7 +103,7 @@ t.test('hours the policy never reached (it did not run) are refreshed by the sto
   t.same(aggregate, table, 'the upkeep filled it')
 })
 
-for (const backend of BACKENDS.filter((b) => b !== 'timescale')) {
+for (const backend of STORE_BACKENDS.filter((b) => b !== 'timescale')) {
   t.test(`${backend}: positions_hourly is a view, nothing to refresh`, async (t) => {
     const store = await openTestStore(t, backend)
     const now = Date.now()

@@ -6,11 +6,11 @@
 import t from 'tap'
 import { runMigrations } from '../../src/store/maintenance.js'
 import { chunkIntervalSeconds } from '../../src/store/time-tables.js'
-import { BACKENDS, openTestStore, testConfig } from './helpers.js'
+import { openTestStore, STORE_BACKENDS, testConfig } from './helpers.js'
 
 const CORE_TABLES = ['vehicles', 'terminals', 'positions', 'alarm_transitions', 'raw_frames', 'driver_card_events', 'sessions', 'media', 'queued_commands']
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend, testConfig(), { migrate: false })
     t.equal(store.migrationReport, null, 'nothing ran at open with migrate: false')

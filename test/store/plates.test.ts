@@ -4,11 +4,10 @@
  * same form; the plate-key migration keys a database registered before it, duplicates included.
  */
 import t from 'tap'
-import { canonicalPlate, samePlate } from '../../src/domain.js'
-import { plateKey } from '../../src/matcher/waybill.js'
+import { canonicalPlate, plateKey, samePlate } from '../../src/domain.js'
 import { runMigrations } from '../../src/store/maintenance.js'
 import { MIGRATIONS } from '../../src/store/migrations/index.js'
-import { BACKENDS, openTestStore, testConfig } from './helpers.js'
+import { openTestStore, STORE_BACKENDS, testConfig } from './helpers.js'
 
 t.test('canonicalPlate', async (t) => {
   for (const spelling of ['浙B82002', '浙b82002', '浙B 82002', ' 浙b 8 2002 ', '浙B\u300082002', '浙Ｂ８２００２', '浙B·82002', '浙B\t82002'])
@@ -20,7 +19,7 @@ t.test('canonicalPlate', async (t) => {
   t.not(plateKey('浙B82002', 2), plateKey('浙B82002', 1))
 })
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend)
 

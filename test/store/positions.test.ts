@@ -5,11 +5,11 @@
  */
 import t from 'tap'
 import { openStore } from '../../src/store/index.js'
-import { BACKENDS, DAY, fix, openTestStore, testConfig } from './helpers.js'
+import { DAY, fix, openTestStore, STORE_BACKENDS, testConfig } from './helpers.js'
 
 const T0 = Date.parse('2026-03-10T06:00:00Z')
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const unnestStore = await openTestStore(t, backend, undefined, { transport: 'unnest', now: () => T0 })
     // The same database through the other transports (opening PGlite is the slow part of this test).

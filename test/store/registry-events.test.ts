@@ -4,11 +4,11 @@
  */
 import t from 'tap'
 import type { RawFrame } from '../../src/domain.js'
-import { BACKENDS, openTestStore } from './helpers.js'
+import { openTestStore, STORE_BACKENDS } from './helpers.js'
 
 const NOW = Date.parse('2026-04-01T08:00:00Z')
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend, undefined, { now: () => NOW })
 

@@ -5,16 +5,15 @@
  */
 import pg from 'pg'
 import t from 'tap'
-import type { Anomaly } from '../../src/domain.js'
-import { newWaybill } from '../../src/matcher/waybill.js'
+import { newWaybill, type Anomaly } from '../../src/domain.js'
 import { BASE_WAYBILL } from '../matcher/helpers.js'
-import { BACKENDS, DAY, fix, openTestStore, TEST_DATABASE_URL, testConfig } from './helpers.js'
+import { DATABASE_URL, DAY, fix, openTestStore, STORE_BACKENDS, testConfig } from './helpers.js'
 
 const NOW = Date.parse('2026-06-15T10:00:00Z')
 
 const config = testConfig({ retention: { positionsDays: 10, rawFramesDays: 3, alarmsDays: 60, waybillsDays: 400, anomaliesDays: 1095, attachmentsDays: 1095 } })
 
-for (const backend of BACKENDS) {
+for (const backend of STORE_BACKENDS) {
   t.test(backend, async (t) => {
     const store = await openTestStore(t, backend, config, { now: () => NOW })
 
@@ -72,7 +71,7 @@ for (const backend of BACKENDS) {
 
 t.test('PostgreSQL: a day is added while another session reads and writes positions', async (t) => {
   const store = await openTestStore(t, 'pg', config, { now: () => NOW })
-  const reader = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  const reader = new pg.Client({ connectionString: DATABASE_URL })
   await reader.connect()
   t.teardown(() => reader.end())
   await reader.query(`SET search_path = "${store.schema}"`)

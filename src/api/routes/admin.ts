@@ -5,17 +5,15 @@
  * the bulk waybill import `jt808 import waybills` uses when a server holds the embedded database.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { parseWaybill, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
-import type { GeofenceGeometry, GeofenceKind } from '../../store/auth.js'
+import { canonicalPhone, parseWaybill, type GeofenceGeometry, type GeofenceKind, type Waybill, type WaybillInput } from '../../domain.js'
 import type { WaybillCorrection } from '../../store/admin.js'
 import { nodeChannel } from '../../state/port.js'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
 import { confine, principalOf, visible } from '../access.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { bboxOf, geometryProblems } from '../geo.js'
 import { iso, presentVehicle } from '../present.js'
 import { errorResponse, plateColorSchema, plateParams, vehicleSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 import { geofenceSchema, geometrySchema, presentGeofence } from './geofences.js'
 import { assertOwnVehicles, presentWaybill, waybillInputSchema, waybillSchema, waybillStore } from './waybills.js'
 

@@ -5,14 +5,13 @@
  * (or dismisses a false one at any point before).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import type { Anomaly, AnomalyType, Severity } from '../../domain.js'
-import type { AnomalyStore } from '../../store/anomalies.js'
-import type { HandlingAction, HandlingEntry } from '../../store/auth.js'
+import { ANOMALY_STATUSES, ANOMALY_TYPES, SEVERITIES, type Anomaly, type AnomalyStatus, type AnomalyType, type Severity } from '../../domain.js'
+import type { AnomalyStore, HandlingAction, HandlingEntry } from '../../store/port.js'
 import { principalOf, scopedLicenceFilter, visible } from '../access.js'
 import { ApiError } from '../errors.js'
 import { iso, presentAnomaly } from '../present.js'
-import { ANOMALY_TYPES, anomalySchema, errorResponse, licenceSchema, plateColorSchema, plateSchema, timeRangeQuery } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import { anomalySchema, errorResponse, licenceSchema, plateColorSchema, plateSchema, timeRangeQuery } from '../schemas.js'
+import type { ApiContext } from '../context.js'
 import { timeRange } from './vehicles.js'
 
 export const anomalyStore = (ctx: ApiContext) => ctx.deps.store as ApiContext['deps']['store'] & AnomalyStore
@@ -52,7 +51,7 @@ async function anomalyFor(ctx: ApiContext, request: FastifyRequest, id: string):
 
 interface ListQuery {
   type?: AnomalyType[]
-  status?: 'open' | 'closed'
+  status?: AnomalyStatus
   severity?: Severity[]
   plate?: string
   plateColor?: number
@@ -77,8 +76,8 @@ export function anomalyRoutes(app: FastifyInstance, ctx: ApiContext): void {
           additionalProperties: false,
           properties: {
             type: { type: 'array', items: { type: 'string', enum: ANOMALY_TYPES } },
-            status: { type: 'string', enum: ['open', 'closed'] },
-            severity: { type: 'array', items: { type: 'string', enum: ['info', 'warning', 'critical'] } },
+            status: { type: 'string', enum: ANOMALY_STATUSES },
+            severity: { type: 'array', items: { type: 'string', enum: SEVERITIES } },
             plate: plateSchema,
             plateColor: plateColorSchema,
             enterprise: licenceSchema,

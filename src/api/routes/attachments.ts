@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { AttachmentStore } from '../../store/attachments.js'
 import { confine, principalOf } from '../access.js'
 import { ApiError, notFound } from '../errors.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 /** `bytes=a-b`, `bytes=a-`, `bytes=-n` against a size; null: serve it whole (absent, several ranges, or not bytes). */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import { confine } from '../access.js'
 import { iso } from '../present.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 import { timeRange } from './vehicles.js'
 
 const auditEntrySchema = {

@@ -5,13 +5,13 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { PARAMS } from '../../../protocol/messages/8103-terminal-params.js'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
+import { canonicalPhone } from '../../domain.js'
 import { CONFIRMABLE_ALARM_BITS, type CommandOutcome, type DownlinkMessage } from '../../gateway/types.js'
 import { visible } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema } from '../schemas.js'
 import type { Store } from '../../store/port.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 const PARAM_IDS = new Map([...PARAMS].map(([id, p]) => [p.name, id]))
 

@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 /** console/ at the repository root: three levels up from src/api/routes, four from the compiled dist/src/api/routes. */

@@ -1,11 +1,11 @@
 /** GET /anomalies/stream: the live anomaly feed as Server-Sent Events (see ../feed.ts). */
 import type { FastifyInstance } from 'fastify'
-import { canonicalPlate } from '../../domain.js'
+import { ANOMALY_TYPES, canonicalPlate, SEVERITIES } from '../../domain.js'
 import { InvalidStreamIdError, parseStreamId, type StreamId } from '../../state/stream-id.js'
 import { confine, scopedLicenceFilter } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
-import { ANOMALY_TYPES, licenceSchema, plateSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import { licenceSchema, plateSchema } from '../schemas.js'
+import type { ApiContext } from '../context.js'
 
 interface FeedQuery {
   since?: string
@@ -41,7 +41,7 @@ export function feedRoutes(app: FastifyInstance, ctx: ApiContext): void {
           properties: {
             since: { type: 'string', maxLength: 40, description: 'replay events after this id (or epoch ms); Last-Event-ID wins when both are given' },
             type: { type: 'array', items: { type: 'string', enum: ANOMALY_TYPES }, description: 'only these types (repeat or comma-free list)' },
-            severity: { type: 'array', items: { type: 'string', enum: ['info', 'warning', 'critical'] } },
+            severity: { type: 'array', items: { type: 'string', enum: SEVERITIES } },
             plate: plateSchema,
             enterprise: licenceSchema,
           },

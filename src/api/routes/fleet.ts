@@ -14,13 +14,12 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
-import type { Waybill } from '../../matcher/waybill.js'
-import type { WaybillStore } from '../../store/waybills.js'
+import { canonicalPhone, type Waybill } from '../../domain.js'
+import type { WaybillStore } from '../../store/port.js'
 import { scopedLicenceFilter } from '../access.js'
 import { iso } from '../present.js'
 import { licenceSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 /** alarm: an open critical anomaly; moving: online on an active waybill; no_waybill: online without one; no_position: active waybill but no fresh fix; offline: none of these. */
 export const FLEET_STATES = ['alarm', 'moving', 'no_waybill', 'no_position', 'offline'] as const

@@ -1,10 +1,10 @@
 /** Geofences: key road segments (bridges, tunnels) and speed-limit zones, as polygons or buffered lines. */
 import type { FastifyInstance } from 'fastify'
-import type { Geofence, GeofenceGeometry, GeofenceKind } from '../../store/auth.js'
+import type { Geofence, GeofenceGeometry, GeofenceKind } from '../../domain.js'
 import { validationFailed } from '../errors.js'
 import { bboxOf, geometryProblems } from '../geo.js'
 import { iso } from '../present.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 const position = { type: 'array', minItems: 2, maxItems: 3, items: { type: 'number' }, description: '[lon, lat]' } as const
 

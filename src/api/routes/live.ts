@@ -1,9 +1,8 @@
 /** The live half of GET /vehicles/{plate} and POST /waybills/verify: session, last fix, active waybill. */
-import type { Vehicle } from '../../domain.js'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
-import { isoOrNull, presentPosition } from '../present.js'
+import { canonicalPhone, type Vehicle } from '../../domain.js'
+import { isoOrNull, presentPosition, type ApiLiveState } from '../present.js'
 import { positionSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 export const liveStateSchema = {
   type: 'object',
@@ -21,7 +20,7 @@ export const liveStateSchema = {
   },
 } as const
 
-export async function liveStateOf(ctx: ApiContext, vehicle: Vehicle) {
+export async function liveStateOf(ctx: ApiContext, vehicle: Vehicle): Promise<ApiLiveState> {
   const { state } = ctx.deps
   const [session, last, active] = await Promise.all([
     vehicle.terminalPhone ? state.getSession(canonicalPhone(vehicle.terminalPhone)).then((s) => s ?? state.getSession(vehicle.terminalPhone!)) : Promise.resolve(null),

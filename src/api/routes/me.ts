@@ -1,7 +1,7 @@
 /** GET /me: who the token is (role, enterprise) — how a client such as the console adapts its views to the caller. */
 import type { FastifyInstance } from 'fastify'
 import { principalOf } from '../access.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 export function meRoutes(app: FastifyInstance, _ctx: ApiContext): void {
   app.get(

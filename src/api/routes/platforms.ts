@@ -9,7 +9,7 @@ import { newPlatform, platformPatch, PlatformInputError, type PlatformChange, ty
 import type { Platform, PlatformWaybill, PostQuery } from '../../store/platforms.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { iso } from '../present.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 const u32 = { type: 'integer', minimum: 0, maximum: 4294967295 } as const
 const encryptionSchema = {

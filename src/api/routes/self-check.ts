@@ -4,13 +4,10 @@
  * no open critical anomaly, transport certificate valid, business scope covering the next
  * waybill's classes) from the live state and the store, and serves its pass/fail with reasons.
  */
-import { samePlate, type Vehicle } from '../../domain.js'
-import { canonicalPhone } from '../../gateway/handlers/context.js'
+import { activityWindow, canonicalPhone, samePlate, type Vehicle, type Waybill } from '../../domain.js'
 import { selfCheck } from '../../matcher/self-check.js'
-import { activityWindow, type Waybill } from '../../matcher/waybill.js'
-import type { AnomalyStore } from '../../store/anomalies.js'
-import type { WaybillStore } from '../../store/waybills.js'
-import type { ApiContext } from '../server.js'
+import type { AnomalyStore, WaybillStore } from '../../store/port.js'
+import type { ApiContext } from '../context.js'
 
 /** At most this much of the last trip's track is read. */
 const MAX_TRIP_MS = 7 * 86_400_000

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { confine, visible } from '../access.js'
 import { iso } from '../present.js'
 import { phoneSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 import { findVehicleByPhone } from './commands.js'
 import { timeRange } from './vehicles.js'
 

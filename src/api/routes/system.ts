@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import { hashToken } from '../tokens.js'
 import { ApiError } from '../errors.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 const READY_TIMEOUT_MS = 2_000
 

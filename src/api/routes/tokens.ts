@@ -4,12 +4,12 @@
  * `jt808 token` goes through these routes when a server holds the embedded database.
  */
 import type { FastifyInstance } from 'fastify'
-import type { ApiToken } from '../../store/auth.js'
+import type { ApiToken } from '../../store/port.js'
 import { createToken, TokenRequestError } from '../tokens.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
 import { isoOrNull, iso } from '../present.js'
 import { licenceSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 
 export const tokenSchema = {
   type: 'object',

@@ -5,7 +5,7 @@ import { confine, scopedLicenceFilter, visible, visibleOrNull } from '../access.
 import { ApiError, validationFailed } from '../errors.js'
 import { presentPosition, presentVehicle } from '../present.js'
 import { errorResponse, licenceSchema, plateColorSchema, plateParams, plateSchema, positionSchema, timeRangeQuery, vehicleInputSchema, vehicleSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 import { liveStateSchema } from './live.js'
 import { selfCheckSchema } from './self-check.js'
 

@@ -4,23 +4,14 @@
  * of a scanned code.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import {
-  canTransition,
-  newWaybill,
-  parseWaybill,
-  WAYBILL_FIELDS,
-  WAYBILL_STATUSES,
-  type Waybill,
-  type WaybillStatus,
-} from '../../matcher/waybill.js'
-import type { Vehicle } from '../../domain.js'
-import type { WaybillStore } from '../../store/waybills.js'
+import { canTransition, newWaybill, parseWaybill, WAYBILL_FIELDS, WAYBILL_STATUSES, type Vehicle, type Waybill, type WaybillStatus } from '../../domain.js'
+import type { WaybillStore } from '../../store/port.js'
 import { assertOwnLicence, confine, principalOf, scopedLicenceFilter, visible, visibleOrNull } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
 import { iso, presentVehicle } from '../present.js'
 import { canonicalJson, qrPng, qrSvg, qrText, type QrPayload, type SignedQr } from '../qr.js'
 import { errorResponse, licenceSchema, plateColorSchema, plateSchema, timeRangeQuery, vehicleSchema } from '../schemas.js'
-import type { ApiContext } from '../server.js'
+import type { ApiContext } from '../context.js'
 import { liveStateOf, liveStateSchema } from './live.js'
 import { timeRange } from './vehicles.js'
 

@@ -5,9 +5,8 @@
  */
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { canonicalPlate, type NewVehicle, type Vehicle } from '../../domain.js'
+import { canonicalPlate, parseWaybill, waybillFromFlat, type NewVehicle, type Vehicle, type Waybill, type WaybillInput } from '../../domain.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
-import { parseWaybill, waybillFromFlat, type Waybill, type WaybillInput } from '../../matcher/waybill.js'
 import type { Store } from '../../store/port.js'
 import { parseOptions } from '../../sim/cli.js'
 import { UsageError, type CliIO, type Command } from '../command.js'

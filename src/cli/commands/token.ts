@@ -1,7 +1,7 @@
 /** `jt808 token create|list|revoke`: API bearer tokens (stored hashed; the secret is shown once). */
 import { checkTokenRequest, createToken, TokenRequestError } from '../../api/tokens.js'
 import { CONFIG_FLAGS, loadConfig, type Config } from '../../config/index.js'
-import type { ApiToken } from '../../store/auth.js'
+import type { ApiToken } from '../../store/port.js'
 import { openStore } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 import { ApiClient, ServerError, serverTarget } from '../server-client.js'

@@ -55,9 +55,3 @@ export interface Handler {
   /** May return a promise: later frames of the connection wait for it. */
   handle(ctx: GatewayContext, conn: Connection, m: Message): void | Promise<void>
 }
-
-/** Terminal key used for sessions, the registry and stored rows: the phone without its BCD left padding. */
-export function canonicalPhone(phone: string): string {
-  const s = phone.replace(/^0+/, '')
-  return s === '' ? '0' : s
-}

@@ -31,4 +31,3 @@ export const HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
 ])
 
 export type { Handler, GatewayContext, GatewayEvents } from './context.js'
-export { canonicalPhone } from './context.js'

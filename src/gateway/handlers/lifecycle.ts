@@ -6,10 +6,10 @@ import type { Message } from '../../../protocol/index.js'
 import type { Auth } from '../../../protocol/messages/0102-auth.js'
 import type { Register } from '../../../protocol/messages/0100-register.js'
 import { RegisterResult } from '../../../protocol/messages/8100-register-reply.js'
-import type { Terminal, Vehicle } from '../../domain.js'
+import { canonicalPhone, type Terminal, type Vehicle } from '../../domain.js'
 import { hashAuthCode, newAuthCode, verifyAuthCode } from '../auth-code.js'
 import type { Connection } from '../connection.js'
-import { canonicalPhone, type GatewayContext, type Handler } from './context.js'
+import type { GatewayContext, Handler } from './context.js'
 
 interface Decision {
   result: number

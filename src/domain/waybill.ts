@@ -7,7 +7,6 @@
  * exactly N, "n4" four digits, "n..9,2" a number of at most 9 digits of which at most 2 are
  * decimals. Dates are accepted as yyyymmdd or yyyy-mm-dd and stored in the table's own format.
  */
-import { canonicalPlate } from '../domain.js'
 import { beijingMidnight, DAY } from './time.js'
 
 export type WaybillStatus = 'created' | 'dispatched' | 'in_transit' | 'completed' | 'cancelled'
@@ -509,11 +508,6 @@ export function activeIntervals(w: Pick<Waybill, 'status' | 'loadingDate' | 'exp
 export function wasActiveAt(w: Pick<Waybill, 'status' | 'loadingDate' | 'expectedArrivalDate' | 'statusHistory'>, at: number, graceMs = 0): boolean {
   for (const [a, b] of activeIntervals(w, graceMs)) if (at >= a && at <= b) return true
   return false
-}
-
-/** A vehicle's identity: its canonical plate (canonicalPlate: "京a 12345" = "京A12345") and colour. */
-export function plateKey(plate: string, plateColor: number): string {
-  return `${canonicalPlate(plate)}|${plateColor}`
 }
 
 /** Qualification numbers compared the same way. */

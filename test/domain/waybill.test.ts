@@ -11,8 +11,8 @@ import {
   wasActiveAt,
   waybillFromFlat,
   type WaybillInput,
-} from '../../src/matcher/waybill.js'
-import { BASE_WAYBILL, HOUR, MIN } from './helpers.js'
+} from '../../src/domain.js'
+import { BASE_WAYBILL, HOUR, MIN } from '../matcher/helpers.js'
 
 const fieldsOf = (input: unknown) => {
   const r = parseWaybill(input)
