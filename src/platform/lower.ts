@@ -27,6 +27,7 @@ import type { ForwardCursor, Platform, PlatformStore, PostQuery as PostQueryReco
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
 import { toPosition809 } from './positions.js'
+import { answerSuperiorControl, type SuperiorControlDeps } from './vehicle-commands.js'
 
 const PAGE = 500
 const WARN_TYPE_OF_BIT: Record<number, number> = { 0: 0x0003, 1: 0x0001, 2: 0x0002, 18: 0x000d, 20: 0x0004, 23: 0x000b, 27: 0x000c }
@@ -53,6 +54,8 @@ export interface LowerRoleDeps {
   /** minutes an operator has to answer a superior's post query when the query says none (2011) */
   postQueryMinutes: number
   connect?: (host: string, port: number) => Socket
+  /** a superior's 0x9503 text reaches the vehicle's terminal through this (vehicle-commands.ts) */
+  control?: Omit<SuperiorControlDeps, 'log'>
 }
 
 export type ForwardState = 'down' | 'logging-in' | 'catching-up' | 'live' | 'stopped'
@@ -308,6 +311,13 @@ export class SuperiorLink implements CommittedConsumer {
     }
     if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
       void this.supervision(m.body.plate, m.body.plateColor, m.body.data as SupervisionRequest, m.sn).catch((err: unknown) => this.log.error({ err }, '督办 from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9500 && isMessage809(m, 0x9500) && this.deps.control) {
+      const edition = this.platform.edition
+      void answerSuperiorControl({ ...this.deps.control, log: this.log }, edition, m, (body) => this.main?.send({ msgId: 0x1500, body })).catch((err: unknown) =>
+        this.log.error({ err }, 'control request from the superior not answered'),
+      )
       return
     }
     if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')

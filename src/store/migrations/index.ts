@@ -30,6 +30,7 @@ import { migration as plateKey } from './005_plate_key.js'
 import { migration as attachments } from './006_attachments.js'
 import { migration as matcherCheckpoints } from './007_matcher_checkpoints.js'
 import { migration as platforms } from './008_platforms.js'
+import { migration as platformCommands } from './009_platform_commands.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -54,4 +55,5 @@ export const MIGRATIONS: Migration[] = [
   attachments,
   matcherCheckpoints,
   platforms,
+  platformCommands,
 ]
