@@ -32,6 +32,7 @@ for (const combo of combos) {
     await eventually(() => l.app.platforms.states().superior[0]?.state === 'live', 10_000)
     await eventually(() => u.app.platforms.states().lower[0], 5_000)
 
+    const t0 = Date.now()
     const texts: Message[] = []
     const { client } = await online(l.port, vehicle, combo.edition === 2019 ? 2019 : 2013, { onMessage: (m) => void (m.msgId === 0x8300 && texts.push(m)) })
     const api = async (path: string, init: { method?: string; body?: unknown; token?: string } = {}) => {
@@ -66,6 +67,7 @@ for (const combo of combos) {
     const offline = await api(to, { method: 'POST', body: { type: 'text', text: 'anyone there?' } })
     t.match(offline.json, { status: 'failed', via: 'platform', result: 1 }, 'not delivered to the vehicle: failed with the platform’s result')
 
+    t.comment(`${Date.now() - t0} ms to the offline case`)
     // scope: another enterprise sees neither the vehicle nor the command; both are audited
     const other = await api('/tokens', { method: 'POST', body: { role: 'enterprise', enterpriseLicenseNo: '999999999999' } })
     t.equal(other.status, 201)
@@ -80,7 +82,7 @@ for (const combo of combos) {
     }, 5000)
     t.pass('audited with its path and outcome')
 
-    // the 808 path by plate is unchanged: a vehicle of U's own terminal
+    // the 808 path by plate is unchanged: a vehicle of U's own terminal (online here: preferred to a platform reporting the same enterprise)
     const direct = await provision(bU.store)
     const seen: Message[] = []
     const { client: c2 } = await online(u.port, direct, 2013, { onMessage: (m) => void (m.msgId === 0x8300 && seen.push(m)) })

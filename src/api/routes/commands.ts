@@ -235,7 +235,7 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['vehicles'],
         summary:
-          'Text (or a photo request) to a vehicle: through the lower platform that reports it (JT/T 809 0x9503 / 0x9502, its 0x1503 / 0x1502 reply is the answer), else to its own terminal (0x8300)',
+          'Text (or a photo request) to a vehicle: to its own terminal when that is online here (0x8300, as POST /terminals/{phone}/commands), else through the lower platform that reports it (JT/T 809 0x9503 / 0x9502, its 0x1503 / 0x1502 reply is the answer), else queued for its terminal',
         params: plateParams,
         querystring: { type: 'object', additionalProperties: false, properties: { plateColor: plateColorSchema } },
         body: vehicleCommandBodySchema,
@@ -276,7 +276,10 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const vehicle = await vehicleFor(ctx, request, plate, request.query.plateColor)
       request.audit.target = `vehicle ${vehicle.plate}`
       request.audit.details = { type: body.type }
-      const pv = ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
+      // its own terminal when that is online here; else the lower platform that reports it
+      const phone = vehicle.terminalPhone
+      const online = phone ? ((await ctx.deps.state.getSession(canonicalPhone(phone))) ?? (await ctx.deps.state.getSession(phone))) !== null : false
+      const pv = !online && ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
       const command: VehicleCommand = body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
       const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000) : null
       if (sent) {
@@ -292,11 +295,11 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
         reply.status(202)
         return { status: outcome ? 'expired' : 'delivered', ...common, expiresAt: new Date(sent.expiresAt).toISOString() }
       }
-      if (body.type === 'photo' || !vehicle.terminalPhone) {
+      if (body.type === 'photo' || !phone) {
         throw new ApiError('CONFLICT', body.type === 'photo' ? `no logged-in lower platform reports vehicle ${vehicle.plate} (photo requests go through a platform)` : `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`)
       }
       request.audit.details.via = 'terminal'
-      const r = await terminalCommand(ctx, request, reply, vehicle.terminalPhone, { type: 'text', text: body.text, emergency: body.emergency === true, ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) })
+      const r = await terminalCommand(ctx, request, reply, phone, { type: 'text', text: body.text, emergency: body.emergency === true, ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) })
       return { ...r, via: 'terminal' }
     },
   )
