@@ -64,7 +64,8 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   const nodes = new Set((await Promise.all(vehicles.map((v) => state.getSession(v.phone)))).map((s) => s?.nodeId))
   t.equal(nodes.size, 2, 'the terminals are spread over both workers')
 
-  const base = Date.now() - 60_000
+  // whole seconds: device times are BCD seconds
+  const base = Math.floor(Date.now() / 1000) * 1000 - 60_000
   let round = 0
   const report = async () => {
     const acks = await Promise.all(terminals.map(({ client }) => Promise.all([0, 1, 2, 3, 4].map((i) => client.reportPosition(fixAt(base + round * 5000 + i * 1000))))))
@@ -75,7 +76,10 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   const missing = () => [...expected()].filter((k) => !superior.has(k.slice(0, k.indexOf('@')), Number(k.slice(k.indexOf('@') + 1))))
 
   await report()
-  await eventually(() => missing().length === 0, 15_000, 50)
+  await eventually(() => missing().length === 0, 15_000, 50).catch((err: unknown) => {
+    t.comment(`superior: ${JSON.stringify({ byMsg: superior.byMsg, unique: superior.unique, plates: [...superior.positions.keys()].slice(0, 3), times: [...(superior.positions.values().next().value?.keys() ?? [])].slice(0, 3), missing: missing().slice(0, 3) })}`)
+    throw err
+  })
   t.equal(superior.duplicates(), 0, 'live: each position went up once, from both workers')
   t.equal(superior.byMsg[0x1202], 30, 'as 0x1202')
 
