@@ -193,14 +193,18 @@ async function forward(): Promise<void> {
     const now = Date.now()
     return { vehicleId: ids[v]!, deviceTime: base + Math.floor(i / vehicles) * 1000, receivedAt: now, latitude: 36.65, longitude: 117.12, altitude: 30, speed: 60, direction: 90, alarm: 0, status: 3, mileage: 1000, extras: {}, blindArea: false, sourceMsgId: 0x0200, phone: '', plate: plates[v]!, plateColor: 2, enterpriseLicenseNo: 'L', alarmTransition: null }
   }
-  /** Submits at `rate` for `ms` (batches of one tick, as connections would), back-pressured by the queue. */
+  // the queue's back-pressure, as the gateway obeys it (it stops reading sockets): rows not offered meanwhile are skipped
+  let pressure = false
+  app.ingest.on('pressure', () => (pressure = true))
+  app.ingest.on('drain', () => (pressure = false))
+  /** Submits at `rate` for `ms` (10 rows per submit, as connections would), back-pressured by the queue. */
   const drive = async (ms: number) => {
     const t0 = performance.now()
     const k0 = k
     while (performance.now() - t0 < ms) {
       const due = k0 + Math.floor(((performance.now() - t0) / 1000) * rate)
-      // the queue's own back-pressure: hold while a second's worth is uncommitted
-      if (inFlight < rate) {
+      if (pressure || inFlight >= rate) k = Math.max(k, due)
+      else {
         for (; k < due; k += 10) {
           const rows: CommittedPosition[] = []
           for (let j = k; j < Math.min(due, k + 10); j++) rows.push(row(j))
