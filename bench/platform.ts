@@ -53,7 +53,7 @@ if (mode === 'forward') {
 }
 
 const schema = `bench_platform_${randomUUID().replace(/-/g, '').slice(0, 10)}`
-const config: Config = { ...structuredClone(DEFAULTS), nodeId: 'bench', tcpPort: 0, httpPort: 0, tcpHost: '127.0.0.1', httpHost: '127.0.0.1', platformPort: 0, platformHost: '127.0.0.1', archiveRawFrames: false, logLevel: 'warn', databaseUrl: process.env.DATABASE_URL ?? null, registrationMode: 'open' }
+const config: Config = { ...structuredClone(DEFAULTS), nodeId: 'bench', tcpPort: 0, httpPort: 0, tcpHost: '127.0.0.1', httpHost: '127.0.0.1', platformPort: 0, platformHost: '127.0.0.1', attachmentsPort: 0, attachmentsHost: '127.0.0.1', archiveRawFrames: false, logLevel: 'warn', databaseUrl: process.env.DATABASE_URL ?? null, registrationMode: 'open' }
 const store = await openStore(config, config.databaseUrl ? { schema, copyInWorker: true } : { embedded: 'memory' })
 await store.createPlatform(newPlatform({ role: 'lower', name: 'bench', accessCode: 9001, userId: 1, password: 'bench', edition, enterpriseLicences: ['L'] }), Date.now())
 const plates = Array.from({ length: vehicles }, (_, i) => `鲁B${String(i).padStart(5, '0')}`)
@@ -162,6 +162,8 @@ async function forward(): Promise<void> {
     httpPort: 0,
     tcpHost: '127.0.0.1',
     httpHost: '127.0.0.1',
+    attachmentsPort: 0,
+    attachmentsHost: '127.0.0.1',
     archiveRawFrames: false,
     logLevel: 'warn',
     databaseUrl: process.env.DATABASE_URL ?? null,
