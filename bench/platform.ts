@@ -228,6 +228,10 @@ async function forward(): Promise<void> {
   }
   console.log(`bench/platform forward ${new Date().toISOString()} ${config.databaseUrl ? 'PostgreSQL' : 'PGlite (memory)'}, 809 ${edition}, ${vehicles} vehicles, asked ${rate}/s, outage ${outage} s, backlog rate ${backlogRate}/s, load average ${load()}`)
 
+  // warm-up (not measured): the matcher's first sight of each vehicle loads its state, the pool fills
+  await drive(5000)
+  await until(() => inFlight === 0, 30_000)
+  await until(() => superior.unique >= committed, 30_000)
   // live
   const a = sample('live start')
   await drive(seconds * 1000)
