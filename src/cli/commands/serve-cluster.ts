@@ -55,7 +55,9 @@ export function relayForwarding(forwarder: () => Worker | null): void {
   cluster.on('message', (worker: Worker, message: unknown) => {
     if (!isClusterMessage(message) || message.jt808 !== 'forward') return
     const f = forwarder()
-    if (f && f !== worker && f.isConnected()) f.send(message)
+    // A forwarder killed a moment ago may still look connected: the write fails (EPIPE) and the rows
+    // are dropped here — with a callback, not as an 'error' event that would bring the primary down.
+    if (f && f !== worker && f.isConnected()) f.send(message, undefined, undefined, () => undefined)
   })
 }
 

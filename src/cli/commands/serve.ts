@@ -183,6 +183,8 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
     const w = cluster.fork(forwarder ? {} : { [FORWARDER_ENV]: '1' })
     forwarder ??= w
     workers.add(w)
+    // a message to a worker that just died fails with EPIPE: its exit is handled below
+    w.on('error', (err) => io.stderr.write(`jt808 serve: worker ${w.id}: ${err.message}\n`))
     ports.set(w, [])
     w.on('listening', (address) => {
       ports.get(w)?.push({ address: address.address ?? config.tcpHost, port: address.port })
