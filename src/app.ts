@@ -14,7 +14,7 @@ import { createGateway, type Gateway } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
 import { committedConsumers } from './pipeline.js'
-import { Platforms } from './platform/index.js'
+import { Platforms, type PlatformCluster } from './platform/index.js'
 import { openState, type OpenStateOptions } from './state/index.js'
 import { registerStateMetrics } from './state/metrics.js'
 import type { State } from './state/port.js'
@@ -22,6 +22,8 @@ import { openStore, startStoreUpkeep, type OpenedStore, type OpenStoreOptions, t
 import type { Store } from './store/port.js'
 
 export interface AppOverrides {
+  /** a worker of `serve --workers N`: its part in forwarding to superior platforms */
+  platformCluster?: PlatformCluster
   /** Use this store instead of opening one (the caller closes it). */
   store?: Store
   storeOptions?: OpenStoreOptions
@@ -123,7 +125,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
     const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
     cleanups.push(() => attachments.close())
-    const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now })
+    const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now, commander: gateway, ...(overrides.platformCluster ? { cluster: overrides.platformCluster } : {}) })
     // Every consumer of a committed batch, in order: src/pipeline.ts.
     ingest.deliverTo(
       committedConsumers({

@@ -10,7 +10,8 @@ import type { Config } from '../config/index.js'
 import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gateway/types.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
-import type { PostQuery } from '../store/platforms.js'
+import type { PlatformVehicle, PostQuery } from '../store/platforms.js'
+import type { SentVehicleCommand, VehicleCommand } from '../platform/vehicle-commands.js'
 import type { Anomaly } from '../domain.js'
 import type { ObjectStore } from '../attachments/object-store.js'
 
@@ -77,4 +78,6 @@ export interface PlatformLinks {
   postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
   /** 0x920B waybill request to a logged-in lower platform: the MSG_SN sent, null when it is not logged in */
   requestWaybill(platformId: number, plate: string, plateColor: number): number | null
+  /** 0x9503 text / 0x9502 photo to a vehicle through the lower platform reporting it; null when none is logged in here */
+  vehicleCommand?(v: PlatformVehicle, command: VehicleCommand, ttlMs: number): Promise<SentVehicleCommand | null>
 }

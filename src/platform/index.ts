@@ -14,16 +14,34 @@ import type { Config } from '../config/index.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
 import type { State } from '../state/port.js'
+import type { CommittedPosition } from '../domain.js'
 import type { AnomalyStore, ApiStore, PositionStore } from '../store/port.js'
+import type { AdminStore } from '../store/admin.js'
 import type { Platform, PlatformStore, PostQuery } from '../store/platforms.js'
 import type { WaybillStore } from '../store/port.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
+import type { SuperiorControlDeps } from './vehicle-commands.js'
+import type { RegistryStore } from '../store/port.js'
 import { PlatformServer } from './server.js'
 import { UpperRole, type LowerLinkState } from './upper.js'
 
 export type { LowerLinkState } from './upper.js'
 export type { SuperiorLinkState } from './lower.js'
+
+/**
+ * `jt808 serve --workers N`: one worker (the forwarder, chosen by the primary) owns every
+ * superior's link; the others relay their committed rows of the superiors' selection to it through
+ * the primary (serve-cluster.ts). A relay lost with a dying forwarder is no loss: its successor
+ * starts from the durable forwarding position and reads the database.
+ */
+export interface PlatformCluster {
+  forwarder: boolean
+  /** a non-forwarder's committed rows for the forwarder */
+  relay(rows: CommittedPosition[]): void
+  /** the forwarder: rows other workers committed */
+  onRows(handler: (rows: CommittedPosition[]) => void): void
+}
 
 export interface PlatformsDeps {
   config: Config
@@ -31,7 +49,9 @@ export interface PlatformsDeps {
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> &
     Pick<PositionStore, 'track'> &
     Pick<ApiStore, 'applyHandling'> &
-    Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'>
+    Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'> &
+    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
+    Pick<RegistryStore, 'findVehicle'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger
@@ -39,6 +59,10 @@ export interface PlatformsDeps {
   now?: () => number
   /** store poll for changed platforms (default 5 s) */
   reloadMs?: number
+  /** the gateway's command path: a superior's 0x9503 text reaches the terminal through it */
+  commander?: SuperiorControlDeps['commander']
+  /** several workers (serve --workers N): who forwards, and the relay to it */
+  cluster?: PlatformCluster
   /** superiors' link test period (default: a third of the idle timeout, at most 10 s) */
   linkTestMs?: number
   /** superiors' outbox pass period (anomalies, waybills; default 2 s) */
@@ -62,14 +86,21 @@ export class Platforms {
   readonly forwarding: CommittedConsumer = {
     name: 'upward-forwarders',
     take: (rows) => {
+      if (this.relayTo) return this.relay(rows, this.relayTo)
       for (const s of this.superiors.values()) s.take(rows)
     },
   }
+  /** a worker that is not the forwarder: what every enabled superior selects, relayed */
+  private relayTo: PlatformCluster | null = null
+  private relaySelection: { licences: Set<string>; vehicleIds: Set<number> } = { licences: new Set(), vehicleIds: new Set() }
 
   constructor(private readonly deps: PlatformsDeps) {
     this.log = deps.logger.child({ component: 'platforms' })
     this.now = deps.now ?? Date.now
     this.metrics = createPlatformMetrics(deps.registry)
+    const cl = deps.cluster
+    if (cl && !cl.forwarder) this.relayTo = cl
+    if (cl?.forwarder) cl.onRows((rows) => this.forwarding.take(rows))
     const idleMs = deps.config.platformIdleSeconds * 1000
     this.upper = new UpperRole({
       store: deps.store,
@@ -117,6 +148,11 @@ export class Platforms {
 
   supervise(a: Parameters<UpperRole['supervise']>[0], supervisor: string): ReturnType<UpperRole['supervise']> {
     return this.upper.supervise(a, supervisor)
+  }
+
+  /** 0x9503 text / 0x9502 photo to a vehicle reached through a logged-in lower platform (null: none reports it here). */
+  vehicleCommand(...a: Parameters<UpperRole['vehicleCommand']>): ReturnType<UpperRole['vehicleCommand']> {
+    return this.upper.vehicleCommand(...a)
   }
 
   postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {
@@ -167,8 +203,22 @@ export class Platforms {
     }
     this.seen.clear()
     for (const p of all) if (p.role === 'lower') this.seen.set(p.id, p.updatedAt)
-    // superiors: forwarding follows this process's commits, so it needs the one process that has them all
-    if (this.deps.config.workers > 1) {
+    // superiors, several workers: the forwarder worker runs their links; the others relay to it
+    if (this.relayTo) {
+      const sel = { licences: new Set<string>(), vehicleIds: new Set<number>() }
+      for (const p of all) {
+        if (p.role !== 'superior' || !p.enabled) continue
+        for (const l of p.enterpriseLicences) sel.licences.add(l)
+        for (const ref of p.vehicles) {
+          const v = await this.deps.store.findPlatformVehicle(ref.plate, ref.plateColor)
+          if (v) sel.vehicleIds.add(v.id)
+        }
+      }
+      this.relaySelection = sel
+      return
+    }
+    // without a cluster to relay through, forwarding follows this process's commits only
+    if (this.deps.config.workers > 1 && !this.deps.cluster) {
       if (all.some((p) => p.role === 'superior' && p.enabled) && !this.warnedWorkers) {
         this.warnedWorkers = true
         this.log.warn('superior platforms are not served with --workers > 1 (forwarding follows one process\'s commits): run the forwarding gateway with one worker')
@@ -201,16 +251,39 @@ export class Platforms {
         badFramesBeforeClose: this.deps.config.badFramesBeforeClose,
         postQueryMinutes: this.deps.config.platformPostQueryMinutes,
         outboxMs: this.deps.outboxMs,
+        control: {
+          findVehicle: (plate, color) => this.deps.store.findVehicle(plate, color),
+          commander: this.deps.commander ?? null,
+          timeoutMs: this.deps.config.commandTimeoutSeconds * 1000,
+        },
       })
       this.superiors.set(p.id, s)
       await s.start()
     }
   }
 
-  /** What we announce to superiors for their sub-link: our 809 server (none: port 0). */
+  /** The rows of a superior's selection go to the forwarder worker (extras dropped: not forwarded). */
+  private relay(rows: CommittedPosition[], to: PlatformCluster): void {
+    const { licences, vehicleIds } = this.relaySelection
+    if (!licences.size && !vehicleIds.size) return
+    const out: CommittedPosition[] = []
+    for (const r of rows) {
+      if ((r.enterpriseLicenseNo !== null && licences.has(r.enterpriseLicenseNo)) || vehicleIds.has(r.vehicleId)) {
+        const recorderSpeed = r.extras.recorderSpeed
+        out.push({ ...r, extras: typeof recorderSpeed === 'number' ? { recorderSpeed } : {} })
+      }
+    }
+    if (out.length) to.relay(out)
+  }
+
+  /**
+   * What we announce to superiors for their sub-link: our 809 server (none: port 0). Several
+   * workers share that port and a superior's sub-link would reach any of them, not the forwarder:
+   * none is announced (the superior talks to us on our main link).
+   */
   private downlink(): { ip: string; port: number } {
     const a = this.server?.address()
-    if (!a) return { ip: '', port: 0 }
+    if (!a || this.deps.cluster) return { ip: '', port: 0 }
     const c = this.deps.config
     const host = c.platformDownlinkHost ?? (c.platformHost === '0.0.0.0' || c.platformHost === '::' ? '127.0.0.1' : c.platformHost)
     return { ip: host, port: a.port }

@@ -35,6 +35,7 @@ import type { PlatformMetrics } from './metrics.js'
 import { toPosition809 } from './positions.js'
 import { WARN_TYPE_NAMES, warnTypeOfAnomaly } from './warn-types.js'
 import { waybillToText } from './waybill-text.js'
+import { answerSuperiorControl, type SuperiorControlDeps } from './vehicle-commands.js'
 
 const PAGE = 500
 /** outbox items sent per pass */
@@ -67,6 +68,8 @@ export interface LowerRoleDeps {
   /** how often the outbox (anomalies, waybills) is filled and sent (default 2 s) */
   outboxMs?: number
   connect?: (host: string, port: number) => Socket
+  /** a superior's 0x9503 text reaches the vehicle's terminal through this (vehicle-commands.ts) */
+  control?: Omit<SuperiorControlDeps, 'log'>
 }
 
 export type ForwardState = 'down' | 'logging-in' | 'catching-up' | 'live' | 'stopped'
@@ -348,6 +351,13 @@ export class SuperiorLink implements CommittedConsumer {
     }
     if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
       void this.supervision(m.body.plate, m.body.plateColor, m.body.data as SupervisionRequest, m.sn).catch((err: unknown) => this.log.error({ err }, '督办 from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9500 && isMessage809(m, 0x9500) && this.deps.control) {
+      const edition = this.platform.edition
+      void answerSuperiorControl({ ...this.deps.control, log: this.log }, edition, m, (body) => this.main?.send({ msgId: 0x1500, body })).catch((err: unknown) =>
+        this.log.error({ err }, 'control request from the superior not answered'),
+      )
       return
     }
     if (this.log.isLevelEnabled('debug')) this.log.debug({ msgId: hex(m.msgId) }, '809 message from the superior not handled')

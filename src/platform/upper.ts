@@ -34,6 +34,8 @@ import type { PlatformMetrics } from './metrics.js'
 import { toCommitted, toPosition809 } from './positions.js'
 import { otherWarnType, warnTypeOfAnomaly } from './warn-types.js'
 import { readWaybillText } from './waybill-text.js'
+import { VehicleCommands, type SentVehicleCommand, type VehicleCommand } from './vehicle-commands.js'
+import type { AdminStore } from '../store/admin.js'
 
 /** A 0x1202 whose device time is older than this counts as late too. */
 const LATE_MS = 60_000
@@ -49,7 +51,8 @@ export interface UpperRoleDeps {
     Pick<WaybillStore, 'getWaybill' | 'upsertWaybills'> &
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
     Pick<ApiStore, 'applyHandling'> &
-    Pick<PositionStore, 'track'>
+    Pick<PositionStore, 'track'> &
+    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'>
   /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
@@ -118,8 +121,11 @@ export class UpperRole {
   private readonly lookups = new Map<string, Promise<PlatformVehicle | null>>()
   private readonly onPressure = () => this.setPaused(true)
   private readonly onDrain = () => this.setPaused(false)
+  /** text and photo requests to vehicles through their platform, waiting for the 0x1500 reply */
+  private readonly commands: VehicleCommands
 
   constructor(private readonly deps: UpperRoleDeps) {
+    this.commands = new VehicleCommands({ store: deps.store, now: deps.now, log: deps.log })
     deps.ingest.on('pressure', this.onPressure)
     deps.ingest.on('drain', this.onDrain)
   }
@@ -189,6 +195,9 @@ export class UpperRole {
             .then((q) => (q ? s.log.info({ postQuery: q.id, delayMs: q.answeredAt! - q.sentAt }, 'post query answered') : s.log.warn(match, 'answer to no open post query')))
             .catch((err: unknown) => s.log.error({ err }, 'post query answer not recorded'))
         }
+        return
+      case 0x1500:
+        if (isMessage809(m, 0x1500)) this.commands.reply(s.platform.id, m.body, s.log)
         return
       case 0x1400:
         if (isMessage809(m, 0x1400) && m.body.dataType === 0x1401) {
@@ -284,7 +293,27 @@ export class UpperRole {
     return this.sessions.has(platformId)
   }
 
+  /**
+   * A text (0x9503) or photo request (0x9502) to a vehicle a logged-in lower platform reports for
+   * (vehicle-commands.ts); null when no such platform is logged in to this process.
+   */
+  async vehicleCommand(v: PlatformVehicle, command: VehicleCommand, ttlMs: number): Promise<SentVehicleCommand | null> {
+    const s = this.sessionFor(v)
+    if (!s) return null
+    const sent = await this.commands.send({ platformId: s.platform.id, vehicleId: v.id, plate: v.plate, plateColor: v.plateColor }, command, ttlMs, (m) => this.send(s.platform.id, m))
+    s.log.info({ commandId: sent.id, msgId: hex(sent.msgId), plate: v.plate }, 'command to a vehicle sent through its platform')
+    return sent
+  }
+
+  /** The logged-in session of the platform that reports this vehicle (enrolled by it, or of an enterprise it reports for). */
+  private sessionFor(v: PlatformVehicle): LowerSession | undefined {
+    for (const s of this.sessions.values()) if (v.reportedByPlatform === s.platform.id) return s
+    for (const s of this.sessions.values()) if (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo)) return s
+    return undefined
+  }
+
   close(): void {
+    this.commands.close()
     this.deps.ingest.off('pressure', this.onPressure)
     this.deps.ingest.off('drain', this.onDrain)
     for (const s of [...this.sessions.values()]) this.end(s, 'shutdown')

@@ -22,6 +22,9 @@ export interface CommandStatus {
   result: number | null
   /** the terminal's answer (status answered): { msgId, body } */
   answer: unknown
+  /** a command sent through a lower platform (JT/T 809): its vehicle and platform; else null */
+  vehicleId: number | null
+  platformId: number | null
 }
 
 /** What became of a delivered command (the gateway reports it). */
@@ -64,6 +67,8 @@ export interface AdminStore {
   deleteCommandStatusBefore(cutoff: number): Promise<number>
   /** Records the answer (or failure) of a delivered queued command. */
   recordCommandResult(id: string, result: CommandResult, at: number): Promise<void>
+  /** A command sent through a lower platform (0x9502/0x9503): status 'delivered' until its 0x1500 reply. */
+  createPlatformCommand(c: { id: string; vehicleId: number; platformId: number; msgId: number; createdAt: number; expiresAt: number }): Promise<void>
 
   /** Terminals whose newest session event is online (the caller checks the live state), oldest session first. */
   onlineSessionCandidates(filter: { enterpriseLicenseNo?: string; limit: number }): Promise<TerminalSession[]>
@@ -99,6 +104,8 @@ interface CommandRow {
   updated_at: Date
   result: number | null
   answer: unknown
+  vehicle_id: number | string | null
+  platform_id: number | string | null
 }
 
 /** Protocol bodies hold bigints and Buffers: store them as decimal text and hex. */
@@ -113,12 +120,15 @@ export function adminQueries(ctx: StoreContext): AdminStore {
   const { sql } = ctx
   return {
     async getCommandStatus(id, now) {
-      const { rows } = await sql.query<CommandRow>(`SELECT id, phone, msg_id, status, created_at, expires_at, updated_at, result, answer FROM command_status WHERE id = $1`, [id])
+      const { rows } = await sql.query<CommandRow>(`SELECT id, phone, msg_id, status, created_at, expires_at, updated_at, result, answer, vehicle_id, platform_id FROM command_status WHERE id = $1`, [id])
       const r = rows[0]
       if (!r) return null
       const expiresAt = toMs(r.expires_at)
+      const platformId = r.platform_id === null || r.platform_id === undefined ? null : num(r.platform_id)
       // A command still waiting past its expiry will never be delivered: say so, whether or not a terminal came back to find it gone.
-      const status: CommandState = r.status === 'queued' && expiresAt <= now ? 'expired' : r.status
+      // One sent through a platform and unanswered past its expiry will not be answered any more either.
+      const waiting = r.status === 'queued' || (platformId !== null && r.status === 'delivered')
+      const status: CommandState = waiting && expiresAt <= now ? 'expired' : r.status
       return {
         id: r.id,
         phone: r.phone,
@@ -129,6 +139,8 @@ export function adminQueries(ctx: StoreContext): AdminStore {
         updatedAt: toMs(r.updated_at),
         result: numOrNull(r.result),
         answer: r.answer === null || r.answer === undefined ? null : fromJson(r.answer),
+        vehicleId: r.vehicle_id === null || r.vehicle_id === undefined ? null : num(r.vehicle_id),
+        platformId,
       }
     },
 
@@ -145,6 +157,14 @@ export function adminQueries(ctx: StoreContext): AdminStore {
         result.status === 'answered' ? JSON.stringify(result.answer ?? null, jsonSafe) : null,
         iso(at),
       ])
+    },
+
+    async createPlatformCommand(c) {
+      await sql.query(
+        `INSERT INTO command_status (id, phone, msg_id, status, created_at, expires_at, updated_at, vehicle_id, platform_id)
+         VALUES ($1, '', $2, 'delivered', $3, $4, $3, $5, $6)`,
+        [c.id, c.msgId, iso(c.createdAt), iso(c.expiresAt), c.vehicleId, c.platformId],
+      )
     },
 
     async onlineSessionCandidates(filter) {

@@ -530,31 +530,41 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async positionsToForward(sel, after, since, limit) {
-      const params: unknown[] = [sel.enterpriseLicences, sel.vehicleIds, limit]
-      let where = `(v.enterprise_license_no = ANY($1::text[]) OR v.id = ANY($2::int4[]))`
-      if (after) {
-        params.push(iso(after.receivedAt), after.vehicleId, iso(after.deviceTime))
-        where += ` AND (p.received_at, p.vehicle_id, p.device_time) > ($4::timestamptz, $5::int4, $6::timestamptz)`
-      } else {
-        params.push(iso(since))
-        where += ` AND p.received_at >= $4::timestamptz`
+      // Positions in received order through their index (009), the selection checked per row: a
+      // join that starts from the vehicles reads every position of the selection and sorts them
+      // all for each page. Scanned in chunks until `limit` selected rows or the end.
+      const scan = Math.max(1000, limit * 2)
+      const out: CommittedPosition[] = []
+      let cursor = after
+      for (;;) {
+        const params: unknown[] = [sel.enterpriseLicences, sel.vehicleIds, scan]
+        let where: string
+        if (cursor) {
+          params.push(iso(cursor.receivedAt), cursor.vehicleId, iso(cursor.deviceTime))
+          where = `(p.received_at, p.vehicle_id, p.device_time) > ($4::timestamptz, $5::int4, $6::timestamptz)`
+        } else {
+          params.push(iso(since))
+          where = `p.received_at >= $4::timestamptz`
+        }
+        const { rows } = await sql.query<Parameters<typeof rowToPosition>[0] & { plate: string; plate_color: number; enterprise_license_no: string | null; terminal_phone: string | null; selected: boolean | null }>(
+          `SELECT p.vehicle_id, p.device_time, p.received_at, p.lat, p.lon, p.altitude, p.speed, p.direction, p.alarm, p.status, p.mileage,
+                  p.extras, p.blind_area, p.source_msg_id, v.plate, v.plate_color, v.enterprise_license_no, v.terminal_phone,
+                  (v.enterprise_license_no = ANY($1::text[]) OR v.id = ANY($2::int4[])) AS selected
+             FROM (SELECT * FROM positions p WHERE ${where} ORDER BY p.received_at, p.vehicle_id, p.device_time LIMIT $3) p
+             LEFT JOIN vehicles v ON v.id = p.vehicle_id
+            ORDER BY p.received_at, p.vehicle_id, p.device_time`,
+          params,
+        )
+        for (const r of rows) {
+          if (r.selected !== true) continue
+          out.push({ ...rowToPosition(r), phone: r.terminal_phone ?? '', plate: r.plate, plateColor: num(r.plate_color), enterpriseLicenseNo: r.enterprise_license_no })
+          if (out.length >= limit) return out
+        }
+        if (rows.length < scan) return out
+        const last = rows[rows.length - 1]!
+        const p = rowToPosition(last)
+        cursor = { receivedAt: p.receivedAt, vehicleId: p.vehicleId, deviceTime: p.deviceTime }
       }
-      const { rows } = await sql.query<Parameters<typeof rowToPosition>[0] & { plate: string; plate_color: number; enterprise_license_no: string | null; terminal_phone: string | null }>(
-        `SELECT p.vehicle_id, p.device_time, p.received_at, p.lat, p.lon, p.altitude, p.speed, p.direction, p.alarm, p.status, p.mileage,
-                p.extras, p.blind_area, p.source_msg_id, v.plate, v.plate_color, v.enterprise_license_no, v.terminal_phone
-           FROM positions p JOIN vehicles v ON v.id = p.vehicle_id
-          WHERE ${where}
-          ORDER BY p.received_at, p.vehicle_id, p.device_time
-          LIMIT $3`,
-        params,
-      )
-      return rows.map((r) => ({
-        ...rowToPosition(r),
-        phone: r.terminal_phone ?? '',
-        plate: r.plate,
-        plateColor: num(r.plate_color),
-        enterpriseLicenseNo: r.enterprise_license_no,
-      }))
     },
     async insertPlatformWaybill(w) {
       const { rows } = await sql.query<PlatformWaybillRow>(

@@ -176,6 +176,7 @@ const WALK: Record<string, { foreign: string[]; unknown: string; query?: string;
   'GET /api/v1/commands/{id}': { foreign: ['cmd-b-6001'], unknown: 'cmd-z-6009' },
   'POST /api/v1/vehicles/{plate}/retire': { ...PLATES },
   'POST /api/v1/vehicles/{plate}/reinstate': { ...PLATES },
+  'POST /api/v1/vehicles/{plate}/commands': { ...PLATES, body: { type: 'text', text: 'x' } },
   'POST /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009', body: { fields: { consigneePhone: '0574-66660001' } } },
   'GET /api/v1/waybills/{waybillNo}/corrections': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
   'GET /api/v1/attachments/{id}': { foreign: ['1'], unknown: '999999' },

@@ -9,7 +9,10 @@ import { canonicalPhone } from '../../domain.js'
 import { CONFIRMABLE_ALARM_BITS, type CommandOutcome, type DownlinkMessage } from '../../gateway/types.js'
 import { visible } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
-import { errorResponse, phoneSchema } from '../schemas.js'
+import { errorResponse, phoneSchema, plateColorSchema, plateParams } from '../schemas.js'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { vehicleFor } from './vehicles.js'
+import type { VehicleCommand } from '../../platform/vehicle-commands.js'
 import type { Store } from '../../store/port.js'
 import type { ApiContext } from '../context.js'
 
@@ -88,6 +91,38 @@ export const commandBodySchema = {
       },
       ['alarmSerial', 'alarmTypes'],
     ),
+  ],
+} as const
+
+export type VehicleCommandBody = { timeoutSeconds?: number; ttlSeconds?: number } & ({ type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId?: number; sizeType?: number })
+
+const vehicleCommon = { timeoutSeconds: common.timeoutSeconds, ttlSeconds: { ...common.ttlSeconds, description: 'how long the command waits for its final reply (platform) or the terminal (queued)' } } as const
+
+/** POST /vehicles/{plate}/commands: the commands a vehicle reached through a platform can take. */
+export const vehicleCommandBodySchema = {
+  type: 'object',
+  discriminator: { propertyName: 'type' },
+  required: ['type'],
+  oneOf: [
+    {
+      type: 'object',
+      description: 'text to the driver: 0x9503 through the platform (MSG_PRIORITY 0 when emergency), or 0x8300 to its terminal',
+      additionalProperties: false,
+      required: ['type', 'text'],
+      properties: { type: { type: 'string', const: 'text' }, text: { type: 'string', minLength: 1, maxLength: 1024 }, emergency: { type: 'boolean', description: 'default false' }, ...vehicleCommon },
+    },
+    {
+      type: 'object',
+      description: 'photo request 0x9502 through the platform; answered by 0x1502 with the image (hex)',
+      additionalProperties: false,
+      required: ['type'],
+      properties: {
+        type: { type: 'string', const: 'photo' },
+        lensId: { type: 'integer', minimum: 0, maximum: 255, description: 'camera (default 1)' },
+        sizeType: { type: 'integer', minimum: 1, maximum: 8, description: '1 320×240 (default), 2 640×480, 3 800×600, 4 1024×768, 5 176×144, 6 352×288, 7 704×288, 8 704×576' },
+        ...vehicleCommon,
+      },
+    },
   ],
 } as const
 
@@ -189,33 +224,115 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const [vehicle, terminal] = await Promise.all([findVehicleByPhone(store, phone), store.getTerminal(canonicalPhone(phone)).then((t) => t ?? store.getTerminal(phone))])
       // A terminal bound to no vehicle belongs to no enterprise: only supervisors see it.
       visible(request, vehicle || terminal ? { licence: vehicle?.enterpriseLicenseNo ?? null } : null, (t) => t.licence, `terminal ${phone}`)
-      const message = toDownlink(body)
-      if (!ctx.deps.commander) throw new ApiError('NOT_AVAILABLE', 'this process runs no gateway: commands cannot be sent')
-      let outcome: CommandOutcome
-      try {
-        outcome = await ctx.deps.commander.sendCommand(phone, message, {
-          timeoutMs: (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000,
-          ttlMs: (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000,
-          queueIfOffline: body.queueIfOffline !== false,
-        })
-      } catch (err) {
-        const e = err as { name?: string; code?: string; message?: string }
-        if (e?.name === 'CommandError' && e.code !== 'GATEWAY_CLOSED') throw validationFailed(`the command cannot be encoded: ${e.message}`, [{ field: 'body', message: e.message ?? 'invalid' }])
-        if (e?.name === 'CommandError') throw new ApiError('NOT_AVAILABLE', 'the gateway is shutting down')
-        throw err
-      }
-      request.audit.details.outcome = outcome.status
-      switch (outcome.status) {
-        case 'answered':
-          return { status: 'answered', reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
-        case 'failed':
-          return { status: 'failed', result: outcome.result, reason: RESULT_TEXT[outcome.result] ?? `result ${outcome.result}` }
-        case 'queued':
-          reply.status(202)
-          return { status: 'queued', id: outcome.id, expiresAt: new Date(outcome.expiresAt).toISOString() }
-        case 'timeout':
-          throw new ApiError('TERMINAL_TIMEOUT', `terminal ${phone} did not answer in time`)
-      }
+      return terminalCommand(ctx, request, reply, phone, body)
     },
   )
+
+  app.post<{ Params: { plate: string }; Querystring: { plateColor?: number }; Body: VehicleCommandBody }>(
+    '/vehicles/:plate/commands',
+    {
+      config: { access: 'write' },
+      schema: {
+        tags: ['vehicles'],
+        summary:
+          'Text (or a photo request) to a vehicle: to its own terminal when that is online here (0x8300, as POST /terminals/{phone}/commands), else through the lower platform that reports it (JT/T 809 0x9503 / 0x9502, its 0x1503 / 0x1502 reply is the answer), else queued for its terminal',
+        params: plateParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { plateColor: plateColorSchema } },
+        body: vehicleCommandBodySchema,
+        response: {
+          200: {
+            description: 'Answered (status answered, with the reply) or refused (status failed, with the result); via says which path carried it',
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['answered', 'failed'] },
+              via: { type: 'string', enum: ['platform', 'terminal'] },
+              id: { type: 'string', description: 'the command (GET /commands/{id}); platform path only' },
+              platformId: { type: 'integer' },
+              reply: { type: 'object', properties: { msgId: { type: 'string' }, body: { type: 'object', additionalProperties: true } } },
+              result: { type: 'integer' },
+              reason: { type: 'string' },
+            },
+          },
+          202: {
+            description: 'Platform path: sent, no final reply within timeoutSeconds (status delivered; follow it with GET /commands/{id}). Terminal path: queued for an offline terminal',
+            type: 'object',
+            properties: {
+              status: { type: 'string', enum: ['delivered', 'queued', 'expired'] },
+              via: { type: 'string', enum: ['platform', 'terminal'] },
+              id: { type: 'string' },
+              platformId: { type: 'integer' },
+              expiresAt: { type: 'string', format: 'date-time' },
+            },
+          },
+          409: errorResponse('No logged-in lower platform reports the vehicle and it has no terminal (or a photo request to a terminal)'),
+          503: errorResponse('No gateway in this process'),
+          504: errorResponse('The terminal did not answer in time'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { plate } = request.params
+      const body = request.body
+      const vehicle = await vehicleFor(ctx, request, plate, request.query.plateColor)
+      request.audit.target = `vehicle ${vehicle.plate}`
+      request.audit.details = { type: body.type }
+      // its own terminal when that is online here; else the lower platform that reports it
+      const phone = vehicle.terminalPhone
+      const online = phone ? ((await ctx.deps.state.getSession(canonicalPhone(phone))) ?? (await ctx.deps.state.getSession(phone))) !== null : false
+      const pv = !online && ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
+      const command: VehicleCommand = body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
+      const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000) : null
+      if (sent) {
+        request.audit.details.via = 'platform'
+        request.audit.details.commandId = sent.id
+        const timeoutMs = (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000
+        let timer: NodeJS.Timeout | undefined
+        const outcome = await Promise.race([sent.settled, new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))]).finally(() => clearTimeout(timer))
+        request.audit.details.outcome = outcome?.status ?? 'delivered'
+        const common = { via: 'platform', id: sent.id, platformId: sent.platformId }
+        if (outcome?.status === 'answered') return { status: 'answered', ...common, reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
+        if (outcome?.status === 'failed') return { status: 'failed', ...common, result: outcome.result, reason: outcome.reason }
+        reply.status(202)
+        return { status: outcome ? 'expired' : 'delivered', ...common, expiresAt: new Date(sent.expiresAt).toISOString() }
+      }
+      if (body.type === 'photo' || !phone) {
+        throw new ApiError('CONFLICT', body.type === 'photo' ? `no logged-in lower platform reports vehicle ${vehicle.plate} (photo requests go through a platform)` : `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`)
+      }
+      request.audit.details.via = 'terminal'
+      const r = await terminalCommand(ctx, request, reply, phone, { type: 'text', text: body.text, emergency: body.emergency === true, ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) })
+      return { ...r, via: 'terminal' }
+    },
+  )
+}
+
+/** The 808 path: a command to a terminal through the gateway (answered, failed, queued, or 504). */
+async function terminalCommand(ctx: ApiContext, request: FastifyRequest, reply: FastifyReply, phone: string, body: CommandBody) {
+  const { config } = ctx.deps
+  const message = toDownlink(body)
+  if (!ctx.deps.commander) throw new ApiError('NOT_AVAILABLE', 'this process runs no gateway: commands cannot be sent')
+  let outcome: CommandOutcome
+  try {
+    outcome = await ctx.deps.commander.sendCommand(phone, message, {
+      timeoutMs: (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000,
+      ttlMs: (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000,
+      queueIfOffline: body.queueIfOffline !== false,
+    })
+  } catch (err) {
+    const e = err as { name?: string; code?: string; message?: string }
+    if (e?.name === 'CommandError' && e.code !== 'GATEWAY_CLOSED') throw validationFailed(`the command cannot be encoded: ${e.message}`, [{ field: 'body', message: e.message ?? 'invalid' }])
+    if (e?.name === 'CommandError') throw new ApiError('NOT_AVAILABLE', 'the gateway is shutting down')
+    throw err
+  }
+  request.audit.details.outcome = outcome.status
+  switch (outcome.status) {
+    case 'answered':
+      return { status: 'answered', reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
+    case 'failed':
+      return { status: 'failed', result: outcome.result, reason: RESULT_TEXT[outcome.result] ?? `result ${outcome.result}` }
+    case 'queued':
+      reply.status(202)
+      return { status: 'queued', id: outcome.id, expiresAt: new Date(outcome.expiresAt).toISOString() }
+    case 'timeout':
+      throw new ApiError('TERMINAL_TIMEOUT', `terminal ${phone} did not answer in time`)
+  }
 }

@@ -42,6 +42,8 @@ const commandStatusSchema = {
     updatedAt: { type: 'string', format: 'date-time' },
     result: { type: ['integer', 'null'], description: 'the terminal’s failure result (failed)' },
     answer: { description: 'the terminal’s answer {msgId, body} (answered)' },
+    vehicleId: { type: ['integer', 'null'], description: 'a command through a lower platform (JT/T 809): its vehicle; phone is then empty' },
+    platformId: { type: ['integer', 'null'], description: 'the lower platform that carried it' },
   },
 } as const
 
@@ -110,7 +112,8 @@ export function sessionRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const { id } = request.params
       const found = await store.getCommandStatus(id, ctx.now())
-      const vehicle = found ? await findVehicleByPhone(store, found.phone) : null
+      // a command through a lower platform names its vehicle; a terminal's, its phone
+      const vehicle = !found ? null : found.vehicleId !== null ? await store.getVehicle(found.vehicleId) : await findVehicleByPhone(store, found.phone)
       const c = visible(request, found, () => vehicle?.enterpriseLicenseNo ?? null, `command ${id}`)
       return {
         ...c,

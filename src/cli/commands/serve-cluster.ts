@@ -8,12 +8,20 @@
  * - metrics: a scrape reaches one worker (they share the HTTP port); that worker asks the
  *   primary, which gathers every worker's registry with prom-client's AggregatorRegistry
  *   (counters summed, gauges by their `aggregator`) and answers the whole cluster's text.
+ * - forward: committed positions a superior platform selects, from any worker to the one worker
+ *   that owns the superiors' links (JT/T 809 lower role; src/platform/index.ts).
  */
 import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry, type Registry } from 'prom-client'
+import type { CommittedPosition } from '../../domain.js'
+import type { PlatformCluster } from '../../platform/index.js'
+
+/** The environment variable by which the primary tells one worker it owns the superiors' links. */
+export const FORWARDER_ENV = 'JT808_WORKER_FORWARDER'
 
 type ClusterMessage =
   | { jt808: 'stop' }
+  | { jt808: 'forward'; rows: CommittedPosition[] }
   | { jt808: 'metrics-request'; id: number }
   | { jt808: 'metrics-response'; id: number; text?: string; error?: string }
 
@@ -42,6 +50,17 @@ export function serveClusterMetrics(): void {
   })
 }
 
+/** Primary: rows for the superiors go from any worker to the forwarder (dropped while there is none: its successor reads them from the database). */
+export function relayForwarding(forwarder: () => Worker | null): void {
+  cluster.on('message', (worker: Worker, message: unknown) => {
+    if (!isClusterMessage(message) || message.jt808 !== 'forward') return
+    const f = forwarder()
+    // A forwarder killed a moment ago may still look connected: the write fails (EPIPE) and the rows
+    // are dropped here — with a callback, not as an 'error' event that would bring the primary down.
+    if (f && f !== worker && f.isConnected()) f.send(message, undefined, undefined, () => undefined)
+  })
+}
+
 /** Primary: asks a worker to drain and stop (SIGTERM when its channel is already gone). */
 export function requestStop(worker: Worker): void {
   if (worker.isConnected()) worker.send({ jt808: 'stop' } satisfies ClusterMessage)
@@ -49,6 +68,21 @@ export function requestStop(worker: Worker): void {
 }
 
 // ---- worker ------------------------------------------------------------------------------------
+
+/** Worker: its part in forwarding to superior platforms (the primary chose the forwarder). */
+export function platformCluster(forwarder: boolean): PlatformCluster {
+  return {
+    forwarder,
+    relay(rows) {
+      if (process.send && process.connected) process.send({ jt808: 'forward', rows } satisfies ClusterMessage)
+    },
+    onRows(handler) {
+      process.on('message', (m: unknown) => {
+        if (isClusterMessage(m) && m.jt808 === 'forward') handler(m.rows)
+      })
+    },
+  }
+}
 
 /** Worker: resolves when the primary asks this worker to stop, or goes away. */
 export function stopRequestedByPrimary(): Promise<string> {

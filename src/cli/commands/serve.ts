@@ -13,7 +13,7 @@ import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
 import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
-import { aggregateMetricsThroughPrimary, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
+import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
 const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
@@ -151,7 +151,8 @@ async function runWorker(config: Config, io: CliIO): Promise<number> {
   collectDefaultMetrics({ register: registry })
   aggregateMetricsThroughPrimary(registry)
   // The primary migrated and keeps partitions ahead; workers only serve.
-  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false, registry })
+  const platforms = platformCluster(process.env[FORWARDER_ENV] === '1')
+  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false, registry, platformCluster: platforms })
   const code = await serveUntilSignal(app, io, `jt808 worker ${id}`, request)
   // The IPC channel to the primary would keep this process alive.
   cluster.worker?.disconnect()
@@ -174,10 +175,16 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   // Each worker listens for terminals first, then for the API (startApp's order).
   const ports = new Map<Worker, { address: string; port: number }[]>()
   let announced = false
+  // One worker owns the superior platforms' links (JT/T 809); the others' committed rows reach it through here.
+  let forwarder: Worker | null = null
+  relayForwarding(() => forwarder)
   const fork = () => {
     if (stopping) return
-    const w = cluster.fork()
+    const w = cluster.fork(forwarder ? {} : { [FORWARDER_ENV]: '1' })
+    forwarder ??= w
     workers.add(w)
+    // a message to a worker that just died fails with EPIPE: its exit is handled below
+    w.on('error', (err) => io.stderr.write(`jt808 serve: worker ${w.id}: ${err.message}\n`))
     ports.set(w, [])
     w.on('listening', (address) => {
       ports.get(w)?.push({ address: address.address ?? config.tcpHost, port: address.port })
@@ -191,6 +198,7 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
     w.on('exit', (code, signal) => {
       workers.delete(w)
       ports.delete(w)
+      if (forwarder === w) forwarder = null
       if (stopping) return
       io.stderr.write(`jt808 serve: worker ${w.id} exited (${signal ?? code}); starting another\n`)
       setTimeout(fork, 1000).unref()

@@ -31,6 +31,7 @@ import { migration as attachments } from './006_attachments.js'
 import { migration as matcherCheckpoints } from './007_matcher_checkpoints.js'
 import { migration as platforms } from './008_platforms.js'
 import { migration as platformWaybillsAlarms } from './009_platform_waybills_alarms.js'
+import { migration as platformCommands } from './010_platform_commands.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -56,4 +57,5 @@ export const MIGRATIONS: Migration[] = [
   matcherCheckpoints,
   platforms,
   platformWaybillsAlarms,
+  platformCommands,
 ]

@@ -1,0 +1,197 @@
+/**
+ * Commands to vehicles reached through a lower platform (upper role): a supervisor's text
+ * (0x9500/0x9503) or photo request (0x9500/0x9502) goes to the platform that reports the vehicle,
+ * and the platform's 0x1500 reply (0x1503 / 0x1502) becomes the command's answer, kept in the
+ * same status table as terminal commands (GET /commands/{id}):
+ *
+ *   delivered  sent on the platform's sub-link (else its main link), no final reply yet
+ *   answered   0x1503 result 0 (sent to the vehicle) / 0x1502 flag 1 (photo taken, with the image)
+ *   failed     0x1503 result ≠ 0, 0x1502 flag 0 (not supported), 3 (vehicle offline), 4, 5, …
+ *   expired    no final reply within the command's time to live
+ *
+ * A reply names its request by SOURCE_MSG_SN in 2019; in 2011 a 0x1503 by MSG_ID (our
+ * MSG_SEQUENCE) and a 0x1502 by nothing but its vehicle: the oldest photo request to that vehicle
+ * on that platform takes it. 0x1502 flag 2 ("taken, sent later") is not final: the next 0x1502 is.
+ * What waits for a reply is held in memory: a reply after a restart finds nothing and is logged.
+ */
+import { randomInt, randomUUID } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { PhotoReply, TextReply } from '../../protocol/jt809/index.js'
+import type { AdminStore, CommandResult } from '../store/admin.js'
+import { toPosition809 } from './positions.js'
+
+export type VehicleCommand = { type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId: number; sizeType: number }
+
+export type VehicleCommandOutcome =
+  | { status: 'answered'; reply: { msgId: number; body: Record<string, unknown> } }
+  | { status: 'failed'; result: number; reason: string }
+  | { status: 'expired' }
+
+export interface SentVehicleCommand {
+  id: string
+  platformId: number
+  msgId: 0x9502 | 0x9503
+  expiresAt: number
+  /** the final reply, or expiry */
+  settled: Promise<VehicleCommandOutcome>
+}
+
+interface Pending {
+  id: string
+  keys: string[]
+  timer: NodeJS.Timeout
+  resolve: (o: VehicleCommandOutcome) => void
+}
+
+const PHOTO_FLAG: Record<number, string> = { 0: 'not supported', 1: 'done', 2: 'done, sent later', 3: 'vehicle offline', 4: 'lens unusable', 5: 'other' }
+
+export interface VehicleCommandsDeps {
+  store: Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'>
+  now: () => number
+  log: Logger
+}
+
+export class VehicleCommands {
+  private readonly pending = new Map<string, Pending[]>()
+
+  constructor(private readonly deps: VehicleCommandsDeps) {}
+
+  /**
+   * Records the command, then sends it with `send` (returns the frame's MSG_SN, null when the link
+   * is gone: the command fails at once).
+   */
+  async send(
+    to: { platformId: number; vehicleId: number; plate: string; plateColor: number },
+    command: VehicleCommand,
+    ttlMs: number,
+    send: (m: { msgId: 0x9500; body: { plate: string; plateColor: number; dataType: number; data: unknown } }) => number | null,
+  ): Promise<SentVehicleCommand> {
+    const d = this.deps
+    const id = randomUUID()
+    const createdAt = d.now()
+    const expiresAt = createdAt + ttlMs
+    const msgId = command.type === 'text' ? 0x9503 : 0x9502
+    await d.store.createPlatformCommand({ id, vehicleId: to.vehicleId, platformId: to.platformId, msgId, createdAt, expiresAt })
+    const seq = randomInt(1, 0xffffffff)
+    const data = command.type === 'text' ? { msgSequence: seq, priority: command.emergency ? 0 : 1, content: command.text } : { lensId: command.lensId, sizeType: command.sizeType }
+    let resolve!: (o: VehicleCommandOutcome) => void
+    const settled = new Promise<VehicleCommandOutcome>((r) => (resolve = r))
+    const sn = send({ msgId: 0x9500, body: { plate: to.plate, plateColor: to.plateColor, dataType: msgId, data } })
+    if (sn === null) {
+      const outcome: VehicleCommandOutcome = { status: 'failed', result: 0xff, reason: 'not sent: the platform link closed' }
+      await this.record(id, outcome)
+      return { id, platformId: to.platformId, msgId, expiresAt, settled: Promise.resolve(outcome) }
+    }
+    const p = to.platformId
+    const keys = [`${p}:sn:${sn}`, command.type === 'text' ? `${p}:text:${seq}` : `${p}:photo:${to.plate}:${to.plateColor}`]
+    const timer = setTimeout(() => this.settle(pending, { status: 'expired' }), ttlMs)
+    timer.unref()
+    const pending: Pending = { id, keys, timer, resolve }
+    for (const k of keys) {
+      const list = this.pending.get(k)
+      if (list) list.push(pending)
+      else this.pending.set(k, [pending])
+    }
+    return { id, platformId: p, msgId, expiresAt, settled }
+  }
+
+  /** A 0x1500 from a platform: 0x1503 / 0x1502 settle the command they answer. */
+  reply(platformId: number, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, log: Logger): void {
+    if (body.dataType !== 0x1502 && body.dataType !== 0x1503) return
+    const r = body.data as (TextReply | PhotoReply) & { sourceMsgSn?: number }
+    const key =
+      r.sourceMsgSn !== undefined && r.sourceMsgSn !== 0
+        ? `${platformId}:sn:${r.sourceMsgSn}`
+        : body.dataType === 0x1503
+          ? `${platformId}:text:${(r as TextReply).msgId ?? -1}`
+          : `${platformId}:photo:${(body.plate ?? '').trim()}:${body.plateColor ?? 0}`
+    const pending = this.pending.get(key)?.[0]
+    if (!pending) return void log.warn({ dataType: '0x' + body.dataType.toString(16), plate: body.plate }, 'reply to no command waiting for one')
+    if (body.dataType === 0x1503) {
+      const t = r as TextReply
+      this.settle(pending, t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' })
+      return
+    }
+    const ph = r as PhotoReply
+    if (ph.photoRspFlag === 2) return void log.info({ commandId: pending.id }, 'photo taken, to be sent later')
+    if (ph.photoRspFlag === 1) {
+      const { photo, lensId, sizeType, type, position } = ph
+      this.settle(pending, { status: 'answered', reply: { msgId: 0x1502, body: { photoRspFlag: 1, lensId, sizeType, type, photo, position } } })
+    } else this.settle(pending, { status: 'failed', result: ph.photoRspFlag, reason: PHOTO_FLAG[ph.photoRspFlag] ?? `flag ${ph.photoRspFlag}` })
+  }
+
+  close(): void {
+    for (const list of this.pending.values()) for (const p of list) clearTimeout(p.timer)
+    this.pending.clear()
+  }
+
+  private settle(p: Pending, outcome: VehicleCommandOutcome): void {
+    clearTimeout(p.timer)
+    for (const k of p.keys) {
+      const list = this.pending.get(k)?.filter((x) => x !== p)
+      if (list?.length) this.pending.set(k, list)
+      else this.pending.delete(k)
+    }
+    p.resolve(outcome)
+    if (outcome.status !== 'expired') void this.record(p.id, outcome)
+  }
+
+  private async record(id: string, o: Exclude<VehicleCommandOutcome, { status: 'expired' }>): Promise<void> {
+    const result: CommandResult = o.status === 'answered' ? { status: 'answered', answer: o.reply } : { status: 'failed', result: o.result }
+    await this.deps.store.recordCommandResult(id, result, this.deps.now()).catch((err: unknown) => this.deps.log.error({ err, commandId: id }, 'command result not recorded'))
+  }
+}
+
+// ---- lower role: a superior's 0x9503 / 0x9502 to one of our vehicles ----------------------------
+
+export interface SuperiorControlDeps {
+  findVehicle: (plate: string, plateColor: number) => Promise<{ terminalPhone: string | null } | null>
+  /** the gateway's command path (null: this process runs no gateway) */
+  commander: { sendCommand(phone: string, message: { msgId: number; body: unknown }, options?: { timeoutMs?: number; queueIfOffline?: boolean }): Promise<{ status: string; result?: number }> } | null
+  /** how long the terminal may take to answer */
+  timeoutMs: number
+  log: Logger
+}
+
+/**
+ * 0x9503 from a superior: the text goes to the vehicle's terminal as 0x8300 (display and
+ * text-to-speech; MSG_PRIORITY 0 as emergency) through the gateway's command path, and 0x1503
+ * answers 0 when the terminal acknowledged it, else 1 (no terminal, offline, refused, no answer).
+ * 0x9502: answered 0x1502 PHOTO_RSP_FLAG 0 (not supported): the 808 camera command (0x8801) and
+ * the multimedia upload it starts are not carried by this gateway's command path.
+ * `reply` sends the 0x1500 on the main link.
+ */
+export async function answerSuperiorControl(
+  d: SuperiorControlDeps,
+  edition: 2011 | 2019,
+  m: { sn: number; body: { plate?: string; plateColor?: number; dataType: number; data: unknown } },
+  reply: (body: { plate: string; plateColor: number; dataType: number; data: unknown }) => void,
+): Promise<void> {
+  const plate = (m.body.plate ?? '').trim()
+  const plateColor = m.body.plateColor ?? 0
+  const source = (dataType: number) => (edition === 2019 ? { sourceDataType: dataType, sourceMsgSn: m.sn } : {})
+  if (m.body.dataType === 0x9502) {
+    // no photo, so no position of it: an empty one (time of the answer)
+    const position = toPosition809({ vehicleId: 0, deviceTime: Date.now(), receivedAt: 0, latitude: 0, longitude: 0, altitude: 0, speed: 0, direction: 0, alarm: 0, status: 0, mileage: null, extras: {}, blindArea: false, sourceMsgId: 0 }, edition)
+    const r = m.body.data as { lensId: number; sizeType: number }
+    reply({ plate, plateColor, dataType: 0x1502, data: { ...source(0x9502), photoRspFlag: 0, position, lensId: r.lensId, sizeType: r.sizeType, type: 1, photo: '' } })
+    d.log.info({ plate }, 'photo request from the superior: not supported (answered 0x1502 flag 0)')
+    return
+  }
+  if (m.body.dataType !== 0x9503) return
+  const t = m.body.data as TextRequestData
+  const v = await d.findVehicle(plate, plateColor).catch(() => null)
+  let result = 1
+  if (v?.terminalPhone && d.commander) {
+    // 808 text flags: bit 0 emergency, 2 terminal display, 3 TTS read-out
+    const flags = (t.priority === 0 ? 1 : 0) | (1 << 2) | (1 << 3)
+    const outcome = await d.commander
+      .sendCommand(v.terminalPhone, { msgId: 0x8300, body: { flags, type: 1, text: t.content } }, { timeoutMs: d.timeoutMs, queueIfOffline: false })
+      .catch((err: unknown) => (d.log.warn({ err }, 'text from the superior not sent to the terminal'), { status: 'error' }))
+    result = outcome.status === 'answered' ? 0 : 1
+  }
+  d.log.info({ plate, msgSequence: t.msgSequence, result }, 'text from the superior (0x9503) to the vehicle')
+  reply({ plate, plateColor, dataType: 0x1503, data: edition === 2019 ? { ...source(0x9503), result } : { msgId: t.msgSequence, result } })
+}
+
+type TextRequestData = { msgSequence: number; priority: number; content: string }
