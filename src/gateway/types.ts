@@ -19,11 +19,7 @@ export interface DownlinkMessage {
  * - timeout: no answer within the timeout (or the connection dropped before one came)
  * - queued: the terminal is offline; the command is persisted and delivered after its next authentication
  */
-export type CommandOutcome =
-  | { status: 'answered'; reply: DownlinkMessage }
-  | { status: 'failed'; result: number }
-  | { status: 'timeout' }
-  | { status: 'queued'; id: string; expiresAt: number }
+export type CommandOutcome = { status: 'answered'; reply: DownlinkMessage } | { status: 'failed'; result: number } | { status: 'timeout' } | { status: 'queued'; id: string; expiresAt: number }
 
 export interface SendCommandOptions {
   /** How long to wait for the terminal's answer. Default config.commandTimeoutSeconds. */

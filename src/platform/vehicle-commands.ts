@@ -22,10 +22,7 @@ import { toPosition809 } from './positions.js'
 
 export type VehicleCommand = { type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId: number; sizeType: number }
 
-export type VehicleCommandOutcome =
-  | { status: 'answered'; reply: { msgId: number; body: Record<string, unknown> } }
-  | { status: 'failed'; result: number; reason: string }
-  | { status: 'expired' }
+export type VehicleCommandOutcome = { status: 'answered'; reply: { msgId: number; body: Record<string, unknown> } } | { status: 'failed'; result: number; reason: string } | { status: 'expired' }
 
 export interface SentVehicleCommand {
   id: string
@@ -109,7 +106,10 @@ export class VehicleCommands {
     if (!pending) return void log.warn({ dataType: '0x' + body.dataType.toString(16), plate: body.plate }, 'reply to no command waiting for one')
     if (body.dataType === 0x1503) {
       const t = r as TextReply
-      this.settle(pending, t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' })
+      this.settle(
+        pending,
+        t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' },
+      )
       return
     }
     const ph = r as PhotoReply
@@ -172,7 +172,25 @@ export async function answerSuperiorControl(
   const source = (dataType: number) => (edition === 2019 ? { sourceDataType: dataType, sourceMsgSn: m.sn } : {})
   if (m.body.dataType === 0x9502) {
     // no photo, so no position of it: an empty one (time of the answer)
-    const position = toPosition809({ vehicleId: 0, deviceTime: Date.now(), receivedAt: 0, latitude: 0, longitude: 0, altitude: 0, speed: 0, direction: 0, alarm: 0, status: 0, mileage: null, extras: {}, blindArea: false, sourceMsgId: 0 }, edition)
+    const position = toPosition809(
+      {
+        vehicleId: 0,
+        deviceTime: Date.now(),
+        receivedAt: 0,
+        latitude: 0,
+        longitude: 0,
+        altitude: 0,
+        speed: 0,
+        direction: 0,
+        alarm: 0,
+        status: 0,
+        mileage: null,
+        extras: {},
+        blindArea: false,
+        sourceMsgId: 0,
+      },
+      edition,
+    )
     const r = m.body.data as { lensId: number; sizeType: number }
     reply({ plate, plateColor, dataType: 0x1502, data: { ...source(0x9502), photoRspFlag: 0, position, lensId: r.lensId, sizeType: r.sizeType, type: 1, photo: '' } })
     d.log.info({ plate }, 'photo request from the superior: not supported (answered 0x1502 flag 0)')

@@ -51,9 +51,13 @@ for (const combo of combos) {
     t.match(text.json, { status: 'answered', via: 'platform', reply: { msgId: '0x1503', body: { result: 0 } } }, 'answered by the platform: sent to the vehicle')
     t.equal(texts.length, 1, 'the terminal behind the lower instance got one 0x8300')
     t.match(texts[0]?.body, { text: '前方施工，减速慢行' })
-    t.equal(((texts[0]?.body as { flags: number }).flags & 1), 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
+    t.equal((texts[0]?.body as { flags: number }).flags & 1, 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
     const status = await api(`/commands/${text.json.id}`)
-    t.match(status.json, { id: text.json.id, status: 'answered', msgId: '0x9503', phone: '', vehicleId: inU.id, answer: { msgId: 0x1503, body: { result: 0 } } }, 'its status: answered, named by vehicle')
+    t.match(
+      status.json,
+      { id: text.json.id, status: 'answered', msgId: '0x9503', phone: '', vehicleId: inU.id, answer: { msgId: 0x1503, body: { result: 0 } } },
+      'its status: answered, named by vehicle',
+    )
 
     // photo: L has no camera command on its 808 path and says so (0x1502 flag 0)
     const photo = await api(to, { method: 'POST', body: { type: 'photo', lensId: 1, sizeType: 2 } })
@@ -116,7 +120,12 @@ async function expiry(t: Test, b: Backends): Promise<void> {
   const silent = pino({ level: 'silent' })
   const first = await cmds.send({ platformId: 1, vehicleId: v!, plate: '鲁A09999', plateColor: 2 }, { type: 'photo', lensId: 1, sizeType: 1 }, 60_000, () => 7)
   const second = await cmds.send({ platformId: 1, vehicleId: v!, plate: '鲁A09999', plateColor: 2 }, { type: 'photo', lensId: 2, sizeType: 1 }, 60_000, () => 8)
-  const photo = (flag: number) => ({ plate: '鲁A09999 ', plateColor: 2, dataType: 0x1502, data: { photoRspFlag: flag, position: {}, lensId: 1, sizeType: 1, type: 1, photo: flag === 1 ? 'ffd8ffd9' : '' } })
+  const photo = (flag: number) => ({
+    plate: '鲁A09999 ',
+    plateColor: 2,
+    dataType: 0x1502,
+    data: { photoRspFlag: flag, position: {}, lensId: 1, sizeType: 1, type: 1, photo: flag === 1 ? 'ffd8ffd9' : '' },
+  })
   cmds.reply(1, photo(2), silent)
   cmds.reply(1, photo(1), silent)
   t.match(await first.settled, { status: 'answered', reply: { msgId: 0x1502, body: { photo: 'ffd8ffd9' } } }, 'the oldest request got the photo')

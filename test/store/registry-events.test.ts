@@ -39,7 +39,10 @@ for (const backend of STORE_BACKENDS) {
       t.equal(updated?.enterpriseName, '杭州危运')
       t.same(updated?.businessScope, ['2.1', '3'], 'fields not given are kept')
       t.equal(await store.getVehicle(999_999), null)
-      t.same((await store.listVehicles({ enterpriseLicenseNo: '330100000001' })).map((v) => v.id), [a])
+      t.same(
+        (await store.listVehicles({ enterpriseLicenseNo: '330100000001' })).map((v) => v.id),
+        [a],
+      )
       t.equal((await store.listVehicles()).length, 2)
 
       // Declared binding (registry import), then the terminal's own registration moves it.
@@ -135,7 +138,10 @@ for (const backend of STORE_BACKENDS) {
       const out: RawFrame[] = []
       for await (const f of store.exportFrames('013300000002', NOW, NOW + 60_000)) out.push(f)
       t.equal(out.length, 2600, 'every frame exported once')
-      t.ok(out.every((f, i) => i === 0 || f.receivedAt >= out[i - 1]!.receivedAt), 'in receive order')
+      t.ok(
+        out.every((f, i) => i === 0 || f.receivedAt >= out[i - 1]!.receivedAt),
+        'in receive order',
+      )
       const key = (f: RawFrame) => `${f.receivedAt}/${f.connection}/${f.frame.toString('hex')}`
       t.same(new Set(out.map(key)), new Set(frames.map(key)), 'exactly the archived frames, bytes intact')
       const window: RawFrame[] = []
@@ -149,7 +155,11 @@ for (const backend of STORE_BACKENDS) {
       await store.enqueueCommand({ id: 'old', phone: '013300000001', msgId: 0x8300, body: null, createdAt: NOW, expiresAt: NOW + 10 })
       await store.enqueueCommand({ id: 'other', phone: '013300000009', msgId: 0x8300, body: null, createdAt: NOW, expiresAt: NOW + 60_000 })
       const taken = await store.takePendingCommands('013300000001', NOW + 1000)
-      t.same(taken.map((c) => c.id), ['a', 'b'], 'oldest first, expired left out')
+      t.same(
+        taken.map((c) => c.id),
+        ['a', 'b'],
+        'oldest first, expired left out',
+      )
       t.same(taken[0]!.body, { params: [1] })
       t.same(await store.takePendingCommands('013300000001', NOW + 1000), [], 'taken once')
       t.equal((await store.takePendingCommands('013300000009', NOW)).length, 1, "other terminals' commands untouched")

@@ -96,7 +96,10 @@ export const commandBodySchema = {
 
 export type VehicleCommandBody = { timeoutSeconds?: number; ttlSeconds?: number } & ({ type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId?: number; sizeType?: number })
 
-const vehicleCommon = { timeoutSeconds: common.timeoutSeconds, ttlSeconds: { ...common.ttlSeconds, description: 'how long the command waits for its final reply (platform) or the terminal (queued)' } } as const
+const vehicleCommon = {
+  timeoutSeconds: common.timeoutSeconds,
+  ttlSeconds: { ...common.ttlSeconds, description: 'how long the command waits for its final reply (platform) or the terminal (queued)' },
+} as const
 
 /** POST /vehicles/{plate}/commands: the commands a vehicle reached through a platform can take. */
 export const vehicleCommandBodySchema = {
@@ -280,7 +283,8 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const phone = vehicle.terminalPhone
       const online = phone ? ((await ctx.deps.state.getSession(canonicalPhone(phone))) ?? (await ctx.deps.state.getSession(phone))) !== null : false
       const pv = !online && ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
-      const command: VehicleCommand = body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
+      const command: VehicleCommand =
+        body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
       const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000) : null
       if (sent) {
         request.audit.details.via = 'platform'
@@ -296,10 +300,21 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
         return { status: outcome ? 'expired' : 'delivered', ...common, expiresAt: new Date(sent.expiresAt).toISOString() }
       }
       if (body.type === 'photo' || !phone) {
-        throw new ApiError('CONFLICT', body.type === 'photo' ? `no logged-in lower platform reports vehicle ${vehicle.plate} (photo requests go through a platform)` : `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`)
+        throw new ApiError(
+          'CONFLICT',
+          body.type === 'photo'
+            ? `no logged-in lower platform reports vehicle ${vehicle.plate} (photo requests go through a platform)`
+            : `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`,
+        )
       }
       request.audit.details.via = 'terminal'
-      const r = await terminalCommand(ctx, request, reply, phone, { type: 'text', text: body.text, emergency: body.emergency === true, ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) })
+      const r = await terminalCommand(ctx, request, reply, phone, {
+        type: 'text',
+        text: body.text,
+        emergency: body.emergency === true,
+        ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}),
+        ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
+      })
       return { ...r, via: 'terminal' }
     },
   )
