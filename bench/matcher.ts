@@ -1,19 +1,3 @@
-/**
- * bench/matcher: the matcher engine alone (no I/O) following N vehicles with active waybills,
- * fed a position stream in device-time order: every vehicle reports every 30 s, round after
- * round, with a realistic mix — driving at 40–90 km/h with stops, overspeed bursts, drift
- * points, coverage gaps whose fixes arrive late as blind-area batches, alarm bits, and planned
- * routes on a tenth of the waybills. The clock ticks once per round.
- *
- * Prints positions/s on one core (CPU time of the engine calls only: generating the stream is
- * not counted) and heap per tracked vehicle, and — in the same run — the rate of a bare
- * baseline doing the least any matcher must (a Map lookup per fix and the distance from the
- * vehicle's previous fix), with the ratio. Target (issue 6): ≥ 200,000 positions/s with
- * 100,000 vehicles.
- *
- *   node --expose-gc --import tsx bench/matcher.ts [--vehicles 100000] [--rounds 20] [--warmup 4]
- */
-import { performance } from 'node:perf_hooks'
 import { newWaybill, transitionWaybill, type CommittedPosition, type WaybillInput } from '../src/domain.js'
 import { matcherConfig } from '../src/matcher/config.js'
 import { MatcherEngine } from '../src/matcher/engine.js'

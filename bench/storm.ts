@@ -578,7 +578,7 @@ async function main(): Promise<void> {
     const halfHeld = await until((c) => c.online >= Math.floor(n / 2) - clients.length, Number(args['storm-timeout']))
     await new Promise((r) => setTimeout(r, 3000))
     const half = procStat(gw.pids())
-    const t1 = Date.now()
+    const _t1 = Date.now()
     for (const c of clients) c.send({ type: 'connect', share: 1 })
     const held = await until((c) => c.online === n, Number(args['storm-timeout']))
     const connectS = (Date.now() - t0) / 1000 - 3

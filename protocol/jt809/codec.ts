@@ -106,7 +106,7 @@ export function decodeFrame809(content: Uint8Array, options: DecodeOptions809 = 
     const rawFlags = (mask & RAW_FLAG) !== 0
     const escapeBytes = (mask & ESCAPE_BYTE) !== 0
     const escaped = fit(un.bytes, rawFlags && !escapeBytes)
-    if (escaped !== null && escaped.crcOk && escaped.stray === null && !un.stray && !rawFlags) chosen = escaped
+    if (escaped?.crcOk && escaped.stray === null && !un.stray && !rawFlags) chosen = escaped
     else {
       // A sender that does not escape: its bytes read literally make the length and CRC right.
       const literal = escapeBytes ? fit(src, true) : null
@@ -184,8 +184,8 @@ function byteKinds(b: Buffer): number {
 }
 
 function pick(fits: (Fit | null)[]): Fit | null {
-  for (const f of fits) if (f && f.crcOk && f.stray === null) return f
-  for (const f of fits) if (f && f.crcOk) return f
+  for (const f of fits) if (f?.crcOk && f.stray === null) return f
+  for (const f of fits) if (f?.crcOk) return f
   for (const f of fits) if (f) return f
   return null
 }

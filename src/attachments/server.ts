@@ -229,7 +229,7 @@ export class AttachmentServer {
     const { name, fileType } = m.body
     if (!c.alarm) return this.refuseWith(c, m, 'no_alarm_yet')
     const f = this.files.get(fileKey(c.alarm.alarmNumber, name))
-    if (!f || f.state !== 'receiving') {
+    if (f?.state !== 'receiving') {
       // stored already (our 0x9212 was lost, the terminal asks again): complete
       const stored = (await this.d.store.listAttachmentFiles([c.alarm.alarmNumber])).find((x) => x.name === name && x.state === 'complete')
       if (stored) return this.completeReply(c, m, name, fileType, [])
@@ -259,7 +259,7 @@ export class AttachmentServer {
   /** A stream frame's header: is its data wanted? */
   private acceptChunk(c: Upload, name: string, offset: number, length: number): boolean {
     const f = c.alarm ? this.files.get(fileKey(c.alarm.alarmNumber, name)) : undefined
-    if (!f || f.state !== 'receiving') {
+    if (f?.state !== 'receiving') {
       this.refuse('unknown_file')
       return false
     }
@@ -272,7 +272,7 @@ export class AttachmentServer {
 
   private onData(c: Upload, name: string, offset: number, piece: Buffer): void {
     const f = c.alarm ? this.files.get(fileKey(c.alarm.alarmNumber, name)) : undefined
-    if (!f || f.state !== 'receiving') return
+    if (f?.state !== 'receiving') return
     const n = piece.length
     c.inFlight += n
     this.inFlight += n

@@ -76,7 +76,7 @@ function onClose(this: SocketWithConn, hadError: boolean): void {
 function onError(this: SocketWithConn, err: Error): void {
   // 'close' follows; only note it (resets are routine with mobile terminals).
   const c = this[CONN]
-  if (c && c.logLazy) c.log.debug({ err: err.message }, 'socket error')
+  if (c?.logLazy) c.log.debug({ err: err.message }, 'socket error')
 }
 function onDrain(this: SocketWithConn): void {
   this[CONN]?.unpause(PAUSE_WRITE)

@@ -78,7 +78,7 @@ export class AnomalyBook {
         Object.assign(h.a.evidence, evidence)
         if (severity && rank(severity) > rank(h.a.severity)) h.a.severity = severity
       },
-      close: (h, end, t, evidence) => {
+      close: (h, end, _t, evidence) => {
         Object.assign(h.a.evidence, evidence)
         h.a.status = 'closed'
         h.a.endedAt = end

@@ -259,7 +259,7 @@ export class MatcherEngine implements LateHost {
       v.queued = false
       const batch = v.late
       v.late = null
-      if (batch && batch.length) replayLate(this, v, batch)
+      if (batch?.length) replayLate(this, v, batch)
       if (v.deferDerive) {
         v.deferDerive = false
         this.book.current = v

@@ -132,7 +132,7 @@ export const ROUTE_DEVIATION = entry<RouteState>({
   step(s, p, v, sink, env) {
     if (!env.cover.mayCover(v)) return s
     const e = env.cover.ownEntryAt(v, p.deviceTime)
-    if (e && e.route) {
+    if (e?.route) {
       const st: RouteState = s ?? { rule: null, hint: 0 }
       const r = e.route.distanceKm(p.latitude, p.longitude, st.hint, e.corridorKm)
       st.hint = r.segment

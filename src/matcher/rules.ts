@@ -364,7 +364,7 @@ export class AlarmRule<H> {
 
   /** End of a late batch: alarms still set at its last fix end there. */
   finish(t: number): void {
-    for (const [b, h] of this.open) this.sink.close(h, t, t, { closedBy: 'end-of-batch' })
+    for (const [_b, h] of this.open) this.sink.close(h, t, t, { closedBy: 'end-of-batch' })
     this.open.clear()
     this.bits = 0
   }

@@ -170,10 +170,10 @@ export class Platforms {
    */
   async answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'> {
     const q = await this.deps.store.getPostQuery(id)
-    if (!q || q.direction !== 'in') return 'not-found'
+    if (q?.direction !== 'in') return 'not-found'
     if (q.answeredAt !== null) return 'answered'
     const s = this.superiors.get(q.platformId)
-    if (!s || !s.answerPostQuery(q, answer)) return 'link-down'
+    if (!s?.answerPostQuery(q, answer)) return 'link-down'
     return (await this.deps.store.answerIncomingPostQuery(id, { at: this.now(), ...answer })) ?? 'answered'
   }
 
@@ -227,7 +227,7 @@ export class Platforms {
     }
     for (const [id, s] of this.superiors) {
       const p = byId.get(id)
-      if (!p || !p.enabled || p.role !== 'superior') {
+      if (!p?.enabled || p.role !== 'superior') {
         this.superiors.delete(id)
         await s.stop()
       }

@@ -146,7 +146,7 @@ export class UpperRole {
       m = again.value.message
     }
     if (!isMessage809(m, 0x1001)) return this.refuse(link, accessCode, LoginResult.OTHER, 'login body not readable')
-    if (!platform || !platform.enabled) return this.refuse(link, accessCode, LoginResult.BAD_ACCESS_CODE, 'unknown or disabled access code')
+    if (!platform?.enabled) return this.refuse(link, accessCode, LoginResult.BAD_ACCESS_CODE, 'unknown or disabled access code')
     if (platform.allowedAddresses.length && !platform.allowedAddresses.includes(plainAddress(link.remote))) {
       return this.refuse(link, accessCode, LoginResult.BAD_IP, `source address ${link.remote} not allowed`)
     }

@@ -410,7 +410,7 @@ export function platformQueries(sql: Sql): PlatformStore {
     async findLowerPlatform(accessCode) {
       const { rows } = await sql.query<PlatformRow>(`SELECT ${COLUMNS} FROM platforms WHERE role = 'lower' AND access_code = $1`, [accessCode])
       const r = rows[0]
-      return r && r.password_hash ? { ...toPlatform(r), passwordHash: r.password_hash } : null
+      return r?.password_hash ? { ...toPlatform(r), passwordHash: r.password_hash } : null
     },
 
     async superiorCredentials(id) {

@@ -9,7 +9,7 @@ import { contentMismatch, sniff } from '../../src/attachments/content-type.js'
 import { RangeSet } from '../../src/attachments/ranges.js'
 import { capSegments } from '../../src/attachments/server.js'
 
-t.test('RangeSet: missing segments are exactly the bytes never written, however writes overlap', async (t) => {
+t.test('RangeSet: missing segments are exactly the bytes never written, however writes overlap', async (_t) => {
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 500 }), fc.array(fc.tuple(fc.nat(520), fc.nat(60)), { maxLength: 40 }), (size, writes) => {
       const r = new RangeSet()

@@ -6,7 +6,6 @@
  * Screenshots of each view land in test/console/artifacts/ (not committed).
  */
 import t from 'tap'
-import type { Page } from 'playwright-core'
 import { waybill } from '../api/harness.js'
 import { eventually, fixAt, online, openBackends, provision, startGateway } from '../gateway/harness.js'
 import { bundled, go, hook, launch, mapPositions, missingBrowser, screenshot, signIn } from './browser.js'

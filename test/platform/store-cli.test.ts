@@ -58,7 +58,7 @@ t.test('jt808 platforms on an embedded data directory', async (t) => {
 
   const store = await openStore({ ...(await import('../../src/config/index.js')).DEFAULTS, dataDir: dir, nodeId: 't' })
   const lower = await store.findLowerPlatform(3001)
-  t.ok(lower && lower.passwordHash.startsWith('scrypt$') && verifyAuthCode('abc12345', lower.passwordHash), 'stored as a scrypt hash only')
+  t.ok(lower?.passwordHash.startsWith('scrypt$') && verifyAuthCode('abc12345', lower.passwordHash), 'stored as a scrypt hash only')
   t.same(lower?.encryption, { m1: 1, ia1: 2, ic1: 3, key: 4 })
   t.same(await store.superiorCredentials(2), { password: 'up' }, "a superior's password is kept to log in")
   await store.close()

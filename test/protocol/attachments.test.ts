@@ -124,7 +124,7 @@ function matches(got: unknown, want: unknown): boolean {
   return Object.entries(want).every(([k, v]) => matches((got as Record<string, unknown>)[k], v))
 }
 
-t.test('0x9208 / 0x1210 round trip in both layouts and both header versions', async (t) => {
+t.test('0x9208 / 0x1210 round trip in both layouts and both header versions', async (_t) => {
   fc.assert(
     fc.property(
       variant.chain((v) => fc.tuple(fc.constant(v), flagOf(v), ascii(1, v === 'gdrta' ? 30 : 7), ascii(1, 32), ascii(1, 40), word, word, byte, files, fc.constantFrom<ProtocolVersion>(2013, 2019))),
@@ -140,7 +140,7 @@ t.test('0x9208 / 0x1210 round trip in both layouts and both header versions', as
   )
 })
 
-t.test('0x1211 / 0x1212 / 0x9212 and the stream frame round trip', async (t) => {
+t.test('0x1211 / 0x1212 / 0x9212 and the stream frame round trip', async (_t) => {
   fc.assert(
     fc.property(ascii(1, 50), byte, dword, fc.array(fc.record({ offset: dword, length: dword }), { maxLength: 20 }), fc.uint8Array({ maxLength: 300 }), (name, fileType, size, missing, data) => {
       const streamed = encodeStreamFrame({ name, offset: size, data: Buffer.from(data) })
@@ -172,7 +172,7 @@ t.test('stream frame errors are values', async (t) => {
   t.equal((encodeStreamFrame({ name: 'x'.repeat(51), offset: 0, data: Buffer.alloc(0) }) as { error: CodecError }).error.code, 'BAD_FIELD')
 })
 
-t.test('0x0200 active-safety items with the Guangdong 40-byte alarm id round trip', async (t) => {
+t.test('0x0200 active-safety items with the Guangdong 40-byte alarm id round trip', async (_t) => {
   fc.assert(
     fc.property(flagOf('gdrta'), fc.constantFrom('adas', 'dsm', 'bsd', 'tpms'), (alarmFlag, kind) => {
       const common = { alarmId: 9, flagStatus: 1, speed: 50, altitude: 20, latitude: 31.2, longitude: 121.4, time: '2024-05-06T07:08:09+08:00', vehicleStatus: 1, alarmFlag, alarmIdVariant: 'gdrta' }
@@ -236,7 +236,7 @@ function frameOf(msgId: number, body: OutgoingMessage['body']): Buffer {
   return f.value
 }
 
-t.test('the splitter separates 0x7e frames and stream frames however the bytes are cut', async (t) => {
+t.test('the splitter separates 0x7e frames and stream frames however the bytes are cut', async (_t) => {
   const file = Buffer.from(Array.from({ length: 700 }, (_, i) => (i * 7) & 0xff).concat([0x7e, 0x7d, 0x30, 0x31, 0x63, 0x64]))
   const chunks = [0, 250, 500].map((o) => encodeStreamFrame({ name: 'x_1.jpg', offset: o, data: file.subarray(o, Math.min(file.length, o + 250)) }))
   const info = frameOf(0x1211, { name: 'x_1.jpg', fileType: 0, size: file.length })

@@ -9,7 +9,7 @@ import { deframe, FRAMES, inner } from './helpers.js'
 
 const bytes = (max = 300) => fc.uint8Array({ maxLength: max })
 
-t.test('escape then unescape is the identity, and escaped bytes hold no 0x7e', async (t) => {
+t.test('escape then unescape is the identity, and escaped bytes hold no 0x7e', async (_t) => {
   fc.assert(
     fc.property(bytes(), (raw) => {
       const wrapped = escapeAndWrap(raw)
@@ -22,7 +22,7 @@ t.test('escape then unescape is the identity, and escaped bytes hold no 0x7e', a
   )
 })
 
-t.test('unescape rejects every malformed escape in strict mode, never throws', async (t) => {
+t.test('unescape rejects every malformed escape in strict mode, never throws', async (_t) => {
   fc.assert(
     fc.property(bytes(), fc.integer({ min: 3, max: 255 }), (raw, after) => {
       const bad = Buffer.concat([Buffer.from(raw.map((b) => (b === 0x7e || b === 0x7d ? 0 : b))), Buffer.from([0x7d, after === 0x7e ? 0x7f : after])])
@@ -133,7 +133,7 @@ function matches(got: unknown, want: unknown): boolean {
   return Object.entries(want).every(([k, v]) => matches((got as Record<string, unknown>)[k], v))
 }
 
-t.test('0x0200 / 0x0704 / 0x0201 round trips', async (t) => {
+t.test('0x0200 / 0x0704 / 0x0201 round trips', async (_t) => {
   fc.assert(
     fc.property(
       version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v), serial, location, fc.array(location, { minLength: 1, maxLength: 4 }))),
@@ -149,7 +149,7 @@ t.test('0x0200 / 0x0704 / 0x0201 round trips', async (t) => {
   )
 })
 
-t.test('0x0100 register round trips for 2011, 2013, 2019', async (t) => {
+t.test('0x0100 register round trips for 2011, 2013, 2019', async (_t) => {
   const widths = { 2011: [5, 8, 7], 2013: [5, 20, 7], 2019: [11, 30, 30] } as const
   fc.assert(
     fc.property(
@@ -180,7 +180,7 @@ t.test('0x0100 register round trips for 2011, 2013, 2019', async (t) => {
   )
 })
 
-t.test('0x0102, 0x8300, 0x8003, 0x8103, 0x0702 round trips per version', async (t) => {
+t.test('0x0102, 0x8300, 0x8003, 0x8103, 0x0702 round trips per version', async (_t) => {
   fc.assert(
     fc.property(
       version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v))),

@@ -271,7 +271,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request) => {
       const { waybillNo } = request.params
-      const w = visible(request, await waybillStore(ctx).getWaybill(waybillNo), (x) => x.carrierLicenseNo, `waybill ${waybillNo}`)
+      const _w = visible(request, await waybillStore(ctx).getWaybill(waybillNo), (x) => x.carrierLicenseNo, `waybill ${waybillNo}`)
       return { items: (await store.listWaybillCorrections(waybillNo)).map((c) => ({ id: c.id, at: iso(c.at), by: c.by, changes: c.changes })) }
     },
   )

@@ -70,7 +70,7 @@ export function attachmentRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const found = await store.getAttachmentFile(Number(request.params.id))
       const own = confine(request)
       // another enterprise's file looks exactly like a missing one
-      if (!found || found.file.state !== 'complete' || !found.file.objectKey || (own !== null && found.alarm.enterpriseLicenseNo !== own)) {
+      if (found?.file.state !== 'complete' || !found.file.objectKey || (own !== null && found.alarm.enterpriseLicenseNo !== own)) {
         throw notFound(`attachment ${request.params.id}`)
       }
       const objects = ctx.deps.objects

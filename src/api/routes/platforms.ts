@@ -242,7 +242,7 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const p = await store.getPlatform(request.params.id)
-      if (!p || p.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
+      if (p?.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
       const q = await ctx.deps.platforms?.postQuery(p.id, { ...request.body, askedBy: request.principal?.tokenId ?? null })
       if (!q) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
       request.audit.target = `platform ${p.id}`
@@ -343,7 +343,7 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const p = await store.getPlatform(request.params.id)
-      if (!p || p.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
+      if (p?.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
       const msgSn = ctx.deps.platforms?.requestWaybill(p.id, request.body.plate, request.body.plateColor) ?? null
       if (msgSn === null) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
       request.audit.target = `platform ${p.id}`

@@ -117,7 +117,7 @@ export const authenticate: Handler = {
         async () => {
           const found = await ctx.store.getTerminalWithVehicle(phone)
           const terminal = found?.terminal ?? null
-          if (!terminal || !terminal.authCodeHash) return 'not_registered'
+          if (!terminal?.authCodeHash) return 'not_registered'
           if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return 'wrong_code'
           const vehicle: Vehicle | null = found?.vehicle ?? null
           if (!vehicle) return 'no_vehicle'

@@ -153,7 +153,7 @@ export const locationReply: Handler = {
  */
 function alarmTransition(ctx: GatewayContext, conn: Connection, v: VehicleRef, m: Message, loc: Location, deviceTime: number): AlarmTransition | null {
   const alarm = loc.alarm >>> 0
-  const prev = conn.lastAlarm < 0 ? 0 : conn.lastAlarm
+  const prev = Math.max(conn.lastAlarm, 0)
   conn.lastAlarm = alarm
   if (alarm === prev) return null
   const raised = (alarm & ~prev) >>> 0

@@ -219,7 +219,7 @@ function matches(got: unknown, want: unknown): boolean {
   return Object.entries(want).every(([k, v]) => matches((got as Record<string, unknown>)[k], v))
 }
 
-t.test('escape then unescape is the identity, and escaped bytes hold no flag', async (t) => {
+t.test('escape then unescape is the identity, and escaped bytes hold no flag', async (_t) => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 300 }), (raw) => {
       const w = escapeAndWrap809(raw)
@@ -250,7 +250,7 @@ t.test('every generated message round-trips byte for byte, plain and encrypted, 
   t.equal(n, 1500)
 })
 
-t.test('any split of a stream of generated frames yields the same frames', async (t) => {
+t.test('any split of a stream of generated frames yields the same frames', async (_t) => {
   fc.assert(
     fc.property(fc.array(message, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 30 }), (ms, cutSeeds) => {
       const frames = ms.map(({ message: m, keys: k }) => {
@@ -286,7 +286,7 @@ const unescapedFrame = message
     return true
   })
 
-t.test('a sender that does not escape: any split of its stream yields its frames, decoded', async (t) => {
+t.test('a sender that does not escape: any split of its stream yields its frames, decoded', async (_t) => {
   fc.assert(
     fc.property(fc.array(unescapedFrame, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cutSeeds) => {
       const stream = Buffer.concat(frames.map((f) => f.frame))
@@ -306,7 +306,7 @@ t.test('a sender that does not escape: any split of its stream yields its frames
   )
 })
 
-t.test('CRC over the unescaped frame: a flipped bit anywhere in header or body is caught', async (t) => {
+t.test('CRC over the unescaped frame: a flipped bit anywhere in header or body is caught', async (_t) => {
   fc.assert(
     fc.property(fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), fc.integer({ min: 0, max: 7 }), (bytes, at, bit) => {
       const b = Buffer.from(bytes)
