@@ -390,7 +390,7 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
 /** Quantile (ms) of merged window buckets from several generators (LatencyHistogram's bucket scheme). */
 export function mergedQuantile(reports: LoadgenReport[], q: number): number | null {
   const merged = new Uint32Array(reports[0]?.window.buckets.length ?? 0)
-  for (const r of reports) r.window.buckets.forEach((v, i) => (merged[i] += v))
+  for (const r of reports) for (const [i, v] of r.window.buckets.entries()) merged[i] += v
   const count = reports.reduce((n, r) => n + r.window.count, 0)
   const max = Math.max(0, ...reports.map((r) => r.window.max))
   return new LatencyHistogram().quantileOfBuckets(merged, count, max, q)

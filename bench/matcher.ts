@@ -83,7 +83,8 @@ function step(i: number, t: number): void {
     heading[i] += (rnd() - 0.5) * 0.6
   }
   if (driving[i] && burst[i] === 0 && rnd() < 0.002) burst[i] = 2 + Math.floor(rnd() * 5)
-  const speed = !driving[i] ? 0 : burst[i] > 0 ? (burst[i]--, 88 + rnd() * 15) : Math.max(5, cruise[i] + (rnd() - 0.5) * 10)
+  const speed = !driving[i] ? 0 : burst[i] > 0 ? 88 + rnd() * 15 : Math.max(5, cruise[i] + (rnd() - 0.5) * 10)
+  if (driving[i] && burst[i] > 0) burst[i]--
   const km = (speed * EVERY) / 3_600_000
   lat[i] += (km * Math.cos(heading[i])) / 111.2
   lon[i] += (km * Math.sin(heading[i])) / (111.2 * Math.cos((lat[i] * Math.PI) / 180))

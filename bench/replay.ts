@@ -129,7 +129,11 @@ function buildCapture(frames: number, terminals: number): CaptureFrame[] {
     let n = 0
     while (n < per) {
       const at = v.nextWakeAt
-      for (const u of v.wake(at)) if (u.kind === 'position' && n < per) add(at, { msgId: 0x0200, body: u.location }), n++
+      for (const u of v.wake(at)) {
+        if (u.kind !== 'position' || n >= per) continue
+        add(at, { msgId: 0x0200, body: u.location })
+        n++
+      }
     }
   }
   return out.sort((a, b) => (a.t as number) - (b.t as number))

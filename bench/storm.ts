@@ -485,7 +485,7 @@ async function main(): Promise<void> {
   for (let from = 0; from < n; from += 1000) {
     const chunk = Array.from({ length: Math.min(1000, n - from) }, (_, j) => ({ plate: `鲁S${String(from + j).padStart(6, '0')}`, plateColor: 2, terminalPhone: phoneOf(prefix, from + j) }))
     const ids = await store.upsertVehicles(chunk)
-    ids.forEach((id, j) => (vehicleOf[from + j] = id))
+    for (const [j, id] of ids.entries()) vehicleOf[from + j] = id
     await Promise.all(
       ids.map((vehicleId, j) =>
         store.saveTerminal({

@@ -33,8 +33,8 @@ export async function api<T>(path: string, init: { method?: string; body?: unkno
   const url = new URL(`/api/v1${path}`, location.origin)
   for (const [k, v] of Object.entries(init.query ?? {})) {
     if (v === undefined || v === null || v === '') continue
-    if (Array.isArray(v)) v.forEach((x) => url.searchParams.append(k, x))
-    else url.searchParams.set(k, String(v))
+    if (!Array.isArray(v)) url.searchParams.set(k, String(v))
+    else for (const x of v) url.searchParams.append(k, x)
   }
   const headers: Record<string, string> = { authorization: `Bearer ${token.get() ?? ''}` }
   if (init.body !== undefined) headers['content-type'] = 'application/json'

@@ -83,7 +83,18 @@ function renderSignIn(error?: string): void {
 }
 
 function langButton(rerender: () => void): HTMLButtonElement {
-  return h('button', { type: 'button', class: 'lang', onclick: () => (setLang(lang === 'zh' ? 'en' : 'zh'), rerender()) }, t('language'))
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'lang',
+      onclick: () => {
+        setLang(lang === 'zh' ? 'en' : 'zh')
+        rerender()
+      },
+    },
+    t('language'),
+  )
 }
 
 async function start(): Promise<void> {

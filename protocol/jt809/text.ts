@@ -75,6 +75,7 @@ const ENCODED = new Map<string, Buffer>()
 const ENCODED_MAX = 4096
 const ZEROS = Buffer.alloc(256)
 // eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the range is all of ASCII, control characters included
 const ASCII = /^[\x00-\x7f]*$/
 
 /** GBK bytes of text (cached; the caller must not modify them). */

@@ -26,11 +26,11 @@ export function geometryProblems(geometry: GeofenceGeometry, bufferMeters: numbe
       if (ring.length < 4) out.push({ field: `body/geometry/coordinates/${r}`, message: 'a ring needs at least 4 positions' })
       const [a, z] = [ring[0], ring[ring.length - 1]]
       if (a && z && (a[0] !== z[0] || a[1] !== z[1])) out.push({ field: `body/geometry/coordinates/${r}`, message: 'a ring must end where it starts' })
-      ring.forEach((p, i) => checkPoint(p, `body/geometry/coordinates/${r}/${i}`))
+      for (const [i, p] of ring.entries()) checkPoint(p, `body/geometry/coordinates/${r}/${i}`)
     })
     if (bufferMeters) out.push({ field: 'body/bufferMeters', message: 'applies to LineString corridors only' })
   } else {
-    geometry.coordinates.forEach((p, i) => checkPoint(p, `body/geometry/coordinates/${i}`))
+    for (const [i, p] of geometry.coordinates.entries()) checkPoint(p, `body/geometry/coordinates/${i}`)
     if (!bufferMeters) out.push({ field: 'body/bufferMeters', message: 'a LineString corridor needs its half-width in metres' })
   }
   return out

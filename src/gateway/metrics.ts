@@ -77,7 +77,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     for (const [label, n] of byLabel) metrics.frames.inc({ msg_id: label }, n)
   })
   onCollect(metrics.acks, () => {
-    repliesPending.forEach((n, result) => n && metrics.acks.inc({ msg_id: '0x8001', result: String(result) }, n))
+    for (const [result, n] of repliesPending.entries()) if (n) metrics.acks.inc({ msg_id: '0x8001', result: String(result) }, n)
     repliesPending.fill(0)
   })
   metrics.frameReceived = (msgId) => {

@@ -389,7 +389,7 @@ export class RedisState implements State {
   /** XADD each text to one stream in one MULTI; their ids. */
   private async xaddAll(key: string, texts: readonly string[], maxLens: readonly number[]): Promise<string[]> {
     const tx = this.main.multi()
-    texts.forEach((json, i) => tx.call('xadd', key, 'MAXLEN', '~', Math.floor(maxLens[i]), '*', 'v', json))
+    for (const [i, json] of texts.entries()) tx.call('xadd', key, 'MAXLEN', '~', Math.floor(maxLens[i]), '*', 'v', json)
     const replies = (await tx.exec()) ?? []
     return replies.map(([err, id]) => {
       if (err) throw err

@@ -13,6 +13,15 @@ import { LICENCE_A, LICENCE_B } from './harness.js'
 let seq = 0
 const phone = () => `1380${String(process.pid % 1000).padStart(3, '0')}${String(++seq).padStart(4, '0')}`
 
+/** The answer of POST /terminals/:phone/commands, as far as these tests read it (the assertions check it). */
+interface CommandAnswer {
+  status: string
+  id: string
+  expiresAt: string
+  reply: { msgId: string; body: { location: { latitude: number } } }
+  error: { code: string; details: { fields: { field: string; message: string }[] } }
+}
+
 for (const backend of BACKENDS) {
   t.test(backend, async (t) => {
     const backends = await openBackends(backend)
@@ -33,7 +42,7 @@ for (const backend of BACKENDS) {
     const command = (p: string, body: unknown, tok = tokens.supervisor) =>
       fetch(`${base}/terminals/${p}/commands`, { method: 'POST', headers: { authorization: `Bearer ${tok}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }).then(async (r) => ({
         status: r.status,
-        body: (await r.json()) as Record<string, any>,
+        body: (await r.json()) as CommandAnswer,
       }))
 
     t.test('connected terminal: text, location, parameters, alarm confirmation are answered', async (t) => {

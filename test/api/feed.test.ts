@@ -40,7 +40,9 @@ for (const backend of BACKENDS) {
       const entA = await connectSse(stream, f.auth(f.tokens.entA))
       const entB = await connectSse(stream, f.auth(f.tokens.entB))
       const onlyFatigue = await connectSse(`${stream}?type=FATIGUE_DRIVING`, f.auth(f.tokens.inspector))
-      t.teardown(() => [sup, entA, entB, onlyFatigue].forEach((c) => c.close()))
+      t.teardown(() => {
+        for (const c of [sup, entA, entB, onlyFatigue]) c.close()
+      })
       t.equal(sup.status, 200)
       await new Promise((r) => setTimeout(r, 50))
 

@@ -210,7 +210,7 @@ t.test('the matcher finds what was injected, and nothing of it where nothing was
         blindArea: s.uplink.kind === 'blind-batch',
         sourceMsgId: s.uplink.kind === 'position' ? 0x0200 : 0x0704,
       }))
-      batch.forEach((p, k) => arrivals.push({ at: s.at, p, batchEnd: k === batch.length - 1 }))
+      for (const [k, p] of batch.entries()) arrivals.push({ at: s.at, p, batchEnd: k === batch.length - 1 })
     }
   })
   arrivals.sort((a, b) => a.at - b.at)

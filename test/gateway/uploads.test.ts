@@ -56,7 +56,7 @@ for (const backend of BACKENDS) {
 
       // second upload with packet 2 lost: after the timeout the platform asks for it by 0x8800
       const second = fragments(client, 0x0801, { ...body, mediaId: 78 }, 512)
-      second.frames.forEach((f, i) => i !== 1 && client.sendRaw(f))
+      for (const [i, f] of second.frames.entries()) if (i !== 1) client.sendRaw(f)
       const ask = await eventually(() => platform.find((m) => m.msgId === 0x8800 && (m.body as { mediaId: number }).mediaId === 78), 5000)
       t.same((ask.body as { packetIds: number[] }).packetIds, [2], 'the missing packet is listed')
       client.sendRaw(second.frames[1])
@@ -77,7 +77,7 @@ for (const backend of BACKENDS) {
       // the last fragment is lost: only the idle timeout (1 s here) can notice
       const last = frames.length - 1
       const sentAt = Date.now()
-      frames.forEach((f, i) => i !== last && client.sendRaw(f))
+      for (const [i, f] of frames.entries()) if (i !== last) client.sendRaw(f)
       const resend = await eventually(() => platform.find((m) => m.msgId === 0x8003))
       t.ok(Date.now() - sentAt >= 900, 're-requested after the subpacket timeout')
       t.same(resend.body, { originalSerial: serials[0], packetIds: [last + 1] }, '0x8003 quotes the first serial and the missing index')

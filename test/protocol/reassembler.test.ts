@@ -92,7 +92,7 @@ t.test('fragments with unrelated serials still join their set', async (t) => {
   const parts = fragments(body, 10)
   const r = new Reassembler()
   const serials = [500, 7, 30000]
-  let last
+  let last: ReturnType<Reassembler['push']> | undefined
   for (let i = 0; i < parts.length; i++) last = r.push({ ...parts[i].header, serial: serials[i] }, parts[i].body, i)
   t.equal(last?.status, 'complete')
   if (last?.status === 'complete') {

@@ -85,7 +85,17 @@ export const adminView: View = async (root) => {
         x.revokedAt ? fmtTime(x.revokedAt) : '',
         x.revokedAt
           ? ''
-          : h('button', { type: 'button', onclick: async () => (await api(`/tokens/${encodeURIComponent(x.id)}`, { method: 'DELETE' }), await Promise.all([loadTokens(), loadAudit()])) }, t('revoke')),
+          : h(
+              'button',
+              {
+                type: 'button',
+                onclick: async () => {
+                  await api(`/tokens/${encodeURIComponent(x.id)}`, { method: 'DELETE' })
+                  await Promise.all([loadTokens(), loadAudit()])
+                },
+              },
+              t('revoke'),
+            ),
       ]),
     )
   }

@@ -126,7 +126,9 @@ export const qualityView: View = async (root) => {
     ),
   )
   const charts = [byEnterprise, byDay, gradesPie].map((el) => echarts.init(el))
-  const resize = () => charts.forEach((c) => c.resize())
+  const resize = () => {
+    for (const c of charts) c.resize()
+  }
   window.addEventListener('resize', resize)
 
   async function loadQuality() {
@@ -236,6 +238,6 @@ export const qualityView: View = async (root) => {
   window.__console.charts = charts.length
   return () => {
     window.removeEventListener('resize', resize)
-    charts.forEach((c) => c.dispose())
+    for (const c of charts) c.dispose()
   }
 }

@@ -39,7 +39,13 @@ export const vehicleView: View = async (root, session, args) => {
     const input = h('input', { type: 'search', placeholder: t('searchPlate'), id: 'vehicle-plate' })
     const form = h(
       'form',
-      { class: 'row', onsubmit: (e: Event) => (e.preventDefault(), (location.hash = `#/vehicle/${encodeURIComponent(input.value.trim())}`)) },
+      {
+        class: 'row',
+        onsubmit: (e: Event) => {
+          e.preventDefault()
+          location.hash = `#/vehicle/${encodeURIComponent(input.value.trim())}`
+        },
+      },
       input,
       h('button', { class: 'primary' }, t('load')),
     )

@@ -161,7 +161,7 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       },
     },
     async (request, reply) => {
-      let input
+      let input: ReturnType<typeof newPlatform>
       try {
         input = newPlatform(request.body)
       } catch (e) {
@@ -192,7 +192,7 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
     async (request) => {
       const existing = await store.getPlatform(request.params.id)
       if (!existing) throw notFound(`platform ${request.params.id}`)
-      let patch
+      let patch: ReturnType<typeof platformPatch>
       try {
         patch = platformPatch(existing, request.body)
       } catch (e) {

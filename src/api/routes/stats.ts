@@ -287,7 +287,7 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       if (range.to - range.from > 366 * 86_400_000) throw new ApiError('VALIDATION_FAILED', 'period too long', { fields: [{ field: 'query/period', message: 'at most one year' }] })
       const licence = scopedLicenceFilter(request, q.enterprise)
       const source = ctx.deps.store as ApiContext['deps']['store'] & WaybillStore & AnomalyStore
-      let items
+      let items: Awaited<ReturnType<typeof gradeDrivers>>
       if (q.kind === 'driver') items = await gradeDrivers(source, { from: range.from, to: range.to, ...(licence ? { carrierLicenseNo: licence } : {}) })
       else {
         let quality: Map<string, GroupQuality> | undefined

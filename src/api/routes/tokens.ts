@@ -55,7 +55,7 @@ export function tokenRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (request, reply) => {
       const b = request.body
-      let created
+      let created: Awaited<ReturnType<typeof createToken>>
       try {
         created = await createToken(store, { role: b.role, enterpriseLicenseNo: b.enterpriseLicenseNo ?? null, label: b.label ?? null }, ctx.now())
       } catch (e) {

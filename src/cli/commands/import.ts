@@ -361,7 +361,7 @@ async function readRecords(
       continue
     }
     const row: Record<string, string> = {}
-    header.forEach((h, i) => (row[h] = cells[i]))
+    for (const [i, h] of header.entries()) row[h] = cells[i]
     records.push({ line: at, record: kind === 'waybills' ? waybillFromFlat(row) : row })
   }
   if (pending) errors.push({ line: pending.line, field: '', message: 'unterminated quoted field' })

@@ -84,7 +84,7 @@ export async function runReplay(argv: string[], io: CliIO, clock: Clock = realCl
   const replyTimeoutMs = positiveNumber('timeout', values.timeout, 10) * 1000
   const window = positiveNumber('window', values.window, 64, { integer: true })
 
-  let capture
+  let capture: Awaited<ReturnType<typeof readCaptures>>
   try {
     capture = await readCaptures(positionals, io.stdin)
   } catch (e) {

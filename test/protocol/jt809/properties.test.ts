@@ -78,7 +78,7 @@ const position2019 = fc
     b.writeUInt16BE(alt, 16)
     b.writeUInt16BE(speed, 18)
     b.writeUInt16BE(dir, 20)
-    time.forEach((v, i) => (b[22 + i] = v))
+    b.set(time, 22)
     return { edition: 2019, encrypt: p.encrypt, gnss: readLocationAt(b, 0, 28), platforms: p.platforms }
   })
 
