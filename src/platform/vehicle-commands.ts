@@ -205,7 +205,10 @@ export async function answerSuperiorControl(
     const flags = (t.priority === 0 ? 1 : 0) | (1 << 2) | (1 << 3)
     const outcome = await d.commander
       .sendCommand(v.terminalPhone, { msgId: 0x8300, body: { flags, type: 1, text: t.content } }, { timeoutMs: d.timeoutMs, queueIfOffline: false })
-      .catch((err: unknown) => (d.log.warn({ err }, 'text from the superior not sent to the terminal'), { status: 'error' }))
+      .catch((err: unknown) => {
+        d.log.warn({ err }, 'text from the superior not sent to the terminal')
+        return { status: 'error' }
+      })
     result = outcome.status === 'answered' ? 0 : 1
   }
   d.log.info({ plate, msgSequence: t.msgSequence, result }, 'text from the superior (0x9503) to the vehicle')

@@ -41,7 +41,7 @@ for (const combo of combos) {
         headers: { authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
         ...(init.body ? { body: JSON.stringify(init.body) } : {}),
       })
-      return { status: r.status, json: (await r.json()) as Record<string, any> }
+      return { status: r.status, json: (await r.json()) as Record<string, unknown> & { id?: string; token?: string } }
     }
     const to = `/vehicles/${encodeURIComponent(vehicle.plate)}/commands?plateColor=${vehicle.plateColor}`
 
@@ -51,7 +51,7 @@ for (const combo of combos) {
     t.match(text.json, { status: 'answered', via: 'platform', reply: { msgId: '0x1503', body: { result: 0 } } }, 'answered by the platform: sent to the vehicle')
     t.equal(texts.length, 1, 'the terminal behind the lower instance got one 0x8300')
     t.match(texts[0]?.body, { text: '前方施工，减速慢行' })
-    t.equal((texts[0]?.body as { flags: number }).flags & 1, 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
+    t.equal(((texts[0]?.body as { flags: number } | undefined)?.flags ?? 0) & 1, 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
     const status = await api(`/commands/${text.json.id}`)
     t.match(
       status.json,

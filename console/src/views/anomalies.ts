@@ -149,7 +149,7 @@ export const anomaliesView: View = (root, session, args) => {
     const map = await createMap(mapEl, { center: points[0] ?? [108, 34], zoom: points.length ? 11 : 3 })
     detailCleanup = () => {
       map.remove()
-      urls.forEach((u) => URL.revokeObjectURL(u))
+      for (const u of urls) URL.revokeObjectURL(u)
     }
     if (points.length) {
       map.addSource('evidence', {
