@@ -108,6 +108,7 @@ for (const backend of BACKENDS) {
         'GET /api/v1/me': 'fleet.test.ts (the caller only: nothing of another enterprise)',
         'GET /api/v1/attachments/{id}': 'attachments/upload.test.ts (another enterprise: 404)',
         'POST /api/v1/terminals/{phone}/commands': 'commands.test.ts scope',
+        'POST /api/v1/vehicles/{plate}/commands': 'platform/commands.test.ts (another enterprise: 404, and its command too); security.test.ts walk',
         'POST /api/v1/geofences': 'core.test.ts authentication (supervisor only)',
         'GET /api/v1/geofences': 'shared reference data: visible to every role',
         'GET /api/v1/stats/corridors': 'stats.test.ts corridors',
