@@ -75,8 +75,24 @@ async function server(): Promise<void> {
     const alarmFlag = { terminalId: 'BENCH01', time, serial: i & 0xff, attachmentCount: 1, reserved: 0 }
     const alarmNumber = `${String(i).padStart(8, '0')}${'b'.repeat(24)}`
     await store.insertAttachmentAlarm({
-      alarmNumber, alarmKey: `bench-${i}`, phone, vehicleId: i + 1, plate: `苏A${i}`, plateColor: 2, enterpriseLicenseNo: null, variant: 'jsatl12',
-      kind: 'dsm', alarmType: 2, alarmLevel: 2, alarmId: alarmFlag, deviceTime: now, expectedFiles: 1, anomalyId: `bench-${i}`, state: 'instructed', createdAt: now, updatedAt: now,
+      alarmNumber,
+      alarmKey: `bench-${i}`,
+      phone,
+      vehicleId: i + 1,
+      plate: `苏A${i}`,
+      plateColor: 2,
+      enterpriseLicenseNo: null,
+      variant: 'jsatl12',
+      kind: 'dsm',
+      alarmType: 2,
+      alarmLevel: 2,
+      alarmId: alarmFlag,
+      deviceTime: now,
+      expectedFiles: 1,
+      anomalyId: `bench-${i}`,
+      state: 'instructed',
+      createdAt: now,
+      updatedAt: now,
     })
     alarms.push({ phone, alarmNumber, alarmFlag })
   }
@@ -130,7 +146,10 @@ async function main(): Promise<void> {
       if (!f.ok) throw new Error(f.error.message)
       return f.value
     }
-    const out = [frame(0x1210, { variant: 'jsatl12', terminalId: 'BENCH01', alarmFlag: a.alarmFlag, alarmNumber: a.alarmNumber, infoType: 0, files: [{ name, size }] }), frame(0x1211, { name, fileType: 0, size })]
+    const out = [
+      frame(0x1210, { variant: 'jsatl12', terminalId: 'BENCH01', alarmFlag: a.alarmFlag, alarmNumber: a.alarmNumber, infoType: 0, files: [{ name, size }] }),
+      frame(0x1211, { name, fileType: 0, size }),
+    ]
     for (let at = 0; at < size; at += chunk) {
       const s = encodeStreamFrame({ name, offset: at, data: photo.subarray(at, Math.min(size, at + chunk)) })
       if (s.ok) out.push(s.value)

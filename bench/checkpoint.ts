@@ -52,10 +52,11 @@ function rnd(): number {
 }
 
 const schema = `bench_checkpoint_${randomUUID().replace(/-/g, '').slice(0, 12)}`
-const config = { ...structuredClone(DEFAULTS), databaseUrl: PGLITE ? null : process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test' }
+const config = { ...structuredClone(DEFAULTS), databaseUrl: PGLITE ? null : (process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test') }
 const store = await openStore(config, PGLITE ? { embedded: 'memory' } : { schema, poolSize: 4 })
 
-const lon = new Float64Array(N), lat = new Float64Array(N)
+const lon = new Float64Array(N),
+  lat = new Float64Array(N)
 for (let i = 0; i < N; i++) {
   lon[i] = 105 + rnd() * 15
   lat[i] = 25 + rnd() * 15
@@ -69,9 +70,24 @@ function fixAt(i: number, k: number): CommittedPosition {
   const speed = phase < 40 ? (phase >= 30 && phase < 34 ? 95 : 60) : 0
   lon[i] += speed > 0 ? (speed * EVERY) / 3_600_000 / 90 : 0
   return {
-    vehicleId: ids[i], deviceTime: t, receivedAt: t + 1000, latitude: lat[i], longitude: lon[i], altitude: 30, speed, direction: 90,
-    alarm: 0, status: 3, mileage: null, extras: {}, blindArea: false, sourceMsgId: 0x0200,
-    phone: '', plate: `京B${String(i).padStart(6, '0')}`, plateColor: 2, enterpriseLicenseNo: null,
+    vehicleId: ids[i],
+    deviceTime: t,
+    receivedAt: t + 1000,
+    latitude: lat[i],
+    longitude: lon[i],
+    altitude: 30,
+    speed,
+    direction: 90,
+    alarm: 0,
+    status: 3,
+    mileage: null,
+    extras: {},
+    blindArea: false,
+    sourceMsgId: 0x0200,
+    phone: '',
+    plate: `京B${String(i).padStart(6, '0')}`,
+    plateColor: 2,
+    enterpriseLicenseNo: null,
   }
 }
 
@@ -124,13 +140,21 @@ const same = ids.every((id) => JSON.stringify(engine.openAnomalies(id)) === JSON
 
 const fmt = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 const { loadavg } = await import('node:os')
-console.log(`bench/checkpoint — load average ${loadavg()[0].toFixed(1)}, ${PGLITE ? 'PGlite (memory)' : 'PostgreSQL'}, ${fmt(N)} vehicles after 1 h of 30 s reports, ${P} partitions, ${SINCE} positions since the checkpoint`)
+console.log(
+  `bench/checkpoint — load average ${loadavg()[0].toFixed(1)}, ${PGLITE ? 'PGlite (memory)' : 'PostgreSQL'}, ${fmt(N)} vehicles after 1 h of 30 s reports, ${P} partitions, ${SINCE} positions since the checkpoint`,
+)
 console.log(`snapshot size            p50 ${fmt(pct(0.5))} B, p99 ${fmt(pct(0.99))} B, max ${fmt(sizes[sizes.length - 1])} B`)
 console.log(`round (${fmt(written)} vehicles)   ${fmt(roundMs)} ms = ${fmt((roundMs * 1000) / written, 1)} µs per vehicle (this process's CPU ${fmt((roundCpu * 1000) / written, 1)} µs)`)
-console.log(`hand-over, 1 partition   ${fmt(one.vehicles)} vehicles (of ${fmt(inPart0)}), ${fmt(one.positions)} positions replayed in ${fmt(one.ms)} ms = ${fmt((one.ms * 1000) / Math.max(1, one.vehicles), 1)} µs per vehicle`)
-console.log(`whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle (this process's CPU ${fmt((allCpu * 1000) / Math.max(1, all.vehicles), 1)} µs)`)
+console.log(
+  `hand-over, 1 partition   ${fmt(one.vehicles)} vehicles (of ${fmt(inPart0)}), ${fmt(one.positions)} positions replayed in ${fmt(one.ms)} ms = ${fmt((one.ms * 1000) / Math.max(1, one.vehicles), 1)} µs per vehicle`,
+)
+console.log(
+  `whole fleet (restart)    ${fmt(all.vehicles)} vehicles, ${fmt(all.positions)} positions replayed in ${fmt(all.ms)} ms = ${fmt((all.ms * 1000) / Math.max(1, all.vehicles), 1)} µs per vehicle (this process's CPU ${fmt((allCpu * 1000) / Math.max(1, all.vehicles), 1)} µs)`,
+)
 const ph = all.phases
-console.log(`  of which                 read checkpoints ${fmt(ph.readCheckpointsMs)} ms, decode + restore ${fmt(ph.restoreMs)} ms, read positions ${fmt(ph.readPositionsMs)} ms, replay ${fmt(ph.replayMs)} ms`)
+console.log(
+  `  of which                 read checkpoints ${fmt(ph.readCheckpointsMs)} ms, decode + restore ${fmt(ph.restoreMs)} ms, read positions ${fmt(ph.readPositionsMs)} ms, replay ${fmt(ph.replayMs)} ms`,
+)
 console.log(`verdicts                 ${same ? 'the same open anomalies as the engine that saw everything' : 'DIFFERENT from the engine that saw everything'} (${fmt(events)} events in the hour)`)
 
 if (process.argv.includes('--handover') && !PGLITE) {
@@ -162,7 +186,9 @@ if (process.argv.includes('--handover') && !PGLITE) {
   const rebuilt = performance.now() - k0
   const vehicles = (await metric(registries[1], 'jt808_matcher_rebuilt_vehicles_total')) - before
   const replayed = (await metric(registries[1], 'jt808_matcher_replayed_positions_total')) - beforePos
-  console.log(`hand-over (lease ${fmt(lease)} ms)  the survivor owned all ${P} partitions ${fmt(owned)} ms after the crash, had rebuilt ${fmt(vehicles)} vehicles (${fmt(replayed)} positions) at ${fmt(rebuilt)} ms`)
+  console.log(
+    `hand-over (lease ${fmt(lease)} ms)  the survivor owned all ${P} partitions ${fmt(owned)} ms after the crash, had rebuilt ${fmt(vehicles)} vehicles (${fmt(replayed)} positions) at ${fmt(rebuilt)} ms`,
+  )
   await services[1].close()
   await states[1].clear()
   await Promise.all(states.map((x) => x.close()))

@@ -95,8 +95,14 @@ function waitFor<T>(c: ChildProcess, type: string): Promise<T> {
 }
 
 function fdLimits(): { soft: number; hard: number } {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!
-  const [soft, hard] = line.trim().split(/\s+/).slice(3, 5).map((v) => (v === 'unlimited' ? Infinity : Number(v)))
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'))!
+  const [soft, hard] = line
+    .trim()
+    .split(/\s+/)
+    .slice(3, 5)
+    .map((v) => (v === 'unlimited' ? Infinity : Number(v)))
   return { soft, hard }
 }
 
@@ -145,7 +151,18 @@ async function server(): Promise<void> {
     const ids = await store.upsertVehicles(chunk)
     await Promise.all(
       ids.map((vehicleId, j) =>
-        store.saveTerminal({ phone: phoneOf(prefix, from + j), terminalId: null, vehicleId, authCodeHash: hash, protocolVersion: 2013, manufacturer: null, model: null, imei: null, firmware: null, registeredAt: Date.now() }),
+        store.saveTerminal({
+          phone: phoneOf(prefix, from + j),
+          terminalId: null,
+          vehicleId,
+          authCodeHash: hash,
+          protocolVersion: 2013,
+          manufacturer: null,
+          model: null,
+          imei: null,
+          firmware: null,
+          registeredAt: Date.now(),
+        }),
       ),
     )
   }
@@ -155,7 +172,17 @@ async function server(): Promise<void> {
     const m = process.memoryUsage()
     const c = process.cpuUsage()
     const s = app.gateway.stats()
-    return { type: 'stats', rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, cpuUserUs: c.user, cpuSystemUs: c.system, connections: s.connections, sessions: s.sessions }
+    return {
+      type: 'stats',
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+      cpuUserUs: c.user,
+      cpuSystemUs: c.system,
+      connections: s.connections,
+      sessions: s.sessions,
+    }
   }
   process.on('message', async (m: Msg) => {
     if (m.type === 'stats') {
@@ -298,7 +325,12 @@ async function main(): Promise<void> {
   console.log(`bench/connections: ${n} terminals, ${k} client processes, ${args.sources} source addresses, heartbeat every ${args.heartbeat} s; fd limit ${soft}/${hard} → children at ${need}`)
   console.log(`  store: ${args.embedded ? 'embedded PGlite (in the gateway process: its memory counts)' : 'PostgreSQL (scratch schema)'}, state: in-process`)
 
-  const srv = child('server', serverFds, ['--connections', String(n), '--heartbeat', String(args.heartbeat), '--prefix', prefix, ...(args.embedded ? ['--embedded'] : [])], ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])])
+  const srv = child(
+    'server',
+    serverFds,
+    ['--connections', String(n), '--heartbeat', String(args.heartbeat), '--prefix', prefix, ...(args.embedded ? ['--embedded'] : [])],
+    ['--expose-gc', ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [])],
+  )
   const ready = await waitFor<{ port: number }>(srv, 'ready')
   const base = await settled(srv)
 
@@ -310,7 +342,22 @@ async function main(): Promise<void> {
     const first = i * per
     const count = Math.min(per, n - first)
     if (count <= 0) break
-    clients.push(child('client', clientFds, ['--first', String(first), '--count', String(count), '--port', String(ready.port), '--sources', String(args.sources), '--heartbeat', String(args.heartbeat), '--prefix', prefix]))
+    clients.push(
+      child('client', clientFds, [
+        '--first',
+        String(first),
+        '--count',
+        String(count),
+        '--port',
+        String(ready.port),
+        '--sources',
+        String(args.sources),
+        '--heartbeat',
+        String(args.heartbeat),
+        '--prefix',
+        prefix,
+      ]),
+    )
   }
   await Promise.all(clients.map((c) => waitFor(c, 'connected')))
   const halfMs = Date.now() - t0
@@ -347,12 +394,16 @@ async function main(): Promise<void> {
   console.log('')
   console.log(`connected + authenticated   ${authenticated} / ${n} in ${(connectMs / 1000).toFixed(1)} s (${Math.round((authenticated / connectMs) * 1000)}/s), ${connErrors} errors`)
   const connectCpuMs = (connectCpu1.cpuUserUs + connectCpu1.cpuSystemUs - connectCpu0.cpuUserUs - connectCpu0.cpuSystemUs) / 1000
-  console.log(`  gateway CPU while connecting: ${(connectCpuMs / authenticated).toFixed(2)} ms per authentication (the rest is the database: the terminal with its vehicle in one query, the session event)`)
+  console.log(
+    `  gateway CPU while connecting: ${(connectCpuMs / authenticated).toFixed(2)} ms per authentication (the rest is the database: the terminal with its vehicle in one query, the session event)`,
+  )
   console.log(`gateway connections         ${loaded.connections} open, ${loaded.sessions} sessions`)
   console.log(`gateway RSS                 ${mib(base.rss)} MiB with 0, ${mib(half.rss)} MiB with ${half.connections}, ${mib(loaded.rss)} MiB with ${loaded.connections} connections (after GC)`)
   console.log(`RSS per connection          ${kb(perConn)} KB (slope between the halves); ${kb(perConnBase)} KB against the empty baseline; ${kb(perConnFinal)} KB after ${holdS} s of heartbeats`)
   console.log(`  V8 heap per connection    ${kb((loaded.heapUsed - half.heapUsed) / added)} KB; external ${kb((loaded.external - half.external) / added)} KB`)
-  console.log(`gateway CPU, steady         ${cpuPct.toFixed(1)} % of one core for ${Math.round((acked / heldMs) * 1000)} heartbeats/s acked (${(cpuPct / Math.max(1, (acked / heldMs) * 1000) * 1000).toFixed(2)} % per 1k hb/s)`)
+  console.log(
+    `gateway CPU, steady         ${cpuPct.toFixed(1)} % of one core for ${Math.round((acked / heldMs) * 1000)} heartbeats/s acked (${((cpuPct / Math.max(1, (acked / heldMs) * 1000)) * 1000).toFixed(2)} % per 1k hb/s)`,
+  )
   console.log(`connections dropped         ${closedByServer}`)
   console.log(`target ≤ 10 KB per connection: ${perConn <= 10 * 1024 ? 'met' : 'NOT met'} (ratio ${(perConn / (10 * 1024)).toFixed(2)}; go-jt808 reports ≈ 17 KB)`)
 

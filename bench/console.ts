@@ -49,7 +49,7 @@ const ids = await store.upsertVehicles(
     enterpriseName: null,
   })),
 )
-const rnd = (k: number) => ((Math.sin(k * 12.9898) * 43758.5453) % 1 + 1) % 1
+const rnd = (k: number) => (((Math.sin(k * 12.9898) * 43758.5453) % 1) + 1) % 1
 const tracks = ids.map((id, i) => ({ id, lon: 105 + rnd(i) * 17, lat: 22 + rnd(i + 0.5) * 18, dLon: (rnd(i + 0.25) - 0.5) * 0.004, dLat: (rnd(i + 0.75) - 0.5) * 0.004 }))
 let second = 0
 async function tick() {
@@ -60,7 +60,26 @@ async function tick() {
   const batch: CommittedPosition[] = due.map((v) => {
     v.lon += v.dLon
     v.lat += v.dLat
-    return { vehicleId: v.id, deviceTime: now, receivedAt: now, latitude: v.lat, longitude: v.lon, altitude: 0, speed: 60, direction: 90, alarm: 0, status: 3, mileage: 0, extras: {}, blindArea: false, sourceMsgId: 0x0200, phone: '', plate: '', plateColor: 2, enterpriseLicenseNo: null }
+    return {
+      vehicleId: v.id,
+      deviceTime: now,
+      receivedAt: now,
+      latitude: v.lat,
+      longitude: v.lon,
+      altitude: 0,
+      speed: 60,
+      direction: 90,
+      alarm: 0,
+      status: 3,
+      mileage: 0,
+      extras: {},
+      blindArea: false,
+      sourceMsgId: 0x0200,
+      phone: '',
+      plate: '',
+      plateColor: 2,
+      enterpriseLicenseNo: null,
+    }
   })
   await state.setLastPositions(batch)
 }
@@ -94,10 +113,13 @@ async function measure(mode: 'full' | 'delta') {
   let answers = 0
   page.on('requestfinished', (req) => {
     if (!req.url().includes('/api/v1/fleet')) return
-    void req.sizes().then((s) => {
-      received += s.responseBodySize + s.responseHeadersSize
-      answers++
-    }, () => undefined)
+    void req.sizes().then(
+      (s) => {
+        received += s.responseBodySize + s.responseHeadersSize
+        answers++
+      },
+      () => undefined,
+    )
   })
   await signIn(page, base, secret, `/?poll=1000${mode === 'full' ? '&delta=0' : ''}`)
   await page.waitForFunction((n) => ((globalThis as unknown as { __console: { fleet?: { features: unknown[] } } }).__console.fleet?.features.length ?? 0) === n, N, { timeout: 60_000 })

@@ -26,24 +26,68 @@ function content(m: OutgoingMessage809, keys?: EncryptionKeys): Buffer {
 // A 0x0200 basic block + mileage (0x01) and speed-from-tachograph (0x03) items, as terminals send.
 const basic = Buffer.from('00000000000c00030209bd1406ee9d24000c0271005724052014310701040001e24003020271', 'hex')
 const gnss = readLocationAt(basic, 0, basic.length)
-const platforms = [{ platformId: '31010000001', alarm: 0 }, { platformId: '', alarm: 0 }, { platformId: '', alarm: 0 }]
+const platforms = [
+  { platformId: '31010000001', alarm: 0 },
+  { platformId: '', alarm: 0 },
+  { platformId: '', alarm: 0 },
+]
 
 const MESSAGES: Record<string, { m: OutgoingMessage809; keys?: EncryptionKeys }> = {}
 const FRAMES: Record<string, { src: Buffer; keys?: EncryptionKeys }> = {
   '2011 0x1202': {
     src: content({
-      msgId: 0x1200, sn: 0x1234, gnssCentreId: 31010001, edition: 2011,
+      msgId: 0x1200,
+      sn: 0x1234,
+      gnssCentreId: 31010001,
+      edition: 2011,
       body: {
-        plate: '沪A12345', plateColor: 2, dataType: 0x1202,
-        data: { position: { edition: 2011, encrypt: 0, time: '2024-05-20T14:31:07+08:00', timeMs: null, longitude: 121.473701, latitude: 31.230416, speed: 62, recorderSpeed: 61, mileage: 123456, direction: 87, altitude: 12, state: 3, alarm: 0 } },
+        plate: '沪A12345',
+        plateColor: 2,
+        dataType: 0x1202,
+        data: {
+          position: {
+            edition: 2011,
+            encrypt: 0,
+            time: '2024-05-20T14:31:07+08:00',
+            timeMs: null,
+            longitude: 121.473701,
+            latitude: 31.230416,
+            speed: 62,
+            recorderSpeed: 61,
+            mileage: 123456,
+            direction: 87,
+            altitude: 12,
+            state: 3,
+            alarm: 0,
+          },
+        },
       },
     }),
   },
   '2019 0x1202': {
-    src: content({ msgId: 0x1200, sn: 0x1234, gnssCentreId: 31010001, edition: 2019, time: 1716186667, body: { plate: '沪A12345', plateColor: 2, dataType: 0x1202, data: { position: { edition: 2019, encrypt: 0, gnss, platforms } } } }),
+    src: content({
+      msgId: 0x1200,
+      sn: 0x1234,
+      gnssCentreId: 31010001,
+      edition: 2019,
+      time: 1716186667,
+      body: { plate: '沪A12345', plateColor: 2, dataType: 0x1202, data: { position: { edition: 2019, encrypt: 0, gnss, platforms } } },
+    }),
   },
   '2019 0x1202 encrypted': {
-    src: content({ msgId: 0x1200, sn: 0x1234, gnssCentreId: 31010001, edition: 2019, time: 1716186667, encryptFlag: 1, encryptKey: 0x3b89, body: { plate: '沪A12345', plateColor: 2, dataType: 0x1202, data: { position: { edition: 2019, encrypt: 0, gnss, platforms } } } }, KEYS),
+    src: content(
+      {
+        msgId: 0x1200,
+        sn: 0x1234,
+        gnssCentreId: 31010001,
+        edition: 2019,
+        time: 1716186667,
+        encryptFlag: 1,
+        encryptKey: 0x3b89,
+        body: { plate: '沪A12345', plateColor: 2, dataType: 0x1202, data: { position: { edition: 2019, encrypt: 0, gnss, platforms } } },
+      },
+      KEYS,
+    ),
     keys: KEYS,
   },
   '2011 0x1005 link test': { src: content({ msgId: 0x1005, sn: 1, gnssCentreId: 31010001, body: {} }) },
@@ -91,8 +135,12 @@ for (const [name, { src, keys }] of Object.entries(FRAMES)) {
   }
   const ratios = d.map((x, i) => x / b[i]).sort((x, y) => x - y)
   console.log(
-    `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   decodeFrame809 ${Math.min(...d).toFixed(0).padStart(5)} ns/frame   ` +
-      `unescape+CRC ${Math.min(...b).toFixed(0).padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
+    `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   decodeFrame809 ${Math.min(...d)
+      .toFixed(0)
+      .padStart(5)} ns/frame   ` +
+      `unescape+CRC ${Math.min(...b)
+        .toFixed(0)
+        .padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
   )
 }
 for (const [name, { src, keys }] of Object.entries(FRAMES)) {
@@ -118,8 +166,12 @@ for (const [name, { m, keys }] of Object.entries(MESSAGES)) {
   }
   const ratios = e.map((x, i) => x / b[i]).sort((x, y) => x - y)
   console.log(
-    `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   encodeMessage809 ${Math.min(...e).toFixed(0).padStart(5)} ns/frame   ` +
-      `unescape+CRC ${Math.min(...b).toFixed(0).padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
+    `${name.padEnd(22)} ${String(src.length + 2).padStart(4)} B   encodeMessage809 ${Math.min(...e)
+      .toFixed(0)
+      .padStart(5)} ns/frame   ` +
+      `unescape+CRC ${Math.min(...b)
+        .toFixed(0)
+        .padStart(4)} ns/frame   ratio ${ratios[ratios.length >> 1].toFixed(2)}× (median of rounds)`,
   )
 }
 if (sinkValue() === -1) console.log('')

@@ -106,19 +106,24 @@ async function main(): Promise<void> {
     const clients: http.ClientRequest[] = []
     for (let i = 0; i < o.clients; i++)
       clients.push(
-        await sseClient(`${apiBase}/api/v1/anomalies/stream`, service.token, (e, at) => {
-          events++
-          const k = `${e.anomaly.type} ${e.event}`
-          counts[k] = (counts[k] ?? 0) + 1
-          if (e.anomaly.type !== 'TERMINAL_ALARM') return
-          const t = Date.parse(e.event === 'anomaly.closed' ? (e.anomaly.endedAt ?? '') : e.anomaly.startedAt)
-          const wrote = sent.get(probeKey(e.anomaly.plate, e.event, t))
-          if (wrote === undefined) unmatched++
-          else latencies.push(at - wrote)
-        }, (type, event) => {
-          events++
-          counts[`${type} ${event}`] = (counts[`${type} ${event}`] ?? 0) + 1
-        }),
+        await sseClient(
+          `${apiBase}/api/v1/anomalies/stream`,
+          service.token,
+          (e, at) => {
+            events++
+            const k = `${e.anomaly.type} ${e.event}`
+            counts[k] = (counts[k] ?? 0) + 1
+            if (e.anomaly.type !== 'TERMINAL_ALARM') return
+            const t = Date.parse(e.event === 'anomaly.closed' ? (e.anomaly.endedAt ?? '') : e.anomaly.startedAt)
+            const wrote = sent.get(probeKey(e.anomaly.plate, e.event, t))
+            if (wrote === undefined) unmatched++
+            else latencies.push(at - wrote)
+          },
+          (type, event) => {
+            events++
+            counts[`${type} ${event}`] = (counts[`${type} ${event}`] ?? 0) + 1
+          },
+        ),
       )
 
     // probes (registered before the load starts, so registration is not what is measured)
@@ -135,7 +140,16 @@ async function main(): Promise<void> {
 
     // load: everyone connects and authenticates first, then reports at the asked rate
     const intervalMs = Math.round((o.terminals * 1000) / o.rate)
-    const load = startLoadgenChild({ host: '127.0.0.1', port: service.port, first: 0, terminals: o.terminals, intervalMs, seconds: o.seconds + 10, overspeedEvery: o.overspeedEvery, holdUntilGo: true })
+    const load = startLoadgenChild({
+      host: '127.0.0.1',
+      port: service.port,
+      first: 0,
+      terminals: o.terminals,
+      intervalMs,
+      seconds: o.seconds + 10,
+      overspeedEvery: o.overspeedEvery,
+      holdUntilGo: true,
+    })
     const rampStart = performance.now()
     while ((await load.online()) < o.terminals && performance.now() - rampStart < 120_000) await new Promise((r) => setTimeout(r, 250))
     load.go()
@@ -201,4 +215,3 @@ main().catch((e: unknown) => {
   console.error(e)
   process.exitCode = 1
 })
-

@@ -190,8 +190,12 @@ async function benchQueue(argv: string[]): Promise<void> {
     latencies.sort((a, b) => a - b)
     const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN
     const stored = await store.countPositions()
-    console.log(`bench/ingest queue: offered ${rate}/s for ${seconds} s, batchRows ${values['batch-rows'] ?? DEFAULTS.ingestBatchRows}, batchMs ${values['batch-ms'] ?? DEFAULTS.ingestBatchMs}, in flight ${values['in-flight'] ?? 1}`)
-    console.log(`  committed ${Math.round(stored / elapsed)} rows/s (${stored} rows, ${refused} refused), ack p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms`)
+    console.log(
+      `bench/ingest queue: offered ${rate}/s for ${seconds} s, batchRows ${values['batch-rows'] ?? DEFAULTS.ingestBatchRows}, batchMs ${values['batch-ms'] ?? DEFAULTS.ingestBatchMs}, in flight ${values['in-flight'] ?? 1}`,
+    )
+    console.log(
+      `  committed ${Math.round(stored / elapsed)} rows/s (${stored} rows, ${refused} refused), ack p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms, max ${pct(1).toFixed(1)} ms`,
+    )
   } finally {
     await drop()
   }
@@ -258,8 +262,7 @@ async function profileSteadyWindow(what: 'profile-start' | 'profile-stop'): Prom
   const heapFile = process.env.BENCH_GATEWAY_HEAP_PROFILE
   if (!cpuFile && !heapFile) return
   const { Session } = await import('node:inspector')
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => profiler!.post(method, params, (err, res) => (err ? reject(err) : resolve(res))))
+  const post = (method: string, params?: object) => new Promise<unknown>((resolve, reject) => profiler!.post(method, params, (err, res) => (err ? reject(err) : resolve(res))))
   if (what === 'profile-start') {
     profiler = new Session()
     profiler.connect()
@@ -516,7 +519,7 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
     // CPU seconds of each party over the same window: where a position's cost goes on a shared machine.
     const cpuNow = async () => {
       const own = process.cpuUsage()
-      return { at: performance.now(), rows: (await store.countPositions()), gateway: await gateway.cpuSeconds(), simulator: (own.user + own.system) / 1e6, machine: await machineCpuSeconds() }
+      return { at: performance.now(), rows: await store.countPositions(), gateway: await gateway.cpuSeconds(), simulator: (own.user + own.system) / 1e6, machine: await machineCpuSeconds() }
     }
     type CpuSample = Awaited<ReturnType<typeof cpuNow>>
     let cpuFrom: CpuSample | null = null
@@ -553,15 +556,21 @@ async function benchEndToEnd(argv: string[]): Promise<void> {
     const first = inWindow[0]
     const end = inWindow[inWindow.length - 1]
     const rate = first && end && end.atMs > first.atMs ? ((end.rows - first.rows) * 1000) / (end.atMs - first.atMs) : NaN
-    const refused = Object.entries(result.acksByResult).filter(([code]) => code !== '0').reduce((a, [, n]) => a + n, 0)
+    const refused = Object.entries(result.acksByResult)
+      .filter(([code]) => code !== '0')
+      .reduce((a, [, n]) => a + n, 0)
     const sample = await storedRows(store, 500_000)
     const raw = sample.length ? await rawCopyRate(sample) : NaN
-    console.log(`bench/ingest e2e: ${terminals} terminals, ${seconds} s, one position per terminal every ${intervalMs} ms (offered ${Math.round((terminals * 1000) / intervalMs)}/s), raw archive ${archive ? 'on' : 'off'}`)
+    console.log(
+      `bench/ingest e2e: ${terminals} terminals, ${seconds} s, one position per terminal every ${intervalMs} ms (offered ${Math.round((terminals * 1000) / intervalMs)}/s), raw archive ${archive ? 'on' : 'off'}`,
+    )
     console.log(`  committed           ${Math.round(rate)} positions/s (sustained, rows in DB over time)`)
     // RunSummary's latency covers every answered frame, registration and authentication included.
     const steady = steadyTo as { p50: number | null; p99: number | null } | null
     console.log(`  ack latency         p50 ${steady?.p50?.toFixed(1)} ms, p99 ${steady?.p99?.toFixed(1)} ms (steady: 20–90 % of the run)`)
-    console.log(`                      p50 ${result.ackLatencyMs.p50?.toFixed(1)} ms, p99 ${result.ackLatencyMs.p99?.toFixed(1)} ms, max ${result.ackLatencyMs.max?.toFixed(1)} ms (all answers, connect ramp included)`)
+    console.log(
+      `                      p50 ${result.ackLatencyMs.p50?.toFixed(1)} ms, p99 ${result.ackLatencyMs.p99?.toFixed(1)} ms, max ${result.ackLatencyMs.max?.toFixed(1)} ms (all answers, connect ramp included)`,
+    )
     const acked = result.framesWithoutAnswer === 0 && refused === 0
     console.log(
       `  rows in DB / sent   ${last.rows} / ${positionsSent} positions; ${result.framesWithoutAnswer} frames unanswered, ${refused} refused` +
@@ -629,7 +638,13 @@ async function loadWindow(target: Target, shape: LoadShape): Promise<Window> {
   )
   // Rows are counted at the window's edges only: a count(*) every second over millions of rows
   // would be load of its own on the database being measured.
-  const edge = async () => ({ at: performance.now(), rows: (await target.countRows?.()) ?? 0, server: await target.cpuSeconds(), kernel: await target.kernelSeconds(), machine: await machineCpuSeconds() })
+  const edge = async () => ({
+    at: performance.now(),
+    rows: (await target.countRows?.()) ?? 0,
+    server: await target.cpuSeconds(),
+    kernel: await target.kernelSeconds(),
+    machine: await machineCpuSeconds(),
+  })
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
   const rampStart = performance.now()
   let online = 0
@@ -716,7 +731,9 @@ async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: bool
       const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`, { headers: { authorization: `Bearer ${gateway.token}` } })).text()
       const metric = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN)
       const batches = metric('jt808_ingest_batch_rows_count')
-      console.log(`  (debug) ${batches} batches, ${(metric('jt808_ingest_batch_rows_sum') / batches).toFixed(0)} rows and ${((metric('jt808_ingest_flush_seconds_sum') / batches) * 1000).toFixed(1)} ms each on average`)
+      console.log(
+        `  (debug) ${batches} batches, ${(metric('jt808_ingest_batch_rows_sum') / batches).toFixed(0)} rows and ${((metric('jt808_ingest_flush_seconds_sum') / batches) * 1000).toFixed(1)} ms each on average`,
+      )
     }
     await new Promise((r) => setTimeout(r, 1500)) // the last commits
     const total = await store.countPositions()
@@ -730,7 +747,9 @@ async function benchEndToEndLean(shape: LoadShape, archive: boolean, floor: bool
     console.log(`  ack latency         ${lines.latency}`)
     const acked = sum('acked') - sum('refused')
     console.log(`  rows in DB / acked  ${total} / ${acked} (sent ${sum('sent')}, refused ${sum('refused')}, unanswered ${sum('unanswered')}); acknowledged but missing: ${Math.max(0, acked - total)}`)
-    console.log(`  terminals           ${sum('authenticated')} / ${terminals} authenticated (${w.online} after the ramp of ${w.rampS.toFixed(1)} s, before any report), ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`)
+    console.log(
+      `  terminals           ${sum('authenticated')} / ${terminals} authenticated (${w.online} after the ramp of ${w.rampS.toFixed(1)} s, before any report), ${sum('connectionErrors')} connection errors, generator late ticks ${sum('lateTicks')}`,
+    )
     console.log(`  raw binary COPY     ${Math.round(raw)} rows/s of ${sample.length} stored rows   ratio ${(rate / raw).toFixed(2)}`)
     console.log(`  CPU per position    ${lines.cpu}`)
     if (floor) {

@@ -79,7 +79,7 @@ const SERIAL_AT = 10
 const LOC = { lat: 8, lon: 12, speed: 18, direction: 20, time: 22, mileage: 28 + 2 } as const
 
 function bcd(n: number): number {
-  return ((Math.floor(n / 10) % 10) << 4) | n % 10
+  return ((Math.floor(n / 10) % 10) << 4) | (n % 10)
 }
 
 /** Beijing wall-clock time as the 6 BCD bytes of a location report. */
@@ -352,7 +352,19 @@ export function runLoadgen(opts: LoadgenOptions): { go(): void; mark(): void; on
       const to = marks[1] ?? { ...hist.snapshot(), ...cpu() }
       const buckets = Array.from(to.buckets, (v, i) => v - (from.buckets[i] ?? 0))
       const unanswered = unansweredReports(false) * batch
-      return { terminals: terminals.length, authenticated, sent, acked, refused, unanswered, connectionErrors, window: { buckets, count: to.count - from.count, max: hist.max }, lateTicks, cpuSeconds: to.cpu - from.cpu, kernelSeconds: to.kernel - from.kernel }
+      return {
+        terminals: terminals.length,
+        authenticated,
+        sent,
+        acked,
+        refused,
+        unanswered,
+        connectionErrors,
+        window: { buckets, count: to.count - from.count, max: hist.max },
+        lateTicks,
+        cpuSeconds: to.cpu - from.cpu,
+        kernelSeconds: to.kernel - from.kernel,
+      }
     },
     /** Stops sending, waits (up to 15 s) for the answers still due, then disconnects. */
     async stop() {

@@ -41,8 +41,15 @@ function rnd(): number {
 }
 
 // ---- simulated fleet: flat typed arrays, so the generator stays small next to the engine
-const lon = new Float64Array(N), lat = new Float64Array(N), heading = new Float64Array(N), cruise = new Float64Array(N)
-const modeLeft = new Int32Array(N), driving = new Uint8Array(N), burst = new Int32Array(N), gapLeft = new Int32Array(N), alarm = new Uint32Array(N)
+const lon = new Float64Array(N),
+  lat = new Float64Array(N),
+  heading = new Float64Array(N),
+  cruise = new Float64Array(N)
+const modeLeft = new Int32Array(N),
+  driving = new Uint8Array(N),
+  burst = new Int32Array(N),
+  gapLeft = new Int32Array(N),
+  alarm = new Uint32Array(N)
 const withheld: Array<CommittedPosition[] | null> = new Array(N).fill(null)
 for (let i = 0; i < N; i++) {
   lon[i] = 105 + rnd() * 15
@@ -54,11 +61,30 @@ for (let i = 0; i < N; i++) {
 }
 
 const BASE: WaybillInput = {
-  waybillNo: '', issueDate: '2024-06-03', consignorName: '托运方', consignorPhone: '', consigneeName: '收货方', consigneePhone: '',
-  loadingPlace: '济南', loadingDate: '20240603', destination: '青岛', expectedArrivalDate: '20240604', carrierName: '承运方',
-  carrierLicenseNo: '370100000001', carrierPhone: '', plate: '', plateColor: 2, transportCertNo: '370100123456', trailerPlate: '',
-  trailerTransportCertNo: '', driverName: '驾驶员', driverQualificationNo: 'D000000000000000001', driverPhone: '', escortName: '押运员',
-  escortQualificationNo: 'E000000000000000001', escortPhone: '',
+  waybillNo: '',
+  issueDate: '2024-06-03',
+  consignorName: '托运方',
+  consignorPhone: '',
+  consigneeName: '收货方',
+  consigneePhone: '',
+  loadingPlace: '济南',
+  loadingDate: '20240603',
+  destination: '青岛',
+  expectedArrivalDate: '20240604',
+  carrierName: '承运方',
+  carrierLicenseNo: '370100000001',
+  carrierPhone: '',
+  plate: '',
+  plateColor: 2,
+  transportCertNo: '370100123456',
+  trailerPlate: '',
+  trailerTransportCertNo: '',
+  driverName: '驾驶员',
+  driverQualificationNo: 'D000000000000000001',
+  driverPhone: '',
+  escortName: '押运员',
+  escortQualificationNo: 'E000000000000000001',
+  escortPhone: '',
   goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '', quantity: 30, unit: 't' }],
 }
 
@@ -83,9 +109,24 @@ function step(i: number, t: number): void {
 
 function fix(i: number, t: number, speed: number, blind: boolean, dLat = 0): CommittedPosition {
   return {
-    vehicleId: i + 1, deviceTime: t, receivedAt: blind ? t + 600_000 : t + 1500, latitude: lat[i] + dLat, longitude: lon[i], altitude: 50,
-    speed, direction: Math.round(((((heading[i] * 180) / Math.PI) % 360) + 360) % 360) % 360, alarm: alarm[i], status: 3, mileage: null, extras: {},
-    blindArea: blind, sourceMsgId: blind ? 0x0704 : 0x0200, phone: '', plate: plate(i), plateColor: 2, enterpriseLicenseNo: '370100000001',
+    vehicleId: i + 1,
+    deviceTime: t,
+    receivedAt: blind ? t + 600_000 : t + 1500,
+    latitude: lat[i] + dLat,
+    longitude: lon[i],
+    altitude: 50,
+    speed,
+    direction: Math.round(((((heading[i] * 180) / Math.PI) % 360) + 360) % 360) % 360,
+    alarm: alarm[i],
+    status: 3,
+    mileage: null,
+    extras: {},
+    blindArea: blind,
+    sourceMsgId: blind ? 0x0704 : 0x0200,
+    phone: '',
+    plate: plate(i),
+    plateColor: 2,
+    enterpriseLicenseNo: '370100000001',
   }
 }
 
@@ -128,7 +169,15 @@ gc?.()
 const heapBefore = process.memoryUsage().heapUsed
 let events = 0
 const byType = new Map<string, number>()
-const engine = new MatcherEngine({ config: matcherConfig(), emit: (e) => { events++; if (e.event === 'anomaly.opened') byType.set(e.anomaly.type, (byType.get(e.anomaly.type) ?? 0) + 1) }, clock: () => 0, since: T0 })
+const engine = new MatcherEngine({
+  config: matcherConfig(),
+  emit: (e) => {
+    events++
+    if (e.event === 'anomaly.opened') byType.set(e.anomaly.type, (byType.get(e.anomaly.type) ?? 0) + 1)
+  },
+  clock: () => 0,
+  since: T0,
+})
 for (let i = 0; i < N; i++) {
   const input: WaybillInput = { ...BASE, waybillNo: `W${i}`, plate: plate(i) }
   if (i % 10 === 0) {
@@ -141,7 +190,8 @@ for (let i = 0; i < N; i++) {
 
 const buf: CommittedPosition[] = []
 let t = T0
-let positions = 0, engineMs = 0
+let positions = 0,
+  engineMs = 0
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
   round(t, buf)
   const c0 = cpuMs()
@@ -162,7 +212,9 @@ const stats = engine.stats()
 
 // ---- baseline: a Map lookup and a distance per fix, same stream shape
 const prev = new Map<number, { lat: number; lon: number }>()
-let baseMs = 0, basePositions = 0, sink = 0
+let baseMs = 0,
+  basePositions = 0,
+  sink = 0
 for (let r = 0; r < WARMUP + ROUNDS; r++) {
   round(t, buf)
   const c0 = cpuMs()
@@ -187,6 +239,8 @@ const baseRate = basePositions / (baseMs / 1000)
 console.log(`bench/matcher: ${N.toLocaleString('en')} vehicles with active waybills, ${ROUNDS} rounds of 30 s (+${WARMUP} warm-up), ${positions.toLocaleString('en')} positions timed`)
 console.log(`  engine    ${Math.round(rate).toLocaleString('en')} positions/s on one core (${engineMs.toFixed(0)} ms CPU)  target ≥ 200,000`)
 console.log(`  baseline  ${Math.round(baseRate).toLocaleString('en')} positions/s (Map lookup + distance)  ratio engine/baseline ${(rate / baseRate).toFixed(3)}`)
-console.log(`  memory    ${mb(heapAfter - heapBefore)} heap for the engine → ${Math.round((heapAfter - heapBefore) / N)} B per tracked vehicle${gc ? '' : ' (run with --expose-gc for a settled figure)'}`)
+console.log(
+  `  memory    ${mb(heapAfter - heapBefore)} heap for the engine → ${Math.round((heapAfter - heapBefore) / N)} B per tracked vehicle${gc ? '' : ' (run with --expose-gc for a settled figure)'}`,
+)
 console.log(`  opened    ${[...byType].map(([k, v]) => `${k} ${v}`).join(', ')}`)
 console.log(`  stream    late ${stats.late}, drift ${stats.drift}, invalid ${stats.invalid}; ${events} anomaly events, ${stats.openAnomalies} open at the end (${sink > 0 ? 'ok' : ''})`)

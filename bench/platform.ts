@@ -39,21 +39,47 @@ import { mergedQuantile, startLoadgenChild } from './loadgen.js'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rate: { type: 'string' }, seconds: { type: 'string' }, vehicles: { type: 'string' }, edition: { type: 'string' }, 'no-808': { type: 'boolean' }, outage: { type: 'string' }, 'backlog-rate': { type: 'string' } },
+  options: {
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    vehicles: { type: 'string' },
+    edition: { type: 'string' },
+    'no-808': { type: 'boolean' },
+    outage: { type: 'string' },
+    'backlog-rate': { type: 'string' },
+  },
 })
 const mode = positionals[0] === 'forward' ? 'forward' : 'upper'
 const rate = Number(values.rate ?? (mode === 'forward' ? 50_000 : 5000))
 const seconds = Number(values.seconds ?? 10)
 const vehicles = Number(values.vehicles ?? (mode === 'forward' ? 5000 : 500))
 const edition = values.edition === '2019' ? 2019 : 2011
-const load = () => loadavg().map((l) => l.toFixed(2)).join(' ')
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
 if (mode === 'forward') {
   await forward()
   process.exit(0)
 }
 
 const schema = `bench_platform_${randomUUID().replace(/-/g, '').slice(0, 10)}`
-const config: Config = { ...structuredClone(DEFAULTS), nodeId: 'bench', tcpPort: 0, httpPort: 0, tcpHost: '127.0.0.1', httpHost: '127.0.0.1', platformPort: 0, platformHost: '127.0.0.1', attachmentsPort: 0, attachmentsHost: '127.0.0.1', archiveRawFrames: false, logLevel: 'warn', databaseUrl: process.env.DATABASE_URL ?? null, registrationMode: 'open' }
+const config: Config = {
+  ...structuredClone(DEFAULTS),
+  nodeId: 'bench',
+  tcpPort: 0,
+  httpPort: 0,
+  tcpHost: '127.0.0.1',
+  httpHost: '127.0.0.1',
+  platformPort: 0,
+  platformHost: '127.0.0.1',
+  attachmentsPort: 0,
+  attachmentsHost: '127.0.0.1',
+  archiveRawFrames: false,
+  logLevel: 'warn',
+  databaseUrl: process.env.DATABASE_URL ?? null,
+  registrationMode: 'open',
+}
 const store = await openStore(config, config.databaseUrl ? { schema, copyInWorker: true } : { embedded: 'memory' })
 await store.createPlatform(newPlatform({ role: 'lower', name: 'bench', accessCode: 9001, userId: 1, password: 'bench', edition, enterpriseLicences: ['L'] }), Date.now())
 const plates = Array.from({ length: vehicles }, (_, i) => `鲁B${String(i).padStart(5, '0')}`)
@@ -79,7 +105,12 @@ const position = (k: number) => {
   const p =
     edition === 2011
       ? { edition, encrypt: 0, time, timeMs: t, longitude: 117.12, latitude: 36.65, speed: 60, recorderSpeed: 60, mileage: 1000, direction: 90, altitude: 30, state: 3, alarm: 0 }
-      : { edition, encrypt: 0, gnss: { alarm: 0, status: 3, latitude: 36.65, longitude: 117.12, altitude: 30, speed: 60, direction: 90, time, timeMs: t, extras: {}, unknown: [], itemOrder: [] }, platforms: [0, 1, 2].map(() => ({ platformId: '', alarm: 0 })) }
+      : {
+          edition,
+          encrypt: 0,
+          gnss: { alarm: 0, status: 3, latitude: 36.65, longitude: 117.12, altitude: 30, speed: 60, direction: 90, time, timeMs: t, extras: {}, unknown: [], itemOrder: [] },
+          platforms: [0, 1, 2].map(() => ({ platformId: '', alarm: 0 })),
+        }
   return frame(0x1200, { plate: plates[k % vehicles], plateColor: 2, dataType: 0x1202, data: { position: p } })
 }
 
@@ -143,7 +174,9 @@ if (!values['no-808']) {
   const rep808 = await gen.stop()
   const rate808 = (c1 - c0) / ((w1 - w0) / 1000)
   const q = (x: number) => mergedQuantile([rep808], x)?.toFixed(0) ?? '–'
-  console.log(`  808  ${rep808.authenticated} terminals × one 0x0200 every ${intervalMs} ms (${Math.round((vehicles * 1000) / intervalMs)}/s asked), ${seconds} s window: ${Math.round(rate808)} positions/s committed, ack (after commit) p50 ${q(0.5)} ms, p99 ${q(0.99)} ms; sent ${rep808.sent}, acked ${rep808.acked}, rows ${(await store.countPositions()) - before}`)
+  console.log(
+    `  808  ${rep808.authenticated} terminals × one 0x0200 every ${intervalMs} ms (${Math.round((vehicles * 1000) / intervalMs)}/s asked), ${seconds} s window: ${Math.round(rate808)} positions/s committed, ack (after commit) p50 ${q(0.5)} ms, p99 ${q(0.99)} ms; sent ${rep808.sent}, acked ${rep808.acked}, rows ${(await store.countPositions()) - before}`,
+  )
   console.log(`  ratio 809 / 808 committed positions/s: ${(rate809 / rate808).toFixed(2)}  (load average ${load()})`)
 }
 await app.close()
@@ -173,7 +206,10 @@ async function forward(): Promise<void> {
   const store = await openStore(config, config.databaseUrl ? { schema, copyInWorker: true } : { embedded: 'memory' })
   const superior = new FakeSuperior(edition)
   const port = await superior.start()
-  await store.createPlatform(newPlatform({ role: 'superior', name: 'bench superior', accessCode: 9002, userId: 1, password: 'bench', edition, host: '127.0.0.1', port, enterpriseLicences: ['L'] }), Date.now())
+  await store.createPlatform(
+    newPlatform({ role: 'superior', name: 'bench superior', accessCode: 9002, userId: 1, password: 'bench', edition, host: '127.0.0.1', port, enterpriseLicences: ['L'] }),
+    Date.now(),
+  )
   const plates = Array.from({ length: vehicles }, (_, i) => `鲁C${String(i).padStart(5, '0')}`)
   const ids = await store.upsertVehicles(plates.map((plate) => ({ plate, plateColor: 2, enterpriseLicenseNo: 'L' })))
   const app = await startApp(config, { store, registry: new Registry(), upkeep: false, logger: pino({ level: 'warn' }) })
@@ -193,7 +229,27 @@ async function forward(): Promise<void> {
   const row = (i: number): CommittedPosition => {
     const v = i % vehicles
     const now = Date.now()
-    return { vehicleId: ids[v]!, deviceTime: base + Math.floor(i / vehicles) * 1000, receivedAt: now, latitude: 36.65, longitude: 117.12, altitude: 30, speed: 60, direction: 90, alarm: 0, status: 3, mileage: 1000, extras: {}, blindArea: false, sourceMsgId: 0x0200, phone: '', plate: plates[v]!, plateColor: 2, enterpriseLicenseNo: 'L', alarmTransition: null }
+    return {
+      vehicleId: ids[v]!,
+      deviceTime: base + Math.floor(i / vehicles) * 1000,
+      receivedAt: now,
+      latitude: 36.65,
+      longitude: 117.12,
+      altitude: 30,
+      speed: 60,
+      direction: 90,
+      alarm: 0,
+      status: 3,
+      mileage: 1000,
+      extras: {},
+      blindArea: false,
+      sourceMsgId: 0x0200,
+      phone: '',
+      plate: plates[v]!,
+      plateColor: 2,
+      enterpriseLicenseNo: 'L',
+      alarmTransition: null,
+    }
   }
   // the queue's back-pressure, as the gateway obeys it (it stops reading sockets): rows not offered meanwhile are skipped
   let pressure = false
@@ -224,9 +280,20 @@ async function forward(): Promise<void> {
   }
   const sample = (label: string) => {
     const s = link()
-    return { label, at: performance.now(), committed, forwarded: superior.byMsg[0x1202] + superior.byMsg[0x1203], unique: superior.unique, backlog: s.backlogRows, oldest: s.backlogOldestAt, state: s.state }
+    return {
+      label,
+      at: performance.now(),
+      committed,
+      forwarded: superior.byMsg[0x1202] + superior.byMsg[0x1203],
+      unique: superior.unique,
+      backlog: s.backlogRows,
+      oldest: s.backlogOldestAt,
+      state: s.state,
+    }
   }
-  console.log(`bench/platform forward ${new Date().toISOString()} ${config.databaseUrl ? 'PostgreSQL' : 'PGlite (memory)'}, 809 ${edition}, ${vehicles} vehicles, asked ${rate}/s, outage ${outage} s, backlog rate ${backlogRate}/s, load average ${load()}`)
+  console.log(
+    `bench/platform forward ${new Date().toISOString()} ${config.databaseUrl ? 'PostgreSQL' : 'PGlite (memory)'}, 809 ${edition}, ${vehicles} vehicles, asked ${rate}/s, outage ${outage} s, backlog rate ${backlogRate}/s, load average ${load()}`,
+  )
 
   // warm-up (not measured): the matcher's first sight of each vehicle loads its state, the pool fills
   await drive(5000)
@@ -239,14 +306,18 @@ async function forward(): Promise<void> {
   await until(() => superior.unique >= committed, 10_000)
   const b = sample('live end')
   const secs = (b.at - a.at) / 1000
-  console.log(`  live     ${seconds} s: committed ${b.committed - a.committed} (${Math.round((b.committed - a.committed) / secs)}/s), forwarded ${b.forwarded - a.forwarded} as 0x1202 (${Math.round((b.forwarded - a.forwarded) / secs)}/s, until all arrived), refused ${refused}`)
+  console.log(
+    `  live     ${seconds} s: committed ${b.committed - a.committed} (${Math.round((b.committed - a.committed) / secs)}/s), forwarded ${b.forwarded - a.forwarded} as 0x1202 (${Math.round((b.forwarded - a.forwarded) / secs)}/s, until all arrived), refused ${refused}`,
+  )
 
   // outage
   await superior.stop()
   const o0 = sample('outage start')
   await drive(outage * 1000)
   const o1 = sample('outage end')
-  console.log(`  outage   ${outage} s: committed ${o1.committed - o0.committed} (${Math.round((o1.committed - o0.committed) / outage)}/s), backlog ${o1.backlog} rows, oldest ${o1.oldest ? ((Date.now() - o1.oldest) / 1000).toFixed(1) : '–'} s old, link ${o1.state}`)
+  console.log(
+    `  outage   ${outage} s: committed ${o1.committed - o0.committed} (${Math.round((o1.committed - o0.committed) / outage)}/s), backlog ${o1.backlog} rows, oldest ${o1.oldest ? ((Date.now() - o1.oldest) / 1000).toFixed(1) : '–'} s old, link ${o1.state}`,
+  )
 
   // back: the backlog drains while rows keep committing at the same rate
   await superior.start(port)
@@ -258,9 +329,13 @@ async function forward(): Promise<void> {
   const caughtUp = await until(() => superior.unique >= committed, 120_000)
   const r1 = sample('drained')
   const d = (r1.at - r0.at) / 1000
-  console.log(`  back     ${d.toFixed(1)} s until every committed row had arrived (${caughtUp ? 'yes' : 'NO'}): 0x1203 ${superior.byMsg[0x1203]} positions, ${Math.round((r1.forwarded - r0.forwarded) / d)} forwarded/s over the drain (backlog of ${target - o0.committed} + ${r1.committed - target} committed meanwhile)`)
+  console.log(
+    `  back     ${d.toFixed(1)} s until every committed row had arrived (${caughtUp ? 'yes' : 'NO'}): 0x1203 ${superior.byMsg[0x1203]} positions, ${Math.round((r1.forwarded - r0.forwarded) / d)} forwarded/s over the drain (backlog of ${target - o0.committed} + ${r1.committed - target} committed meanwhile)`,
+  )
   const missing = ids.length ? committed - superior.unique : 0
-  console.log(`  result   committed ${committed}, distinct at the superior ${superior.unique} (missing ${missing}), duplicates ${superior.duplicates()}, refused by the queue ${refused}; load average ${load()}`)
+  console.log(
+    `  result   committed ${committed}, distinct at the superior ${superior.unique} (missing ${missing}), duplicates ${superior.duplicates()}, refused by the queue ${refused}; load average ${load()}`,
+  )
   await app.close()
   await superior.stop()
   if (config.databaseUrl) await store.sql.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined)

@@ -129,7 +129,7 @@ function buildCapture(frames: number, terminals: number): CaptureFrame[] {
     let n = 0
     while (n < per) {
       const at = v.nextWakeAt
-      for (const u of v.wake(at)) if (u.kind === 'position' && n < per) (add(at, { msgId: 0x0200, body: u.location }), n++)
+      for (const u of v.wake(at)) if (u.kind === 'position' && n < per) add(at, { msgId: 0x0200, body: u.location }), n++
     }
   }
   return out.sort((a, b) => (a.t as number) - (b.t as number))
@@ -205,9 +205,13 @@ async function benchSimulate(): Promise<void> {
   const per1000 = (ms(cpu) / seconds) * (1000 / terminals)
   console.log(`simulate: ${terminals} terminals, one position per ${intervalS} s each, against a bare ack server`)
   console.log(`  ramp-up (connect, register, authenticate): ${Math.round(rampMs)} ms, CPU ${Math.round(ms(cpuRamp))} ms`)
-  console.log(`  steady ${seconds} s: ${steadyFrames} frames (${Math.round(steadyFrames / seconds)}/s); whole run acked ${r.acksByResult['0'] ?? 0} of ${r.framesExpectingAnswer}, unanswered ${r.framesWithoutAnswer}, connection errors ${r.connectionErrors}, p50 ${r.ackLatencyMs.p50} ms, p99 ${r.ackLatencyMs.p99} ms`)
+  console.log(
+    `  steady ${seconds} s: ${steadyFrames} frames (${Math.round(steadyFrames / seconds)}/s); whole run acked ${r.acksByResult['0'] ?? 0} of ${r.framesExpectingAnswer}, unanswered ${r.framesWithoutAnswer}, connection errors ${r.connectionErrors}, p50 ${r.ackLatencyMs.p50} ms, p99 ${r.ackLatencyMs.p99} ms`,
+  )
   console.log(`  simulator CPU, steady: ${Math.round(ms(cpu))} ms = ${per1000.toFixed(1)} ms per second per 1,000 terminals (${(per1000 / 10).toFixed(2)} % of a core)`)
-  console.log(`  baseline, model + encoding alone (same terminals, same span, ${encoded} positions): ${Math.round(ms(cpuModel))} ms; the network side costs ×${(ms(cpu) / Math.max(1, ms(cpuModel))).toFixed(1)}`)
+  console.log(
+    `  baseline, model + encoding alone (same terminals, same span, ${encoded} positions): ${Math.round(ms(cpuModel))} ms; the network side costs ×${(ms(cpu) / Math.max(1, ms(cpuModel))).toFixed(1)}`,
+  )
   console.log(`  RSS ${Math.round(process.memoryUsage().rss / 1048576)} MB`)
 }
 

@@ -353,7 +353,9 @@ function waitFor(c: ChildProcess, type: string): Promise<void> {
 }
 
 function hardFdLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!
+  const line = readFileSync('/proc/self/limits', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'))!
   const v = line.trim().split(/\s+/)[4]
   return v === 'unlimited' ? Infinity : Number(v)
 }
@@ -387,7 +389,9 @@ function procStat(pids: number[]): { cpuS: number; rss: number } {
 }
 
 function listenCounters(): { overflows: number; drops: number } {
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'))
+  const lines = readFileSync('/proc/net/netstat', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('TcpExt:'))
   const names = lines[0]!.split(/\s+/)
   const values = lines[1]!.split(/\s+/)
   const get = (n: string) => Number(values[names.indexOf(n)] ?? NaN)
@@ -438,7 +442,10 @@ async function startGateway(schema: string, workers: number, port: number, httpP
   return {
     proc,
     pids: () => gatewayPids(proc.pid!),
-    metrics: () => fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(30_000) }).then((r) => r.text()).catch(() => ''),
+    metrics: () =>
+      fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(30_000) })
+        .then((r) => r.text())
+        .catch(() => ''),
   }
 }
 
@@ -459,7 +466,9 @@ async function main(): Promise<void> {
     console.error(`bench/storm: ${n} terminals need ${workerFds} fds per worker and ${clientFds} per generator; the hard limit is ${hard}: raise --workers / --clients`)
     process.exit(2)
   }
-  console.log(`bench/storm: ${n} terminals, jt808 serve --workers ${workers}, ${k} generators on ${args.sources} source addresses, immediate share ${args['immediate-share']}, heartbeat ${args.heartbeat} s, report every ${args['report-ms']} ms`)
+  console.log(
+    `bench/storm: ${n} terminals, jt808 serve --workers ${workers}, ${k} generators on ${args.sources} source addresses, immediate share ${args['immediate-share']}, heartbeat ${args.heartbeat} s, report every ${args['report-ms']} ms`,
+  )
   console.log(`  gateway log (warnings and errors) in ${GATEWAY_LOG}`)
   console.log(`  ${new Date().toISOString()}, load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}, fd hard limit ${hard}`)
 
@@ -479,7 +488,18 @@ async function main(): Promise<void> {
     ids.forEach((id, j) => (vehicleOf[from + j] = id))
     await Promise.all(
       ids.map((vehicleId, j) =>
-        store.saveTerminal({ phone: phoneOf(prefix, from + j), terminalId: null, vehicleId, authCodeHash: hash, protocolVersion: 2013, manufacturer: null, model: null, imei: null, firmware: null, registeredAt: Date.now() }),
+        store.saveTerminal({
+          phone: phoneOf(prefix, from + j),
+          terminalId: null,
+          vehicleId,
+          authCodeHash: hash,
+          protocolVersion: 2013,
+          manufacturer: null,
+          model: null,
+          imei: null,
+          firmware: null,
+          registeredAt: Date.now(),
+        }),
       ),
     )
   }
@@ -499,12 +519,41 @@ async function main(): Promise<void> {
       const first = i * per
       const count = Math.min(per, n - first)
       if (count <= 0) break
-      const c = child(clientFds, ['--first', String(first), '--count', String(count), '--port', String(port), '--sources', args.sources!, '--prefix', prefix, '--base', String(base), '--immediate-share', args['immediate-share']!, '--heartbeat', args.heartbeat!, '--report-ms', args['report-ms']!])
+      const c = child(clientFds, [
+        '--first',
+        String(first),
+        '--count',
+        String(count),
+        '--port',
+        String(port),
+        '--sources',
+        args.sources!,
+        '--prefix',
+        prefix,
+        '--base',
+        String(base),
+        '--immediate-share',
+        args['immediate-share']!,
+        '--heartbeat',
+        args.heartbeat!,
+        '--report-ms',
+        args['report-ms']!,
+      ])
       c.setMaxListeners(0)
       clients.push(c)
       await waitFor(c, 'ready')
     }
-    type Counts = { online: number; immediate: number; immediateOnline: number; pending: number; acked: number; generated: number; connectErrors: number; refusedClosed: number; unansweredAuth: number }
+    type Counts = {
+      online: number
+      immediate: number
+      immediateOnline: number
+      pending: number
+      acked: number
+      generated: number
+      connectErrors: number
+      refusedClosed: number
+      unansweredAuth: number
+    }
     const total = async (): Promise<Counts> => {
       const all = await Promise.all(clients.map((c) => request<Counts>(c, { type: 'counts' }, 'counts')))
       const sum = { online: 0, immediate: 0, immediateOnline: 0, pending: 0, acked: 0, generated: 0, connectErrors: 0, refusedClosed: 0, unansweredAuth: 0 }
@@ -540,10 +589,16 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, holdS * 1000))
     const idle = procStat(gw.pids())
     const kb = (b: number) => (b / 1024).toFixed(2)
-    console.log(`held             ${held.online} / ${n} authenticated in ${connectS.toFixed(1)} s; gateway CPU ${(((c1.cpuS - c0.cpuS) * 1000) / Math.max(1, held.online)).toFixed(2)} ms per authentication (first connection; 3 s pause at half-way not counted in the time, its idle CPU is)`)
+    console.log(
+      `held             ${held.online} / ${n} authenticated in ${connectS.toFixed(1)} s; gateway CPU ${(((c1.cpuS - c0.cpuS) * 1000) / Math.max(1, held.online)).toFixed(2)} ms per authentication (first connection; 3 s pause at half-way not counted in the time, its idle CPU is)`,
+    )
     const perConn = (loaded.rss - half.rss) / Math.max(1, held.online - halfHeld.online)
-    console.log(`  RSS            ${(empty.rss / 1048576).toFixed(1)} MiB empty, ${(half.rss / 1048576).toFixed(1)} MiB with ${halfHeld.online}, ${(loaded.rss / 1048576).toFixed(1)} MiB with ${held.online} (${gw.pids().length} processes): ${kb(perConn)} KB per connection (slope between the halves; ${kb((loaded.rss - empty.rss) / Math.max(1, held.online))} KB against the empty processes)`)
-    console.log(`  idle CPU       ${(((idle.cpuS - loaded.cpuS) / holdS) * 100).toFixed(1)} % of one core over ${holdS} s of heartbeats: ${((((idle.cpuS - loaded.cpuS) / holdS) * 100 * 1000) / Math.max(1, held.online)).toFixed(2)} % per 1,000 idle terminals`)
+    console.log(
+      `  RSS            ${(empty.rss / 1048576).toFixed(1)} MiB empty, ${(half.rss / 1048576).toFixed(1)} MiB with ${halfHeld.online}, ${(loaded.rss / 1048576).toFixed(1)} MiB with ${held.online} (${gw.pids().length} processes): ${kb(perConn)} KB per connection (slope between the halves; ${kb((loaded.rss - empty.rss) / Math.max(1, held.online))} KB against the empty processes)`,
+    )
+    console.log(
+      `  idle CPU       ${(((idle.cpuS - loaded.cpuS) / holdS) * 100).toFixed(1)} % of one core over ${holdS} s of heartbeats: ${((((idle.cpuS - loaded.cpuS) / holdS) * 100 * 1000) / Math.max(1, held.online)).toFixed(2)} % per 1,000 idle terminals`,
+    )
 
     // 2. reporting
     for (const c of clients) c.send({ type: 'report', on: true })
@@ -583,11 +638,21 @@ async function main(): Promise<void> {
     const metrics = await gw.metrics()
     const overload = Number(/jt808_connections_closed_total\{reason="auth_overload"\} (\d+)/.exec(metrics)?.[1] ?? 0)
     const skipped = Number(/^jt808_admission_skipped_total (\d+)/m.exec(metrics)?.[1] ?? 0)
-    console.log(`storm            SIGKILL of ${pids.length} gateway processes with ${acked0} positions acknowledged; restarted ${((restartedAt - killedAt) / 1000).toFixed(1)} s later (--down ${args.down} s + start)`)
-    console.log(`  re-authenticated  ${back.online} / ${n}: 99 % in ${(t99 / 1000).toFixed(1)} s, ${back.online === n ? `100 % in ${(t100 / 1000).toFixed(1)} s` : `NOT all within ${args['storm-timeout']} s`} after the restart (${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill); the ${back.immediate} retrying every 100 ms all in ${(tImmediate / 1000).toFixed(1)} s (the rest wait out their backoff, up to 32 s)`)
-    console.log(`  gateway CPU       ${(((r1.cpuS - r0.cpuS) * 1000) / n).toFixed(2)} ms per terminal from the restart to 100 % (${(((cpu99 - r0.cpuS) * 1000) / n).toFixed(2)} to 99 %; includes the blind-area uploads)`)
-    console.log(`  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; handshakes skipped (terminal gone while in line) ${skipped}; ${metrics ? '' : '(no /metrics answer) '} generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`)
-    console.log(`  ack latency       0x0200 of terminals already back during the storm: ${lat.length} acks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${(lat[lat.length - 1] ?? NaN).toFixed(1)} ms`)
+    console.log(
+      `storm            SIGKILL of ${pids.length} gateway processes with ${acked0} positions acknowledged; restarted ${((restartedAt - killedAt) / 1000).toFixed(1)} s later (--down ${args.down} s + start)`,
+    )
+    console.log(
+      `  re-authenticated  ${back.online} / ${n}: 99 % in ${(t99 / 1000).toFixed(1)} s, ${back.online === n ? `100 % in ${(t100 / 1000).toFixed(1)} s` : `NOT all within ${args['storm-timeout']} s`} after the restart (${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill); the ${back.immediate} retrying every 100 ms all in ${(tImmediate / 1000).toFixed(1)} s (the rest wait out their backoff, up to 32 s)`,
+    )
+    console.log(
+      `  gateway CPU       ${(((r1.cpuS - r0.cpuS) * 1000) / n).toFixed(2)} ms per terminal from the restart to 100 % (${(((cpu99 - r0.cpuS) * 1000) / n).toFixed(2)} to 99 %; includes the blind-area uploads)`,
+    )
+    console.log(
+      `  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; handshakes skipped (terminal gone while in line) ${skipped}; ${metrics ? '' : '(no /metrics answer) '} generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`,
+    )
+    console.log(
+      `  ack latency       0x0200 of terminals already back during the storm: ${lat.length} acks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${(lat[lat.length - 1] ?? NaN).toFixed(1)} ms`,
+    )
 
     // 4. settle: everything acknowledged, then compared with the rows stored
     for (const c of clients) c.send({ type: 'report', on: false })
@@ -602,7 +667,9 @@ async function main(): Promise<void> {
       storedTotal += s
       lostPositions += Math.max(0, ackedN - s)
     }
-    console.log(`positions        ${settled.generated} taken, ${settled.acked} acknowledged (${settled.pending} still pending), ${storedTotal} stored: lost ${lostPositions} ${lostPositions === 0 ? '(target 0: met)' : '(target 0: NOT met)'}`)
+    console.log(
+      `positions        ${settled.generated} taken, ${settled.acked} acknowledged (${settled.pending} still pending), ${storedTotal} stored: lost ${lostPositions} ${lostPositions === 0 ? '(target 0: met)' : '(target 0: NOT met)'}`,
+    )
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met')
     console.log(`targets          all back within 60 s: ${met(back.online === n && t100 <= 60_000)}; p99 ≤ 1 s: ${met(pct(lat, 99) <= 1000)}; ≤ 10 KB per connection: ${met(perConn <= 10240)}`)
   } finally {

@@ -43,15 +43,33 @@ function phone6(b: Uint8Array, o: number): string {
 }
 
 function hex6(b: Uint8Array, o: number): string {
-  const a = b[o], c = b[o + 1], d = b[o + 2], e = b[o + 3], f = b[o + 4], g = b[o + 5]
+  const a = b[o],
+    c = b[o + 1],
+    d = b[o + 2],
+    e = b[o + 3],
+    f = b[o + 4],
+    g = b[o + 5]
   return String.fromCharCode(
-    NIBBLE[a >> 4], NIBBLE[a & 15], NIBBLE[c >> 4], NIBBLE[c & 15], NIBBLE[d >> 4], NIBBLE[d & 15],
-    NIBBLE[e >> 4], NIBBLE[e & 15], NIBBLE[f >> 4], NIBBLE[f & 15], NIBBLE[g >> 4], NIBBLE[g & 15],
+    NIBBLE[a >> 4],
+    NIBBLE[a & 15],
+    NIBBLE[c >> 4],
+    NIBBLE[c & 15],
+    NIBBLE[d >> 4],
+    NIBBLE[d & 15],
+    NIBBLE[e >> 4],
+    NIBBLE[e & 15],
+    NIBBLE[f >> 4],
+    NIBBLE[f & 15],
+    NIBBLE[g >> 4],
+    NIBBLE[g & 15],
   )
 }
 
 function hex4(b: Uint8Array, o: number): string {
-  const a = b[o], c = b[o + 1], d = b[o + 2], e = b[o + 3]
+  const a = b[o],
+    c = b[o + 1],
+    d = b[o + 2],
+    e = b[o + 3]
   return String.fromCharCode(NIBBLE[a >> 4], NIBBLE[a & 15], NIBBLE[c >> 4], NIBBLE[c & 15], NIBBLE[d >> 4], NIBBLE[d & 15], NIBBLE[e >> 4], NIBBLE[e & 15])
 }
 

@@ -169,9 +169,7 @@ function unescapeFrom(src: Buffer, i: number, x: number, lenient: boolean, scrat
         b = FLAG
         i++
       } else if (!lenient) {
-        return next === undefined
-          ? { code: 'BAD_ESCAPE', message: `0x7d at the end of the frame (offset ${i})` }
-          : { code: 'BAD_ESCAPE', message: `0x7d followed by 0x${hex2(next)} at offset ${i}` }
+        return next === undefined ? { code: 'BAD_ESCAPE', message: `0x7d at the end of the frame (offset ${i})` } : { code: 'BAD_ESCAPE', message: `0x7d followed by 0x${hex2(next)} at offset ${i}` }
       } // lenient: a stray 0x7d is data
     } else if (b === FLAG) return { code: 'BAD_ESCAPE', message: `unescaped 0x7e inside the frame at offset ${i}` }
     out[o++] = b
@@ -259,9 +257,11 @@ export function encodeBody(message: Message | OutgoingMessage): Result<Buffer> {
 }
 
 /** What a caller supplies to encode: header fields with defaults, and a body for the id. */
-export type OutgoingMessage = {
-  [K in KnownMsgId]: Partial<Header> & { msgId: K; phone: string; serial: number; body: BodyMap[K]; trailing?: string }
-}[KnownMsgId] | (Partial<Header> & { msgId: number; phone: string; serial: number; body: RawBody; trailing?: string })
+export type OutgoingMessage =
+  | {
+      [K in KnownMsgId]: Partial<Header> & { msgId: K; phone: string; serial: number; body: BodyMap[K]; trailing?: string }
+    }[KnownMsgId]
+  | (Partial<Header> & { msgId: number; phone: string; serial: number; body: RawBody; trailing?: string })
 
 /** Encodes a message into an escaped frame with delimiters, ready for the socket. */
 export function encodeMessage(message: Message | OutgoingMessage): Result<Buffer> {

@@ -1,11 +1,5 @@
 /** Codec failures are values, never exceptions: every decoder returns a Result. */
-export type CodecErrorCode =
-  | 'BAD_CHECKSUM'
-  | 'BAD_ESCAPE'
-  | 'LENGTH_MISMATCH'
-  | 'TRUNCATED'
-  | 'FRAME_TOO_LONG'
-  | 'BAD_FIELD'
+export type CodecErrorCode = 'BAD_CHECKSUM' | 'BAD_ESCAPE' | 'LENGTH_MISMATCH' | 'TRUNCATED' | 'FRAME_TOO_LONG' | 'BAD_FIELD'
 
 export interface CodecError {
   code: CodecErrorCode

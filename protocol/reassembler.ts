@@ -285,11 +285,7 @@ export const MAX_PACKET_BODY = 1023
  * from header.serial. The caller advances its serial counter by `frames.length`. A body that
  * fits one frame still goes out as one subpacket (total 1) only when `always` is set.
  */
-export function encodeSubpackets(
-  header: Header,
-  body: Buffer,
-  options: { packetSize?: number; always?: boolean } = {},
-): Result<{ frames: Buffer[]; serials: number[] }> {
+export function encodeSubpackets(header: Header, body: Buffer, options: { packetSize?: number; always?: boolean } = {}): Result<{ frames: Buffer[]; serials: number[] }> {
   const size = options.packetSize ?? MAX_PACKET_BODY
   if (!Number.isInteger(size) || size < 1 || size > MAX_PACKET_BODY) return fail('BAD_FIELD', `packet size ${size} not in 1..${MAX_PACKET_BODY}`)
   const total = Math.max(1, Math.ceil(body.length / size))

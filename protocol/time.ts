@@ -56,7 +56,11 @@ export const SECOND_SUFFIX = Array.from({ length: 60 }, (_, i) => String(i).padS
 
 /** The validated minute of the BCD[6] time at o (its first 5 bytes), cached; null when not a real minute. */
 export function minuteOf(buf: Uint8Array, o: number): Minute | null {
-  const y = BCD[buf[o]], m = BCD[buf[o + 1]], d = BCD[buf[o + 2]], h = BCD[buf[o + 3]], n = BCD[buf[o + 4]]
+  const y = BCD[buf[o]],
+    m = BCD[buf[o + 1]],
+    d = BCD[buf[o + 2]],
+    h = BCD[buf[o + 3]],
+    n = BCD[buf[o + 4]]
   if (y < 0 || m < 1 || m > 12 || d < 1 || d > 31 || h < 0 || h > 23 || n < 0 || n > 59) return null
   // Below 2^30: a small integer key, no allocation to look it up.
   const key = (((y * 13 + m) * 32 + d) * 24 + h) * 60 + n
@@ -120,4 +124,4 @@ export function beijingIso(ms: number): string {
 
 const HEX2: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 /** Decimal value of a BCD byte, -1 when a nibble is not a digit. */
-export const BCD: Int8Array = Int8Array.from({ length: 256 }, (_, i) => ((i >> 4) > 9 || (i & 15) > 9 ? -1 : (i >> 4) * 10 + (i & 15)))
+export const BCD: Int8Array = Int8Array.from({ length: 256 }, (_, i) => (i >> 4 > 9 || (i & 15) > 9 ? -1 : (i >> 4) * 10 + (i & 15)))

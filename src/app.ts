@@ -71,9 +71,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     for (const c of cleanups.reverse()) await c().catch((e: unknown) => logger.error({ err: e }, 'shutdown step failed'))
   }
   try {
-    const store =
-      overrides.store ??
-      (await openStore(config, { copyInWorker: true, ...overrides.storeOptions, onDatabaseError: (err) => logger.error({ err }, 'database connection error') }))
+    const store = overrides.store ?? (await openStore(config, { copyInWorker: true, ...overrides.storeOptions, onDatabaseError: (err) => logger.error({ err }, 'database connection error') }))
     if (!overrides.store) cleanups.push(() => store.close())
 
     let upkeep: StoreUpkeep | null = null
@@ -96,7 +94,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const unwatch = state.onHealthChange((h) => {
       if (!h.available) {
         lostAt = h.since
-        logger.warn('live state unreachable: terminals are still served; sessions, last positions and stream entries are buffered (bounded) until it answers; commands cannot reach terminals on other nodes')
+        logger.warn(
+          'live state unreachable: terminals are still served; sessions, last positions and stream entries are buffered (bounded) until it answers; commands cannot reach terminals on other nodes',
+        )
       } else {
         logger.info({ unavailableMs: h.since - lostAt, dropped: h.dropped }, 'live state reachable again: buffered writes replayed')
       }
@@ -125,7 +125,17 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // Active-safety alarms of committed positions → anomalies and 0x9208 (closes after the gateway's last commits).
     const attachments = await createAttachments({ config, store, state, registry, logger, commander: gateway, now: overrides.now, retention: overrides.upkeep !== false })
     cleanups.push(() => attachments.close())
-    const platforms = new Platforms({ config, store, state, ingest, logger, registry, now: overrides.now, commander: gateway, ...(overrides.platformCluster ? { cluster: overrides.platformCluster } : {}) })
+    const platforms = new Platforms({
+      config,
+      store,
+      state,
+      ingest,
+      logger,
+      registry,
+      now: overrides.now,
+      commander: gateway,
+      ...(overrides.platformCluster ? { cluster: overrides.platformCluster } : {}),
+    })
     // Every consumer of a committed batch, in order: src/pipeline.ts.
     ingest.deliverTo(
       committedConsumers({

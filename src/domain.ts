@@ -27,7 +27,10 @@ export interface Vehicle {
   retiredAt?: number | null
 }
 
-export type NewVehicle = Omit<Vehicle, 'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope' | 'retiredAt'> &
+export type NewVehicle = Omit<
+  Vehicle,
+  'id' | 'terminalPhone' | 'terminalId' | 'enterpriseLicenseNo' | 'enterpriseName' | 'transportCertNo' | 'transportCertValidUntil' | 'businessScope' | 'retiredAt'
+> &
   Partial<Omit<Vehicle, 'id' | 'plate' | 'plateColor' | 'retiredAt'>>
 
 /** A terminal as the registry knows it (0x0100 registration binds it to a vehicle). */

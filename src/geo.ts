@@ -50,7 +50,10 @@ export type Box = [number, number, number, number]
  * vertex falls outside it.
  */
 export function boxAround(points: Iterable<ReadonlyArray<number>>, bufferKm: number): Box {
-  let minLon = Infinity, minLat = Infinity, maxLon = -Infinity, maxLat = -Infinity
+  let minLon = Infinity,
+    minLat = Infinity,
+    maxLon = -Infinity,
+    maxLat = -Infinity
   for (const [lon, lat] of points) {
     if (lon < minLon) minLon = lon
     if (lon > maxLon) maxLon = lon
@@ -94,14 +97,18 @@ export class Polyline {
     const c = this.coords
     const kx = Math.cos(lat * RAD) * RAD * R_KM
     const ky = RAD * R_KM
-    const ax = (c[2 * i] - lon) * kx, ay = (c[2 * i + 1] - lat) * ky
-    const bx = (c[2 * i + 2] - lon) * kx, by = (c[2 * i + 3] - lat) * ky
-    const dx = bx - ax, dy = by - ay
+    const ax = (c[2 * i] - lon) * kx,
+      ay = (c[2 * i + 1] - lat) * ky
+    const bx = (c[2 * i + 2] - lon) * kx,
+      by = (c[2 * i + 3] - lat) * ky
+    const dx = bx - ax,
+      dy = by - ay
     const len2 = dx * dx + dy * dy
     let t = len2 > 0 ? -(ax * dx + ay * dy) / len2 : 0
     if (t < 0) t = 0
     else if (t > 1) t = 1
-    const px = ax + t * dx, py = ay + t * dy
+    const px = ax + t * dx,
+      py = ay + t * dy
     return Math.sqrt(px * px + py * py)
   }
 
@@ -112,17 +119,25 @@ export class Polyline {
    */
   distanceKm(lat: number, lon: number, hint = 0, withinKm = 0): { km: number; segment: number } {
     const n = this.segments
-    let best = Infinity, bestI = 0
-    const from = Math.max(0, Math.min(n - 1, hint) - 3), to = Math.min(n - 1, Math.max(0, hint) + 3)
+    let best = Infinity,
+      bestI = 0
+    const from = Math.max(0, Math.min(n - 1, hint) - 3),
+      to = Math.min(n - 1, Math.max(0, hint) + 3)
     for (let i = from; i <= to; i++) {
       const d = this.segmentDistanceKm(i, lat, lon)
-      if (d < best) { best = d; bestI = i }
+      if (d < best) {
+        best = d
+        bestI = i
+      }
     }
     if (best <= withinKm) return { km: best, segment: bestI }
     for (let i = 0; i < n; i++) {
       if (i >= from && i <= to) continue
       const d = this.segmentDistanceKm(i, lat, lon)
-      if (d < best) { best = d; bestI = i }
+      if (d < best) {
+        best = d
+        bestI = i
+      }
       if (best <= withinKm) break
     }
     return { km: best, segment: bestI }
@@ -130,9 +145,7 @@ export class Polyline {
 }
 
 /** A GeoJSON geometry a geofence may have: an area, or a road buffered on both sides. */
-export type FenceGeometry =
-  | { type: 'Polygon'; coordinates: ReadonlyArray<Ring> }
-  | { type: 'LineString'; coordinates: Ring }
+export type FenceGeometry = { type: 'Polygon'; coordinates: ReadonlyArray<Ring> } | { type: 'LineString'; coordinates: Ring }
 
 /** A geofence prepared for "is this point inside": its box (buffer included) and the test itself. */
 export interface Area {

@@ -34,13 +34,7 @@ export interface PipelineParts {
 
 /** The ordered consumers of committed batches. */
 export function committedConsumers(parts: PipelineParts): CommittedConsumer[] {
-  return [
-    liveState(parts.state),
-    alarmTransitions(parts.alarmTransitions),
-    ...(parts.activeSafety ? [parts.activeSafety] : []),
-    parts.matcher.committedConsumer(),
-    ...(parts.forwarders ?? []),
-  ]
+  return [liveState(parts.state), alarmTransitions(parts.alarmTransitions), ...(parts.activeSafety ? [parts.activeSafety] : []), parts.matcher.committedConsumer(), ...(parts.forwarders ?? [])]
 }
 
 /** Each vehicle's newest committed position (live views; alarm continuity across reconnects). */

@@ -31,11 +31,25 @@ export function table<T>(headers: string[], rows: T[], cells: (row: T) => Child[
   return h(
     'table',
     { class: 'grid' },
-    h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        headers.map((x) => h('th', {}, x)),
+      ),
+    ),
     h(
       'tbody',
       {},
-      rows.map((r) => h('tr', onRow ? { class: 'link', onclick: () => onRow(r) } : {}, cells(r).map((c) => h('td', {}, c)))),
+      rows.map((r) =>
+        h(
+          'tr',
+          onRow ? { class: 'link', onclick: () => onRow(r) } : {},
+          cells(r).map((c) => h('td', {}, c)),
+        ),
+      ),
     ),
   )
 }

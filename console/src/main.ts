@@ -32,7 +32,7 @@ const VIEWS: Record<string, { view: View; label: string; supervisorOnly?: boolea
 
 const app = document.getElementById('app')!
 let session: Session | null = null
-let leave: (() => void) | void = undefined
+let leave: (() => void) | void
 
 /** Hooks for the browser tests and the bench (read-only views of what is on screen). */
 declare global {
@@ -71,7 +71,12 @@ function renderSignIn(error?: string): void {
     h('label', { for: 'token' }, t('tokenLabel')),
     input,
     error ? h('p', { class: 'error', role: 'alert' }, error) : null,
-    h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, t('signIn')), langButton(() => renderSignIn(error))),
+    h(
+      'div',
+      { class: 'row' },
+      h('button', { type: 'submit', class: 'primary' }, t('signIn')),
+      langButton(() => renderSignIn(error)),
+    ),
   )
   clear(app, form)
   input.focus()
@@ -134,10 +139,14 @@ function header(s: Session, current: string): HTMLElement {
       .filter(([, v]) => !v.hidden && !(v.supervisorOnly && s.me.role !== 'supervisor'))
       .map(([name, v]) => h('a', { href: `#/${name}`, class: name === current ? 'active' : null, 'data-nav': name }, t(v.label), name === 'anomalies' ? badge : null)),
   )
-  const soundBox = h('input', { type: 'checkbox', checked: sound.on, onchange: (e: Event) => {
-    sound.on = (e.target as HTMLInputElement).checked
-    localStorage.setItem('jt808.console.sound', sound.on ? 'on' : 'off')
-  } })
+  const soundBox = h('input', {
+    type: 'checkbox',
+    checked: sound.on,
+    onchange: (e: Event) => {
+      sound.on = (e.target as HTMLInputElement).checked
+      localStorage.setItem('jt808.console.sound', sound.on ? 'on' : 'off')
+    },
+  })
   const el = h(
     'header',
     {},

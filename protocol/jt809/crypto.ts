@@ -46,7 +46,9 @@ const STREAMS = new Map<string, Uint8Array>()
 let last: { encryptKey: number; m1: number; ia1: number; ic1: number; stream: Uint8Array } | null = null
 
 function streamFor(encryptKey: number, keys: EncryptionKeys, n: number): Uint8Array {
-  const m1 = keys.m1 >>> 0, ia1 = keys.ia1 >>> 0, ic1 = keys.ic1 >>> 0
+  const m1 = keys.m1 >>> 0,
+    ia1 = keys.ia1 >>> 0,
+    ic1 = keys.ic1 >>> 0
   if (last !== null && last.encryptKey === encryptKey && last.m1 === m1 && last.ia1 === ia1 && last.ic1 === ic1 && last.stream.length >= n) return last.stream
   const id = `${encryptKey}/${m1}/${ia1}/${ic1}`
   let stream = STREAMS.get(id)

@@ -26,9 +26,7 @@ export interface EnvelopeBase extends HasAsSent {
 }
 
 /** A discriminated union on dataType over a sub-table's bodies, plus raw data for any other type. */
-export type Envelope<M> =
-  | { [D in keyof M & number]: EnvelopeBase & { dataType: D; data: M[D] } }[keyof M & number]
-  | (EnvelopeBase & { dataType: number; data: RawBody })
+export type Envelope<M> = { [D in keyof M & number]: EnvelopeBase & { dataType: D; data: M[D] } }[keyof M & number] | (EnvelopeBase & { dataType: number; data: RawBody })
 
 /** Narrows an envelope body to one sub-business type whose data was decoded (not kept raw). */
 export function isData<B extends EnvelopeBase & { dataType: number; data: unknown }, D extends number>(body: B, dataType: D): body is Extract<B, { dataType: D }> {

@@ -59,7 +59,7 @@ export function escapeAndWrap809(src: Uint8Array, escape = true): Buffer {
   const n = src.length
   let extra = 0
   // 0x5a, 0x5b, 0x5d, 0x5e are 0x5a + {0, 1, 3, 4}: one range test per byte.
-  if (escape) for (let i = 0; i < n; i++) if (src[i] - 0x5a >>> 0 <= 4 && src[i] !== 0x5c) extra++
+  if (escape) for (let i = 0; i < n; i++) if ((src[i] - 0x5a) >>> 0 <= 4 && src[i] !== 0x5c) extra++
   const out = Buffer.allocUnsafe(n + extra + 2)
   out[0] = 0x5b
   if (extra === 0) {
@@ -70,7 +70,7 @@ export function escapeAndWrap809(src: Uint8Array, escape = true): Buffer {
   let o = 1
   for (let i = 0; i < n; i++) {
     const b = src[i]
-    if (b - 0x5a >>> 0 <= 4 && b !== 0x5c) {
+    if ((b - 0x5a) >>> 0 <= 4 && b !== 0x5c) {
       out[o++] = b <= 0x5b ? 0x5a : 0x5e
       out[o++] = b === 0x5b || b === 0x5d ? 0x01 : 0x02
     } else out[o++] = b

@@ -54,7 +54,13 @@ export function messageFromJson809(v: unknown): Result<OutgoingMessage809> {
   const edition = o.edition ?? 2011
   if (edition !== 2011 && edition !== 2019) return fail('BAD_FIELD', `edition ${JSON.stringify(o.edition)} is not 2011 or 2019`)
   const h: Partial<Header809> & { msgId: number } = { msgId, edition }
-  for (const [key, max] of [['sn', 0xffffffff], ['gnssCentreId', 0xffffffff], ['encryptFlag', 0xff], ['encryptKey', 0xffffffff], ['time', Number.MAX_SAFE_INTEGER]] as const) {
+  for (const [key, max] of [
+    ['sn', 0xffffffff],
+    ['gnssCentreId', 0xffffffff],
+    ['encryptFlag', 0xff],
+    ['encryptKey', 0xffffffff],
+    ['time', Number.MAX_SAFE_INTEGER],
+  ] as const) {
     const x = o[key]
     if (x === undefined) continue
     if (!isInt(x, max)) return fail('BAD_FIELD', `${key} must be an integer 0..${max}`)

@@ -5,16 +5,7 @@
  * envelope (messages/<id>-*.ts).
  */
 import type { BodyCodec809 } from './body.js'
-import {
-  emptyBody809,
-  errorCode,
-  loginReply,
-  loginRequest,
-  logoutRequest,
-  reasonCode,
-  resultCode,
-  verifyCode,
-} from './messages/link.js'
+import { emptyBody809, errorCode, loginReply, loginRequest, logoutRequest, reasonCode, resultCode, verifyCode } from './messages/link.js'
 import { upExchange } from './messages/1200-exchange.js'
 import { downExchange } from './messages/9200-exchange.js'
 import { downPlatform, upPlatform } from './messages/1300-platform.js'
@@ -73,5 +64,5 @@ export const CODECS_809 = Object.fromEntries(ENTRIES.map(([id, e]) => [id, e.cod
 export const MSG_NAMES_809 = Object.fromEntries(ENTRIES.map(([id, e]) => [id, e.name])) as { [K in KnownMsgId809]: string }
 
 export function isKnownMsgId809(id: number): id is KnownMsgId809 {
-  return Object.prototype.hasOwnProperty.call(MESSAGES_809, id)
+  return Object.hasOwn(MESSAGES_809, id)
 }

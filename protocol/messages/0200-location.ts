@@ -302,7 +302,9 @@ export function writeLocation(w: BodyWriter, loc: Location): void {
   const latRaw = loc.latitudeRaw ?? Math.round(Math.abs(loc.latitude) * 1e6)
   const lonRaw = loc.longitudeRaw ?? Math.round(Math.abs(loc.longitude) * 1e6)
   w.u32(loc.alarm).u32(loc.status).u32(latRaw).u32(lonRaw)
-  w.u16(loc.altitude & 0xffff).u16(Math.round(loc.speed * 10)).u16(loc.direction)
+  w.u16(loc.altitude & 0xffff)
+    .u16(Math.round(loc.speed * 10))
+    .u16(loc.direction)
   w.bcd(bcdTimeDigits(loc.time), 6)
   // Decoding makes the first occurrence of an id typed when it can be, and every later one unknown;
   // replaying itemOrder under the same rule reproduces the wire order exactly.
@@ -333,10 +335,25 @@ export function writeLocation(w: BodyWriter, loc: Location): void {
 }
 
 const EXTRA_IDS: Array<[number, keyof LocationExtras]> = [
-  [0x01, 'mileage'], [0x02, 'fuel'], [0x03, 'recorderSpeed'], [0x04, 'alarmEventId'], [0x05, 'tyrePressure'],
-  [0x06, 'compartmentTemperature'], [0x11, 'overspeed'], [0x12, 'areaAlarm'], [0x13, 'routeTime'],
-  [0x25, 'extendedSignals'], [0x2a, 'ioStatus'], [0x2b, 'analog'], [0x30, 'signalStrength'], [0x31, 'satellites'],
-  [0x64, 'adas'], [0x65, 'dsm'], [0x66, 'tpms'], [0x67, 'bsd'], [0xe0, 'customLength'],
+  [0x01, 'mileage'],
+  [0x02, 'fuel'],
+  [0x03, 'recorderSpeed'],
+  [0x04, 'alarmEventId'],
+  [0x05, 'tyrePressure'],
+  [0x06, 'compartmentTemperature'],
+  [0x11, 'overspeed'],
+  [0x12, 'areaAlarm'],
+  [0x13, 'routeTime'],
+  [0x25, 'extendedSignals'],
+  [0x2a, 'ioStatus'],
+  [0x2b, 'analog'],
+  [0x30, 'signalStrength'],
+  [0x31, 'satellites'],
+  [0x64, 'adas'],
+  [0x65, 'dsm'],
+  [0x66, 'tpms'],
+  [0x67, 'bsd'],
+  [0xe0, 'customLength'],
 ]
 const KEY_OF = new Map(EXTRA_IDS)
 
@@ -353,12 +370,24 @@ function writeRawItem(w: BodyWriter, id: number, value: Buffer): void {
 function writeItem(w: BodyWriter, id: number, x: LocationExtras): void {
   w.u8(id)
   switch (id) {
-    case 0x01: w.u8(4).u32(Math.round((x.mileage as number) * 10)); return
-    case 0x02: w.u8(2).u16(Math.round((x.fuel as number) * 10)); return
-    case 0x03: w.u8(2).u16(Math.round((x.recorderSpeed as number) * 10)); return
-    case 0x04: w.u8(2).u16(x.alarmEventId as number); return
-    case 0x05: w.u8(30).bytes(Uint8Array.from(x.tyrePressure as number[])); return
-    case 0x06: w.u8(2).u16((x.compartmentTemperature as number) & 0xffff); return
+    case 0x01:
+      w.u8(4).u32(Math.round((x.mileage as number) * 10))
+      return
+    case 0x02:
+      w.u8(2).u16(Math.round((x.fuel as number) * 10))
+      return
+    case 0x03:
+      w.u8(2).u16(Math.round((x.recorderSpeed as number) * 10))
+      return
+    case 0x04:
+      w.u8(2).u16(x.alarmEventId as number)
+      return
+    case 0x05:
+      w.u8(30).bytes(Uint8Array.from(x.tyrePressure as number[]))
+      return
+    case 0x06:
+      w.u8(2).u16((x.compartmentTemperature as number) & 0xffff)
+      return
     case 0x11: {
       const o = x.overspeed as { locationType: number; areaId?: number }
       if (o.areaId === undefined) w.u8(1).u8(o.locationType)
@@ -375,13 +404,28 @@ function writeItem(w: BodyWriter, id: number, x: LocationExtras): void {
       w.u8(7).u32(t.routeId).u16(t.seconds).u8(t.result)
       return
     }
-    case 0x25: w.u8(4).u32(x.extendedSignals as number); return
-    case 0x2a: w.u8(2).u16(x.ioStatus as number); return
-    case 0x2b: w.u8(4).u32(x.analog as number); return
-    case 0x30: w.u8(1).u8(x.signalStrength as number); return
-    case 0x31: w.u8(1).u8(x.satellites as number); return
-    case 0xe0: w.u8(1).u8(x.customLength as number); return
-    case 0x64: case 0x65: case 0x66: case 0x67: {
+    case 0x25:
+      w.u8(4).u32(x.extendedSignals as number)
+      return
+    case 0x2a:
+      w.u8(2).u16(x.ioStatus as number)
+      return
+    case 0x2b:
+      w.u8(4).u32(x.analog as number)
+      return
+    case 0x30:
+      w.u8(1).u8(x.signalStrength as number)
+      return
+    case 0x31:
+      w.u8(1).u8(x.satellites as number)
+      return
+    case 0xe0:
+      w.u8(1).u8(x.customLength as number)
+      return
+    case 0x64:
+    case 0x65:
+    case 0x66:
+    case 0x67: {
       const v = encodeActiveSafety(id, x[ACTIVE_SAFETY_KEYS[id - 0x64]] as ActiveSafetyItem)
       w.u8(v.length).bytes(v)
       return

@@ -29,4 +29,3 @@ function utcDigits(text: string): string {
   const iso = new Date(ms).toISOString()
   return iso.slice(2, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16) + iso.slice(17, 19)
 }
-

@@ -202,4 +202,3 @@ export function paramValue(params: TerminalParam[], id: number): number | string
   const p = params.find((x) => x.id === id)
   return p?.value ?? p?.text
 }
-

@@ -36,7 +36,10 @@ export const attachmentUploadInstruction: BodyCodec<AttachmentUploadInstruction>
     const rest = r.remaining - NUMBER_LENGTH - RESERVED_LENGTH
     const variant = ATTACHMENT_VARIANTS.find((v) => ALARM_ID_LAYOUT[v].length === rest)
     if (variant === undefined) {
-      throw new CodecFault('BAD_FIELD', `${r.remaining} bytes after the ports fit no alarm id layout (${ATTACHMENT_VARIANTS.map((v) => ALARM_ID_LAYOUT[v].length + NUMBER_LENGTH + RESERVED_LENGTH).join(' or ')})`)
+      throw new CodecFault(
+        'BAD_FIELD',
+        `${r.remaining} bytes after the ports fit no alarm id layout (${ATTACHMENT_VARIANTS.map((v) => ALARM_ID_LAYOUT[v].length + NUMBER_LENGTH + RESERVED_LENGTH).join(' or ')})`,
+      )
     }
     body.variant = variant
     body.alarmFlag = readAlarmId(r, variant)

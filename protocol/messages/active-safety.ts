@@ -199,7 +199,10 @@ export function encodeActiveSafety(id: number, item: ActiveSafetyItem): Buffer {
     }
     case 0x65: {
       const d = item as DsmAlarm
-      w.u8(d.alarmType).u8(d.alarmLevel).u8(d.fatigueLevel).bytes(Buffer.from(d.reserved ?? '00000000', 'hex'))
+      w.u8(d.alarmType)
+        .u8(d.alarmLevel)
+        .u8(d.fatigueLevel)
+        .bytes(Buffer.from(d.reserved ?? '00000000', 'hex'))
       writeTail(w, d)
       break
     }

@@ -109,5 +109,5 @@ export type BodyMap = { [K in keyof typeof CODECS]: BodyOf<(typeof CODECS)[K]> }
 export type KnownMsgId = keyof BodyMap
 
 export function isKnownMsgId(id: number): id is KnownMsgId {
-  return Object.prototype.hasOwnProperty.call(CODECS, id)
+  return Object.hasOwn(CODECS, id)
 }

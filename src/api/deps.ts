@@ -22,15 +22,15 @@ export interface Commander {
 
 export type ApiConfig = Pick<Config, 'commandTimeoutSeconds' | 'offlineCommandTtlSeconds' | 'bootstrapToken'> &
   Partial<Pick<Config, 'baseMapUrl' | 'baseMapAttribution'>> & {
-  /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
-  qrSigningKey?: { privateKey: string; publicKey: string } | null
-  /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
-  waybillGraceMs?: number
-  /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
-  metricsToken?: string | null
-  /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
-  metricsElsewhere?: boolean
-}
+    /** SM2 key pair (hex) that signs waybill QR codes; generated and stored at first start when absent */
+    qrSigningKey?: { privateKey: string; publicKey: string } | null
+    /** widening of a waybill's activity window (the matcher's waybillGraceMs); default 0 */
+    waybillGraceMs?: number
+    /** bearer token /metrics requires (JT808_METRICS_TOKEN); null/absent: open */
+    metricsToken?: string | null
+    /** /metrics is served by the admin listener (JT808_ADMIN_HTTP_ADDR), not by this API */
+    metricsElsewhere?: boolean
+  }
 
 export interface FeedOptions {
   /** a client whose socket stays unwritable this long is dropped (ms) */

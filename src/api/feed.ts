@@ -291,7 +291,7 @@ export class AnomalyFeed {
               const matched: number[] = []
               for (let i = 0; i < items.length; i++) {
                 if (!matches(c.filter, items[i].entry.value)) continue
-                text += (items[i].text ??= formatEvent(items[i].entry))
+                text += items[i].text ??= formatEvent(items[i].entry)
                 matched.push(i)
               }
               page = matched.length ? { chunk: Buffer.from(text), matched } : null

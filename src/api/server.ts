@@ -277,10 +277,7 @@ class QuietProbes extends LogController {
 function feedMetrics(registry: Registry) {
   const metric = metricGetter(registry)
   const clients = metric('jt808_sse_clients', () => new Gauge({ name: 'jt808_sse_clients', help: 'Connected anomaly feed (SSE) clients', registers: [registry] }))
-  const dropped = metric(
-    'jt808_sse_dropped_total',
-    () => new Counter({ name: 'jt808_sse_dropped_total', help: 'SSE clients dropped for not reading', labelNames: ['reason'], registers: [registry] }),
-  )
+  const dropped = metric('jt808_sse_dropped_total', () => new Counter({ name: 'jt808_sse_dropped_total', help: 'SSE clients dropped for not reading', labelNames: ['reason'], registers: [registry] }))
   const events = metric('jt808_sse_events_total', () => new Counter({ name: 'jt808_sse_events_total', help: 'Anomaly events read from the stream', registers: [registry] }))
   return {
     onClientsChanged: (n: number) => clients.set(n),

@@ -24,7 +24,17 @@ const KINDS = Object.keys(KIND_OF_ITEM) as ActiveSafetyKind[]
 
 /** Alarm type names (T/JSATL12-2017 tables 4-15, 4-17, 4-20). */
 const TYPE_NAMES: Readonly<Record<ActiveSafetyKind, Readonly<Record<number, string>>>> = {
-  adas: { 1: 'forward-collision', 2: 'lane-departure', 3: 'headway-too-close', 4: 'pedestrian-collision', 5: 'frequent-lane-change', 6: 'road-sign-overlimit', 7: 'obstacle', 0x10: 'road-sign-recognised', 0x11: 'active-snapshot' },
+  adas: {
+    1: 'forward-collision',
+    2: 'lane-departure',
+    3: 'headway-too-close',
+    4: 'pedestrian-collision',
+    5: 'frequent-lane-change',
+    6: 'road-sign-overlimit',
+    7: 'obstacle',
+    0x10: 'road-sign-recognised',
+    0x11: 'active-snapshot',
+  },
   dsm: { 1: 'fatigue', 2: 'phone-call', 3: 'smoking', 4: 'distraction', 5: 'driver-abnormal', 0x10: 'auto-snapshot', 0x11: 'driver-change' },
   bsd: { 1: 'rear-approach', 2: 'left-rear-approach', 3: 'right-rear-approach' },
   tpms: {},

@@ -110,7 +110,13 @@ export async function createAttachments(d: AttachmentsDeps): Promise<Attachments
     now: d.now,
   })
   const applyRetention = (now: number) => applyAttachmentRetention(store, objects, config.retention, now)
-  const upkeep = d.retention === false ? null : startAttachmentRetention(() => applyRetention((d.now ?? Date.now)()), (err) => log.error({ err }, 'attachment retention failed'))
+  const upkeep =
+    d.retention === false
+      ? null
+      : startAttachmentRetention(
+          () => applyRetention((d.now ?? Date.now)()),
+          (err) => log.error({ err }, 'attachment retention failed'),
+        )
   return {
     get address() {
       return address

@@ -1,18 +1,7 @@
 /** Attachment metrics on the process registry (served by /metrics). Labels are fixed sets. */
 import { Counter, Gauge, type Registry } from 'prom-client'
 
-export type RefusalReason =
-  | 'unknown_alarm'
-  | 'wrong_terminal'
-  | 'too_many_files'
-  | 'no_alarm_yet'
-  | 'too_large'
-  | 'empty_file'
-  | 'busy'
-  | 'unknown_file'
-  | 'out_of_range'
-  | 'bad_frame'
-  | 'unsupported'
+export type RefusalReason = 'unknown_alarm' | 'wrong_terminal' | 'too_many_files' | 'no_alarm_yet' | 'too_large' | 'empty_file' | 'busy' | 'unknown_file' | 'out_of_range' | 'bad_frame' | 'unsupported'
 
 export type FailureReason = 'deadline' | 'content_type' | 'store_error' | 'write_error'
 

@@ -9,7 +9,12 @@ import type { ObjectStore } from './object-store.js'
 const DAY_MS = 86_400_000
 
 /** Deletes what is past retention at `now`; returns the number of alarms deleted. */
-export async function applyAttachmentRetention(store: Pick<AttachmentStore, 'attachmentAlarmsBefore' | 'deleteAttachmentAlarms'>, objects: ObjectStore, retention: Pick<Config['retention'], 'attachmentsDays'>, now: number): Promise<number> {
+export async function applyAttachmentRetention(
+  store: Pick<AttachmentStore, 'attachmentAlarmsBefore' | 'deleteAttachmentAlarms'>,
+  objects: ObjectStore,
+  retention: Pick<Config['retention'], 'attachmentsDays'>,
+  now: number,
+): Promise<number> {
   let deleted = 0
   for (;;) {
     const batch = await store.attachmentAlarmsBefore(now - retention.attachmentsDays * DAY_MS, 500)

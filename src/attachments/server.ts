@@ -18,17 +18,7 @@ import { mkdir } from 'node:fs/promises'
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import {
-  AttachmentSplitter,
-  decodeFrame,
-  encodeGeneralReply,
-  encodeMessage,
-  isMessage,
-  MAX_MISSING_SEGMENTS,
-  type Message,
-  type MessageOf,
-  type MissingSegment,
-} from '../../protocol/index.js'
+import { AttachmentSplitter, decodeFrame, encodeGeneralReply, encodeMessage, isMessage, MAX_MISSING_SEGMENTS, type Message, type MessageOf, type MissingSegment } from '../../protocol/index.js'
 import { canonicalPhone } from '../domain.js'
 import type { AttachmentAlarm, AttachmentStore } from '../store/attachments.js'
 import { FileUpload } from './assembly.js'
@@ -439,4 +429,3 @@ export function capSegments(missing: MissingSegment[], size: number): MissingSeg
   head.push({ offset: from, length: size - from })
   return head
 }
-

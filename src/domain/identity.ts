@@ -10,7 +10,10 @@ export type PlateColor = number
  * (vehicles.plate_key, waybills.plate) and used by every comparison: registry, scope, waybills, matcher.
  */
 export function canonicalPlate(plate: string): string {
-  return plate.normalize('NFKC').replace(/[\s\u00b7\u2022\u30fb\u2027]+/gu, '').toUpperCase()
+  return plate
+    .normalize('NFKC')
+    .replace(/[\s\u00b7\u2022\u30fb\u2027]+/gu, '')
+    .toUpperCase()
 }
 
 export const samePlate = (a: string, b: string): boolean => canonicalPlate(a) === canonicalPlate(b)

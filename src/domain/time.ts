@@ -32,7 +32,9 @@ export function beijingDate(t: number): string {
 export function beijingMidnight(date: string): number | null {
   const m = /^(\d{4})-?(\d{2})-?(\d{2})$/.exec(date)
   if (!m) return null
-  const y = Number(m[1]), mo = Number(m[2]), d = Number(m[3])
+  const y = Number(m[1]),
+    mo = Number(m[2]),
+    d = Number(m[3])
   if (mo < 1 || mo > 12 || d < 1 || d > 31) return null
   const utc = Date.UTC(y, mo - 1, d)
   const back = new Date(utc)
@@ -44,7 +46,8 @@ export function beijingMidnight(date: string): number | null {
 export function parseClock(text: string): number | null {
   const m = /^(\d{1,2}):(\d{2})$/.exec(text)
   if (!m) return null
-  const h = Number(m[1]), mi = Number(m[2])
+  const h = Number(m[1]),
+    mi = Number(m[2])
   if (mi > 59 || h > 24 || (h === 24 && mi !== 0)) return null
   return h * HOUR + mi * MINUTE
 }

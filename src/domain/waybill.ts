@@ -100,10 +100,29 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; errors: Field
 
 /** The 29 fields (goods items 24–29 are per goods entry) in table order, for CSV headers and docs. */
 export const WAYBILL_FIELDS = [
-  'waybillNo', 'issueDate', 'consignorName', 'consignorPhone', 'consigneeName', 'consigneePhone',
-  'loadingPlace', 'loadingDate', 'destination', 'expectedArrivalDate', 'carrierName', 'carrierLicenseNo',
-  'carrierPhone', 'plate', 'transportCertNo', 'trailerPlate', 'trailerTransportCertNo', 'driverName',
-  'driverQualificationNo', 'driverPhone', 'escortName', 'escortQualificationNo', 'escortPhone',
+  'waybillNo',
+  'issueDate',
+  'consignorName',
+  'consignorPhone',
+  'consigneeName',
+  'consigneePhone',
+  'loadingPlace',
+  'loadingDate',
+  'destination',
+  'expectedArrivalDate',
+  'carrierName',
+  'carrierLicenseNo',
+  'carrierPhone',
+  'plate',
+  'transportCertNo',
+  'trailerPlate',
+  'trailerTransportCertNo',
+  'driverName',
+  'driverQualificationNo',
+  'driverPhone',
+  'escortName',
+  'escortQualificationNo',
+  'escortPhone',
 ] as const
 export const GOODS_FIELDS = ['unNumber', 'name', 'hazardClass', 'packingGroup', 'specification', 'quantity', 'unit'] as const
 
@@ -297,7 +316,7 @@ function parseOneGoods(raw: unknown, at: string, errors: FieldError[]): WaybillG
   return { unNumber, name, hazardClass, packingGroup, specification, quantity, unit }
 }
 
-const UNIT_ALIASES: Record<string, GoodsUnit> = { t: 't', tonne: 't', tonnes: 't', '吨': 't', m3: 'm3', 'm³': 'm3', '立方米': 'm3' }
+const UNIT_ALIASES: Record<string, GoodsUnit> = { t: 't', tonne: 't', tonnes: 't', 吨: 't', m3: 'm3', 'm³': 'm3', 立方米: 'm3' }
 
 function parseQuantity(raw: unknown, field: string, errors: FieldError[]): number {
   if (raw === undefined || raw === null || raw === '') {
@@ -381,7 +400,10 @@ export function waybillFromFlat(row: Record<string, string | undefined>): Record
       continue
     }
     if (key === 'loadingPoint' || key === 'destinationPoint') {
-      const parts = value.split(/[,;\s]+/).filter(Boolean).map(Number)
+      const parts = value
+        .split(/[,;\s]+/)
+        .filter(Boolean)
+        .map(Number)
       out[key] = parts.length === 2 ? parts : value
       continue
     }
@@ -427,7 +449,10 @@ export function isWaybillStatus(s: unknown): s is WaybillStatus {
 
 export class InvalidTransitionError extends Error {
   readonly code = 'INVALID_TRANSITION'
-  constructor(readonly from: WaybillStatus, readonly to: WaybillStatus) {
+  constructor(
+    readonly from: WaybillStatus,
+    readonly to: WaybillStatus,
+  ) {
     super(`waybill cannot move from ${from} to ${to}${TRANSITIONS[from].length ? ` (allowed: ${TRANSITIONS[from].join(', ')})` : ` (${from} is final)`}`)
     this.name = 'InvalidTransitionError'
   }
@@ -445,11 +470,16 @@ export function newWaybill(input: WaybillInput, at: number, by?: string, status:
 
 function pathTo(target: WaybillStatus): WaybillStatus[] | null {
   switch (target) {
-    case 'created': return []
-    case 'dispatched': return ['dispatched']
-    case 'in_transit': return ['dispatched', 'in_transit']
-    case 'completed': return ['dispatched', 'in_transit', 'completed']
-    case 'cancelled': return ['cancelled']
+    case 'created':
+      return []
+    case 'dispatched':
+      return ['dispatched']
+    case 'in_transit':
+      return ['dispatched', 'in_transit']
+    case 'completed':
+      return ['dispatched', 'in_transit', 'completed']
+    case 'cancelled':
+      return ['cancelled']
   }
 }
 
@@ -498,7 +528,8 @@ export function activeIntervals(w: Pick<Waybill, 'status' | 'loadingDate' | 'exp
   if (since !== null) out.push([since, Infinity])
   const clipped: Array<[number, number]> = []
   for (const [a, b] of out) {
-    const s = Math.max(a, win[0]), e = Math.min(b, win[1])
+    const s = Math.max(a, win[0]),
+      e = Math.min(b, win[1])
     if (e > s) clipped.push([s, e])
   }
   return clipped

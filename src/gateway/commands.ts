@@ -174,7 +174,8 @@ export class CommandRouter {
     found = list.find((p) => p.expect === m.msgId && (replySerial === null || p.serial === replySerial))
     if (!found) return false
     const refused = m.msgId === 0x0805 ? (m.body as { result?: unknown }).result : 0
-    if (typeof refused === 'number' && refused !== 0) settle(conn, found, { status: 'failed', result: refused, reason: CAMERA_RESULT[refused] ?? `0x0805 result ${refused}`, reply: { msgId: m.msgId, body: m.body } })
+    if (typeof refused === 'number' && refused !== 0)
+      settle(conn, found, { status: 'failed', result: refused, reason: CAMERA_RESULT[refused] ?? `0x0805 result ${refused}`, reply: { msgId: m.msgId, body: m.body } })
     else settle(conn, found, { status: 'answered', reply: { msgId: m.msgId, body: m.body } })
     return true
   }

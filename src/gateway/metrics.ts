@@ -37,9 +37,7 @@ export interface GatewayMetrics {
  * The msg_id label of every id with one of its own: the ids the gateway handles and the ids the
  * codec knows, both read from their tables so the set cannot drift from them.
  */
-const MSG_ID_LABELS: ReadonlyMap<number, string> = new Map(
-  [...HANDLERS.keys(), ...Object.keys(CODECS).map(Number)].map((id) => [id, '0x' + hexId(id)]),
-)
+const MSG_ID_LABELS: ReadonlyMap<number, string> = new Map([...HANDLERS.keys(), ...Object.keys(CODECS).map(Number)].map((id) => [id, '0x' + hexId(id)]))
 
 export function msgIdLabel(id: number): string {
   return MSG_ID_LABELS.get(id) ?? 'other'
@@ -104,18 +102,52 @@ function createMetrics(registry: Registry): GatewayMetrics {
     badFrames: get('jt808_bad_frames_total', () => new Counter({ name: 'jt808_bad_frames_total', help: 'Frames that failed to decode, by error code', labelNames: ['code'], registers })),
     authFailures: get('jt808_auth_failures_total', () => new Counter({ name: 'jt808_auth_failures_total', help: 'Failed 0x0102 authentications', labelNames: ['reason'], registers })),
     registrations: get('jt808_registrations_total', () => new Counter({ name: 'jt808_registrations_total', help: '0x0100 registrations by 0x8100 result', labelNames: ['result'], registers })),
-    refusedBeforeAuth: get('jt808_refused_before_auth_total', () => new Counter({ name: 'jt808_refused_before_auth_total', help: 'Messages refused because the terminal had not authenticated (not stored)', labelNames: ['msg_id'], registers })),
-    handlerFailures: get('jt808_handler_failures_total', () => new Counter({ name: 'jt808_handler_failures_total', help: 'Messages whose handler failed (answered 0x8001 failure unless a terminal reply)', labelNames: ['msg_id'], registers })),
-    acks: get('jt808_acks_total', () => new Counter({ name: 'jt808_acks_total', help: 'Platform replies (0x8001/0x8100/0x8800/0x8004) written, by id and result', labelNames: ['msg_id', 'result'], registers, collect: collectPending })),
-    acksWithheld: get('jt808_acks_withheld_total', () => new Counter({ name: 'jt808_acks_withheld_total', help: 'Messages left unacknowledged so the terminal retransmits (not committed, connection gone)', labelNames: ['reason'], registers })),
+    refusedBeforeAuth: get(
+      'jt808_refused_before_auth_total',
+      () => new Counter({ name: 'jt808_refused_before_auth_total', help: 'Messages refused because the terminal had not authenticated (not stored)', labelNames: ['msg_id'], registers }),
+    ),
+    handlerFailures: get(
+      'jt808_handler_failures_total',
+      () => new Counter({ name: 'jt808_handler_failures_total', help: 'Messages whose handler failed (answered 0x8001 failure unless a terminal reply)', labelNames: ['msg_id'], registers }),
+    ),
+    acks: get(
+      'jt808_acks_total',
+      () =>
+        new Counter({
+          name: 'jt808_acks_total',
+          help: 'Platform replies (0x8001/0x8100/0x8800/0x8004) written, by id and result',
+          labelNames: ['msg_id', 'result'],
+          registers,
+          collect: collectPending,
+        }),
+    ),
+    acksWithheld: get(
+      'jt808_acks_withheld_total',
+      () => new Counter({ name: 'jt808_acks_withheld_total', help: 'Messages left unacknowledged so the terminal retransmits (not committed, connection gone)', labelNames: ['reason'], registers }),
+    ),
     positionsRejected: get('jt808_positions_rejected_total', () => new Counter({ name: 'jt808_positions_rejected_total', help: 'Positions not stored, by reason', labelNames: ['reason'], registers })),
     commandOutcomes: get('jt808_command_outcomes_total', () => new Counter({ name: 'jt808_command_outcomes_total', help: 'Downlink command outcomes', labelNames: ['status', 'route'], registers })),
     connectionsClosed: get('jt808_connections_closed_total', () => new Counter({ name: 'jt808_connections_closed_total', help: 'Connections closed, by reason', labelNames: ['reason'], registers })),
-    archiveDropped: get('jt808_raw_archive_dropped_total', () => new Counter({ name: 'jt808_raw_archive_dropped_total', help: 'Raw frames not archived because the archive writer fell behind or failed', registers })),
-    sessionEventsDropped: get('jt808_session_events_dropped_total', () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers })),
-    alarmTransitionsDropped: get('jt808_alarm_transitions_dropped_total', () => new Counter({ name: 'jt808_alarm_transitions_dropped_total', help: 'Alarm transitions not recorded because the writer backlog was full', registers })),
-    pausedByPressure: get('jt808_ingest_pressure_pauses_total', () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers })),
-    admissionSkipped: get('jt808_admission_skipped_total', () => new Counter({ name: 'jt808_admission_skipped_total', help: 'Registrations/authentications not run: the terminal closed its connection while waiting in the admission line', registers })),
+    archiveDropped: get(
+      'jt808_raw_archive_dropped_total',
+      () => new Counter({ name: 'jt808_raw_archive_dropped_total', help: 'Raw frames not archived because the archive writer fell behind or failed', registers }),
+    ),
+    sessionEventsDropped: get(
+      'jt808_session_events_dropped_total',
+      () => new Counter({ name: 'jt808_session_events_dropped_total', help: 'Online/offline events not recorded (store failure or writer backlog full)', registers }),
+    ),
+    alarmTransitionsDropped: get(
+      'jt808_alarm_transitions_dropped_total',
+      () => new Counter({ name: 'jt808_alarm_transitions_dropped_total', help: 'Alarm transitions not recorded because the writer backlog was full', registers }),
+    ),
+    pausedByPressure: get(
+      'jt808_ingest_pressure_pauses_total',
+      () => new Counter({ name: 'jt808_ingest_pressure_pauses_total', help: 'Times socket reading stopped because the ingest queue was above its high-water mark', registers }),
+    ),
+    admissionSkipped: get(
+      'jt808_admission_skipped_total',
+      () => new Counter({ name: 'jt808_admission_skipped_total', help: 'Registrations/authentications not run: the terminal closed its connection while waiting in the admission line', registers }),
+    ),
     frameReceived: () => undefined,
     generalReplySent: () => undefined,
   }

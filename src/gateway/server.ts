@@ -186,7 +186,10 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   confirmAlarm(phone: string, confirmation: AlarmConfirmation, options?: SendCommandOptions): Promise<CommandOutcome> {
     if ((confirmation.alarmTypes & ~CONFIRMABLE_ALARM_BITS) !== 0 || confirmation.alarmTypes === 0) {
       return Promise.reject(
-        new CommandError('BAD_MESSAGE', `alarm types 0x${(confirmation.alarmTypes >>> 0).toString(16)} must be a non-empty subset of 0x${CONFIRMABLE_ALARM_BITS.toString(16)} (bits 0, 3, 20, 21, 22, 27, 28)`),
+        new CommandError(
+          'BAD_MESSAGE',
+          `alarm types 0x${(confirmation.alarmTypes >>> 0).toString(16)} must be a non-empty subset of 0x${CONFIRMABLE_ALARM_BITS.toString(16)} (bits 0, 3, 20, 21, 22, 27, 28)`,
+        ),
       )
     }
     return this.sendCommand(phone, { msgId: 0x8203, body: { replySerial: confirmation.alarmSerial, alarmType: confirmation.alarmTypes >>> 0 } }, options)
@@ -244,7 +247,10 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     } catch (e) {
       return this.handlerFailed(conn, m, handler, e)
     }
-    if (pending) return pending.catch((e: unknown) => (e instanceof GateFull ? this.admissionRefused(conn) : e instanceof GateAbandoned ? this.metrics.admissionSkipped.inc() : this.handlerFailed(conn, m, handler, e)))
+    if (pending)
+      return pending.catch((e: unknown) =>
+        e instanceof GateFull ? this.admissionRefused(conn) : e instanceof GateAbandoned ? this.metrics.admissionSkipped.inc() : this.handlerFailed(conn, m, handler, e),
+      )
   }
 
   /**

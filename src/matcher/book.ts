@@ -109,16 +109,32 @@ export class AnomalyBook {
     return staged
   }
 
-  newTracked(v: VehicleState, type: AnomalyType, sub: number, start: number, t: number, evidence: Record<string, unknown>, severity: Severity | undefined, anchor: number, waybillNo: string | null = null): Tracked {
+  newTracked(
+    v: VehicleState,
+    type: AnomalyType,
+    sub: number,
+    start: number,
+    t: number,
+    evidence: Record<string, unknown>,
+    severity: Severity | undefined,
+    anchor: number,
+    waybillNo: string | null = null,
+  ): Tracked {
     const ref = v.id > 0 ? String(v.id) : v.key.replace('|', '-')
     const id = `${type}-${ref}-${start}${sub >= 0 ? `-${sub}` : ''}`
     const a: Anomaly = {
-      id, type, status: 'open',
+      id,
+      type,
+      status: 'open',
       severity: severity ?? this.cfg.severity[type],
-      vehicleId: v.id, plate: v.plate, plateColor: v.plateColor,
+      vehicleId: v.id,
+      plate: v.plate,
+      plateColor: v.plateColor,
       waybillNo: waybillNo ?? this.waybillNoAt(v, start),
       enterpriseLicenseNo: v.enterprise,
-      startedAt: start, endedAt: null, lastSeenAt: Math.max(t, start),
+      startedAt: start,
+      endedAt: null,
+      lastSeenAt: Math.max(t, start),
       evidence: { ...evidence },
     }
     return { a, anchor, sub, lastEmit: t, restored: false, refuted: false, staged: false }

@@ -29,9 +29,7 @@ import { NO_ZONES, type ZoneLookup } from './zones.js'
 export { restoredAnchor } from './book.js'
 export type { Card, VehicleRef } from './vehicle-state.js'
 
-export const LONG_RULES: readonly AnomalyType[] = [
-  'FATIGUE_DRIVING', 'NIGHT_FATIGUE_DRIVING', 'DAILY_DRIVING_EXCEEDED', 'RUNNING_WITHOUT_WAYBILL', 'WAYBILL_WITHOUT_POSITION',
-]
+export const LONG_RULES: readonly AnomalyType[] = ['FATIGUE_DRIVING', 'NIGHT_FATIGUE_DRIVING', 'DAILY_DRIVING_EXCEEDED', 'RUNNING_WITHOUT_WAYBILL', 'WAYBILL_WITHOUT_POSITION']
 const LONG = new Set<AnomalyType>(LONG_RULES)
 
 export interface EngineOptions {
@@ -335,12 +333,24 @@ export class MatcherEngine implements LateHost {
     const m = v.motion
     return {
       version: SNAPSHOT_VERSION,
-      id: v.id, plate: v.plate, plateColor: v.plateColor, enterprise: v.enterprise,
-      wm: v.wm, lastT: v.lastT, lastLat: v.lastLat, lastLon: v.lastLon, lastSpeed: v.lastSpeed,
+      id: v.id,
+      plate: v.plate,
+      plateColor: v.plateColor,
+      enterprise: v.enterprise,
+      wm: v.wm,
+      lastT: v.lastT,
+      lastLat: v.lastLat,
+      lastLon: v.lastLon,
+      lastSpeed: v.lastSpeed,
       timeline: { items: v.timeline.items, pruned: v.timeline.pruned, firstT: v.timeline.firstT },
       motion: { t: m.t, lat: m.lat, lon: m.lon, speed: m.speed, driving: m.driving, pendStart: m.pendStart, pendEnd: m.pendEnd, pendKm: m.pendKm },
-      deadline: v.deadline, silenceOpen: v.silenceOpen,
-      driftAgree: v.driftAgree, rejT: v.rejT, rejLat: v.rejLat, rejLon: v.rejLon, card: v.card,
+      deadline: v.deadline,
+      silenceOpen: v.silenceOpen,
+      driftAgree: v.driftAgree,
+      rejT: v.rejT,
+      rejLat: v.rejLat,
+      rejLon: v.rejLon,
+      card: v.card,
       dsmFatigue: v.dsmFatigue,
       anoms: v.anoms.map((tr) => ({ a: tr.a, anchor: tr.anchor, sub: tr.sub, lastEmit: tr.lastEmit, restored: tr.restored, refuted: tr.refuted })),
       rules: saveRules(v.rules, (h) => v.anoms.indexOf(h)),
@@ -551,10 +561,20 @@ export class MatcherEngine implements LateHost {
   deriveLong(v: VehicleState, now: number, late: boolean): void {
     this.cover.refresh(v)
     const tl = v.timeline
-    const res = deriveLongRules({
-      items: tl.items, pruned: tl.pruned, firstT: tl.firstT, lastT: v.lastT, now,
-      cover: v.cover, ownCover: v.ownCover, since: Number.isNaN(this.since) ? now : this.since, dsmFatigue: v.dsmFatigue,
-    }, this.cfg)
+    const res = deriveLongRules(
+      {
+        items: tl.items,
+        pruned: tl.pruned,
+        firstT: tl.firstT,
+        lastT: v.lastT,
+        now,
+        cover: v.cover,
+        ownCover: v.ownCover,
+        since: Number.isNaN(this.since) ? now : this.since,
+        dsmFatigue: v.dsmFatigue,
+      },
+      this.cfg,
+    )
     v.deadline = res.deadline
     this.book.reconcile(v, res.episodes, late, tl.pruned && tl.items.length ? tl.items[0].start : -Infinity)
     v.silenceOpen = v.anoms.some((tr) => tr.a.type === 'WAYBILL_WITHOUT_POSITION' && tr.a.status === 'open')

@@ -131,7 +131,12 @@ export interface GradingSource {
 }
 
 /** Every enterprise (or one) graded for [from, to); quality figures per enterprise are optional (they read tracks). */
-export async function gradeEnterprises(source: GradingSource, q: { from: number; to: number; enterpriseLicenseNo?: string }, cfg: GradingConfig = DEFAULT_GRADING_CONFIG, quality?: Map<string, GroupQuality>): Promise<GradeResult[]> {
+export async function gradeEnterprises(
+  source: GradingSource,
+  q: { from: number; to: number; enterpriseLicenseNo?: string },
+  cfg: GradingConfig = DEFAULT_GRADING_CONFIG,
+  quality?: Map<string, GroupQuality>,
+): Promise<GradeResult[]> {
   const vehicles = await source.listVehicles(q.enterpriseLicenseNo ? { enterpriseLicenseNo: q.enterpriseLicenseNo } : undefined)
   const counts = await source.anomalyCounts({ from: q.from, to: q.to, ...(q.enterpriseLicenseNo ? { enterpriseLicenseNo: q.enterpriseLicenseNo } : {}) })
   const units = new Map<string, number>()
@@ -139,7 +144,17 @@ export async function gradeEnterprises(source: GradingSource, q: { from: number;
   for (const c of counts) if (c.enterpriseLicenseNo && !units.has(c.enterpriseLicenseNo)) units.set(c.enterpriseLicenseNo, 0)
   const out: GradeResult[] = []
   for (const [ent, n] of units) {
-    out.push(grade(ent, 'enterprise', counts.filter((c) => c.enterpriseLicenseNo === ent), n, q.to - q.from, cfg, quality?.get(ent) ?? null))
+    out.push(
+      grade(
+        ent,
+        'enterprise',
+        counts.filter((c) => c.enterpriseLicenseNo === ent),
+        n,
+        q.to - q.from,
+        cfg,
+        quality?.get(ent) ?? null,
+      ),
+    )
   }
   return out.sort((a, b) => b.score - a.score || a.subject.localeCompare(b.subject))
 }
@@ -150,7 +165,13 @@ export async function gradeDrivers(source: GradingSource, q: { from: number; to:
   const trips = new Map<string, number>()
   let cursor: string | null = null
   do {
-    const page: Awaited<ReturnType<GradingSource['listWaybills']>> = await source.listWaybills({ from: q.from, to: q.to, cursor, limit: 1000, ...(q.carrierLicenseNo ? { carrierLicenseNo: q.carrierLicenseNo } : {}) })
+    const page: Awaited<ReturnType<GradingSource['listWaybills']>> = await source.listWaybills({
+      from: q.from,
+      to: q.to,
+      cursor,
+      limit: 1000,
+      ...(q.carrierLicenseNo ? { carrierLicenseNo: q.carrierLicenseNo } : {}),
+    })
     for (const w of page.items) {
       if (w.status === 'created' || w.status === 'cancelled') continue
       driverOf.set(w.waybillNo, w.driverQualificationNo)
@@ -158,10 +179,23 @@ export async function gradeDrivers(source: GradingSource, q: { from: number; to:
     }
     cursor = page.nextCursor
   } while (cursor)
-  const counts = (await source.anomalyCounts({ from: q.from, to: q.to, ...(q.carrierLicenseNo ? { enterpriseLicenseNo: q.carrierLicenseNo } : {}) })).filter((c) => c.waybillNo && driverOf.has(c.waybillNo))
+  const counts = (await source.anomalyCounts({ from: q.from, to: q.to, ...(q.carrierLicenseNo ? { enterpriseLicenseNo: q.carrierLicenseNo } : {}) })).filter(
+    (c) => c.waybillNo && driverOf.has(c.waybillNo),
+  )
   const out: GradeResult[] = []
   for (const [driver, n] of trips) {
-    out.push(grade(driver, 'driver', counts.filter((c) => driverOf.get(c.waybillNo!) === driver), n, q.to - q.from, cfg, null, (c) => c.waybillNo ?? '?'))
+    out.push(
+      grade(
+        driver,
+        'driver',
+        counts.filter((c) => driverOf.get(c.waybillNo!) === driver),
+        n,
+        q.to - q.from,
+        cfg,
+        null,
+        (c) => c.waybillNo ?? '?',
+      ),
+    )
   }
   return out.sort((a, b) => b.score - a.score || a.subject.localeCompare(b.subject))
 }

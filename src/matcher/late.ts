@@ -97,8 +97,7 @@ function mergeHistorical(host: LateHost, v: VehicleState, h: Tracked): void {
   const a = h.a
   const slack = pointRuleOf(a.type)?.lateSlackMs(host.cfg) ?? 0
   const end = a.endedAt ?? a.lastSeenAt
-  const hit = v.anoms.find((tr) => tr.a.type === a.type && tr.sub === h.sub && !tr.refuted &&
-    tr.a.startedAt - slack <= end && (tr.a.endedAt === null ? Infinity : tr.a.endedAt + slack) >= a.startedAt)
+  const hit = v.anoms.find((tr) => tr.a.type === a.type && tr.sub === h.sub && !tr.refuted && tr.a.startedAt - slack <= end && (tr.a.endedAt === null ? Infinity : tr.a.endedAt + slack) >= a.startedAt)
   if (hit) {
     const b = hit.a
     const before = `${b.startedAt}/${b.endedAt}`

@@ -67,7 +67,10 @@ interface Run {
   last: number
 }
 
-type Cfg = Pick<MatcherConfig, 'enabled' | 'minRestMs' | 'continuousDrivingMs' | 'nightDrivingMs' | 'nightFrom' | 'nightTo' | 'dailyDrivingMs' | 'runningWithoutWaybillMs' | 'runningWithoutWaybillKm' | 'waybillSilenceMs'>
+type Cfg = Pick<
+  MatcherConfig,
+  'enabled' | 'minRestMs' | 'continuousDrivingMs' | 'nightDrivingMs' | 'nightFrom' | 'nightTo' | 'dailyDrivingMs' | 'runningWithoutWaybillMs' | 'runningWithoutWaybillKm' | 'waybillSilenceMs'
+>
 
 function isRest(it: Item, end: number, minRest: number): boolean {
   return (it.kind === STOP || (it.kind === GAP && !it.moved)) && end - it.start >= minRest
@@ -123,8 +126,12 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
       const span = r.end - r.start
       if (span > cfg.continuousDrivingMs) {
         episodes.push({
-          type: 'FATIGUE_DRIVING', anchor: r.start, start: r.start + cfg.continuousDrivingMs,
-          end: r.closed ? r.end : null, lastSeen: r.end, waybillNo: null,
+          type: 'FATIGUE_DRIVING',
+          anchor: r.start,
+          start: r.start + cfg.continuousDrivingMs,
+          end: r.closed ? r.end : null,
+          lastSeen: r.end,
+          waybillNo: null,
           evidence: { continuousDrivingMs: span, limitMs: cfg.continuousDrivingMs, runStartedAt: r.start, ...dsmEvidence(input.dsmFatigue, r.start, r.closed ? r.end : Infinity) },
         })
       } else if (!r.closed) deadline = Math.min(deadline, r.start + cfg.continuousDrivingMs + 1)
@@ -142,8 +149,12 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
         if (oe - os > cfg.nightDrivingMs) {
           const ended = r.closed || r.end >= we
           episodes.push({
-            type: 'NIGHT_FATIGUE_DRIVING', anchor: os, start: os + cfg.nightDrivingMs,
-            end: ended ? oe : null, lastSeen: oe, waybillNo: null,
+            type: 'NIGHT_FATIGUE_DRIVING',
+            anchor: os,
+            start: os + cfg.nightDrivingMs,
+            end: ended ? oe : null,
+            lastSeen: oe,
+            waybillNo: null,
             evidence: { nightDrivingMs: oe - os, limitMs: cfg.nightDrivingMs, night: beijingDate(ws), runStartedAt: r.start, ...dsmEvidence(input.dsmFatigue, os, ended ? oe : Infinity) },
           })
           if (!ended) deadline = Math.min(deadline, we)
@@ -161,14 +172,21 @@ export function deriveLongRules(input: DeriveInput, cfg: Cfg): DeriveResult {
 
 function deriveDaily(input: DeriveInput, cfg: Cfg, current: number, out: Episode[], due: (t: number) => void): void {
   const limit = cfg.dailyDrivingMs
-  let day = NaN, total = 0, crossAt = NaN, lastDrive = NaN
+  let day = NaN,
+    total = 0,
+    crossAt = NaN,
+    lastDrive = NaN
   const emit = () => {
     if (Number.isNaN(day) || Number.isNaN(crossAt)) return
     if (input.pruned && day < input.items[0].start) return
     const over = current >= day + DAY
     out.push({
-      type: 'DAILY_DRIVING_EXCEEDED', anchor: day, start: crossAt, end: over ? lastDrive : null,
-      lastSeen: lastDrive, waybillNo: null,
+      type: 'DAILY_DRIVING_EXCEEDED',
+      anchor: day,
+      start: crossAt,
+      end: over ? lastDrive : null,
+      lastSeen: lastDrive,
+      waybillNo: null,
       evidence: { day: beijingDate(day), drivingMs: total, limitMs: limit },
     })
     if (!over) due(day + DAY)
@@ -226,12 +244,20 @@ function firstCoverAfter(t: number, cover: readonly Cover[]): number {
 function deriveRunningWithoutWaybill(input: DeriveInput, runs: Run[], cfg: Cfg, current: number, out: Episode[], due: (t: number) => void): void {
   const { items, cover } = input
   for (const r of runs) {
-    let sStart = NaN, sEnd = 0, sMs = 0, sKm = 0
+    let sStart = NaN,
+      sEnd = 0,
+      sMs = 0,
+      sKm = 0
     const finish = (end: number | null) => {
       if (Number.isNaN(sStart)) return
       if (sMs >= cfg.runningWithoutWaybillMs || sKm >= cfg.runningWithoutWaybillKm) {
         out.push({
-          type: 'RUNNING_WITHOUT_WAYBILL', anchor: sStart, start: sStart, end, lastSeen: end ?? sEnd, waybillNo: null,
+          type: 'RUNNING_WITHOUT_WAYBILL',
+          anchor: sStart,
+          start: sStart,
+          end,
+          lastSeen: end ?? sEnd,
+          waybillNo: null,
           evidence: { drivingMs: Math.round(sMs), distanceKm: round3(sKm), limitMs: cfg.runningWithoutWaybillMs, limitKm: cfg.runningWithoutWaybillKm },
         })
       } else if (end === null) due(input.lastT + Math.min(30_000, cfg.runningWithoutWaybillMs - sMs + 1))
@@ -283,7 +309,12 @@ function deriveSilence(input: DeriveInput, cfg: Cfg, current: number, out: Episo
       if (e - s < cfg.waybillSilenceMs) continue
       const open = g.trailing && c.to > current
       out.push({
-        type: 'WAYBILL_WITHOUT_POSITION', anchor: s, start: s, end: open ? null : e, lastSeen: e, waybillNo: c.waybillNo,
+        type: 'WAYBILL_WITHOUT_POSITION',
+        anchor: s,
+        start: s,
+        end: open ? null : e,
+        lastSeen: e,
+        waybillNo: c.waybillNo,
         evidence: { silentMs: e - s, lastPositionAt: g.last, limitMs: cfg.waybillSilenceMs },
       })
     }

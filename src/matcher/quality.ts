@@ -66,7 +66,11 @@ type Fix = Pick<PositionRecord, 'deviceTime' | 'receivedAt' | 'latitude' | 'long
 export function vehicleDayQuality(vehicleId: number, dayStart: number, points: readonly Fix[], cfg: QualityConfig = DEFAULT_QUALITY_CONFIG, previous?: Fix | null): VehicleDayQuality {
   const day0 = beijingDayStart(dayStart)
   const inDay = points.filter((p) => p.deviceTime >= day0 && p.deviceTime < day0 + DAY).sort((a, b) => a.deviceTime - b.deviceTime)
-  let valid = 0, drift = 0, totalKm = 0, gapKm = 0, gaps = 0
+  let valid = 0,
+    drift = 0,
+    totalKm = 0,
+    gapKm = 0,
+    gaps = 0
   let last: Fix | null = previous ?? null
   for (const p of inDay) {
     if (invalidReason(p, cfg.validity) !== null) continue
@@ -130,10 +134,19 @@ export interface GroupQuality {
  * (all registered vehicles, and those with a terminal bound); vehicle-days list the networked ones
  * that were looked at.
  */
-export function groupQuality(rows: readonly VehicleDayQuality[], counts: { mustBeNetworked: number; networked: number }, enterpriseLicenseNo: string | null, day: string | null, cfg: QualityConfig = DEFAULT_QUALITY_CONFIG): GroupQuality {
+export function groupQuality(
+  rows: readonly VehicleDayQuality[],
+  counts: { mustBeNetworked: number; networked: number },
+  enterpriseLicenseNo: string | null,
+  day: string | null,
+  cfg: QualityConfig = DEFAULT_QUALITY_CONFIG,
+): GroupQuality {
   const onlineVehicles = new Set<number>()
   const driftVehicles = new Set<number>()
-  let points = 0, valid = 0, total = 0, complete = 0
+  let points = 0,
+    valid = 0,
+    total = 0,
+    complete = 0
   for (const r of rows) {
     if (r.online) onlineVehicles.add(r.vehicleId)
     if (r.hasDrift) driftVehicles.add(r.vehicleId)
@@ -188,7 +201,11 @@ export interface QualityReport {
  * Quality for [from, to) by Beijing day: every networked vehicle (optionally of one enterprise)
  * day by day, then the enterprise figures. Reads one vehicle-day of track at a time.
  */
-export async function qualityReport(source: QualitySource, q: { from: number; to: number; enterpriseLicenseNo?: string; vehicleIds?: number[] }, cfg: QualityConfig = DEFAULT_QUALITY_CONFIG): Promise<QualityReport> {
+export async function qualityReport(
+  source: QualitySource,
+  q: { from: number; to: number; enterpriseLicenseNo?: string; vehicleIds?: number[] },
+  cfg: QualityConfig = DEFAULT_QUALITY_CONFIG,
+): Promise<QualityReport> {
   const registered = await source.listVehicles(q.enterpriseLicenseNo ? { enterpriseLicenseNo: q.enterpriseLicenseNo } : undefined)
   const scope = q.vehicleIds ? registered.filter((v) => q.vehicleIds!.includes(v.id)) : registered
   const networked = scope.filter((v) => v.terminalPhone)
@@ -221,9 +238,25 @@ export async function qualityReport(source: QualitySource, q: { from: number; to
     const counts = { mustBeNetworked: list.length, networked: list.filter((v) => v.terminalPhone).length }
     for (const d of days) {
       const day = beijingDate(d)
-      enterprises.push(groupQuality(vehicles.filter((r) => ids.has(r.vehicleId) && r.day === day), counts, ent, day, cfg))
+      enterprises.push(
+        groupQuality(
+          vehicles.filter((r) => ids.has(r.vehicleId) && r.day === day),
+          counts,
+          ent,
+          day,
+          cfg,
+        ),
+      )
     }
-    enterprises.push(groupQuality(vehicles.filter((r) => ids.has(r.vehicleId)), counts, ent, null, cfg))
+    enterprises.push(
+      groupQuality(
+        vehicles.filter((r) => ids.has(r.vehicleId)),
+        counts,
+        ent,
+        null,
+        cfg,
+      ),
+    )
   }
   return { from: beijingDate(q.from), to: beijingDate(q.to - 1), vehicles, enterprises }
 }

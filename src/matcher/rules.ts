@@ -192,7 +192,12 @@ export class RouteDeviationRule<H> extends TimedRule<H> {
 export class NightBanRule<H> extends TimedRule<H> {
   readonly type = 'NIGHT_DRIVING_RESTRICTED'
 
-  constructor(sink: AnomalySink<H>, cfg: MatcherConfig, private readonly index: number, private readonly window: NightBanWindow) {
+  constructor(
+    sink: AnomalySink<H>,
+    cfg: MatcherConfig,
+    private readonly index: number,
+    private readonly window: NightBanWindow,
+  ) {
     // GB/T 19056: driving starts after > 10 s moving and ends after > 10 s stopped.
     super(sink, cfg, cfg.startStopMs, cfg.startStopMs)
   }
@@ -264,10 +269,38 @@ export class DriftRule<H> extends TimedRule<H> {
 
 /** JT/T 808 alarm bit names (2013, with the 2019 meanings where they differ). */
 export const ALARM_BIT_NAMES: readonly string[] = [
-  'emergency', 'overspeed', 'fatigue', 'danger-warning', 'gnss-fault', 'gnss-antenna-cut', 'gnss-antenna-short', 'power-low',
-  'power-lost', 'lcd-fault', 'tts-fault', 'camera-fault', 'ic-card-module-fault', 'overspeed-warning', 'fatigue-warning', 'illegal-driving',
-  'tyre-pressure', 'right-turn-blind-zone', 'daily-driving-overtime', 'parking-overtime', 'area-in-out', 'route-in-out', 'route-time', 'route-deviation',
-  'vss-fault', 'fuel-abnormal', 'stolen', 'illegal-ignition', 'illegal-displacement', 'collision', 'rollover-warning', 'illegal-door-open',
+  'emergency',
+  'overspeed',
+  'fatigue',
+  'danger-warning',
+  'gnss-fault',
+  'gnss-antenna-cut',
+  'gnss-antenna-short',
+  'power-low',
+  'power-lost',
+  'lcd-fault',
+  'tts-fault',
+  'camera-fault',
+  'ic-card-module-fault',
+  'overspeed-warning',
+  'fatigue-warning',
+  'illegal-driving',
+  'tyre-pressure',
+  'right-turn-blind-zone',
+  'daily-driving-overtime',
+  'parking-overtime',
+  'area-in-out',
+  'route-in-out',
+  'route-time',
+  'route-deviation',
+  'vss-fault',
+  'fuel-abnormal',
+  'stolen',
+  'illegal-ignition',
+  'illegal-displacement',
+  'collision',
+  'rollover-warning',
+  'illegal-door-open',
 ]
 
 /** Bits the platform clears with 0x8203 (docs/rules.md, "JT/T 808 facts"). */
@@ -283,7 +316,10 @@ export class AlarmRule<H> {
   lastT = NaN
   readonly open = new Map<number, H>()
 
-  constructor(private readonly sink: AnomalySink<H>, private readonly cfg: MatcherConfig) {}
+  constructor(
+    private readonly sink: AnomalySink<H>,
+    private readonly cfg: MatcherConfig,
+  ) {}
 
   step(t: number, alarm: number): void {
     const bits = (alarm & this.cfg.alarmMask) >>> 0

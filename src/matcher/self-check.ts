@@ -70,10 +70,15 @@ export function selfCheck(input: SelfCheckInput, cfg: SelfCheckConfig = DEFAULT_
     const age = now - last.deviceTime
     const invalid = invalidReason(last, cfg.quality.validity)
     const ok = age <= cfg.maxSilenceMs && invalid === null
-    add('reporting-normally', ok, invalid !== null ? `the newest position is invalid (${invalid})` : `no position for ${Math.round(age / MINUTE)} min (at most ${Math.round(cfg.maxSilenceMs / MINUTE)})`, {
-      lastPositionAt: new Date(last.deviceTime).toISOString(),
-      ageMs: age,
-    })
+    add(
+      'reporting-normally',
+      ok,
+      invalid !== null ? `the newest position is invalid (${invalid})` : `no position for ${Math.round(age / MINUTE)} min (at most ${Math.round(cfg.maxSilenceMs / MINUTE)})`,
+      {
+        lastPositionAt: new Date(last.deviceTime).toISOString(),
+        ageMs: age,
+      },
+    )
   }
 
   if (!input.lastTrip) add('last-trip-track-complete', true, null, { lastWaybillNo: null, note: 'no earlier trip' })
@@ -83,7 +88,12 @@ export function selfCheck(input: SelfCheckInput, cfg: SelfCheckConfig = DEFAULT_
     const lines = cfg.quality.passLines
     const okCompleteness = q.completeness === null || q.completeness >= lines.completeness
     const okValid = q.validRate !== null && q.validRate >= lines.validRate
-    const reason = q.points === 0 ? `no positions during waybill ${waybill.waybillNo}` : !okCompleteness ? `track completeness ${pct(q.completeness)} below ${pct(lines.completeness)}` : `valid-data rate ${pct(q.validRate)} below ${pct(lines.validRate)}`
+    const reason =
+      q.points === 0
+        ? `no positions during waybill ${waybill.waybillNo}`
+        : !okCompleteness
+          ? `track completeness ${pct(q.completeness)} below ${pct(lines.completeness)}`
+          : `valid-data rate ${pct(q.validRate)} below ${pct(lines.validRate)}`
     add('last-trip-track-complete', q.points > 0 && okCompleteness && okValid, reason, { lastWaybillNo: waybill.waybillNo, ...q })
   }
 
@@ -101,7 +111,9 @@ export function selfCheck(input: SelfCheckInput, cfg: SelfCheckConfig = DEFAULT_
     const classes = [...new Set(input.nextWaybill.goods.map((g) => g.hazardClass))]
     const uncovered = classes.filter((c) => !scopeCovers(vehicle.businessScope, c))
     add('scope-covers-cargo', uncovered.length === 0, `business scope ${JSON.stringify(vehicle.businessScope)} does not cover class ${uncovered.join(', ')}`, {
-      waybillNo: input.nextWaybill.waybillNo, classes, businessScope: vehicle.businessScope,
+      waybillNo: input.nextWaybill.waybillNo,
+      classes,
+      businessScope: vehicle.businessScope,
     })
   }
 
@@ -120,7 +132,11 @@ export function scopeCovers(scope: readonly string[], hazardClass: string): bool
 /** The last trip's figures over its whole window (day by day, summed). */
 function tripQuality(vehicleId: number, track: PositionRecord[], cfg: QualityConfig): { points: number; validRate: number | null; completeness: number | null; gaps: number; totalKm: number } {
   if (!track.length) return { points: 0, validRate: null, completeness: null, gaps: 0, totalKm: 0 }
-  let points = 0, valid = 0, total = 0, complete = 0, gaps = 0
+  let points = 0,
+    valid = 0,
+    total = 0,
+    complete = 0,
+    gaps = 0
   let previous: PositionRecord | null = null
   const first = beijingDayStart(track[0].deviceTime)
   const lastT = track[track.length - 1].deviceTime
@@ -165,7 +181,9 @@ export async function runSelfCheck(src: SelfCheckSource, vehicle: Vehicle, now: 
     vehicle.terminalPhone ? src.state.getSession(vehicle.terminalPhone) : Promise.resolve(null),
     src.state.getLastPosition(vehicle.id),
     src.store.listAnomalies({ vehicleId: vehicle.id, status: 'open', limit: 1000 }),
-    nextWaybill !== undefined ? Promise.resolve(nextWaybill) : src.store.listWaybills({ plate: vehicle.plate, plateColor: vehicle.plateColor, status: ['created', 'dispatched'], limit: 1 }).then((p) => p.items[0] ?? null),
+    nextWaybill !== undefined
+      ? Promise.resolve(nextWaybill)
+      : src.store.listWaybills({ plate: vehicle.plate, plateColor: vehicle.plateColor, status: ['created', 'dispatched'], limit: 1 }).then((p) => p.items[0] ?? null),
   ])
   let lastTrip: SelfCheckInput['lastTrip'] = null
   const previous = await src.store.lastWaybillFor(vehicle.plate, vehicle.plateColor, now)

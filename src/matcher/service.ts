@@ -47,13 +47,10 @@ import { NO_ZONES, zonesFromGeofences, type ZoneLookup } from './zones.js'
 const FEED_APPEND_CHUNK = 500
 
 /** What travels on the partitioned stream besides plain committed positions. */
-export type MatcherEnvelope =
-  | { kind: 'driver-card'; event: DriverCardEvent }
-  | { kind: 'alarm-confirmed'; vehicleId: number; bits: number; at: number }
+export type MatcherEnvelope = { kind: 'driver-card'; event: DriverCardEvent } | { kind: 'alarm-confirmed'; vehicleId: number; bits: number; at: number }
 export type MatcherStreamEntry = CommittedPosition | MatcherEnvelope
 
-export type MatcherStore = Pick<Store,
-  'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'findVehicleByTerminal' | 'insertWaybillReport'> &
+export type MatcherStore = Pick<Store, 'upsertAnomalies' | 'openAnomalies' | 'waybillsInEffect' | 'waybillChangesSince' | 'findVehicle' | 'findVehicleByTerminal' | 'insertWaybillReport'> &
   Partial<Pick<Store, 'listGeofences'>> &
   /** without them nothing is checkpointed: a new owner or a restart starts each vehicle afresh */
   Partial<CheckpointStore>
@@ -259,14 +256,20 @@ export class MatcherService {
     on(event: 'waybill-report', l: (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) => void): unknown
     on(event: 'alarm-confirmed', l: (e: { phone: string; bits: number; at: number }) => void): unknown
   }): void {
-    gateway.on('alarm-confirmed', (e: { phone: string; bits: number; at: number }) =>
-      void this.store
-        .findVehicleByTerminal(e.phone)
-        .then((v) => (v ? this.alarmConfirmed(v.id, e.bits, e.at) : undefined))
-        .catch((err) => this.report(err, 'alarm confirmation not applied')))
+    gateway.on(
+      'alarm-confirmed',
+      (e: { phone: string; bits: number; at: number }) =>
+        void this.store
+          .findVehicleByTerminal(e.phone)
+          .then((v) => (v ? this.alarmConfirmed(v.id, e.bits, e.at) : undefined))
+          .catch((err) => this.report(err, 'alarm confirmation not applied')),
+    )
     gateway.on('driver-card', (e: DriverCardEvent) => void this.driverCard(e).catch((err) => this.report(err, 'driver card failed')))
-    gateway.on('waybill-report', (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) =>
-      void this.store.insertWaybillReport({ phone: e.phone, vehicleId: e.vehicleId, receivedAt: e.at, body: e.body }).catch((err) => this.report(err, '0x0701 report not stored')))
+    gateway.on(
+      'waybill-report',
+      (e: { phone: string; vehicleId: number | null; body: unknown; at: number }) =>
+        void this.store.insertWaybillReport({ phone: e.phone, vehicleId: e.vehicleId, receivedAt: e.at, body: e.body }).catch((err) => this.report(err, '0x0701 report not stored')),
+    )
   }
 
   private async consumeStreams(o: StreamOptions): Promise<void> {
@@ -575,11 +578,23 @@ function matcherMetrics(registry: Registry) {
   const get = metricGetter(registry)
   return {
     positions: get('jt808_matcher_positions_total', () => new Counter({ name: 'jt808_matcher_positions_total', help: 'Positions judged by the matcher', registers: [registry] })),
-    events: get('jt808_matcher_anomaly_events_total', () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] })),
-    persistErrors: get('jt808_matcher_persist_errors_total', () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] })),
+    events: get(
+      'jt808_matcher_anomaly_events_total',
+      () => new Counter({ name: 'jt808_matcher_anomaly_events_total', help: 'Anomaly events emitted, by event and type', labelNames: ['event', 'type'], registers: [registry] }),
+    ),
+    persistErrors: get(
+      'jt808_matcher_persist_errors_total',
+      () => new Counter({ name: 'jt808_matcher_persist_errors_total', help: 'Failed attempts to store or publish anomaly events', registers: [registry] }),
+    ),
     vehicles: get('jt808_matcher_vehicles', () => new Gauge({ name: 'jt808_matcher_vehicles', help: 'Vehicles the matcher follows in this process', registers: [registry] })),
-    rebuiltVehicles: get('jt808_matcher_rebuilt_vehicles_total', () => new Counter({ name: 'jt808_matcher_rebuilt_vehicles_total', help: 'Vehicles restored from a checkpoint (restart or partition hand-over)', registers: [registry] })),
-    replayedPositions: get('jt808_matcher_replayed_positions_total', () => new Counter({ name: 'jt808_matcher_replayed_positions_total', help: 'Stored positions replayed after restoring checkpoints', registers: [registry] })),
+    rebuiltVehicles: get(
+      'jt808_matcher_rebuilt_vehicles_total',
+      () => new Counter({ name: 'jt808_matcher_rebuilt_vehicles_total', help: 'Vehicles restored from a checkpoint (restart or partition hand-over)', registers: [registry] }),
+    ),
+    replayedPositions: get(
+      'jt808_matcher_replayed_positions_total',
+      () => new Counter({ name: 'jt808_matcher_replayed_positions_total', help: 'Stored positions replayed after restoring checkpoints', registers: [registry] }),
+    ),
   }
 }
 

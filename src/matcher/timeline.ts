@@ -104,8 +104,12 @@ export class Timeline {
     const km = distanceKm(aLat, aLon, bLat, bLon)
     const g = item(GAP, t0, t1, 0, km)
     g.moved = (km / (t1 - t0)) * 3_600_000 >= this.cfg.gapDrivingSpeedKmh
-    g.aLat = aLat; g.aLon = aLon; g.aSpeed = aSpeed
-    g.bLat = bLat; g.bLon = bLon; g.bSpeed = bSpeed
+    g.aLat = aLat
+    g.aLon = aLon
+    g.aSpeed = aSpeed
+    g.bLat = bLat
+    g.bLon = bLon
+    g.bSpeed = bSpeed
     this.items.push(g)
     return true
   }
@@ -184,7 +188,10 @@ export class Motion {
   pendEnd = 0
   pendKm = 0
 
-  constructor(private readonly tl: Timeline, private readonly cfg: TimelineConfig) {}
+  constructor(
+    private readonly tl: Timeline,
+    private readonly cfg: TimelineConfig,
+  ) {}
 
   seed(t: number, lat: number, lon: number, speed: number): void {
     this.t = t

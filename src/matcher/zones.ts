@@ -97,9 +97,8 @@ function cellOf(deg: number): number {
 
 function prepare(f: Geofence, otherRoadLimitKmh: number): Prepared | null {
   const limit = f.speedLimitKmh ?? (f.roadClass === 'other' ? otherRoadLimitKmh : null)
-  const area = f.polygon && f.polygon.length
-    ? prepareArea({ type: 'Polygon', coordinates: f.polygon }, 0)
-    : f.line ? prepareArea({ type: 'LineString', coordinates: f.line }, f.bufferKm ?? 0.05) : null
+  const area =
+    f.polygon && f.polygon.length ? prepareArea({ type: 'Polygon', coordinates: f.polygon }, 0) : f.line ? prepareArea({ type: 'LineString', coordinates: f.line }, f.bufferKm ?? 0.05) : null
   if (!area) return null
   const [minLon, minLat, maxLon, maxLat] = area.box
   return { id: f.id, limit, minLon, maxLon, minLat, maxLat, contains: area.contains }

@@ -222,7 +222,7 @@ export class Platforms {
     if (this.deps.config.workers > 1 && !this.deps.cluster) {
       if (all.some((p) => p.role === 'superior' && p.enabled) && !this.warnedWorkers) {
         this.warnedWorkers = true
-        this.log.warn('superior platforms are not served with --workers > 1 (forwarding follows one process\'s commits): run the forwarding gateway with one worker')
+        this.log.warn("superior platforms are not served with --workers > 1 (forwarding follows one process's commits): run the forwarding gateway with one worker")
       }
       return
     }

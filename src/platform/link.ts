@@ -7,17 +7,7 @@
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { CodecError } from '../../protocol/errors.js'
-import {
-  decodeFrame809,
-  Deframer809,
-  encodeMessage809,
-  type Decoded809,
-  type Edition,
-  type EncryptionKeys,
-  type Message809,
-  type OutgoingMessage809,
-  type Quirk,
-} from '../../protocol/jt809/index.js'
+import { decodeFrame809, Deframer809, encodeMessage809, type Decoded809, type Edition, type EncryptionKeys, type Message809, type OutgoingMessage809, type Quirk } from '../../protocol/jt809/index.js'
 import type { PlatformEncryption } from '../store/platforms.js'
 import type { PlatformMetrics } from './metrics.js'
 

@@ -48,7 +48,20 @@ const REWIND_MS = 5_000
 const MAX_BUFFERED = 50_000
 
 export interface LowerRoleDeps {
-  store: Pick<PlatformStore, 'superiorCredentials' | 'getForwardCursor' | 'setForwardCursor' | 'positionsToForward' | 'findPlatformVehicle' | 'createPostQuery' | 'answerIncomingPostQuery' | 'enqueueOutbox' | 'pendingOutbox' | 'confirmOutbox' | 'pruneOutbox'> &
+  store: Pick<
+    PlatformStore,
+    | 'superiorCredentials'
+    | 'getForwardCursor'
+    | 'setForwardCursor'
+    | 'positionsToForward'
+    | 'findPlatformVehicle'
+    | 'createPostQuery'
+    | 'answerIncomingPostQuery'
+    | 'enqueueOutbox'
+    | 'pendingOutbox'
+    | 'confirmOutbox'
+    | 'pruneOutbox'
+  > &
     Pick<AnomalyStore, 'openAnomalies' | 'getAnomaly'> &
     Pick<WaybillStore, 'getWaybill' | 'activeWaybillFor' | 'lastWaybillFor'> &
     Pick<ApiStore, 'applyHandling'>
@@ -182,7 +195,13 @@ export class SuperiorLink implements CommittedConsumer {
 
   /** Settings changed (the manager compares updatedAt): selection now, links at the next login. */
   async update(p: Platform): Promise<void> {
-    const relogin = p.host !== this.platform.host || p.port !== this.platform.port || p.userId !== this.platform.userId || p.accessCode !== this.platform.accessCode || p.edition !== this.platform.edition || JSON.stringify(p.encryption) !== JSON.stringify(this.platform.encryption)
+    const relogin =
+      p.host !== this.platform.host ||
+      p.port !== this.platform.port ||
+      p.userId !== this.platform.userId ||
+      p.accessCode !== this.platform.accessCode ||
+      p.edition !== this.platform.edition ||
+      JSON.stringify(p.encryption) !== JSON.stringify(this.platform.encryption)
     this.platform = p
     this.licences = new Set(p.enterpriseLicences)
     await this.resolveSelection()
@@ -245,7 +264,13 @@ export class SuperiorLink implements CommittedConsumer {
     const down = this.deps.downlink()
     link.send({
       msgId: 0x1001,
-      body: { userId: this.platform.userId, password: creds.password, ...(this.platform.edition === 2019 ? { gnssCentreId: this.platform.accessCode } : {}), downLinkIp: down.ip, downLinkPort: down.port },
+      body: {
+        userId: this.platform.userId,
+        password: creds.password,
+        ...(this.platform.edition === 2019 ? { gnssCentreId: this.platform.accessCode } : {}),
+        downLinkIp: down.ip,
+        downLinkPort: down.port,
+      },
     })
   }
 
@@ -340,7 +365,18 @@ export class SuperiorLink implements CommittedConsumer {
       const now = this.deps.now()
       const minutes = q.answerMinutes || this.deps.postQueryMinutes
       void this.deps.store
-        .createPostQuery({ platformId: this.platform.id, direction: 'in', infoId: q.infoId, msgSn: m.sn, objectType: q.objectType, objectId: q.objectId, question: q.content, askedBy: null, sentAt: now, deadlineAt: now + minutes * 60_000 })
+        .createPostQuery({
+          platformId: this.platform.id,
+          direction: 'in',
+          infoId: q.infoId,
+          msgSn: m.sn,
+          objectType: q.objectType,
+          objectId: q.objectId,
+          question: q.content,
+          askedBy: null,
+          sentAt: now,
+          deadlineAt: now + minutes * 60_000,
+        })
         .then((r) => this.log.info({ postQuery: r.id, infoId: q.infoId }, 'post query from the superior: waiting for an operator'))
         .catch((err: unknown) => this.log.error({ err }, 'post query from the superior not recorded'))
       return
@@ -376,7 +412,15 @@ export class SuperiorLink implements CommittedConsumer {
     if (nearest) {
       const until = new Date(r.supervisionEndTime * 1000).toISOString()
       await this.deps.store.applyHandling(
-        { anomalyId: nearest.id, action: 'notify', note: `督办 ${r.supervisionId} from ${this.platform.name}: level ${r.supervisionLevel === 0 ? 'urgent' : 'normal'}, answer by ${until}, supervisor ${r.supervisor.trim()} ${r.supervisorTel.trim()}`, tokenId: null, role: null, enterpriseLicenseNo: null, at: this.deps.now() },
+        {
+          anomalyId: nearest.id,
+          action: 'notify',
+          note: `督办 ${r.supervisionId} from ${this.platform.name}: level ${r.supervisionLevel === 0 ? 'urgent' : 'normal'}, answer by ${until}, supervisor ${r.supervisor.trim()} ${r.supervisorTel.trim()}`,
+          tokenId: null,
+          role: null,
+          enterpriseLicenseNo: null,
+          at: this.deps.now(),
+        },
         (current) => current !== 'confirm' && current !== 'dismiss',
       )
     }
@@ -391,7 +435,15 @@ export class SuperiorLink implements CommittedConsumer {
     if (!link || this.verifyCode === null) return false
     const data =
       this.platform.edition === 2019
-        ? { objectType: q.objectType, responder: answer.responder ?? '', responderTel: answer.responderTel ?? '', objectId: q.objectId, sourceDataType: 0x9301, sourceMsgSn: q.msgSn, content: answer.content }
+        ? {
+            objectType: q.objectType,
+            responder: answer.responder ?? '',
+            responderTel: answer.responderTel ?? '',
+            objectId: q.objectId,
+            sourceDataType: 0x9301,
+            sourceMsgSn: q.msgSn,
+            content: answer.content,
+          }
         : { objectType: q.objectType, objectId: q.objectId, infoId: q.infoId, content: answer.content }
     return link.send({ msgId: 0x1300, body: { dataType: 0x1301, data } })
   }
@@ -538,7 +590,18 @@ export class SuperiorLink implements CommittedConsumer {
     const content = anomalyText(a, warnType)
     const data =
       edition === 2019
-        ? { sourcePlatformId: String(this.platform.accessCode), warnType, warnTime, startTime: warnTime, endTime: a.endedAt === null ? 0 : Math.floor(a.endedAt / 1000), plate: a.plate, plateColor: a.plateColor, destinationPlatformId: '', drvLineId: 0, content }
+        ? {
+            sourcePlatformId: String(this.platform.accessCode),
+            warnType,
+            warnTime,
+            startTime: warnTime,
+            endTime: a.endedAt === null ? 0 : Math.floor(a.endedAt / 1000),
+            plate: a.plate,
+            plateColor: a.plateColor,
+            destinationPlatformId: '',
+            drvLineId: 0,
+            content,
+          }
         : { warnSrc: a.type === 'TERMINAL_ALARM' && typeof a.evidence.bit === 'number' ? 1 : 2, warnType, warnTime, infoId: infoIdOf(a.id), content }
     if (!link.send({ msgId: 0x1400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x1402, data } })) return false
     this.alarmsOut++
@@ -569,7 +632,8 @@ export class SuperiorLink implements CommittedConsumer {
     const forwarded = v !== null && (this.vehicleIds.has(v.id) || (v.enterpriseLicenseNo !== null && this.licences.has(v.enterpriseLicenseNo)))
     const w = forwarded ? ((await st.activeWaybillFor(plate.trim(), plateColor, now, 86_400_000)) ?? (await st.lastWaybillFor(plate.trim(), plateColor, now))) : null
     const source = this.platform.edition === 2019 ? { sourceDataType: 0x920b, sourceMsgSn: sn } : {}
-    if (this.main?.send({ msgId: 0x1200, body: { plate, plateColor, dataType: 0x120b, data: { ...source, waybill: w ? waybillToText(w) : '' } } }) && w) this.deps.metrics.waybillsOut.inc({ link: this.label })
+    if (this.main?.send({ msgId: 0x1200, body: { plate, plateColor, dataType: 0x120b, data: { ...source, waybill: w ? waybillToText(w) : '' } } }) && w)
+      this.deps.metrics.waybillsOut.inc({ link: this.label })
     this.log.info({ plate, waybillNo: w?.waybillNo ?? null }, '0x920B waybill request answered (0x120B)')
   }
 

@@ -36,10 +36,24 @@ export function createPlatformMetrics(registry: Registry): PlatformMetrics {
     positionsIn: counter('jt808_platform_positions_in_total', 'Positions received from lower platforms, by link and message (0x1202, 0x1203)', ['link', 'msg']),
     positionsRefused: counter('jt808_platform_positions_refused_total', 'Positions from lower platforms not taken in, by reason', ['link', 'reason']),
     latePositions: counter('jt808_platform_late_positions_total', 'Positions that arrived late (0x1203 history, or a 0x1202 more than 60 s old)', ['link']),
-    lateness: get('jt808_platform_position_delay_seconds', () => new Histogram({ name: 'jt808_platform_position_delay_seconds', help: 'Receive time minus device time of platform positions, by link', labelNames: ['link'], buckets: [1, 5, 30, 60, 300, 1800, 3600, 6 * 3600, 86400, 7 * 86400], registers })),
+    lateness: get(
+      'jt808_platform_position_delay_seconds',
+      () =>
+        new Histogram({
+          name: 'jt808_platform_position_delay_seconds',
+          help: 'Receive time minus device time of platform positions, by link',
+          labelNames: ['link'],
+          buckets: [1, 5, 30, 60, 300, 1800, 3600, 6 * 3600, 86400, 7 * 86400],
+          registers,
+        }),
+    ),
     alarmsIn: counter('jt808_platform_alarms_in_total', '0x1402 alarm reports recorded as anomalies, by link', ['link']),
     alarmsOut: counter('jt808_platform_alarms_out_total', 'Anomalies (terminal alarm bits among them) sent to superiors as 0x1402, by link', ['link']),
-    waybillsIn: counter('jt808_platform_waybills_in_total', 'Waybills (0x120D, 0x120B) from lower platforms, by result: matched (stored, used for matching), text (kept as text), invalid (structured, did not validate), or the refusal reason', ['link', 'result']),
+    waybillsIn: counter(
+      'jt808_platform_waybills_in_total',
+      'Waybills (0x120D, 0x120B) from lower platforms, by result: matched (stored, used for matching), text (kept as text), invalid (structured, did not validate), or the refusal reason',
+      ['link', 'result'],
+    ),
     waybillsOut: counter('jt808_platform_waybills_out_total', 'Waybills sent to superiors (0x120D, 0x120B), by link', ['link']),
     positionsOut: counter('jt808_platform_positions_out_total', 'Positions forwarded to superior platforms, by link and message', ['link', 'msg']),
     linkUp: gauge('jt808_platform_link_up', '1 when the link is up (logged in), by link, role and main/sub', ['link', 'role', 'kind']),

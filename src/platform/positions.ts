@@ -17,7 +17,17 @@ type PlatformVehicle = Pick<import('../store/platforms.js').PlatformVehicle, 'id
 
 /** null when the position has no valid device time (counted by the caller) or is still ciphertext. */
 export function toCommitted(p: Position, v: PlatformVehicle, accessCode: number, msgId: 0x1202 | 0x1203, receivedAt: number): CommittedPosition | null {
-  const base = { vehicleId: v.id, receivedAt, blindArea: msgId === 0x1203, sourceMsgId: msgId, phone: '', plate: v.plate, plateColor: v.plateColor, enterpriseLicenseNo: v.enterpriseLicenseNo, alarmTransition: null }
+  const base = {
+    vehicleId: v.id,
+    receivedAt,
+    blindArea: msgId === 0x1203,
+    sourceMsgId: msgId,
+    phone: '',
+    plate: v.plate,
+    plateColor: v.plateColor,
+    enterpriseLicenseNo: v.enterpriseLicenseNo,
+    alarmTransition: null,
+  }
   if (p.edition === 2011) {
     if (p.timeMs === null) return null
     return {

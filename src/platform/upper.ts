@@ -47,7 +47,10 @@ const MAX_PENDING_ROWS = 5_000
 const HISTORY_MAX = 10_000
 
 export interface UpperRoleDeps {
-  store: Pick<PlatformStore, 'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision' | 'insertPlatformWaybill'> &
+  store: Pick<
+    PlatformStore,
+    'findLowerPlatform' | 'findPlatformVehicle' | 'enrolPlatformVehicle' | 'createPostQuery' | 'answerPostQuery' | 'createSupervision' | 'replySupervision' | 'insertPlatformWaybill'
+  > &
     Pick<WaybillStore, 'getWaybill' | 'upsertWaybills'> &
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
     Pick<ApiStore, 'applyHandling'> &
@@ -191,7 +194,9 @@ export class UpperRole {
           const a = m.body.data as PostQueryAnswer
           const match = a.infoId !== undefined ? { infoId: a.infoId } : { msgSn: a.sourceMsgSn }
           void s.recording
-            .then(() => this.deps.store.answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null }))
+            .then(() =>
+              this.deps.store.answerPostQuery(s.platform.id, match, { at: this.deps.now(), content: a.content, responder: a.responder?.trim() || null, responderTel: a.responderTel?.trim() || null }),
+            )
             .then((q) => (q ? s.log.info({ postQuery: q.id, delayMs: q.answeredAt! - q.sentAt }, 'post query answered') : s.log.warn(match, 'answer to no open post query')))
             .catch((err: unknown) => s.log.error({ err }, 'post query answer not recorded'))
         }
@@ -246,7 +251,10 @@ export class UpperRole {
     const msgSn = this.send(platformId, { msgId: 0x9300, body: { dataType: 0x9301, data } })
     if (msgSn === null) return null
     s.log.info({ infoId, msgSn }, 'post query sent')
-    return this.record(s, this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 }))
+    return this.record(
+      s,
+      this.deps.store.createPostQuery({ platformId, direction: 'out', infoId, msgSn, objectType, objectId, question: q.question, askedBy: q.askedBy, sentAt, deadlineAt: sentAt + minutes * 60_000 }),
+    )
   }
 
   /** Asks a logged-in lower platform for a vehicle's waybill (0x9200/0x920B); its 0x120B is taken like a 0x120D. null: not logged in. */
@@ -589,7 +597,18 @@ export class UpperRole {
         waybillNo = w.waybillNo
       }
     }
-    const stored: Omit<PlatformWaybill, 'id'> = { platformId: s.platform.id, dataType, plate: v.plate, plateColor: v.plateColor, vehicleId: v.id, receivedAt: now, text, format: read.format, waybillNo, errors: errors.length ? errors : null }
+    const stored: Omit<PlatformWaybill, 'id'> = {
+      platformId: s.platform.id,
+      dataType,
+      plate: v.plate,
+      plateColor: v.plateColor,
+      vehicleId: v.id,
+      receivedAt: now,
+      text,
+      format: read.format,
+      waybillNo,
+      errors: errors.length ? errors : null,
+    }
     await this.deps.store.insertPlatformWaybill(stored)
     s.waybillsIn++
     this.deps.metrics.waybillsIn.inc({ link: s.label, result: waybillNo ? 'matched' : read.format === 'text' ? 'text' : 'invalid' })
@@ -677,7 +696,15 @@ export class UpperRole {
     if (!sv) return void s.log.warn({ supervisionId: r.supervisionId }, '0x1401 for no 督办 we sent')
     if (r.result !== 1) return
     await this.deps.store.applyHandling(
-      { anomalyId: sv.anomalyId, action: 'rectify', note: `督办 ${r.supervisionId}: platform ${s.platform.name} (${s.platform.accessCode}) reports it handled (0x1401)`, tokenId: null, role: null, enterpriseLicenseNo: null, at: now },
+      {
+        anomalyId: sv.anomalyId,
+        action: 'rectify',
+        note: `督办 ${r.supervisionId}: platform ${s.platform.name} (${s.platform.accessCode}) reports it handled (0x1401)`,
+        tokenId: null,
+        role: null,
+        enterpriseLicenseNo: null,
+        at: now,
+      },
       (current) => current === 'notify',
     )
   }

@@ -24,10 +24,7 @@ import { toPosition809 } from './positions.js'
 
 export type VehicleCommand = { type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId: number; sizeType: number }
 
-export type VehicleCommandOutcome =
-  | { status: 'answered'; reply: { msgId: number; body: Record<string, unknown> } }
-  | { status: 'failed'; result: number; reason: string }
-  | { status: 'expired' }
+export type VehicleCommandOutcome = { status: 'answered'; reply: { msgId: number; body: Record<string, unknown> } } | { status: 'failed'; result: number; reason: string } | { status: 'expired' }
 
 export interface SentVehicleCommand {
   id: string
@@ -111,7 +108,10 @@ export class VehicleCommands {
     if (!pending) return void log.warn({ dataType: '0x' + body.dataType.toString(16), plate: body.plate }, 'reply to no command waiting for one')
     if (body.dataType === 0x1503) {
       const t = r as TextReply
-      this.settle(pending, t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' })
+      this.settle(
+        pending,
+        t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' },
+      )
       return
     }
     const ph = r as PhotoReply
@@ -150,7 +150,11 @@ export interface SuperiorControlDeps {
   findVehicle: (plate: string, plateColor: number) => Promise<{ terminalPhone: string | null } | null>
   /** the gateway's command path (null: this process runs no gateway) */
   commander: {
-    sendCommand(phone: string, message: { msgId: number; body: unknown }, options?: { timeoutMs?: number; queueIfOffline?: boolean }): Promise<{ status: string; result?: number; reply?: { msgId: number; body: unknown } }>
+    sendCommand(
+      phone: string,
+      message: { msgId: number; body: unknown },
+      options?: { timeoutMs?: number; queueIfOffline?: boolean },
+    ): Promise<{ status: string; result?: number; reply?: { msgId: number; body: unknown } }>
   } | null
   /** the photo a terminal uploaded (0x0801, stored by the gateway) after a 0x8801: store.findMedia */
   findPhoto?: (phones: string[], since: number, mediaIds: number[] | null) => Promise<MediaRecord | null>
@@ -212,7 +216,22 @@ type TextRequestData = { msgSequence: number; priority: number; content: string 
 const IMAGE_TYPE: Record<number, number> = { 0: 1, 1: 3 }
 
 function emptyPosition(): PositionRecord {
-  return { vehicleId: 0, deviceTime: Date.now(), receivedAt: 0, latitude: 0, longitude: 0, altitude: 0, speed: 0, direction: 0, alarm: 0, status: 0, mileage: null, extras: {}, blindArea: false, sourceMsgId: 0 }
+  return {
+    vehicleId: 0,
+    deviceTime: Date.now(),
+    receivedAt: 0,
+    latitude: 0,
+    longitude: 0,
+    altitude: 0,
+    speed: 0,
+    direction: 0,
+    alarm: 0,
+    status: 0,
+    mileage: null,
+    extras: {},
+    blindArea: false,
+    sourceMsgId: 0,
+  }
 }
 
 /**
@@ -236,10 +255,25 @@ async function takePhoto(
   const phone = v?.terminalPhone
   if (!phone) return { flag: 3 }
   const since = Date.now()
-  const body = { channel: r.lensId || 1, command: 1, interval: 0, save: 0, resolution: r.sizeType >= 1 && r.sizeType <= 8 ? r.sizeType : 1, quality: 5, brightness: 128, contrast: 64, saturation: 64, chroma: 128 }
+  const body = {
+    channel: r.lensId || 1,
+    command: 1,
+    interval: 0,
+    save: 0,
+    resolution: r.sizeType >= 1 && r.sizeType <= 8 ? r.sizeType : 1,
+    quality: 5,
+    brightness: 128,
+    contrast: 64,
+    saturation: 64,
+    chroma: 128,
+  }
   const outcome = await d.commander
     .sendCommand(phone, { msgId: 0x8801, body }, { timeoutMs: d.timeoutMs, queueIfOffline: false })
-    .catch((err: unknown) => (d.log.warn({ err }, 'photo request from the superior not sent to the terminal'), { status: 'error' } as { status: string; result?: number; reply?: { msgId: number; body: unknown } }))
+    .catch(
+      (err: unknown) => (
+        d.log.warn({ err }, 'photo request from the superior not sent to the terminal'), { status: 'error' } as { status: string; result?: number; reply?: { msgId: number; body: unknown } }
+      ),
+    )
   if (outcome.status === 'failed') return { flag: outcome.reply?.msgId === 0x0805 ? (outcome.result === 2 ? 4 : 5) : outcome.result === 3 ? 0 : 5 }
   if (outcome.status !== 'answered') return { flag: 3 }
   const ids = outcome.reply?.msgId === 0x0805 ? ((outcome.reply.body as { mediaIds?: number[] }).mediaIds ?? null) : null

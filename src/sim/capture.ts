@@ -50,7 +50,8 @@ export function captureFrame(escapedInner: Buffer, meta: { source: string; t: nu
     header = parsed.value.header
     if (!parsed.value.checksumOk) error = { code: 'BAD_CHECKSUM', message: 'checksum does not match' }
     // lenient parsing takes a wrong body length; the capture still says the frame is not well-formed
-    else if (header.declaredBodyLength !== undefined) error = { code: 'LENGTH_MISMATCH', message: `header declares a body of ${header.declaredBodyLength} bytes, frame carries ${parsed.value.body.length}` }
+    else if (header.declaredBodyLength !== undefined)
+      error = { code: 'LENGTH_MISMATCH', message: `header declares a body of ${header.declaredBodyLength} bytes, frame carries ${parsed.value.body.length}` }
   }
   return { ...meta, phone: meta.phone ?? header?.phone ?? null, bytes, header, error }
 }

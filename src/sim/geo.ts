@@ -28,7 +28,7 @@ export function destination(p: Point, bearingDeg: number, km: number): Point {
   const λ1 = p.longitude * RAD
   const φ2 = Math.asin(Math.sin(φ1) * Math.cos(δ) + Math.cos(φ1) * Math.sin(δ) * Math.cos(θ))
   const λ2 = λ1 + Math.atan2(Math.sin(θ) * Math.sin(δ) * Math.cos(φ1), Math.cos(δ) - Math.sin(φ1) * Math.sin(φ2))
-  return { latitude: φ2 / RAD, longitude: (((λ2 / RAD + 540) % 360) - 180) }
+  return { latitude: φ2 / RAD, longitude: ((λ2 / RAD + 540) % 360) - 180 }
 }
 
 /** Linear interpolation: segments here are a few tens of km, where it is indistinguishable from the great circle. */

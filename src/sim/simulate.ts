@@ -134,24 +134,39 @@ export function startSimulation(options: SimulationOptions): Simulation {
   for (let i = 0; i < options.terminals; i++) {
     const member = fleetMember(first + i, { seed, version, phonePrefix: options.phonePrefix })
     const vehicle = new SimVehicle(member, { intervalS, heartbeatS: options.heartbeatS, startTime: simStart, seed, inject: options.inject })
-    terminals.push({ member, vehicle, client: null, connecting: false, online: false, everOnline: false, authCode: null, backoffMs: 1000, heldCards: [], refused: false, ranUntil: simStart, doneUntil: simStart })
+    terminals.push({
+      member,
+      vehicle,
+      client: null,
+      connecting: false,
+      online: false,
+      everOnline: false,
+      authCode: null,
+      backoffMs: 1000,
+      heldCards: [],
+      refused: false,
+      ranUntil: simStart,
+      doneUntil: simStart,
+    })
   }
 
   const track = (promise: Promise<Message>, sentAt: number, onAnswer?: (m: Message) => void) => {
     inFlight++
-    promise.then(
-      (m) => {
-        stats.acked(resultOf(m), clock.now() - sentAt)
-        onAnswer?.(m)
-      },
-      (e: Error) => {
-        stats.framesWithoutAnswer++
-        if (!(e instanceof ReplyTimeoutError)) stats.connectionError(e.message)
-      },
-    ).finally(() => {
-      inFlight--
-      if (inFlight === 0 && settleWaiter) settleWaiter()
-    })
+    promise
+      .then(
+        (m) => {
+          stats.acked(resultOf(m), clock.now() - sentAt)
+          onAnswer?.(m)
+        },
+        (e: Error) => {
+          stats.framesWithoutAnswer++
+          if (!(e instanceof ReplyTimeoutError)) stats.connectionError(e.message)
+        },
+      )
+      .finally(() => {
+        inFlight--
+        if (inFlight === 0 && settleWaiter) settleWaiter()
+      })
   }
 
   /** Encodes and writes one message; the answer is counted in stats. */
@@ -237,7 +252,15 @@ export function startSimulation(options: SimulationOptions): Simulation {
     const c = st.client as TerminalClient
     if (auth === 'none') return goOnline(st)
     if (auth === 'register' && st.authCode === null) {
-      const fields = { province: st.member.province, city: st.member.city, manufacturer: 'SIM01', model: 'HZ-808', terminalId: st.member.terminalId, plateColor: st.member.plateColor, plate: st.member.plate }
+      const fields = {
+        province: st.member.province,
+        city: st.member.city,
+        manufacturer: 'SIM01',
+        model: 'HZ-808',
+        terminalId: st.member.terminalId,
+        plateColor: st.member.plateColor,
+        plate: st.member.plate,
+      }
       const sentAt = clock.now()
       stats.sent(0x0100, true)
       inFlight++

@@ -52,7 +52,9 @@ export class FakeSuperior {
     socket.on('error', () => undefined)
     let sn = 0
     const send = (msgId: number, body: unknown, gnssCentreId: number) => {
-      const r = encodeMessage809({ msgId, body, sn: sn++, gnssCentreId, edition: this.edition, ...(this.edition === 2019 ? { time: Math.floor(Date.now() / 1000) } : {}) } as Parameters<typeof encodeMessage809>[0])
+      const r = encodeMessage809({ msgId, body, sn: sn++, gnssCentreId, edition: this.edition, ...(this.edition === 2019 ? { time: Math.floor(Date.now() / 1000) } : {}) } as Parameters<
+        typeof encodeMessage809
+      >[0])
       if (r.ok) socket.write(r.value)
     }
     const deframer = new Deframer809({
@@ -73,7 +75,11 @@ export class FakeSuperior {
       this.linkTests++
       send(0x1006, {}, m.gnssCentreId)
     } else if (m.msgId === 0x1200) {
-      const body = m.body as { plate?: string; dataType: number; data: { position?: { timeMs?: number | null; gnss?: { timeMs?: number | null } }; positions?: Array<{ timeMs?: number | null; gnss?: { timeMs?: number | null } }> } }
+      const body = m.body as {
+        plate?: string
+        dataType: number
+        data: { position?: { timeMs?: number | null; gnss?: { timeMs?: number | null } }; positions?: Array<{ timeMs?: number | null; gnss?: { timeMs?: number | null } }> }
+      }
       if (body.dataType !== 0x1202 && body.dataType !== 0x1203) return
       const list = body.dataType === 0x1202 ? [body.data.position!] : body.data.positions!
       this.byMsg[body.dataType] += list.length

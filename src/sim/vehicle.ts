@@ -372,7 +372,10 @@ export class SimVehicle {
     const rng = this.rng
     const from = this.from
     let choices = CITIES.filter((c) => c !== from && inRange(distanceKm(from, c), 120, 800))
-    if (choices.length === 0) choices = CITIES.filter((c) => c !== from).sort((a, b) => distanceKm(from, a) - distanceKm(from, b)).slice(0, 3)
+    if (choices.length === 0)
+      choices = CITIES.filter((c) => c !== from)
+        .sort((a, b) => distanceKm(from, a) - distanceKm(from, b))
+        .slice(0, 3)
     this.to = rng.pick(choices)
     const straight = distanceKm(from, this.to)
     const segments = Math.max(4, Math.min(40, Math.round(straight / 25)))
@@ -424,7 +427,7 @@ export class SimVehicle {
         fuel: Math.round(this.fuelL * 10) / 10,
         ...(overspeed ? { overspeed: { locationType: 0 } } : {}),
         signalStrength: 12 + (this.member.index % 20),
-        satellites: 8 + Math.floor(this.atKm) % 12,
+        satellites: 8 + (Math.floor(this.atKm) % 12),
       },
     }
   }

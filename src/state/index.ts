@@ -19,7 +19,6 @@ export class StateConfigError extends Error {
   readonly code = 'STATE_CONFIG'
 }
 
-
 export interface OpenStateOptions extends RedisStateOptions, MemoryStateOptions {
   /** How long to wait for Redis to answer a first PING. Default 5000 ms. */
   connectTimeoutMs?: number
@@ -31,9 +30,7 @@ type OutageSettings = Partial<Pick<Config, 'redisCommandTimeoutMs' | 'redisBuffe
 export async function openState(config: Pick<Config, 'redisUrl' | 'workers'> & OutageSettings, opts: OpenStateOptions = {}): Promise<State> {
   if (!config.redisUrl) {
     if (config.workers > 1) {
-      throw new StateConfigError(
-        `workers=${config.workers} needs REDIS_URL: the in-process state cannot be shared between processes (set REDIS_URL or run one worker)`,
-      )
+      throw new StateConfigError(`workers=${config.workers} needs REDIS_URL: the in-process state cannot be shared between processes (set REDIS_URL or run one worker)`)
     }
     return new MemoryState(opts)
   }

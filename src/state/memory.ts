@@ -6,15 +6,7 @@
  * consumer, and pub/sub delivers asynchronously.
  */
 import type { CommittedPosition } from '../domain.js'
-import {
-  DEFAULT_STREAM_MAX_LEN,
-  type GroupEntry,
-  type NodeEnvelope,
-  type SessionInfo,
-  type State,
-  type StateHealth,
-  type StreamEntry,
-} from './port.js'
+import { DEFAULT_STREAM_MAX_LEN, type GroupEntry, type NodeEnvelope, type SessionInfo, type State, type StateHealth, type StreamEntry } from './port.js'
 import { checkReadCount, compareStreamIds, formatStreamId, parseStreamId, streamTexts, type StreamId, ZERO_ID } from './stream-id.js'
 
 export interface MemoryStateOptions {

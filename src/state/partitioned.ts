@@ -301,7 +301,11 @@ export class PartitionedConsumer<T> {
             this.report(err)
           }
           if (this.dead) return
-          await this.state.ackGroup(partitionStream(this.opts.name, p), this.opts.group, batch.map((e) => e.id))
+          await this.state.ackGroup(
+            partitionStream(this.opts.name, p),
+            this.opts.group,
+            batch.map((e) => e.id),
+          )
         }
       } catch (err) {
         if (this.dead) return

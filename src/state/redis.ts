@@ -26,16 +26,7 @@ import { createHash } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Redis, type RedisOptions } from 'ioredis'
 import type { CommittedPosition } from '../domain.js'
-import {
-  DEFAULT_STREAM_MAX_LEN,
-  type GroupEntry,
-  type NodeEnvelope,
-  type SessionInfo,
-  type State,
-  type StateHealth,
-  type StreamEntry,
-  StateUnavailableError,
-} from './port.js'
+import { DEFAULT_STREAM_MAX_LEN, type GroupEntry, type NodeEnvelope, type SessionInfo, type State, type StateHealth, type StreamEntry, StateUnavailableError } from './port.js'
 import { checkReadCount, parseStreamId, streamTexts } from './stream-id.js'
 
 export interface RedisStateOptions {
@@ -361,7 +352,11 @@ export class RedisState implements State {
           const chunk = [...this.heldPositions].slice(0, POSITIONS_PER_CALL)
           const args: (string | number)[] = []
           for (const [, p] of chunk) args.push(p.t, p.json)
-          await SET_POSITIONS.run(this.main, chunk.map(([id]) => this.key('pos', id)), args)
+          await SET_POSITIONS.run(
+            this.main,
+            chunk.map(([id]) => this.key('pos', id)),
+            args,
+          )
           // a newer position held meanwhile stays for the next round
           for (const [id, p] of chunk) if (this.heldPositions.get(id) === p) this.heldPositions.delete(id)
         } else if (this.outboxHead < this.outbox.length) {
@@ -369,7 +364,11 @@ export class RedisState implements State {
           let end = this.outboxHead + 1
           while (end < this.outbox.length && end - this.outboxHead < REPLAY_CHUNK && this.outbox[end].key === first.key) end++
           const batch = this.outbox.slice(this.outboxHead, end)
-          await this.xaddAll(first.key, batch.map((e) => e.json), batch.map((e) => e.maxLen))
+          await this.xaddAll(
+            first.key,
+            batch.map((e) => e.json),
+            batch.map((e) => e.maxLen),
+          )
           // entries dropped meanwhile (bound) moved the head past some of these: never step back
           this.outboxHead = Math.max(this.outboxHead, end)
         } else {
@@ -441,7 +440,13 @@ export class RedisState implements State {
       const args: (string | number)[] = []
       for (const p of chunk) args.push(p.deviceTime, JSON.stringify(p))
       calls.push(
-        this.cmd((c) => SET_POSITIONS.run(c, chunk.map((p) => this.key('pos', p.vehicleId)), args)).catch((err: unknown) => {
+        this.cmd((c) =>
+          SET_POSITIONS.run(
+            c,
+            chunk.map((p) => this.key('pos', p.vehicleId)),
+            args,
+          ),
+        ).catch((err: unknown) => {
           if (!(err instanceof StateUnavailableError)) throw err
           this.holdPositions(chunk)
         }),
@@ -531,7 +536,13 @@ export class RedisState implements State {
     // behind entries still held: writing now would overtake them
     if (this.down || this.outboxHead < this.outbox.length) return held()
     try {
-      return await this.cmd(() => this.xaddAll(key, texts, texts.map(() => maxLen)))
+      return await this.cmd(() =>
+        this.xaddAll(
+          key,
+          texts,
+          texts.map(() => maxLen),
+        ),
+      )
     } catch (err) {
       if (!(err instanceof StateUnavailableError)) throw err
       return held()
@@ -543,9 +554,7 @@ export class RedisState implements State {
     if (afterId !== '$') parseStreamId(afterId)
     const key = this.key('stream', stream)
     const args = ['COUNT', count, 'STREAMS', key, afterId]
-    const reply = (blockMs ?? 0) > 0
-      ? await this.blocking((c) => c.call('xread', ['BLOCK', Math.ceil(blockMs!), ...args]))
-      : await this.cmd((c) => c.call('xread', args))
+    const reply = (blockMs ?? 0) > 0 ? await this.blocking((c) => c.call('xread', ['BLOCK', Math.ceil(blockMs!), ...args])) : await this.cmd((c) => c.call('xread', args))
     return entriesOf(reply as StreamsReply).map(([, id, json]) => ({ id, value: JSON.parse(json) as T }))
   }
 

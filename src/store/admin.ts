@@ -56,10 +56,7 @@ export interface WaybillCorrection {
   changes: Record<string, { from: unknown; to: unknown }>
 }
 
-export type CorrectWaybillResult =
-  | { ok: true; waybill: Waybill; correction: WaybillCorrection | null }
-  | { ok: false; reason: 'not-found' }
-  | { ok: false; reason: 'not-created'; status: string }
+export type CorrectWaybillResult = { ok: true; waybill: Waybill; correction: WaybillCorrection | null } | { ok: false; reason: 'not-found' } | { ok: false; reason: 'not-created'; status: string }
 
 export interface AdminStore {
   getCommandStatus(id: string, now: number): Promise<CommandStatus | null>
@@ -84,13 +81,7 @@ export interface AdminStore {
    * Replaces a waybill's fields while its status is `created`, and records what changed (who,
    * when, field by field) — atomically with the status check.
    */
-  correctWaybill(
-    waybillNo: string,
-    input: WaybillInput,
-    at: number,
-    by: string,
-    diff: (before: Waybill) => WaybillCorrection['changes'],
-  ): Promise<CorrectWaybillResult>
+  correctWaybill(waybillNo: string, input: WaybillInput, at: number, by: string, diff: (before: Waybill) => WaybillCorrection['changes']): Promise<CorrectWaybillResult>
   listWaybillCorrections(waybillNo: string): Promise<WaybillCorrection[]>
 }
 
@@ -120,7 +111,9 @@ export function adminQueries(ctx: StoreContext): AdminStore {
   const { sql } = ctx
   return {
     async getCommandStatus(id, now) {
-      const { rows } = await sql.query<CommandRow>(`SELECT id, phone, msg_id, status, created_at, expires_at, updated_at, result, answer, vehicle_id, platform_id FROM command_status WHERE id = $1`, [id])
+      const { rows } = await sql.query<CommandRow>(`SELECT id, phone, msg_id, status, created_at, expires_at, updated_at, result, answer, vehicle_id, platform_id FROM command_status WHERE id = $1`, [
+        id,
+      ])
       const r = rows[0]
       if (!r) return null
       const expiresAt = toMs(r.expires_at)
@@ -262,5 +255,4 @@ export function adminQueries(ctx: StoreContext): AdminStore {
       return rows.map((r) => ({ id: r.id, waybillNo: r.waybill_no, at: toMs(r.at), by: r.by, changes: fromJson<WaybillCorrection['changes']>(r.changes) }))
     },
   }
-
 }

@@ -55,10 +55,21 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
     async upsertAnomalies(rows) {
       if (!rows.length) return
       const payload = rows.map((a) => ({
-        id: a.id, type: a.type, status: a.status, severity: a.severity, vehicle_id: a.vehicleId, plate: a.plate, plate_key: canonicalPlate(a.plate), plate_color: a.plateColor,
-        waybill_no: a.waybillNo, enterprise_license_no: a.enterpriseLicenseNo,
-        started_at: iso(a.startedAt), ended_at: a.endedAt === null ? null : iso(a.endedAt), last_seen_at: iso(a.lastSeenAt),
-        evidence: a.evidence, resolved_by_late_data: !!a.resolvedByLateData,
+        id: a.id,
+        type: a.type,
+        status: a.status,
+        severity: a.severity,
+        vehicle_id: a.vehicleId,
+        plate: a.plate,
+        plate_key: canonicalPlate(a.plate),
+        plate_color: a.plateColor,
+        waybill_no: a.waybillNo,
+        enterprise_license_no: a.enterpriseLicenseNo,
+        started_at: iso(a.startedAt),
+        ended_at: a.endedAt === null ? null : iso(a.endedAt),
+        last_seen_at: iso(a.lastSeenAt),
+        evidence: a.evidence,
+        resolved_by_late_data: !!a.resolvedByLateData,
       }))
       await sql.query(
         `INSERT INTO anomalies (id, type, status, severity, vehicle_id, plate, plate_key, plate_color, waybill_no, enterprise_license_no,
@@ -104,10 +115,10 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
         ? await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' AND vehicle_id = ANY($1::int4[]) ORDER BY seq`, [vehicleIds])
         : partition
           ? // a partition's new owner: 1/P of the open anomalies, not all of them once per partition
-            await sql.query<AnomalyRow>(
-              `SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' AND (vehicle_id % $1 = $2 OR ($2 = 0 AND vehicle_id <= 0)) ORDER BY seq`,
-              [partition.parts, partition.part],
-            )
+            await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' AND (vehicle_id % $1 = $2 OR ($2 = 0 AND vehicle_id <= 0)) ORDER BY seq`, [
+              partition.parts,
+              partition.part,
+            ])
           : await sql.query<AnomalyRow>(`SELECT ${COLUMNS} FROM anomalies WHERE status = 'open' ORDER BY seq`)
       return rows.map(toAnomaly)
     },
@@ -123,7 +134,16 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
         params.push(filter.vehicleIds)
         extra += ` AND vehicle_id = ANY($${params.length}::int4[])`
       }
-      const { rows } = await sql.query<{ vehicle_id: number; plate: string; plate_color: number; enterprise_license_no: string | null; waybill_no: string | null; type: AnomalyType; severity: Severity; count: string | number }>(
+      const { rows } = await sql.query<{
+        vehicle_id: number
+        plate: string
+        plate_color: number
+        enterprise_license_no: string | null
+        waybill_no: string | null
+        type: AnomalyType
+        severity: Severity
+        count: string | number
+      }>(
         `SELECT vehicle_id, plate, plate_color, enterprise_license_no, waybill_no, type, severity, count(*) AS count
          FROM anomalies
          WHERE started_at < $2 AND (ended_at IS NULL OR ended_at >= $1) AND NOT (evidence ? 'refuted')${extra}
@@ -132,8 +152,14 @@ export function anomalyQueries(ctx: StoreContext): AnomalyStore {
         params,
       )
       return rows.map((r) => ({
-        vehicleId: num(r.vehicle_id), plate: r.plate, plateColor: num(r.plate_color), enterpriseLicenseNo: r.enterprise_license_no,
-        waybillNo: r.waybill_no, type: r.type, severity: r.severity, count: num(r.count),
+        vehicleId: num(r.vehicle_id),
+        plate: r.plate,
+        plateColor: num(r.plate_color),
+        enterpriseLicenseNo: r.enterprise_license_no,
+        waybillNo: r.waybill_no,
+        type: r.type,
+        severity: r.severity,
+        count: num(r.count),
       }))
     },
 

@@ -168,9 +168,24 @@ export function attachmentQueries(ctx: StoreContext): AttachmentStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (alarm_key) DO NOTHING RETURNING ${ALARM_COLUMNS}`,
         [
-          a.alarmNumber, a.alarmKey, a.phone, a.vehicleId, a.plate, a.plateColor, a.enterpriseLicenseNo, a.variant, a.kind,
-          a.alarmType, a.alarmLevel, JSON.stringify(a.alarmId), iso(a.deviceTime), a.expectedFiles, a.anomalyId, a.state,
-          iso(a.createdAt), iso(a.updatedAt),
+          a.alarmNumber,
+          a.alarmKey,
+          a.phone,
+          a.vehicleId,
+          a.plate,
+          a.plateColor,
+          a.enterpriseLicenseNo,
+          a.variant,
+          a.kind,
+          a.alarmType,
+          a.alarmLevel,
+          JSON.stringify(a.alarmId),
+          iso(a.deviceTime),
+          a.expectedFiles,
+          a.anomalyId,
+          a.state,
+          iso(a.createdAt),
+          iso(a.updatedAt),
         ],
       )
       if (rows.length) return toAlarm(rows[0])
@@ -198,8 +213,19 @@ export function attachmentQueries(ctx: StoreContext): AttachmentStore {
            object_key = EXCLUDED.object_key, failure = EXCLUDED.failure, completed_at = EXCLUDED.completed_at
          RETURNING id`,
         [
-          f.alarmNumber, f.name, f.fileType, f.size, f.received, f.state, f.rounds, f.contentType, f.sha256, f.objectKey, f.failure,
-          iso(f.startedAt), f.completedAt === null ? null : iso(f.completedAt),
+          f.alarmNumber,
+          f.name,
+          f.fileType,
+          f.size,
+          f.received,
+          f.state,
+          f.rounds,
+          f.contentType,
+          f.sha256,
+          f.objectKey,
+          f.failure,
+          iso(f.startedAt),
+          f.completedAt === null ? null : iso(f.completedAt),
         ],
       )
       return num(rows[0].id)

@@ -14,7 +14,10 @@ export class BinaryCopyWriter {
   private buf: Buffer
   private pos = 0
 
-  constructor(private readonly types: readonly CopyType[], initialBytes = 64 * 1024) {
+  constructor(
+    private readonly types: readonly CopyType[],
+    initialBytes = 64 * 1024,
+  ) {
     this.buf = Buffer.allocUnsafe(Math.max(initialBytes, 64))
     this.bytes(SIGNATURE)
     this.int32(0) // flags: no OIDs

@@ -23,10 +23,7 @@ export function commandQueries(ctx: StoreContext): CommandStore {
   async function takeOf(phones: string[], now: number): Promise<Map<string, QueuedCommand[]>> {
     const out = new Map<string, QueuedCommand[]>()
     if (phones.length === 0) return out
-    const { rows } = await sql.query<CommandRow>(
-      `DELETE FROM queued_commands WHERE phone = ANY($1::text[]) RETURNING id, phone, msg_id, body, created_at, expires_at`,
-      [phones],
-    )
+    const { rows } = await sql.query<CommandRow>(`DELETE FROM queued_commands WHERE phone = ANY($1::text[]) RETURNING id, phone, msg_id, body, created_at, expires_at`, [phones])
     const taken = rows.map(toCommand)
     const live = taken.filter((c) => c.expiresAt > now)
     const expired = taken.filter((c) => c.expiresAt <= now)

@@ -36,7 +36,10 @@ export function eventQueries(ctx: StoreContext): EventStore {
   return {
     async insertAlarmTransitions(rows) {
       if (!rows.length) return
-      await ensureCovering(timeTable('alarm_transitions'), rows.map((r) => r.deviceTime))
+      await ensureCovering(
+        timeTable('alarm_transitions'),
+        rows.map((r) => r.deviceTime),
+      )
       await sql.query(
         `INSERT INTO alarm_transitions (vehicle_id, device_time, raised, cleared, alarm)
          SELECT v, to_timestamp(t / 1000.0), r, c, a FROM unnest($1::int4[], $2::float8[], $3::int8[], $4::int8[], $5::int8[]) AS u(v, t, r, c, a)
@@ -104,7 +107,10 @@ export function eventQueries(ctx: StoreContext): EventStore {
 
     async archiveFrames(rows) {
       if (!rows.length) return
-      await ensureCovering(timeTable('raw_frames'), rows.map((r) => r.receivedAt))
+      await ensureCovering(
+        timeTable('raw_frames'),
+        rows.map((r) => r.receivedAt),
+      )
       await sql.query(
         `INSERT INTO raw_frames (received_at, phone, connection, frame)
          SELECT to_timestamp(t / 1000.0), p, c, decode(f, 'hex') FROM unnest($1::float8[], $2::text[], $3::text[], $4::text[]) AS u(t, p, c, f)`,
@@ -149,10 +155,7 @@ async function* pageFrames(ctx: StoreContext, phone: string, from: number, to: n
     }
     const lastMs = toMs(rows[rows.length - 1]!.received_at)
     for (const r of rows) if (toMs(r.received_at) < lastMs) yield toFrame(phone, r)
-    const tie = await ctx.sql.query<FrameRow>(
-      `SELECT received_at, connection, frame FROM raw_frames WHERE phone = $1 AND received_at = $2 ORDER BY connection`,
-      [phone, iso(lastMs)],
-    )
+    const tie = await ctx.sql.query<FrameRow>(`SELECT received_at, connection, frame FROM raw_frames WHERE phone = $1 AND received_at = $2 ORDER BY connection`, [phone, iso(lastMs)])
     for (const r of tie.rows) yield toFrame(phone, r)
     cursor = iso(lastMs)
     inclusive = false

@@ -30,10 +30,7 @@ export function handlingQueries(sql: Sql): HandlingStore {
     async applyHandling(entry, canApply) {
       return sql.transaction(async (tx) => {
         // The state row is the lock: its first insert or a FOR UPDATE read serialises concurrent steps.
-        await tx.query(`INSERT INTO anomaly_handling_state (anomaly_id, action, at) VALUES ($1, NULL, $2::timestamptz) ON CONFLICT (anomaly_id) DO NOTHING`, [
-          entry.anomalyId,
-          iso(entry.at),
-        ])
+        await tx.query(`INSERT INTO anomaly_handling_state (anomaly_id, action, at) VALUES ($1, NULL, $2::timestamptz) ON CONFLICT (anomaly_id) DO NOTHING`, [entry.anomalyId, iso(entry.at)])
         const { rows } = await tx.query<{ action: HandlingAction | null }>(`SELECT action FROM anomaly_handling_state WHERE anomaly_id = $1 FOR UPDATE`, [entry.anomalyId])
         const current = rows[0]?.action ?? null
         if (!canApply(current)) return { ok: false as const, current }
@@ -55,10 +52,7 @@ export function handlingQueries(sql: Sql): HandlingStore {
     async handlingStates(anomalyIds) {
       const out = new Map<string, HandlingAction>()
       if (!anomalyIds.length) return out
-      const { rows } = await sql.query<{ anomaly_id: string; action: HandlingAction | null }>(
-        `SELECT anomaly_id, action FROM anomaly_handling_state WHERE anomaly_id = ANY($1::text[])`,
-        [anomalyIds],
-      )
+      const { rows } = await sql.query<{ anomaly_id: string; action: HandlingAction | null }>(`SELECT anomaly_id, action FROM anomaly_handling_state WHERE anomaly_id = ANY($1::text[])`, [anomalyIds])
       for (const r of rows) if (r.action) out.set(r.anomaly_id, r.action)
       return out
     },

@@ -57,9 +57,7 @@ export async function detectTimescale(sql: Sql, option: 'auto' | boolean): Promi
 }
 
 export async function migrationContext(ctx: StoreContext): Promise<MigrationContext> {
-  const fleetChunkSeconds = ctx.mode.timescale
-    ? chunkIntervalSeconds(ctx.config.fleetSize, ctx.config.reportIntervalSeconds, await sharedBuffersBytes(ctx.sql))
-    : 86_400
+  const fleetChunkSeconds = ctx.mode.timescale ? chunkIntervalSeconds(ctx.config.fleetSize, ctx.config.reportIntervalSeconds, await sharedBuffersBytes(ctx.sql)) : 86_400
   return { timescale: ctx.mode.timescale, fleetChunkSeconds, retention: ctx.config.retention, config: ctx.config }
 }
 
@@ -120,10 +118,7 @@ async function syncTimescalePolicies(ctx: StoreContext, fleetChunkSeconds: numbe
       await ctx.sql.query(`SELECT remove_retention_policy($1::regclass, if_exists => true)`, [spec.table])
       await ctx.sql.query(`SELECT add_retention_policy($1::regclass, make_interval(days => $2::int))`, [spec.table, days])
     }
-    await ctx.sql.query(`SELECT set_chunk_time_interval($1::regclass, make_interval(secs => $2::int))`, [
-      spec.table,
-      chunkSecondsFor(spec, fleetChunkSeconds),
-    ])
+    await ctx.sql.query(`SELECT set_chunk_time_interval($1::regclass, make_interval(secs => $2::int))`, [spec.table, chunkSecondsFor(spec, fleetChunkSeconds)])
   }
 }
 
@@ -150,10 +145,7 @@ export function maintenanceQueries(ctx: StoreContext): Omit<MaintenanceStore, 't
         const cutoff = now - ctx.config.retention[spec.retention] * DAY_MS
         if (ctx.mode.timescale) {
           // The policies do this on the server's clock; here with the caller's (tests, manual runs).
-          const { rows } = await ctx.sql.query<{ chunk: string }>(`SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)::text AS chunk`, [
-            spec.table,
-            new Date(cutoff).toISOString(),
-          ])
+          const { rows } = await ctx.sql.query<{ chunk: string }>(`SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)::text AS chunk`, [spec.table, new Date(cutoff).toISOString()])
           dropped.push(...rows.map((r) => r.chunk))
         } else {
           dropped.push(...(await dropPartitionsBefore(ctx, spec, cutoff)))

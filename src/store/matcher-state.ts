@@ -71,10 +71,7 @@ export function matcherStateQueries(ctx: StoreContext): MatcherStateStore {
         params.push(f.parts, f.part)
         where += ` AND parts = $4 AND part = $5`
       }
-      const { rows } = await sql.query<CheckpointRow>(
-        `SELECT vehicle_id, part, parts, watermark, saved_at, state FROM matcher_checkpoints WHERE ${where} ORDER BY vehicle_id LIMIT $3`,
-        params,
-      )
+      const { rows } = await sql.query<CheckpointRow>(`SELECT vehicle_id, part, parts, watermark, saved_at, state FROM matcher_checkpoints WHERE ${where} ORDER BY vehicle_id LIMIT $3`, params)
       return rows.map((r) => ({ vehicleId: num(r.vehicle_id), part: num(r.part), parts: num(r.parts), watermark: toMs(r.watermark), savedAt: toMs(r.saved_at), state: r.state }))
     },
 
@@ -84,7 +81,9 @@ export function matcherStateQueries(ctx: StoreContext): MatcherStateStore {
       for (const f of from) if (f.after < lowest) lowest = f.after
       // the constant lower bound lets the planner skip older partitions/chunks
       const { rows } = await sql.query<PositionRow>(
-        `SELECT ${SELECT_RECORD.split(', ').map((c) => `p.${c}`).join(', ')}
+        `SELECT ${SELECT_RECORD.split(', ')
+          .map((c) => `p.${c}`)
+          .join(', ')}
            FROM unnest($1::int4[], $2::timestamptz[]) AS c(vid, after)
            JOIN positions p ON p.vehicle_id = c.vid AND p.device_time > c.after
           WHERE p.device_time > $3 AND p.device_time <= $4

@@ -48,9 +48,7 @@ if (parentPort && data?.kind === 'jt808-pg-copy') {
     }
     void copyOnPool(pool, req.statement, Buffer.from(req.payload.buffer, req.payload.byteOffset, req.payload.byteLength)).then(
       () => port.postMessage({ id: req.id } satisfies CopyReply),
-      (e: Error & { code?: string }) =>
-        port.postMessage({ id: req.id, error: { message: e.message, code: typeof e.code === 'string' ? e.code : undefined, name: e.name } } satisfies CopyReply),
+      (e: Error & { code?: string }) => port.postMessage({ id: req.id, error: { message: e.message, code: typeof e.code === 'string' ? e.code : undefined, name: e.name } } satisfies CopyReply),
     )
   })
 }
-

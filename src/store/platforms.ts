@@ -154,7 +154,11 @@ export interface PlatformStore {
 
   createPostQuery(q: NewPostQuery): Promise<PostQuery>
   /** Records the first answer to a query of this platform (by INFO_ID in 2011, by our MSG_SN in 2019); null when none matches. */
-  answerPostQuery(platformId: number, match: { infoId?: number; msgSn?: number }, answer: { at: number; content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | null>
+  answerPostQuery(
+    platformId: number,
+    match: { infoId?: number; msgSn?: number },
+    answer: { at: number; content: string; responder: string | null; responderTel: string | null },
+  ): Promise<PostQuery | null>
   /** Newest first. */
   listPostQueries(filter?: { platformId?: number; direction?: 'out' | 'in'; unanswered?: boolean; limit?: number }): Promise<PostQuery[]>
   getPostQuery(id: number): Promise<PostQuery | null>
@@ -383,10 +387,7 @@ export function platformQueries(sql: Sql): PlatformStore {
         cols.push(col)
         params.push(conv(p[field]))
       }
-      const { rows } = await sql.query<PlatformRow>(
-        `INSERT INTO platforms (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`,
-        params,
-      )
+      const { rows } = await sql.query<PlatformRow>(`INSERT INTO platforms (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`, params)
       if (p.role === 'superior') await ensureForwardingIndex(sql)
       return toPlatform(rows[0]!)
     },
@@ -437,10 +438,12 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async enrolPlatformVehicle(plate, plateColor, platformId) {
-      await sql.query(
-        `INSERT INTO vehicles (plate, plate_key, plate_color, reported_by_platform) VALUES ($1, $2, $3, $4) ON CONFLICT (plate_key, plate_color) DO NOTHING`,
-        [plate, canonicalPlate(plate), plateColor, platformId],
-      )
+      await sql.query(`INSERT INTO vehicles (plate, plate_key, plate_color, reported_by_platform) VALUES ($1, $2, $3, $4) ON CONFLICT (plate_key, plate_color) DO NOTHING`, [
+        plate,
+        canonicalPlate(plate),
+        plateColor,
+        platformId,
+      ])
       const { rows } = await sql.query<VehicleRow>(`SELECT ${VEHICLE_COLUMNS} FROM vehicles WHERE plate_key = $1 AND plate_color = $2`, [canonicalPlate(plate), plateColor])
       return toVehicle(rows[0]!)
     },
@@ -488,18 +491,22 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async createSupervision(s) {
-      const { rows } = await sql.query<SupervisionRow>(
-        `INSERT INTO platform_supervisions (platform_id, anomaly_id, supervision_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING ${SV_COLUMNS}`,
-        [s.platformId, s.anomalyId, s.supervisionId, iso(s.sentAt)],
-      )
+      const { rows } = await sql.query<SupervisionRow>(`INSERT INTO platform_supervisions (platform_id, anomaly_id, supervision_id, sent_at) VALUES ($1, $2, $3, $4) RETURNING ${SV_COLUMNS}`, [
+        s.platformId,
+        s.anomalyId,
+        s.supervisionId,
+        iso(s.sentAt),
+      ])
       return toSupervision(rows[0]!)
     },
 
     async replySupervision(platformId, supervisionId, result, at) {
-      const { rows } = await sql.query<SupervisionRow>(
-        `UPDATE platform_supervisions SET result = $3, replied_at = $4 WHERE platform_id = $1 AND supervision_id = $2 RETURNING ${SV_COLUMNS}`,
-        [platformId, supervisionId, result, iso(at)],
-      )
+      const { rows } = await sql.query<SupervisionRow>(`UPDATE platform_supervisions SET result = $3, replied_at = $4 WHERE platform_id = $1 AND supervision_id = $2 RETURNING ${SV_COLUMNS}`, [
+        platformId,
+        supervisionId,
+        result,
+        iso(at),
+      ])
       return rows[0] ? toSupervision(rows[0]) : null
     },
 
@@ -523,10 +530,9 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async getForwardCursor(platformId) {
-      const { rows } = await sql.query<{ received_at: Date; vehicle_id: number; device_time: Date }>(
-        `SELECT received_at, vehicle_id, device_time FROM platform_forwarding WHERE platform_id = $1`,
-        [platformId],
-      )
+      const { rows } = await sql.query<{ received_at: Date; vehicle_id: number; device_time: Date }>(`SELECT received_at, vehicle_id, device_time FROM platform_forwarding WHERE platform_id = $1`, [
+        platformId,
+      ])
       const r = rows[0]
       return r ? { receivedAt: toMs(r.received_at), vehicleId: num(r.vehicle_id), deviceTime: toMs(r.device_time) } : null
     },
@@ -560,7 +566,9 @@ export function platformQueries(sql: Sql): PlatformStore {
           params.push(iso(since))
           where = `p.received_at >= $4::timestamptz`
         }
-        const { rows } = await sql.query<Parameters<typeof rowToPosition>[0] & { plate: string; plate_color: number; enterprise_license_no: string | null; terminal_phone: string | null; selected: boolean | null }>(
+        const { rows } = await sql.query<
+          Parameters<typeof rowToPosition>[0] & { plate: string; plate_color: number; enterprise_license_no: string | null; terminal_phone: string | null; selected: boolean | null }
+        >(
           `SELECT p.vehicle_id, p.device_time, p.received_at, p.lat, p.lon, p.altitude, p.speed, p.direction, p.alarm, p.status, p.mileage,
                   p.extras, p.blind_area, p.source_msg_id, v.plate, v.plate_color, v.enterprise_license_no, v.terminal_phone,
                   (v.enterprise_license_no = ANY($1::text[]) OR v.id = ANY($2::int4[])) AS selected
@@ -609,10 +617,12 @@ export function platformQueries(sql: Sql): PlatformStore {
     },
 
     async enqueueOutbox(platformId, sel, at) {
-      const { rows: m } = await sql.query<{ outbox_anomaly_seq: string | number | null; outbox_waybill_changed_at: Date | null; outbox_anomaly_floor: string | number | null; outbox_waybill_floor: Date | null }>(
-        `SELECT outbox_anomaly_seq, outbox_waybill_changed_at, outbox_anomaly_floor, outbox_waybill_floor FROM platform_forwarding WHERE platform_id = $1`,
-        [platformId],
-      )
+      const { rows: m } = await sql.query<{
+        outbox_anomaly_seq: string | number | null
+        outbox_waybill_changed_at: Date | null
+        outbox_anomaly_floor: string | number | null
+        outbox_waybill_floor: Date | null
+      }>(`SELECT outbox_anomaly_seq, outbox_waybill_changed_at, outbox_anomaly_floor, outbox_waybill_floor FROM platform_forwarding WHERE platform_id = $1`, [platformId])
       if (!m[0]) return { enqueued: 0 }
       if (m[0].outbox_anomaly_seq === null || m[0].outbox_waybill_changed_at === null || m[0].outbox_anomaly_floor === null || m[0].outbox_waybill_floor === null) {
         // first scan for this superior: what exists already is not sent, what comes from now on is

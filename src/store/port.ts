@@ -371,4 +371,16 @@ export type { AdminStore } from './admin.js'
 
 export type { PlatformStore } from './platforms.js'
 
-export interface Store extends MaintenanceStore, PositionStore, RegistryStore, EventStore, CommandStore, ApiStore, WaybillStore, AnomalyStore, AdminStore, AttachmentStore, MatcherStateStore, PlatformStore {}
+export interface Store
+  extends MaintenanceStore,
+    PositionStore,
+    RegistryStore,
+    EventStore,
+    CommandStore,
+    ApiStore,
+    WaybillStore,
+    AnomalyStore,
+    AdminStore,
+    AttachmentStore,
+    MatcherStateStore,
+    PlatformStore {}

@@ -200,11 +200,7 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
         if (t.vehicleId !== null) {
           // Keep Vehicle.terminalPhone in step with the registration; a terminal moved to another vehicle leaves the old one.
           await tx.query(`UPDATE vehicles SET terminal_phone = NULL, updated_at = now() WHERE terminal_phone = $1 AND id <> $2`, [t.phone, t.vehicleId])
-          await tx.query(`UPDATE vehicles SET terminal_phone = $1, terminal_id = COALESCE($2, terminal_id), updated_at = now() WHERE id = $3`, [
-            t.phone,
-            t.terminalId,
-            t.vehicleId,
-          ])
+          await tx.query(`UPDATE vehicles SET terminal_phone = $1, terminal_id = COALESCE($2, terminal_id), updated_at = now() WHERE id = $3`, [t.phone, t.terminalId, t.vehicleId])
         }
       })
     },

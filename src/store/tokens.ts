@@ -24,10 +24,14 @@ const tokenFromRow = (r: TokenRow): ApiToken => ({
 export function tokenQueries(sql: Sql): TokenStore {
   return {
     async createToken(t) {
-      await sql.query(
-        `INSERT INTO api_tokens (id, token_hash, role, enterprise_license_no, label, created_at) VALUES ($1, $2, $3, $4, $5, $6::timestamptz)`,
-        [t.id, t.tokenHash, t.role, t.enterpriseLicenseNo, t.label, iso(t.createdAt)],
-      )
+      await sql.query(`INSERT INTO api_tokens (id, token_hash, role, enterprise_license_no, label, created_at) VALUES ($1, $2, $3, $4, $5, $6::timestamptz)`, [
+        t.id,
+        t.tokenHash,
+        t.role,
+        t.enterpriseLicenseNo,
+        t.label,
+        iso(t.createdAt),
+      ])
     },
 
     async ensureToken(t) {

@@ -66,8 +66,19 @@ async function insertRow(sql: Sql, w: Waybill): Promise<boolean> {
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, date_trunc('milliseconds', clock_timestamp()))
      ON CONFLICT (waybill_no) DO NOTHING`,
     [
-      w.waybillNo, canonicalPlate(w.plate), w.plateColor, w.trailerPlate ? canonicalPlate(w.trailerPlate) : null, w.carrierLicenseNo,
-      w.driverQualificationNo, w.escortQualificationNo, w.status, iso(from), iso(to), JSON.stringify(inputOf(w)), iso(w.createdAt), iso(w.updatedAt),
+      w.waybillNo,
+      canonicalPlate(w.plate),
+      w.plateColor,
+      w.trailerPlate ? canonicalPlate(w.trailerPlate) : null,
+      w.carrierLicenseNo,
+      w.driverQualificationNo,
+      w.escortQualificationNo,
+      w.status,
+      iso(from),
+      iso(to),
+      JSON.stringify(inputOf(w)),
+      iso(w.createdAt),
+      iso(w.updatedAt),
     ],
   )
   if (!res.rowCount) return false
@@ -89,8 +100,17 @@ export async function updateWaybillRow(sql: Sql, input: WaybillInput, at: number
        escort_qualification_no = $7, window_start = $8, window_end = $9, data = $10::jsonb, updated_at = $11, changed_at = date_trunc('milliseconds', clock_timestamp())
      WHERE waybill_no = $1`,
     [
-      input.waybillNo, canonicalPlate(input.plate), input.plateColor, input.trailerPlate ? canonicalPlate(input.trailerPlate) : null, input.carrierLicenseNo,
-      input.driverQualificationNo, input.escortQualificationNo, iso(from), iso(to), JSON.stringify(inputOf(input)), iso(at),
+      input.waybillNo,
+      canonicalPlate(input.plate),
+      input.plateColor,
+      input.trailerPlate ? canonicalPlate(input.trailerPlate) : null,
+      input.carrierLicenseNo,
+      input.driverQualificationNo,
+      input.escortQualificationNo,
+      iso(from),
+      iso(to),
+      JSON.stringify(inputOf(input)),
+      iso(at),
     ],
   )
 }
@@ -110,7 +130,8 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
     async upsertWaybills(inputs, opts = {}) {
       const at = opts.at ?? Date.now()
       return sql.transaction(async (tx) => {
-        let inserted = 0, updated = 0
+        let inserted = 0,
+          updated = 0
         for (const input of inputs) {
           if (await insertRow(tx, newWaybill(inputOf(input), at, opts.by ?? 'import', opts.status ?? 'created'))) {
             inserted++
@@ -141,7 +162,12 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
 
     updateWaybillStatus(no, from, change) {
       return sql.transaction(async (tx) => {
-        const res = await tx.query(`UPDATE waybills SET status = $3, updated_at = $4, changed_at = date_trunc('milliseconds', clock_timestamp()) WHERE waybill_no = $1 AND status = $2`, [no, from, change.status, iso(change.at)])
+        const res = await tx.query(`UPDATE waybills SET status = $3, updated_at = $4, changed_at = date_trunc('milliseconds', clock_timestamp()) WHERE waybill_no = $1 AND status = $2`, [
+          no,
+          from,
+          change.status,
+          iso(change.at),
+        ])
         if (!res.rowCount) return null
         await insertHistory(tx, no, change)
         return get(tx, no)
@@ -185,7 +211,10 @@ export function waybillQueries(ctx: StoreContext): WaybillStore {
 
     async insertWaybillReport(r) {
       await sql.query(`INSERT INTO terminal_waybill_reports (phone, vehicle_id, received_at, body) VALUES ($1, $2, $3, $4::jsonb)`, [
-        r.phone, r.vehicleId, iso(r.receivedAt), JSON.stringify(r.body ?? null, jsonSafe),
+        r.phone,
+        r.vehicleId,
+        iso(r.receivedAt),
+        JSON.stringify(r.body ?? null, jsonSafe),
       ])
     },
 

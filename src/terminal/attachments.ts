@@ -4,13 +4,7 @@
  * data as raw stream frames, 0x1212, and re-send what 0x9212 lists as missing. Used by the tests
  * and the benchmark; `skip`/`duplicate` hooks let them drop or repeat chunks on purpose.
  */
-import {
-  encodeStreamFrame,
-  type AlarmAttachments,
-  type Message,
-  type MissingSegment,
-  type UploadCompleteReply,
-} from '../../protocol/index.js'
+import { encodeStreamFrame, type AlarmAttachments, type Message, type MissingSegment, type UploadCompleteReply } from '../../protocol/index.js'
 import { TerminalClient, type TerminalVersion } from './client.js'
 
 export interface UploadOptions {
@@ -33,7 +27,10 @@ export interface UploadResult {
 export class AttachmentUploader {
   private waiters: Array<{ name: string; resolve: (r: UploadCompleteReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }> = []
 
-  private constructor(readonly client: TerminalClient, private readonly timeoutMs: number) {}
+  private constructor(
+    readonly client: TerminalClient,
+    private readonly timeoutMs: number,
+  ) {}
 
   static async connect(host: string, port: number, phone: string, options: { version?: TerminalVersion; timeoutMs?: number } = {}): Promise<AttachmentUploader> {
     let self: AttachmentUploader | null = null

@@ -81,7 +81,11 @@ export interface TerminalClientOptions {
 }
 
 export class ReplyTimeoutError extends Error {
-  constructor(readonly msgId: number, readonly serial: number, ms: number) {
+  constructor(
+    readonly msgId: number,
+    readonly serial: number,
+    ms: number,
+  ) {
     super(`no answer to 0x${hex4(msgId)} serial ${serial} within ${ms} ms`)
     this.name = 'ReplyTimeoutError'
   }
@@ -265,10 +269,7 @@ export class TerminalClient {
 
   /** 0x0102 → 0x8001; resolves with the result code (0 ok). */
   async authenticate(authCode: string, options: AuthenticateOptions = {}): Promise<number> {
-    const body =
-      this.version === 2019
-        ? { authCode, imei: options.imei ?? this.phone.slice(-15).padStart(15, '0'), softwareVersion: options.softwareVersion ?? 'sim-1.0' }
-        : { authCode }
+    const body = this.version === 2019 ? { authCode, imei: options.imei ?? this.phone.slice(-15).padStart(15, '0'), softwareVersion: options.softwareVersion ?? 'sim-1.0' } : { authCode }
     return resultOf(await this.send(0x0102, body))
   }
 

@@ -29,7 +29,12 @@ for (const backend of BACKENDS) {
     const req = (method: string, url: string, token: string, payload?: unknown) =>
       app.inject({ method: method as 'GET', url, headers: auth(token), ...(payload !== undefined ? { payload: payload as object } : {}) })
     t.equal(
-      (await req('POST', '/api/v1/vehicles', tokens.supervisor, [vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' }), vehicleInput('浙B30001', LICENCE_B, { terminalPhone: '013500000002' })])).statusCode,
+      (
+        await req('POST', '/api/v1/vehicles', tokens.supervisor, [
+          vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' }),
+          vehicleInput('浙B30001', LICENCE_B, { terminalPhone: '013500000002' }),
+        ])
+      ).statusCode,
       200,
     )
 
@@ -84,7 +89,11 @@ for (const backend of BACKENDS) {
       const retires = await req('GET', `/api/v1/audit?route=${encodeURIComponent('/api/v1/vehicles/:plate/retire')}&method=POST&target=${encodeURIComponent('浙A30001')}`, tokens.supervisor)
       t.equal(retires.json().items.length, 3)
       const earlier = await req('GET', `/api/v1/audit?to=${iso(NOW + 1)}&tokenId=${entA.id}`, tokens.supervisor)
-      t.same(earlier.json().items.map((e: { status: number }) => e.status), [403, 403], 'before the hour: only the refused token requests')
+      t.same(
+        earlier.json().items.map((e: { status: number }) => e.status),
+        [403, 403],
+        'before the hour: only the refused token requests',
+      )
       const window = await req('GET', `/api/v1/audit?from=${iso(NOW + 3_600_000)}&to=${iso(NOW + 3_600_001)}&tokenId=${entA.id}`, tokens.supervisor)
       t.equal(window.json().items.length, 4)
       t.equal((await req('GET', '/api/v1/audit', tokens.entA)).statusCode, 403)
@@ -105,7 +114,11 @@ for (const backend of BACKENDS) {
       const taken = await store.takePendingCommands('013500000001', at + 10)
       t.equal(taken.length, 2)
       t.equal((await get('cmd-a1', tokens.entA)).json().status, 'delivered')
-      await store.recordCommandResult('cmd-a1', { status: 'answered', answer: { msgId: 1, body: { replySerial: 3, replyId: 0x8300, result: 0, big: 2n ** 40n, raw: Buffer.from('0102', 'hex') } } }, at + 20)
+      await store.recordCommandResult(
+        'cmd-a1',
+        { status: 'answered', answer: { msgId: 1, body: { replySerial: 3, replyId: 0x8300, result: 0, big: 2n ** 40n, raw: Buffer.from('0102', 'hex') } } },
+        at + 20,
+      )
       await store.recordCommandResult('cmd-a2', { status: 'failed', result: 3 }, at + 20)
       t.match((await get('cmd-a1', tokens.entA)).json(), { status: 'answered', answer: { msgId: 1, body: { replyId: 0x8300, big: '1099511627776', raw: '0102' } } })
       t.match((await get('cmd-a2')).json(), { status: 'failed', result: 3 })
@@ -118,7 +131,18 @@ for (const backend of BACKENDS) {
 
     t.test('sessions: online terminals with since, address, edition, IMEI, firmware; stale ones left out; scope', async (t) => {
       const since = Date.now() - 60_000
-      await store.saveTerminal({ phone: '013500000001', terminalId: 'T1', vehicleId: (await store.findVehicle('浙A30001'))!.id, authCodeHash: null, protocolVersion: 2019, manufacturer: 'M1', model: 'X', imei: '860000000000001', firmware: '1.2.3', registeredAt: since })
+      await store.saveTerminal({
+        phone: '013500000001',
+        terminalId: 'T1',
+        vehicleId: (await store.findVehicle('浙A30001'))!.id,
+        authCodeHash: null,
+        protocolVersion: 2019,
+        manufacturer: 'M1',
+        model: 'X',
+        imei: '860000000000001',
+        firmware: '1.2.3',
+        registeredAt: since,
+      })
       await store.recordSessionEvents([
         { phone: '013500000001', vehicleId: null, nodeId: 'n1', address: '10.0.0.1:5000', kind: 'online', at: since },
         { phone: '013500000002', vehicleId: (await store.findVehicle('浙B30001'))!.id, nodeId: 'n1', address: '10.0.0.2:5000', kind: 'online', at: since },
@@ -126,28 +150,62 @@ for (const backend of BACKENDS) {
         { phone: '013500000003', vehicleId: null, nodeId: 'n1', address: '10.0.0.3:5000', kind: 'offline', at: since },
         { phone: '013500000004', vehicleId: null, nodeId: 'n-dead', address: '10.0.0.4:5000', kind: 'online', at: since },
       ])
-      for (const [phone, address, vehicleId] of [['013500000001', '10.0.0.1:5000', null], ['013500000002', '10.0.0.2:5000', null]] as const)
+      for (const [phone, address, vehicleId] of [
+        ['013500000001', '10.0.0.1:5000', null],
+        ['013500000002', '10.0.0.2:5000', null],
+      ] as const)
         await f.state.putSession({ phone, nodeId: 'n1', since, address, vehicleId, plate: null }, 60_000)
       const all = await req('GET', '/api/v1/terminals/sessions', tokens.supervisor)
       t.equal(all.statusCode, 200, all.body)
-      t.same(all.json().items.map((s: { phone: string }) => s.phone).sort(), ['013500000001', '013500000002'], 'offline and crashed-node sessions are not online')
-      t.match(all.json().items.find((s: { phone: string }) => s.phone === '013500000001'), {
-        since: iso(since),
-        address: '10.0.0.1:5000',
-        node: 'n1',
-        plate: '浙A30001',
-        enterpriseLicenseNo: LICENCE_A,
-        protocolEdition: 2019,
-        imei: '860000000000001',
-        firmware: '1.2.3',
-      })
+      t.same(
+        all
+          .json()
+          .items.map((s: { phone: string }) => s.phone)
+          .sort(),
+        ['013500000001', '013500000002'],
+        'offline and crashed-node sessions are not online',
+      )
+      t.match(
+        all.json().items.find((s: { phone: string }) => s.phone === '013500000001'),
+        {
+          since: iso(since),
+          address: '10.0.0.1:5000',
+          node: 'n1',
+          plate: '浙A30001',
+          enterpriseLicenseNo: LICENCE_A,
+          protocolEdition: 2019,
+          imei: '860000000000001',
+          firmware: '1.2.3',
+        },
+      )
       const mine = await req('GET', '/api/v1/terminals/sessions', tokens.entB)
-      t.same(mine.json().items.map((s: { phone: string }) => s.phone), ['013500000002'], 'an enterprise sees its own terminals')
+      t.same(
+        mine.json().items.map((s: { phone: string }) => s.phone),
+        ['013500000002'],
+        'an enterprise sees its own terminals',
+      )
     })
 
     t.test('retiring a vehicle: gone from active lists, history reachable; scope', async (t) => {
       const v = (await store.findVehicle('浙B30001'))!
-      await store.insertPositions([{ vehicleId: v.id, deviceTime: NOW - 60_000, receivedAt: NOW, latitude: 30, longitude: 120, altitude: 0, speed: 50, direction: 0, alarm: 0, status: 0, mileage: null, blindArea: false, extras: {}, sourceMsgId: 0x0200 }])
+      await store.insertPositions([
+        {
+          vehicleId: v.id,
+          deviceTime: NOW - 60_000,
+          receivedAt: NOW,
+          latitude: 30,
+          longitude: 120,
+          altitude: 0,
+          speed: 50,
+          direction: 0,
+          alarm: 0,
+          status: 0,
+          mileage: null,
+          blindArea: false,
+          extras: {},
+          sourceMsgId: 0x0200,
+        },
+      ])
       indistinguishable(t, await req('POST', '/api/v1/vehicles/浙B30001/retire', tokens.entA), await req('POST', '/api/v1/vehicles/浙B39999/retire', tokens.entA), '浙B30001', '浙B39999')
       t.equal((await req('POST', '/api/v1/vehicles/浙B30001/retire', tokens.inspector)).statusCode, 403)
       const retired = await req('POST', '/api/v1/vehicles/浙B30001/retire', tokens.entB)
@@ -156,7 +214,10 @@ for (const backend of BACKENDS) {
       const again = await req('POST', '/api/v1/vehicles/浙B30001/retire', tokens.entB)
       t.equal(again.json().retiredAt, iso(now), 'retiring twice keeps the first time')
       const list = await req('GET', '/api/v1/vehicles', tokens.supervisor)
-      t.notOk(list.json().items.some((x: { plate: string }) => x.plate === '浙B30001'), 'not in the active list')
+      t.notOk(
+        list.json().items.some((x: { plate: string }) => x.plate === '浙B30001'),
+        'not in the active list',
+      )
       const view = await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)
       t.equal(view.statusCode, 200, 'its record is still reachable')
       t.equal(view.json().vehicle.retiredAt, iso(now), 'and shows when it was retired')
@@ -164,15 +225,35 @@ for (const backend of BACKENDS) {
       const track = await req('GET', `/api/v1/vehicles/浙B30001/track?from=${iso(NOW - 3_600_000)}&to=${iso(NOW)}`, tokens.entB)
       t.equal(track.json().points.length, 1, 'its positions too')
       await store.upsertAnomalies([
-        { id: 'an-retired-1', type: 'OVERSPEED', status: 'closed', severity: 'warning', vehicleId: v.id, plate: v.plate, plateColor: v.plateColor, waybillNo: null, enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 60_000, endedAt: NOW - 30_000, lastSeenAt: NOW - 30_000, evidence: {} },
+        {
+          id: 'an-retired-1',
+          type: 'OVERSPEED',
+          status: 'closed',
+          severity: 'warning',
+          vehicleId: v.id,
+          plate: v.plate,
+          plateColor: v.plateColor,
+          waybillNo: null,
+          enterpriseLicenseNo: LICENCE_B,
+          startedAt: NOW - 60_000,
+          endedAt: NOW - 30_000,
+          lastSeenAt: NOW - 30_000,
+          evidence: {},
+        },
       ])
       t.equal((await req('GET', '/api/v1/anomalies/an-retired-1', tokens.entB)).statusCode, 200, 'and its anomalies')
       t.ok((await req('GET', `/api/v1/anomalies?plate=${encodeURIComponent('浙B30001')}`, tokens.entB)).json().items.some((a: { id: string }) => a.id === 'an-retired-1'))
       const retiredList = await req('GET', '/api/v1/retired-vehicles', tokens.supervisor)
-      t.same(retiredList.json().items.map((x: { vehicle: { plate: string } }) => x.vehicle.plate), ['浙B30001'])
+      t.same(
+        retiredList.json().items.map((x: { vehicle: { plate: string } }) => x.vehicle.plate),
+        ['浙B30001'],
+      )
       t.same((await req('GET', '/api/v1/retired-vehicles', tokens.entA)).json().items, [], "another carrier's retirements are not listed")
       t.equal((await req('POST', '/api/v1/vehicles/浙B30001/reinstate', tokens.entB)).json().retiredAt, null)
-      t.ok((await req('GET', '/api/v1/vehicles', tokens.supervisor)).json().items.some((x: { plate: string }) => x.plate === '浙B30001'), 'back in service')
+      t.ok(
+        (await req('GET', '/api/v1/vehicles', tokens.supervisor)).json().items.some((x: { plate: string }) => x.plate === '浙B30001'),
+        'back in service',
+      )
       t.equal((await req('GET', '/api/v1/vehicles/浙B30001', tokens.entB)).json().vehicle.retiredAt, null, 'no longer retired in its view')
     })
 
@@ -180,7 +261,13 @@ for (const backend of BACKENDS) {
       const created = await req('POST', '/api/v1/geofences', tokens.supervisor, {
         name: '钱塘江大桥',
         kind: 'bridge',
-        geometry: { type: 'LineString', coordinates: [[120.15, 30.2], [120.16, 30.21]] },
+        geometry: {
+          type: 'LineString',
+          coordinates: [
+            [120.15, 30.2],
+            [120.16, 30.21],
+          ],
+        },
         bufferMeters: 50,
       })
       t.equal(created.statusCode, 201, created.body)
@@ -216,7 +303,10 @@ for (const backend of BACKENDS) {
       t.equal(same.json().correction, null, 'nothing changed, nothing recorded')
       const invalid = await req('POST', '/api/v1/waybills/WB-C-0001/corrections', tokens.entA, { fields: { loadingDate: '2025-13-40' } })
       t.equal(invalid.statusCode, 400)
-      t.same(invalid.json().error.details.fields.map((x: { field: string }) => x.field), ['body/fields/loadingDate'])
+      t.same(
+        invalid.json().error.details.fields.map((x: { field: string }) => x.field),
+        ['body/fields/loadingDate'],
+      )
       t.equal((await req('POST', '/api/v1/waybills/WB-C-0001/corrections', tokens.entA, { fields: { waybillNo: 'WB-OTHER' } })).statusCode, 400, 'the number cannot change')
       t.equal((await req('POST', '/api/v1/waybills/WB-C-0001/corrections', tokens.entA, { fields: { plate: '浙B30001' } })).statusCode, 404, "not onto another carrier's truck")
       t.equal((await req('POST', '/api/v1/waybills/WB-C-0001/corrections', tokens.entA, { fields: { carrierLicenseNo: LICENCE_B } })).statusCode, 400, 'nor to another licence')
@@ -244,7 +334,10 @@ for (const backend of BACKENDS) {
     t.test('bulk waybill import: all or nothing, supervisor only', async (t) => {
       const bad = await req('POST', '/api/v1/waybills/import', tokens.supervisor, { items: [waybill('WB-I-0001', LICENCE_A), waybill('WB-I-0002', LICENCE_A, { loadingDate: 'x' })] })
       t.equal(bad.statusCode, 400)
-      t.same(bad.json().error.details.fields.map((x: { field: string }) => x.field), ['body/items/1/loadingDate'])
+      t.same(
+        bad.json().error.details.fields.map((x: { field: string }) => x.field),
+        ['body/items/1/loadingDate'],
+      )
       t.equal((await req('GET', '/api/v1/waybills/WB-I-0001', tokens.supervisor)).statusCode, 404, 'nothing imported')
       const ok = await req('POST', '/api/v1/waybills/import', tokens.supervisor, { items: [waybill('WB-I-0001', LICENCE_A), waybill('WB-C-0002', LICENCE_B, { driverName: '钱七' })] })
       t.same(ok.json(), { inserted: 1, updated: 1 })
@@ -262,7 +355,10 @@ for (const backend of BACKENDS) {
       t.equal(res.statusCode, 200, res.body)
       t.match(res.headers['content-type'], /application\/x-ndjson/)
       t.same(
-        res.body.trim().split('\n').map((l) => JSON.parse(l)),
+        res.body
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l)),
         [
           { t: iso(T), phone: '013500000001', connection: '10.0.0.1:5000', hex: '7e0002000001350000000100017e' },
           { t: iso(T + 1000), phone: '013500000001', connection: '10.0.0.1:5000', hex: '7e0002000001350000000100027e' },

@@ -45,19 +45,22 @@ for (const backend of BACKENDS) {
         Object.keys(items[0]).sort(),
         ['enterpriseLicenseNo', 'endedAt', 'evidence', 'handling', 'id', 'lastSeenAt', 'plate', 'plateColor', 'resolvedByLateData', 'severity', 'startedAt', 'status', 'type', 'waybillNo'].sort(),
       )
-      t.match(items.find((a: { id: string }) => a.id === 'a-1'), {
-        type: 'OVERSPEED',
-        status: 'open',
-        severity: 'warning',
-        plate: '浙A40001',
-        plateColor: 2,
-        waybillNo: 'WB-1',
-        enterpriseLicenseNo: LICENCE_A,
-        startedAt: new Date(T0 + 3_600_000).toISOString(),
-        endedAt: null,
-        evidence: { maxSpeed: 91 },
-        handling: null,
-      })
+      t.match(
+        items.find((a: { id: string }) => a.id === 'a-1'),
+        {
+          type: 'OVERSPEED',
+          status: 'open',
+          severity: 'warning',
+          plate: '浙A40001',
+          plateColor: 2,
+          waybillNo: 'WB-1',
+          enterpriseLicenseNo: LICENCE_A,
+          startedAt: new Date(T0 + 3_600_000).toISOString(),
+          endedAt: null,
+          evidence: { maxSpeed: 91 },
+          handling: null,
+        },
+      )
 
       const pages: string[] = []
       let cursor: string | null = null
@@ -76,11 +79,19 @@ for (const backend of BACKENDS) {
         pages,
       )
 
-      const ids = async (q: string, token = tokens.supervisor) => (await get(`/api/v1/anomalies?${q}`, token)).json().items.map((a: { id: string }) => a.id).sort()
+      const ids = async (q: string, token = tokens.supervisor) =>
+        (await get(`/api/v1/anomalies?${q}`, token))
+          .json()
+          .items.map((a: { id: string }) => a.id)
+          .sort()
       t.same(await ids('type=OVERSPEED&enterprise=' + LICENCE_A), ['a-1', 'a-3', 'a-5', 'a-7'])
       t.same(await ids('type=OVERSPEED&type=FATIGUE_DRIVING&plate=' + encodeURIComponent('浙B40001')), ['b-0', 'b-1', 'b-2', 'b-3'])
       t.same(await ids('status=open&severity=critical', tokens.entB), ['b-2'])
-      t.same(await ids(`from=${new Date(T0 + 5.5 * 3_600_000).toISOString()}&to=${new Date(T0 + 7 * 3_600_000).toISOString()}&enterprise=${LICENCE_A}`), ['a-1', 'a-2', 'a-4', 'a-5', 'a-6', 'a-7'], 'open ones and those ended inside the range')
+      t.same(
+        await ids(`from=${new Date(T0 + 5.5 * 3_600_000).toISOString()}&to=${new Date(T0 + 7 * 3_600_000).toISOString()}&enterprise=${LICENCE_A}`),
+        ['a-1', 'a-2', 'a-4', 'a-5', 'a-6', 'a-7'],
+        'open ones and those ended inside the range',
+      )
       t.same(await ids('waybillNo=WB-1'), ['a-1', 'b-1'])
 
       t.equal((await get(`/api/v1/anomalies?enterprise=${LICENCE_B}`, tokens.entA)).statusCode, 403)
@@ -149,7 +160,10 @@ for (const backend of BACKENDS) {
       t.same(both.map((b) => b.statusCode).sort(), [201, 409], 'exactly one confirm wins')
 
       const audit = await f.store.listAudit({ limit: 200 })
-      t.ok(audit.some((a) => a.target === 'a-4' && a.details.action === 'rectify' && a.enterpriseLicenseNo === LICENCE_A && a.status === 201), 'handling steps are audited')
+      t.ok(
+        audit.some((a) => a.target === 'a-4' && a.details.action === 'rectify' && a.enterpriseLicenseNo === LICENCE_A && a.status === 201),
+        'handling steps are audited',
+      )
     })
   })
 }

@@ -60,7 +60,14 @@ for (const backend of BACKENDS) {
       t.equal(params.status, 200)
       t.equal(params.body.reply.msgId, '0x0104')
 
-      const set = await command(v.phone, { type: 'set-params', params: [{ id: 'heartbeatInterval', value: 30 }, { id: '0x0029', value: 10 }, { id: 0x0013, text: 'gw.example.cn' }] })
+      const set = await command(v.phone, {
+        type: 'set-params',
+        params: [
+          { id: 'heartbeatInterval', value: 30 },
+          { id: '0x0029', value: 10 },
+          { id: 0x0013, text: 'gw.example.cn' },
+        ],
+      })
       t.equal(set.status, 200, JSON.stringify(set.body))
       const setMsg = seen.find((m) => m.msgId === 0x8103)!
       t.match((setMsg.body as { params: unknown[] }).params, [
@@ -167,7 +174,13 @@ for (const backend of BACKENDS) {
       const badBits = await command(a.phone, { type: 'confirm-alarm', alarmSerial: 1, alarmTypes: 2 })
       t.equal(badBits.status, 400)
       t.same(badBits.body.error.details.fields, [{ field: 'body/alarmTypes', message: 'contains bits that need no confirmation' }])
-      const badParam = await command(a.phone, { type: 'set-params', params: [{ id: 'noSuchParam', value: 1 }, { id: 'apn', value: 3 }] })
+      const badParam = await command(a.phone, {
+        type: 'set-params',
+        params: [
+          { id: 'noSuchParam', value: 1 },
+          { id: 'apn', value: 3 },
+        ],
+      })
       t.equal(badParam.status, 400)
       t.same(
         badParam.body.error.details.fields.map((f: { field: string }) => f.field),

@@ -70,7 +70,16 @@ for (const backend of BACKENDS) {
       const doc = res.json()
       t.equal(doc.openapi, '3.1.0')
       await t.resolves(SwaggerParser.validate(structuredClone(doc)), 'swagger-parser accepts it')
-      for (const path of ['/api/v1/vehicles', '/api/v1/vehicles/{plate}', '/api/v1/vehicles/{plate}/track', '/api/v1/anomalies/stream', '/api/v1/terminals/{phone}/commands', '/api/v1/geofences', '/healthz', '/readyz'])
+      for (const path of [
+        '/api/v1/vehicles',
+        '/api/v1/vehicles/{plate}',
+        '/api/v1/vehicles/{plate}/track',
+        '/api/v1/anomalies/stream',
+        '/api/v1/terminals/{phone}/commands',
+        '/api/v1/geofences',
+        '/healthz',
+        '/readyz',
+      ])
         t.ok(doc.paths[path], `documents ${path}`)
       t.same(doc.components.securitySchemes.bearer, { type: 'http', scheme: 'bearer' })
       const docs = await app.inject({ method: 'GET', url: '/docs' })
@@ -155,7 +164,18 @@ for (const backend of BACKENDS) {
       t.equal(inspectorWrite.statusCode, 403)
       t.equal(inspectorWrite.json().error.code, 'FORBIDDEN')
       t.equal(inspectorWrite.json().error.message, 'an inspector token cannot change data')
-      for (const [method, url] of [['GET', '/api/v1/platforms'], ['GET', '/api/v1/platforms/links'], ['GET', '/api/v1/platforms/post-queries'], ['DELETE', '/api/v1/platforms/1'], ['PATCH', '/api/v1/platforms/1'], ['POST', '/api/v1/platforms'], ['POST', '/api/v1/platforms/1/post-queries'], ['POST', '/api/v1/platforms/post-queries/1/answer'], ['GET', '/api/v1/platforms/waybills'], ['POST', '/api/v1/platforms/1/waybill-requests']] as const) {
+      for (const [method, url] of [
+        ['GET', '/api/v1/platforms'],
+        ['GET', '/api/v1/platforms/links'],
+        ['GET', '/api/v1/platforms/post-queries'],
+        ['DELETE', '/api/v1/platforms/1'],
+        ['PATCH', '/api/v1/platforms/1'],
+        ['POST', '/api/v1/platforms'],
+        ['POST', '/api/v1/platforms/1/post-queries'],
+        ['POST', '/api/v1/platforms/post-queries/1/answer'],
+        ['GET', '/api/v1/platforms/waybills'],
+        ['POST', '/api/v1/platforms/1/waybill-requests'],
+      ] as const) {
         const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
         t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)
       }
@@ -163,7 +183,18 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.entA),
-        payload: { name: 'x', kind: 'bridge', geometry: { type: 'LineString', coordinates: [[120, 30], [120.1, 30]] }, bufferMeters: 50 },
+        payload: {
+          name: 'x',
+          kind: 'bridge',
+          geometry: {
+            type: 'LineString',
+            coordinates: [
+              [120, 30],
+              [120.1, 30],
+            ],
+          },
+          bufferMeters: 50,
+        },
       })
       t.equal(enterpriseGeofence.statusCode, 403)
     })
@@ -172,8 +203,14 @@ for (const backend of BACKENDS) {
       const rows = await f.store.sql.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens')
       t.ok(rows.rows.length >= 4)
       for (const secret of Object.values(tokens)) {
-        t.notOk(rows.rows.some((r) => r.token_hash === secret), 'the secret itself is not stored')
-        t.ok(rows.rows.some((r) => r.token_hash === hashToken(secret)), 'its sha256 is')
+        t.notOk(
+          rows.rows.some((r) => r.token_hash === secret),
+          'the secret itself is not stored',
+        )
+        t.ok(
+          rows.rows.some((r) => r.token_hash === hashToken(secret)),
+          'its sha256 is',
+        )
       }
       const secret = 'bootstrap-secret-0123456789'
       const boot = await ensureBootstrapToken(f.store, secret)
@@ -278,7 +315,11 @@ for (const backend of BACKENDS) {
       t.equal(all.statusCode, 200, all.body)
       const times = all.json().points.map((p: { deviceTime: string }) => Date.parse(p.deviceTime))
       t.equal(times.length, 120)
-      t.same(times, [...times].sort((a, b) => a - b), 'ordered by device time')
+      t.same(
+        times,
+        [...times].sort((a, b) => a - b),
+        'ordered by device time',
+      )
       t.equal(all.json().truncated, false)
       const sampled = await app.inject({ method: 'GET', url: url(`from=${from}&to=${to}&every=60`), headers: auth(tokens.entA) })
       t.equal(sampled.json().points.length, 20, 'one point per minute')
@@ -301,7 +342,18 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: '钱塘江大桥', kind: 'bridge', geometry: { type: 'LineString', coordinates: [[120.14, 30.2], [120.16, 30.21]] }, bufferMeters: 60 },
+        payload: {
+          name: '钱塘江大桥',
+          kind: 'bridge',
+          geometry: {
+            type: 'LineString',
+            coordinates: [
+              [120.14, 30.2],
+              [120.16, 30.21],
+            ],
+          },
+          bufferMeters: 60,
+        },
       })
       t.equal(bridge.statusCode, 201, bridge.body)
       t.match(bridge.json(), { name: '钱塘江大桥', kind: 'bridge', bufferMeters: 60, geometry: { type: 'LineString' } })
@@ -310,14 +362,45 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: 'urban', kind: 'speed-zone', roadClass: 'other', speedLimit: 40, geometry: { type: 'Polygon', coordinates: [[[120, 30], [120.1, 30], [120.1, 30.1], [120, 30.1], [120, 30]]] } },
+        payload: {
+          name: 'urban',
+          kind: 'speed-zone',
+          roadClass: 'other',
+          speedLimit: 40,
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [120, 30],
+                [120.1, 30],
+                [120.1, 30.1],
+                [120, 30.1],
+                [120, 30],
+              ],
+            ],
+          },
+        },
       })
       t.equal(zone.statusCode, 201, zone.body)
       const open = await app.inject({
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: 'open ring', kind: 'tunnel', geometry: { type: 'Polygon', coordinates: [[[120, 30], [120.1, 30], [120.1, 30.1], [120, 30.2]]] } },
+        payload: {
+          name: 'open ring',
+          kind: 'tunnel',
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [120, 30],
+                [120.1, 30],
+                [120.1, 30.1],
+                [120, 30.2],
+              ],
+            ],
+          },
+        },
       })
       t.equal(open.statusCode, 400)
       t.same(open.json().error.details.fields, [{ field: 'body/geometry/coordinates/0', message: 'a ring must end where it starts' }])
@@ -325,7 +408,17 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: 'line', kind: 'key-segment', geometry: { type: 'LineString', coordinates: [[120, 30], [120.1, 30]] } },
+        payload: {
+          name: 'line',
+          kind: 'key-segment',
+          geometry: {
+            type: 'LineString',
+            coordinates: [
+              [120, 30],
+              [120.1, 30],
+            ],
+          },
+        },
       })
       t.equal(noBuffer.statusCode, 400)
       const list = await app.inject({ method: 'GET', url: '/api/v1/geofences', headers: auth(tokens.inspector) })

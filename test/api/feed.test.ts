@@ -28,7 +28,9 @@ for (const backend of BACKENDS) {
       t.equal(((await anon.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED')
       const bad = await fetch(stream, { headers: { ...f.auth(f.tokens.supervisor), 'last-event-id': 'yesterday' } })
       t.equal(bad.status, 400)
-      t.same(((await bad.json()) as { error: { details: { fields: unknown } } }).error.details.fields, [{ field: 'header/last-event-id', message: 'must be an event id ("<ms>-<seq>") or epoch milliseconds' }])
+      t.same(((await bad.json()) as { error: { details: { fields: unknown } } }).error.details.fields, [
+        { field: 'header/last-event-id', message: 'must be an event id ("<ms>-<seq>") or epoch milliseconds' },
+      ])
       const foreign = await fetch(`${stream}?enterprise=${LICENCE_B}`, { headers: f.auth(f.tokens.entA) })
       t.equal(foreign.status, 403)
     })
@@ -61,7 +63,16 @@ for (const backend of BACKENDS) {
       t.match(first, {
         event: 'anomaly.opened',
         at: new Date(e1.at).toISOString(),
-        anomaly: { id: e1.anomaly.id, type: 'OVERSPEED', status: 'open', plate: '浙A10001', enterpriseLicenseNo: LICENCE_A, startedAt: new Date(e1.anomaly.startedAt).toISOString(), endedAt: null, evidence: { maxSpeed: 92.5 } },
+        anomaly: {
+          id: e1.anomaly.id,
+          type: 'OVERSPEED',
+          status: 'open',
+          plate: '浙A10001',
+          enterpriseLicenseNo: LICENCE_A,
+          startedAt: new Date(e1.anomaly.startedAt).toISOString(),
+          endedAt: null,
+          evidence: { maxSpeed: 92.5 },
+        },
       })
       t.equal(first.anomaly.vehicleId, undefined, 'internal ids are not exposed')
 

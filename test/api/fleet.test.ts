@@ -89,7 +89,9 @@ for (const backend of BACKENDS) {
 
     const fleet = await app.inject({ method: 'GET', url: '/api/v1/fleet', headers: auth(tokens.supervisor) })
     t.equal(fleet.statusCode, 200, fleet.body)
-    const byPlate = new Map((fleet.json().items as { plate: string; state: string; online: boolean; waybillNo: string | null; criticalAnomalies: number; position: { longitude: number } | null }[]).map((v) => [v.plate, v]))
+    const byPlate = new Map(
+      (fleet.json().items as { plate: string; state: string; online: boolean; waybillNo: string | null; criticalAnomalies: number; position: { longitude: number } | null }[]).map((v) => [v.plate, v]),
+    )
     t.match(byPlate.get(plates.moving), { state: 'moving', online: true, waybillNo: 'WB-F1', position: { longitude: 120.1, speed: 55 } })
     t.match(byPlate.get(plates.noWaybill), { state: 'no_waybill', online: true, waybillNo: null })
     t.match(byPlate.get(plates.noPosition), { state: 'no_position', online: false, waybillNo: 'WB-F3', position: null })
@@ -98,10 +100,21 @@ for (const backend of BACKENDS) {
     t.same(fleet.json().counts, { alarm: 1, moving: 1, no_waybill: 1, no_position: 1, offline: 1 })
 
     const onlyAlarm = await app.inject({ method: 'GET', url: '/api/v1/fleet?state=alarm&state=offline', headers: auth(tokens.inspector) })
-    t.same(onlyAlarm.json().items.map((v: { plate: string }) => v.plate).sort(), [plates.alarm, plates.offline].sort(), 'state filter')
+    t.same(
+      onlyAlarm
+        .json()
+        .items.map((v: { plate: string }) => v.plate)
+        .sort(),
+      [plates.alarm, plates.offline].sort(),
+      'state filter',
+    )
 
     const entB = await app.inject({ method: 'GET', url: '/api/v1/fleet', headers: auth(tokens.entB) })
-    t.same(entB.json().items.map((v: { plate: string }) => v.plate), [plates.offline], 'an enterprise sees its own vehicles only')
+    t.same(
+      entB.json().items.map((v: { plate: string }) => v.plate),
+      [plates.offline],
+      'an enterprise sees its own vehicles only',
+    )
     t.same(entB.json().counts, { alarm: 0, moving: 0, no_waybill: 0, no_position: 0, offline: 1 }, 'and counts only its own')
     const foreign = await app.inject({ method: 'GET', url: `/api/v1/fleet?enterprise=${LICENCE_A}`, headers: auth(tokens.entB) })
     t.equal(foreign.statusCode, 403, 'asking for another enterprise is refused')
@@ -109,7 +122,13 @@ for (const backend of BACKENDS) {
     t.equal(anonymous.statusCode, 401)
 
     // deltas: ?since=<cursor> answers only the vehicles whose entry changed, and those that left
-    type Delta = { cursor: string; full: boolean; items: { plate: string; state: string; position: { longitude: number } | null }[]; removed: { plate: string; plateColor: number }[]; counts: Record<string, number> }
+    type Delta = {
+      cursor: string
+      full: boolean
+      items: { plate: string; state: string; position: { longitude: number } | null }[]
+      removed: { plate: string; plateColor: number }[]
+      counts: Record<string, number>
+    }
     const poll = async (token: string, query = '') => {
       const res = await app.inject({ method: 'GET', url: `/api/v1/fleet${query}`, headers: auth(token) })
       t.equal(res.statusCode, 200, res.body)
@@ -125,15 +144,30 @@ for (const backend of BACKENDS) {
     t.same(quiet.counts, sup0.counts, 'the counts are over the whole scope all the same')
     await f.state.setLastPosition({ ...fix(plates.noWaybill, '13300000002', LICENCE_A, 120.25), receivedAt: Date.now() })
     const moved = await poll(tokens.supervisor, since(quiet.cursor))
-    t.same(moved.items.map((v) => [v.plate, v.position?.longitude]), [[plates.noWaybill, 120.25]], 'one fix: one vehicle sent')
+    t.same(
+      moved.items.map((v) => [v.plate, v.position?.longitude]),
+      [[plates.noWaybill, 120.25]],
+      'one fix: one vehicle sent',
+    )
     t.same((await poll(tokens.entB, since(ent0.cursor))).items, [], "A's vehicle moving is not in B's delta")
     await f.state.setLastPosition({ ...fix(plates.offline, '13300000009', LICENCE_B, 121.5), receivedAt: Date.now() })
     const entMoved = await poll(tokens.entB, since(ent0.cursor))
-    t.same(entMoved.items.map((v) => v.plate), [plates.offline], "B's own vehicle moving is")
-    t.same((await poll(tokens.supervisor, since(moved.cursor, '&state=offline'))).items.map((v) => v.plate), [plates.offline], 'the state filter applies to the delta')
+    t.same(
+      entMoved.items.map((v) => v.plate),
+      [plates.offline],
+      "B's own vehicle moving is",
+    )
+    t.same(
+      (await poll(tokens.supervisor, since(moved.cursor, '&state=offline'))).items.map((v) => v.plate),
+      [plates.offline],
+      'the state filter applies to the delta',
+    )
     // the critical anomaly ends: the vehicle leaves the alarm state, so an alarm-only view drops it
     const alarmOnly = await poll(tokens.supervisor, '?state=alarm')
-    t.same(alarmOnly.items.map((v) => v.plate), [plates.alarm])
+    t.same(
+      alarmOnly.items.map((v) => v.plate),
+      [plates.alarm],
+    )
     await f.store.upsertAnomalies([{ ...critical, status: 'closed', endedAt: now - 5_000 }])
     const leftAlarm = await poll(tokens.supervisor, since(alarmOnly.cursor, '&state=alarm'))
     t.same([leftAlarm.items, leftAlarm.removed], [[], [{ plate: plates.alarm, plateColor: 2 }]], 'out of the state filter: named in removed')
@@ -177,7 +211,10 @@ t.test('console page and assets need no token and come from the gateway', async 
   t.equal(gz.headers['content-encoding'], 'gzip')
   t.equal(gunzipSync(gz.rawPayload).toString(), js.body, 'gzipped when the browser accepts it')
   const outlines = (await f.app.inject({ method: 'GET', url: '/console/outlines.geojson' })).json()
-  t.ok(outlines.features.some((x: { properties: { name: string } }) => x.properties.name === 'China'), 'the offline outlines include China')
+  t.ok(
+    outlines.features.some((x: { properties: { name: string } }) => x.properties.name === 'China'),
+    'the offline outlines include China',
+  )
   t.same((await f.app.inject({ method: 'GET', url: '/console/settings.json' })).json(), { baseMapUrl: null, baseMapAttribution: null })
   const spec = (await f.app.inject({ method: 'GET', url: '/openapi.json' })).json()
   t.ok(spec.paths['/api/v1/fleet'] && spec.paths['/api/v1/me'], 'the new routes are in the OpenAPI document')

@@ -26,7 +26,11 @@ for (const backend of BACKENDS) {
     const { app, auth, tokens } = f
     const post = (url: string, payload: unknown, token: string) => app.inject({ method: 'POST', url, headers: auth(token), payload: payload as object })
     const get = (url: string, token: string) => app.inject({ method: 'GET', url, headers: auth(token) })
-    const reg = await post('/api/v1/vehicles', [vehicleInput('浙B82001', LICENCE_B), vehicleInput('浙B82002', LICENCE_B, { terminalPhone: '013820000002' }), vehicleInput('浙A82003', LICENCE_A)], tokens.supervisor)
+    const reg = await post(
+      '/api/v1/vehicles',
+      [vehicleInput('浙B82001', LICENCE_B), vehicleInput('浙B82002', LICENCE_B, { terminalPhone: '013820000002' }), vehicleInput('浙A82003', LICENCE_A)],
+      tokens.supervisor,
+    )
     t.equal(reg.statusCode, 200, reg.body)
 
     t.test('A cannot register B’s plate under another spelling (409), nor twice in one import', async (t) => {
@@ -87,18 +91,37 @@ for (const backend of BACKENDS) {
           t.same((await get(`/api/v1/anomalies?plate=${p}`, token)).json().items, [])
         }
         const byPlate = await get(`/api/v1/waybills?plate=${p}`, tokens.entB)
-        t.same(byPlate.json().items.map((w: { waybillNo: string }) => w.waybillNo), ['WB-B-8201'], `GET /waybills?plate=${plate}`)
+        t.same(
+          byPlate.json().items.map((w: { waybillNo: string }) => w.waybillNo),
+          ['WB-B-8201'],
+          `GET /waybills?plate=${plate}`,
+        )
       }
       const vB = (await f.store.findVehicle('浙B82002', 2))!
       await f.store.upsertAnomalies([
         {
-          id: 'pl-1', type: 'RUNNING_WITHOUT_WAYBILL', status: 'open', severity: 'critical', vehicleId: vB.id, plate: vB.plate, plateColor: 2, waybillNo: null,
-          enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 600_000, endedAt: null, lastSeenAt: NOW, evidence: {},
+          id: 'pl-1',
+          type: 'RUNNING_WITHOUT_WAYBILL',
+          status: 'open',
+          severity: 'critical',
+          vehicleId: vB.id,
+          plate: vB.plate,
+          plateColor: 2,
+          waybillNo: null,
+          enterpriseLicenseNo: LICENCE_B,
+          startedAt: NOW - 600_000,
+          endedAt: null,
+          lastSeenAt: NOW,
+          evidence: {},
         },
       ])
       for (const plate of SPELLINGS) {
         const res = await get(`/api/v1/anomalies?plate=${encodeURIComponent(plate)}`, tokens.entB)
-        t.same(res.json().items.map((a: { id: string }) => a.id), ['pl-1'], `GET /anomalies?plate=${plate}`)
+        t.same(
+          res.json().items.map((a: { id: string }) => a.id),
+          ['pl-1'],
+          `GET /anomalies?plate=${plate}`,
+        )
       }
 
       // Retiring and reinstating by plate; correcting a waybill onto another carrier's truck.

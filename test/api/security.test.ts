@@ -37,31 +37,79 @@ async function foreignData(f: Fixture) {
     payload: [vehicleInput('浙A60001', LICENCE_A, { terminalPhone: '013600000001' }), vehicleInput('浙B60001', LICENCE_B, { terminalPhone: '013600000002' })],
   })
   if (res.statusCode !== 200) throw new Error(res.body)
-  await f.store.saveTerminal({ phone: '013600000003', terminalId: 'T3', vehicleId: null, authCodeHash: null, protocolVersion: 1, manufacturer: null, model: null, imei: null, firmware: null, registeredAt: null })
+  await f.store.saveTerminal({
+    phone: '013600000003',
+    terminalId: 'T3',
+    vehicleId: null,
+    authCodeHash: null,
+    protocolVersion: 1,
+    manufacturer: null,
+    model: null,
+    imei: null,
+    firmware: null,
+    registeredAt: null,
+  })
   const wb = await app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(tokens.supervisor), payload: waybill('WB-B-6001', LICENCE_B, { plate: '浙B60001' }) })
   if (wb.statusCode !== 201) throw new Error(wb.body)
   await f.store.enqueueCommand({ id: 'cmd-b-6001', phone: '013600000002', msgId: 0x8201, body: {}, createdAt: NOW, expiresAt: NOW + 3_600_000 })
   const vB = (await f.store.findVehicle('浙B60001', 2))!
   await f.store.upsertAnomalies([
     {
-      id: 'b-6001', type: 'OVERSPEED', status: 'open', severity: 'warning', vehicleId: vB.id, plate: vB.plate, plateColor: 2, waybillNo: 'WB-B-6001',
-      enterpriseLicenseNo: LICENCE_B, startedAt: NOW - 3_600_000, endedAt: null, lastSeenAt: NOW - 60_000, evidence: { maxSpeed: 95 },
+      id: 'b-6001',
+      type: 'OVERSPEED',
+      status: 'open',
+      severity: 'warning',
+      vehicleId: vB.id,
+      plate: vB.plate,
+      plateColor: 2,
+      waybillNo: 'WB-B-6001',
+      enterpriseLicenseNo: LICENCE_B,
+      startedAt: NOW - 3_600_000,
+      endedAt: null,
+      lastSeenAt: NOW - 60_000,
+      evidence: { maxSpeed: 95 },
     },
   ])
   // B's alarm photo (attachment file 1)
   const alarmNumber = 'b'.repeat(32)
   await f.store.insertAttachmentAlarm({
-    alarmNumber, alarmKey: 'AS-b-6001', phone: '13600000002', vehicleId: vB.id, plate: vB.plate, plateColor: 2, enterpriseLicenseNo: LICENCE_B, variant: 'jsatl12', kind: 'dsm',
-    alarmType: 2, alarmLevel: 2, alarmId: { terminalId: 'T2', time: '2025-03-10T11:00:00+08:00', serial: 1, attachmentCount: 1, reserved: 0 }, deviceTime: NOW, expectedFiles: 1,
-    anomalyId: 'AS-b-6001', state: 'complete', createdAt: NOW, updatedAt: NOW,
+    alarmNumber,
+    alarmKey: 'AS-b-6001',
+    phone: '13600000002',
+    vehicleId: vB.id,
+    plate: vB.plate,
+    plateColor: 2,
+    enterpriseLicenseNo: LICENCE_B,
+    variant: 'jsatl12',
+    kind: 'dsm',
+    alarmType: 2,
+    alarmLevel: 2,
+    alarmId: { terminalId: 'T2', time: '2025-03-10T11:00:00+08:00', serial: 1, attachmentCount: 1, reserved: 0 },
+    deviceTime: NOW,
+    expectedFiles: 1,
+    anomalyId: 'AS-b-6001',
+    state: 'complete',
+    createdAt: NOW,
+    updatedAt: NOW,
   })
   const dir = mkdtempSync(join(tmpdir(), 'jt808-photo-'))
   writeFileSync(join(dir, 'b.jpg'), Buffer.from('ffd8ffe000104a464946', 'hex'))
   await f.objects.putFile(`${alarmNumber}/1`, join(dir, 'b.jpg'), 'image/jpeg')
   rmSync(dir, { recursive: true, force: true })
   const id = await f.store.saveAttachmentFile({
-    alarmNumber, name: 'b.jpg', fileType: 0, size: 10, received: 10, state: 'complete', rounds: 0, contentType: 'image/jpeg', sha256: '0'.repeat(64),
-    objectKey: `${alarmNumber}/1`, failure: null, startedAt: NOW, completedAt: NOW,
+    alarmNumber,
+    name: 'b.jpg',
+    fileType: 0,
+    size: 10,
+    received: 10,
+    state: 'complete',
+    rounds: 0,
+    contentType: 'image/jpeg',
+    sha256: '0'.repeat(64),
+    objectKey: `${alarmNumber}/1`,
+    failure: null,
+    startedAt: NOW,
+    completedAt: NOW,
   })
   if (id !== 1) throw new Error(`B's attachment is file ${id}, WALK expects 1`)
 }
@@ -82,7 +130,18 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: 12, kind: 'bridge', geometry: { type: 'LineString', coordinates: [[120, 30], [120.1, 30]] }, bufferMeters: 50 },
+        payload: {
+          name: 12,
+          kind: 'bridge',
+          geometry: {
+            type: 'LineString',
+            coordinates: [
+              [120, 30],
+              [120.1, 30],
+            ],
+          },
+          bufferMeters: 50,
+        },
       })
       t.equal(geofence.statusCode, 400, geofence.body)
       t.same(geofence.json().error.details.fields, [{ field: 'body/name', message: 'must be string' }])
@@ -148,7 +207,11 @@ for (const backend of BACKENDS) {
       const anonymousBefore = (await f.store.listAudit({ limit: 1 }))[0]?.id
       await app.inject({ method: 'POST', url: '/api/v1/vehicles/%E6%B5/retire' })
       t.equal((await f.store.listAudit({ limit: 1 }))[0]?.id, anonymousBefore, 'an anonymous refusal (401) has nobody to audit')
-      t.match(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 300 } } }), /parameter id allows 300 characters/, 'a route allowing more than the router is refused at start')
+      t.match(
+        paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 300 } } }),
+        /parameter id allows 300 characters/,
+        'a route allowing more than the router is refused at start',
+      )
       t.equal(paramLimitProblem('/api/v1/things/:id', { properties: { id: { type: 'string', maxLength: 200 } } }), null)
     })
   })

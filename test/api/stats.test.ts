@@ -22,7 +22,7 @@ function drive(vehicleId: number, t0: number, minutes: number, stepS = 30, skip?
       deviceTime: t0 + s * 1000,
       receivedAt: t0 + s * 1000 + 500,
       latitude: 30.2,
-      longitude: 120.0 + (s / 3600) * 60 / 96.2, // 60 km/h at 30.2°N (≈96.2 km per degree of longitude)
+      longitude: 120.0 + ((s / 3600) * 60) / 96.2, // 60 km/h at 30.2°N (≈96.2 km per degree of longitude)
       altitude: 10,
       speed: 60,
       direction: 90,
@@ -72,7 +72,13 @@ for (const backend of BACKENDS) {
     await store.insertPositions(drive(good.id, TRIP_START, 120))
     // B's last trip: same window, but a 90-minute hole in the middle of the drive.
     let wb = newWaybill(
-      waybill('WB-B-TRIP', LICENCE_B, { plate: '浙B30001', loadingDate: '20250310', expectedArrivalDate: '20250311', destination: '上海市金山区', goods: [{ unNumber: '1965', name: '液化石油气', hazardClass: '2.1', packingGroup: '', specification: '', quantity: 20, unit: 't' }] }) as never,
+      waybill('WB-B-TRIP', LICENCE_B, {
+        plate: '浙B30001',
+        loadingDate: '20250310',
+        expectedArrivalDate: '20250311',
+        destination: '上海市金山区',
+        goods: [{ unNumber: '1965', name: '液化石油气', hazardClass: '2.1', packingGroup: '', specification: '', quantity: 20, unit: 't' }],
+      }) as never,
       TRIP_START - 3_600_000,
     )
     wb = transitionWaybill(wb, 'dispatched', TRIP_START)
@@ -145,7 +151,18 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: '某江大桥', kind: 'bridge', geometry: { type: 'LineString', coordinates: [[120.083, 30.2], [120.104, 30.2]] }, bufferMeters: 100 },
+        payload: {
+          name: '某江大桥',
+          kind: 'bridge',
+          geometry: {
+            type: 'LineString',
+            coordinates: [
+              [120.083, 30.2],
+              [120.104, 30.2],
+            ],
+          },
+          bufferMeters: 100,
+        },
       })
       t.equal(bridge.statusCode, 201)
       // Elsewhere: a tunnel nobody drove through.
@@ -153,7 +170,22 @@ for (const backend of BACKENDS) {
         method: 'POST',
         url: '/api/v1/geofences',
         headers: auth(tokens.supervisor),
-        payload: { name: '某山隧道', kind: 'tunnel', geometry: { type: 'Polygon', coordinates: [[[121, 31], [121.01, 31], [121.01, 31.01], [121, 31.01], [121, 31]]] } },
+        payload: {
+          name: '某山隧道',
+          kind: 'tunnel',
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [121, 31],
+                [121.01, 31],
+                [121.01, 31.01],
+                [121, 31.01],
+                [121, 31],
+              ],
+            ],
+          },
+        },
       })
       const q = `from=2025-03-10T00:00:00Z&to=2025-03-11T00:00:00Z`
       const res = await get(`/api/v1/stats/corridors?${q}`)
@@ -183,7 +215,10 @@ for (const backend of BACKENDS) {
       t.ok(Math.abs(lpg.distanceKm - 120) < 1.5, `B's distance ≈ 120 km (${lpg.distanceKm})`)
       const byClass = await get(`/api/v1/stats/flows?${q}&groupBy=hazardClass`)
       t.same(
-        byClass.json().items.map((i: { key: string }) => i.key).sort(),
+        byClass
+          .json()
+          .items.map((i: { key: string }) => i.key)
+          .sort(),
         ['2.1', '3'],
       )
       const byDest = await get(`/api/v1/stats/flows?${q}&groupBy=destination`, tokens.entB)
@@ -206,11 +241,7 @@ for (const backend of BACKENDS) {
       t.ok(whole(LICENCE_B).completeness < 0.7, `B’s is not (${whole(LICENCE_B).completeness})`)
       t.equal(whole(LICENCE_B).pass.completeness, false)
       const own = await get(`/api/v1/stats/quality?${q}&groupBy=vehicle`, tokens.entB)
-      t.same(
-        [...new Set(own.json().items.map((v: { plate: string }) => v.plate))],
-        ['浙B30001'],
-        'an enterprise sees its own vehicles',
-      )
+      t.same([...new Set(own.json().items.map((v: { plate: string }) => v.plate))], ['浙B30001'], 'an enterprise sees its own vehicles')
       t.equal((await get(`/api/v1/stats/quality?${q}&enterprise=${LICENCE_A}`, tokens.entB)).statusCode, 403)
       t.equal((await get(`/api/v1/stats/quality?${q}&groupBy=driver`)).statusCode, 400)
 

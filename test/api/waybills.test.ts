@@ -14,7 +14,12 @@ for (const backend of BACKENDS) {
     const f = await apiFixture(t, backend, { now: () => NOW })
     const { app, auth, tokens } = f
     const post = (body: unknown, token = tokens.supervisor) => app.inject({ method: 'POST', url: '/api/v1/waybills', headers: auth(token), payload: body as object })
-    await app.inject({ method: 'POST', url: '/api/v1/vehicles', headers: auth(tokens.supervisor), payload: [vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' }), vehicleInput('浙B30001', LICENCE_B)] })
+    await app.inject({
+      method: 'POST',
+      url: '/api/v1/vehicles',
+      headers: auth(tokens.supervisor),
+      payload: [vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' }), vehicleInput('浙B30001', LICENCE_B)],
+    })
 
     t.test('create: 201, field errors, duplicate, scope', async (t) => {
       const created = await post(waybill('WB-A-0001', LICENCE_A), tokens.entA)
@@ -26,7 +31,9 @@ for (const backend of BACKENDS) {
       t.equal(dup.statusCode, 409)
       t.equal(dup.json().error.code, 'CONFLICT')
 
-      const bad = await post(waybill('WB-A-0002', LICENCE_A, { carrierLicenseNo: '123', loadingDate: '2025-13-40', goods: [{ unNumber: '12', name: 'x', hazardClass: '3', quantity: 1.234 }], extra: 1 }))
+      const bad = await post(
+        waybill('WB-A-0002', LICENCE_A, { carrierLicenseNo: '123', loadingDate: '2025-13-40', goods: [{ unNumber: '12', name: 'x', hazardClass: '3', quantity: 1.234 }], extra: 1 }),
+      )
       t.equal(bad.statusCode, 400)
       t.equal(bad.json().error.code, 'VALIDATION_FAILED')
       const fields = bad.json().error.details.fields.map((x: { field: string }) => x.field)
@@ -108,7 +115,10 @@ for (const backend of BACKENDS) {
       t.equal(again.statusCode, 409, 'completed is final')
       t.equal((await patch('NOPE', { status: 'dispatched' }, tokens.supervisor)).statusCode, 404)
       const audit = await f.store.listAudit({ limit: 100 })
-      t.ok(audit.some((a) => a.method === 'PATCH' && a.target === 'WB-A-0001' && a.status === 200 && a.details.status === 'completed'), 'moves are audited')
+      t.ok(
+        audit.some((a) => a.method === 'PATCH' && a.target === 'WB-A-0001' && a.status === 200 && a.details.status === 'completed'),
+        'moves are audited',
+      )
     })
 
     t.test('QR code: SM2-signed payload as JSON, SVG and PNG; verification; tampering rejected', async (t) => {
@@ -154,7 +164,9 @@ for (const backend of BACKENDS) {
       t.equal((await verify({})).statusCode, 400)
 
       // Signed, but the waybill changed since (re-imported with less cargo): valid, flagged.
-      await f.store.upsertWaybills([{ ...(await f.store.getWaybill('WB-A-0002'))!, goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 10, unit: 't' }] }])
+      await f.store.upsertWaybills([
+        { ...(await f.store.getWaybill('WB-A-0002'))!, goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 10, unit: 't' }] },
+      ])
       const stale = await verify({ qr: body.text })
       t.equal(stale.statusCode, 200)
       t.match(stale.json(), { valid: true, matchesCurrent: false, differences: ['goods'] })

@@ -65,9 +65,24 @@ t.test('a terminal offline when its alarm is handled gets the 0x9208 after it au
   // the alarm committed while no session of the terminal is anywhere (it reported, then lost its link)
   gw.app.attachments.alarms.onCommitted([
     {
-      vehicleId: v.vehicleId, deviceTime: time, receivedAt: Date.now(), latitude: loc.latitude, longitude: loc.longitude, altitude: 0,
-      speed: 62, direction: 90, alarm: 0, status: 0, mileage: null, extras: { dsm: dsmAlarm(time, 2, 9) }, blindArea: false, sourceMsgId: 0x0200,
-      phone: v.phone, plate: v.plate, plateColor: 2, enterpriseLicenseNo: '370100000001',
+      vehicleId: v.vehicleId,
+      deviceTime: time,
+      receivedAt: Date.now(),
+      latitude: loc.latitude,
+      longitude: loc.longitude,
+      altitude: 0,
+      speed: 62,
+      direction: 90,
+      alarm: 0,
+      status: 0,
+      mileage: null,
+      extras: { dsm: dsmAlarm(time, 2, 9) },
+      blindArea: false,
+      sourceMsgId: 0x0200,
+      phone: v.phone,
+      plate: v.plate,
+      plateColor: 2,
+      enterpriseLicenseNo: '370100000001',
     },
   ])
   await gw.app.attachments.alarms.idle()

@@ -35,4 +35,3 @@ export async function raiseAlarm(port: number, v: { phone: string; plate: string
   const ack = await client.reportPosition(loc)
   return { client, ack, instruction: () => instruction }
 }
-

@@ -63,7 +63,10 @@ t.test('refusals, deadline, content check, Guangdong layout, retention', async (
   // the terminal missed our 0x9212 and starts the stored file again: it is told it is complete
   t.equal(await up.fileInfo('photo.jpg', 0, JPEG.length), 0)
   t.equal((await up.fileDone('photo.jpg', 0, JPEG.length)).result, 0)
-  t.match((await backends.store.listAttachmentFiles([ins.alarmNumber])).find((f) => f.name === 'photo.jpg'), { state: 'complete', objectKey: /\// })
+  t.match(
+    (await backends.store.listAttachmentFiles([ins.alarmNumber])).find((f) => f.name === 'photo.jpg'),
+    { state: 'complete', objectKey: /\// },
+  )
 
   // a "picture" whose bytes are a video: nothing to re-send, but it is not stored
   const fake = await up.upload('fake.jpg', 0, CLIP.subarray(0, 9000))
@@ -97,7 +100,17 @@ t.test('refusals, deadline, content check, Guangdong layout, retention', async (
   t.equal(encoded.ok && encoded.value.length, 1 + '127.0.0.1'.length + 4 + 40 + 32 + 16)
   const gdUp = await AttachmentUploader.connect('127.0.0.1', port, gd.phone)
   t.teardown(() => gdUp.destroy())
-  t.equal(await gdUp.alarmInfo({ variant: 'gdrta', terminalId: 'GD-TERMINAL-000000000000000001', alarmFlag: gdIns.alarmFlag, alarmNumber: gdIns.alarmNumber, infoType: 0, files: [{ name: 'gd.jpg', size: JPEG.length }] }), 0)
+  t.equal(
+    await gdUp.alarmInfo({
+      variant: 'gdrta',
+      terminalId: 'GD-TERMINAL-000000000000000001',
+      alarmFlag: gdIns.alarmFlag,
+      alarmNumber: gdIns.alarmNumber,
+      infoType: 0,
+      files: [{ name: 'gd.jpg', size: JPEG.length }],
+    }),
+    0,
+  )
   t.equal((await gdUp.upload('gd.jpg', 0, JPEG)).reply.result, 0)
   t.equal((await backends.store.getAttachmentAlarm(gdIns.alarmNumber))?.state, 'complete')
   await gdUp.close()

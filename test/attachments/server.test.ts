@@ -16,9 +16,24 @@ import { AttachmentUploader } from '../../src/terminal/attachments.js'
 import { eventually } from '../gateway/harness.js'
 
 const ALARM: AttachmentAlarm = {
-  alarmNumber: 'a'.repeat(32), alarmKey: 'k', phone: '13912345678', vehicleId: 1, plate: '苏A00001', plateColor: 2, enterpriseLicenseNo: null,
-  variant: 'jsatl12', kind: 'adas', alarmType: 1, alarmLevel: 1, alarmId: { terminalId: 'T1', time: '2024-01-01T00:00:00+08:00', serial: 1, attachmentCount: 1, reserved: 0 },
-  deviceTime: 0, expectedFiles: 1, anomalyId: 'x', state: 'instructed', createdAt: 0, updatedAt: 0,
+  alarmNumber: 'a'.repeat(32),
+  alarmKey: 'k',
+  phone: '13912345678',
+  vehicleId: 1,
+  plate: '苏A00001',
+  plateColor: 2,
+  enterpriseLicenseNo: null,
+  variant: 'jsatl12',
+  kind: 'adas',
+  alarmType: 1,
+  alarmLevel: 1,
+  alarmId: { terminalId: 'T1', time: '2024-01-01T00:00:00+08:00', serial: 1, attachmentCount: 1, reserved: 0 },
+  deviceTime: 0,
+  expectedFiles: 1,
+  anomalyId: 'x',
+  state: 'instructed',
+  createdAt: 0,
+  updatedAt: 0,
 }
 
 async function serverFor(t: Test, opts: { failures?: number; connectionBytes?: number; globalBytes?: number } = {}) {
@@ -40,8 +55,14 @@ async function serverFor(t: Test, opts: { failures?: number; connectionBytes?: n
     logger: pino({ level: 'silent' }),
     stagingDir: join(dir, 'staging'),
     limits: {
-      maxFileBytes: 1 << 20, maxFiles: 4, connectionBytes: opts.connectionBytes ?? 1 << 16, globalBytes: opts.globalBytes ?? 1 << 20,
-      fileDeadlineMs: 10_000, maxPendingFiles: 10, badFramesBeforeClose: 3, idleTimeoutMs: 10_000,
+      maxFileBytes: 1 << 20,
+      maxFiles: 4,
+      connectionBytes: opts.connectionBytes ?? 1 << 16,
+      globalBytes: opts.globalBytes ?? 1 << 20,
+      fileDeadlineMs: 10_000,
+      maxPendingFiles: 10,
+      badFramesBeforeClose: 3,
+      idleTimeoutMs: 10_000,
     },
   })
   const { port } = await server.listen(0, '127.0.0.1')
@@ -79,7 +100,10 @@ t.test('reading stops and resumes around bytes in flight: tiny limits still comp
       return up.upload(`p${i}.jpg`, 0, photo, { chunkBytes: 16_384 })
     }),
   )
-  t.same(uploads.map((u) => u.reply.result), [0, 0, 0])
+  t.same(
+    uploads.map((u) => u.reply.result),
+    [0, 0, 0],
+  )
   t.equal(server.bytesInFlight, 0)
   t.equal(server.pendingFiles, 0)
 })

@@ -33,7 +33,22 @@ for (const backend of BACKENDS) {
     const post = (path: string, body: unknown) => f.app.inject({ method: 'POST', url: path, headers: f.auth(f.tokens.supervisor), payload: body as object })
     t.equal((await post('/api/v1/vehicles', [vehicleInput('浙A30001', LICENCE_A, { terminalPhone: '013500000001' })])).statusCode, 200)
     t.equal((await post('/api/v1/waybills', waybill('WB-CLI-1', LICENCE_A))).statusCode, 201)
-    const fence = await post('/api/v1/geofences', { name: 'zone', kind: 'speed-zone', speedLimit: 60, geometry: { type: 'Polygon', coordinates: [[[120, 30], [120.1, 30], [120.1, 30.1], [120, 30]]] } })
+    const fence = await post('/api/v1/geofences', {
+      name: 'zone',
+      kind: 'speed-zone',
+      speedLimit: 60,
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [120, 30],
+            [120.1, 30],
+            [120.1, 30.1],
+            [120, 30],
+          ],
+        ],
+      },
+    })
     t.equal(fence.statusCode, 201, fence.body)
     const fenceId = fence.json().id
     const now = Date.now()
@@ -42,7 +57,10 @@ for (const backend of BACKENDS) {
     const retired = await jt808(['admin', 'retire', '浙A30001', ...via])
     t.equal(retired.code, 0, retired.err)
     t.match(retired.lines[0], { vehicle: { plate: '浙A30001' }, retiredAt: String })
-    t.same((await jt808(['admin', 'retired', ...via])).lines.map((x) => x.vehicle.plate), ['浙A30001'])
+    t.same(
+      (await jt808(['admin', 'retired', ...via])).lines.map((x) => x.vehicle.plate),
+      ['浙A30001'],
+    )
     t.equal((await jt808(['admin', 'reinstate', '浙A30001', '--plate-color', '2', ...via])).lines[0].retiredAt, null)
 
     const audit = await jt808(['admin', 'audit', '--route', '/api/v1/vehicles/:plate/retire', '--method', 'post', ...via])
@@ -90,6 +108,10 @@ t.test('no server: the routes run in-process over the embedded directory', async
   const audit = await jt808(['admin', 'audit'], env)
   t.match(audit.lines, [{ tokenId: 'local-admin', role: 'supervisor', method: 'POST', target: '浙A30009', status: 200 }], 'audited as the local admin')
   const reopened = await openStore(loadConfig(env))
-  t.same((await reopened.listVehicles()).map((v) => v.plate), [], 'written to the directory')
+  t.same(
+    (await reopened.listVehicles()).map((v) => v.plate),
+    [],
+    'written to the directory',
+  )
   await reopened.close()
 })

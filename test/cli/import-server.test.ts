@@ -31,9 +31,16 @@ for (const backend of BACKENDS) {
       const items = [{ plate: '浙a 81001', plateColor: 2 }, { plate: '浙B81002', plateColor: 2 }, { plate: '浙Z81009' }]
       const sup = await post('/api/v1/vehicles/lookup', { items })
       t.equal(sup.statusCode, 200, sup.body)
-      t.same(sup.json().items.map((v: { plate: string } | null) => v?.plate ?? null), ['浙A81001', '浙B81002', null])
+      t.same(
+        sup.json().items.map((v: { plate: string } | null) => v?.plate ?? null),
+        ['浙A81001', '浙B81002', null],
+      )
       const entA = await post('/api/v1/vehicles/lookup', { items }, f.tokens.entA)
-      t.same(entA.json().items.map((v: { plate: string } | null) => v?.plate ?? null), ['浙A81001', null, null], 'B’s truck looks unknown to A')
+      t.same(
+        entA.json().items.map((v: { plate: string } | null) => v?.plate ?? null),
+        ['浙A81001', null, null],
+        'B’s truck looks unknown to A',
+      )
       const wbA = await post('/api/v1/waybills/lookup', { waybillNos: ['WB-LOOKUP-B', 'WB-LOOKUP-NONE'] }, f.tokens.entA)
       t.same(wbA.json().items, [null, null], 'B’s waybill looks unknown to A')
       const wbB = await post('/api/v1/waybills/lookup', { waybillNos: ['WB-LOOKUP-B'] }, f.tokens.entB)

@@ -65,7 +65,14 @@ for (const variant of variants) {
     t.equal(await runImport(['vehicles', file('good.csv', GOOD_CSV), '--json'], again.io, deps), 0, again.stderr())
     const same = JSON.parse(again.stdout())
     t.same([same.imported, same.created, same.unchanged, same.conflicting], [0, 0, 3, 0])
-    t.same(same.lines.map((l: { line: number; outcome: string }) => [l.line, l.outcome]), [[2, 'unchanged'], [3, 'unchanged'], [4, 'unchanged']])
+    t.same(
+      same.lines.map((l: { line: number; outcome: string }) => [l.line, l.outcome]),
+      [
+        [2, 'unchanged'],
+        [3, 'unchanged'],
+        [4, 'unchanged'],
+      ],
+    )
     const v2 = await store.findVehicle('鲁A10002', 2)
     t.equal(v2?.enterpriseName, '山东危运物流有限公司, 二队', 'quoted comma kept')
     t.same(v2?.businessScope, ['3', '8'])
@@ -82,7 +89,7 @@ for (const variant of variants) {
     t.match(report, /line 4: plateColor: a JT\/T 415 colour code/)
     t.match(report, /line 4: businessScope: "9.9" is not a hazard class/)
     t.match(report, /line 5: 3 columns, the header has 5/)
-    t.match(report, /line 6: plate: "鲁B20001\/2" already on line 2/, "the same plate spelled differently is the same vehicle")
+    t.match(report, /line 6: plate: "鲁B20001\/2" already on line 2/, 'the same plate spelled differently is the same vehicle')
     t.match(report, /line 7: unterminated quoted field/)
     t.notMatch(report, /line 2:/, 'the good line is not blamed')
     t.match(bad.stdout(), /0 vehicles imported, 5 lines failed: nothing imported/)
@@ -96,12 +103,22 @@ for (const variant of variants) {
     const r = JSON.parse(nd.stdout())
     t.equal(r.imported, 0)
     t.equal(r.failed, 3)
-    t.same(r.errors.map((e: { line: number; field: string }) => [e.line, e.field]), [[3, 'nope'], [4, ''], [5, '']])
+    t.same(
+      r.errors.map((e: { line: number; field: string }) => [e.line, e.field]),
+      [
+        [3, 'nope'],
+        [4, ''],
+        [5, ''],
+      ],
+    )
     t.equal((await store.findVehicle('鲁A10001', 2))?.enterpriseName, '山东危运物流有限公司', 'the valid line was not imported either')
     const changed = file('v2.ndjson', text.split('\n')[0] + '\n' + JSON.stringify({ plate: '鲁A10004', terminalPhone: '13900010004' }) + '\n')
     const conflict = captureIO()
     t.equal(await runImport(['vehicles', changed], conflict.io, deps), 1, 'a record stored with other values is a conflict')
-    t.match(conflict.stdout(), /^line 1: conflicting 鲁A10001\/2 \(enterpriseName, businessScope differ from what is stored\)\nline 2: created 鲁A10004\/2\n0 vehicles imported \(1 created, 1 conflicting\): nothing imported\n$/)
+    t.match(
+      conflict.stdout(),
+      /^line 1: conflicting 鲁A10001\/2 \(enterpriseName, businessScope differ from what is stored\)\nline 2: created 鲁A10004\/2\n0 vehicles imported \(1 created, 1 conflicting\): nothing imported\n$/,
+    )
     t.match(conflict.stderr(), /1 vehicles conflicting with what is stored \(--update overwrites them\): nothing imported/)
     t.equal((await store.findVehicle('鲁A10001', 2))?.enterpriseName, '山东危运物流有限公司', 'the conflicting vehicle is kept')
     t.equal(await store.findVehicle('鲁A10004', 2), null, 'and nothing else was imported')
@@ -119,15 +136,39 @@ for (const variant of variants) {
 
 t.test('waybills: every line validated and reported', async (t) => {
   const good = {
-    waybillNo: 'YD202406030001', issueDate: '2024-06-03', consignorName: '济南化工有限公司', consigneeName: '青岛港务集团',
-    loadingPlace: '济南市历城区', loadingDate: '20240603', destination: '青岛市黄岛区', expectedArrivalDate: '20240604',
-    carrierName: '山东危运物流有限公司', carrierLicenseNo: '370100000001', plate: '鲁A12345', plateColor: 2, transportCertNo: '370100123456',
-    driverName: '张三', driverQualificationNo: '370102198001011234', escortName: '李四', escortQualificationNo: '370102198502025678',
+    waybillNo: 'YD202406030001',
+    issueDate: '2024-06-03',
+    consignorName: '济南化工有限公司',
+    consigneeName: '青岛港务集团',
+    loadingPlace: '济南市历城区',
+    loadingDate: '20240603',
+    destination: '青岛市黄岛区',
+    expectedArrivalDate: '20240604',
+    carrierName: '山东危运物流有限公司',
+    carrierLicenseNo: '370100000001',
+    plate: '鲁A12345',
+    plateColor: 2,
+    transportCertNo: '370100123456',
+    driverName: '张三',
+    driverQualificationNo: '370102198001011234',
+    escortName: '李四',
+    escortQualificationNo: '370102198502025678',
     goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 30.5, unit: 't' }],
   }
-  const lines = [JSON.stringify(good), JSON.stringify({ ...good, waybillNo: 'YD2', carrierLicenseNo: '123', goods: [{ ...good.goods[0], unNumber: '12' }] }), JSON.stringify({ ...good, waybillNo: 'YD202406030001' })]
+  const lines = [
+    JSON.stringify(good),
+    JSON.stringify({ ...good, waybillNo: 'YD2', carrierLicenseNo: '123', goods: [{ ...good.goods[0], unNumber: '12' }] }),
+    JSON.stringify({ ...good, waybillNo: 'YD202406030001' }),
+  ]
   const { io, stdout } = captureIO()
-  t.equal(await runImport(['waybills', file('w.ndjson', lines.join('\n')), '--json', '--dry-run'], io, { openStore: async () => { throw new Error('must not open the store') } }), 1)
+  t.equal(
+    await runImport(['waybills', file('w.ndjson', lines.join('\n')), '--json', '--dry-run'], io, {
+      openStore: async () => {
+        throw new Error('must not open the store')
+      },
+    }),
+    1,
+  )
   const r = JSON.parse(stdout())
   t.equal(r.failed, 2)
   t.ok(r.errors.some((e: { line: number; field: string }) => e.line === 2 && e.field === 'carrierLicenseNo'))
@@ -135,7 +176,8 @@ t.test('waybills: every line validated and reported', async (t) => {
   t.ok(r.errors.some((e: { line: number; field: string; message: string }) => e.line === 3 && e.field === 'waybillNo' && /already on line 1/.test(e.message)))
 
   // CSV: one goods entry per row through the flat columns.
-  const header = 'waybillNo,issueDate,consignorName,consigneeName,loadingPlace,loadingDate,destination,expectedArrivalDate,carrierName,carrierLicenseNo,plate,plateColor,transportCertNo,driverName,driverQualificationNo,escortName,escortQualificationNo,unNumber,goodsName,hazardClass,packingGroup,specification,quantity,unit'
+  const header =
+    'waybillNo,issueDate,consignorName,consigneeName,loadingPlace,loadingDate,destination,expectedArrivalDate,carrierName,carrierLicenseNo,plate,plateColor,transportCertNo,driverName,driverQualificationNo,escortName,escortQualificationNo,unNumber,goodsName,hazardClass,packingGroup,specification,quantity,unit'
   const row = 'YD9,2024-06-03,甲,乙,济南,20240603,青岛,20240604,承运,370100000001,鲁A12345,2,370100123456,张三,370102198001011234,李四,370102198502025678,1203,汽油,3,II,罐装,30.5,t'
   const csv = captureIO()
   t.equal(await runImport(['waybills', file('w.csv', `${header}\n${row}\n`), '--dry-run'], csv.io, {}), 0, csv.stderr())
@@ -147,10 +189,23 @@ t.test('waybills imported again: created, unchanged, conflicting per line; --upd
   t.teardown(() => store.close())
   const deps = { openStore: async () => store }
   const base = {
-    issueDate: '2024-06-03', consignorName: '济南化工有限公司', consigneeName: '青岛港务集团', loadingPlace: '济南市历城区', loadingDate: '20240603',
-    destination: '青岛市黄岛区', expectedArrivalDate: '20240604', carrierName: '山东危运物流有限公司', carrierLicenseNo: '370100000001', plate: '鲁A12345',
-    plateColor: 2, transportCertNo: '370100123456', driverName: '张三', driverQualificationNo: '370102198001011234', escortName: '李四',
-    escortQualificationNo: '370102198502025678', goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 30.5, unit: 't' }],
+    issueDate: '2024-06-03',
+    consignorName: '济南化工有限公司',
+    consigneeName: '青岛港务集团',
+    loadingPlace: '济南市历城区',
+    loadingDate: '20240603',
+    destination: '青岛市黄岛区',
+    expectedArrivalDate: '20240604',
+    carrierName: '山东危运物流有限公司',
+    carrierLicenseNo: '370100000001',
+    plate: '鲁A12345',
+    plateColor: 2,
+    transportCertNo: '370100123456',
+    driverName: '张三',
+    driverQualificationNo: '370102198001011234',
+    escortName: '李四',
+    escortQualificationNo: '370102198502025678',
+    goods: [{ unNumber: '1203', name: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: 30.5, unit: 't' }],
   }
   const w = (no: string, extra: object = {}) => JSON.stringify({ ...base, waybillNo: no, ...extra })
   const first = captureIO()
@@ -183,7 +238,10 @@ t.test('waybills imported again: created, unchanged, conflicting per line; --upd
 t.test('usage and CSV splitting', async (t) => {
   const { UsageError } = await import('../../src/cli/command.js')
   for (const argv of [[], ['trucks', 'x.csv'], ['vehicles'], ['vehicles', 'a', 'b'], ['vehicles', 'x', '--format', 'xml']]) {
-    const e = await runImport(argv, captureIO().io).then(() => null, (err: unknown) => err)
+    const e = await runImport(argv, captureIO().io).then(
+      () => null,
+      (err: unknown) => err,
+    )
     t.ok(e instanceof UsageError, argv.join(' ') || '(none)')
   }
   const missing = captureIO()

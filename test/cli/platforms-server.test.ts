@@ -51,13 +51,20 @@ t.test('platforms through the server that holds the embedded directory', { timeo
   t.match(created, { role: 'lower', accessCode: 3001, name: 'Enterprise A', createdAt: String })
   t.notOk(/abc12345|scrypt/.test(lower.out), 'neither the password nor its hash is printed')
   t.equal((await store.findLowerPlatform(3001))?.id, created.id, "written to the server's store")
-  const sup = await jt808(['add', '--role', 'superior', '--name', 'Province', '--access-code', '3001', '--user-id', '9', '--password', 'up', '--host', '10.0.0.1', '--port', '9000', '--edition', '2019'], env)
+  const sup = await jt808(
+    ['add', '--role', 'superior', '--name', 'Province', '--access-code', '3001', '--user-id', '9', '--password', 'up', '--host', '10.0.0.1', '--port', '9000', '--edition', '2019'],
+    env,
+  )
   t.equal(sup.code, 0, sup.err)
 
   const dup = await jt808(['add', '--role', 'lower', '--name', 'again', '--access-code', '3001', '--user-id', '5', '--password', 'x'], env)
   t.equal(dup.code, 1, 'one lower platform per access code: the API refuses')
   t.match(dup.err, /409 a lower platform with access code 3001 exists/)
-  t.equal((await jt808(['add', '--role', 'superior', '--name', 'x', '--access-code', '1', '--user-id', '1', '--password', 'toolongpassword'], env)).code, 2, 'bad input: a usage error before any request')
+  t.equal(
+    (await jt808(['add', '--role', 'superior', '--name', 'x', '--access-code', '1', '--user-id', '1', '--password', 'toolongpassword'], env)).code,
+    2,
+    'bad input: a usage error before any request',
+  )
 
   const list = await jt808(['list'], env)
   t.equal(list.code, 0, list.err)
@@ -66,7 +73,11 @@ t.test('platforms through the server that holds the embedded directory', { timeo
   const audit = await store.listAudit({})
   t.match(
     audit.filter((a) => a.route === '/api/v1/platforms').map((a) => [a.tokenId, a.method, a.status]),
-    [['local-admin', 'POST', 409], ['local-admin', 'POST', 201], ['local-admin', 'POST', 201]],
+    [
+      ['local-admin', 'POST', 409],
+      ['local-admin', 'POST', 201],
+      ['local-admin', 'POST', 201],
+    ],
     'each add audited as the local admin',
   )
 

@@ -104,12 +104,7 @@ t.test('timing is the capture timing scaled by --speed (fake clock)', async (t) 
   const gw = await LoopbackGateway.start()
   t.teardown(() => gw.stop())
   const loc = (s: number) => locationOf({ latitude: 30, longitude: 120, speed: 50, direction: 0, time: T0 + s * 1000 })
-  const lines = [
-    record(0, frameHex(0x0200, loc(0), 1)),
-    record(1000, frameHex(0x0200, loc(1), 2)),
-    record(1000, frameHex(0x0002, {}, 3)),
-    record(4000, frameHex(0x0200, loc(4), 4)),
-  ]
+  const lines = [record(0, frameHex(0x0200, loc(0), 1)), record(1000, frameHex(0x0200, loc(1), 2)), record(1000, frameHex(0x0002, {}, 3)), record(4000, frameHex(0x0200, loc(4), 4))]
   const reader = new CaptureReader('mem')
   for (const l of lines) reader.line(l)
   for (const [speed, expected] of [
@@ -178,7 +173,12 @@ t.test('frames without an answer are counted and fail the exit code', async (t) 
   const gw = await LoopbackGateway.start({ result: (m) => (m.msgId === 0x0002 ? null : m.serial === 2 ? 1 : 0) })
   t.teardown(() => gw.stop())
   const loc = locationOf({ latitude: 30, longitude: 120, speed: 50, direction: 0, time: T0 })
-  const file = writeCapture([record(0, frameHex(0x0200, loc, 1)), record(1, frameHex(0x0200, loc, 2)), record(2, frameHex(0x0002, {}, 3)), record(3, frameHex(0x0001, { replySerial: 1, replyId: 0x8300, result: 0 }, 4))])
+  const file = writeCapture([
+    record(0, frameHex(0x0200, loc, 1)),
+    record(1, frameHex(0x0200, loc, 2)),
+    record(2, frameHex(0x0002, {}, 3)),
+    record(3, frameHex(0x0001, { replySerial: 1, replyId: 0x8300, result: 0 }, 4)),
+  ])
   const { io, stdout } = captureIO()
   const code = await runReplay([file, '--target', `127.0.0.1:${gw.port}`, '--speed', 'max', '--timeout', '0.2', '--json'], io)
   const s = JSON.parse(stdout()) as ReplaySummary
@@ -219,7 +219,10 @@ t.test('--rewrite-phone with --copies replays the capture as several terminals',
   t.equal(s.framesSent, 15, '4 frames × 3 copies, and a 0x0102 after each 0x8100 (the capture has none)')
   t.equal(s.synthesized, 3)
   t.equal(s.connections, 6, 'two terminals × three copies, one connection each')
-  const plates = gw.received.filter((r) => r.message.msgId === 0x0100).map((r) => `${r.message.phone} ${(r.message.body as { plate: string }).plate}`).sort()
+  const plates = gw.received
+    .filter((r) => r.message.msgId === 0x0100)
+    .map((r) => `${r.message.phone} ${(r.message.body as { plate: string }).plate}`)
+    .sort()
   t.same(plates, ['015000000000 鲁A12345-0', '015000000002 鲁A12345-2', '015000000004 鲁A12345-4'], 'each renumbered terminal registers its own vehicle')
   const phones = [...new Set(gw.received.map((r) => r.message.phone))].sort()
   t.same(phones, ['015000000000', '015000000001', '015000000002', '015000000003', '015000000004', '015000000005'])
@@ -235,13 +238,20 @@ t.test('--rewrite-phone with --copies replays the capture as several terminals',
 t.test('a reconnect in the capture is replayed as a reconnect', async (t) => {
   const gw = await LoopbackGateway.start()
   t.teardown(() => gw.stop())
-  const file = writeCapture([record(0, frameHex(0x0002, {}, 1)), record(1, frameHex(0x0002, {}, 2), '013800000001', '10.0.0.7:50002'), record(2, frameHex(0x0002, {}, 3), '013800000001', '10.0.0.7:50002')])
+  const file = writeCapture([
+    record(0, frameHex(0x0002, {}, 1)),
+    record(1, frameHex(0x0002, {}, 2), '013800000001', '10.0.0.7:50002'),
+    record(2, frameHex(0x0002, {}, 3), '013800000001', '10.0.0.7:50002'),
+  ])
   const { io, stdout } = captureIO()
   t.equal(await runReplay([file, '--target', `127.0.0.1:${gw.port}`, '--speed', 'max', '--json'], io), 0)
   const s = JSON.parse(stdout()) as ReplaySummary
   t.equal(s.connections, 2)
   t.equal(s.connectionErrors, 0)
-  t.same(gw.received.map((r) => r.connection), [0, 1, 1])
+  t.same(
+    gw.received.map((r) => r.connection),
+    [0, 1, 1],
+  )
 })
 
 t.test('usage errors exit 2 with the usage', async (t) => {

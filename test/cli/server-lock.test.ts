@@ -59,7 +59,17 @@ const readLock = (dir: string) => {
 t.test('admin commands while the server runs on the embedded directory', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jt808-lock-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const env = { JT808_DATA_DIR: dir, JT808_TCP_PORT: '0', JT808_TCP_HOST: '127.0.0.1', JT808_HTTP_PORT: '0', JT808_HTTP_HOST: '127.0.0.1', JT808_ATTACHMENTS_PORT: '0', JT808_ATTACHMENTS_HOST: '127.0.0.1', JT808_LOG_LEVEL: 'warn', JT808_TOKEN: '' }
+  const env = {
+    JT808_DATA_DIR: dir,
+    JT808_TCP_PORT: '0',
+    JT808_TCP_HOST: '127.0.0.1',
+    JT808_HTTP_PORT: '0',
+    JT808_HTTP_HOST: '127.0.0.1',
+    JT808_ATTACHMENTS_PORT: '0',
+    JT808_ATTACHMENTS_HOST: '127.0.0.1',
+    JT808_LOG_LEVEL: 'warn',
+    JT808_TOKEN: '',
+  }
 
   const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let serverOut = ''
@@ -70,10 +80,14 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
     if (server.exitCode === null) server.kill('SIGKILL')
   })
 
-  const lock = await until('the server to listen', () => {
-    const l = readLock(dir)
-    return l?.apiUrl ? { ...l, apiUrl: l.apiUrl } : null
-  }, 200_000)
+  const lock = await until(
+    'the server to listen',
+    () => {
+      const l = readLock(dir)
+      return l?.apiUrl ? { ...l, apiUrl: l.apiUrl } : null
+    },
+    200_000,
+  )
   t.equal(lock.pid, server.pid, 'the lock names the server process')
   t.match(lock.apiUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
   const secretFile = join(dir, ADMIN_TOKEN_FILE)
@@ -89,13 +103,22 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
 
   const listed = await jt808(['token', 'list', '--json'], env)
   t.equal(listed.code, 0, listed.err)
-  t.ok(listed.out.split('\n').filter(Boolean).some((l) => JSON.parse(l).id === id), 'token list shows it')
+  t.ok(
+    listed.out
+      .split('\n')
+      .filter(Boolean)
+      .some((l) => JSON.parse(l).id === id),
+    'token list shows it',
+  )
 
   // import through the server
   const imported = await jt808(['import', 'vehicles', '-'], env, JSON.stringify({ plate: '浙A77001', terminalPhone: '012345678901', enterpriseLicenseNo: '330100000001' }) + '\n')
   t.equal(imported.code, 0, imported.err)
   const afterImport = (await (await fetch(`${lock.apiUrl}/api/v1/vehicles`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: Array<{ plate: string }> }
-  t.ok(afterImport.items.some((v) => v.plate === '浙A77001'), 'the server sees the imported vehicle')
+  t.ok(
+    afterImport.items.some((v) => v.plate === '浙A77001'),
+    'the server sees the imported vehicle',
+  )
   t.match(imported.out, /line 1: created 浙A77001\/2/)
   // the same again, through the server: compared with what it stores, nothing imported twice
   const again = await jt808(['import', 'vehicles', '-'], env, JSON.stringify({ plate: '浙A77001', terminalPhone: '012345678901', enterpriseLicenseNo: '330100000001' }) + '\n')
@@ -145,7 +168,11 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
   // Now the command opens the directory itself, and sees what was written through the server.
   const direct = await jt808(['token', 'list', '--json'], env)
   t.equal(direct.code, 0, direct.err)
-  const row = direct.out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((x: { id: string }) => x.id === id)
+  const row = direct.out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((x: { id: string }) => x.id === id)
   t.ok(row?.revokedAt, 'the token created and revoked through the server is in the database files')
 })
 

@@ -37,7 +37,14 @@ function drive(index: number, seed: number, hours: number, inject: InjectOptions
   while (v.nextWakeAt < START + hours * HOUR) {
     const at = v.nextWakeAt
     for (const u of v.wake(at)) {
-      const msg = u.kind === 'position' || u.kind === 'bad-frame' ? { msgId: 0x0200, body: u.location } : u.kind === 'heartbeat' ? { msgId: 0x0002, body: {} } : u.kind === 'blind-batch' ? { msgId: 0x0704, body: { type: 1, items: u.items } } : { msgId: 0x0702, body: u.body }
+      const msg =
+        u.kind === 'position' || u.kind === 'bad-frame'
+          ? { msgId: 0x0200, body: u.location }
+          : u.kind === 'heartbeat'
+            ? { msgId: 0x0002, body: {} }
+            : u.kind === 'blind-batch'
+              ? { msgId: 0x0704, body: { type: 1, items: u.items } }
+              : { msgId: 0x0702, body: u.body }
       const out = encodeMessage({ ...msg, phone: member.phone, serial: serial++, version } as OutgoingMessage)
       if (!out.ok) throw new Error(`${u.kind}: ${out.error.message}`)
       sent.push({ at, uplink: u, hex: (u.kind === 'bad-frame' ? corruptFrame(out.value) : out.value).toString('hex') })
@@ -55,9 +62,20 @@ t.test('every frame decodes cleanly, the same for the same seed, different for a
       const a = drive(i, 42, 8, ALL, version)
       const b = drive(i, 42, 8, ALL, version)
       const c = drive(i, 43, 2, ALL, version)
-      t.same(a.sent.map((s) => s.hex), b.sent.map((s) => s.hex), `${version} terminal ${i}: same seed, same bytes`)
+      t.same(
+        a.sent.map((s) => s.hex),
+        b.sent.map((s) => s.hex),
+        `${version} terminal ${i}: same seed, same bytes`,
+      )
       t.same(a.injections, b.injections)
-      t.not(a.sent.slice(0, c.sent.length).map((s) => s.hex).join(), c.sent.map((s) => s.hex).join(), 'another seed, other frames')
+      t.not(
+        a.sent
+          .slice(0, c.sent.length)
+          .map((s) => s.hex)
+          .join(),
+        c.sent.map((s) => s.hex).join(),
+        'another seed, other frames',
+      )
       let clean = true
       for (const s of a.sent) {
         kinds.set(s.uplink.kind, (kinds.get(s.uplink.kind) ?? 0) + 1)
@@ -156,7 +174,10 @@ t.test('trajectories are plausible and the injected conditions are in the frames
       }
     }
   }
-  t.ok(overspeeds > 0 && gaps > 0 && drifts > 0 && swaps > 0 && longDrives > 0, `every kind injected (${overspeeds} overspeed, ${gaps} gaps, ${drifts} drifts, ${swaps} swaps, ${longDrives} long drives)`)
+  t.ok(
+    overspeeds > 0 && gaps > 0 && drifts > 0 && swaps > 0 && longDrives > 0,
+    `every kind injected (${overspeeds} overspeed, ${gaps} gaps, ${drifts} drifts, ${swaps} swaps, ${longDrives} long drives)`,
+  )
 })
 
 t.test('the matcher finds what was injected, and nothing of it where nothing was', async (t) => {
@@ -170,9 +191,24 @@ t.test('the matcher finds what was injected, and nothing of it where nothing was
     for (const s of run.sent) {
       const items = s.uplink.kind === 'position' ? [s.uplink.location] : s.uplink.kind === 'blind-batch' ? s.uplink.items : []
       batch = items.map((l) => ({
-        vehicleId: vi + 1, phone: run.member.phone, plate: run.member.plate, plateColor: 2, enterpriseLicenseNo: run.member.enterpriseLicenseNo,
-        deviceTime: l.timeMs as number, receivedAt: s.at, latitude: l.latitude, longitude: l.longitude, altitude: l.altitude, speed: l.speed,
-        direction: l.direction, alarm: l.alarm, status: l.status, mileage: l.extras.mileage ?? null, extras: {}, blindArea: s.uplink.kind === 'blind-batch', sourceMsgId: s.uplink.kind === 'position' ? 0x0200 : 0x0704,
+        vehicleId: vi + 1,
+        phone: run.member.phone,
+        plate: run.member.plate,
+        plateColor: 2,
+        enterpriseLicenseNo: run.member.enterpriseLicenseNo,
+        deviceTime: l.timeMs as number,
+        receivedAt: s.at,
+        latitude: l.latitude,
+        longitude: l.longitude,
+        altitude: l.altitude,
+        speed: l.speed,
+        direction: l.direction,
+        alarm: l.alarm,
+        status: l.status,
+        mileage: l.extras.mileage ?? null,
+        extras: {},
+        blindArea: s.uplink.kind === 'blind-batch',
+        sourceMsgId: s.uplink.kind === 'position' ? 0x0200 : 0x0704,
       }))
       batch.forEach((p, k) => arrivals.push({ at: s.at, p, batchEnd: k === batch.length - 1 }))
     }
@@ -192,12 +228,19 @@ t.test('the matcher finds what was injected, and nothing of it where nothing was
     const overspeed = ofType(id, 'OVERSPEED')
     const injected = run.injections.filter((x) => x.type === 'overspeed')
     for (const x of injected) {
-      t.ok(overspeed.some((a) => a.startedAt <= x.to && (a.endedAt ?? Infinity) >= x.from), `vehicle ${id}: injected overspeed at ${new Date(x.from).toISOString()} found`)
+      t.ok(
+        overspeed.some((a) => a.startedAt <= x.to && (a.endedAt ?? Infinity) >= x.from),
+        `vehicle ${id}: injected overspeed at ${new Date(x.from).toISOString()} found`,
+      )
     }
     t.equal(overspeed.length <= injected.length, true, `vehicle ${id}: no OVERSPEED beyond the ${injected.length} injected`)
     const fatigue = ofType(id, 'FATIGUE_DRIVING')
     const long = run.injections.filter((x) => x.type === 'long-drive')
-    for (const x of long) t.ok(fatigue.some((a) => a.startedAt <= x.to && (a.endedAt ?? Infinity) >= x.from), `vehicle ${id}: long drive from ${new Date(x.from).toISOString()} found as FATIGUE_DRIVING`)
+    for (const x of long)
+      t.ok(
+        fatigue.some((a) => a.startedAt <= x.to && (a.endedAt ?? Infinity) >= x.from),
+        `vehicle ${id}: long drive from ${new Date(x.from).toISOString()} found as FATIGUE_DRIVING`,
+      )
     if (long.length === 0) t.equal(fatigue.length, 0, `vehicle ${id}: rested drivers are not fatigued`)
     if (vi >= 4) t.same(ofType(id, 'OVERSPEED').concat(ofType(id, 'POSITION_DRIFT')), [], `vehicle ${id}: nothing injected, no overspeed or drift`)
   })
@@ -212,7 +255,17 @@ t.test('many terminals against a loopback gateway: positions are the same for th
   t.teardown(() => gw.stop())
   const runOnce = async (seed: number) => {
     gw.received.length = 0
-    const sim = startSimulation({ target: { host: '127.0.0.1', port: gw.port }, terminals: 30, intervalS: 30, timeScale: 600, durationMs: 1500, seed, startTime: START, auth: 'register', inject: { blindAreaPerHour: 2, overspeedPerHour: 1 } })
+    const sim = startSimulation({
+      target: { host: '127.0.0.1', port: gw.port },
+      terminals: 30,
+      intervalS: 30,
+      timeScale: 600,
+      durationMs: 1500,
+      seed,
+      startTime: START,
+      auth: 'register',
+      inject: { blindAreaPerHour: 2, overspeedPerHour: 1 },
+    })
     const r = await sim.done
     const fixes = new Map<string, string[]>()
     for (const { message } of gw.received) {
@@ -276,7 +329,11 @@ t.test('jt808 simulate against the real gateway after importing the fleet it pri
   t.equal(await runSimulate(['--terminals', '10', '--first', '100', '--seed', '3', '--version', '2019', '--emit-vehicles'], more.io), 0)
   t.equal(await runImport(['vehicles', '-', '--format', 'ndjson'], captureIO(more.stdout()).io, { openStore: async () => backends.store }), 0)
   const run2019 = captureIO()
-  t.equal(await runSimulate(['--terminals', '10', '--first', '100', '--seed', '3', '--version', '2019', '--interval', '0.5', '--duration', '1s', '--target', `127.0.0.1:${gw.port}`, '--json'], run2019.io), 0, run2019.stderr())
+  t.equal(
+    await runSimulate(['--terminals', '10', '--first', '100', '--seed', '3', '--version', '2019', '--interval', '0.5', '--duration', '1s', '--target', `127.0.0.1:${gw.port}`, '--json'], run2019.io),
+    0,
+    run2019.stderr(),
+  )
   const r2 = JSON.parse(run2019.stdout())
   t.equal(r2.authenticated, 10, '2019 terminals registered and authenticated')
   t.equal(r2.acksByResult['0'], r2.framesExpectingAnswer)
@@ -288,9 +345,19 @@ t.test('jt808 simulate against the real gateway after importing the fleet it pri
 })
 
 t.test('simulate usage', async (t) => {
-  for (const argv of [[], ['--terminals', '0'], ['--terminals', '5', '--rate', '1', '--interval', '2'], ['--terminals', '5', '--version', '2011'], ['--terminals', '5', '--duration', 'soon'], ['--terminals', '5', '--bad-frames', '2']]) {
+  for (const argv of [
+    [],
+    ['--terminals', '0'],
+    ['--terminals', '5', '--rate', '1', '--interval', '2'],
+    ['--terminals', '5', '--version', '2011'],
+    ['--terminals', '5', '--duration', 'soon'],
+    ['--terminals', '5', '--bad-frames', '2'],
+  ]) {
     const { io } = captureIO()
-    const e = await runSimulate(argv, io).then(() => null, (err: unknown) => err)
+    const e = await runSimulate(argv, io).then(
+      () => null,
+      (err: unknown) => err,
+    )
     t.ok(e instanceof UsageError, `${argv.join(' ') || '(none)'}: ${(e as Error)?.message}`)
   }
 })

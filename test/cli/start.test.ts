@@ -77,7 +77,10 @@ t.test('stopping the storage upkeep waits for its run, so closing the store unde
   await upkeep.stop()
   await store.close()
   await new Promise((r) => setTimeout(r, 50))
-  t.same(errors.map((e) => e.message), [])
+  t.same(
+    errors.map((e) => e.message),
+    [],
+  )
 })
 
 t.test('a first start says it is creating the embedded database, then where it listens and how to get a token', async (t) => {

@@ -78,7 +78,8 @@ t.test('console views', { timeout: 280_000, skip: missingBrowser() ?? false }, a
     t.equal(await eventually(() => hook<number>(sup, 'attachments'), 10_000, 100), 2, 'both files fetched with the token')
     const size = await eventually(
       // (as strings: the test's TypeScript has no DOM types)
-      () => sup.evaluate(`(() => {
+      () =>
+        sup.evaluate(`(() => {
         const img = document.querySelector('#attachments img')
         return img && img.complete && img.naturalWidth > 0 ? [img.naturalWidth, img.naturalHeight] : null
       })()`) as Promise<[number, number] | null>,

@@ -33,7 +33,8 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`)
     return (await res.json()) as T
   }
-  const tokenFor = async (licence: string) => (await api<{ token: string }>('/tokens', { method: 'POST', body: { role: 'enterprise', enterpriseLicenseNo: licence, label: `console ${licence}` } })).token
+  const tokenFor = async (licence: string) =>
+    (await api<{ token: string }>('/tokens', { method: 'POST', body: { role: 'enterprise', enterpriseLicenseNo: licence, label: `console ${licence}` } })).token
   const entA = await tokenFor(LICENCE_A)
   const entB = await tokenFor(LICENCE_B)
 
@@ -80,10 +81,14 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
   })
 
   await t.test('fleet map: vehicles appear, move, and render', async (t) => {
-    const seen = await eventually(async () => {
-      const m = await mapPositions(sup)
-      return [a1, a2, b1].every((v) => m.has(v.plate)) ? m : null
-    }, 20_000, 250)
+    const seen = await eventually(
+      async () => {
+        const m = await mapPositions(sup)
+        return [a1, a2, b1].every((v) => m.has(v.plate)) ? m : null
+      },
+      20_000,
+      250,
+    )
     t.same(seen.get(a2.plate), [121.47, 31.23], 'a2 at its reported position')
     const before = seen.get(a1.plate)!
     // a new fix moves a1 on the map without a reload
@@ -148,7 +153,11 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     await sup.locator('#handling-history li[data-action=confirm]').waitFor()
     t.equal(await sup.locator('[data-action]:is(button)').count(), 0, 'confirmed: no further step offered')
     const stored = await api<{ handling: string; handlingHistory: { action: string }[] }>(`/anomalies/${encodeURIComponent(anomalyId)}`)
-    t.same(stored.handlingHistory.map((h) => h.action), ['notify', 'rectify', 'confirm'], 'the API holds the whole loop')
+    t.same(
+      stored.handlingHistory.map((h) => h.action),
+      ['notify', 'rectify', 'confirm'],
+      'the API holds the whole loop',
+    )
     t.equal(await eventually(() => hook<number>(sup, 'evidence'), 20_000, 100), 1, 'the evidence map shows the vehicle')
     await screenshot(sup, 'anomalies')
   })
@@ -161,11 +170,15 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     for (let i = 1; i <= 3; i++) t.equal(await cb1.reportPosition(fixAt(Date.now() - (4 - i) * 1000, { latitude: 30.27, longitude: 120.15, speed: 0, alarm: 1 })), 0)
     await eventually(async () => ((await sup.locator('#critical-badge').textContent()) === '1' ? true : null), 20_000, 100)
     t.pass('the badge counts the new critical anomaly')
-    const state = await eventually(async () => {
-      const fc = await hook<{ features: { properties: { plate: string; state: string } }[] }>(sup, 'fleet')
-      const s = fc?.features.find((f) => f.properties.plate === b1.plate)?.properties.state
-      return s === 'alarm' ? s : null
-    }, 20_000, 250)
+    const state = await eventually(
+      async () => {
+        const fc = await hook<{ features: { properties: { plate: string; state: string } }[] }>(sup, 'fleet')
+        const s = fc?.features.find((f) => f.properties.plate === b1.plate)?.properties.state
+        return s === 'alarm' ? s : null
+      },
+      20_000,
+      250,
+    )
     t.equal(state, 'alarm', 'b1 is drawn in the alarm colour')
     await go(sup, '#/anomalies')
     await sup.locator(`#anomaly-list tbody tr:has-text("${b1.plate}")`).first().waitFor()
@@ -181,10 +194,14 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     await sup.locator('.feed-status.down').waitFor()
     // while the console is cut off, a1 raises the emergency alarm
     for (let i = 1; i <= 3; i++) t.equal(await ca1.reportPosition(fixAt(Date.now() - (4 - i) * 1000, { speed: 60, longitude: 117.5, alarm: 1 })), 0)
-    await eventually(async () => {
-      const r = await api<{ items: { type: string }[] }>(`/anomalies?plate=${encodeURIComponent(a1.plate)}&status=open`)
-      return r.items.some((a) => a.type === 'TERMINAL_ALARM') ? true : null
-    }, 20_000, 100)
+    await eventually(
+      async () => {
+        const r = await api<{ items: { type: string }[] }>(`/anomalies?plate=${encodeURIComponent(a1.plate)}&status=open`)
+        return r.items.some((a) => a.type === 'TERMINAL_ALARM') ? true : null
+      },
+      20_000,
+      100,
+    )
     t.equal(await sup.locator(a1Alarm).count(), 0, 'the disconnected page has not heard of it')
     await sup.evaluate('__console.feed.resume()')
     await sup.locator(a1Alarm).first().waitFor({ timeout: 20_000 })
@@ -195,16 +212,24 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
   await t.test('a track plays back', async (t) => {
     await go(sup, `#/vehicle/${encodeURIComponent(a1.plate)}`)
     await sup.locator('#live-state').waitFor()
-    const loaded = await eventually(async () => {
-      const s = await hook<{ total: number }>(sup, 'playback')
-      return s && s.total >= 20 ? s : null
-    }, 20_000, 200)
+    const loaded = await eventually(
+      async () => {
+        const s = await hook<{ total: number }>(sup, 'playback')
+        return s && s.total >= 20 ? s : null
+      },
+      20_000,
+      200,
+    )
     t.ok(loaded.total >= 20, `track of ${loaded.total} points loaded`)
     await sup.locator('#track-play').click()
-    const end = await eventually(async () => {
-      const s = await hook<{ index: number; total: number; playing: boolean }>(sup, 'playback')
-      return s && s.index === s.total - 1 ? s : null
-    }, 20_000, 100)
+    const end = await eventually(
+      async () => {
+        const s = await hook<{ index: number; total: number; playing: boolean }>(sup, 'playback')
+        return s && s.index === s.total - 1 ? s : null
+      },
+      20_000,
+      100,
+    )
     t.equal(end.index, loaded.total - 1, 'the marker reached the last fix')
     t.match(await sup.locator('#track-readout').textContent(), new RegExp(`^${loaded.total}/${loaded.total} `), 'the readout follows the playback')
     // commands through the API to the terminal, which answers
@@ -221,10 +246,14 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
   await t.test('an enterprise token sees only its own vehicles and anomalies', async (t) => {
     const page = await newPage()
     await signIn(page, base, entB)
-    const plates = await eventually(async () => {
-      const m = await mapPositions(page)
-      return m.size ? [...m.keys()] : null
-    }, 20_000, 250)
+    const plates = await eventually(
+      async () => {
+        const m = await mapPositions(page)
+        return m.size ? [...m.keys()] : null
+      },
+      20_000,
+      250,
+    )
     t.same(plates, [b1.plate], 'B sees its one vehicle')
     t.ok(await page.locator('#enterprise-filter').isHidden(), 'no enterprise filter for an enterprise')
     await go(page, '#/anomalies')
@@ -256,7 +285,11 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
     // (the locate answer above carried alarm 0, which may have closed a1's terminal alarm)
     const open = await api<{ items: { severity: string }[] }>(`/anomalies?plate=${encodeURIComponent(a1.plate)}&status=open`)
     const expected = open.items.some((a) => a.severity === 'critical') ? 'alarm' : 'moving'
-    t.match(fleet.items.find((v) => v.plate === a1.plate), { state: expected, waybillNo: 'WB-CONSOLE-1' }, `a1 is on its waybill (${expected})`)
+    t.match(
+      fleet.items.find((v) => v.plate === a1.plate),
+      { state: expected, waybillNo: 'WB-CONSOLE-1' },
+      `a1 is on its waybill (${expected})`,
+    )
   })
 
   await t.test('quality and admin views render', async (t) => {

@@ -36,9 +36,17 @@ function tableVariables(): Array<{ name: string; patterns: RegExp[] }> {
 
 t.test('every setting is documented in the README configuration table', async (t) => {
   const documented = tableVariables().flatMap((v) => v.patterns)
-  for (const env of ENVS) t.ok(documented.some((p) => p.test(env)), `${env} is in the README table`)
+  for (const env of ENVS)
+    t.ok(
+      documented.some((p) => p.test(env)),
+      `${env} is in the README table`,
+    )
 })
 
 t.test('every variable of the README configuration table is a setting', async (t) => {
-  for (const { name, patterns } of tableVariables()) t.ok(ENVS.some((e) => patterns.some((p) => p.test(e))), `${name} is a setting`)
+  for (const { name, patterns } of tableVariables())
+    t.ok(
+      ENVS.some((e) => patterns.some((p) => p.test(e))),
+      `${name} is a setting`,
+    )
 })

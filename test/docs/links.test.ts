@@ -21,7 +21,10 @@ function markdownFiles(dir: string): string[] {
 
 t.test('relative links in Markdown resolve inside the repository', async (t) => {
   const files = markdownFiles(ROOT)
-  t.ok(files.some((f) => relative(ROOT, f) === 'docs/rules.md'), 'the rule catalogue is part of the repository')
+  t.ok(
+    files.some((f) => relative(ROOT, f) === 'docs/rules.md'),
+    'the rule catalogue is part of the repository',
+  )
   for (const file of files) {
     const text = readFileSync(file, 'utf8')
     for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {

@@ -1,17 +1,6 @@
 /** The waybill: table formats with field-level errors, lifecycle, activation windows in Beijing time. */
 import t from 'tap'
-import {
-  activeIntervals,
-  canTransition,
-  InvalidTransitionError,
-  isActive,
-  newWaybill,
-  parseWaybill,
-  transitionWaybill,
-  wasActiveAt,
-  waybillFromFlat,
-  type WaybillInput,
-} from '../../src/domain.js'
+import { activeIntervals, canTransition, InvalidTransitionError, isActive, newWaybill, parseWaybill, transitionWaybill, wasActiveAt, waybillFromFlat, type WaybillInput } from '../../src/domain.js'
 import { BASE_WAYBILL, HOUR, MIN } from '../matcher/helpers.js'
 
 const fieldsOf = (input: unknown) => {
@@ -80,7 +69,19 @@ t.test('goods: UN number n4, class, quantity n..9,2, unit', async (t) => {
 })
 
 t.test('route extras: points and a LineString within China, corridorKm', async (t) => {
-  const ok = parseWaybill({ ...BASE_WAYBILL, loadingPoint: [117.0, 36.65], destinationPoint: [120.3, 36.07], plannedRoute: { type: 'LineString', coordinates: [[117, 36.65], [120.3, 36.07]] }, corridorKm: 3 })
+  const ok = parseWaybill({
+    ...BASE_WAYBILL,
+    loadingPoint: [117.0, 36.65],
+    destinationPoint: [120.3, 36.07],
+    plannedRoute: {
+      type: 'LineString',
+      coordinates: [
+        [117, 36.65],
+        [120.3, 36.07],
+      ],
+    },
+    corridorKm: 3,
+  })
   t.ok(ok.ok)
   t.same(fieldsOf({ ...BASE_WAYBILL, loadingPoint: [36.65, 117.0] }), ['loadingPoint'], 'lat/lon swapped')
   t.same(fieldsOf({ ...BASE_WAYBILL, plannedRoute: { type: 'Polygon', coordinates: [] } }), ['plannedRoute'])
@@ -102,7 +103,20 @@ t.test('every problem is reported at once, each with a message', async (t) => {
 t.test('a CSV row maps to the JSON shape', async (t) => {
   const row: Record<string, string> = {}
   for (const [k, v] of Object.entries(BASE_WAYBILL)) if (typeof v === 'string' || typeof v === 'number') row[k] = String(v)
-  Object.assign(row, { unNumber: '1203', goodsName: '汽油', hazardClass: '3', packingGroup: 'II', specification: '罐装', quantity: '30.5', unit: 't', 'goods[1].unNumber': '1005', 'goods[1].name': '氨', 'goods[1].hazardClass': '2.3', 'goods[1].quantity': '2', loadingPoint: '117.0,36.65' })
+  Object.assign(row, {
+    unNumber: '1203',
+    goodsName: '汽油',
+    hazardClass: '3',
+    packingGroup: 'II',
+    specification: '罐装',
+    quantity: '30.5',
+    unit: 't',
+    'goods[1].unNumber': '1005',
+    'goods[1].name': '氨',
+    'goods[1].hazardClass': '2.3',
+    'goods[1].quantity': '2',
+    loadingPoint: '117.0,36.65',
+  })
   const r = parseWaybill(waybillFromFlat(row))
   t.ok(r.ok, r.ok ? '' : JSON.stringify(r.errors))
   if (r.ok) {
@@ -112,7 +126,11 @@ t.test('a CSV row maps to the JSON shape', async (t) => {
   }
   const bad = parseWaybill(waybillFromFlat({ ...row, goods: '[{oops' }))
   t.notOk(bad.ok)
-  if (!bad.ok) t.same(bad.errors.map((e) => e.field), ['goods'])
+  if (!bad.ok)
+    t.same(
+      bad.errors.map((e) => e.field),
+      ['goods'],
+    )
 })
 
 t.test('lifecycle: created → dispatched → in_transit → completed, or cancelled; others refused', async (t) => {
@@ -121,7 +139,15 @@ t.test('lifecycle: created → dispatched → in_transit → completed, or cance
   const w1 = transitionWaybill(w0, 'dispatched', 2000, 'api')
   const w2 = transitionWaybill(w1, 'in_transit', 3000)
   const w3 = transitionWaybill(w2, 'completed', 4000)
-  t.same(w3.statusHistory.map((c) => [c.status, c.at]), [['created', 1000], ['dispatched', 2000], ['in_transit', 3000], ['completed', 4000]])
+  t.same(
+    w3.statusHistory.map((c) => [c.status, c.at]),
+    [
+      ['created', 1000],
+      ['dispatched', 2000],
+      ['in_transit', 3000],
+      ['completed', 4000],
+    ],
+  )
   t.equal(w0.status, 'created', 'transitions return a new waybill')
   t.throws(() => transitionWaybill(w0, 'completed', 5000), InvalidTransitionError)
   t.throws(() => transitionWaybill(w0, 'in_transit', 5000), InvalidTransitionError)
@@ -135,7 +161,10 @@ t.test('lifecycle: created → dispatched → in_transit → completed, or cance
     t.equal((e as InvalidTransitionError).code, 'INVALID_TRANSITION')
   }
   const imported = newWaybill(BASE_WAYBILL as WaybillInput, 1000, 'import', 'in_transit')
-  t.same(imported.statusHistory.map((c) => c.status), ['created', 'dispatched', 'in_transit'])
+  t.same(
+    imported.statusHistory.map((c) => c.status),
+    ['created', 'dispatched', 'in_transit'],
+  )
 })
 
 t.test('activation window: [loading date 00:00, expected arrival 24:00] Beijing time, widened by grace', async (t) => {

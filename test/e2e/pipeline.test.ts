@@ -26,8 +26,7 @@ for (const backend of BACKENDS) {
     const gw = await startGateway(backends, { bootstrapToken: TOKEN })
     t.teardown(() => gw.close())
     const base = `http://127.0.0.1:${gw.app.http.port}/api/v1`
-    const api = (path: string, init: RequestInit = {}) =>
-      fetch(base + path, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) } })
+    const api = (path: string, init: RequestInit = {}) => fetch(base + path, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) } })
 
     const vehicle = await provision(backends.store)
     const { client } = await online(gw.port, vehicle)
@@ -65,10 +64,14 @@ for (const backend of BACKENDS) {
       const { items } = (await res.json()) as { items: AnomalyItem[] }
       return new Map(items.map((a) => [a.type, a]))
     }
-    const opened = await eventually(async () => {
-      const m = await byType()
-      return m.has('OVERSPEED') && m.has('TERMINAL_ALARM') ? m : null
-    }, 15_000, 100)
+    const opened = await eventually(
+      async () => {
+        const m = await byType()
+        return m.has('OVERSPEED') && m.has('TERMINAL_ALARM') ? m : null
+      },
+      15_000,
+      100,
+    )
     const overspeed = opened.get('OVERSPEED')!
     t.equal(overspeed.plate, vehicle.plate)
     t.ok(Number(overspeed.evidence.maxSpeedKmh ?? overspeed.evidence.maxSpeed) >= 95, 'evidence carries the top speed')
@@ -80,10 +83,14 @@ for (const backend of BACKENDS) {
     // Supervisor confirms the emergency alarm: 0x8203 to the terminal, which answers 0x0001.
     const res = await api(`/terminals/${vehicle.phone}/commands`, { method: 'POST', body: JSON.stringify({ type: 'confirm-alarm', alarmSerial: 0, alarmTypes: 1 }) })
     t.equal(res.status, 200, 'the terminal answered the confirmation')
-    const closed = await eventually(async () => {
-      const a = (await byType()).get('TERMINAL_ALARM')
-      return a?.status === 'closed' ? a : null
-    }, 15_000, 100)
+    const closed = await eventually(
+      async () => {
+        const a = (await byType()).get('TERMINAL_ALARM')
+        return a?.status === 'closed' ? a : null
+      },
+      15_000,
+      100,
+    )
     t.equal(closed.status, 'closed', 'the confirmed alarm is closed')
   })
 }

@@ -76,7 +76,11 @@ for (const backend of BACKENDS) {
       // The terminal's retransmission (same bytes) while the batch is still failing.
       const again = client.sendFrame(frame, 0x0200, serial)
       const replies = await Promise.all([first, again])
-      t.same(replies.map((r) => (r.body as { result: number }).result), [0, 0], 'both acknowledged in the end')
+      t.same(
+        replies.map((r) => (r.body as { result: number }).result),
+        [0, 0],
+        'both acknowledged in the end',
+      )
       t.same(log.slice(0, 2), ['insert failed', 'insert failed'])
       t.ok(log.indexOf('committed') < log.indexOf('ack'), `ack only after commit: ${log.join(' → ')}`)
       t.equal(await backends.store.countPositions(v.vehicleId), 1, 'stored exactly once')
@@ -152,7 +156,11 @@ for (const backend of BACKENDS) {
     t.test('above the high-water mark sockets stop reading; they resume on drain', async (t) => {
       let release!: () => void
       const gate = new Promise<void>((r) => (release = r))
-      const held = wrapInsert(backends.store, () => gate, () => undefined)
+      const held = wrapInsert(
+        backends.store,
+        () => gate,
+        () => undefined,
+      )
       const gw = await startGateway(backends, { ingestHighWater: 10, ingestBatchRows: 5, ingestBatchMs: 1, idleTimeoutSeconds: 1 }, { store: held })
       t.teardown(() => gw.close())
       const v = await provision(backends.store)
@@ -175,7 +183,10 @@ for (const backend of BACKENDS) {
       t.ok((await metricValue(gw.registry, 'jt808_ingest_pressure_pauses_total')) >= 1)
       release()
       const replies = await Promise.all(sends)
-      t.ok(replies.every((r) => (r.body as { result: number }).result === 0), 'every position acknowledged after the drain')
+      t.ok(
+        replies.every((r) => (r.body as { result: number }).result === 0),
+        'every position acknowledged after the drain',
+      )
       t.equal(await backends.store.countPositions(v.vehicleId), 60, 'and stored')
       t.equal(gw.app.gateway.stats().paused, false)
       t.equal(client.isClosed, false, 'the paused terminal was not taken for idle')

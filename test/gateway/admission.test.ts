@@ -92,7 +92,14 @@ for (const backend of BACKENDS) {
       t.teardown(() => gw.close())
       const terminals = await registered(backends, gw.port, 6)
       t.teardown(() => Promise.all(terminals.map((x) => x.client.close())))
-      const outcomes = await Promise.all(terminals.map((x) => x.client.authenticate(x.authCode).then((r) => `result ${r}`, (e: Error) => e.name)))
+      const outcomes = await Promise.all(
+        terminals.map((x) =>
+          x.client.authenticate(x.authCode).then(
+            (r) => `result ${r}`,
+            (e: Error) => e.name,
+          ),
+        ),
+      )
       const answered = outcomes.filter((o) => o === 'result 0').length
       t.equal(answered, 3, `1 running + 2 in line answered (${outcomes.join(', ')})`)
       t.equal(outcomes.filter((o) => o === 'ConnectionClosedError').length, 3, 'the others: connection closed, no failure result')
@@ -117,7 +124,10 @@ for (const backend of BACKENDS) {
       seen.calls = 0
       const [a, b, c, d] = terminals as [(typeof terminals)[0], (typeof terminals)[0], (typeof terminals)[0], (typeof terminals)[0]]
       const auths = [a, c, d].map((x) => x.client.authenticate(x.authCode))
-      const gaveUp = b.client.authenticate(b.authCode).then(() => 'answered', (e: Error) => e.name)
+      const gaveUp = b.client.authenticate(b.authCode).then(
+        () => 'answered',
+        (e: Error) => e.name,
+      )
       const gate = gw.app.gateway.registryGate
       await eventually(() => gate.queued >= 3, 5000, 5)
       await b.client.close() // its terminal gives up: FIN while its handshake waits in line
@@ -162,7 +172,11 @@ for (const backend of BACKENDS) {
       await eventually(() => got.size === n)
       await sleep(300)
       for (const x of terminals) t.same(got.get(x.v.phone), [`for ${x.v.phone}`], 'its own command, once')
-      t.equal(calls.reduce((a, b) => a + b, 0), n, 'every phone looked up')
+      t.equal(
+        calls.reduce((a, b) => a + b, 0),
+        n,
+        'every phone looked up',
+      )
       t.ok(calls.length < n, `in ${calls.length} statements for ${n} terminals (${calls.join(', ')})`)
       for (const x of terminals) t.same(await backends.store.takePendingCommands(x.v.phone, Date.now()), [], 'no longer queued')
     })

@@ -25,7 +25,11 @@ for (const backend of BACKENDS) {
       const opened = Date.now()
       const heartbeats: number[] = []
       const talk = setInterval(() => {
-        if (!chatty.isClosed) void chatty.heartbeat().then((r) => heartbeats.push(r), () => undefined)
+        if (!chatty.isClosed)
+          void chatty.heartbeat().then(
+            (r) => heartbeats.push(r),
+            () => undefined,
+          )
         if (!trickle.isClosed) trickle.sendRaw(Buffer.from([0x30]))
       }, 150)
       t.teardown(() => clearInterval(talk))
@@ -33,7 +37,7 @@ for (const backend of BACKENDS) {
       const lasted = Date.now() - opened
       t.ok(lasted >= 900, `closed after the deadline, not before (${lasted} ms)`)
       t.ok(heartbeats.length >= 3 && heartbeats.every((r) => r === 0), `heartbeats were answered until then (${heartbeats.length})`)
-      t.equal(await metricValue(gw.registry, 'jt808_connections_closed_total', { reason: 'auth_deadline' }) >= 2, true, 'counted by reason')
+      t.equal((await metricValue(gw.registry, 'jt808_connections_closed_total', { reason: 'auth_deadline' })) >= 2, true, 'counted by reason')
       // the authenticated terminal is past the deadline too, and still served
       await sleep(300)
       t.equal(authed.isClosed, false)

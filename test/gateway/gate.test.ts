@@ -64,7 +64,13 @@ t.test('a caller gone at its turn is skipped without running, and its turn passe
   t.equal(g.gate.abandoned, 1)
   t.equal(g.gate.active, 0, 'the slot was handed on, not leaked')
   // gone before even queueing: refused at once, the line untouched
-  await t.rejects(g.gate.run(async () => undefined, () => true), GateAbandoned)
+  await t.rejects(
+    g.gate.run(
+      async () => undefined,
+      () => true,
+    ),
+    GateAbandoned,
+  )
   t.equal(g.gate.abandoned, 2)
 })
 
@@ -80,7 +86,10 @@ t.test('past maxQueued a caller is refused at once; the others run', async (t) =
 
 t.test('a failing caller still releases its slot', async (t) => {
   const gate = new Gate(1)
-  await t.rejects(gate.run(async () => Promise.reject(new Error('boom'))), /boom/)
+  await t.rejects(
+    gate.run(async () => Promise.reject(new Error('boom'))),
+    /boom/,
+  )
   t.equal(await gate.run(async () => 42), 42)
   t.equal(gate.active, 0)
 })

@@ -117,11 +117,14 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 500
 }
 
 export function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  return registry.getSingleMetric(name)!.get().then((m) => {
-    let sum = 0
-    for (const v of m.values) if (Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l)) sum += v.value
-    return sum
-  })
+  return registry
+    .getSingleMetric(name)!
+    .get()
+    .then((m) => {
+      let sum = 0
+      for (const v of m.values) if (Object.entries(labels).every(([k, l]) => String(v.labels[k]) === l)) sum += v.value
+      return sum
+    })
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

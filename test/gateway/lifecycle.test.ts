@@ -73,7 +73,14 @@ for (const backend of BACKENDS) {
         const batch = { type: 1, items: [fixAt(base - 120_000), fixAt(base - 110_000)] }
         t.equal(resultOf(await client.send(0x0704, batch)), 0, '0x0704 acknowledged')
         const blind = await store.track(v.vehicleId, base - 130_000, base - 100_000)
-        t.same(blind.map((p) => [p.sourceMsgId, p.blindArea]), [[0x0704, true], [0x0704, true]], 'blind-area items stored as such')
+        t.same(
+          blind.map((p) => [p.sourceMsgId, p.blindArea]),
+          [
+            [0x0704, true],
+            [0x0704, true],
+          ],
+          'blind-area items stored as such',
+        )
 
         t.equal(await client.logout(), 0, 'deregistration answered')
         await eventually(() => client.isClosed)
@@ -201,7 +208,11 @@ for (const backend of BACKENDS) {
       const { client } = await online(open.port, { phone, plate: spelled, plateColor: 2 })
       t.teardown(() => client.close())
       const all = await store.findVehiclesByPlate(plate)
-      t.same(all.map((v) => [v.id, v.plate, v.terminalPhone]), [[id, plate, phone]], 'the one vehicle, its display form kept, now bound')
+      t.same(
+        all.map((v) => [v.id, v.plate, v.terminalPhone]),
+        [[id, plate, phone]],
+        'the one vehicle, its display form kept, now bound',
+      )
     })
 
     t.test('a retired vehicle: its terminal is refused (0x8001 result 1, counted; 0x8100 result 2 in either mode) until reinstated', async (t) => {

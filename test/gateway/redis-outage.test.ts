@@ -37,17 +37,25 @@ t.test('Redis killed and restarted under load', async (t) => {
   })
   const registry = new Registry()
   const token = 'outage-test-token-0123456789'
-  const app = await startApp(testConfig({ workers: 2, ingestHighWater: 100, logLevel: 'info', bootstrapToken: token }), { store: backends.store, state, registry, upkeep: false, logger: pino({ level: 'info' }, sink) })
+  const app = await startApp(testConfig({ workers: 2, ingestHighWater: 100, logLevel: 'info', bootstrapToken: token }), {
+    store: backends.store,
+    state,
+    registry,
+    upkeep: false,
+    logger: pino({ level: 'info' }, sink),
+  })
   t.teardown(() => app.close())
   const port = app.tcp.port
   const http = `http://127.0.0.1:${app.http.port}`
 
   // six terminals, each reporting every 100 ms and waiting for its ack
-  const fleet = await Promise.all(Array.from({ length: 6 }, async () => {
-    const v = await provision(backends.store)
-    const { client } = await online(port, v, 2013, { replyTimeoutMs: 30_000 })
-    return { v, client, acks: [] as number[], lastAcked: 0 }
-  }))
+  const fleet = await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      const v = await provision(backends.store)
+      const { client } = await online(port, v, 2013, { replyTimeoutMs: 30_000 })
+      return { v, client, acks: [] as number[], lastAcked: 0 }
+    }),
+  )
   t.teardown(() => Promise.all(fleet.map((f) => f.client.close())))
   let running = true
   const base = Math.floor(Date.now() / 1000) * 1000 - 3_600_000
@@ -70,8 +78,7 @@ t.test('Redis killed and restarted under load', async (t) => {
   // A position reaches the matcher from its partition's stream, or — when the restarted Redis lost the
   // partition leases and the matcher takes its partitions over again — from the store, replayed
   // after the vehicle's checkpoint (src/matcher/checkpoint.ts). Both are the matcher judging it.
-  const judged = async () =>
-    (await metricValue(registry, 'jt808_matcher_positions_total')) + (await metricValue(registry, 'jt808_matcher_replayed_positions_total'))
+  const judged = async () => (await metricValue(registry, 'jt808_matcher_positions_total')) + (await metricValue(registry, 'jt808_matcher_replayed_positions_total'))
   const judgedAtDown = await judged()
   const acksAtDown = fleet.reduce((n, f) => n + f.acks.length, 0)
 

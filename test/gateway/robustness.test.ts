@@ -47,7 +47,10 @@ for (const backend of BACKENDS) {
         if (i % 8 === 0) await sleep(1)
       }
       await answered(s.serials)
-      t.ok(replies.every((r) => (r.body as { result: number }).result === 0), `all ${replies.length} replies ok`)
+      t.ok(
+        replies.every((r) => (r.body as { result: number }).result === 0),
+        `all ${replies.length} replies ok`,
+      )
       t.equal(await store.countPositions(v.vehicleId), n, `every one of the ${n} positions stored once`)
       t.equal(client.isClosed, false)
     })

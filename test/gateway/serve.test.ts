@@ -76,10 +76,13 @@ t.test('bad configuration is refused with a clear message and exit code 2', asyn
 
 t.test('one process: serves, and SIGTERM commits what was received before exiting', async (t) => {
   const databaseUrl = await schemaUrl(t)
-  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--batch-ms', '200'], {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: '',
-  })
+  const s = serve(
+    ['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--batch-ms', '200'],
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: '',
+    },
+  )
   t.teardown(() => void s.child.kill('SIGKILL'))
   const port = await listeningPort(s)
   t.match(s.out(), /in-process state, registration open/)
@@ -102,10 +105,13 @@ t.test('--workers 2: two processes share the port, sessions go to Redis', async 
   // a Redis database of its own: `serve` uses the default key prefix
   const redisUrl = new URL(REDIS_URL)
   redisUrl.pathname = '/7'
-  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--workers', '2'], {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl.toString(),
-  })
+  const s = serve(
+    ['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--registration', 'open', '--workers', '2'],
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl.toString(),
+    },
+  )
   t.teardown(() => {
     if (!t.passing()) t.comment(`serve output:\n${s.out()}\n${s.err()}`)
     s.child.kill('SIGKILL')
@@ -135,10 +141,14 @@ t.test('--workers 2: Ctrl-C (SIGINT to the whole process group) drains every wor
   const redis = await startOwnRedis()
   t.teardown(() => redis.stop())
   // a long batch: the positions are still uncommitted when the signal comes
-  const s = serve(['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2', '--batch-ms', '1500'], {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redis.url,
-  }, { detached: true })
+  const s = serve(
+    ['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2', '--batch-ms', '1500'],
+    {
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+    },
+    { detached: true },
+  )
   t.teardown(() => {
     if (!t.passing()) t.comment(`serve output:\n${s.out()}\n${s.err()}`)
     if (s.child.exitCode === null && s.child.signalCode === null) process.kill(-s.child.pid!, 'SIGKILL')

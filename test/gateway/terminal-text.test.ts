@@ -59,8 +59,21 @@ for (const backend of BACKENDS) {
       const time = Math.floor(Date.now() / 1000) * 1000 - 60_000
       const loc = fixAt(time)
       ;(loc.extras as Record<string, unknown>).adas = {
-        alarmId: 0x40, flagStatus: 1, alarmType: 1, alarmLevel: 2, frontSpeed: 10, frontDistance: 10, deviationType: 2, roadSignType: 1, roadSignData: 10,
-        speed: 30, altitude: 100, latitude: 36.65, longitude: 117.12, time: '2020-07-07T19:23:59+08:00', vehicleStatus: 1,
+        alarmId: 0x40,
+        flagStatus: 1,
+        alarmType: 1,
+        alarmLevel: 2,
+        frontSpeed: 10,
+        frontDistance: 10,
+        deviationType: 2,
+        roadSignType: 1,
+        roadSignData: 10,
+        speed: 30,
+        altitude: 100,
+        latitude: 36.65,
+        longitude: 117.12,
+        time: '2020-07-07T19:23:59+08:00',
+        vehicleStatus: 1,
         alarmFlag: { terminalId: 'ad\u0000as', time: '2020-08-27T11:11:11+08:00', serial: 1, attachmentCount: 1, reserved: 1 },
       }
       t.equal(await client.reportPosition(loc), 0, 'acknowledged')

@@ -47,7 +47,10 @@ for (const backend of BACKENDS) {
       for (const f of frames) client.sendRaw(f)
       const done = await eventually(() => platform.find((m) => m.msgId === 0x8800 && (m.body as { mediaId: number }).mediaId === 77))
       t.same((done.body as { packetIds?: number[] }).packetIds ?? [], [], '0x8800 lists nothing missing')
-      t.notOk(platform.some((m) => m.msgId === 0x8001 && (m.body as { replyId: number }).replyId === 0x0801), 'media fragments are not acked one by one')
+      t.notOk(
+        platform.some((m) => m.msgId === 0x8001 && (m.body as { replyId: number }).replyId === 0x0801),
+        'media fragments are not acked one by one',
+      )
       await eventually(() => media.length === 1)
       t.same(media[0], { phone: v.phone, vehicleId: v.vehicleId, mediaId: 77, type: 0, event: 1, bytes: 2500 }, 'stored with its metadata')
 

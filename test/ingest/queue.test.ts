@@ -95,7 +95,10 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
       await q.flush()
       t.same(spy.calls, [100, 100, 50])
       const results = await Promise.all(subs.map((s) => s.settled))
-      t.ok(results.every((r) => r.err === null && r.result?.inserted === 10), 'every submission acknowledged with its own counts')
+      t.ok(
+        results.every((r) => r.err === null && r.result?.inserted === 10),
+        'every submission acknowledged with its own counts',
+      )
       t.equal(await store.countPositions(v), 250)
     })
 
@@ -119,7 +122,10 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
       const batch = rows(v, 5)
       const first = await submit(q, batch).settled
       t.same(first.result?.inserted, 5)
-      const again = await submit(q, [batch[1]!, ...rows(v, 1, NOW - 60_000), batch[3]!].map((p) => ({ ...p, receivedAt: p.receivedAt + 30_000 }))).settled
+      const again = await submit(
+        q,
+        [batch[1]!, ...rows(v, 1, NOW - 60_000), batch[3]!].map((p) => ({ ...p, receivedAt: p.receivedAt + 30_000 })),
+      ).settled
       t.equal(again.err, null, 'the retransmission is acknowledged')
       t.same(again.result && { inserted: again.result.inserted, duplicates: again.result.duplicates, idx: again.result.duplicateIndexes }, { inserted: 1, duplicates: 2, idx: [0, 2] })
       t.equal(await store.countPositions(v), 6, 'stored once')
@@ -149,8 +155,14 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
       // mixed: new rows and duplicates keep their submission order
       const mixed = [...rows(v, 1, NOW - 7200_000), resend[0]!, ...rows(v, 1, NOW - 60_000)]
       await submit(q, mixed).settled
-      t.same(inserted[1]!.map((p) => p.deviceTime), [mixed[0]!.deviceTime, mixed[2]!.deviceTime])
-      t.same(contained[2]!.map((p) => p.deviceTime), mixed.map((p) => p.deviceTime))
+      t.same(
+        inserted[1]!.map((p) => p.deviceTime),
+        [mixed[0]!.deviceTime, mixed[2]!.deviceTime],
+      )
+      t.same(
+        contained[2]!.map((p) => p.deviceTime),
+        mixed.map((p) => p.deviceTime),
+      )
     })
 
     t.test('ack only after commit: a failing database acknowledges nothing; the retransmission is stored once', async (t) => {
@@ -330,9 +342,25 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
       let finish!: () => void
       q.deliverTo([
         { name: 'first', take: (r) => void seen.push(`first ${r.length}`) },
-        { name: 'throws', take: () => { throw new Error('boom') } },
-        { name: 'rejects', take: async () => { throw new Error('later') } },
-        { name: 'last', take: (r) => { seen.push(`last ${r.length}`); return new Promise<void>((resolve) => (finish = resolve)) } },
+        {
+          name: 'throws',
+          take: () => {
+            throw new Error('boom')
+          },
+        },
+        {
+          name: 'rejects',
+          take: async () => {
+            throw new Error('later')
+          },
+        },
+        {
+          name: 'last',
+          take: (r) => {
+            seen.push(`last ${r.length}`)
+            return new Promise<void>((resolve) => (finish = resolve))
+          },
+        },
       ])
       const v = nextVehicle()
       const out = await submit(q, rows(v, 3)).settled

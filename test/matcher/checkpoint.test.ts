@@ -65,7 +65,7 @@ t.test('checkpoints: policy, guard, load by partition', async (t) => {
   const next = new MatcherEngine({ config: matcherConfig({}), emit: () => undefined, clock: () => 0, since: bj('07:00') })
   const loaded = await new MatcherCheckpoints({ store, engine: next, partitions: 4, clock: () => now }).load(part)
   const inPart = ids.slice(0, 4).filter((id) => id % 4 === part)
-  t.equal(loaded.vehicles, inPart.length, 'the partition\'s checkpointed vehicles, no others')
+  t.equal(loaded.vehicles, inPart.length, "the partition's checkpointed vehicles, no others")
   t.equal(loaded.positions, late.length, 'the positions since the checkpoint, no more')
   t.equal(next.watermark(ids[0]), engine.watermark(ids[0]), 'caught up with the engine that saw everything')
   t.same(next.openAnomalies(ids[0]), engine.openAnomalies(ids[0]))

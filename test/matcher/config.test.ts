@@ -33,9 +33,57 @@ t.test('JT808_MATCHER_CONFIG: inline JSON or a file, merged over the defaults, e
 
 t.test('zones: polygons and buffered lines, the lowest limit wins, zones by id and name', async (t) => {
   const z = zonesFromGeofences([
-    { id: 1, name: 'ring-road', roadClass: 'other', speedLimit: null, geometry: { type: 'Polygon', coordinates: [[[117, 36], [117.2, 36], [117.2, 36.2], [117, 36.2], [117, 36]]] }, bufferMeters: null },
-    { id: 2, name: 'bridge', roadClass: null, speedLimit: 40, geometry: { type: 'LineString', coordinates: [[117.1, 36.1], [117.15, 36.1]] }, bufferMeters: 100 },
-    { id: 3, name: 'expressway', roadClass: 'highway', speedLimit: null, geometry: { type: 'Polygon', coordinates: [[[118, 36], [118.2, 36], [118.2, 36.2], [118, 36]]] }, bufferMeters: null },
+    {
+      id: 1,
+      name: 'ring-road',
+      roadClass: 'other',
+      speedLimit: null,
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [117, 36],
+            [117.2, 36],
+            [117.2, 36.2],
+            [117, 36.2],
+            [117, 36],
+          ],
+        ],
+      },
+      bufferMeters: null,
+    },
+    {
+      id: 2,
+      name: 'bridge',
+      roadClass: null,
+      speedLimit: 40,
+      geometry: {
+        type: 'LineString',
+        coordinates: [
+          [117.1, 36.1],
+          [117.15, 36.1],
+        ],
+      },
+      bufferMeters: 100,
+    },
+    {
+      id: 3,
+      name: 'expressway',
+      roadClass: 'highway',
+      speedLimit: null,
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [118, 36],
+            [118.2, 36],
+            [118.2, 36.2],
+            [118, 36],
+          ],
+        ],
+      },
+      bufferMeters: null,
+    },
   ])
   t.same(z.speedLimitAt(117.05, 36.05), { limitKmh: 60, zoneId: '1' }, 'other roads: 60')
   t.same(z.speedLimitAt(117.12, 36.1005), { limitKmh: 40, zoneId: '2' }, 'on the bridge (55 m off its axis): 40 wins')

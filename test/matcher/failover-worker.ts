@@ -29,7 +29,8 @@ process.stdin.on('data', (chunk: string) => {
 const store = await openStore({ ...structuredClone(DEFAULTS), databaseUrl: env('FO_DATABASE_URL') }, { schema: env('FO_SCHEMA'), migrate: false, poolSize: 3 })
 const state = new RedisState(env('FO_REDIS_URL'), { prefix: env('FO_PREFIX') })
 const service = new MatcherService({
-  store, state,
+  store,
+  state,
   clock: () => now,
   tickMs: 200,
   waybillPollMs: 3_600_000,

@@ -98,8 +98,14 @@ async function run(t: Test, kill: boolean): Promise<RunResult> {
   const ids = await store.upsertVehicles(Array.from({ length: VEHICLES }, (_, i) => ({ plate: `鲁K${i}`, plateColor: 2 })))
   const fixes = fleet(ids).map((p) => ({ ...p, plate: `鲁K${ids.indexOf(p.vehicleId)}` }))
   const env = {
-    FO_DATABASE_URL: DATABASE_URL, FO_SCHEMA: store.schema!, FO_REDIS_URL: REDIS, FO_PREFIX: prefix, FO_START: String(S),
-    FO_PARTITIONS: String(P), FO_LEASE_MS: String(LEASE_MS), FO_CHECKPOINT_MS: String(2 * MIN),
+    FO_DATABASE_URL: DATABASE_URL,
+    FO_SCHEMA: store.schema!,
+    FO_REDIS_URL: REDIS,
+    FO_PREFIX: prefix,
+    FO_START: String(S),
+    FO_PARTITIONS: String(P),
+    FO_LEASE_MS: String(LEASE_MS),
+    FO_CHECKPOINT_MS: String(2 * MIN),
   }
   const workers = [startWorker(t, 'worker-a', env), startWorker(t, 'worker-b', env)]
   await waitFor('both workers to hold half the partitions', () => workers.every((w) => w.owned.length === P / 2), 30_000)
@@ -158,23 +164,36 @@ t.test('a worker killed with SIGKILL mid-trip: every vehicle gets the verdicts o
     const m = new Map<string, Anomaly[]>()
     for (const a of as) {
       const k = a.plate
-      m.set(k, [...(m.get(k) ?? []), a].sort((x, y) => x.type.localeCompare(y.type) || x.startedAt - y.startedAt))
+      m.set(
+        k,
+        [...(m.get(k) ?? []), a].sort((x, y) => x.type.localeCompare(y.type) || x.startedAt - y.startedAt),
+      )
     }
     return m
   }
   const want = byVehicle(control.anomalies)
   const got = byVehicle(killed.anomalies)
   t.equal(want.size, VEHICLES, 'the control run judged every vehicle')
-  t.ok(control.anomalies.every((a) => a.type === 'RUNNING_WITHOUT_WAYBILL' || a.type === 'OVERSPEED'), 'control: the expected kinds')
+  t.ok(
+    control.anomalies.every((a) => a.type === 'RUNNING_WITHOUT_WAYBILL' || a.type === 'OVERSPEED'),
+    'control: the expected kinds',
+  )
   let mismatched = 0
   for (const [plate, expected] of want) {
     const mine = got.get(plate) ?? []
     const same = mine.length === expected.length && mine.every((a, i) => a.type === expected[i].type && Math.abs(a.startedAt - expected[i].startedAt) <= REPORT)
     if (!same) {
       mismatched++
-      t.same(mine.map((a) => [a.type, a.startedAt]), expected.map((a) => [a.type, a.startedAt]), `vehicle ${plate}`)
+      t.same(
+        mine.map((a) => [a.type, a.startedAt]),
+        expected.map((a) => [a.type, a.startedAt]),
+        `vehicle ${plate}`,
+      )
     }
   }
   t.equal(mismatched, 0, `every one of ${VEHICLES} vehicles: same types, same starts within ${REPORT / 1000} s, no duplicates`)
-  t.notOk(killed.anomalies.some((a) => a.evidence.closedBy === 'restart'), 'nothing closed by restart')
+  t.notOk(
+    killed.anomalies.some((a) => a.evidence.closedBy === 'restart'),
+    'nothing closed by restart',
+  )
 })

@@ -37,7 +37,11 @@ t.test('a gap filled afterwards by a blind-area batch refutes the absence anomal
   t.equal(w[0].evidence.refuted, true)
   t.equal(w[0].endedAt, w[0].startedAt, 'it lasted nothing after all')
   const late = h.events.slice(eventsBefore)
-  t.same(late.map((e) => [e.event, e.anomaly.type]), [['anomaly.updated', 'WAYBILL_WITHOUT_POSITION']], 'one correction, nothing opened')
+  t.same(
+    late.map((e) => [e.event, e.anomaly.type]),
+    [['anomaly.updated', 'WAYBILL_WITHOUT_POSITION']],
+    'one correction, nothing opened',
+  )
   t.same(h.ofType('RUNNING_WITHOUT_WAYBILL'), [])
 })
 
@@ -48,13 +52,23 @@ t.test('a partial fill shortens the absence to what is still missing', async (t)
   h.feed(before)
   h.engine.tick(bj('09:30'))
   h.feed(after)
-  h.feed(asBlind(hidden.filter((p) => p.deviceTime < bj('09:35')), bj('10:31'))) // 09:00 … 09:34:30
+  h.feed(
+    asBlind(
+      hidden.filter((p) => p.deviceTime < bj('09:35')),
+      bj('10:31'),
+    ),
+  ) // 09:00 … 09:34:30
   const w = h.ofType('WAYBILL_WITHOUT_POSITION')
   t.same(summary(w), [['WAYBILL_WITHOUT_POSITION', 'closed', '09:34:30', '10:00:00']])
   t.equal(w[0].resolvedByLateData, true)
   t.equal(w[0].evidence.silentMs, 25.5 * MIN)
   // the rest arrives too: refuted
-  h.feed(asBlind(hidden.filter((p) => p.deviceTime >= bj('09:35')), bj('10:32')))
+  h.feed(
+    asBlind(
+      hidden.filter((p) => p.deviceTime >= bj('09:35')),
+      bj('10:32'),
+    ),
+  )
   t.equal(h.ofType('WAYBILL_WITHOUT_POSITION')[0].evidence.refuted, true)
   t.equal(h.ofType('WAYBILL_WITHOUT_POSITION').length, 1)
 })
@@ -74,7 +88,11 @@ t.test('a blind-area batch that arrives before live data resumes refutes the ope
   t.equal(w[0].status, 'closed')
   t.equal(w[0].resolvedByLateData, true)
   t.equal(w[0].evidence.refuted, true)
-  t.same(h.events.slice(n).map((e) => e.event), ['anomaly.closed'], 'judged once for the whole batch')
+  t.same(
+    h.events.slice(n).map((e) => e.event),
+    ['anomaly.closed'],
+    'judged once for the whole batch',
+  )
   h.feed(after)
   t.equal(h.ofType('WAYBILL_WITHOUT_POSITION').length, 1)
 })

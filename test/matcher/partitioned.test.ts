@@ -39,7 +39,11 @@ t.test('two matcher processes share the vehicles through the partitioned stream,
     await b.close()
   })
   await until(t, 'both hold half the partitions', () => a.ownedPartitions().length === P / 2 && b.ownedPartitions().length === P / 2, 10_000)
-  t.same([...a.ownedPartitions(), ...b.ownedPartitions()].sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7], 'every partition has one owner')
+  t.same(
+    [...a.ownedPartitions(), ...b.ownedPartitions()].sort((x, y) => x - y),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+    'every partition has one owner',
+  )
 
   // every vehicle runs without a waybill and speeds once
   const publisher = new MatcherPublisher(producer, P)
@@ -61,7 +65,11 @@ t.test('two matcher processes share the vehicles through the partitioned stream,
   }
   const followedByA = ids.filter((id) => a.engine.hasVehicle(id))
   const followedByB = ids.filter((id) => b.engine.hasVehicle(id))
-  t.same([...followedByA, ...followedByB].sort((x, y) => x - y), [...ids].sort((x, y) => x - y), 'each vehicle followed by exactly one process')
+  t.same(
+    [...followedByA, ...followedByB].sort((x, y) => x - y),
+    [...ids].sort((x, y) => x - y),
+    'each vehicle followed by exactly one process',
+  )
   for (const id of followedByA) t.ok(a.ownedPartitions().includes(partitionOf(id, P)))
   t.ok(followedByA.length > 0 && followedByB.length > 0, 'both did work')
 
@@ -71,7 +79,7 @@ t.test('two matcher processes share the vehicles through the partitioned stream,
   t.equal(new Set(opened).size, expected)
 })
 
-t.test('startMatcher with workers: a committed batch is published with its duplicates (a re-send repairs a dead worker\'s gap)', async (t) => {
+t.test("startMatcher with workers: a committed batch is published with its duplicates (a re-send repairs a dead worker's gap)", async (t) => {
   const { startMatcher } = await import('../../src/matcher/service.js')
   const { COMMITTED_POSITIONS_STREAM } = await import('../../src/domain.js')
   const { partitionStream } = await import('../../src/state/partitioned.js')
@@ -94,5 +102,9 @@ t.test('startMatcher with workers: a committed batch is published with its dupli
   const stream = partitionStream(COMMITTED_POSITIONS_STREAM, partitionOf(id, P))
   await until(t, 'published', async () => (await state.streamInfo(stream)).length >= rows.length, 5_000)
   const published = await state.read<CommittedPosition>(stream, '0', 100)
-  t.same(published.map((e) => e.value.deviceTime), rows.map((p) => p.deviceTime), 'every row the batch contained, in order')
+  t.same(
+    published.map((e) => e.value.deviceTime),
+    rows.map((p) => p.deviceTime),
+    'every row the batch contained, in order',
+  )
 })

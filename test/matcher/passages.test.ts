@@ -8,8 +8,32 @@ import { geofenceArea } from '../../src/api/geo.js'
 import { countPassages, passagesThrough, PASSAGE_GAP_MS, type PassageFix } from '../../src/matcher/passages.js'
 import { zonesFromGeofences } from '../../src/matcher/zones.js'
 
-const bridge: FenceGeometry = { type: 'LineString', coordinates: [[120.14, 36.0], [120.16, 36.0]] }
-const yard: FenceGeometry = { type: 'Polygon', coordinates: [[[117, 36], [117.1, 36], [117.1, 36.1], [117, 36.1], [117, 36]], [[117.04, 36.04], [117.06, 36.04], [117.06, 36.06], [117.04, 36.06], [117.04, 36.04]]] }
+const bridge: FenceGeometry = {
+  type: 'LineString',
+  coordinates: [
+    [120.14, 36.0],
+    [120.16, 36.0],
+  ],
+}
+const yard: FenceGeometry = {
+  type: 'Polygon',
+  coordinates: [
+    [
+      [117, 36],
+      [117.1, 36],
+      [117.1, 36.1],
+      [117, 36.1],
+      [117, 36],
+    ],
+    [
+      [117.04, 36.04],
+      [117.06, 36.04],
+      [117.06, 36.06],
+      [117.04, 36.06],
+      [117.04, 36.04],
+    ],
+  ],
+}
 
 t.test('the API and the matcher answer "inside" the same way', async (t) => {
   const stored = [
@@ -58,15 +82,26 @@ t.test('passages: a vehicle inside again within the gap is the same passage', as
   const area = prepareArea(bridge, 0.1)!
   const at = (vehicleId: number, deviceTime: number, inside = true): PassageFix => ({ vehicleId, deviceTime, longitude: 120.15, latitude: inside ? 36 : 36.01 })
   const fixes = [
-    at(1, 0), at(1, 30_000), at(1, 60_000, false), at(1, 30_000 + PASSAGE_GAP_MS), // one passage: inside again exactly the gap after the last fix inside
+    at(1, 0),
+    at(1, 30_000),
+    at(1, 60_000, false),
+    at(1, 30_000 + PASSAGE_GAP_MS), // one passage: inside again exactly the gap after the last fix inside
     at(1, 60_000 + 3 * PASSAGE_GAP_MS), // back later: a second
-    at(2, 10_000, false), at(2, 20_000), // another vehicle
+    at(2, 10_000, false),
+    at(2, 20_000), // another vehicle
   ]
   const got = passagesThrough(area, fixes)
-  t.same(got, [{ vehicleId: 1, at: 0 }, { vehicleId: 1, at: 60_000 + 3 * PASSAGE_GAP_MS }, { vehicleId: 2, at: 20_000 }])
-  t.same(countPassages([
-    { vehicleId: 1, hazardClasses: ['3', '3', '8'] },
-    { vehicleId: 1, hazardClasses: null },
-    { vehicleId: 2, hazardClasses: ['3'] },
-  ]), { passages: 3, vehicles: 2, byHazardClass: { 3: 2, 8: 1 }, withoutWaybill: 1 })
+  t.same(got, [
+    { vehicleId: 1, at: 0 },
+    { vehicleId: 1, at: 60_000 + 3 * PASSAGE_GAP_MS },
+    { vehicleId: 2, at: 20_000 },
+  ])
+  t.same(
+    countPassages([
+      { vehicleId: 1, hazardClasses: ['3', '3', '8'] },
+      { vehicleId: 1, hazardClasses: null },
+      { vehicleId: 2, hazardClasses: ['3'] },
+    ]),
+    { passages: 3, vehicles: 2, byHazardClass: { 3: 2, 8: 1 }, withoutWaybill: 1 },
+  )
 })

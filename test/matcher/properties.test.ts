@@ -32,7 +32,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 /** Plays the steps into an engine; returns every event. */
 function play(steps: Step[], shuffleSeed: number): AnomalyEvent[] {
   const events: AnomalyEvent[] = []
-  const engine = new MatcherEngine({ config: matcherConfig({ enabled: { NIGHT_DRIVING_RESTRICTED: true }, nightBans: [{ id: 'n', from: '19:00', to: '06:00' }] }), emit: (e) => events.push(e), clock: () => 0, since: bj('05:00') })
+  const engine = new MatcherEngine({
+    config: matcherConfig({ enabled: { NIGHT_DRIVING_RESTRICTED: true }, nightBans: [{ id: 'n', from: '19:00', to: '06:00' }] }),
+    emit: (e) => events.push(e),
+    clock: () => 0,
+    since: bj('05:00'),
+  })
   let w = dispatched(bj('05:00'))
   engine.waybill(w)
   const trip = new Trip(bj('16:00'))
@@ -103,7 +108,8 @@ t.test('random streams: no throw, deterministic, consistent lifecycles', async (
         if (prev && e.event === 'anomaly.opened') throw new Error(`${e.anomaly.id}: opened twice`)
         if (prev && e.anomaly.type !== prev.type) throw new Error(`${e.anomaly.id}: type changed`)
         if (e.event === 'anomaly.closed' && e.anomaly.status !== 'closed') throw new Error(`${e.anomaly.id}: closed event with status open`)
-        if (e.anomaly.status === 'closed' && (e.anomaly.endedAt === null || e.anomaly.endedAt < e.anomaly.startedAt)) throw new Error(`${e.anomaly.id}: bad end ${e.anomaly.endedAt} < ${e.anomaly.startedAt}`)
+        if (e.anomaly.status === 'closed' && (e.anomaly.endedAt === null || e.anomaly.endedAt < e.anomaly.startedAt))
+          throw new Error(`${e.anomaly.id}: bad end ${e.anomaly.endedAt} < ${e.anomaly.startedAt}`)
         if (e.anomaly.status === 'open' && e.anomaly.endedAt !== null) throw new Error(`${e.anomaly.id}: open with an end`)
         if (e.anomaly.lastSeenAt < e.anomaly.startedAt) throw new Error(`${e.anomaly.id}: last seen before start`)
         seen.set(e.anomaly.id, e.anomaly)

@@ -60,8 +60,16 @@ t.test('group figures and pass lines', async (t) => {
 })
 
 t.test('grading: weights, units, period, red on repeated serious anomalies, quality penalties', async (t) => {
-  const c = (vehicleId: number, type: AnomalyCount['type'], count: number, severity: AnomalyCount['severity'] = 'warning', waybillNo: string | null = null): AnomalyCount =>
-    ({ vehicleId, plate: `P${vehicleId}`, plateColor: 2, enterpriseLicenseNo: 'E1', waybillNo, type, severity, count })
+  const c = (vehicleId: number, type: AnomalyCount['type'], count: number, severity: AnomalyCount['severity'] = 'warning', waybillNo: string | null = null): AnomalyCount => ({
+    vehicleId,
+    plate: `P${vehicleId}`,
+    plateColor: 2,
+    enterpriseLicenseNo: 'E1',
+    waybillNo,
+    type,
+    severity,
+    count,
+  })
   const month = 30 * 24 * HOUR
   t.equal(grade('E1', 'enterprise', [], 10, month).grade, 'green')
   const y = grade('E1', 'enterprise', [c(1, 'OVERSPEED', 10), c(2, 'OVERSPEED', 5)], 10, month)
@@ -98,8 +106,36 @@ t.test('grading and quality from the store; the self-check end to end (real Post
   await store.insertWaybill(newWaybill({ ...BASE_WAYBILL, waybillNo: 'W-NEXT', goods: [{ ...BASE_WAYBILL.goods[0], hazardClass: '6.1', unNumber: '1710' }] }, bj('07:00'), 'api', 'dispatched'))
 
   const anomalies: Anomaly[] = [
-    { id: 'a1', type: 'FATIGUE_DRIVING', status: 'open', severity: 'critical', vehicleId: v1, plate: '鲁A12345', plateColor: 2, waybillNo: 'W-LAST', enterpriseLicenseNo: 'E1', startedAt: bj('12:00', -1), endedAt: null, lastSeenAt: bj('12:00', -1), evidence: {} },
-    { id: 'a2', type: 'OVERSPEED', status: 'closed', severity: 'warning', vehicleId: v2, plate: '鲁A22222', plateColor: 2, waybillNo: null, enterpriseLicenseNo: 'E2', startedAt: bj('10:00', -1), endedAt: bj('10:01', -1), lastSeenAt: bj('10:01', -1), evidence: {} },
+    {
+      id: 'a1',
+      type: 'FATIGUE_DRIVING',
+      status: 'open',
+      severity: 'critical',
+      vehicleId: v1,
+      plate: '鲁A12345',
+      plateColor: 2,
+      waybillNo: 'W-LAST',
+      enterpriseLicenseNo: 'E1',
+      startedAt: bj('12:00', -1),
+      endedAt: null,
+      lastSeenAt: bj('12:00', -1),
+      evidence: {},
+    },
+    {
+      id: 'a2',
+      type: 'OVERSPEED',
+      status: 'closed',
+      severity: 'warning',
+      vehicleId: v2,
+      plate: '鲁A22222',
+      plateColor: 2,
+      waybillNo: null,
+      enterpriseLicenseNo: 'E2',
+      startedAt: bj('10:00', -1),
+      endedAt: bj('10:01', -1),
+      lastSeenAt: bj('10:01', -1),
+      evidence: {},
+    },
   ]
   await store.upsertAnomalies(anomalies)
 
@@ -111,10 +147,16 @@ t.test('grading and quality from the store; the self-check end to end (real Post
   t.equal(report.enterprises.find((e) => e.enterpriseLicenseNo === 'E2' && e.day === null)!.online, 0)
 
   const grades = await gradeEnterprises(store, { from: bj('00:00', -1), to: bj('00:00') })
-  t.same(grades.map((g) => g.subject), ['E1', 'E2'])
+  t.same(
+    grades.map((g) => g.subject),
+    ['E1', 'E2'],
+  )
   t.ok(grades[0].score > grades[1].score)
   const drivers = await gradeDrivers(store, { from: bj('00:00', -1), to: bj('00:00') })
-  t.same(drivers.map((d) => [d.subject, d.anomalies]), [[BASE_WAYBILL.driverQualificationNo, 1]])
+  t.same(
+    drivers.map((d) => [d.subject, d.anomalies]),
+    [[BASE_WAYBILL.driverQualificationNo, 1]],
+  )
 
   // self-check: offline terminal, stale fix, last trip incomplete, open fatigue, scope lacks 6.1
   const vehicle = (await store.getVehicle(v1)) as Vehicle

@@ -129,7 +129,10 @@ t.test('a restart mid-trip changes no verdict', async (t) => {
     const got = await run(store, ids, at, 2 * MIN)
     t.ok(got.rebuilt === 1 && got.replayed > 0, `rebuilt from checkpoints and ${got.replayed} stored positions`)
     t.same(got.anomalies.map(brief).sort(), expected, `${backend}: restart in the ${label} (batch ${at} of ${total}): same anomalies, starts and ends`)
-    t.notOk(got.anomalies.some((a) => a.evidence.closedBy === 'restart'), 'none closed by restart')
+    t.notOk(
+      got.anomalies.some((a) => a.evidence.closedBy === 'restart'),
+      'none closed by restart',
+    )
     t.ok(got.opened.length >= expected.length && new Set(got.opened).size === got.opened.length, `each anomaly announced once (${got.opened.length})`)
   }
 
@@ -148,10 +151,23 @@ t.test('no checkpoint, an alarm open since before the horizon: followed on, not 
   const [id] = await store.upsertVehicles([{ plate: '鲁R9', plateColor: 2 }])
   const now = bj('12:00', 1)
   const since = now - 30 * HOUR
-  await store.upsertAnomalies([{
-    id: `TERMINAL_ALARM-${id}-${since}-0`, type: 'TERMINAL_ALARM', status: 'open', severity: 'critical', vehicleId: id, plate: '鲁R9', plateColor: 2,
-    waybillNo: null, enterpriseLicenseNo: null, startedAt: since, endedAt: null, lastSeenAt: now - 2 * HOUR, evidence: { bit: 0, name: 'emergency', alarm: '0x00000001' },
-  }])
+  await store.upsertAnomalies([
+    {
+      id: `TERMINAL_ALARM-${id}-${since}-0`,
+      type: 'TERMINAL_ALARM',
+      status: 'open',
+      severity: 'critical',
+      vehicleId: id,
+      plate: '鲁R9',
+      plateColor: 2,
+      waybillNo: null,
+      enterpriseLicenseNo: null,
+      startedAt: since,
+      endedAt: null,
+      lastSeenAt: now - 2 * HOUR,
+      evidence: { bit: 0, name: 'emergency', alarm: '0x00000001' },
+    },
+  ])
   const trip = new Trip(now - 2 * HOUR, { vehicleId: id, plate: '鲁R9' })
   trip.alarm = 1
   await store.insertPositions(trip.stop(2 * HOUR - MIN))
@@ -161,5 +177,9 @@ t.test('no checkpoint, an alarm open since before the horizon: followed on, not 
   await service.start()
   await service.close()
   const alarms = (await store.listAnomalies({ type: 'TERMINAL_ALARM' })).items
-  t.same(alarms.map((a) => [a.id, a.status]), [[`TERMINAL_ALARM-${id}-${since}-0`, 'open']], 'the one alarm, still open')
+  t.same(
+    alarms.map((a) => [a.id, a.status]),
+    [[`TERMINAL_ALARM-${id}-${since}-0`, 'open']],
+    'the one alarm, still open',
+  )
 })

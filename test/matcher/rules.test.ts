@@ -111,7 +111,21 @@ t.test('OVERSPEED: > 80 km/h for more than 30 s; a single over-limit sample is n
 
 t.test('OVERSPEED: a geofence for other roads lowers the limit to 60; far over the limit is critical', async (t) => {
   const lat = 36.65
-  const zones = new ZoneIndex([{ id: 'g-other', roadClass: 'other', polygon: [[[117.05, lat - 0.05], [117.2, lat - 0.05], [117.2, lat + 0.05], [117.05, lat + 0.05], [117.05, lat - 0.05]]] }])
+  const zones = new ZoneIndex([
+    {
+      id: 'g-other',
+      roadClass: 'other',
+      polygon: [
+        [
+          [117.05, lat - 0.05],
+          [117.2, lat - 0.05],
+          [117.2, lat + 0.05],
+          [117.05, lat + 0.05],
+          [117.05, lat - 0.05],
+        ],
+      ],
+    },
+  ])
   const h = harness({ zones })
   h.engine.waybill(dispatched(bj('07:00')))
   const trip = new Trip(bj('10:00'), { lat })
@@ -149,7 +163,7 @@ function dsm<T extends { extras: Record<string, unknown> }>(p: T, alarmType: num
   return p
 }
 
-t.test('FATIGUE_DRIVING: the terminal\'s DSM fatigue alarms of the run are in its evidence, announced at once', async (t) => {
+t.test("FATIGUE_DRIVING: the terminal's DSM fatigue alarms of the run are in its evidence, announced at once", async (t) => {
   const h = harness()
   h.engine.waybill(dispatched(bj('05:00')))
   const trip = new Trip(bj('06:00'))
@@ -272,10 +286,19 @@ t.test('ROUTE_DEVIATION: more than corridorKm off the planned route for more tha
   const h = harness()
   const lat = 36.65
   const cornerLon = 117.1
-  h.engine.waybill(dispatched(bj('07:00'), {
-    plannedRoute: { type: 'LineString', coordinates: [[117.0, lat], [cornerLon, lat], [cornerLon, lat + 0.5]] },
-    corridorKm: 2.2,
-  }))
+  h.engine.waybill(
+    dispatched(bj('07:00'), {
+      plannedRoute: {
+        type: 'LineString',
+        coordinates: [
+          [117.0, lat],
+          [cornerLon, lat],
+          [cornerLon, lat + 0.5],
+        ],
+      },
+      corridorKm: 2.2,
+    }),
+  )
   const trip = new Trip(bj('10:00'), { lat })
   // to the corner: (0.1° of longitude at 36.65°) / 0.5 km per sample
   const kmToCorner = 0.1 * KM_PER_DEG * Math.cos((lat * Math.PI) / 180)

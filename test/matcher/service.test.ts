@@ -41,11 +41,28 @@ t.test('in-process service: positions in, anomalies stored and fed in order, res
   t.equal(os[0].endedAt, bj('08:12'))
   t.equal(os[0].waybillNo, BASE_WAYBILL.waybillNo)
   const feed = await state.read<AnomalyEvent>(ANOMALY_EVENTS_STREAM, '0', 100)
-  t.same(feed.map((e) => [e.value.event, e.value.anomaly.type]), [['anomaly.opened', 'OVERSPEED'], ['anomaly.closed', 'OVERSPEED']])
+  t.same(
+    feed.map((e) => [e.value.event, e.value.anomaly.type]),
+    [
+      ['anomaly.opened', 'OVERSPEED'],
+      ['anomaly.closed', 'OVERSPEED'],
+    ],
+  )
   t.equal(feed[1].value.anomaly.id, os[0].id)
 
   // the driver's card through the gateway's event
-  gateway.emit('driver-card', { vehicleId: v1, phone: '13900000001', status: 1, time: bj('08:16'), readResult: 0, driverName: '王五', qualificationNo: '111111111111111111', issuer: null, validUntil: null, idNumber: null })
+  gateway.emit('driver-card', {
+    vehicleId: v1,
+    phone: '13900000001',
+    status: 1,
+    time: bj('08:16'),
+    readResult: 0,
+    driverName: '王五',
+    qualificationNo: '111111111111111111',
+    issuer: null,
+    validUntil: null,
+    idNumber: null,
+  })
   gateway.emit('waybill-report', { phone: '13900000001', vehicleId: v1, body: { text: 'YD1' }, at: bj('08:16') })
   await service.drain()
   await new Promise((r) => setTimeout(r, 50))
@@ -97,7 +114,16 @@ t.test('in-process service: positions in, anomalies stored and fed in order, res
   await second.drain() // the next input (or the 1 s retry) writes them
   t.equal(second.stats().pendingEvents, 0)
   const after = await state.read<AnomalyEvent>(ANOMALY_EVENTS_STREAM, '0', 1000)
-  t.same(after.slice(before).map((e) => [e.value.event, e.value.anomaly.type]).filter(([, type]) => type === 'OVERSPEED'), [['anomaly.opened', 'OVERSPEED'], ['anomaly.closed', 'OVERSPEED']])
+  t.same(
+    after
+      .slice(before)
+      .map((e) => [e.value.event, e.value.anomaly.type])
+      .filter(([, type]) => type === 'OVERSPEED'),
+    [
+      ['anomaly.opened', 'OVERSPEED'],
+      ['anomaly.closed', 'OVERSPEED'],
+    ],
+  )
   t.equal((await store.listAnomalies({ type: 'OVERSPEED' })).items.length, 2)
   await second.close()
   t.ok(HOUR > 0)

@@ -18,11 +18,19 @@ export const cfg = matcherConfig({
 })
 
 export const LAT = 36.65
-export const waybill = () => dispatched(bj('07:00'), {
-  plate: '鲁A99999',
-  plannedRoute: { type: 'LineString', coordinates: [[117.0, LAT], [117.1, LAT], [117.1, LAT + 0.5]] },
-  corridorKm: 2.2,
-})
+export const waybill = () =>
+  dispatched(bj('07:00'), {
+    plate: '鲁A99999',
+    plannedRoute: {
+      type: 'LineString',
+      coordinates: [
+        [117.0, LAT],
+        [117.1, LAT],
+        [117.1, LAT + 0.5],
+      ],
+    },
+    corridorKm: 2.2,
+  })
 
 /** Fixes before the cut (everything open at its end) and after it (everything ends). */
 export function scenario(): { before: CommittedPosition[]; after: CommittedPosition[] } {
@@ -59,14 +67,21 @@ t.test('a version-1 checkpoint taken mid-episode restores and continues like an 
     ref.flushLate()
   }
   const expected = final(refEvents)
-  t.same([...new Set(expected.map((a) => a.type))].sort(), ['NIGHT_DRIVING_RESTRICTED', 'OVERSPEED', 'ROUTE_DEVIATION', 'TERMINAL_ALARM', 'WAYBILL_WITHOUT_POSITION'], 'the scenario exercises four point rules (and the waybill silence before the first fix)')
+  t.same(
+    [...new Set(expected.map((a) => a.type))].sort(),
+    ['NIGHT_DRIVING_RESTRICTED', 'OVERSPEED', 'ROUTE_DEVIATION', 'TERMINAL_ALARM', 'WAYBILL_WITHOUT_POSITION'],
+    'the scenario exercises four point rules (and the waybill silence before the first fix)',
+  )
 
   // what the old engine emitted up to the cut, and its checkpoint there
   const fixture = JSON.parse(readFileSync(new URL('./fixtures/snapshot-v1.json', import.meta.url), 'utf8')) as { state: string; events: AnomalyEvent[] }
   const old = JSON.parse(fixture.state) as Record<string, unknown>
   t.equal(old.version, 1)
   t.ok(old.overspeed && old.route && old.alarms && Array.isArray(old.nightBans), 'the old checkpoint holds the four rules in its named fields')
-  const openAtCut = final(fixture.events).filter((a) => a.status === 'open').map((a) => a.type).sort()
+  const openAtCut = final(fixture.events)
+    .filter((a) => a.status === 'open')
+    .map((a) => a.type)
+    .sort()
   t.same(openAtCut, ['NIGHT_DRIVING_RESTRICTED', 'OVERSPEED', 'ROUTE_DEVIATION', 'TERMINAL_ALARM'], 'four point-rule anomalies open at the cut')
 
   const s = decodeSnapshot(fixture.state)
@@ -81,8 +96,14 @@ t.test('a version-1 checkpoint taken mid-episode restores and continues like an 
     next.flushLate()
   }
   t.same(final([...fixture.events, ...events]), expected, 'the same anomalies, opened once, ended where the reference ends them')
-  t.notOk(events.some((e) => e.event === 'anomaly.opened'), 'nothing opened twice')
-  t.notOk(events.some((e) => e.anomaly.evidence.closedBy === 'restart'), 'nothing closed by restart')
+  t.notOk(
+    events.some((e) => e.event === 'anomaly.opened'),
+    'nothing opened twice',
+  )
+  t.notOk(
+    events.some((e) => e.anomaly.evidence.closedBy === 'restart'),
+    'nothing closed by restart',
+  )
 
   // written again it is version 2, and reads back the same
   const again = next.snapshotVehicle(9)!

@@ -120,7 +120,11 @@ t.test('a restored vehicle keeps its waybill cover and its changed-set bookkeepi
   b.waybill(w, { id: 1, plate: w.plate, plateColor: w.plateColor, enterpriseLicenseNo: null })
   b.restoreVehicle(snap)
   for (const p of trip.drive(30 * MIN, 60)) b.position(p)
-  t.same(after.filter((e) => e.anomaly.type === 'RUNNING_WITHOUT_WAYBILL'), [], 'the waybill still covers the vehicle')
+  t.same(
+    after.filter((e) => e.anomaly.type === 'RUNNING_WITHOUT_WAYBILL'),
+    [],
+    'the waybill still covers the vehicle',
+  )
   t.same(b.takeChanged(), [1])
   // an anomaly from the store that the snapshot already follows is not restored a second time
   const open = a.openAnomalies(1)
@@ -140,7 +144,10 @@ t.test('the DSM fatigue alarms of a run survive the snapshot', async (t) => {
   const b = engine(after)
   b.restoreVehicle(snap)
   for (const p of trip.drive(20 * MIN, 60)) b.position(p)
-  t.match([...finalStates(after).values()].filter((x) => x.type === 'FATIGUE_DRIVING'), [{ status: 'open', evidence: { dsmFatigueAlarms: 1, dsmFatigueLastAt: bj('08:15') } }])
+  t.match(
+    [...finalStates(after).values()].filter((x) => x.type === 'FATIGUE_DRIVING'),
+    [{ status: 'open', evidence: { dsmFatigueAlarms: 1, dsmFatigueLastAt: bj('08:15') } }],
+  )
   // a checkpoint written before DSM alarms were kept restores with none
   const { dsmFatigue: _, ...older } = snap
   const c = engine([])

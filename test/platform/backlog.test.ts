@@ -32,10 +32,22 @@ t.test('a superior that is down, comes back, goes down again and returns: the ba
   }
 
   const anomaly = (type: Anomaly['type'], at: number): Anomaly => ({
-    id: `${type}:${vehicle.vehicleId}:${at}`, type, status: 'open', severity: 'warning', vehicleId: vehicle.vehicleId, plate: vehicle.plate, plateColor: vehicle.plateColor,
-    waybillNo: null, enterpriseLicenseNo: LICENCE, startedAt: at, endedAt: null, lastSeenAt: at, evidence: {},
+    id: `${type}:${vehicle.vehicleId}:${at}`,
+    type,
+    status: 'open',
+    severity: 'warning',
+    vehicleId: vehicle.vehicleId,
+    plate: vehicle.plate,
+    plateColor: vehicle.plateColor,
+    waybillNo: null,
+    enterpriseLicenseNo: LICENCE,
+    startedAt: at,
+    endedAt: null,
+    lastSeenAt: at,
+    evidence: {},
   })
-  const fromL = async (warnType: number) => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.filter((a) => a.vehicleId === inU.id && a.evidence.source === 'platform' && a.evidence.warnType === warnType)
+  const fromL = async (warnType: number) =>
+    (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.filter((a) => a.vehicleId === inU.id && a.evidence.source === 'platform' && a.evidence.warnType === warnType)
   const parsed = parseWaybill(waybill('YD-OUTAGE-1', vehicle.plate))
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors))
   const input: WaybillInput = parsed.value

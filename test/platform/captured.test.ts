@@ -52,7 +52,16 @@ for (const variant of BACKENDS) {
       const f = fixture809(c.name)
       t.ok(f.keys && f.source.startsWith('https://'), `${c.name}: a public capture with its link keys`)
       await b.store.createPlatform(
-        newPlatform({ role: 'lower', name: `captured ${c.accessCode}`, accessCode: c.accessCode, userId: 1, password: 'pw1', edition: 2019, encryption: { ...f.keys!, key: 15241 }, enterpriseLicences: [LICENCE] }),
+        newPlatform({
+          role: 'lower',
+          name: `captured ${c.accessCode}`,
+          accessCode: c.accessCode,
+          userId: 1,
+          password: 'pw1',
+          edition: 2019,
+          encryption: { ...f.keys!, key: 15241 },
+          enterpriseLicences: [LICENCE],
+        }),
         Date.now(),
       )
       const [vehicleId] = await b.store.upsertVehicles([{ plate: c.plate, plateColor: c.plateColor, enterpriseLicenseNo: LICENCE }])

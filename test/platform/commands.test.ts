@@ -69,9 +69,13 @@ for (const combo of combos) {
     t.match(text.json, { status: 'answered', via: 'platform', reply: { msgId: '0x1503', body: { result: 0 } } }, 'answered by the platform: sent to the vehicle')
     t.equal(texts.length, 1, 'the terminal behind the lower instance got one 0x8300')
     t.match(texts[0]?.body, { text: '前方施工，减速慢行' })
-    t.equal(((texts[0]?.body as { flags: number }).flags & 1), 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
+    t.equal((texts[0]?.body as { flags: number }).flags & 1, 1, 'emergency (MSG_PRIORITY 0) became the 808 emergency flag')
     const status = await api(`/commands/${text.json.id}`)
-    t.match(status.json, { id: text.json.id, status: 'answered', msgId: '0x9503', phone: '', vehicleId: inU.id, answer: { msgId: 0x1503, body: { result: 0 } } }, 'its status: answered, named by vehicle')
+    t.match(
+      status.json,
+      { id: text.json.id, status: 'answered', msgId: '0x9503', phone: '', vehicleId: inU.id, answer: { msgId: 0x1503, body: { result: 0 } } },
+      'its status: answered, named by vehicle',
+    )
 
     // photo: L asks the terminal (0x8801, one photo uploaded at once), which accepts (0x0805) and
     // uploads it (0x0801): 0x1502 flag 1 carries the image and where it was taken
@@ -139,7 +143,12 @@ async function expiry(t: Test, b: Backends): Promise<void> {
   const silent = pino({ level: 'silent' })
   const first = await cmds.send({ platformId: 1, vehicleId: v!, plate: '鲁A09999', plateColor: 2 }, { type: 'photo', lensId: 1, sizeType: 1 }, 60_000, () => 7)
   const second = await cmds.send({ platformId: 1, vehicleId: v!, plate: '鲁A09999', plateColor: 2 }, { type: 'photo', lensId: 2, sizeType: 1 }, 60_000, () => 8)
-  const photo = (flag: number) => ({ plate: '鲁A09999 ', plateColor: 2, dataType: 0x1502, data: { photoRspFlag: flag, position: {}, lensId: 1, sizeType: 1, type: 1, photo: flag === 1 ? 'ffd8ffd9' : '' } })
+  const photo = (flag: number) => ({
+    plate: '鲁A09999 ',
+    plateColor: 2,
+    dataType: 0x1502,
+    data: { photoRspFlag: flag, position: {}, lensId: 1, sizeType: 1, type: 1, photo: flag === 1 ? 'ffd8ffd9' : '' },
+  })
   cmds.reply(1, photo(2), silent)
   cmds.reply(1, photo(1), silent)
   t.match(await first.settled, { status: 'answered', reply: { msgId: 0x1502, body: { photo: 'ffd8ffd9' } } }, 'the oldest request got the photo')
@@ -184,7 +193,18 @@ t.test("lower role: a superior's 0x9502 answered with each PHOTO_RSP_FLAG", asyn
   t.match(later.answer.data, { photoRspFlag: 2, photo: '' }, 'accepted, no upload within the timeout: done, sent later')
   t.same(later.sent, [{ phone: '013800000001', msgId: 0x8801 }])
   const looked: Array<[string[], number[] | null]> = []
-  const media = { phone: '13800000001', vehicleId: 1, mediaId: 5, type: 0, format: 0, event: 0, channel: 1, location: { latitude: 36.5, longitude: 117.25, timeMs: Date.parse('2026-12-01T00:00:00Z') }, data: Buffer.from('ffd8ffd9', 'hex'), receivedAt: Date.now() }
+  const media = {
+    phone: '13800000001',
+    vehicleId: 1,
+    mediaId: 5,
+    type: 0,
+    format: 0,
+    event: 0,
+    channel: 1,
+    location: { latitude: 36.5, longitude: 117.25, timeMs: Date.parse('2026-12-01T00:00:00Z') },
+    data: Buffer.from('ffd8ffd9', 'hex'),
+    receivedAt: Date.now(),
+  }
   const done = await ask({ findPhoto: async (phones, _since, ids) => (looked.push([phones, ids]), looked.length < 3 ? null : media) }, accepted, 2011)
   t.match(done.answer.data, { photoRspFlag: 1, photo: 'ffd8ffd9', type: 1, position: { latitude: 36.5, longitude: 117.25 } }, 'the upload found while polling: sent with its position')
   t.same(looked[0], [['013800000001', '13800000001'], [5]], 'looked for by the media ids 0x0805 gave, under both spellings of the phone')

@@ -59,7 +59,10 @@ export function exchangeTests(combos: Combo[]): void {
       t.pass('every fix the lower instance committed reached the upper one')
       const track = await bU.store.track(inU.id, start, start + 3_600_000)
       t.same(new Set(track.map((p) => p.sourceMsgId)), new Set([0x1202]), 'each position remembers it came as 0x1202 …')
-      t.ok(track.every((p) => p.extras.platform === 1001), '… from platform 1001')
+      t.ok(
+        track.every((p) => p.extras.platform === 1001),
+        '… from platform 1001',
+      )
       const sent = await bL.store.track(vehicle.vehicleId, start, start + 3_600_000)
       t.same(
         track.map((p) => [p.deviceTime, p.latitude.toFixed(6), p.longitude.toFixed(6), p.speed, p.direction]),
@@ -67,10 +70,14 @@ export function exchangeTests(combos: Combo[]): void {
         'time, coordinates (1e-6 degree), speed and direction arrive as the lower instance stored them',
       )
 
-      const overspeed = await eventually(async () => {
-        const { items } = (await (await api(`/anomalies?plate=${encodeURIComponent(vehicle.plate)}&type=OVERSPEED`)).json()) as { items: Array<{ id: string; type: string }> }
-        return items[0]
-      }, 15_000, 100)
+      const overspeed = await eventually(
+        async () => {
+          const { items } = (await (await api(`/anomalies?plate=${encodeURIComponent(vehicle.plate)}&type=OVERSPEED`)).json()) as { items: Array<{ id: string; type: string }> }
+          return items[0]
+        },
+        15_000,
+        100,
+      )
       await eventually(() => feed.includes(overspeed.id), 10_000, 50)
       t.pass('the upper instance judged the platform-reported vehicle and announced the anomaly on its feed')
       t.equal((await bL.store.listAnomalies({ type: 'OVERSPEED' })).items.length, 1, 'the lower instance judged it too')
@@ -90,14 +97,22 @@ export function exchangeTests(combos: Combo[]): void {
       const up = await eventually(async () => bU.store.getWaybill(`YD-X-${combo.edition}`), 10_000, 100)
       t.same([up.status, up.plate, up.statusHistory.at(-1)?.by], ['dispatched', vehicle.plate, 'platform 1001'], 'the waybill arrived as 0x120D and is used on U')
       const lowerPlatform = (await bU.store.findLowerPlatform(1001))!.id
-      const req = await api(`/platforms/${lowerPlatform}/waybill-requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ plate: vehicle.plate, plateColor: vehicle.plateColor }) })
+      const req = await api(`/platforms/${lowerPlatform}/waybill-requests`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ plate: vehicle.plate, plateColor: vehicle.plateColor }),
+      })
       t.equal(req.status, 202)
       const answered = await eventually(async () => (await bU.store.listPlatformWaybills({ platformId: lowerPlatform })).find((w) => w.dataType === 0x120b), 10_000, 100)
       t.same([answered.format, answered.waybillNo], ['json', `YD-X-${combo.edition}`], "L answered 0x920B with the vehicle's current waybill (0x120B)")
 
       // 督办 across the two: U's notify sends 0x9401 to L, which answers 0x1401 "handling" (and, in 2011 where
       // the request names the vehicle, records it on its own open anomaly)
-      const notified = await api(`/anomalies/${encodeURIComponent(overspeed.id)}/handling`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ action: 'notify' }) })
+      const notified = await api(`/anomalies/${encodeURIComponent(overspeed.id)}/handling`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'notify' }),
+      })
       t.equal(notified.status, 201)
       await eventually(async () => (await bU.store.listSupervisions(overspeed.id))[0]?.result === 0, 10_000)
       t.pass('the lower instance answered the 督办: handling (0x1401 result 0)')
@@ -123,7 +138,9 @@ export function exchangeTests(combos: Combo[]): void {
       t.equal(ans.status, 200)
       t.equal((await lapi(`/platforms/post-queries/${pending.id}/answer`, { method: 'POST', body: JSON.stringify({ answer: 'again' }) })).status, 409, 'answered once')
       const got = await eventually(async () => {
-        const { items } = (await (await api(`/platforms/post-queries?platform=${lowerId}`)).json()) as { items: Array<{ id: number; answer: string | null; responder: string | null; delayMs: number | null }> }
+        const { items } = (await (await api(`/platforms/post-queries?platform=${lowerId}`)).json()) as {
+          items: Array<{ id: number; answer: string | null; responder: string | null; delayMs: number | null }>
+        }
         return items.find((i) => i.id === askedId && i.answer !== null)
       }, 10_000)
       t.equal(got.answer, '李四在岗', 'the answer reached the upper instance')

@@ -18,11 +18,19 @@ export interface Combo {
   variant: Backend
 }
 
-
 export async function upper(t: Test, b: Backends, combo: Omit<Combo, 'variant'>, port = 0): Promise<TestGateway> {
   if (!(await b.store.findLowerPlatform(1001))) {
     await b.store.createPlatform(
-      newPlatform({ role: 'lower', name: 'Enterprise platform A', accessCode: 1001, userId: 77, password: 'pw123456', edition: combo.edition, encryption: combo.encryption, enterpriseLicences: [LICENCE] }),
+      newPlatform({
+        role: 'lower',
+        name: 'Enterprise platform A',
+        accessCode: 1001,
+        userId: 77,
+        password: 'pw123456',
+        edition: combo.edition,
+        encryption: combo.encryption,
+        enterpriseLicences: [LICENCE],
+      }),
       Date.now(),
     )
   }
@@ -35,7 +43,18 @@ export async function lower(t: Test, b: Backends, combo: Omit<Combo, 'variant'>,
   const l = await startGateway(b, { ...LINK, platformPort: 0, platformHost: '127.0.0.1', bootstrapToken: TOKEN })
   t.teardown(() => l.close())
   await b.store.createPlatform(
-    newPlatform({ role: 'superior', name: 'Provincial platform', accessCode: 1001, userId: 77, password: 'pw123456', edition: combo.edition, encryption: combo.encryption, host: '127.0.0.1', port: superiorPort, enterpriseLicences: [LICENCE] }),
+    newPlatform({
+      role: 'superior',
+      name: 'Provincial platform',
+      accessCode: 1001,
+      userId: 77,
+      password: 'pw123456',
+      edition: combo.edition,
+      encryption: combo.encryption,
+      host: '127.0.0.1',
+      port: superiorPort,
+      enterpriseLicences: [LICENCE],
+    }),
     Date.now(),
   )
   await l.app.platforms.reload()
@@ -49,7 +68,6 @@ export async function freePort(): Promise<number> {
   await new Promise((r) => s.close(r))
   return port
 }
-
 
 /** yyyymmdd in Beijing time, `days` from now. */
 function beijingDay(days: number): string {

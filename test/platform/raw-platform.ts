@@ -34,7 +34,14 @@ export class RawPlatform {
   }
 
   send(msgId: number, body: unknown): void {
-    const r = encodeMessage809({ msgId, body, sn: this.sn++, gnssCentreId: this.accessCode, edition: this.edition, ...(this.edition === 2019 ? { time: Math.floor(Date.now() / 1000) } : {}) } as Parameters<typeof encodeMessage809>[0])
+    const r = encodeMessage809({
+      msgId,
+      body,
+      sn: this.sn++,
+      gnssCentreId: this.accessCode,
+      edition: this.edition,
+      ...(this.edition === 2019 ? { time: Math.floor(Date.now() / 1000) } : {}),
+    } as Parameters<typeof encodeMessage809>[0])
     if (!r.ok) throw new Error(r.error.message)
     this.socket.write(r.value)
   }
@@ -54,7 +61,21 @@ export class RawPlatform {
   }
 
   position(plate: string, plateColor: number, time: number, speed = 50, dataType = 0x1202, longitude = 117.12): void {
-    const p = { edition: 2011, encrypt: 0, time: beijingIso(time), timeMs: time, longitude, latitude: 36.65, speed, recorderSpeed: speed, mileage: 1000, direction: 90, altitude: 30, state: 3, alarm: 0 }
+    const p = {
+      edition: 2011,
+      encrypt: 0,
+      time: beijingIso(time),
+      timeMs: time,
+      longitude,
+      latitude: 36.65,
+      speed,
+      recorderSpeed: speed,
+      mileage: 1000,
+      direction: 90,
+      altitude: 30,
+      state: 3,
+      alarm: 0,
+    }
     this.send(0x1200, { plate, plateColor, dataType, data: dataType === 0x1202 ? { position: p } : { positions: [p] } })
   }
 

@@ -32,7 +32,10 @@ t.test('jt808 platforms on an embedded data directory', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const env = { JT808_DATA_DIR: dir }
   const add = io(env)
-  const code = await platformsCommand.run(['add', '--role', 'lower', '--name', 'Enterprise A', '--access-code', '3001', '--user-id', '5', '--password', 'abc12345', '--licences', '370100000001,370100000002', '--keys', '1,2,3,4', '--json'], add)
+  const code = await platformsCommand.run(
+    ['add', '--role', 'lower', '--name', 'Enterprise A', '--access-code', '3001', '--user-id', '5', '--password', 'abc12345', '--licences', '370100000001,370100000002', '--keys', '1,2,3,4', '--json'],
+    add,
+  )
   t.equal(code, 0, add.err())
   const created = JSON.parse(add.out())
   t.equal(created.accessCode, 3001)
@@ -40,7 +43,14 @@ t.test('jt808 platforms on an embedded data directory', async (t) => {
   const dup = io(env)
   t.equal(await platformsCommand.run(['add', '--role', 'lower', '--name', 'again', '--access-code', '3001', '--user-id', '5', '--password', 'x'], dup), 1, 'one lower platform per access code')
   const sup = io(env)
-  t.equal(await platformsCommand.run(['add', '--role', 'superior', '--name', 'Province', '--access-code', '3001', '--user-id', '9', '--password', 'up', '--host', '10.0.0.1', '--port', '9000', '--edition', '2019'], sup), 0, sup.err())
+  t.equal(
+    await platformsCommand.run(
+      ['add', '--role', 'superior', '--name', 'Province', '--access-code', '3001', '--user-id', '9', '--password', 'up', '--host', '10.0.0.1', '--port', '9000', '--edition', '2019'],
+      sup,
+    ),
+    0,
+    sup.err(),
+  )
   await t.rejects(platformsCommand.run(['add', '--role', 'superior', '--name', 'x', '--access-code', '1', '--user-id', '1', '--password', 'toolongpassword'], io(env)), /password/)
   const list = io(env)
   t.equal(await platformsCommand.run(['list'], list), 0)
@@ -64,7 +74,20 @@ for (const backend of STORE_BACKENDS) {
     const index = async () =>
       (await store.sql.query(`SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'positions' AND indexname = 'positions_received'`)).rows.length === 1
     const T = Date.parse('2026-11-20T00:00:00Z')
-    const platform = { name: 'S', accessCode: 1, userId: 1, edition: 2011 as const, encryption: null, allowedAddresses: [], enterpriseLicences: [], vehicles: [], unknownVehicles: 'refuse' as const, host: 'h', port: 1, enabled: true }
+    const platform = {
+      name: 'S',
+      accessCode: 1,
+      userId: 1,
+      edition: 2011 as const,
+      encryption: null,
+      allowedAddresses: [],
+      enterpriseLicences: [],
+      vehicles: [],
+      unknownVehicles: 'refuse' as const,
+      host: 'h',
+      port: 1,
+      enabled: true,
+    }
     t.equal(await index(), false, 'no superior after migrating: no index on the position insert path')
     await store.createPlatform({ ...platform, role: 'lower', passwordHash: 'scrypt$x', password: null }, T)
     t.equal(await index(), false, 'a lower platform does not need it')
@@ -100,12 +123,43 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
     ])
     const sel = { enterpriseLicences: ['L1'], vehicleIds: [picked!] }
     const all = await store.positionsToForward(sel, null, T, 100)
-    t.same(all.map((p) => [p.vehicleId, p.receivedAt - T]), [[mine, 1000], [picked, 2000], [mine, 3000]], 'selected vehicles only, in received order')
+    t.same(
+      all.map((p) => [p.vehicleId, p.receivedAt - T]),
+      [
+        [mine, 1000],
+        [picked, 2000],
+        [mine, 3000],
+      ],
+      'selected vehicles only, in received order',
+    )
     t.equal(all[0]!.plate, '鲁A1')
     const rest = await store.positionsToForward(sel, { receivedAt: T + 2000, vehicleId: picked!, deviceTime: T + 1000 }, T, 100)
-    t.same(rest.map((p) => p.receivedAt - T), [3000], 'after a cursor')
+    t.same(
+      rest.map((p) => p.receivedAt - T),
+      [3000],
+      'after a cursor',
+    )
 
-    const p = await store.createPlatform({ role: 'superior', name: 'S', accessCode: 1, userId: 1, passwordHash: null, password: 'pw', edition: 2011, encryption: null, allowedAddresses: [], enterpriseLicences: ['L1'], vehicles: [], unknownVehicles: 'refuse', host: 'h', port: 1, enabled: true }, T)
+    const p = await store.createPlatform(
+      {
+        role: 'superior',
+        name: 'S',
+        accessCode: 1,
+        userId: 1,
+        passwordHash: null,
+        password: 'pw',
+        edition: 2011,
+        encryption: null,
+        allowedAddresses: [],
+        enterpriseLicences: ['L1'],
+        vehicles: [],
+        unknownVehicles: 'refuse',
+        host: 'h',
+        port: 1,
+        enabled: true,
+      },
+      T,
+    )
     await store.setForwardCursor(p.id, { receivedAt: T + 2000, vehicleId: 1, deviceTime: T }, T)
     await store.setForwardCursor(p.id, { receivedAt: T + 1000, vehicleId: 9, deviceTime: T }, T)
     t.same(await store.getForwardCursor(p.id), { receivedAt: T + 2000, vehicleId: 1, deviceTime: T }, 'never moves back')
@@ -125,10 +179,41 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
     ])
     const T = Date.now()
     const anomaly = (id: string, vehicleId: number, licence: string): Anomaly => ({
-      id, type: 'OVERSPEED', status: 'open', severity: 'warning', vehicleId, plate: '鲁B', plateColor: 2, waybillNo: null, enterpriseLicenseNo: licence, startedAt: T, endedAt: null, lastSeenAt: T, evidence: {},
+      id,
+      type: 'OVERSPEED',
+      status: 'open',
+      severity: 'warning',
+      vehicleId,
+      plate: '鲁B',
+      plateColor: 2,
+      waybillNo: null,
+      enterpriseLicenseNo: licence,
+      startedAt: T,
+      endedAt: null,
+      lastSeenAt: T,
+      evidence: {},
     })
     await store.upsertAnomalies([anomaly('before', mine!, L1)])
-    const p = await store.createPlatform({ role: 'superior', name: 'S', accessCode: 1, userId: 1, passwordHash: null, password: 'pw', edition: 2011, encryption: null, allowedAddresses: [], enterpriseLicences: ['L1'], vehicles: [], unknownVehicles: 'refuse', host: 'h', port: 1, enabled: true }, T)
+    const p = await store.createPlatform(
+      {
+        role: 'superior',
+        name: 'S',
+        accessCode: 1,
+        userId: 1,
+        passwordHash: null,
+        password: 'pw',
+        edition: 2011,
+        encryption: null,
+        allowedAddresses: [],
+        enterpriseLicences: ['L1'],
+        vehicles: [],
+        unknownVehicles: 'refuse',
+        host: 'h',
+        port: 1,
+        enabled: true,
+      },
+      T,
+    )
     await store.setForwardCursor(p.id, { receivedAt: T, vehicleId: 0, deviceTime: 0 }, T)
     const sel = { enterpriseLicences: [L1], vehicleIds: [] }
     t.same(await store.enqueueOutbox(p.id, sel, T), { enqueued: 0 }, 'the first scan only sets the marks')
@@ -139,9 +224,24 @@ for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
     t.same(await store.enqueueOutbox(p.id, sel, T + 1), { enqueued: 2 })
     t.same(await store.enqueueOutbox(p.id, sel, T + 2), { enqueued: 0 }, 'a rescan enqueues nothing twice')
     const pending = await store.pendingOutbox(p.id, 10)
-    t.same(pending.map((i) => [i.kind, i.ref]).sort(), [['anomaly', 'a1'], ['waybill', 'WB-1']], 'what came after the marks, of the selection only')
-    await store.confirmOutbox(p.id, pending.filter((i) => i.kind === 'anomaly'), T + 3)
-    t.same((await store.pendingOutbox(p.id, 10)).map((i) => i.ref), ['WB-1'], 'confirmed rows are not pending')
+    t.same(
+      pending.map((i) => [i.kind, i.ref]).sort(),
+      [
+        ['anomaly', 'a1'],
+        ['waybill', 'WB-1'],
+      ],
+      'what came after the marks, of the selection only',
+    )
+    await store.confirmOutbox(
+      p.id,
+      pending.filter((i) => i.kind === 'anomaly'),
+      T + 3,
+    )
+    t.same(
+      (await store.pendingOutbox(p.id, 10)).map((i) => i.ref),
+      ['WB-1'],
+      'confirmed rows are not pending',
+    )
     await store.upsertWaybills([{ ...parsed.value, driverPhone: '13900000001' }], { at: T + 4 })
     t.same(await store.enqueueOutbox(p.id, sel, T + 5), { enqueued: 1 }, 'a change is a new version')
     t.equal((await store.pendingOutbox(p.id, 10)).length, 2)

@@ -32,7 +32,12 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
 
   // login results: 2 unknown access code, 3 user, 4 password, 1 source address; the link closes after a refusal
   const results: number[] = []
-  for (const [code, user, pw] of [[9999, 11, 'secretA'], [2001, 99, 'secretA'], [2001, 11, 'wrong'], [2003, 13, 'secretC']] as const) {
+  for (const [code, user, pw] of [
+    [9999, 11, 'secretA'],
+    [2001, 99, 'secretA'],
+    [2001, 11, 'wrong'],
+    [2003, 13, 'secretC'],
+  ] as const) {
     const p = await RawPlatform.open(port, code)
     results.push(await p.login(user, pw))
     await eventually(() => p.closed, 5000)
@@ -115,9 +120,16 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
     const h = await st.listHandling(alarm.id)
     return h.some((e) => e.action === 'rectify') ? h : null
   }, 5000)
-  t.same(history.map((e) => e.action), ['notify', 'rectify'], "the platform's reply is in the anomaly's history")
+  t.same(
+    history.map((e) => e.action),
+    ['notify', 'rectify'],
+    "the platform's reply is in the anomaly's history",
+  )
   t.match(history[1]!.note, /督办 \d+: platform A \(2001\) reports it handled/)
-  t.same((await st.listSupervisions(alarm.id)).map((x) => x.result), [1])
+  t.same(
+    (await st.listSupervisions(alarm.id)).map((x) => x.result),
+    [1],
+  )
 
   // 查岗: a supervisor's post query, the platform's answer, who and how long; an old unanswered one is flagged
   const api0 = (path: string, init: RequestInit = {}) =>
@@ -127,7 +139,7 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   t.equal(asked.status, 202)
   const sentQuery = (await asked.json()) as { id: number; infoId: number }
   const q = await good.reply(0x9300)
-  const qd = (q.body as { dataType: number; data: { infoId: number; content: string } })
+  const qd = q.body as { dataType: number; data: { infoId: number; content: string } }
   t.same([qd.dataType, qd.data.infoId, qd.data.content], [0x9301, sentQuery.infoId, '请回复在岗人员姓名'], 'the platform got the post query')
   await new Promise((r) => setTimeout(r, 30))
   good.send(0x1300, { dataType: 0x1301, data: { objectType: 0, objectId: '2001', infoId: qd.data.infoId, content: '张三在岗' } })
@@ -137,9 +149,24 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   }, 5000)
   t.equal(answered.answer, '张三在岗')
   t.ok(answered.delayMs! >= 30 && !answered.overdue, `answered in ${answered.delayMs} ms, in time`)
-  await st.createPostQuery({ platformId: aId, direction: 'out', infoId: 1, msgSn: 1, objectType: 0, objectId: '2001', question: 'old', askedBy: null, sentAt: Date.now() - 3600_000, deadlineAt: Date.now() - 3000_000 })
+  await st.createPostQuery({
+    platformId: aId,
+    direction: 'out',
+    infoId: 1,
+    msgSn: 1,
+    objectType: 0,
+    objectId: '2001',
+    question: 'old',
+    askedBy: null,
+    sentAt: Date.now() - 3600_000,
+    deadlineAt: Date.now() - 3000_000,
+  })
   const { items: open } = (await (await api0(`/platforms/post-queries?unanswered=true`)).json()) as { items: Array<{ question: string; overdue: boolean }> }
-  t.same(open.map((i) => [i.question, i.overdue]), [['old', true]], 'unanswered past its deadline: flagged')
+  t.same(
+    open.map((i) => [i.question, i.overdue]),
+    [['old', true]],
+    'unanswered past its deadline: flagged',
+  )
   const notIn = await api0(`/platforms/${(await st.findLowerPlatform(2003))!.id}/post-queries`, { method: 'POST', body: JSON.stringify({ question: 'x' }) })
   t.equal(notIn.status, 409, 'a platform not logged in cannot be asked')
 
@@ -187,7 +214,10 @@ t.test('upper role: logins, bad input, foreign vehicles, history, logout, change
   t.equal(await fresh.login(11, 'newpass1'), 0, 'the new one works without a restart')
   fresh.close()
   const audit = await st.listAudit({ limit: 5 })
-  t.ok(audit.some((a) => a.route.includes('/platforms/') && a.method === 'PATCH' && !JSON.stringify(a.details).includes('newpass1')), 'audited, secret not logged')
+  t.ok(
+    audit.some((a) => a.route.includes('/platforms/') && a.method === 'PATCH' && !JSON.stringify(a.details).includes('newpass1')),
+    'audited, secret not logged',
+  )
   const other = await fetch(`http://127.0.0.1:${gw.app.http.port}/api/v1/platforms`, { headers: { authorization: 'Bearer nobody' } })
   t.equal(other.status, 401)
 })

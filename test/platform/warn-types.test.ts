@@ -8,8 +8,16 @@ import { waybill } from './helpers.js'
 
 t.test('808 alarm bits → WARN_TYPE', async (t) => {
   const bits = [0, 1, 2, 15, 18, 20, 23, 26, 27, 28, 5]
-  t.same(bits.map((b) => warnTypeOfBit(b, 2011)), [0x0003, 0x0001, 0x0002, 0x000e, 0x000d, 0x0004, 0x000b, 0x0009, 0x000e, 0x000c, 0x000e], '2011')
-  t.same(bits.map((b) => warnTypeOfBit(b, 2019)), [0x0003, 0x0001, 0x0002, 0x0010, 0x000d, 0x0004, 0x000b, 0x0009, 0x00ff, 0x000c, 0x00ff], '2019: illegal driving 0x0010, other 0x00FF')
+  t.same(
+    bits.map((b) => warnTypeOfBit(b, 2011)),
+    [0x0003, 0x0001, 0x0002, 0x000e, 0x000d, 0x0004, 0x000b, 0x0009, 0x000e, 0x000c, 0x000e],
+    '2011',
+  )
+  t.same(
+    bits.map((b) => warnTypeOfBit(b, 2019)),
+    [0x0003, 0x0001, 0x0002, 0x0010, 0x000d, 0x0004, 0x000b, 0x0009, 0x00ff, 0x000c, 0x00ff],
+    '2019: illegal driving 0x0010, other 0x00FF',
+  )
   t.equal(warnTypeOfBit(27, 2011), otherWarnType(2011), 'bit 27 is illegal ignition, not "vehicle moved"')
 })
 
@@ -28,12 +36,17 @@ t.test('EWAYBILL_INFO: json, pairs, text; the message decides the vehicle', asyn
   t.same([json.format, json.waybill?.waybillNo, json.errors], ['json', 'YD-1', []])
   const { plate: _p, plateColor: _c, ...noPlate } = waybill('YD-2', 'x')
   t.equal(readWaybillText(JSON.stringify(noPlate), v).waybill?.plate, '鲁A20001', "no plate in the text: the message's")
-  t.same(readWaybillText(JSON.stringify(waybill('YD-3', '鲁A99999')), v).errors.map((e) => e.field), ['plate'])
+  t.same(
+    readWaybillText(JSON.stringify(waybill('YD-3', '鲁A99999')), v).errors.map((e) => e.field),
+    ['plate'],
+  )
   t.match(readWaybillText('{not json', v), { format: 'json', waybill: null, errors: [{ field: '', message: /^not JSON/ }] })
   t.match(readWaybillText('[1]', v), { format: 'text', waybill: null, errors: [] }, 'an array is not a waybill object: plain text')
   t.same(readWaybillText('危险品运单 随车携带', v), { format: 'text', waybill: null, errors: [] })
   const { goods: _g, ...flat } = waybill('YD-4', '鲁A20001')
-  const pairs = Object.entries({ ...flat, 'goods[0].unNumber': '1203', 'goods[0].name': '汽油', 'goods[0].hazardClass': '3', 'goods[0].quantity': '7.5' }).map(([k, x]) => `${k}:=${String(x)}`).join('\n')
+  const pairs = Object.entries({ ...flat, 'goods[0].unNumber': '1203', 'goods[0].name': '汽油', 'goods[0].hazardClass': '3', 'goods[0].quantity': '7.5' })
+    .map(([k, x]) => `${k}:=${String(x)}`)
+    .join('\n')
   const p = readWaybillText(pairs + '\0\0', v)
   t.same([p.format, p.waybill?.goods[0]?.quantity, p.errors], ['pairs', 7.5, []], 'pairs, one per line, trailing NULs ignored')
   const back = readWaybillText(waybillToText({ ...json.waybill!, status: 'dispatched', statusHistory: [] } as never), v)

@@ -38,7 +38,9 @@ for (const variant of BACKENDS) {
 
     const report = (plate: string, text: string) => p.send(0x1200, { plate, plateColor: 2, dataType: 0x120d, data: { waybill: text } })
     const { goods: _g, ...flat } = waybill('YD-809-0002')
-    const pairs = Object.entries({ ...flat, unNumber: '1203', goodsName: '汽油', hazardClass: '3', quantity: '20', unit: 't' }).map(([k, v]) => `${k}:=${String(v)}`).join(';')
+    const pairs = Object.entries({ ...flat, unNumber: '1203', goodsName: '汽油', hazardClass: '3', quantity: '20', unit: 't' })
+      .map(([k, v]) => `${k}:=${String(v)}`)
+      .join(';')
     report('鲁A20001', JSON.stringify(waybill('YD-809-0001')))
     report('鲁A20001', pairs)
     report('鲁A20001', '运单 YD-809-0009：汽油 20 吨，济南至青岛')
@@ -47,10 +49,14 @@ for (const variant of BACKENDS) {
     report('鲁A20002', JSON.stringify(waybill('YD-809-0006', { plate: '鲁A20002' })))
     report('鲁A20001', JSON.stringify(waybill('YD-809-0007', { escortName: '' })))
 
-    const items = await eventually(async () => {
-      const list = await st.listPlatformWaybills({ platformId })
-      return list.length === 6 ? list : null
-    }, 10_000, 50)
+    const items = await eventually(
+      async () => {
+        const list = await st.listPlatformWaybills({ platformId })
+        return list.length === 6 ? list : null
+      },
+      10_000,
+      50,
+    )
     // handled concurrently: found by the number each text carries
     const got = ['0001', '0002', '0009', '0004', '0005', '0007'].map((n) => items.find((w) => w.text.includes(`YD-809-${n}`))!)
     t.same(
@@ -67,8 +73,16 @@ for (const variant of BACKENDS) {
     )
     t.equal(got[2]!.text, '运单 YD-809-0009：汽油 20 吨，济南至青岛', 'plain text kept as it came')
     t.equal(got[2]!.errors, null, 'plain text is no error')
-    t.same(got[3]!.errors!.map((e) => e.field), ['carrierLicenseNo'], 'a carrier the platform may not report for')
-    t.same(got[4]!.errors!.map((e) => e.field), ['plate'], "a waybill of another vehicle than the message's")
+    t.same(
+      got[3]!.errors!.map((e) => e.field),
+      ['carrierLicenseNo'],
+      'a carrier the platform may not report for',
+    )
+    t.same(
+      got[4]!.errors!.map((e) => e.field),
+      ['plate'],
+      "a waybill of another vehicle than the message's",
+    )
     t.same(got[5]!.errors, [{ field: 'escortName', message: 'is required' }], 'field errors as the API gives them')
     const metrics = await (await fetch(`http://127.0.0.1:${gw.app.http.port}/metrics`)).text()
     t.match(metrics, /jt808_platform_waybills_in_total\{link="2101",result="foreign_enterprise"\} 1/)
@@ -97,11 +111,22 @@ for (const variant of BACKENDS) {
     const answer = await eventually(async () => (await st.listPlatformWaybills({ platformId })).find((w) => w.dataType === 0x120b), 5000)
     t.same([answer.text, answer.format, answer.vehicleId], ['当前运单 YD-809-0001', 'text', own])
     const listed = (await (await api(`/platforms/waybills?platform=${platformId}&limit=2`)).json()) as { items: Array<{ dataType: string; text: string }> }
-    t.same(listed.items.map((i) => i.dataType), ['0x120b', '0x120d'], 'listed newest first, through the API')
+    t.same(
+      listed.items.map((i) => i.dataType),
+      ['0x120b', '0x120d'],
+      'listed newest first, through the API',
+    )
     const offline = (await st.findLowerPlatform(2102))!.id
-    t.equal((await api(`/platforms/${offline}/waybill-requests`, { method: 'POST', body: JSON.stringify({ plate: '鲁A20001', plateColor: 2 }) })).status, 409, 'a platform not logged in cannot be asked')
+    t.equal(
+      (await api(`/platforms/${offline}/waybill-requests`, { method: 'POST', body: JSON.stringify({ plate: '鲁A20001', plateColor: 2 }) })).status,
+      409,
+      'a platform not logged in cannot be asked',
+    )
     t.equal((await fetch(`http://127.0.0.1:${gw.app.http.port}/api/v1/platforms/waybills`)).status, 401)
     const audit = await st.listAudit({ limit: 5 })
-    t.ok(audit.some((a) => a.route.includes('/waybill-requests') && a.method === 'POST'), 'the request is audited')
+    t.ok(
+      audit.some((a) => a.route.includes('/waybill-requests') && a.method === 'POST'),
+      'the request is audited',
+    )
   })
 }

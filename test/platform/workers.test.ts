@@ -34,13 +34,39 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   const superior = new FakeSuperior()
   const port = await superior.start()
   t.teardown(() => superior.stop())
-  await store.createPlatform(newPlatform({ role: 'superior', name: 'Provincial platform', accessCode: 1001, userId: 77, password: 'pw123456', host: '127.0.0.1', port, enterpriseLicences: [LICENCE] }), Date.now())
+  await store.createPlatform(
+    newPlatform({ role: 'superior', name: 'Provincial platform', accessCode: 1001, userId: 77, password: 'pw123456', host: '127.0.0.1', port, enterpriseLicences: [LICENCE] }),
+    Date.now(),
+  )
   const vehicles = await Promise.all([0, 1, 2, 3, 4, 5].map(() => provision(store)))
 
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--workers', '2'], {
-    env: { ...process.env, JT808_LOG_LEVEL: 'warn', DATABASE_URL: url.toString(), REDIS_URL: redisUrl.toString(), JT808_PLATFORM_IDLE_S: '3' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      MAIN,
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--attachments-port',
+      '0',
+      '--attachments-host',
+      '127.0.0.1',
+      '--workers',
+      '2',
+    ],
+    {
+      env: { ...process.env, JT808_LOG_LEVEL: 'warn', DATABASE_URL: url.toString(), REDIS_URL: redisUrl.toString(), JT808_PLATFORM_IDLE_S: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
@@ -70,14 +96,19 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   const report = async () => {
     const acks = await Promise.all(terminals.map(({ client }) => Promise.all([0, 1, 2, 3, 4].map((i) => client.reportPosition(fixAt(base + round * 5000 + i * 1000))))))
     round++
-    t.ok(acks.flat().every((r) => r === 0), `round ${round}: every position committed`)
+    t.ok(
+      acks.flat().every((r) => r === 0),
+      `round ${round}: every position committed`,
+    )
   }
   const expected = () => new Set(vehicles.flatMap((v) => Array.from({ length: round }, (_, r) => [0, 1, 2, 3, 4].map((i) => `${v.plate}@${base + r * 5000 + i * 1000}`)).flat()))
   const missing = () => [...expected()].filter((k) => !superior.has(k.slice(0, k.indexOf('@')), Number(k.slice(k.indexOf('@') + 1))))
 
   await report()
   await eventually(() => missing().length === 0, 15_000, 50).catch((err: unknown) => {
-    t.comment(`superior: ${JSON.stringify({ byMsg: superior.byMsg, unique: superior.unique, plates: [...superior.positions.keys()].slice(0, 3), times: [...(superior.positions.values().next().value?.keys() ?? [])].slice(0, 3), missing: missing().slice(0, 3) })}`)
+    t.comment(
+      `superior: ${JSON.stringify({ byMsg: superior.byMsg, unique: superior.unique, plates: [...superior.positions.keys()].slice(0, 3), times: [...(superior.positions.values().next().value?.keys() ?? [])].slice(0, 3), missing: missing().slice(0, 3) })}`,
+    )
     throw err
   })
   t.equal(superior.duplicates(), 0, 'live: each position went up once, from both workers')
@@ -93,7 +124,11 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   t.comment(`after the outage: ${superior.duplicates()} duplicates (the catch-up rewinds 5 s before the confirmed position)`)
 
   // the forwarding worker dies; what commits meanwhile in the other reaches the superior through its successor
-  const pids = execFileSync('pgrep', ['-P', String(child.pid)]).toString().trim().split('\n').map(Number)
+  const pids = execFileSync('pgrep', ['-P', String(child.pid)])
+    .toString()
+    .trim()
+    .split('\n')
+    .map(Number)
   const forwarder = pids.find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes('JT808_WORKER_FORWARDER=1'))
   t.ok(forwarder, 'one worker is the forwarder')
   process.kill(forwarder!, 'SIGKILL')

@@ -100,9 +100,10 @@ const byte = fc.integer({ min: 0, max: 255 })
 const dword = fc.integer({ min: 0, max: 0xffffffff })
 const word = fc.integer({ min: 0, max: 0xffff })
 const ascii = (min: number, max: number) => fc.stringMatching(new RegExp(`^[A-Za-z0-9_.]{${min},${max}}$`))
-const time = fc.date({ min: new Date('2001-01-01T00:00:00Z'), max: new Date('2098-12-30T00:00:00Z'), noInvalidDate: true }).map((d) => `${new Date(d.getTime() + 8 * 3600_000).toISOString().slice(0, 19)}+08:00`)
-const flagOf = (v: AttachmentVariant) =>
-  fc.record({ terminalId: ascii(1, v === 'gdrta' ? 30 : 7), time, serial: byte, attachmentCount: byte, reserved: v === 'gdrta' ? word : byte })
+const time = fc
+  .date({ min: new Date('2001-01-01T00:00:00Z'), max: new Date('2098-12-30T00:00:00Z'), noInvalidDate: true })
+  .map((d) => `${new Date(d.getTime() + 8 * 3600_000).toISOString().slice(0, 19)}+08:00`)
+const flagOf = (v: AttachmentVariant) => fc.record({ terminalId: ascii(1, v === 'gdrta' ? 30 : 7), time, serial: byte, attachmentCount: byte, reserved: v === 'gdrta' ? word : byte })
 const files = fc.array(fc.record({ name: ascii(1, 60), size: dword }), { maxLength: 6 })
 
 function roundTrip(m: OutgoingMessage): boolean {
@@ -176,10 +177,13 @@ t.test('0x0200 active-safety items with the Guangdong 40-byte alarm id round tri
     fc.property(flagOf('gdrta'), fc.constantFrom('adas', 'dsm', 'bsd', 'tpms'), (alarmFlag, kind) => {
       const common = { alarmId: 9, flagStatus: 1, speed: 50, altitude: 20, latitude: 31.2, longitude: 121.4, time: '2024-05-06T07:08:09+08:00', vehicleStatus: 1, alarmFlag, alarmIdVariant: 'gdrta' }
       const item =
-        kind === 'adas' ? { ...common, alarmType: 1, alarmLevel: 2, frontSpeed: 60, frontDistance: 12, deviationType: 0, roadSignType: 0, roadSignData: 0 }
-        : kind === 'dsm' ? { ...common, alarmType: 2, alarmLevel: 1, fatigueLevel: 3, reserved: '00000000' }
-        : kind === 'bsd' ? { ...common, alarmType: 1 }
-        : { ...common, events: [{ position: 1, alarmType: 2, pressure: 300, temperature: 40, battery: 90 }] }
+        kind === 'adas'
+          ? { ...common, alarmType: 1, alarmLevel: 2, frontSpeed: 60, frontDistance: 12, deviationType: 0, roadSignType: 0, roadSignData: 0 }
+          : kind === 'dsm'
+            ? { ...common, alarmType: 2, alarmLevel: 1, fatigueLevel: 3, reserved: '00000000' }
+            : kind === 'bsd'
+              ? { ...common, alarmType: 1 }
+              : { ...common, events: [{ position: 1, alarmType: 2, pressure: 300, temperature: 40, battery: 90 }] }
       const location = { alarm: 0, status: 3, latitude: 31.2, longitude: 121.4, altitude: 20, speed: 50, direction: 90, time: '2024-05-06T07:08:10+08:00', extras: { [kind]: item }, unknown: [] }
       const m = { msgId: 0x0200, phone: '013912344329', serial: 1, body: location } as unknown as OutgoingMessage
       const a = encodeMessage(m)

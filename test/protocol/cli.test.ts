@@ -26,7 +26,18 @@ t.test('decode: one JSON object per frame, with exactly the contract keys', asyn
   const [m] = json(r.lines)
   t.same(Object.keys(m), ['msgId', 'version', 'phone', 'serial', 'encryption', 'packet', 'checksumOk', 'body'])
   t.match(m, { msgId: '0x0200', version: 2013, phone: '001401249917', serial: 7, encryption: 0, packet: null, checksumOk: true })
-  t.match(m.body, { alarm: 0, status: 0x400e, latitude: -19.591535, longitude: -46.912186, altitude: 0, speed: 0, direction: 0, time: '2015-01-01T19:42:57+08:00', extras: { mileage: 11.9 }, unknown: [] })
+  t.match(m.body, {
+    alarm: 0,
+    status: 0x400e,
+    latitude: -19.591535,
+    longitude: -46.912186,
+    altitude: 0,
+    speed: 0,
+    direction: 0,
+    time: '2015-01-01T19:42:57+08:00',
+    extras: { mileage: 11.9 },
+    unknown: [],
+  })
 })
 
 t.test('decode: stdin, several frames per line, whitespace, frames without delimiters', async (t) => {
@@ -36,7 +47,10 @@ t.test('decode: stdin, several frames per line, whitespace, frames without delim
   const r = await run(['decode'], `${a}${a}\n  ${spaced}\n${a.slice(2, -2)}\n\n`)
   t.equal(r.code, 0)
   const out = json(r.lines)
-  t.same(out.map((o) => o.msgId), ['0x0002', '0x0002', '0x0001', '0x0002'])
+  t.same(
+    out.map((o) => o.msgId),
+    ['0x0002', '0x0002', '0x0001', '0x0002'],
+  )
   t.same(out[2].body, { replySerial: 0, replyId: '0x8105', result: 0 }, 'replyId as "0x8105"')
 })
 

@@ -26,13 +26,28 @@ function outcome(piece: Buffer): Expectation {
 t.test('fixture set covers what the issue asks for', async (t) => {
   const captures = FRAMES.filter((f) => f.kind === 'capture')
   t.ok(captures.length >= 40, `${captures.length} real captures`)
-  t.ok(FRAMES.some((f) => /7d0[12]7e$/.test(f.hex)), 'a frame whose checksum byte is escaped')
-  t.ok(FRAMES.some((f) => f.kind === 'capture' && 'version' in f.expect && f.expect.version === 2019), '2019 captures')
-  t.ok(FRAMES.some((f) => 'error' in f.expect && f.expect.error === 'BAD_CHECKSUM'), 'bad checksums')
+  t.ok(
+    FRAMES.some((f) => /7d0[12]7e$/.test(f.hex)),
+    'a frame whose checksum byte is escaped',
+  )
+  t.ok(
+    FRAMES.some((f) => f.kind === 'capture' && 'version' in f.expect && f.expect.version === 2019),
+    '2019 captures',
+  )
+  t.ok(
+    FRAMES.some((f) => 'error' in f.expect && f.expect.error === 'BAD_CHECKSUM'),
+    'bad checksums',
+  )
   const lengthOff = FRAMES.filter((f) => f.kind === 'capture' && 'error' in f.expect && f.expect.error === 'LENGTH_MISMATCH')
   t.ok(lengthOff.length >= 2, 'real frames whose header declares another body length than they carry')
-  t.ok(lengthOff.every((f) => 'lenient' in f.expect && 'declaredBodyLength' in f.expect.lenient), 'lenient mode decodes them, flagged')
-  t.ok(FRAMES.every((f) => f.source.startsWith('https://')), 'every frame names its source')
+  t.ok(
+    lengthOff.every((f) => 'lenient' in f.expect && 'declaredBodyLength' in f.expect.lenient),
+    'lenient mode decodes them, flagged',
+  )
+  t.ok(
+    FRAMES.every((f) => f.source.startsWith('https://')),
+    'every frame names its source',
+  )
 })
 
 for (const f of FRAMES) {

@@ -1,17 +1,6 @@
 /** Deframer, escaping, checksum, header parsing and version detection. */
 import t from 'tap'
-import {
-  decodeFrame,
-  Deframer,
-  encodeFrameWithBody,
-  encodeMessage,
-  headerOf,
-  messageToJson,
-  parseFrame,
-  unescape,
-  xor,
-  type CodecError,
-} from '../../protocol/index.js'
+import { decodeFrame, Deframer, encodeFrameWithBody, encodeMessage, headerOf, messageToJson, parseFrame, unescape, xor, type CodecError } from '../../protocol/index.js'
 import { deframe, fixture, FRAMES, inner } from './helpers.js'
 
 const heartbeat = Buffer.from(fixture('0002 heartbeat').hex, 'hex')
@@ -26,12 +15,22 @@ t.test('deframer: bytes before the first 0x7e are skipped; 7e7e separates frames
 t.test('deframer: a frame longer than the maximum is FRAME_TOO_LONG and the next frame still arrives', async (t) => {
   const long = Buffer.concat([Buffer.from([0x7e]), Buffer.alloc(200, 0x11), Buffer.from([0x7e])])
   const complete = deframe(Buffer.concat([long, heartbeat]), [], 100)
-  t.same(complete.errors.map((e) => e.code), ['FRAME_TOO_LONG'])
+  t.same(
+    complete.errors.map((e) => e.code),
+    ['FRAME_TOO_LONG'],
+  )
   t.equal(complete.frames.length, 1)
   // The same, arriving in small chunks: the partial frame is dropped as soon as it passes the limit.
   const stream = Buffer.concat([long, heartbeat])
-  const chunked = deframe(stream, Array.from({ length: stream.length / 7 }, (_, i) => i * 7), 100)
-  t.same(chunked.errors.map((e) => e.code), ['FRAME_TOO_LONG'])
+  const chunked = deframe(
+    stream,
+    Array.from({ length: stream.length / 7 }, (_, i) => i * 7),
+    100,
+  )
+  t.same(
+    chunked.errors.map((e) => e.code),
+    ['FRAME_TOO_LONG'],
+  )
   t.equal(chunked.frames.length, 1)
   t.ok(chunked.frames[0].equals(inner(fixture('0002 heartbeat').hex)))
 })
@@ -172,6 +171,12 @@ t.test('a decoded message keeps no view into the bytes it came from (decodeFrame
   const first = frames.map((f) => decodeFrame(f))
   const snapshots = first.map((d) => JSON.stringify(d.ok ? d.value.message : null))
   for (const f of [...frames].reverse()) decodeFrame(f)
-  t.same(first.map((d) => JSON.stringify(d.ok ? d.value.message : null)), snapshots)
-  t.ok(frames.some((f) => f.includes(0x7d)), 'some of them hold escapes')
+  t.same(
+    first.map((d) => JSON.stringify(d.ok ? d.value.message : null)),
+    snapshots,
+  )
+  t.ok(
+    frames.some((f) => f.includes(0x7d)),
+    'some of them hold escapes',
+  )
 })

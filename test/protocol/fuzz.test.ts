@@ -4,16 +4,7 @@
  * frame that decodes re-encodes to exactly its bytes. Seeded, so a failure replays.
  */
 import t from 'tap'
-import {
-  decodeFrame,
-  Deframer,
-  encodeMessage,
-  escapeAndWrap,
-  parseFrame,
-  Reassembler,
-  unescape,
-  xor,
-} from '../../protocol/index.js'
+import { decodeFrame, Deframer, encodeMessage, escapeAndWrap, parseFrame, Reassembler, unescape, xor } from '../../protocol/index.js'
 import { FRAMES, inner } from './helpers.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240601)

@@ -10,9 +10,7 @@ export interface FixtureFrame {
   expect: Expectation | { pieces: Expectation[] }
   notes?: string
 }
-export type Expectation =
-  | { msgId: string; version: number }
-  | { error: string; lenient: { msgId: string; version: number; checksumOk: boolean; declaredBodyLength?: number } | { error: string } }
+export type Expectation = { msgId: string; version: number } | { error: string; lenient: { msgId: string; version: number; checksumOk: boolean; declaredBodyLength?: number } | { error: string } }
 
 export interface FixtureStream {
   name: string

@@ -41,15 +41,32 @@ t.test('a time that is not a date keeps its digits and has no instant', async (t
 
 t.test('standard items are typed with their units', async (t) => {
   const items =
-    '0104' + '000003e8' + // mileage 100.0 km
-    '0202' + '01f4' + // fuel 50.0 L
-    '0302' + '0258' + // recorder speed 60.0 km/h
-    '0402' + '0007' + // alarm event id
-    '0602' + 'fff6' + // compartment temperature -10 (2019)
-    '1105' + '0100000005' + // overspeed in circle area 5
-    '1206' + '020000000901' + // out of rectangle 9
-    '1307' + '0000000c003c01' + // route 12, 60 s, too long
-    '2504' + '00000003' + '2a02' + '0001' + '2b04' + '00640032' + '3001' + '17' + '3101' + '0c'
+    '0104' +
+    '000003e8' + // mileage 100.0 km
+    '0202' +
+    '01f4' + // fuel 50.0 L
+    '0302' +
+    '0258' + // recorder speed 60.0 km/h
+    '0402' +
+    '0007' + // alarm event id
+    '0602' +
+    'fff6' + // compartment temperature -10 (2019)
+    '1105' +
+    '0100000005' + // overspeed in circle area 5
+    '1206' +
+    '020000000901' + // out of rectangle 9
+    '1307' +
+    '0000000c003c01' + // route 12, 60 s, too long
+    '2504' +
+    '00000003' +
+    '2a02' +
+    '0001' +
+    '2b04' +
+    '00640032' +
+    '3001' +
+    '17' +
+    '3101' +
+    '0c'
   const d = decodeFrame(frameWith(BASIC + items))
   t.ok(d.ok)
   if (!d.ok || !isMessage(d.value.message, 0x0200)) return
@@ -76,7 +93,10 @@ t.test('vendor items and odd lengths stay {id, hex}; the position is kept', asyn
   const loc = location('0200 item 0x06 with odd length 1')
   t.same(loc.unknown, [{ id: '0x06', hex: '3e' }], '0x06 with 1 byte is not the standard WORD')
   const vendor = location('0200 vendor items 0xe4-0xe7 0xee')
-  t.same(vendor.unknown.map((u) => u.id), ['0xe4', '0xe5', '0xe6', '0xe7', '0xee'])
+  t.same(
+    vendor.unknown.map((u) => u.id),
+    ['0xe4', '0xe5', '0xe6', '0xe7', '0xee'],
+  )
   t.match(vendor.extras, { mileage: 0.1, signalStrength: 28, satellites: 9 })
 })
 
@@ -145,7 +165,7 @@ t.test('active safety items (T/JSATL12): ADAS, DSM, TPMS, BSD typed; alarm flag 
   t.match(d.value.message.body.extras.tpms, {
     alarmId: 9,
     speed: 30,
-    latitude: 22.534080,
+    latitude: 22.53408,
     alarmFlag: { terminalId: '1234567', time: '2024-03-01T08:00:00+08:00', serial: 0, attachmentCount: 1, reserved: 0 },
     events: [
       { position: 1, alarmType: 1, pressure: 250, temperature: 40, battery: 80 },
@@ -156,7 +176,7 @@ t.test('active safety items (T/JSATL12): ADAS, DSM, TPMS, BSD typed; alarm flag 
   t.ok(again.ok && again.value.subarray(1, again.value.length - 1).equals(frameWith(BASIC + '66' + (tpms.length / 2).toString(16) + tpms)))
 })
 
-t.test('other provinces\' active safety layouts (other lengths) stay hex', async (t) => {
+t.test("other provinces' active safety layouts (other lengths) stay hex", async (t) => {
   const loc = location('0200 JT/T 1078 video items 0x14 0x15 0x17 vendor 0xeb 0xef')
   t.ok(loc.extras.adas === undefined && loc.extras.dsm === undefined)
   const gd = BASIC + '6431' + '00'.repeat(0x31) // Guangdong ADAS is longer than 47 bytes

@@ -3,17 +3,7 @@
  * hand from the layout), and the round trip, for each version where the layouts differ.
  */
 import t from 'tap'
-import {
-  decodeFrame,
-  encodeBody,
-  encodeMessage,
-  isMessage,
-  type KnownMsgId,
-  type Location,
-  type Message,
-  type OutgoingMessage,
-  type ProtocolVersion,
-} from '../../protocol/index.js'
+import { decodeFrame, encodeBody, encodeMessage, isMessage, type KnownMsgId, type Location, type Message, type OutgoingMessage, type ProtocolVersion } from '../../protocol/index.js'
 import { fixture, inner } from './helpers.js'
 
 function decodeFixture(name: string): Message {
@@ -92,10 +82,7 @@ t.test('0x0100 register: 2011, 2013 and 2019 widths', async (t) => {
   const tail = '01' + 'bea9' + '4131'
   t.equal(bodyHex({ msgId: 0x0100, version: 2011, phone: '1', serial: 1, body }), '001f0073' + '6364000000' + '4d31000000000000' + '37363534333231' + tail)
   t.equal(bodyHex({ msgId: 0x0100, version: 2013, phone: '1', serial: 1, body }), '001f0073' + '6364000000' + '4d31' + '00'.repeat(18) + '37363534333231' + tail)
-  t.equal(
-    bodyHex({ msgId: 0x0100, version: 2019, phone: '1', serial: 1, body }),
-    '001f0073' + '6364' + '00'.repeat(9) + '4d31' + '00'.repeat(28) + '37363534333231' + '00'.repeat(23) + tail,
-  )
+  t.equal(bodyHex({ msgId: 0x0100, version: 2019, phone: '1', serial: 1, body }), '001f0073' + '6364' + '00'.repeat(9) + '4d31' + '00'.repeat(28) + '37363534333231' + '00'.repeat(23) + tail)
   // A 2011 body carrying a 17-character VIN (plate colour 0) is 42 bytes, as long as a 2013 body: still 2011.
   const vin = { ...body, plateColor: 0, plate: 'LSVAU2180N2123456' }
   const vinBody = bodyHex({ msgId: 0x0100, version: 2011, phone: '1', serial: 1, body: vin })
@@ -126,7 +113,12 @@ t.test('0x0102 auth: 2013 code only, 2019 length + code + IMEI + software versio
 
 t.test('0x8103 / 0x0104 parameters: typed, and kept as hex when not', async (t) => {
   const set = decodeFixture('8103 set server address and TCP port')
-  t.same(set.body, { params: [{ id: 0x0013, name: 'serverAddress', text: '188.245.151.94' }, { id: 0x0018, name: 'serverTcpPort', value: 5015 }] })
+  t.same(set.body, {
+    params: [
+      { id: 0x0013, name: 'serverAddress', text: '188.245.151.94' },
+      { id: 0x0018, name: 'serverTcpPort', value: 5015 },
+    ],
+  })
   const odd = decodeFixture('8103 max speed with a 2-byte value (kept as hex)')
   t.same(odd.body, { params: [{ id: 0x0055, name: 'maxSpeed', hex: '0000' }] })
   const params = [
@@ -140,7 +132,11 @@ t.test('0x8103 / 0x0104 parameters: typed, and kept as hex when not', async (t) 
   t.equal(bodyHex({ msgId: 0x8103, phone: '1', serial: 1, body: { params } }), hex)
   const reply = decodeBodyHex(0x0104, 2013, '0007' + hex)
   t.match(reply.body, { replySerial: 7, params: [{ value: 30, name: 'heartbeatInterval' }, { value: 500 }, { value: 2 }, { text: '京A' }, { id: 0xf364, hex: 'aabb' }] })
-  t.same(decodeBodyHex(0x8103, 2013, '03' + '00000001' + '04' + '0000001e').body, { params: [{ id: 1, name: 'heartbeatInterval', value: 30 }], declaredCount: 3 }, 'a miscounted list keeps what it has')
+  t.same(
+    decodeBodyHex(0x8103, 2013, '03' + '00000001' + '04' + '0000001e').body,
+    { params: [{ id: 1, name: 'heartbeatInterval', value: 30 }], declaredCount: 3 },
+    'a miscounted list keeps what it has',
+  )
 })
 
 t.test('0x8105 terminal control', async (t) => {
@@ -150,7 +146,17 @@ t.test('0x8105 terminal control', async (t) => {
 
 t.test('0x0107 attributes: 2013 and 2019 widths', async (t) => {
   t.match(decodeFixture('0107 2013 terminal attributes').body, { terminalType: 0, manufacturer: 'XC', iccid: '89883030000131882455', firmwareVersion: 'C5L_V2.6 2026/06/04 15:31', gnss: 3, comm: 1 })
-  t.match(decodeFixture('0107 2019 terminal attributes').body, { terminalType: 0xff, manufacturer: '88888', model: 'CK100C', terminalId: '1000493', iccid: '89860324947560032900', hardwareVersion: 'HW-V2.5', firmwareVersion: 'CK100C-JT-V024', gnss: 2, comm: 0x20 })
+  t.match(decodeFixture('0107 2019 terminal attributes').body, {
+    terminalType: 0xff,
+    manufacturer: '88888',
+    model: 'CK100C',
+    terminalId: '1000493',
+    iccid: '89860324947560032900',
+    hardwareVersion: 'HW-V2.5',
+    firmwareVersion: 'CK100C-JT-V024',
+    gnss: 2,
+    comm: 0x20,
+  })
 })
 
 t.test('0x0201 location reply, 0x8202 tracking, 0x8203 alarm confirmation', async (t) => {
@@ -231,7 +237,11 @@ t.test('0x8801 take a photo now / 0x0805 its reply', async (t) => {
     t.equal(bodyHex({ msgId: 0x8801, version, phone: '1', serial: 1, body: cmd }), '010001000000020580404080', `${version}: 12 bytes`)
     t.same(decodeBodyHex(0x8801, version, '010001000000020580404080').body, cmd)
   }
-  t.same(decodeBodyHex(0x8801, 2013, '02ffff003c0108010000007f').body, { channel: 2, command: 0xffff, interval: 60, save: 1, resolution: 8, quality: 1, brightness: 0, contrast: 0, saturation: 0, chroma: 0x7f }, 'video for 60 s, saved')
+  t.same(
+    decodeBodyHex(0x8801, 2013, '02ffff003c0108010000007f').body,
+    { channel: 2, command: 0xffff, interval: 60, save: 1, resolution: 8, quality: 1, brightness: 0, contrast: 0, saturation: 0, chroma: 0x7f },
+    'video for 60 s, saved',
+  )
   const bad = encodeBody({ msgId: 0x8801, phone: '1', serial: 1, body: { ...cmd, quality: 256 } })
   t.notOk(bad.ok, 'a field out of its BYTE is refused, not truncated')
 
@@ -280,7 +290,14 @@ t.test('unknown ids decode raw and round-trip; encrypted bodies stay raw', async
 })
 
 t.test('a short body is a TRUNCATED value, never an exception', async (t) => {
-  for (const [id, hex] of [[0x0200, '0000'], [0x8100, '00'], [0x0704, '00'], [0x1210, '3132'], [0x0107, '0001'], [0x8103, '0100000001']] as const) {
+  for (const [id, hex] of [
+    [0x0200, '0000'],
+    [0x8100, '00'],
+    [0x0704, '00'],
+    [0x1210, '3132'],
+    [0x0107, '0001'],
+    [0x8103, '0100000001'],
+  ] as const) {
     const frame = encodeMessage({ msgId: id, phone: '013912344329', serial: 1, body: { raw: hex } })
     if (!frame.ok) throw new Error()
     const d = decodeFrame(frame.value.subarray(1, frame.value.length - 1))
@@ -290,11 +307,24 @@ t.test('a short body is a TRUNCATED value, never an exception', async (t) => {
 
 t.test('0x0704: a bad item costs only itself; an overrunning length keeps the rest as tail; exact round trip', async (t) => {
   const good = (speed: number): Location => ({
-    alarm: 0, status: 3, latitude: 36.65, longitude: 117.12, latitudeRaw: 36650000, longitudeRaw: 117120000, altitude: 40, speed,
-    direction: 90, time: '2024-06-03T10:00:00+08:00', timeMs: null, extras: { mileage: 12.5 }, unknown: [], itemOrder: [],
+    alarm: 0,
+    status: 3,
+    latitude: 36.65,
+    longitude: 117.12,
+    latitudeRaw: 36650000,
+    longitudeRaw: 117120000,
+    altitude: 40,
+    speed,
+    direction: 90,
+    time: '2024-06-03T10:00:00+08:00',
+    timeMs: null,
+    extras: { mileage: 12.5 },
+    unknown: [],
+    itemOrder: [],
   })
   const itemBytes = (loc: Location) => Buffer.from(bodyHex({ msgId: 0x0200, phone: '1', serial: 1, body: loc }), 'hex')
-  const a = itemBytes(good(40)), b = itemBytes(good(50))
+  const a = itemBytes(good(40)),
+    b = itemBytes(good(50))
   const short = Buffer.from('0102030405', 'hex')
   const word = (n: number) => Buffer.from([n >> 8, n & 0xff])
   // count 4, type 1: good, short (5 bytes), good, then an item declaring 200 bytes with 3 present
@@ -305,8 +335,16 @@ t.test('0x0704: a bad item costs only itself; an overrunning length keeps the re
   t.ok(d.ok, 'the batch decodes')
   if (!d.ok || !isMessage(d.value.message, 0x0704)) return
   const batch = d.value.message.body
-  t.same(batch.items.map((i) => i.speed), [40, 50], 'both good positions kept')
-  t.same(batch.badItems?.map((x) => [x.index, x.hex]), [[1, '0102030405']], 'the short item kept as bytes, in place')
+  t.same(
+    batch.items.map((i) => i.speed),
+    [40, 50],
+    'both good positions kept',
+  )
+  t.same(
+    batch.badItems?.map((x) => [x.index, x.hex]),
+    [[1, '0102030405']],
+    'the short item kept as bytes, in place',
+  )
   t.equal(batch.tail, '00c8aabbcc', 'the overrunning item kept as tail')
   t.ok(batch.itemsError)
   const again = encodeMessage(d.value.message)

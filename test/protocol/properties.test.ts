@@ -4,15 +4,7 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import {
-  decodeFrame,
-  encodeMessage,
-  escapeAndWrap,
-  unescape,
-  xor,
-  type Message,
-  type OutgoingMessage,
-} from '../../protocol/index.js'
+import { decodeFrame, encodeMessage, escapeAndWrap, unescape, xor, type Message, type OutgoingMessage } from '../../protocol/index.js'
 import { deframe, FRAMES, inner } from './helpers.js'
 
 const bytes = (max = 300) => fc.uint8Array({ maxLength: max })
@@ -55,8 +47,14 @@ t.test('any split of a valid stream yields the same frames', async (t) => {
     { numRuns: 300 },
   )
   // The extreme split: one byte per chunk.
-  const single = deframe(stream, Array.from({ length: stream.length }, (_, i) => i))
-  t.same(single.frames.map((f) => f.toString('hex')), whole)
+  const single = deframe(
+    stream,
+    Array.from({ length: stream.length }, (_, i) => i),
+  )
+  t.same(
+    single.frames.map((f) => f.toString('hex')),
+    whole,
+  )
 })
 
 // ---- generated messages ------------------------------------------------------------------------
@@ -69,12 +67,10 @@ const dword = fc.integer({ min: 0, max: 0xffffffff })
 const byte = fc.integer({ min: 0, max: 255 })
 const ascii = (max: number) => fc.stringMatching(new RegExp(`^[A-Za-z0-9]{0,${max}}$`))
 const gbkText = (max: number) => fc.array(fc.constantFrom('京', '沪', '粤', '苏', 'A', 'B', '1', '9', '危', '运', '测'), { maxLength: max }).map((a) => a.join(''))
-const beijingTime = fc
-  .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-30T00:00:00Z'), noInvalidDate: true })
-  .map((d) => {
-    const b = new Date(d.getTime() + 8 * 3600_000).toISOString()
-    return `${b.slice(0, 19)}+08:00`
-  })
+const beijingTime = fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-30T00:00:00Z'), noInvalidDate: true }).map((d) => {
+  const b = new Date(d.getTime() + 8 * 3600_000).toISOString()
+  return `${b.slice(0, 19)}+08:00`
+})
 
 const location = fc
   .record({
@@ -86,8 +82,14 @@ const location = fc
     speedTenths: word,
     direction: fc.integer({ min: 0, max: 359 }),
     time: beijingTime,
-    mileage: fc.option(fc.integer({ min: 0, max: 0xffffffff }).map((v) => v / 10), { nil: undefined }),
-    fuel: fc.option(word.map((v) => v / 10), { nil: undefined }),
+    mileage: fc.option(
+      fc.integer({ min: 0, max: 0xffffffff }).map((v) => v / 10),
+      { nil: undefined },
+    ),
+    fuel: fc.option(
+      word.map((v) => v / 10),
+      { nil: undefined },
+    ),
     signalStrength: fc.option(byte, { nil: undefined }),
     satellites: fc.option(byte, { nil: undefined }),
     ioStatus: fc.option(word, { nil: undefined }),
@@ -133,13 +135,16 @@ function matches(got: unknown, want: unknown): boolean {
 
 t.test('0x0200 / 0x0704 / 0x0201 round trips', async (t) => {
   fc.assert(
-    fc.property(version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v), serial, location, fc.array(location, { minLength: 1, maxLength: 4 }))), ([v, phone, s, loc, batch]) => {
-      return (
-        roundTrip({ msgId: 0x0200, version: v, phone, serial: s, body: loc as never }) &&
-        roundTrip({ msgId: 0x0704, version: v, phone, serial: s, body: { type: s & 1, items: batch as never } }) &&
-        roundTrip({ msgId: 0x0201, version: v, phone, serial: s, body: { replySerial: s, location: loc as never } })
-      )
-    }),
+    fc.property(
+      version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v), serial, location, fc.array(location, { minLength: 1, maxLength: 4 }))),
+      ([v, phone, s, loc, batch]) => {
+        return (
+          roundTrip({ msgId: 0x0200, version: v, phone, serial: s, body: loc as never }) &&
+          roundTrip({ msgId: 0x0704, version: v, phone, serial: s, body: { type: s & 1, items: batch as never } }) &&
+          roundTrip({ msgId: 0x0201, version: v, phone, serial: s, body: { replySerial: s, location: loc as never } })
+        )
+      },
+    ),
     { numRuns: 300 },
   )
 })
@@ -177,21 +182,48 @@ t.test('0x0100 register round trips for 2011, 2013, 2019', async (t) => {
 
 t.test('0x0102, 0x8300, 0x8003, 0x8103, 0x0702 round trips per version', async (t) => {
   fc.assert(
-    fc.property(version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v))), gbkText(20), fc.array(word, { maxLength: 40 }), ascii(15), ascii(20), byte, (vp, text, ids, imei, sw, flags) => {
-      const [v, phone] = vp
-      const h = { version: v, phone, serial: 7 }
-      return (
-        roundTrip({ ...h, msgId: 0x0102, body: v === 2019 ? { authCode: text, imei, softwareVersion: sw } : { authCode: text } }) &&
-        roundTrip({ ...h, msgId: 0x8300, body: v === 2019 ? { flags, type: 1 + (flags & 1), text } : { flags, text } }) &&
-        roundTrip({ ...h, msgId: 0x8003, body: { originalSerial: 9, packetIds: ids } }) &&
-        roundTrip({ ...h, msgId: 0x8103, body: { params: [{ id: 0x0001, value: flags }, { id: 0x0013, text: imei }, { id: 0xf364, hex: sw.length ? Buffer.from(sw).toString('hex') : '' }] } }) &&
-        roundTrip({
-          ...h,
-          msgId: 0x0702,
-          body: { status: 1, time: '2025-10-09T15:07:51+08:00', readResult: 0, driverName: text, qualificationNo: imei, issuer: text, validUntil: '2030-01-31', ...(v === 2019 ? { idNumber: sw } : {}) },
-        })
-      )
-    }),
+    fc.property(
+      version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v))),
+      gbkText(20),
+      fc.array(word, { maxLength: 40 }),
+      ascii(15),
+      ascii(20),
+      byte,
+      (vp, text, ids, imei, sw, flags) => {
+        const [v, phone] = vp
+        const h = { version: v, phone, serial: 7 }
+        return (
+          roundTrip({ ...h, msgId: 0x0102, body: v === 2019 ? { authCode: text, imei, softwareVersion: sw } : { authCode: text } }) &&
+          roundTrip({ ...h, msgId: 0x8300, body: v === 2019 ? { flags, type: 1 + (flags & 1), text } : { flags, text } }) &&
+          roundTrip({ ...h, msgId: 0x8003, body: { originalSerial: 9, packetIds: ids } }) &&
+          roundTrip({
+            ...h,
+            msgId: 0x8103,
+            body: {
+              params: [
+                { id: 0x0001, value: flags },
+                { id: 0x0013, text: imei },
+                { id: 0xf364, hex: sw.length ? Buffer.from(sw).toString('hex') : '' },
+              ],
+            },
+          }) &&
+          roundTrip({
+            ...h,
+            msgId: 0x0702,
+            body: {
+              status: 1,
+              time: '2025-10-09T15:07:51+08:00',
+              readResult: 0,
+              driverName: text,
+              qualificationNo: imei,
+              issuer: text,
+              validUntil: '2030-01-31',
+              ...(v === 2019 ? { idNumber: sw } : {}),
+            },
+          })
+        )
+      },
+    ),
     { numRuns: 300 },
   )
 })
@@ -207,7 +239,10 @@ t.test('0x8801 / 0x0805 camera command and reply round trips, bytes exactly', as
       ([v, phone], command, replySerial, result, mediaIds) => {
         const h = { version: v, phone, serial: 3 }
         const reply = mediaIds === undefined ? { replySerial, result } : { replySerial, result, mediaIds }
-        for (const m of [{ ...h, msgId: 0x8801, body: command }, { ...h, msgId: 0x0805, body: reply }] as OutgoingMessage[]) {
+        for (const m of [
+          { ...h, msgId: 0x8801, body: command },
+          { ...h, msgId: 0x0805, body: reply },
+        ] as OutgoingMessage[]) {
           const a = encodeMessage(m)
           if (!a.ok) return false
           const d = decodeFrame(inner(a.value.toString('hex')))
@@ -269,7 +304,10 @@ t.test('one GeneralReplyWriter reused for many replies writes what encodeMessage
       fc.constantFrom(2013, 2019),
       fc.stringMatching(/^[0-9]{1,12}$/),
       fc.boolean(),
-      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 4 })), { minLength: 1, maxLength: 20 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 4 })), {
+        minLength: 1,
+        maxLength: 20,
+      }),
       (version, digits, flag, replies) => {
         const phone = version === 2019 ? digits.padStart(20, '0') : digits.padStart(12, '0')
         const writer = new GeneralReplyWriter(headerOf({ msgId: 0x8001, phone, serial: 0, version, versionFlag: flag }))

@@ -1,17 +1,7 @@
 /** Subpacket reassembly and splitting. */
 import fc from 'fast-check'
 import t from 'tap'
-import {
-  decodeBody,
-  encodeBody,
-  encodeSubpackets,
-  headerOf,
-  isMessage,
-  parseFrame,
-  Reassembler,
-  type Frame,
-  type Header,
-} from '../../protocol/index.js'
+import { decodeBody, encodeBody, encodeSubpackets, headerOf, isMessage, parseFrame, Reassembler, type Frame, type Header } from '../../protocol/index.js'
 
 const PHONE = '013306496439'
 
@@ -50,7 +40,14 @@ t.test('in order: completes into the original body, header of subpacket 1 with p
   const body = mediaBody(3000)
   const parts = fragments(body, 100)
   t.equal(parts.length, 3)
-  t.same(parts.map((p) => p.header.packet), [{ total: 3, index: 1 }, { total: 3, index: 2 }, { total: 3, index: 3 }])
+  t.same(
+    parts.map((p) => p.header.packet),
+    [
+      { total: 3, index: 1 },
+      { total: 3, index: 2 },
+      { total: 3, index: 3 },
+    ],
+  )
   const r = new Reassembler()
   t.equal(r.push(parts[0].header, parts[0].body, 0).status, 'pending')
   t.equal(r.push(parts[1].header, parts[1].body, 10).status, 'pending')
@@ -180,7 +177,11 @@ t.test('bounds: sets and bytes per terminal, bytes overall', async (t) => {
 t.test('bad fragments are rejected without side effects', async (t) => {
   const r = new Reassembler()
   const p = fragments(mediaBody(2000), 1)[0]
-  for (const packet of [{ total: 2, index: 0 }, { total: 2, index: 3 }, { total: 0, index: 0 }]) {
+  for (const packet of [
+    { total: 2, index: 0 },
+    { total: 2, index: 3 },
+    { total: 0, index: 0 },
+  ]) {
     const res = r.push({ ...p.header, packet }, p.body, 0)
     t.equal(res.status === 'rejected' && res.error.code, 'BAD_FIELD')
   }

@@ -15,7 +15,10 @@ t.test('deterministic and independent of the order members are listed in', async
   t.same(assignPartitions(P, [...m].reverse()), a)
   t.same(assignPartitions(P, [...m, m[0]]), a, 'duplicates ignored')
   t.equal(a.length, P)
-  t.ok(a.every((x) => m.includes(x)), 'every partition has a live owner')
+  t.ok(
+    a.every((x) => m.includes(x)),
+    'every partition has a live owner',
+  )
   t.same(assignPartitions(P, []), [])
 })
 
@@ -25,9 +28,15 @@ t.test('even: every member holds floor or ceil of P / n', async (t) => {
     const a = assignPartitions(P, m)
     const loads = m.map((x) => a.filter((o) => o === x).length)
     t.ok(Math.max(...loads) <= Math.ceil(P / n) && Math.min(...loads) >= Math.floor(P / n), `n=${n}: loads ${Math.min(...loads)}..${Math.max(...loads)}`)
-    t.equal(loads.reduce((s, x) => s + x, 0), P)
+    t.equal(
+      loads.reduce((s, x) => s + x, 0),
+      P,
+    )
     // partitionsOf agrees with the full map
-    t.same([...partitionsOf(P, m, m[0])].sort((x, y) => x - y), a.flatMap((o, p) => (o === m[0] ? [p] : [])))
+    t.same(
+      [...partitionsOf(P, m, m[0])].sort((x, y) => x - y),
+      a.flatMap((o, p) => (o === m[0] ? [p] : [])),
+    )
   }
   t.same([...partitionsOf(P, names(3), 'not-a-member')], [])
 })

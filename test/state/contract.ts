@@ -177,9 +177,20 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     t.same(new Set(ids).size, 5)
 
     const all = await b.read<{ n: number }>('anomalies', '0', 100)
-    t.same(all.map((e) => e.value.n), [0, 1, 2, 3, 4], 'another node reads them in order')
-    t.same(all.map((e) => e.id), ids)
-    t.same((await b.read<{ n: number }>('anomalies', ids[1], 2)).map((e) => e.value.n), [2, 3], 'resume after an id, limited by count')
+    t.same(
+      all.map((e) => e.value.n),
+      [0, 1, 2, 3, 4],
+      'another node reads them in order',
+    )
+    t.same(
+      all.map((e) => e.id),
+      ids,
+    )
+    t.same(
+      (await b.read<{ n: number }>('anomalies', ids[1], 2)).map((e) => e.value.n),
+      [2, 3],
+      'resume after an id, limited by count',
+    )
     t.same(await b.read('anomalies', ids[4], 10), [], 'nothing after the last id')
     t.same(await b.streamInfo('anomalies'), { length: 5, firstId: ids[0], lastId: ids[4] })
 
@@ -199,14 +210,22 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     const fromNow = b.read<{ n: number }>('anomalies', '$', 10, 3000)
     await sleep(100)
     await a.append('anomalies', { n: 6 })
-    t.same((await fromNow).map((e) => e.value.n), [6], '"$" reads only what is appended after the call')
+    t.same(
+      (await fromNow).map((e) => e.value.n),
+      [6],
+      '"$" reads only what is appended after the call',
+    )
 
     // Concurrent blocking readers do not wait for one another (each holds its own connection).
     const t1 = Date.now()
     const readers = ['w0', 'w1', 'w2', 'w3'].map((s) => b.read<{ s: string }>(s, '$', 10, 3000))
     await sleep(100)
     for (const s of ['w3', 'w2', 'w1', 'w0']) await a.append(s, { s })
-    t.same((await Promise.all(readers)).map((r) => r.map((e) => e.value.s)), [['w0'], ['w1'], ['w2'], ['w3']], 'four blocked readers all wake')
+    t.same(
+      (await Promise.all(readers)).map((r) => r.map((e) => e.value.s)),
+      [['w0'], ['w1'], ['w2'], ['w3']],
+      'four blocked readers all wake',
+    )
     t.ok(Date.now() - t1 < 2000, 'promptly')
 
     await t.rejects(a.read('anomalies', 'yesterday', 10), { code: 'INVALID_STREAM_ID' }, 'a malformed id is a typed error')
@@ -227,11 +246,21 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     const before = await a.append('many', { n: -1 })
     const waiting = b.read<{ n: number }>('many', before, 10, 3000)
     await sleep(50)
-    const ids = await a.appendMany('many', [0, 1, 2, 3].map((n) => ({ n })))
+    const ids = await a.appendMany(
+      'many',
+      [0, 1, 2, 3].map((n) => ({ n })),
+    )
     t.equal(ids.length, 4)
     const read = await b.read<{ n: number }>('many', before, 10)
-    t.same(read.map((e) => e.id), ids, 'the ids returned are the entries’ ids, in order')
-    t.same(read.map((e) => e.value.n), [0, 1, 2, 3])
+    t.same(
+      read.map((e) => e.id),
+      ids,
+      'the ids returned are the entries’ ids, in order',
+    )
+    t.same(
+      read.map((e) => e.value.n),
+      [0, 1, 2, 3],
+    )
     t.ok((await waiting).length >= 1, 'a blocked reader wakes')
     t.same(await a.appendMany('many', []), [], 'nothing to append: no entry')
     const cyclic: Record<string, unknown> = {}
@@ -243,19 +272,38 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
   withNodes(2, 'consumer groups: delivery once per group, pending until acked, blocking', async (t, [a, b]) => {
     for (let i = 0; i < 6; i++) await a.append('positions', { i })
     const first = await a.readGroup<{ i: number }>('positions', 'matcher', 'c1', 4)
-    t.same(first.map((e) => e.value.i), [0, 1, 2, 3], 'a new group starts at the beginning')
+    t.same(
+      first.map((e) => e.value.i),
+      [0, 1, 2, 3],
+      'a new group starts at the beginning',
+    )
     t.ok(first.every((e) => e.stream === 'positions'))
     const second = await b.readGroup<{ i: number }>('positions', 'matcher', 'c2', 10)
-    t.same(second.map((e) => e.value.i), [4, 5], 'another consumer of the group gets only the rest')
+    t.same(
+      second.map((e) => e.value.i),
+      [4, 5],
+      'another consumer of the group gets only the rest',
+    )
     t.same(await a.readGroup('positions', 'matcher', 'c1', 10), [], 'nothing is delivered twice')
     const other = await b.readGroup<{ i: number }>('positions', 'feed', 'x', 10)
     t.equal(other.length, 6, 'another group gets everything')
 
-    t.same((await b.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 10)).map((e) => e.value.i), [0, 1, 2, 3], 'unacked entries stay pending for their consumer')
+    t.same(
+      (await b.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 10)).map((e) => e.value.i),
+      [0, 1, 2, 3],
+      'unacked entries stay pending for their consumer',
+    )
     t.equal(await a.ackGroup('positions', 'matcher', [first[0].id, first[1].id]), 2)
     t.equal(await a.ackGroup('positions', 'matcher', [first[0].id]), 0, 'an entry is acked once')
-    t.same((await a.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 10)).map((e) => e.value.i), [2, 3])
-    t.same((await a.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 1)).map((e) => e.value.i), [2], 'pending honours count')
+    t.same(
+      (await a.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 10)).map((e) => e.value.i),
+      [2, 3],
+    )
+    t.same(
+      (await a.pendingGroup<{ i: number }>('positions', 'matcher', 'c1', 1)).map((e) => e.value.i),
+      [2],
+      'pending honours count',
+    )
     t.same(await a.pendingGroup('positions', 'matcher', 'nobody', 10), [])
 
     // Several streams in one read; a blocked read wakes on an append to any of them.
@@ -263,11 +311,18 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     await sleep(100)
     await b.append('part:1', { p: 1 })
     const got = await blocked
-    t.same(got.map((e) => [e.stream, e.value.p]), [['part:1', 1]], 'the entry comes with its stream')
+    t.same(
+      got.map((e) => [e.stream, e.value.p]),
+      [['part:1', 1]],
+      'the entry comes with its stream',
+    )
     await b.append('part:0', { p: 0 })
     await b.append('part:1', { p: 11 })
     const both = await a.readGroup<{ p: number }>(['part:0', 'part:1'], 'matcher', 'c1', 10)
-    t.same(both.map((e) => [e.stream, e.value.p]).sort(), [['part:0', 0], ['part:1', 11]])
+    t.same(both.map((e) => [e.stream, e.value.p]).sort(), [
+      ['part:0', 0],
+      ['part:1', 11],
+    ])
     const t0 = Date.now()
     t.same(await a.readGroup(['part:0', 'part:1'], 'matcher', 'c1', 10, 150), [], 'nothing new: empty after blockMs')
     t.ok(Date.now() - t0 >= 100)
@@ -308,6 +363,10 @@ export function stateContract(t: Test, cluster: ClusterFactory): void {
     t.equal(await s.getLastPosition(1), null)
     t.same(await s.read('st', '0', 10), [])
     await s.append('st', { a: 2 })
-    t.same((await s.readGroup<{ a: number }>('st', 'g', 'c', 10)).map((e) => e.value.a), [2], 'groups are recreated after clear')
+    t.same(
+      (await s.readGroup<{ a: number }>('st', 'g', 'c', 10)).map((e) => e.value.a),
+      [2],
+      'groups are recreated after clear',
+    )
   })
 }

@@ -24,7 +24,10 @@ t.test('memory: TTLs follow the injected clock', async (t) => {
   const a = await s.append('st', 1)
   const b = await s.append('st', 2)
   t.ok(compareStreamIds(parseStreamId(b), parseStreamId(a)) > 0, `ids keep increasing when the clock steps back (${a} then ${b})`)
-  t.same((await s.read('st', a, 10)).map((e) => e.value), [2])
+  t.same(
+    (await s.read('st', a, 10)).map((e) => e.value),
+    [2],
+  )
   await s.close()
   await t.rejects(s.getSession('p'), { code: 'STATE_CLOSED' })
 })

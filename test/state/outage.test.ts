@@ -52,11 +52,19 @@ t.test('killed and started again: fail fast, hold within bounds, replay in order
 
   await redis.start()
   await eventually(() => state.health().available)
-  t.same(changes.map((c) => c.available), [false, true], 'announced once each way')
+  t.same(
+    changes.map((c) => c.available),
+    [false, true],
+    'announced once each way',
+  )
   const reader = new RedisState(redis.url, { prefix: 'o1:' })
   t.teardown(() => reader.close())
   const entries = await reader.read<{ n: number }>('s', '0', 100)
-  t.same(entries.map((e) => e.value.n), Array.from({ length: 50 }, (_, i) => 11 + i), 'the held entries, in order (the restarted server lost entry 0)')
+  t.same(
+    entries.map((e) => e.value.n),
+    Array.from({ length: 50 }, (_, i) => 11 + i),
+    'the held entries, in order (the restarted server lost entry 0)',
+  )
   t.equal((await reader.getLastPosition(2))?.deviceTime, 2000)
   t.equal((await reader.getLastPosition(3))?.deviceTime, 1000)
   t.equal(await reader.getLastPosition(1), null, 'vehicle 1 was the oldest held: dropped')
@@ -80,7 +88,10 @@ t.test('frozen (answers nothing): commands time out, the state degrades, then re
   redis.thaw()
   await eventually(() => state.health().available)
   const entries = await state.read<{ n: number }>('f', '0', 10)
-  t.same(entries.map((e) => e.value.n), [1, 2])
+  t.same(
+    entries.map((e) => e.value.n),
+    [1, 2],
+  )
 })
 
 t.test('a busy event loop is not an unreachable Redis', async (t) => {

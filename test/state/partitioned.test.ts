@@ -129,7 +129,11 @@ for (const [impl, open] of implementations) {
     checkOrderPerVehicle(t, log)
     const byVehicle = new Map<number, Set<string>>()
     for (const h of log) byVehicle.set(h.vehicle, (byVehicle.get(h.vehicle) ?? new Set()).add(h.consumer))
-    t.same([...byVehicle].filter(([, s]) => s.size > 1), [], 'no vehicle was handled by both consumers')
+    t.same(
+      [...byVehicle].filter(([, s]) => s.size > 1),
+      [],
+      'no vehicle was handled by both consumers',
+    )
     t.ok(log.some((h) => h.consumer === 'A') && log.some((h) => h.consumer === 'B'), 'both did work')
     t.same(overlaps, [])
     await Promise.all([a.stop(), b.stop()])

@@ -5,7 +5,7 @@ import { openTestStore } from './helpers.js'
 
 const TYPES: CopyType[] = ['int2', 'int4', 'int8', 'float8', 'bool', 'timestamptz', 'jsonb', 'text', 'bytea']
 const ROWS: unknown[][] = [
-  [-32768, -2147483648, -(2 ** 53 - 1), -1.5e-300, false, Date.UTC(1999, 11, 31, 23, 59, 59, 999), { a: [1, 'x'], 'ü': null }, 'héllo 浙A', Buffer.from([0, 0x7e, 0xff])],
+  [-32768, -2147483648, -(2 ** 53 - 1), -1.5e-300, false, Date.UTC(1999, 11, 31, 23, 59, 59, 999), { a: [1, 'x'], ü: null }, 'héllo 浙A', Buffer.from([0, 0x7e, 0xff])],
   [32767, 2147483647, 2 ** 53 - 1, 1e300, true, Date.UTC(2026, 2, 10, 6, 0, 0, 123), '{"raw":"json"}', '', Buffer.alloc(0)],
   [0, 0, 4294967295, 0, true, new Date(Date.UTC(2000, 0, 1)), [], 'x', Buffer.from('7e', 'hex')],
   [null, null, null, null, null, null, null, null, null],
@@ -37,7 +37,11 @@ for (const backend of ['pg', 'pglite'] as const) {
       i: r[8],
     }))
     const order = [0, 2, 1, 3] // by b: -2^31, 0, 2^31-1, null
-    t.strictSame(rows, order.map((k) => expect[k]), "every value read back with the same JS type")
+    t.strictSame(
+      rows,
+      order.map((k) => expect[k]),
+      'every value read back with the same JS type',
+    )
     t.throws(() => new BinaryCopyWriter(['int4']).row([1, 2]), /expected 1/)
     t.throws(() => new BinaryCopyWriter(['int8']).row([2 ** 60]), RangeError)
   })

@@ -53,7 +53,11 @@ t.test('embedded data directory', async (t) => {
 
   const exp = io(env)
   t.equal(await runExportRaw(['--terminal', '013800000001', '--from', '2026-05-01T08:00:00+08:00', '--to', String(T + 60_000)], exp), 0, exp.err())
-  const lines = exp.out().trim().split('\n').map((l) => JSON.parse(l))
+  const lines = exp
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.same(lines, [
     { t: '2026-05-01T00:00:01.000Z', phone: '013800000001', connection: '127.0.0.1:5001', hex: '7e0002000001380000000100017e' },
     { t: '2026-05-01T00:00:02.000Z', phone: '013800000001', connection: '127.0.0.1:5002', hex: '7e0102000001380000000100027e' },

@@ -32,7 +32,10 @@ t.test('direct COPY through the worker thread: inserts, duplicates, errors, batc
 
   // several batches in flight at once (the queue's default is 2)
   const more = await Promise.all([0, 1, 2, 3].map((k) => store.insertPositions(Array.from({ length: 200 }, (_, i) => fix(1000 + k, base + i * 1000)))))
-  t.same(more.map((r) => r.inserted), [200, 200, 200, 200])
+  t.same(
+    more.map((r) => r.inserted),
+    [200, 200, 200, 200],
+  )
   t.equal(await store.countPositions(), 1400)
 })
 

@@ -81,7 +81,10 @@ t.test('rows more than 7 days late, after the watermark passed their hour, reach
   await store.hourly.idle()
   ;({ aggregate, table } = await aggregateAndTable(store))
   t.same(aggregate, table, 'still equal after another late row into a materialised hour')
-  t.match(aggregate.find((l) => l.startsWith(`1 ${new Date(old).toISOString()}`)), / 3 6\.000 75$/)
+  t.match(
+    aggregate.find((l) => l.startsWith(`1 ${new Date(old).toISOString()}`)),
+    / 3 6\.000 75$/,
+  )
 })
 
 t.test('hours the policy never reached (it did not run) are refreshed by the storage upkeep', async (t) => {
@@ -146,17 +149,40 @@ t.test('HourlyRefresher: touched hours coalesce into ranges, one refresh at a ti
   // while the first refresh runs, many rows arrive: adjacent hours merge, the far ones stay apart…
   r.note([10 * HOUR, 11 * HOUR + 5, 12 * HOUR, 10 * HOUR + 1])
   r.note([20 * HOUR, 30 * HOUR, 31 * HOUR])
-  t.same(r.pending.map(([a, b]) => [a / HOUR, b / HOUR]), [[10, 13], [20, 21], [30, 32]])
+  t.same(
+    r.pending.map(([a, b]) => [a / HOUR, b / HOUR]),
+    [
+      [10, 13],
+      [20, 21],
+      [30, 32],
+    ],
+  )
   // …and past maxRanges the two closest merge
   r.note([40 * HOUR])
-  t.same(r.pending.map(([a, b]) => [a / HOUR, b / HOUR]), [[10, 21], [30, 32], [40, 41]])
+  t.same(
+    r.pending.map(([a, b]) => [a / HOUR, b / HOUR]),
+    [
+      [10, 21],
+      [30, 32],
+      [40, 41],
+    ],
+  )
   failNext = true
   release!()
   // the retry timer is unref'd (it never keeps a process alive): hold the loop open meanwhile
   const keepAlive = setInterval(() => {}, 1000)
   await r.idle()
   clearInterval(keepAlive)
-  t.same(calls, [[5, 6], [10, 21], [30, 32], [40, 41]], 'every range refreshed, the failed one again after a pause')
+  t.same(
+    calls,
+    [
+      [5, 6],
+      [10, 21],
+      [30, 32],
+      [40, 41],
+    ],
+    'every range refreshed, the failed one again after a pause',
+  )
   t.equal(maxInFlight, 1, 'one refresh at a time')
   t.equal(errors.length, 1)
   t.match(errors[0], /refreshing positions_hourly over .* failed: database away/)
@@ -171,5 +197,9 @@ t.test('HourlyRefresher: touched hours coalesce into ranges, one refresh at a ti
   await new Promise((resolve) => setTimeout(resolve, 20))
   await failing.stop()
   await waited
-  t.same(failing.pending.map(([a, b]) => [a / HOUR, b / HOUR]), [[1, 2]], 'left for the upkeep sweep')
+  t.same(
+    failing.pending.map(([a, b]) => [a / HOUR, b / HOUR]),
+    [[1, 2]],
+    'left for the upkeep sweep',
+  )
 })

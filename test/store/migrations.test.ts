@@ -32,7 +32,10 @@ for (const backend of STORE_BACKENDS) {
     t.same(again.applied, [], 'a re-run applies nothing')
     t.same(again.alreadyApplied, first.applied, 'and reports every migration as applied')
     const { rows: recorded } = await store.sql.query<{ id: string; n: number }>(`SELECT id, count(*)::int AS n FROM schema_migrations GROUP BY id`)
-    t.ok(recorded.every((r) => r.n === 1), 'each migration recorded once')
+    t.ok(
+      recorded.every((r) => r.n === 1),
+      'each migration recorded once',
+    )
     t.ok(recorded.some((r) => r.id === '001_core'))
 
     if (backend === 'timescale') {

@@ -37,7 +37,11 @@ for (const backend of STORE_BACKENDS) {
       t.equal(v.enterpriseName, '乙')
       const [blue] = await store.upsertVehicles([{ plate: '浙b82001', plateColor: 1 }])
       t.not(blue, id, 'another colour is another vehicle')
-      t.same((await store.findVehiclesByPlate('浙b 82001')).map((v) => v.id), [id, blue], 'every colour of one plate')
+      t.same(
+        (await store.findVehiclesByPlate('浙b 82001')).map((v) => v.id),
+        [id, blue],
+        'every colour of one plate',
+      )
       t.same(await store.findVehiclesByPlate('浙B82999'), [])
       const { rows } = await store.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM vehicles WHERE plate_key = '浙B82001'`)
       t.equal(rows[0]!.n, 2)
@@ -48,45 +52,68 @@ for (const backend of STORE_BACKENDS) {
       const v = (await store.findVehicle('浙B82001', 2))!
       await store.upsertAnomalies([
         {
-          id: 'p-1', type: 'OVERSPEED', status: 'open', severity: 'warning', vehicleId: v.id, plate: '浙b 82001', plateColor: 2, waybillNo: null,
-          enterpriseLicenseNo: 'B', startedAt: 1_700_000_000_000, endedAt: null, lastSeenAt: 1_700_000_060_000, evidence: {},
+          id: 'p-1',
+          type: 'OVERSPEED',
+          status: 'open',
+          severity: 'warning',
+          vehicleId: v.id,
+          plate: '浙b 82001',
+          plateColor: 2,
+          waybillNo: null,
+          enterpriseLicenseNo: 'B',
+          startedAt: 1_700_000_000_000,
+          endedAt: null,
+          lastSeenAt: 1_700_000_060_000,
+          evidence: {},
         },
       ])
       for (const spelling of ['浙B82001', '浙b82001', '浙Ｂ 82001'])
-        t.same((await store.listAnomalies({ plate: spelling })).items.map((a) => a.id), ['p-1'], `anomalies by ${spelling}`)
+        t.same(
+          (await store.listAnomalies({ plate: spelling })).items.map((a) => a.id),
+          ['p-1'],
+          `anomalies by ${spelling}`,
+        )
     })
   })
 
   // The migration has no TimescaleDB branch: PostgreSQL and PGlite cover it (and keep this file's time down on a loaded machine).
-  if (backend !== 'timescale') t.test(`${backend}: the plate-key migration keys plates registered before it`, async (t) => {
-    const store = await openTestStore(t, backend, testConfig(), { migrate: false })
-    const at = MIGRATIONS.findIndex((m) => m.id.endsWith('_plate_key'))
-    const before = MIGRATIONS.slice(0, at)
-    const ctx = { sql: store.sql, config: testConfig(), mode: { timescale: false }, timescaleOption: 'auto' as const, knownPartitions: new Set<string>() }
-    await runMigrations(ctx, before)
-    // What an earlier version let in: B's truck, then A's "浙b 82001" (the same plate), and a full-width one.
-    await store.sql.query(`INSERT INTO vehicles (plate, plate_color, enterprise_license_no) VALUES ('浙B82001', 2, 'B'), ('浙b 82001', 2, 'A'), ('浙Ｃ１', 2, 'C')`)
-    await store.sql.query(
-      `INSERT INTO anomalies (id, type, status, severity, vehicle_id, plate, plate_color, started_at, last_seen_at, evidence)
+  if (backend !== 'timescale')
+    t.test(`${backend}: the plate-key migration keys plates registered before it`, async (t) => {
+      const store = await openTestStore(t, backend, testConfig(), { migrate: false })
+      const at = MIGRATIONS.findIndex((m) => m.id.endsWith('_plate_key'))
+      const before = MIGRATIONS.slice(0, at)
+      const ctx = { sql: store.sql, config: testConfig(), mode: { timescale: false }, timescaleOption: 'auto' as const, knownPartitions: new Set<string>() }
+      await runMigrations(ctx, before)
+      // What an earlier version let in: B's truck, then A's "浙b 82001" (the same plate), and a full-width one.
+      await store.sql.query(`INSERT INTO vehicles (plate, plate_color, enterprise_license_no) VALUES ('浙B82001', 2, 'B'), ('浙b 82001', 2, 'A'), ('浙Ｃ１', 2, 'C')`)
+      await store.sql.query(
+        `INSERT INTO anomalies (id, type, status, severity, vehicle_id, plate, plate_color, started_at, last_seen_at, evidence)
        VALUES ('m-1', 'OVERSPEED', 'open', 'warning', 1, '浙Ｃ １', 2, now(), now(), '{}')`,
-    )
-    await store.sql.query(
-      `INSERT INTO waybills (waybill_no, plate, plate_color, trailer_plate, carrier_license_no, driver_qualification_no, escort_qualification_no, status, window_start, window_end, data, created_at, updated_at)
+      )
+      await store.sql.query(
+        `INSERT INTO waybills (waybill_no, plate, plate_color, trailer_plate, carrier_license_no, driver_qualification_no, escort_qualification_no, status, window_start, window_end, data, created_at, updated_at)
        VALUES ('WB-M-1', '浙Ｃ１', 2, '浙Ｃ２挂', 'C', 'd', 'e', 'created', now(), now(), '{}', now(), now())`,
-    )
-    const report = await runMigrations(ctx)
-    t.same(report.applied, MIGRATIONS.slice(at).map((m) => m.id))
-    const { rows } = await store.sql.query<{ plate: string; plate_key: string; enterprise_license_no: string }>(`SELECT plate, plate_key, enterprise_license_no FROM vehicles ORDER BY id`)
-    t.same(rows.map((r) => [r.plate, r.enterprise_license_no, r.plate_key]), [
-      ['浙B82001', 'B', '浙B82001'],
-      ['浙b 82001', 'A', '浙B82001#2'],
-      ['浙Ｃ１', 'C', '浙C1'],
-    ], 'the first registered keeps the plate; the later duplicate is kept aside')
-    t.equal((await store.findVehicle('浙b82001', 2))?.enterpriseLicenseNo, 'B')
-    t.equal((await store.findVehicle('浙C1', 2))?.plate, '浙Ｃ１')
-    const anomalies = await store.sql.query<{ plate_key: string }>(`SELECT plate_key FROM anomalies`)
-    t.same(anomalies.rows, [{ plate_key: '浙C1' }])
-    const waybills = await store.sql.query<{ plate: string; trailer_plate: string }>(`SELECT plate, trailer_plate FROM waybills`)
-    t.same(waybills.rows, [{ plate: '浙C1', trailer_plate: '浙C2挂' }], 'waybill plate columns in the canonical form')
-  })
+      )
+      const report = await runMigrations(ctx)
+      t.same(
+        report.applied,
+        MIGRATIONS.slice(at).map((m) => m.id),
+      )
+      const { rows } = await store.sql.query<{ plate: string; plate_key: string; enterprise_license_no: string }>(`SELECT plate, plate_key, enterprise_license_no FROM vehicles ORDER BY id`)
+      t.same(
+        rows.map((r) => [r.plate, r.enterprise_license_no, r.plate_key]),
+        [
+          ['浙B82001', 'B', '浙B82001'],
+          ['浙b 82001', 'A', '浙B82001#2'],
+          ['浙Ｃ１', 'C', '浙C1'],
+        ],
+        'the first registered keeps the plate; the later duplicate is kept aside',
+      )
+      t.equal((await store.findVehicle('浙b82001', 2))?.enterpriseLicenseNo, 'B')
+      t.equal((await store.findVehicle('浙C1', 2))?.plate, '浙Ｃ１')
+      const anomalies = await store.sql.query<{ plate_key: string }>(`SELECT plate_key FROM anomalies`)
+      t.same(anomalies.rows, [{ plate_key: '浙C1' }])
+      const waybills = await store.sql.query<{ plate: string; trailer_plate: string }>(`SELECT plate, trailer_plate FROM waybills`)
+      t.same(waybills.rows, [{ plate: '浙C1', trailer_plate: '浙C2挂' }], 'waybill plate columns in the canonical form')
+    })
 }

@@ -50,33 +50,36 @@ for (const backend of STORE_BACKENDS) {
           speed: 0.1,
           latitude: -33.5,
           longitude: 151.25,
-      })
-      await store.insertPositions([odd])
-      t.same(await store.track(42, NOW - DAY, NOW + DAY), [odd], 'every field survives the round trip')
+        })
+        await store.insertPositions([odd])
+        t.same(await store.track(42, NOW - DAY, NOW + DAY), [odd], 'every field survives the round trip')
 
-      // Blind-area data 20 days old: its partition did not exist (plain PostgreSQL) and is made on demand.
-      const late = Array.from({ length: 5 }, (_, i) => fix(5, NOW - 20 * DAY + i * 1000, { blindArea: true, sourceMsgId: 0x0704 }))
-      t.same((await store.insertPositions(late)).inserted, 5, 'late rows are stored')
-      t.equal((await store.track(5, NOW - 21 * DAY, NOW - 19 * DAY)).length, 5)
+        // Blind-area data 20 days old: its partition did not exist (plain PostgreSQL) and is made on demand.
+        const late = Array.from({ length: 5 }, (_, i) => fix(5, NOW - 20 * DAY + i * 1000, { blindArea: true, sourceMsgId: 0x0704 }))
+        t.same((await store.insertPositions(late)).inserted, 5, 'late rows are stored')
+        t.equal((await store.track(5, NOW - 21 * DAY, NOW - 19 * DAY)).length, 5)
 
-      // Track: ordered by device time, limit, downsampling to one point per minute.
-      const track = await store.track(3, NOW - DAY, NOW + DAY)
-      t.equal(track.length, 50)
-      t.ok(track.every((p, i) => i === 0 || p.deviceTime > track[i - 1]!.deviceTime), 'ordered by device time')
-      t.equal((await store.track(3, NOW - DAY, NOW, { limit: 7 })).length, 7)
-      const perMinute = await store.track(3, NOW - DAY, NOW, { everySeconds: 60 })
-      t.equal(perMinute.length, 25, 'points every 30 s → one per minute')
-      t.ok(new Set(perMinute.map((p) => Math.floor(p.deviceTime / 60_000))).size === perMinute.length, 'one point per bucket')
+        // Track: ordered by device time, limit, downsampling to one point per minute.
+        const track = await store.track(3, NOW - DAY, NOW + DAY)
+        t.equal(track.length, 50)
+        t.ok(
+          track.every((p, i) => i === 0 || p.deviceTime > track[i - 1]!.deviceTime),
+          'ordered by device time',
+        )
+        t.equal((await store.track(3, NOW - DAY, NOW, { limit: 7 })).length, 7)
+        const perMinute = await store.track(3, NOW - DAY, NOW, { everySeconds: 60 })
+        t.equal(perMinute.length, 25, 'points every 30 s → one per minute')
+        t.ok(new Set(perMinute.map((p) => Math.floor(p.deviceTime / 60_000))).size === perMinute.length, 'one point per bucket')
 
-      // Hourly figures (continuous aggregate on TimescaleDB, a view otherwise), real-time for the current hour.
-      const hours = await store.hourlyStats(3, NOW - 2 * 3600_000, NOW + 3600_000)
-      const points = hours.reduce((n, h) => n + h.points, 0)
-      t.equal(points, 50, 'every point of the vehicle counted')
-      const h0 = hours.find((h) => h.bucket === NOW - 3600_000)
-      t.ok(h0, 'bucketed on whole hours')
-      t.equal(h0?.maxSpeed, 58.3)
-      // vehicle 3 has mileage 100.2, 101.2, ... 149.2 in that hour: distance = max - min
-      t.ok(Math.abs((h0?.distanceKm ?? 0) - 49) < 1e-9, `distance from the odometer (${h0?.distanceKm})`)
+        // Hourly figures (continuous aggregate on TimescaleDB, a view otherwise), real-time for the current hour.
+        const hours = await store.hourlyStats(3, NOW - 2 * 3600_000, NOW + 3600_000)
+        const points = hours.reduce((n, h) => n + h.points, 0)
+        t.equal(points, 50, 'every point of the vehicle counted')
+        const h0 = hours.find((h) => h.bucket === NOW - 3600_000)
+        t.ok(h0, 'bucketed on whole hours')
+        t.equal(h0?.maxSpeed, 58.3)
+        // vehicle 3 has mileage 100.2, 101.2, ... 149.2 in that hour: distance = max - min
+        t.ok(Math.abs((h0?.distanceKm ?? 0) - 49) < 1e-9, `distance from the odometer (${h0?.distanceKm})`)
       })
     }
     if (backend === 'timescale') {
@@ -86,10 +89,9 @@ for (const backend of STORE_BACKENDS) {
         const store = await openStore(testConfig(), { sql: unnestStore.sql, migrate: false })
         const old = Array.from({ length: 20 }, (_, i) => fix(99, NOW - 10 * DAY + i * 60_000))
         await store.insertPositions(old)
-        const { rows } = await store.sql.query<{ n: number }>(
-          `SELECT count(compress_chunk(c, if_not_compressed => true))::int AS n FROM show_chunks('positions', older_than => $1::timestamptz) c`,
-          [new Date(NOW - 7 * DAY).toISOString()],
-        )
+        const { rows } = await store.sql.query<{ n: number }>(`SELECT count(compress_chunk(c, if_not_compressed => true))::int AS n FROM show_chunks('positions', older_than => $1::timestamptz) c`, [
+          new Date(NOW - 7 * DAY).toISOString(),
+        ])
         t.ok(rows[0]!.n >= 1, 'old chunks compressed')
         const res = await store.insertPositions([{ ...old[3]!, receivedAt: NOW }, fix(99, NOW - 10 * DAY + 30_000)])
         t.same(res, { inserted: 1, duplicates: 1, duplicateIndexes: [0] })

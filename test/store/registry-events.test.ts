@@ -39,7 +39,10 @@ for (const backend of STORE_BACKENDS) {
       t.equal(updated?.enterpriseName, '杭州危运')
       t.same(updated?.businessScope, ['2.1', '3'], 'fields not given are kept')
       t.equal(await store.getVehicle(999_999), null)
-      t.same((await store.listVehicles({ enterpriseLicenseNo: '330100000001' })).map((v) => v.id), [a])
+      t.same(
+        (await store.listVehicles({ enterpriseLicenseNo: '330100000001' })).map((v) => v.id),
+        [a],
+      )
       t.equal((await store.listVehicles()).length, 2)
 
       // Declared binding (registry import), then the terminal's own registration moves it.
@@ -126,7 +129,11 @@ for (const backend of STORE_BACKENDS) {
       // findMedia: the photo a terminal uploaded after a 0x8801 (lower role's 0x9502)
       await store.insertMedia({ ...media, mediaId: 8, type: 2, receivedAt: NOW + 10 })
       await store.insertMedia({ ...media, mediaId: 9, receivedAt: NOW + 20 })
-      t.same(await store.findMedia(['013300000001'], NOW + 1, null).then((m) => m && [m.mediaId, m.data.toString('hex'), m.receivedAt]), [9, 'ffd8007e', NOW + 20], 'the first image since then (audio and older ones skipped)')
+      t.same(
+        await store.findMedia(['013300000001'], NOW + 1, null).then((m) => m && [m.mediaId, m.data.toString('hex'), m.receivedAt]),
+        [9, 'ffd8007e', NOW + 20],
+        'the first image since then (audio and older ones skipped)',
+      )
       t.equal((await store.findMedia(['013300000001'], NOW, [9]))?.mediaId, 9, 'by media id')
       t.equal(await store.findMedia(['013300000001'], NOW, [10]), null, 'an id not uploaded yet')
       t.equal(await store.findMedia(['13300000001'], NOW, null), null, 'another spelling of the phone is another phone')
@@ -144,7 +151,10 @@ for (const backend of STORE_BACKENDS) {
       const out: RawFrame[] = []
       for await (const f of store.exportFrames('013300000002', NOW, NOW + 60_000)) out.push(f)
       t.equal(out.length, 2600, 'every frame exported once')
-      t.ok(out.every((f, i) => i === 0 || f.receivedAt >= out[i - 1]!.receivedAt), 'in receive order')
+      t.ok(
+        out.every((f, i) => i === 0 || f.receivedAt >= out[i - 1]!.receivedAt),
+        'in receive order',
+      )
       const key = (f: RawFrame) => `${f.receivedAt}/${f.connection}/${f.frame.toString('hex')}`
       t.same(new Set(out.map(key)), new Set(frames.map(key)), 'exactly the archived frames, bytes intact')
       const window: RawFrame[] = []
@@ -158,7 +168,11 @@ for (const backend of STORE_BACKENDS) {
       await store.enqueueCommand({ id: 'old', phone: '013300000001', msgId: 0x8300, body: null, createdAt: NOW, expiresAt: NOW + 10 })
       await store.enqueueCommand({ id: 'other', phone: '013300000009', msgId: 0x8300, body: null, createdAt: NOW, expiresAt: NOW + 60_000 })
       const taken = await store.takePendingCommands('013300000001', NOW + 1000)
-      t.same(taken.map((c) => c.id), ['a', 'b'], 'oldest first, expired left out')
+      t.same(
+        taken.map((c) => c.id),
+        ['a', 'b'],
+        'oldest first, expired left out',
+      )
       t.same(taken[0]!.body, { params: [1] })
       t.same(await store.takePendingCommands('013300000001', NOW + 1000), [], 'taken once')
       t.equal((await store.takePendingCommands('013300000009', NOW)).length, 1, "other terminals' commands untouched")

@@ -92,8 +92,19 @@ t.test('applyRetention also prunes waybills (≥ 12 months) and closed anomalies
   t.equal(await store.insertWaybill(old), true)
   t.equal(await store.insertWaybill(current), true)
   const anomaly = (id: string, status: 'open' | 'closed', endedAt: number | null): Anomaly => ({
-    id, type: 'OVERSPEED', status, severity: 'warning', vehicleId: 1, plate: '鲁A12345', plateColor: 2, waybillNo: null,
-    enterpriseLicenseNo: null, startedAt: Date.parse('2022-01-01T00:00:00Z'), endedAt, lastSeenAt: endedAt ?? NOW, evidence: {},
+    id,
+    type: 'OVERSPEED',
+    status,
+    severity: 'warning',
+    vehicleId: 1,
+    plate: '鲁A12345',
+    plateColor: 2,
+    waybillNo: null,
+    enterpriseLicenseNo: null,
+    startedAt: Date.parse('2022-01-01T00:00:00Z'),
+    endedAt,
+    lastSeenAt: endedAt ?? NOW,
+    evidence: {},
   })
   await store.upsertAnomalies([
     anomaly('A-closed-2022', 'closed', Date.parse('2022-01-01T00:10:00Z')),

@@ -89,7 +89,10 @@ t.test('downlink commands are answered as a terminal must', async (t) => {
   const a3 = gw.received[3].message
   t.equal(a3.msgId, 0x0104)
   t.equal((a3.body as { replySerial: number }).replySerial, s3)
-  t.ok((a3.body as { params: Array<{ id: number; value?: number }> }).params.some((p) => p.id === 0x0001 && p.value === 60), 'heartbeat parameter reported')
+  t.ok(
+    (a3.body as { params: Array<{ id: number; value?: number }> }).params.some((p) => p.id === 0x0001 && p.value === 60),
+    'heartbeat parameter reported',
+  )
   gw.command(0, 0x8107, {}, c.phone)
   await waitFor(5)
   t.equal(gw.received[4].message.msgId, 0x0107)

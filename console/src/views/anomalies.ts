@@ -22,13 +22,18 @@ interface Handling {
 const NEXT: Record<string, string[]> = { none: ['notify', 'dismiss'], notify: ['rectify', 'notify', 'dismiss'], rectify: ['confirm', 'notify', 'dismiss'], confirm: [], dismiss: [] }
 
 export const anomaliesView: View = (root, session, args) => {
-  const severity = h('select', { id: 'sev-filter' }, h('option', { value: '' }, t('severity')), ['critical', 'warning', 'info'].map((s) => h('option', { value: s }, t(`sev.${s}`))))
+  const severity = h(
+    'select',
+    { id: 'sev-filter' },
+    h('option', { value: '' }, t('severity')),
+    ['critical', 'warning', 'info'].map((s) => h('option', { value: s }, t(`sev.${s}`))),
+  )
   const status = h('select', { id: 'status-filter' }, h('option', { value: '' }, t('all')), h('option', { value: 'open' }, t('open')), h('option', { value: 'closed' }, t('closed')))
   const plate = h('input', { type: 'search', placeholder: t('searchPlate'), id: 'anomaly-plate' })
   const listEl = h('div', { class: 'anomaly-list', id: 'anomaly-list' })
   const detail = h('section', { class: 'detail', id: 'anomaly-detail' })
   clear(root, h('div', { class: 'split wide-left' }, h('div', { class: 'panel' }, h('div', { class: 'row filters' }, severity, status, plate), listEl), detail))
-  let selected: string | null = args[0] ?? null
+  const selected: string | null = args[0] ?? null
   let detailCleanup: (() => void) | null = null
 
   function paintList() {
@@ -111,13 +116,31 @@ export const anomaliesView: View = (root, session, args) => {
       ),
       h('h3', {}, t('evidence')),
       mapEl,
-      ev.length ? h('dl', { class: 'facts' }, ev.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'object' ? JSON.stringify(v) : String(v))])) : null,
+      ev.length
+        ? h(
+            'dl',
+            { class: 'facts' },
+            ev.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'object' ? JSON.stringify(v) : String(v))]),
+          )
+        : null,
       Array.isArray(a.evidence.attachments) ? [h('h3', {}, t('attachments')), files.length ? gallery : h('p', { class: 'muted', id: 'attachments' }, t('attachmentsPending'))] : null,
       h('h3', {}, t('handling')),
       buttons.length ? h('div', {}, note, h('div', { class: 'row' }, buttons), error) : null,
       h('h3', {}, t('history')),
       a.handlingHistory.length
-        ? h('ol', { class: 'history', id: 'handling-history' }, a.handlingHistory.map((x) => h('li', { 'data-action': x.action }, h('b', {}, t(`h.${x.action}`)), ` ${fmtTime(x.at)} · ${x.by.role ?? ''}${x.by.enterpriseLicenseNo ? ` ${x.by.enterpriseLicenseNo}` : ''}`, x.note ? h('div', { class: 'muted' }, x.note) : null)))
+        ? h(
+            'ol',
+            { class: 'history', id: 'handling-history' },
+            a.handlingHistory.map((x) =>
+              h(
+                'li',
+                { 'data-action': x.action },
+                h('b', {}, t(`h.${x.action}`)),
+                ` ${fmtTime(x.at)} · ${x.by.role ?? ''}${x.by.enterpriseLicenseNo ? ` ${x.by.enterpriseLicenseNo}` : ''}`,
+                x.note ? h('div', { class: 'muted' }, x.note) : null,
+              ),
+            ),
+          )
         : h('p', { class: 'muted', id: 'handling-history' }, t('noData')),
     )
     const urls: string[] = []
@@ -131,14 +154,32 @@ export const anomaliesView: View = (root, session, args) => {
     if (points.length) {
       map.addSource('evidence', {
         type: 'geojson',
-        data: { type: 'FeatureCollection', features: [{ type: 'Feature', geometry: { type: 'LineString', coordinates: points }, properties: {} }, ...points.map((c) => ({ type: 'Feature' as const, geometry: { type: 'Point' as const, coordinates: c }, properties: {} }))] },
+        data: {
+          type: 'FeatureCollection',
+          features: [
+            { type: 'Feature', geometry: { type: 'LineString', coordinates: points }, properties: {} },
+            ...points.map((c) => ({ type: 'Feature' as const, geometry: { type: 'Point' as const, coordinates: c }, properties: {} })),
+          ],
+        },
       })
       map.addLayer({ id: 'evidence-line', type: 'line', source: 'evidence', paint: { 'line-color': STATE_COLORS.alarm, 'line-width': 2 } })
-      map.addLayer({ id: 'evidence-points', type: 'circle', source: 'evidence', filter: ['==', ['geometry-type'], 'Point'], paint: { 'circle-radius': 5, 'circle-color': STATE_COLORS.alarm, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 } })
+      map.addLayer({
+        id: 'evidence-points',
+        type: 'circle',
+        source: 'evidence',
+        filter: ['==', ['geometry-type'], 'Point'],
+        paint: { 'circle-radius': 5, 'circle-color': STATE_COLORS.alarm, 'circle-stroke-color': '#fff', 'circle-stroke-width': 1 },
+      })
       if (points.length > 1) {
         const lons = points.map((p) => p[0])
         const lats = points.map((p) => p[1])
-        map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 30, maxZoom: 14, duration: 0 })
+        map.fitBounds(
+          [
+            [Math.min(...lons), Math.min(...lats)],
+            [Math.max(...lons), Math.max(...lats)],
+          ],
+          { padding: 30, maxZoom: 14, duration: 0 },
+        )
       }
     }
     map.once('idle', () => (window.__console.evidence = points.length))
@@ -206,6 +247,12 @@ function attachmentsOf(a: Anomaly): AttachmentRef[] {
   if (!Array.isArray(list)) return []
   return list.filter(
     (x): x is AttachmentRef =>
-      typeof x === 'object' && x !== null && typeof x.href === 'string' && x.href.startsWith('/api/v1/attachments/') && typeof x.name === 'string' && typeof x.contentType === 'string' && typeof x.size === 'number',
+      typeof x === 'object' &&
+      x !== null &&
+      typeof x.href === 'string' &&
+      x.href.startsWith('/api/v1/attachments/') &&
+      typeof x.name === 'string' &&
+      typeof x.contentType === 'string' &&
+      typeof x.size === 'number',
   )
 }

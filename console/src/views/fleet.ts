@@ -43,7 +43,12 @@ export const fleetView: View = async (root, session) => {
   const mapEl = h('div', { class: 'map', id: 'fleet-map' })
   const search = h('input', { type: 'search', id: 'plate-search', placeholder: t('searchPlate') })
   const enterprise = h('select', { id: 'enterprise-filter' }, h('option', { value: '' }, t('allEnterprises')))
-  const stateSel = h('select', { id: 'state-filter' }, h('option', { value: '' }, t('allStates')), STATES.map((s) => h('option', { value: s }, t(`state.${s}`))))
+  const stateSel = h(
+    'select',
+    { id: 'state-filter' },
+    h('option', { value: '' }, t('allStates')),
+    STATES.map((s) => h('option', { value: s }, t(`state.${s}`))),
+  )
   const legend = h('ul', { class: 'legend' })
   const list = h('ul', { class: 'vehicle-list', id: 'vehicle-list' })
   if (session.me.role === 'enterprise') enterprise.hidden = true
@@ -92,7 +97,19 @@ export const fleetView: View = async (root, session) => {
     filter: ['!', ['has', 'point_count']],
     paint: {
       'circle-radius': 6,
-      'circle-color': ['match', ['get', 'state'], 'alarm', STATE_COLORS.alarm, 'moving', STATE_COLORS.moving, 'no_waybill', STATE_COLORS.no_waybill, 'no_position', STATE_COLORS.no_position, STATE_COLORS.offline],
+      'circle-color': [
+        'match',
+        ['get', 'state'],
+        'alarm',
+        STATE_COLORS.alarm,
+        'moving',
+        STATE_COLORS.moving,
+        'no_waybill',
+        STATE_COLORS.no_waybill,
+        'no_position',
+        STATE_COLORS.no_position,
+        STATE_COLORS.offline,
+      ],
       'circle-stroke-width': 1.5,
       'circle-stroke-color': '#ffffff',
     },

@@ -66,7 +66,18 @@ export function perVehicle(days: VehicleDay[]): VehicleQuality[] {
   const out = new Map<string, VehicleQuality>()
   for (const d of days) {
     const key = `${d.plate ?? '?'}/${d.plateColor ?? ''}`
-    const v = out.get(key) ?? { plate: d.plate ?? '?', enterpriseLicenseNo: d.enterpriseLicenseNo, days: 0, onlineDays: 0, points: 0, validPoints: 0, driftPoints: 0, totalKm: 0, completeKm: 0, gaps: 0 }
+    const v = out.get(key) ?? {
+      plate: d.plate ?? '?',
+      enterpriseLicenseNo: d.enterpriseLicenseNo,
+      days: 0,
+      onlineDays: 0,
+      points: 0,
+      validPoints: 0,
+      driftPoints: 0,
+      totalKm: 0,
+      completeKm: 0,
+      gaps: 0,
+    }
     v.days++
     if (d.online) v.onlineDays++
     v.points += d.points
@@ -130,11 +141,17 @@ export const qualityView: View = async (root) => {
       clear(
         vehiclesTable,
         vehicles.length
-          ? table(
-              [t('plate'), t('enterprise'), t('onlineDays'), t('pointCount'), t('validRate'), t('completeness'), t('driftPoints'), t('gaps'), 'km'],
-              vehicles,
-              (x) => [h('a', { href: `#/vehicle/${encodeURIComponent(x.plate)}` }, x.plate), x.enterpriseLicenseNo ?? '—', `${x.onlineDays}/${x.days}`, x.points, ratio(x.validPoints, x.points), ratio(x.completeKm, x.totalKm), x.driftPoints, x.gaps, Math.round(x.totalKm * 10) / 10],
-            )
+          ? table([t('plate'), t('enterprise'), t('onlineDays'), t('pointCount'), t('validRate'), t('completeness'), t('driftPoints'), t('gaps'), 'km'], vehicles, (x) => [
+              h('a', { href: `#/vehicle/${encodeURIComponent(x.plate)}` }, x.plate),
+              x.enterpriseLicenseNo ?? '—',
+              `${x.onlineDays}/${x.days}`,
+              x.points,
+              ratio(x.validPoints, x.points),
+              ratio(x.completeKm, x.totalKm),
+              x.driftPoints,
+              x.gaps,
+              Math.round(x.totalKm * 10) / 10,
+            ])
           : h('p', { class: 'muted' }, t('noData')),
       )
       const whole = r.items.filter((x) => x.day === null)
@@ -163,7 +180,12 @@ export const qualityView: View = async (root) => {
           grid: { top: 64, left: 48, right: 16, bottom: 32 },
           xAxis: { type: 'category', data: days },
           yAxis: { type: 'value', max: 100, axisLabel: { formatter: '{value}%' } },
-          series: ents.map((e) => ({ name: e, type: 'line', connectNulls: true, data: days.map((d) => pct(r.items.find((x) => x.day === d && (x.enterpriseLicenseNo ?? t('all')) === e)?.completeness ?? null)) })),
+          series: ents.map((e) => ({
+            name: e,
+            type: 'line',
+            connectNulls: true,
+            data: days.map((d) => pct(r.items.find((x) => x.day === d && (x.enterpriseLicenseNo ?? t('all')) === e)?.completeness ?? null)),
+          })),
         },
         true,
       )
@@ -183,14 +205,26 @@ export const qualityView: View = async (root) => {
           title: { text: t('grades'), left: 8, textStyle: { fontSize: 14 } },
           legend: { bottom: 4 },
           tooltip: { trigger: 'item' },
-          series: [{ type: 'pie', radius: ['40%', '70%'], data: (['red', 'yellow', 'green'] as const).filter((g) => counts[g] > 0).map((g) => ({ name: g, value: counts[g], itemStyle: { color: GRADE_COLORS[g] } })) }],
+          series: [
+            {
+              type: 'pie',
+              radius: ['40%', '70%'],
+              data: (['red', 'yellow', 'green'] as const).filter((g) => counts[g] > 0).map((g) => ({ name: g, value: counts[g], itemStyle: { color: GRADE_COLORS[g] } })),
+            },
+          ],
         },
         true,
       )
       clear(
         gradesTable,
         r.items.length
-          ? table([t('enterprise'), t('grade'), t('score'), t('anomalies'), t('reasons')], r.items, (g) => [g.subject, h('span', { class: `grade ${g.grade}` }, g.grade), g.score, g.anomalies, g.reasons.join('; ')])
+          ? table([t('enterprise'), t('grade'), t('score'), t('anomalies'), t('reasons')], r.items, (g) => [
+              g.subject,
+              h('span', { class: `grade ${g.grade}` }, g.grade),
+              g.score,
+              g.anomalies,
+              g.reasons.join('; '),
+            ])
           : h('p', { class: 'muted' }, t('noData')),
       )
     } catch (err) {

@@ -37,7 +37,12 @@ export const vehicleView: View = async (root, session, args) => {
   const plate = args[0]
   if (!plate) {
     const input = h('input', { type: 'search', placeholder: t('searchPlate'), id: 'vehicle-plate' })
-    const form = h('form', { class: 'row', onsubmit: (e: Event) => (e.preventDefault(), (location.hash = `#/vehicle/${encodeURIComponent(input.value.trim())}`)) }, input, h('button', { class: 'primary' }, t('load')))
+    const form = h(
+      'form',
+      { class: 'row', onsubmit: (e: Event) => (e.preventDefault(), (location.hash = `#/vehicle/${encodeURIComponent(input.value.trim())}`)) },
+      input,
+      h('button', { class: 'primary' }, t('load')),
+    )
     clear(root, h('section', { class: 'page' }, form))
     return
   }
@@ -77,7 +82,13 @@ export const vehicleView: View = async (root, session, args) => {
           h('dt', {}, t('lastPosition')),
           h('dd', {}, lp ? `${lp.longitude.toFixed(5)}, ${lp.latitude.toFixed(5)} · ${lp.speed} km/h · ${fmtTime(lp.deviceTime)}` : t('none')),
           h('dt', {}, t('activeWaybill')),
-          h('dd', {}, v.live.activeWaybill ? h('a', { href: `#/waybills/${encodeURIComponent(v.live.activeWaybill.waybillNo)}` }, `${v.live.activeWaybill.waybillNo} → ${v.live.activeWaybill.destination}`) : t('none')),
+          h(
+            'dd',
+            {},
+            v.live.activeWaybill
+              ? h('a', { href: `#/waybills/${encodeURIComponent(v.live.activeWaybill.waybillNo)}` }, `${v.live.activeWaybill.waybillNo} → ${v.live.activeWaybill.destination}`)
+              : t('none'),
+          ),
         ),
         h('h3', {}, t('selfCheck')),
         selfCheck,
@@ -95,7 +106,10 @@ export const vehicleView: View = async (root, session, args) => {
   )
   void api<{ pass: boolean; checks: { name: string; pass: boolean; reason: string | null }[] }>(`/vehicles/${encodeURIComponent(plate)}/self-check`)
     .then((r) => {
-      clear(selfCheck, r.checks.map((c) => h('div', { class: c.pass ? 'ok' : 'bad' }, c.pass ? '✔ ' : '✘ ', c.name, c.reason ? h('span', { class: 'muted' }, ` ${c.reason}`) : null)))
+      clear(
+        selfCheck,
+        r.checks.map((c) => h('div', { class: c.pass ? 'ok' : 'bad' }, c.pass ? '✔ ' : '✘ ', c.name, c.reason ? h('span', { class: 'muted' }, ` ${c.reason}`) : null)),
+      )
     })
     .catch((err) => clear(selfCheck, h('span', { class: 'muted' }, (err as Error).message)))
 
@@ -106,7 +120,12 @@ export const vehicleView: View = async (root, session, args) => {
   map.addSource('track', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } })
   map.addSource('track-anomalies', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } })
   map.addLayer({ id: 'track-line', type: 'line', source: 'track', paint: { 'line-color': '#2b6cb0', 'line-width': 3, 'line-opacity': 0.8 } })
-  map.addLayer({ id: 'track-anomalies', type: 'circle', source: 'track-anomalies', paint: { 'circle-radius': 7, 'circle-color': STATE_COLORS.alarm, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 } })
+  map.addLayer({
+    id: 'track-anomalies',
+    type: 'circle',
+    source: 'track-anomalies',
+    paint: { 'circle-radius': 7, 'circle-color': STATE_COLORS.alarm, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 },
+  })
 
   let points: Position[] = []
   let index = 0
@@ -181,7 +200,13 @@ export const vehicleView: View = async (root, session, args) => {
     }
     const lons = points.map((p) => p.longitude)
     const lats = points.map((p) => p.latitude)
-    map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 40, maxZoom: 15, duration: 0 })
+    map.fitBounds(
+      [
+        [Math.min(...lons), Math.min(...lats)],
+        [Math.max(...lons), Math.max(...lats)],
+      ],
+      { padding: 40, maxZoom: 15, duration: 0 },
+    )
     show(0)
   }
   await loadTrack()

@@ -25,7 +25,12 @@ const HIDDEN = new Set(['goods', 'statusHistory', 'plannedRoute', 'loadingPoint'
 
 export const waybillsView: View = async (root, session, args) => {
   if (args[0]) return detail(root, session.me.role !== 'inspector', args[0])
-  const status = h('select', { id: 'waybill-status' }, h('option', { value: '' }, t('all')), STATUSES.map((s) => h('option', { value: s }, s)))
+  const status = h(
+    'select',
+    { id: 'waybill-status' },
+    h('option', { value: '' }, t('all')),
+    STATUSES.map((s) => h('option', { value: s }, s)),
+  )
   const plate = h('input', { type: 'search', placeholder: t('searchPlate'), id: 'waybill-plate' })
   const out = h('div', { id: 'waybill-list' })
   const load = async () => {
@@ -34,7 +39,12 @@ export const waybillsView: View = async (root, session, args) => {
       clear(
         out,
         r.items.length
-          ? table([t('waybillNo'), t('status'), t('plate'), t('carrier'), t('destination'), t('window')], r.items, (w) => [w.waybillNo, w.status, w.plate, w.carrierName, w.destination, `${w.loadingDate} → ${w.expectedArrivalDate}`], (w) => (location.hash = `#/waybills/${encodeURIComponent(w.waybillNo)}`))
+          ? table(
+              [t('waybillNo'), t('status'), t('plate'), t('carrier'), t('destination'), t('window')],
+              r.items,
+              (w) => [w.waybillNo, w.status, w.plate, w.carrierName, w.destination, `${w.loadingDate} → ${w.expectedArrivalDate}`],
+              (w) => (location.hash = `#/waybills/${encodeURIComponent(w.waybillNo)}`),
+            )
           : h('p', { class: 'muted' }, t('noData')),
       )
     } catch (err) {
@@ -89,11 +99,24 @@ async function detail(root: HTMLElement, canWrite: boolean, no: string) {
       h('p', {}, h('a', { href: '#/waybills' }, `← ${t('back')}`)),
       h('h2', {}, `${t('waybill')} ${w.waybillNo} · `, h('span', { id: 'waybill-state' }, w.status)),
       h('div', { class: 'row' }, moves, error),
-      h('div', { class: 'cols' }, h('dl', { class: 'facts' }, fields.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])), qr),
+      h(
+        'div',
+        { class: 'cols' },
+        h(
+          'dl',
+          { class: 'facts' },
+          fields.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))]),
+        ),
+        qr,
+      ),
       h('h3', {}, t('cargo')),
       table(['UN', 'name', 'class', 'quantity'], w.goods, (g) => [g.unNumber, g.name, g.hazardClass, `${g.quantity} ${g.unit}`]),
       h('h3', {}, t('statusHistory')),
-      h('ol', { class: 'history' }, w.statusHistory.map((s) => h('li', {}, h('b', {}, s.status), ` ${fmtTime(s.at)} ${s.by ?? ''} ${s.note ?? ''}`))),
+      h(
+        'ol',
+        { class: 'history' },
+        w.statusHistory.map((s) => h('li', {}, h('b', {}, s.status), ` ${fmtTime(s.at)} ${s.by ?? ''} ${s.note ?? ''}`)),
+      ),
     ),
   )
 }

@@ -69,11 +69,33 @@ export interface WaybillInfo extends HasAsSent, HasDeclared, SourceRef {
 
 export type EmptyOr2019Source = SourceRef
 
-const SOURCE: Field<SourceRef>[] = [['u16', 'sourceDataType'], ['u32', 'sourceMsgSn']]
+const SOURCE: Field<SourceRef>[] = [
+  ['u16', 'sourceDataType'],
+  ['u32', 'sourceMsgSn'],
+]
 
-const register2011 = fields<VehicleRegister>([['text', 'platformId', 11], ['text', 'producerId', 11], ['text', 'model', 8], ['text', 'terminalId', 7], ['text', 'simCode', 12]])
-const register2011Wide = fields<VehicleRegister>([['text', 'platformId', 11], ['text', 'producerId', 11], ['text', 'model', 20], ['text', 'terminalId', 7], ['text', 'simCode', 12]])
-const register2019 = fields<VehicleRegister>([['text', 'platformId', 11], ['text', 'producerId', 11], ['text', 'model', 30], ['text', 'imei', 15], ['text', 'terminalId', 30], ['text', 'simCode', 13]])
+const register2011 = fields<VehicleRegister>([
+  ['text', 'platformId', 11],
+  ['text', 'producerId', 11],
+  ['text', 'model', 8],
+  ['text', 'terminalId', 7],
+  ['text', 'simCode', 12],
+])
+const register2011Wide = fields<VehicleRegister>([
+  ['text', 'platformId', 11],
+  ['text', 'producerId', 11],
+  ['text', 'model', 20],
+  ['text', 'terminalId', 7],
+  ['text', 'simCode', 12],
+])
+const register2019 = fields<VehicleRegister>([
+  ['text', 'platformId', 11],
+  ['text', 'producerId', 11],
+  ['text', 'model', 30],
+  ['text', 'imei', 15],
+  ['text', 'terminalId', 30],
+  ['text', 'simCode', 13],
+])
 
 export const vehicleRegister: BodyCodec809<VehicleRegister> = {
   decode(r, ctx) {
@@ -111,9 +133,17 @@ export const historyPositions: BodyCodec809<HistoryPositions> = {
 }
 
 export const sourceOnly2019 = fields<SourceRef>([], SOURCE)
-export const timeRange = fields<TimeRange>([['time', 'startTime'], ['time', 'endTime']])
+export const timeRange = fields<TimeRange>([
+  ['time', 'startTime'],
+  ['time', 'endTime'],
+])
 export const emptySub = fields<Record<string, never>>([])
-const DRIVER: Field<DriverInfo>[] = [['text', 'driverName', 16], ['text', 'driverId', 20], ['text', 'licence', 40], ['text', 'orgName', 200]]
+const DRIVER: Field<DriverInfo>[] = [
+  ['text', 'driverName', 16],
+  ['text', 'driverId', 20],
+  ['text', 'licence', 40],
+  ['text', 'orgName', 200],
+]
 export const driverInfoAck = fields<DriverInfo>(DRIVER, [...(SOURCE as Field<DriverInfo>[]), ...DRIVER, ['time', 'validUntil']])
 export const driverInfoReport = fields<DriverInfo>(DRIVER, [...DRIVER, ['time', 'validUntil']])
 export const waybillAck = fields<WaybillInfo>([['text32', 'waybill']], [...(SOURCE as Field<WaybillInfo>[]), ['text32', 'waybill']])

@@ -53,15 +53,50 @@ export interface PlatformInfoAck extends SourceRef {
 }
 
 export const postQuery = fields<PostQuery>(
-  [['u8', 'objectType'], ['text', 'objectId', 12], ['u32', 'infoId'], ['text32', 'content']],
-  [['u8', 'objectType'], ['text', 'objectId', 20], ['u8', 'answerMinutes'], ['u32', 'infoId'], ['text32', 'content']],
+  [
+    ['u8', 'objectType'],
+    ['text', 'objectId', 12],
+    ['u32', 'infoId'],
+    ['text32', 'content'],
+  ],
+  [
+    ['u8', 'objectType'],
+    ['text', 'objectId', 20],
+    ['u8', 'answerMinutes'],
+    ['u32', 'infoId'],
+    ['text32', 'content'],
+  ],
 )
 export const postQueryAnswer = fields<PostQueryAnswer>(
-  [['u8', 'objectType'], ['text', 'objectId', 12], ['u32', 'infoId'], ['text32', 'content']],
-  [['u8', 'objectType'], ['text', 'responder', 16], ['text', 'responderTel', 20], ['text', 'objectId', 20], ['u16', 'sourceDataType'], ['u32', 'sourceMsgSn'], ['text32', 'content']],
+  [
+    ['u8', 'objectType'],
+    ['text', 'objectId', 12],
+    ['u32', 'infoId'],
+    ['text32', 'content'],
+  ],
+  [
+    ['u8', 'objectType'],
+    ['text', 'responder', 16],
+    ['text', 'responderTel', 20],
+    ['text', 'objectId', 20],
+    ['u16', 'sourceDataType'],
+    ['u32', 'sourceMsgSn'],
+    ['text32', 'content'],
+  ],
 )
-export const platformInfo = fields<PlatformInfo>([['u8', 'objectType'], ['text', 'objectId', 12], ['u32', 'infoId'], ['text32', 'content']])
-export const platformInfoAck = fields<PlatformInfoAck>([['u32', 'infoId']], [['u16', 'sourceDataType'], ['u32', 'sourceMsgSn']])
+export const platformInfo = fields<PlatformInfo>([
+  ['u8', 'objectType'],
+  ['text', 'objectId', 12],
+  ['u32', 'infoId'],
+  ['text32', 'content'],
+])
+export const platformInfoAck = fields<PlatformInfoAck>(
+  [['u32', 'infoId']],
+  [
+    ['u16', 'sourceDataType'],
+    ['u32', 'sourceMsgSn'],
+  ],
+)
 
 export interface UpPlatformData {
   0x1301: PostQueryAnswer

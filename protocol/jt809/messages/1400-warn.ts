@@ -93,7 +93,13 @@ export interface AlarmNotice extends HasAsSent, HasDeclared {
   content: string
 }
 
-const REPORT_TAIL: Field<AlarmReport>[] = [['text', 'plate', 21], ['u8', 'plateColor'], ['text', 'destinationPlatformId', 11], ['u32', 'drvLineId'], ['text32', 'content']]
+const REPORT_TAIL: Field<AlarmReport>[] = [
+  ['text', 'plate', 21],
+  ['u8', 'plateColor'],
+  ['text', 'destinationPlatformId', 11],
+  ['u32', 'drvLineId'],
+  ['text32', 'content'],
+]
 const REPORT_2019 = fields<AlarmReport>([['text', 'sourcePlatformId', 11], ['u16', 'warnType'], ['time', 'warnTime'], ['time', 'startTime'], ['time', 'endTime'], ...REPORT_TAIL])
 const REPORT_2019_SHORT = fields<AlarmReport>([['text', 'sourcePlatformId', 11], ['u16', 'warnType'], ['time', 'startTime'], ['time', 'endTime'], ...REPORT_TAIL])
 
@@ -129,16 +135,54 @@ function byEdition<T>(e2011: BodyCodec809<T>, e2019: BodyCodec809<T>): BodyCodec
 }
 
 export const supervisionReply = fields<SupervisionReply>(
-  [['u32', 'supervisionId'], ['u8', 'result']],
-  [['u32', 'supervisionId'], ['u16', 'sourceDataType'], ['u32', 'sourceMsgSn'], ['u8', 'result']],
+  [
+    ['u32', 'supervisionId'],
+    ['u8', 'result'],
+  ],
+  [
+    ['u32', 'supervisionId'],
+    ['u16', 'sourceDataType'],
+    ['u32', 'sourceMsgSn'],
+    ['u8', 'result'],
+  ],
 )
-export const alarmReport = byEdition(fields<AlarmReport>([['u8', 'warnSrc'], ['u16', 'warnType'], ['time', 'warnTime'], ['u32', 'infoId'], ['text32', 'content']]), alarm2019)
-export const alarmHandled = byEdition<AlarmHandled | AlarmReport>(fields<AlarmHandled>([['u32', 'infoId'], ['u8', 'result']]) as BodyCodec809<AlarmHandled | AlarmReport>, alarm2019 as BodyCodec809<AlarmHandled | AlarmReport>)
+export const alarmReport = byEdition(
+  fields<AlarmReport>([
+    ['u8', 'warnSrc'],
+    ['u16', 'warnType'],
+    ['time', 'warnTime'],
+    ['u32', 'infoId'],
+    ['text32', 'content'],
+  ]),
+  alarm2019,
+)
+export const alarmHandled = byEdition<AlarmHandled | AlarmReport>(
+  fields<AlarmHandled>([
+    ['u32', 'infoId'],
+    ['u8', 'result'],
+  ]) as BodyCodec809<AlarmHandled | AlarmReport>,
+  alarm2019 as BodyCodec809<AlarmHandled | AlarmReport>,
+)
 export const supervisionRequest = fields<SupervisionRequest>([
-  ['u8', 'warnSrc'], ['u16', 'warnType'], ['time', 'warnTime'], ['u32', 'supervisionId'], ['time', 'supervisionEndTime'],
-  ['u8', 'supervisionLevel'], ['text', 'supervisor', 16], ['text', 'supervisorTel', 20], ['text', 'supervisorEmail', 32],
+  ['u8', 'warnSrc'],
+  ['u16', 'warnType'],
+  ['time', 'warnTime'],
+  ['u32', 'supervisionId'],
+  ['time', 'supervisionEndTime'],
+  ['u8', 'supervisionLevel'],
+  ['text', 'supervisor', 16],
+  ['text', 'supervisorTel', 20],
+  ['text', 'supervisorEmail', 32],
 ])
-export const alarmNotice = byEdition<AlarmNotice>(fields<AlarmNotice>([['u8', 'warnSrc'], ['u16', 'warnType'], ['time', 'warnTime'], ['text32', 'content']]), alarm2019 as BodyCodec809<AlarmNotice>)
+export const alarmNotice = byEdition<AlarmNotice>(
+  fields<AlarmNotice>([
+    ['u8', 'warnSrc'],
+    ['u16', 'warnType'],
+    ['time', 'warnTime'],
+    ['text32', 'content'],
+  ]),
+  alarm2019 as BodyCodec809<AlarmNotice>,
+)
 
 export interface UpWarnData {
   0x1401: SupervisionReply

@@ -84,19 +84,61 @@ export interface EmergencyAccess extends HasAsSent {
   endTime: number
 }
 
-const SOURCE: Field<SourceRef>[] = [['u16', 'sourceDataType'], ['u32', 'sourceMsgSn']]
+const SOURCE: Field<SourceRef>[] = [
+  ['u16', 'sourceDataType'],
+  ['u32', 'sourceMsgSn'],
+]
 const withSource = <T extends SourceRef>(list: Field<T>[]): Field<T>[] => [...(SOURCE as Field<T>[]), ...list]
 
 export const listenRequest = fields<ListenRequest>([['text', 'monitorTel', 20]])
 export const controlResult = fields<ControlResult>([['u8', 'result']], withSource<ControlResult>([['u8', 'result']]))
-export const photoRequest = fields<PhotoRequest>([['u8', 'lensId'], ['u8', 'sizeType']])
-export const textRequest = fields<TextRequest>([['u32', 'msgSequence'], ['u8', 'priority'], ['text32', 'content']])
-export const textReply = fields<TextReply>([['u32', 'msgId'], ['u8', 'result']], withSource<TextReply>([['u8', 'result']]))
-export const tachographRequest = fields<TachographRequest>([['u8', 'commandType'], ['restBytes', 'params']], [['time', 'startTime'], ['time', 'endTime'], ['u8', 'commandType'], ['restBytes', 'params']])
-export const tachographReply = fields<TachographReply>([['u8', 'commandType'], ['bytes32', 'data']], withSource<TachographReply>([['u8', 'commandType'], ['bytes32', 'data']]))
+export const photoRequest = fields<PhotoRequest>([
+  ['u8', 'lensId'],
+  ['u8', 'sizeType'],
+])
+export const textRequest = fields<TextRequest>([
+  ['u32', 'msgSequence'],
+  ['u8', 'priority'],
+  ['text32', 'content'],
+])
+export const textReply = fields<TextReply>(
+  [
+    ['u32', 'msgId'],
+    ['u8', 'result'],
+  ],
+  withSource<TextReply>([['u8', 'result']]),
+)
+export const tachographRequest = fields<TachographRequest>(
+  [
+    ['u8', 'commandType'],
+    ['restBytes', 'params'],
+  ],
+  [
+    ['time', 'startTime'],
+    ['time', 'endTime'],
+    ['u8', 'commandType'],
+    ['restBytes', 'params'],
+  ],
+)
+export const tachographReply = fields<TachographReply>(
+  [
+    ['u8', 'commandType'],
+    ['bytes32', 'data'],
+  ],
+  withSource<TachographReply>([
+    ['u8', 'commandType'],
+    ['bytes32', 'data'],
+  ]),
+)
 export const emergencyAccess = fields<EmergencyAccess>([
-  ['bcd', 'authCode', 10], ['text', 'accessPointName', 20], ['text', 'username', 49], ['text', 'password', 22],
-  ['text', 'serverIp', 32], ['u16', 'tcpPort'], ['u16', 'udpPort'], ['time', 'endTime'],
+  ['bcd', 'authCode', 10],
+  ['text', 'accessPointName', 20],
+  ['text', 'username', 49],
+  ['text', 'password', 22],
+  ['text', 'serverIp', 32],
+  ['u16', 'tcpPort'],
+  ['u16', 'udpPort'],
+  ['time', 'endTime'],
 ])
 
 export const photoReply: BodyCodec809<PhotoReply> = {
@@ -126,7 +168,9 @@ export const photoReply: BodyCodec809<PhotoReply> = {
     writePosition(w, b.position, h.edition)
     const photo = hex(b.photo, 'photo')
     w.u8(num(b.lensId, 'lensId', 0xff)).u32(b.declared?.photo ?? photo.length)
-    w.u8(num(b.sizeType, 'sizeType', 0xff)).u8(num(b.type, 'type', 0xff)).bytes(photo)
+    w.u8(num(b.sizeType, 'sizeType', 0xff))
+      .u8(num(b.type, 'type', 0xff))
+      .bytes(photo)
   },
 }
 
@@ -149,8 +193,4 @@ export type UpControl = Envelope<UpControlData>
 export type DownControl = Envelope<DownControlData>
 
 export const upControl = envelope<UpControlData>(0x1500, { 0x1501: controlResult, 0x1502: photoReply, 0x1503: textReply, 0x1504: tachographReply, 0x1505: controlResult }, 'vehicle')
-export const downControl = envelope<DownControlData>(
-  0x9500,
-  { 0x9501: listenRequest, 0x9502: photoRequest, 0x9503: textRequest, 0x9504: tachographRequest, 0x9505: emergencyAccess },
-  'vehicle',
-)
+export const downControl = envelope<DownControlData>(0x9500, { 0x9501: listenRequest, 0x9502: photoRequest, 0x9503: textRequest, 0x9504: tachographRequest, 0x9505: emergencyAccess }, 'vehicle')

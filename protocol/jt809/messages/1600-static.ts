@@ -13,7 +13,14 @@ export interface StaticInfo extends HasAsSent, SourceRef {
   carInfo: string
 }
 
-export const staticInfo = fields<StaticInfo>([['restText', 'carInfo']], [['u16', 'sourceDataType'], ['u32', 'sourceMsgSn'], ['restText', 'carInfo']])
+export const staticInfo = fields<StaticInfo>(
+  [['restText', 'carInfo']],
+  [
+    ['u16', 'sourceDataType'],
+    ['u32', 'sourceMsgSn'],
+    ['restText', 'carInfo'],
+  ],
+)
 export const staticRequest = fields<Record<string, never>>([])
 
 export interface UpStaticData {

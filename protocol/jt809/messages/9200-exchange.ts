@@ -36,9 +36,16 @@ export interface ExchangeResult extends SourceRef {
   result: number
 }
 
-const SOURCE: Field<ExchangeResult>[] = [['u16', 'sourceDataType'], ['u32', 'sourceMsgSn']]
+const SOURCE: Field<ExchangeResult>[] = [
+  ['u16', 'sourceDataType'],
+  ['u32', 'sourceMsgSn'],
+]
 
-export const registerReply809 = fields<RegisterReply809>([['u16', 'sourceDataType'], ['u32', 'sourceMsgSn'], ['u8', 'result']])
+export const registerReply809 = fields<RegisterReply809>([
+  ['u16', 'sourceDataType'],
+  ['u32', 'sourceMsgSn'],
+  ['u8', 'result'],
+])
 export const carInfo = fields<CarInfo>([['restText', 'carInfo']])
 export const exchangeReason = fields<ExchangeReason>([['u8', 'reasonCode']])
 export const exchangeResult = fields<ExchangeResult>([['u8', 'result']], [...SOURCE, ['u8', 'result']])

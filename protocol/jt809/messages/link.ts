@@ -63,11 +63,28 @@ export const LoginResult = {
 } as const
 
 export const loginRequest = fields<LoginRequest>(
-  [['u32', 'userId'], ['text', 'password', 8], ['text', 'downLinkIp', 32], ['u16', 'downLinkPort']],
-  [['u32', 'userId'], ['text', 'password', 8], ['u32', 'gnssCentreId'], ['text', 'downLinkIp', 32], ['u16', 'downLinkPort']],
+  [
+    ['u32', 'userId'],
+    ['text', 'password', 8],
+    ['text', 'downLinkIp', 32],
+    ['u16', 'downLinkPort'],
+  ],
+  [
+    ['u32', 'userId'],
+    ['text', 'password', 8],
+    ['u32', 'gnssCentreId'],
+    ['text', 'downLinkIp', 32],
+    ['u16', 'downLinkPort'],
+  ],
 )
-export const loginReply = fields<LoginReply>([['u8', 'result'], ['u32', 'verifyCode']])
-export const logoutRequest = fields<LogoutRequest>([['u32', 'userId'], ['text', 'password', 8]])
+export const loginReply = fields<LoginReply>([
+  ['u8', 'result'],
+  ['u32', 'verifyCode'],
+])
+export const logoutRequest = fields<LogoutRequest>([
+  ['u32', 'userId'],
+  ['text', 'password', 8],
+])
 export const verifyCode = fields<VerifyCode>([['u32', 'verifyCode']])
 export const resultCode = fields<ResultCode>([['u8', 'result']])
 export const errorCode = fields<ErrorCode>([['u8', 'errorCode']])

@@ -75,7 +75,12 @@ function read2011(r: BodyReader): Position2011 {
   const b = r.buf
   const o = r.offset
   r.offset += POSITION_2011_SIZE
-  const day = b[o + 1], month = b[o + 2], year = (b[o + 3] << 8) | b[o + 4], hour = b[o + 5], minute = b[o + 6], second = b[o + 7]
+  const day = b[o + 1],
+    month = b[o + 2],
+    year = (b[o + 3] << 8) | b[o + 4],
+    hour = b[o + 5],
+    minute = b[o + 6],
+    second = b[o + 7]
   const time = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}+08:00`
   const valid = month >= 1 && month <= 12 && day >= 1 && day <= daysIn(year, month) && hour < 24 && minute < 60 && second < 60
   return {
@@ -99,10 +104,17 @@ function write2011(w: BodyWriter, p: Position2011): void {
   const m = TIME_RE.exec(str(p.time, 'time'))
   if (!m) throw new CodecFault('BAD_FIELD', `time "${p.time}" is not YYYY-MM-DDTHH:MM:SS+08:00`)
   const [year, month, day, hour, minute, second] = m.slice(1).map(Number)
-  w.u8(num(p.encrypt, 'encrypt', 0xff)).u8(num(day, 'day', 0xff)).u8(num(month, 'month', 0xff)).u16(num(year, 'year', 0xffff))
-  w.u8(num(hour, 'hour', 0xff)).u8(num(minute, 'minute', 0xff)).u8(num(second, 'second', 0xff))
+  w.u8(num(p.encrypt, 'encrypt', 0xff))
+    .u8(num(day, 'day', 0xff))
+    .u8(num(month, 'month', 0xff))
+    .u16(num(year, 'year', 0xffff))
+  w.u8(num(hour, 'hour', 0xff))
+    .u8(num(minute, 'minute', 0xff))
+    .u8(num(second, 'second', 0xff))
   w.u32(degrees(p.longitude, 'longitude')).u32(degrees(p.latitude, 'latitude'))
-  w.u16(num(p.speed, 'speed', 0xffff)).u16(num(p.recorderSpeed, 'recorderSpeed', 0xffff)).u32(num(p.mileage, 'mileage', 0xffffffff))
+  w.u16(num(p.speed, 'speed', 0xffff))
+    .u16(num(p.recorderSpeed, 'recorderSpeed', 0xffff))
+    .u32(num(p.mileage, 'mileage', 0xffffffff))
   w.u16(num(p.direction, 'direction', 0xffff)).u16(num(p.altitude, 'altitude', 0xffff))
   w.u32(num(p.state, 'state', 0xffffffff)).u32(num(p.alarm, 'alarm', 0xffffffff))
 }

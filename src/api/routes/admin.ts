@@ -53,7 +53,11 @@ function inputFields(w: WaybillInput | Waybill): Record<string, unknown> {
 /** JSON with object keys sorted: a stored (jsonb) value and a parsed one compare equal when they are. */
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`
   return JSON.stringify(v) ?? 'null'
 }
 
@@ -93,9 +97,7 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
         schema: {
           tags: ['vehicles'],
           summary:
-            action === 'retire'
-              ? 'Retire a vehicle: it leaves the active lists and statistics; its positions, waybills and anomalies stay reachable'
-              : 'Put a retired vehicle back into service',
+            action === 'retire' ? 'Retire a vehicle: it leaves the active lists and statistics; its positions, waybills and anomalies stay reachable' : 'Put a retired vehicle back into service',
           params: plateParams,
           querystring: { type: 'object', additionalProperties: false, properties: { plateColor: plateColorSchema } },
           response: { 200: retiredVehicleSchema },
@@ -241,12 +243,16 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const own = confine(request)
       if (own !== null) {
         // An enterprise keeps its waybills on its own licence and its own trucks.
-        if (input.carrierLicenseNo !== own) throw validationFailed('an enterprise token can only keep its own carrier licence', [{ field: 'body/fields/carrierLicenseNo', message: 'must be the token’s licence' }])
+        if (input.carrierLicenseNo !== own)
+          throw validationFailed('an enterprise token can only keep its own carrier licence', [{ field: 'body/fields/carrierLicenseNo', message: 'must be the token’s licence' }])
       }
       await assertOwnVehicles(ctx, request, input)
       const result = await store.correctWaybill(waybillNo, input, ctx.now(), principalOf(request).tokenId, (before) => diffWaybill(before, input))
       if (!result.ok && result.reason === 'not-found') throw notFound(`waybill ${waybillNo}`)
-      if (!result.ok) throw new ApiError('CONFLICT', `waybill ${waybillNo} is ${result.reason === 'not-created' ? result.status : 'changed'}: only a created waybill can be corrected`, { status: result.reason === 'not-created' ? result.status : null })
+      if (!result.ok)
+        throw new ApiError('CONFLICT', `waybill ${waybillNo} is ${result.reason === 'not-created' ? result.status : 'changed'}: only a created waybill can be corrected`, {
+          status: result.reason === 'not-created' ? result.status : null,
+        })
       request.audit.details = { changed: result.correction ? Object.keys(result.correction.changes) : [] }
       return { waybill: presentWaybill(result.waybill), correction: result.correction ? { ...result.correction, at: iso(result.correction.at) } : null }
     },
@@ -256,7 +262,12 @@ export function adminRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/waybills/:waybillNo/corrections',
     {
       config: { access: 'read' },
-      schema: { tags: ['waybills'], summary: 'The corrections made to a waybill, oldest first', params: waybillNoParams, response: { 200: { type: 'object', properties: { items: { type: 'array', items: correctionSchema } } } } },
+      schema: {
+        tags: ['waybills'],
+        summary: 'The corrections made to a waybill, oldest first',
+        params: waybillNoParams,
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: correctionSchema } } } },
+      },
     },
     async (request) => {
       const { waybillNo } = request.params

@@ -164,7 +164,10 @@ export function anomalyRoutes(app: FastifyInstance, ctx: ApiContext): void {
       )
       if (!result.ok) {
         const allowed = NEXT[result.current ?? 'none']
-        throw new ApiError('CONFLICT', `"${action}" cannot follow ${result.current ?? 'no handling'}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ' (handling is closed)'}`, { current: result.current, allowed })
+        throw new ApiError('CONFLICT', `"${action}" cannot follow ${result.current ?? 'no handling'}${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ' (handling is closed)'}`, {
+          current: result.current,
+          allowed,
+        })
       }
       // 督办: a notify on a vehicle reported through a lower platform reaches that platform (0x9401)
       if (action === 'notify') {

@@ -105,7 +105,10 @@ export const commandBodySchema = {
 
 export type VehicleCommandBody = { timeoutSeconds?: number; ttlSeconds?: number } & ({ type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId?: number; sizeType?: number })
 
-const vehicleCommon = { timeoutSeconds: common.timeoutSeconds, ttlSeconds: { ...common.ttlSeconds, description: 'how long the command waits for its final reply (platform) or the terminal (queued)' } } as const
+const vehicleCommon = {
+  timeoutSeconds: common.timeoutSeconds,
+  ttlSeconds: { ...common.ttlSeconds, description: 'how long the command waits for its final reply (platform) or the terminal (queued)' },
+} as const
 
 /** POST /vehicles/{plate}/commands: the commands a vehicle reached through a platform can take. */
 export const vehicleCommandBodySchema = {
@@ -172,7 +175,18 @@ export function toDownlink(body: CommandBody): DownlinkMessage {
       // one photo (command 1, no interval); brightness, contrast, saturation, chroma at mid-range
       return {
         msgId: 0x8801,
-        body: { channel: body.channel ?? 1, command: 1, interval: 0, save: body.save ? 1 : 0, resolution: body.resolution ?? 1, quality: body.quality ?? 5, brightness: 128, contrast: 64, saturation: 64, chroma: 128 },
+        body: {
+          channel: body.channel ?? 1,
+          command: 1,
+          interval: 0,
+          save: body.save ? 1 : 0,
+          resolution: body.resolution ?? 1,
+          quality: body.quality ?? 5,
+          brightness: 128,
+          contrast: 64,
+          saturation: 64,
+          chroma: 128,
+        },
       }
   }
 }
@@ -295,7 +309,8 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const phone = vehicle.terminalPhone
       const online = phone ? ((await ctx.deps.state.getSession(canonicalPhone(phone))) ?? (await ctx.deps.state.getSession(phone))) !== null : false
       const pv = !online && ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
-      const command: VehicleCommand = body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
+      const command: VehicleCommand =
+        body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
       const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000) : null
       if (sent) {
         request.audit.details.via = 'platform'
@@ -318,7 +333,9 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
         request,
         reply,
         phone,
-        body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true, ...limits } : { type: 'photo', channel: body.lensId ?? 1, resolution: body.sizeType ?? 1, ...limits },
+        body.type === 'text'
+          ? { type: 'text', text: body.text, emergency: body.emergency === true, ...limits }
+          : { type: 'photo', channel: body.lensId ?? 1, resolution: body.sizeType ?? 1, ...limits },
       )
       return { ...r, via: 'terminal' }
     },

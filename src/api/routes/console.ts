@@ -91,7 +91,11 @@ const INDEX_HTML = `<!doctype html>
 const CSP = "default-src 'self'; img-src 'self' data: blob: *; media-src 'self' blob:; connect-src 'self' *; worker-src 'self' blob:; style-src 'self' 'unsafe-inline'; script-src 'self'"
 
 function asset(reply: FastifyReply, type: string, body: string | Uint8Array, cache = 'no-cache') {
-  return reply.header('content-type', type).header('cache-control', cache).header('x-content-type-options', 'nosniff').send(typeof body === 'string' ? body : Buffer.from(body))
+  return reply
+    .header('content-type', type)
+    .header('cache-control', cache)
+    .header('x-content-type-options', 'nosniff')
+    .send(typeof body === 'string' ? body : Buffer.from(body))
 }
 
 function packed(request: FastifyRequest, reply: FastifyReply, type: string, file: Packed) {

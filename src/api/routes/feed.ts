@@ -72,19 +72,21 @@ export function feedRoutes(app: FastifyInstance, ctx: ApiContext): void {
       })
       res.write('retry: 2000\n\n')
       res.socket?.setNoDelay(true)
-      ctx.feed.attach(
-        res,
-        {
-          enterpriseLicenseNo: licence ?? null,
-          types: q.type?.length ? new Set(q.type) : null,
-          severities: q.severity?.length ? new Set(q.severity) : null,
-          plate: q.plate ? canonicalPlate(q.plate) : null,
-        },
-        since,
-      ).catch((err) => {
-        request.log.warn({ err }, 'anomaly feed: attach failed')
-        res.destroy()
-      })
+      ctx.feed
+        .attach(
+          res,
+          {
+            enterpriseLicenseNo: licence ?? null,
+            types: q.type?.length ? new Set(q.type) : null,
+            severities: q.severity?.length ? new Set(q.severity) : null,
+            plate: q.plate ? canonicalPlate(q.plate) : null,
+          },
+          since,
+        )
+        .catch((err) => {
+          request.log.warn({ err }, 'anomaly feed: attach failed')
+          res.destroy()
+        })
     },
   )
 }

@@ -234,15 +234,15 @@ export function fleetRoutes(app: FastifyInstance, ctx: ApiContext): void {
         entries.push({
           vehicleId: v.id,
           item: {
-          plate: v.plate,
-          plateColor: v.plateColor,
-          enterpriseLicenseNo: v.enterpriseLicenseNo,
-          enterpriseName: v.enterpriseName,
-          state: s,
-          online,
-          waybillNo,
-          criticalAnomalies,
-          position: last ? { longitude: last.longitude, latitude: last.latitude, speed: last.speed, direction: last.direction, deviceTime: iso(last.deviceTime) } : null,
+            plate: v.plate,
+            plateColor: v.plateColor,
+            enterpriseLicenseNo: v.enterpriseLicenseNo,
+            enterpriseName: v.enterpriseName,
+            state: s,
+            online,
+            waybillNo,
+            criticalAnomalies,
+            position: last ? { longitude: last.longitude, latitude: last.latitude, speed: last.speed, direction: last.direction, deviceTime: iso(last.deviceTime) } : null,
           },
         })
       }

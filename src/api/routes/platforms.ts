@@ -19,7 +19,12 @@ const encryptionSchema = {
   properties: { m1: u32, ia1: u32, ic1: u32, key: u32 },
   description: 'M1/IA1/IC1 of the link and the ENCRYPT_KEY we send; null: bodies in clear',
 } as const
-const vehicleRef = { type: 'object', additionalProperties: false, required: ['plate', 'plateColor'], properties: { plate: { type: 'string', minLength: 1, maxLength: 20 }, plateColor: { type: 'integer', minimum: 0, maximum: 255 } } } as const
+const vehicleRef = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['plate', 'plateColor'],
+  properties: { plate: { type: 'string', minLength: 1, maxLength: 20 }, plateColor: { type: 'integer', minimum: 0, maximum: 255 } },
+} as const
 
 const fields = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
@@ -114,7 +119,11 @@ const presentQuery = (q: PostQuery, now: number) => ({
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
 
 function inputError(e: unknown): never {
-  if (e instanceof PlatformInputError) throw validationFailed('invalid platform', e.problems.map((p) => ({ field: `body/${p.field}`, message: p.message })))
+  if (e instanceof PlatformInputError)
+    throw validationFailed(
+      'invalid platform',
+      e.problems.map((p) => ({ field: `body/${p.field}`, message: p.message })),
+    )
   throw e
 }
 
@@ -124,7 +133,14 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get(
     '/platforms',
-    { config: { access: 'supervisor' }, schema: { tags: ['platforms'], summary: 'JT/T 809 platforms: lower ones that log in to us, superiors we forward to', response: { 200: { type: 'object', properties: { items: { type: 'array', items: platformSchema } } } } } },
+    {
+      config: { access: 'supervisor' },
+      schema: {
+        tags: ['platforms'],
+        summary: 'JT/T 809 platforms: lower ones that log in to us, superiors we forward to',
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: platformSchema } } } },
+      },
+    },
     async () => ({ items: (await store.listPlatforms()).map(present) }),
   )
 
@@ -135,7 +151,12 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['platforms'],
         summary: 'Add a lower or superior platform (applied at once)',
-        body: { type: 'object', additionalProperties: false, required: ['role', 'name', 'accessCode', 'userId', 'password'], properties: { role: { type: 'string', enum: ['lower', 'superior'] }, ...fields } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['role', 'name', 'accessCode', 'userId', 'password'],
+          properties: { role: { type: 'string', enum: ['lower', 'superior'] }, ...fields },
+        },
         response: { 201: platformSchema },
       },
     },
@@ -160,7 +181,13 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/platforms/:id',
     {
       config: { access: 'supervisor' },
-      schema: { tags: ['platforms'], summary: 'Change a platform (a lower one logged in is logged out to log in under the new settings)', params: idParams, body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields }, response: { 200: platformSchema } },
+      schema: {
+        tags: ['platforms'],
+        summary: 'Change a platform (a lower one logged in is logged out to log in under the new settings)',
+        params: idParams,
+        body: { type: 'object', additionalProperties: false, minProperties: 1, properties: fields },
+        response: { 200: platformSchema },
+      },
     },
     async (request) => {
       const existing = await store.getPlatform(request.params.id)
@@ -233,12 +260,19 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['platforms'],
         summary: "Answer a superior platform's 查岗 (sent as 0x1301); pending ones: GET /platforms/post-queries?direction=in&unanswered=true",
         params: idParams,
-        body: { type: 'object', additionalProperties: false, required: ['answer'], properties: { answer: { type: 'string', minLength: 1, maxLength: 1000 }, responder: { type: 'string', maxLength: 16 }, responderTel: { type: 'string', maxLength: 20 } } },
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['answer'],
+          properties: { answer: { type: 'string', minLength: 1, maxLength: 1000 }, responder: { type: 'string', maxLength: 16 }, responderTel: { type: 'string', maxLength: 20 } },
+        },
         response: { 200: postQuerySchema },
       },
     },
     async (request) => {
-      const r = ctx.deps.platforms ? await ctx.deps.platforms.answerPostQuery(request.params.id, { content: request.body.answer, responder: request.body.responder ?? null, responderTel: request.body.responderTel ?? null }) : 'not-found'
+      const r = ctx.deps.platforms
+        ? await ctx.deps.platforms.answerPostQuery(request.params.id, { content: request.body.answer, responder: request.body.responder ?? null, responderTel: request.body.responderTel ?? null })
+        : 'not-found'
       if (r === 'not-found') throw notFound(`incoming post query ${request.params.id}`)
       if (r === 'answered') throw new ApiError('CONFLICT', `post query ${request.params.id} is answered already`)
       if (r === 'link-down') throw new ApiError('CONFLICT', 'the superior platform is not connected now; answer again when it is')
@@ -254,7 +288,16 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['platforms'],
         summary: '查岗 sent, newest first: answer, responder, delay; overdue when unanswered past its deadline',
-        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, direction: { type: 'string', enum: ['out', 'in'] }, unanswered: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            platform: { type: 'integer', minimum: 1 },
+            direction: { type: 'string', enum: ['out', 'in'] },
+            unanswered: { type: 'boolean' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: postQuerySchema } } } },
       },
     },
@@ -272,7 +315,11 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['platforms'],
         summary: 'Waybills lower platforms reported (0x120D, 0x120B) as received, newest first, with the waybill each became or why not',
-        querystring: { type: 'object', additionalProperties: false, properties: { platform: { type: 'integer', minimum: 1 }, vehicle: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } } },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { platform: { type: 'integer', minimum: 1 }, vehicle: { type: 'integer', minimum: 1 }, limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        },
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: platformWaybillSchema } } } },
       },
     },
@@ -313,7 +360,12 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['platforms'],
         summary: 'State of every 809 link: up/down, since, last message, frames in/out, positions, late arrivals, backlog',
-        response: { 200: { type: 'object', properties: { lower: { type: 'array', items: { type: 'object', additionalProperties: true } }, superior: { type: 'array', items: { type: 'object', additionalProperties: true } } } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: { lower: { type: 'array', items: { type: 'object', additionalProperties: true } }, superior: { type: 'array', items: { type: 'object', additionalProperties: true } } },
+          },
+        },
       },
     },
     async () => ctx.deps.platforms?.states() ?? { lower: [], superior: [] },

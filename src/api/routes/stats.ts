@@ -156,7 +156,8 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const page = await store().listWaybills({ from, to, status: ['dispatched', 'in_transit', 'completed'], carrierLicenseNo: licence, cursor, limit: 1000 })
         waybills.push(...page.items)
         cursor = page.nextCursor
-        if (waybills.length > MAX_WAYBILLS) throw new ApiError('VALIDATION_FAILED', `more than ${MAX_WAYBILLS} waybills in the range: narrow it`, { fields: [{ field: 'query/to', message: 'range too wide' }] })
+        if (waybills.length > MAX_WAYBILLS)
+          throw new ApiError('VALIDATION_FAILED', `more than ${MAX_WAYBILLS} waybills in the range: narrow it`, { fields: [{ field: 'query/to', message: 'range too wide' }] })
       } while (cursor)
 
       type Group = { key: string; names: Set<string>; waybills: Set<string>; tonnes: number; cubicMetres: number; distanceKm: number; tonneKm: number }
@@ -179,7 +180,15 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       const r2 = (n: number) => Math.round(n * 100) / 100
       const items = [...groups.values()]
-        .map((g) => ({ key: g.key, names: [...g.names].slice(0, 20), waybills: g.waybills.size, tonnes: r2(g.tonnes), cubicMetres: r2(g.cubicMetres), distanceKm: r2(g.distanceKm), tonneKm: r2(g.tonneKm) }))
+        .map((g) => ({
+          key: g.key,
+          names: [...g.names].slice(0, 20),
+          waybills: g.waybills.size,
+          tonnes: r2(g.tonnes),
+          cubicMetres: r2(g.cubicMetres),
+          distanceKm: r2(g.distanceKm),
+          tonneKm: r2(g.tonneKm),
+        }))
         .sort((a, b) => b.tonneKm - a.tonneKm || b.tonnes - a.tonnes || a.key.localeCompare(b.key))
       return { from: iso(from), to: iso(to), groupBy: q.groupBy, items }
     },
@@ -283,7 +292,8 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
       else {
         let quality: Map<string, GroupQuality> | undefined
         if (q.quality) {
-          if (range.to - range.from > MAX_SPAN_MS) throw new ApiError('VALIDATION_FAILED', 'quality penalties need a period of at most 31 days', { fields: [{ field: 'query/quality', message: 'period too long for quality' }] })
+          if (range.to - range.from > MAX_SPAN_MS)
+            throw new ApiError('VALIDATION_FAILED', 'quality penalties need a period of at most 31 days', { fields: [{ field: 'query/quality', message: 'period too long for quality' }] })
           const report = await qualityReport(ctx.deps.store, { from: range.from, to: range.to, ...(licence ? { enterpriseLicenseNo: licence } : {}) })
           quality = new Map(report.enterprises.filter((e) => e.day === null && e.enterpriseLicenseNo).map((e) => [e.enterpriseLicenseNo!, e]))
         }
@@ -293,7 +303,6 @@ export function statsRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   )
 }
-
 
 const BEIJING_MS = 8 * 3_600_000
 

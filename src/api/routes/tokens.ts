@@ -48,7 +48,9 @@ export function tokenRoutes(app: FastifyInstance, ctx: ApiContext): void {
             label: { type: ['string', 'null'], maxLength: 200 },
           },
         },
-        response: { 201: { ...tokenSchema, required: [...tokenSchema.required, 'token'], properties: { ...tokenSchema.properties, token: { type: 'string', description: 'the secret: shown once' } } } },
+        response: {
+          201: { ...tokenSchema, required: [...tokenSchema.required, 'token'], properties: { ...tokenSchema.properties, token: { type: 'string', description: 'the secret: shown once' } } },
+        },
       },
     },
     async (request, reply) => {
@@ -71,7 +73,11 @@ export function tokenRoutes(app: FastifyInstance, ctx: ApiContext): void {
     '/tokens',
     {
       config: { access: 'supervisor' },
-      schema: { tags: ['admin'], summary: 'Every token, revoked ones included (never a secret or hash)', response: { 200: { type: 'object', properties: { items: { type: 'array', items: tokenSchema } } } } },
+      schema: {
+        tags: ['admin'],
+        summary: 'Every token, revoked ones included (never a secret or hash)',
+        response: { 200: { type: 'object', properties: { items: { type: 'array', items: tokenSchema } } } },
+      },
     },
     async () => ({ items: (await store.listTokens()).map(presentToken) }),
   )

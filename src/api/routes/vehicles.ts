@@ -31,7 +31,8 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
       bodyLimit: 16 << 20,
       schema: {
         tags: ['vehicles'],
-        summary: 'Import vehicles from the registry (one object or an array); upserts by plate (any spelling: "浙b 82001" is 浙B82001) and colour; 409 when the plate or terminal is another enterprise’s',
+        summary:
+          'Import vehicles from the registry (one object or an array); upserts by plate (any spelling: "浙b 82001" is 浙B82001) and colour; 409 when the plate or terminal is another enterprise’s',
         body: { oneOf: [vehicleInputSchema, { type: 'array', minItems: 1, maxItems: MAX_IMPORT, items: vehicleInputSchema }] },
         response: { 200: { type: 'object', properties: { items: { type: 'array', items: vehicleSchema } } }, 409: errorResponse('The plate or terminal is registered to another enterprise') },
       },
@@ -45,8 +46,7 @@ export function vehicleRoutes(app: FastifyInstance, ctx: ApiContext): void {
         const key = `${canonicalPlate(v.plate)}/${v.plateColor ?? 2}`
         if (seen.has(key)) fields.push({ field: `body/${i}/plate`, message: `duplicates item ${seen.get(key)}` })
         seen.set(key, i)
-        if (v.terminalPhone && inputs.some((o, j) => j < i && o.terminalPhone === v.terminalPhone))
-          fields.push({ field: `body/${i}/terminalPhone`, message: 'is used by an earlier item' })
+        if (v.terminalPhone && inputs.some((o, j) => j < i && o.terminalPhone === v.terminalPhone)) fields.push({ field: `body/${i}/terminalPhone`, message: 'is used by an earlier item' })
       })
       if (fields.length) throw validationFailed('the import contains duplicates', fields)
       if (own !== null) {

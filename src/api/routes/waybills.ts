@@ -133,11 +133,20 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
     {
       config: { access: 'write' },
       bodyLimit: 2 << 20,
-      schema: { tags: ['waybills'], summary: 'Create a waybill (status "created")', body: waybillInputSchema, response: { 201: waybillSchema, 409: errorResponse('A waybill with this number exists') } },
+      schema: {
+        tags: ['waybills'],
+        summary: 'Create a waybill (status "created")',
+        body: waybillInputSchema,
+        response: { 201: waybillSchema, 409: errorResponse('A waybill with this number exists') },
+      },
     },
     async (request, reply) => {
       const parsed = parseWaybill(request.body)
-      if (!parsed.ok) throw validationFailed(`invalid waybill: ${parsed.errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, parsed.errors.map((e) => ({ field: bodyField(e.field), message: e.message })))
+      if (!parsed.ok)
+        throw validationFailed(
+          `invalid waybill: ${parsed.errors.map((e) => `${e.field} ${e.message}`).join('; ')}`,
+          parsed.errors.map((e) => ({ field: bodyField(e.field), message: e.message })),
+        )
       const input = parsed.value
       request.audit.target = input.waybillNo
       await assertOwnVehicles(ctx, request, input)
@@ -346,4 +355,3 @@ export function waybillRoutes(app: FastifyInstance, ctx: ApiContext): void {
     },
   )
 }
-

@@ -84,7 +84,15 @@ export const adminCommand: Command = {
       case 'audit': {
         arity(0, 'no arguments (filters are options)')
         const q = new URLSearchParams()
-        for (const [flag, param] of [['token-id', 'tokenId'], ['route', 'route'], ['method', 'method'], ['target', 'target'], ['from', 'from'], ['to', 'to'], ['limit', 'limit']] as const) {
+        for (const [flag, param] of [
+          ['token-id', 'tokenId'],
+          ['route', 'route'],
+          ['method', 'method'],
+          ['target', 'target'],
+          ['from', 'from'],
+          ['to', 'to'],
+          ['limit', 'limit'],
+        ] as const) {
           const v = values[flag] as string | undefined
           if (v === undefined) continue
           q.set(param, (flag === 'from' || flag === 'to') && /^\d+$/.test(v) ? new Date(Number(v)).toISOString() : flag === 'method' ? v.toUpperCase() : v)

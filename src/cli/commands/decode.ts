@@ -3,15 +3,7 @@
  * tools rely on is issue 2 §3; protocol/json.ts holds the JSON form.
  */
 import { createInterface } from 'node:readline'
-import {
-  decodeBody,
-  Deframer,
-  messageToJson,
-  parseFrame,
-  Reassembler,
-  type CodecError,
-  type Message,
-} from '../../../protocol/index.js'
+import { decodeBody, Deframer, messageToJson, parseFrame, Reassembler, type CodecError, type Message } from '../../../protocol/index.js'
 import { decodeFrame809, Deframer809, messageToJson809, type Edition, type EncryptionKeys } from '../../../protocol/jt809/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 

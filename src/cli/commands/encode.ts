@@ -3,14 +3,7 @@
  * Feeding decode's output back in reproduces the input frames.
  */
 import { createInterface } from 'node:readline'
-import {
-  encodeBody,
-  encodeFrameWithBody,
-  encodeSubpackets,
-  headerOf,
-  MAX_PACKET_BODY,
-  messageFromJson,
-} from '../../../protocol/index.js'
+import { encodeBody, encodeFrameWithBody, encodeSubpackets, headerOf, MAX_PACKET_BODY, messageFromJson } from '../../../protocol/index.js'
 import { encodeMessage809, messageFromJson809, type EncryptionKeys } from '../../../protocol/jt809/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
 import { parseKeys, parseProtocol } from './decode.js'

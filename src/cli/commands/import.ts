@@ -138,7 +138,11 @@ export const importCommand: Command = {
 
 export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}): Promise<number> {
   const configOptions = Object.fromEntries(CONFIG_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]))
-  const { values, positionals } = parseOptions(argv, { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, token: { type: 'string' } }, true)
+  const { values, positionals } = parseOptions(
+    argv,
+    { ...configOptions, format: { type: 'string' }, 'dry-run': { type: 'boolean' }, update: { type: 'boolean' }, json: { type: 'boolean' }, server: { type: 'string' }, token: { type: 'string' } },
+    true,
+  )
   const [kind, file, ...extra] = positionals
   if (kind !== 'vehicles' && kind !== 'waybills') throw new UsageError(kind ? `cannot import "${kind}": vehicles or waybills` : 'import what: vehicles or waybills?')
   if (!file) throw new UsageError('which file? ("-" reads standard input)')
@@ -181,13 +185,20 @@ export async function runImport(argv: string[], io: CliIO, deps: ImportDeps = {}
   const report = (imported: number, note?: string) => {
     const tally = { created: count('created'), updated: count('updated'), unchanged: count('unchanged'), conflicting: count('conflicting') }
     if (values.json) {
-      io.stdout.write(JSON.stringify({ kind, imported, ...tally, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, lines: outcomes, ...(note ? { note } : {}) }) + '\n')
+      io.stdout.write(
+        JSON.stringify({ kind, imported, ...tally, failed: failedLines, checked: records.length + countUnparsed(errors, records), errors, lines: outcomes, ...(note ? { note } : {}) }) + '\n',
+      )
       return
     }
     for (const e of errors) io.stderr.write(`line ${e.line}: ${e.field ? e.field + ': ' : ''}${e.message}\n`)
-    for (const o of outcomes) io.stdout.write(`line ${o.line}: ${o.outcome} ${o.key}${o.fields.length ? ` (${o.fields.join(', ')} ${o.outcome === 'updated' ? 'changed' : 'differ from what is stored'})` : ''}${o.note ? `: ${o.note}` : ''}\n`)
+    for (const o of outcomes)
+      io.stdout.write(
+        `line ${o.line}: ${o.outcome} ${o.key}${o.fields.length ? ` (${o.fields.join(', ')} ${o.outcome === 'updated' ? 'changed' : 'differ from what is stored'})` : ''}${o.note ? `: ${o.note}` : ''}\n`,
+      )
     if (note) io.stderr.write(note + '\n')
-    const parts = Object.entries(tally).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`)
+    const parts = Object.entries(tally)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${n} ${k}`)
     const tail = failedLines ? `, ${failedLines} line${failedLines > 1 ? 's' : ''} failed: nothing imported` : tally.conflicting ? ': nothing imported' : ''
     io.stdout.write(`${imported} ${kind} imported${parts.length ? ` (${parts.join(', ')})` : ''}${tail}${values['dry-run'] ? ' (dry run: nothing written)' : ''}\n`)
   }

@@ -30,7 +30,13 @@ type PlatformJson = Omit<Platform, 'createdAt' | 'updatedAt'> & { createdAt: str
 
 const OWN = ['server', 'token', 'role', 'name', 'access-code', 'user-id', 'password', 'edition', 'keys', 'licences', 'vehicles', 'allowed-addresses', 'unknown-vehicles', 'host', 'port']
 
-const list = (v: string | boolean | undefined) => (typeof v === 'string' && v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])
+const list = (v: string | boolean | undefined) =>
+  typeof v === 'string' && v
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : []
 const int = (v: string | boolean | undefined, name: string) => {
   if (typeof v !== 'string' || !/^\d+$/.test(v)) throw new UsageError(`--${name} needs a non-negative integer`)
   return Number(v)

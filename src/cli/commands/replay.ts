@@ -92,7 +92,9 @@ export async function runReplay(argv: string[], io: CliIO, clock: Clock = realCl
     return 1
   }
   if (capture.frames.length === 0) {
-    io.stderr.write(`jt808 replay: no frames in ${positionals.join(', ')}${capture.problems.length ? ` (${capture.problems.length} lines did not parse, first: ${capture.problems[0].source}: ${capture.problems[0].message})` : ''}\n`)
+    io.stderr.write(
+      `jt808 replay: no frames in ${positionals.join(', ')}${capture.problems.length ? ` (${capture.problems.length} lines did not parse, first: ${capture.problems[0].source}: ${capture.problems[0].message})` : ''}\n`,
+    )
     return 1
   }
 

@@ -126,9 +126,7 @@ async function runSingle(config: Config, io: CliIO): Promise<number> {
 function startingWhat(config: Config): string {
   if (config.databaseUrl) return `connecting to ${redactUrl(config.databaseUrl)} and applying migrations…`
   const dir = embeddedDatabaseDir(config)
-  return embeddedDatabaseExists(config)
-    ? `opening the embedded database in ${dir}…`
-    : `creating the embedded database in ${dir} (first start only; this takes up to a minute)…`
+  return embeddedDatabaseExists(config) ? `opening the embedded database in ${dir}…` : `creating the embedded database in ${dir} (first start only; this takes up to a minute)…`
 }
 
 async function serveUntilSignal(app: App, io: CliIO, what: string, request?: Promise<string>): Promise<number> {

@@ -196,22 +196,35 @@ export async function runSimulate(argv: string[], io: CliIO, clock: Clock = real
   if (values.json) io.stdout.write(JSON.stringify({ ...result, allAcknowledged: ok }) + '\n')
   else {
     // the same fleet options, so the printed command imports exactly these terminals
-    const fleetArgs = [`--terminals ${terminals}`, firstIndex ? `--first ${firstIndex}` : '', `--seed ${seed}`, version !== 2013 ? `--version ${version}` : '', phonePrefix !== '0139' ? `--phone-prefix ${phonePrefix}` : '']
+    const fleetArgs = [
+      `--terminals ${terminals}`,
+      firstIndex ? `--first ${firstIndex}` : '',
+      `--seed ${seed}`,
+      version !== 2013 ? `--version ${version}` : '',
+      phonePrefix !== '0139' ? `--phone-prefix ${phonePrefix}` : '',
+    ]
     io.stdout.write(formatSimulationSummary(result, target, intervalS, ok, fleetArgs.filter(Boolean).join(' ')))
   }
   return ok ? 0 : 1
 }
 
 export function formatSimulationSummary(r: SimulationResult, target: { host: string; port: number }, intervalS: number, ok: boolean, fleetArgs = ''): string {
-  const inj = Object.entries(r.injections).map(([k, v]) => `${v} ${k}`).join(', ')
-  const ref = Object.entries(r.refusals).map(([k, v]) => `${v} ${refusalName(k)}`).join(', ')
+  const inj = Object.entries(r.injections)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ')
+  const ref = Object.entries(r.refusals)
+    .map(([k, v]) => `${v} ${refusalName(k)}`)
+    .join(', ')
   const advice: Array<[string, string]> = []
   if (r.allRefused) advice.push(['stopped', 'every terminal was refused: nothing left to simulate'])
   if (r.refusals['register:2'] || r.refusals['register:4']) {
     advice.push(['registry mode', `import the fleet first: jt808 simulate ${fleetArgs} --emit-vehicles | jt808 import vehicles -`])
   }
   if (r.refusals['register:1'] || r.refusals['register:3']) {
-    advice.push(['already bound', 'these phones or plates belong to other registrations (an earlier run with another --seed, --version or --phone-prefix?): run with those options, or another --phone-prefix'])
+    advice.push([
+      'already bound',
+      'these phones or plates belong to other registrations (an earlier run with another --seed, --version or --phone-prefix?): run with those options, or another --phone-prefix',
+    ])
   }
   return formatSummary(r, `simulate ${r.terminals} terminals against ${target.host}:${target.port}: ${ok ? 'every frame acknowledged' : 'NOT every frame acknowledged'}`, [
     ['online', `${r.authenticated} of ${r.terminals} authenticated`],

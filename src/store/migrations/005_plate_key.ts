@@ -15,10 +15,10 @@ import type { Migration } from './index.js'
 
 async function setKeys(sql: Sql, table: string, keyColumn: string, matchColumn: string, pairs: Array<[string | number, string]>, cast: string): Promise<void> {
   if (!pairs.length) return
-  await sql.query(
-    `UPDATE ${table} t SET ${keyColumn} = u.key FROM unnest($1::${cast}[], $2::text[]) AS u(match, key) WHERE t.${matchColumn} = u.match`,
-    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
-  )
+  await sql.query(`UPDATE ${table} t SET ${keyColumn} = u.key FROM unnest($1::${cast}[], $2::text[]) AS u(match, key) WHERE t.${matchColumn} = u.match`, [
+    pairs.map((p) => p[0]),
+    pairs.map((p) => p[1]),
+  ])
 }
 
 export const migration: Migration = {
@@ -41,7 +41,14 @@ export const migration: Migration = {
 
     await sql.query(`ALTER TABLE anomalies ADD COLUMN IF NOT EXISTS plate_key text`)
     const { rows: anomalyPlates } = await sql.query<{ plate: string }>(`SELECT DISTINCT plate FROM anomalies`)
-    await setKeys(sql, 'anomalies', 'plate_key', 'plate', anomalyPlates.map((r) => [r.plate, canonicalPlate(r.plate)]), 'text')
+    await setKeys(
+      sql,
+      'anomalies',
+      'plate_key',
+      'plate',
+      anomalyPlates.map((r) => [r.plate, canonicalPlate(r.plate)]),
+      'text',
+    )
     await sql.query(`CREATE INDEX IF NOT EXISTS anomalies_plate_key ON anomalies (plate_key, seq)`)
     await sql.query(`DROP INDEX IF EXISTS anomalies_plate`)
 

@@ -11,10 +11,7 @@
 import { ensureForwardingIndex } from '../platforms.js'
 import type { Migration } from './index.js'
 
-const STATEMENTS: string[] = [
-  `ALTER TABLE command_status ADD COLUMN IF NOT EXISTS vehicle_id bigint`,
-  `ALTER TABLE command_status ADD COLUMN IF NOT EXISTS platform_id bigint`,
-]
+const STATEMENTS: string[] = [`ALTER TABLE command_status ADD COLUMN IF NOT EXISTS vehicle_id bigint`, `ALTER TABLE command_status ADD COLUMN IF NOT EXISTS platform_id bigint`]
 
 export const migration: Migration = {
   id: '010_platform_commands',

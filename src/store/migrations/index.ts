@@ -47,15 +47,4 @@ export interface Migration {
   up(sql: Sql, ctx: MigrationContext): Promise<void>
 }
 
-export const MIGRATIONS: Migration[] = [
-  core,
-  waybillsAnomalies,
-  api,
-  admin,
-  plateKey,
-  attachments,
-  matcherCheckpoints,
-  platforms,
-  platformWaybillsAlarms,
-  platformCommands,
-]
+export const MIGRATIONS: Migration[] = [core, waybillsAnomalies, api, admin, plateKey, attachments, matcherCheckpoints, platforms, platformWaybillsAlarms, platformCommands]

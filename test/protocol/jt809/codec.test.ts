@@ -57,7 +57,11 @@ t.test('the body cipher is its own inverse and depends on every constant', async
   const c = crypt(body, 256178, keys)
   t.not(c.toString('hex'), body.toString('hex'))
   t.equal(crypt(c, 256178, keys).toString('hex'), body.toString('hex'))
-  for (const other of [{ ...keys, m1: 30000001 }, { ...keys, ia1: 20000001 }, { ...keys, ic1: 20000001 }]) {
+  for (const other of [
+    { ...keys, m1: 30000001 },
+    { ...keys, ia1: 20000001 },
+    { ...keys, ic1: 20000001 },
+  ]) {
     t.not(crypt(body, 256178, other).toString('hex'), c.toString('hex'))
   }
   t.equal(crypt(body, 0, keys).toString('hex'), crypt(body, 1, keys).toString('hex'), 'key 0 is taken as 1')
@@ -75,7 +79,15 @@ t.test('the cached key stream equals the formula computed in 64-bit arithmetic, 
     return out
   }
   // Short then long for one key (the stream grows), other keys between, beyond the cache limit.
-  for (const [n, k] of [[10, 0x3b89], [3000, 0x3b89], [5, 7], [70_000, 0x3b89], [1, 0], [2000, 0xffffffff], [12, 0x3b89]] as const) {
+  for (const [n, k] of [
+    [10, 0x3b89],
+    [3000, 0x3b89],
+    [5, 7],
+    [70_000, 0x3b89],
+    [1, 0],
+    [2000, 0xffffffff],
+    [12, 0x3b89],
+  ] as const) {
     const b = Buffer.alloc(n, 0x5a)
     t.ok(crypt(b, k, keys).equals(reference(b, k)), `${n} bytes, key ${k}`)
   }
@@ -225,10 +237,24 @@ t.test('unknown ids and sub-business types are raw and round-trip', async (t) =>
 })
 
 t.test('0x1400/0x9400: the vehicle prefix is read when present, in either edition', async (t) => {
-  const urge = { warnSrc: 1, warnType: 2, warnTime: 1_700_000_000, supervisionId: 77, supervisionEndTime: 1_700_003_600, supervisionLevel: 0, supervisor: 'duty', supervisorTel: '110', supervisorEmail: 'a@b.cn' }
+  const urge = {
+    warnSrc: 1,
+    warnType: 2,
+    warnTime: 1_700_000_000,
+    supervisionId: 77,
+    supervisionEndTime: 1_700_003_600,
+    supervisionLevel: 0,
+    supervisor: 'duty',
+    supervisorTel: '110',
+    supervisorEmail: 'a@b.cn',
+  }
   // 2019 without the prefix (as SmallChi/JT809 and the captured 2019 alarms), 2019 with it (as
   // zboyco/jtt809 writes 0x9401), 2011 with it (the standard).
-  for (const [edition, withPlate] of [[2019, false], [2019, true], [2011, true]] as const) {
+  for (const [edition, withPlate] of [
+    [2019, false],
+    [2019, true],
+    [2011, true],
+  ] as const) {
     const body = withPlate ? { plate: '苏E12345', plateColor: 2, dataType: 0x9401, data: urge } : { dataType: 0x9401, data: urge }
     const f = encode({ msgId: 0x9400, edition, time: 1_700_000_000, body } as OutgoingMessage809)
     const d = decode(f)
@@ -247,8 +273,15 @@ t.test('deframer: chunks, garbage, torn and overlong frames', async (t) => {
   t.same(whole.errors, [])
   t.equal(whole.frames.length, 2)
   t.equal(whole.stray, 7, 'garbage outside frames is counted')
-  const single = deframe809(stream, Array.from({ length: stream.length }, (_, i) => i))
-  t.same(single.frames.map((f) => f.content.toString('hex')), whole.frames.map((f) => f.content.toString('hex')), 'one byte per chunk')
+  const single = deframe809(
+    stream,
+    Array.from({ length: stream.length }, (_, i) => i),
+  )
+  t.same(
+    single.frames.map((f) => f.content.toString('hex')),
+    whole.frames.map((f) => f.content.toString('hex')),
+    'one byte per chunk',
+  )
 
   // A frame cut short by the next head flag costs only itself.
   const torn = deframe809(Buffer.concat([a.subarray(0, 10), b]))

@@ -7,17 +7,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { readLocationAt } from '../../../protocol/messages/0200-location.js'
-import {
-  crc16,
-  decodeFrame809,
-  encodeMessage809,
-  escapeAndWrap809,
-  unescape809,
-  type Edition,
-  type EncryptionKeys,
-  type OutgoingMessage809,
-  type Position,
-} from '../../../protocol/jt809/index.js'
+import { crc16, decodeFrame809, encodeMessage809, escapeAndWrap809, unescape809, type Edition, type EncryptionKeys, type OutgoingMessage809, type Position } from '../../../protocol/jt809/index.js'
 import { deframe809 } from './helpers.js'
 
 const byte = fc.integer({ min: 0, max: 0xff })
@@ -37,19 +27,39 @@ const bcd2 = (lo: number, hi: number) => fc.integer({ min: lo, max: hi }).map((n
 const position2011 = fc
   .record({
     encrypt: fc.constantFrom(0, 1),
-    y: fc.integer({ min: 2000, max: 2099 }), mo: fc.integer({ min: 1, max: 12 }), d: fc.integer({ min: 1, max: 28 }),
-    h: fc.integer({ min: 0, max: 23 }), mi: fc.integer({ min: 0, max: 59 }), s: fc.integer({ min: 0, max: 59 }),
-    lon: fc.integer({ min: 0, max: 180_000_000 }), lat: fc.integer({ min: 0, max: 90_000_000 }),
-    speed: word, recorderSpeed: word, mileage: dword, direction: fc.integer({ min: 0, max: 359 }), altitude: word, state: dword, alarm: dword,
+    y: fc.integer({ min: 2000, max: 2099 }),
+    mo: fc.integer({ min: 1, max: 12 }),
+    d: fc.integer({ min: 1, max: 28 }),
+    h: fc.integer({ min: 0, max: 23 }),
+    mi: fc.integer({ min: 0, max: 59 }),
+    s: fc.integer({ min: 0, max: 59 }),
+    lon: fc.integer({ min: 0, max: 180_000_000 }),
+    lat: fc.integer({ min: 0, max: 90_000_000 }),
+    speed: word,
+    recorderSpeed: word,
+    mileage: dword,
+    direction: fc.integer({ min: 0, max: 359 }),
+    altitude: word,
+    state: dword,
+    alarm: dword,
   })
-  .map((p): Position => ({
-    edition: 2011,
-    encrypt: p.encrypt,
-    time: `${p.y}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}+08:00`,
-    timeMs: Date.UTC(p.y, p.mo - 1, p.d, p.h - 8, p.mi, p.s),
-    longitude: p.lon / 1e6, latitude: p.lat / 1e6,
-    speed: p.speed, recorderSpeed: p.recorderSpeed, mileage: p.mileage, direction: p.direction, altitude: p.altitude, state: p.state, alarm: p.alarm,
-  }))
+  .map(
+    (p): Position => ({
+      edition: 2011,
+      encrypt: p.encrypt,
+      time: `${p.y}-${pad(p.mo)}-${pad(p.d)}T${pad(p.h)}:${pad(p.mi)}:${pad(p.s)}+08:00`,
+      timeMs: Date.UTC(p.y, p.mo - 1, p.d, p.h - 8, p.mi, p.s),
+      longitude: p.lon / 1e6,
+      latitude: p.lat / 1e6,
+      speed: p.speed,
+      recorderSpeed: p.recorderSpeed,
+      mileage: p.mileage,
+      direction: p.direction,
+      altitude: p.altitude,
+      state: p.state,
+      alarm: p.alarm,
+    }),
+  )
 
 /** A 2019 position: an 808 0x0200 basic block (read by the 808 codec) and three platform alarms. */
 const position2019 = fc
@@ -61,8 +71,13 @@ const position2019 = fc
   .map((p): Position => {
     const b = Buffer.alloc(28)
     const [alarm, status, lat, lon, alt, speed, dir, ...time] = p.block
-    b.writeUInt32BE(alarm, 0); b.writeUInt32BE(status, 4); b.writeUInt32BE(lat, 8); b.writeUInt32BE(lon, 12)
-    b.writeUInt16BE(alt, 16); b.writeUInt16BE(speed, 18); b.writeUInt16BE(dir, 20)
+    b.writeUInt32BE(alarm, 0)
+    b.writeUInt32BE(status, 4)
+    b.writeUInt32BE(lat, 8)
+    b.writeUInt32BE(lon, 12)
+    b.writeUInt16BE(alt, 16)
+    b.writeUInt16BE(speed, 18)
+    b.writeUInt16BE(dir, 20)
     time.forEach((v, i) => (b[22 + i] = v))
     return { edition: 2019, encrypt: p.encrypt, gnss: readLocationAt(b, 0, 28), platforms: p.platforms }
   })
@@ -76,14 +91,29 @@ function subBodies(e: Edition): fc.Arbitrary<[number, number, Record<string, unk
   type Any = fc.Arbitrary<object>
   const pick = (id: number, type: number, a: Any) => a.map((d): [number, number, Record<string, unknown>] => [id, type, d as Record<string, unknown>])
   const warn: Any = is19
-    ? fc.record({ sourcePlatformId: fixed(11), warnType: word, warnTime: seconds, startTime: seconds, endTime: seconds, plate, plateColor: byte, destinationPlatformId: fixed(11), drvLineId: dword, content: text(40) })
+    ? fc.record({
+        sourcePlatformId: fixed(11),
+        warnType: word,
+        warnTime: seconds,
+        startTime: seconds,
+        endTime: seconds,
+        plate,
+        plateColor: byte,
+        destinationPlatformId: fixed(11),
+        drvLineId: dword,
+        content: text(40),
+      })
     : fc.record({ warnSrc: byte, warnType: word, warnTime: seconds, infoId: dword, content: text(40) })
   const notice: Any = is19 ? warn : fc.record({ warnSrc: byte, warnType: word, warnTime: seconds, content: text(40) })
   const src: Record<string, fc.Arbitrary<number>> = is19 ? source : {}
   return fc.oneof(
-    pick(0x1200, 0x1201, (is19
-      ? fc.record({ platformId: fixed(11), producerId: fixed(11), model: fixed(30), imei: fixed(15), terminalId: fixed(30), simCode: fixed(13) })
-      : fc.record({ platformId: fixed(11), producerId: fixed(11), model: fixed(8), terminalId: fixed(7), simCode: fixed(12) })) as Any),
+    pick(
+      0x1200,
+      0x1201,
+      (is19
+        ? fc.record({ platformId: fixed(11), producerId: fixed(11), model: fixed(30), imei: fixed(15), terminalId: fixed(30), simCode: fixed(13) })
+        : fc.record({ platformId: fixed(11), producerId: fixed(11), model: fixed(8), terminalId: fixed(7), simCode: fixed(12) })) as Any,
+    ),
     pick(0x1200, 0x1202, fc.record({ position: positionOf(e) })),
     pick(0x1200, 0x1203, fc.record({ positions: fc.array(positionOf(e), { maxLength: 5 }) })),
     pick(0x1200, 0x1205, fc.record(src)),
@@ -99,16 +129,38 @@ function subBodies(e: Edition): fc.Arbitrary<[number, number, Record<string, unk
     pick(0x9200, 0x9206, fc.record({ reasonCode: byte })),
     pick(0x9200, 0x9209, fc.record({ ...src, result: byte })),
     pick(0x9200, 0x920b, fc.constant({})),
-    pick(0x1300, 0x1301, (is19
-      ? fc.record({ objectType: byte, responder: fixed(16), responderTel: fixed(20), objectId: fixed(20), ...source, content: text(50) })
-      : fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })) as Any),
-    pick(0x9300, 0x9301, (is19
-      ? fc.record({ objectType: byte, objectId: fixed(20), answerMinutes: byte, infoId: dword, content: text(50) })
-      : fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })) as Any),
+    pick(
+      0x1300,
+      0x1301,
+      (is19
+        ? fc.record({ objectType: byte, responder: fixed(16), responderTel: fixed(20), objectId: fixed(20), ...source, content: text(50) })
+        : fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })) as Any,
+    ),
+    pick(
+      0x9300,
+      0x9301,
+      (is19
+        ? fc.record({ objectType: byte, objectId: fixed(20), answerMinutes: byte, infoId: dword, content: text(50) })
+        : fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })) as Any,
+    ),
     pick(0x9300, 0x9302, fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })),
     pick(0x1400, 0x1401, fc.record({ supervisionId: dword, ...src, result: byte })),
     pick(0x1400, 0x1402, warn),
-    pick(0x9400, 0x9401, fc.record({ warnSrc: byte, warnType: word, warnTime: seconds, supervisionId: dword, supervisionEndTime: seconds, supervisionLevel: byte, supervisor: fixed(16), supervisorTel: fixed(20), supervisorEmail: fixed(32) })),
+    pick(
+      0x9400,
+      0x9401,
+      fc.record({
+        warnSrc: byte,
+        warnType: word,
+        warnTime: seconds,
+        supervisionId: dword,
+        supervisionEndTime: seconds,
+        supervisionLevel: byte,
+        supervisor: fixed(16),
+        supervisorTel: fixed(20),
+        supervisorEmail: fixed(32),
+      }),
+    ),
     pick(0x9400, 0x9402, notice),
     pick(0x9400, 0x9403, notice),
     pick(0x9500, 0x9502, fc.record({ lensId: byte, sizeType: byte })),
@@ -139,21 +191,24 @@ function linkBodies(e: Edition): fc.Arbitrary<[number, Record<string, unknown>]>
   )
 }
 
-const header = (e: Edition) => fc.record({ sn: dword, gnssCentreId: dword, encryptKey: dword, time: seconds, versionFlag: fc.constantFrom(e === 2019 ? '2.0.0' : '1.0.0', e === 2019 ? '2.1.0' : '1.2.15') })
+const header = (e: Edition) =>
+  fc.record({ sn: dword, gnssCentreId: dword, encryptKey: dword, time: seconds, versionFlag: fc.constantFrom(e === 2019 ? '2.0.0' : '1.0.0', e === 2019 ? '2.1.0' : '1.2.15') })
 
 const message = fc.constantFrom<Edition>(2011, 2019).chain((e) =>
-  fc.tuple(
-    fc.constant(e),
-    header(e),
-    fc.oneof(
-      linkBodies(e).map(([msgId, body]) => ({ msgId, body })),
-      fc.tuple(subBodies(e), plate, byte).map(([[msgId, dataType, data], p, colour]) => ({
-        msgId,
-        body: VEHICLE_LESS(msgId, e, dataType) ? { dataType, data } : { plate: p, plateColor: colour, dataType, data },
-      })),
-    ),
-    fc.option(keys, { nil: undefined }),
-  ).map(([edition, h, m, k]) => ({ message: { ...h, ...m, edition, time: edition === 2019 ? h.time : undefined, encryptFlag: k ? 1 : 0 } as OutgoingMessage809, keys: k })),
+  fc
+    .tuple(
+      fc.constant(e),
+      header(e),
+      fc.oneof(
+        linkBodies(e).map(([msgId, body]) => ({ msgId, body })),
+        fc.tuple(subBodies(e), plate, byte).map(([[msgId, dataType, data], p, colour]) => ({
+          msgId,
+          body: VEHICLE_LESS(msgId, e, dataType) ? { dataType, data } : { plate: p, plateColor: colour, dataType, data },
+        })),
+      ),
+      fc.option(keys, { nil: undefined }),
+    )
+    .map(([edition, h, m, k]) => ({ message: { ...h, ...m, edition, time: edition === 2019 ? h.time : undefined, encryptFlag: k ? 1 : 0 } as OutgoingMessage809, keys: k })),
 )
 
 function matches(got: unknown, want: unknown): boolean {
@@ -204,7 +259,10 @@ t.test('any split of a stream of generated frames yields the same frames', async
         return r.value
       })
       const stream = Buffer.concat(frames)
-      const { frames: out, errors } = deframe809(stream, cutSeeds.map((c) => c % stream.length))
+      const { frames: out, errors } = deframe809(
+        stream,
+        cutSeeds.map((c) => c % stream.length),
+      )
       return errors.length === 0 && out.length === frames.length && out.every((f, i) => Buffer.concat([Buffer.from([0x5b]), f.content, Buffer.from([0x5d])]).equals(frames[i]))
     }),
     { numRuns: 300 },
@@ -232,7 +290,10 @@ t.test('a sender that does not escape: any split of its stream yields its frames
   fc.assert(
     fc.property(fc.array(unescapedFrame, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cutSeeds) => {
       const stream = Buffer.concat(frames.map((f) => f.frame))
-      const { frames: out, errors } = deframe809(stream, cutSeeds.map((c) => c % stream.length))
+      const { frames: out, errors } = deframe809(
+        stream,
+        cutSeeds.map((c) => c % stream.length),
+      )
       if (errors.length > 0 || out.length !== frames.length) return false
       return out.every((f, i) => {
         const d = decodeFrame809(f.content, { unescaped: f.unescaped, keys: frames[i].keys })
