@@ -24,6 +24,7 @@ import { textMessage } from './8300-text.js'
 import { mediaEvent } from './0800-media-event.js'
 import { mediaData } from './0801-media-data.js'
 import { mediaReply } from './8800-media-reply.js'
+import { cameraCommand, cameraReply } from './8801-camera.js'
 import { passThrough } from './0900-passthrough.js'
 import { alarmAttachments } from './1210-alarm-attachments.js'
 import { attachmentFileInfo } from './1211-attachment-file.js'
@@ -51,6 +52,7 @@ export * from './8300-text.js'
 export * from './0800-media-event.js'
 export * from './0801-media-data.js'
 export * from './8800-media-reply.js'
+export * from './8801-camera.js'
 export * from './0900-passthrough.js'
 export * from './1210-alarm-attachments.js'
 export * from './1211-attachment-file.js'
@@ -87,6 +89,8 @@ export const CODECS = {
   0x0800: mediaEvent,
   0x0801: mediaData,
   0x8800: mediaReply,
+  0x8801: cameraCommand,
+  0x0805: cameraReply,
   0x0900: passThrough,
   0x8900: passThrough,
   0x1210: alarmAttachments,

@@ -30,6 +30,9 @@ export const SPECIFIC_REPLIES: ReadonlyMap<number, number> = new Map([
   [0x8802, 0x0802], // stored media search
 ])
 
+/** 0x0805 results other than 0 (done): the camera command failed. */
+const CAMERA_RESULT: Record<number, string> = { 1: 'the camera command failed', 2: 'channel not supported' }
+
 /** Phones whose queued commands are taken in one statement after their authentication. */
 const TAKE_BATCH = 500
 
@@ -170,7 +173,10 @@ export class CommandRouter {
     const replySerial = m.msgId === 0x0107 ? null : replySerialOf(m.body)
     found = list.find((p) => p.expect === m.msgId && (replySerial === null || p.serial === replySerial))
     if (!found) return false
-    settle(conn, found, { status: 'answered', reply: { msgId: m.msgId, body: m.body } })
+    const refused = m.msgId === 0x0805 ? (m.body as { result?: unknown }).result : 0
+    if (typeof refused === 'number' && refused !== 0)
+      settle(conn, found, { status: 'failed', result: refused, reason: CAMERA_RESULT[refused] ?? `0x0805 result ${refused}`, reply: { msgId: m.msgId, body: m.body } })
+    else settle(conn, found, { status: 'answered', reply: { msgId: m.msgId, body: m.body } })
     return true
   }
 

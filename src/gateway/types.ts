@@ -15,11 +15,16 @@ export interface DownlinkMessage {
 /**
  * What became of a downlink command.
  * - answered: the terminal replied 0x0001 result 0, or with the command's specific reply (0x0104, 0x0201, 0x0107 …)
- * - failed: the terminal replied 0x0001 with a result ≠ 0 (1 failure, 2 message error, 3 unsupported)
+ * - failed: the terminal replied 0x0001 with a result ≠ 0 (1 failure, 2 message error, 3 unsupported),
+ *   or a specific reply with its own result ≠ 0 (0x0805: 1 failed, 2 channel not supported; reason says which, reply is that message)
  * - timeout: no answer within the timeout (or the connection dropped before one came)
  * - queued: the terminal is offline; the command is persisted and delivered after its next authentication
  */
-export type CommandOutcome = { status: 'answered'; reply: DownlinkMessage } | { status: 'failed'; result: number } | { status: 'timeout' } | { status: 'queued'; id: string; expiresAt: number }
+export type CommandOutcome =
+  | { status: 'answered'; reply: DownlinkMessage }
+  | { status: 'failed'; result: number; reason?: string; reply?: DownlinkMessage }
+  | { status: 'timeout' }
+  | { status: 'queued'; id: string; expiresAt: number }
 
 export interface SendCommandOptions {
   /** How long to wait for the terminal's answer. Default config.commandTimeoutSeconds. */

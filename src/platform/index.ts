@@ -22,7 +22,7 @@ import type { WaybillStore } from '../store/port.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
 import type { SuperiorControlDeps } from './vehicle-commands.js'
-import type { RegistryStore } from '../store/port.js'
+import type { EventStore, RegistryStore } from '../store/port.js'
 import { PlatformServer } from './server.js'
 import { UpperRole, type LowerLinkState } from './upper.js'
 
@@ -51,7 +51,8 @@ export interface PlatformsDeps {
     Pick<ApiStore, 'applyHandling'> &
     Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'> &
     Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
-    Pick<RegistryStore, 'findVehicle'>
+    Pick<RegistryStore, 'findVehicle'> &
+    Pick<EventStore, 'findMedia'>
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
   logger: Logger
@@ -59,7 +60,7 @@ export interface PlatformsDeps {
   now?: () => number
   /** store poll for changed platforms (default 5 s) */
   reloadMs?: number
-  /** the gateway's command path: a superior's 0x9503 text reaches the terminal through it */
+  /** the gateway's command path: a superior's 0x9503 text / 0x9502 photo request reaches the terminal through it */
   commander?: SuperiorControlDeps['commander']
   /** several workers (serve --workers N): who forwards, and the relay to it */
   cluster?: PlatformCluster
@@ -254,6 +255,7 @@ export class Platforms {
         control: {
           findVehicle: (plate, color) => this.deps.store.findVehicle(plate, color),
           commander: this.deps.commander ?? null,
+          findPhoto: (phones, since, ids) => this.deps.store.findMedia(phones, since, ids),
           timeoutMs: this.deps.config.commandTimeoutSeconds * 1000,
         },
       })

@@ -81,7 +81,7 @@ export interface LowerRoleDeps {
   /** how often the outbox (anomalies, waybills) is filled and sent (default 2 s) */
   outboxMs?: number
   connect?: (host: string, port: number) => Socket
-  /** a superior's 0x9503 text reaches the vehicle's terminal through this (vehicle-commands.ts) */
+  /** a superior's 0x9503 text and 0x9502 photo request reach the vehicle's terminal through this (vehicle-commands.ts) */
   control?: Omit<SuperiorControlDeps, 'log'>
 }
 

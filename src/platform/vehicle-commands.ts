@@ -17,6 +17,8 @@
 import { randomInt, randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { PhotoReply, TextReply } from '../../protocol/jt809/index.js'
+import type { Location } from '../../protocol/messages/0200-location.js'
+import { canonicalPhone, type MediaRecord, type PositionRecord } from '../domain.js'
 import type { AdminStore, CommandResult } from '../store/admin.js'
 import { toPosition809 } from './positions.js'
 
@@ -147,9 +149,19 @@ export class VehicleCommands {
 export interface SuperiorControlDeps {
   findVehicle: (plate: string, plateColor: number) => Promise<{ terminalPhone: string | null } | null>
   /** the gateway's command path (null: this process runs no gateway) */
-  commander: { sendCommand(phone: string, message: { msgId: number; body: unknown }, options?: { timeoutMs?: number; queueIfOffline?: boolean }): Promise<{ status: string; result?: number }> } | null
-  /** how long the terminal may take to answer */
+  commander: {
+    sendCommand(
+      phone: string,
+      message: { msgId: number; body: unknown },
+      options?: { timeoutMs?: number; queueIfOffline?: boolean },
+    ): Promise<{ status: string; result?: number; reply?: { msgId: number; body: unknown } }>
+  } | null
+  /** the photo a terminal uploaded (0x0801, stored by the gateway) after a 0x8801: store.findMedia */
+  findPhoto?: (phones: string[], since: number, mediaIds: number[] | null) => Promise<MediaRecord | null>
+  /** how long the terminal may take to answer, and then to upload the photo */
   timeoutMs: number
+  /** how often the upload is looked for (default 250 ms) */
+  photoPollMs?: number
   log: Logger
 }
 
@@ -157,8 +169,10 @@ export interface SuperiorControlDeps {
  * 0x9503 from a superior: the text goes to the vehicle's terminal as 0x8300 (display and
  * text-to-speech; MSG_PRIORITY 0 as emergency) through the gateway's command path, and 0x1503
  * answers 0 when the terminal acknowledged it, else 1 (no terminal, offline, refused, no answer).
- * 0x9502: answered 0x1502 PHOTO_RSP_FLAG 0 (not supported): the 808 camera command (0x8801) and
- * the multimedia upload it starts are not carried by this gateway's command path.
+ * 0x9502: the terminal is asked for one photo uploaded in real time (0x8801, LENS_ID as channel,
+ * SIZE_TYPE as resolution: the two standards number the sizes alike); when it accepts (0x0805
+ * result 0, or 0x0001 ok) and its 0x0801 upload is stored within the command timeout, 0x1502
+ * PHOTO_RSP_FLAG 1 carries the image and the position it was taken at; takePhoto lists the other flags.
  * `reply` sends the 0x1500 on the main link.
  */
 export async function answerSuperiorControl(
@@ -171,29 +185,13 @@ export async function answerSuperiorControl(
   const plateColor = m.body.plateColor ?? 0
   const source = (dataType: number) => (edition === 2019 ? { sourceDataType: dataType, sourceMsgSn: m.sn } : {})
   if (m.body.dataType === 0x9502) {
-    // no photo, so no position of it: an empty one (time of the answer)
-    const position = toPosition809(
-      {
-        vehicleId: 0,
-        deviceTime: Date.now(),
-        receivedAt: 0,
-        latitude: 0,
-        longitude: 0,
-        altitude: 0,
-        speed: 0,
-        direction: 0,
-        alarm: 0,
-        status: 0,
-        mileage: null,
-        extras: {},
-        blindArea: false,
-        sourceMsgId: 0,
-      },
-      edition,
-    )
     const r = m.body.data as { lensId: number; sizeType: number }
-    reply({ plate, plateColor, dataType: 0x1502, data: { ...source(0x9502), photoRspFlag: 0, position, lensId: r.lensId, sizeType: r.sizeType, type: 1, photo: '' } })
-    d.log.info({ plate }, 'photo request from the superior: not supported (answered 0x1502 flag 0)')
+    const photo = await takePhoto(d, plate, plateColor, r)
+    // no photo, no position of it: an empty one (time of the answer)
+    const position = toPosition809(photo.position ?? emptyPosition(), edition)
+    const format = photo.format === undefined ? 1 : (IMAGE_TYPE[photo.format] ?? 1)
+    reply({ plate, plateColor, dataType: 0x1502, data: { ...source(0x9502), photoRspFlag: photo.flag, position, lensId: r.lensId, sizeType: r.sizeType, type: format, photo: photo.hex ?? '' } })
+    d.log.info({ plate, flag: photo.flag, bytes: (photo.hex?.length ?? 0) / 2 }, 'photo request from the superior (0x9502) answered 0x1502')
     return
   }
   if (m.body.dataType !== 0x9503) return
@@ -216,3 +214,98 @@ export async function answerSuperiorControl(
 }
 
 type TextRequestData = { msgSequence: number; priority: number; content: string }
+
+/** 808 multimedia format (0 JPEG, 1 TIF) → 809 photo TYPE (1 JPEG, 2 GIF, 3 TIFF, 4 PNG). */
+const IMAGE_TYPE: Record<number, number> = { 0: 1, 1: 3 }
+
+function emptyPosition(): PositionRecord {
+  return {
+    vehicleId: 0,
+    deviceTime: Date.now(),
+    receivedAt: 0,
+    latitude: 0,
+    longitude: 0,
+    altitude: 0,
+    speed: 0,
+    direction: 0,
+    alarm: 0,
+    status: 0,
+    mileage: null,
+    extras: {},
+    blindArea: false,
+    sourceMsgId: 0,
+  }
+}
+
+/**
+ * 0x8801 to the vehicle's terminal, then its upload. PHOTO_RSP_FLAG (JT/T 809 0x1502):
+ *   0 not supported   no gateway here, or the terminal answered 0x0001 "not supported" (3)
+ *   1 done            the photo arrived within the timeout: sent with it
+ *   2 done, later     the terminal accepted but its upload did not arrive in time (it is stored
+ *                     when it comes; this 0x1502 is not followed by another)
+ *   3 vehicle offline no terminal, not connected, or no answer
+ *   4 lens unusable   0x0805 result 2 (channel not supported)
+ *   5 other           0x0805 result 1, any other refusal
+ */
+async function takePhoto(
+  d: SuperiorControlDeps,
+  plate: string,
+  plateColor: number,
+  r: { lensId: number; sizeType: number },
+): Promise<{ flag: number; hex?: string; format?: number; position?: PositionRecord }> {
+  if (!d.commander) return { flag: 0 }
+  const v = await d.findVehicle(plate, plateColor).catch(() => null)
+  const phone = v?.terminalPhone
+  if (!phone) return { flag: 3 }
+  const since = Date.now()
+  const body = {
+    channel: r.lensId || 1,
+    command: 1,
+    interval: 0,
+    save: 0,
+    resolution: r.sizeType >= 1 && r.sizeType <= 8 ? r.sizeType : 1,
+    quality: 5,
+    brightness: 128,
+    contrast: 64,
+    saturation: 64,
+    chroma: 128,
+  }
+  const outcome = await d.commander.sendCommand(phone, { msgId: 0x8801, body }, { timeoutMs: d.timeoutMs, queueIfOffline: false }).catch((err: unknown) => {
+    d.log.warn({ err }, 'photo request from the superior not sent to the terminal')
+    return { status: 'error' } as { status: string; result?: number; reply?: { msgId: number; body: unknown } }
+  })
+  if (outcome.status === 'failed') return { flag: outcome.reply?.msgId === 0x0805 ? (outcome.result === 2 ? 4 : 5) : outcome.result === 3 ? 0 : 5 }
+  if (outcome.status !== 'answered') return { flag: 3 }
+  const ids = outcome.reply?.msgId === 0x0805 ? ((outcome.reply.body as { mediaIds?: number[] }).mediaIds ?? null) : null
+  if (!d.findPhoto) return { flag: 2 }
+  const deadline = since + d.timeoutMs
+  const phones = [...new Set([phone, canonicalPhone(phone)])]
+  for (;;) {
+    const media = await d.findPhoto(phones, since, ids?.length ? ids : null).catch((err: unknown) => {
+      d.log.warn({ err }, 'looking for the uploaded photo failed')
+      return null
+    })
+    if (media) return { flag: 1, hex: media.data.toString('hex'), format: media.format, position: photoPosition(media) }
+    if (Date.now() >= deadline) return { flag: 2 }
+    await new Promise((res) => setTimeout(res, d.photoPollMs ?? 250))
+  }
+}
+
+/** Where the photo was taken: the basic position stored with the upload (the answer's time when it has none). */
+function photoPosition(m: MediaRecord): PositionRecord {
+  const l = m.location as Partial<Location> | null
+  const p = emptyPosition()
+  if (!l) return p
+  return {
+    ...p,
+    deviceTime: typeof l.timeMs === 'number' ? l.timeMs : p.deviceTime,
+    latitude: l.latitude ?? 0,
+    longitude: l.longitude ?? 0,
+    altitude: l.altitude ?? 0,
+    speed: l.speed ?? 0,
+    direction: l.direction ?? 0,
+    alarm: l.alarm ?? 0,
+    status: l.status ?? 0,
+    sourceMsgId: 0x0801,
+  }
+}

@@ -2,7 +2,7 @@
  * EventStore: alarm transitions, driver card events, sessions, media and the raw-frame archive.
  * Retransmissions are absorbed by unique keys (ON CONFLICT DO NOTHING) where a terminal may resend.
  */
-import type { RawFrame } from '../domain.js'
+import type { MediaRecord, RawFrame } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, toMs } from './convert.js'
 import { ensurePartitionsCovering } from './partitions.js'
@@ -11,6 +11,19 @@ import { partitionStart, timeTable, type TimeTableSpec } from './time-tables.js'
 
 /** Rows fetched per round trip by exportFrames. */
 const EXPORT_PAGE = 1000
+
+interface MediaRow {
+  phone: string
+  media_id: string | number
+  vehicle_id: string | number | null
+  type: number
+  format: number
+  event: number
+  channel: number
+  location: MediaRecord['location']
+  data: string
+  received_at: Date | string
+}
 
 export function eventQueries(ctx: StoreContext): EventStore {
   const { sql } = ctx
@@ -67,6 +80,29 @@ export function eventQueries(ctx: StoreContext): EventStore {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb, decode($9, 'hex'), $10) ON CONFLICT (phone, media_id) DO NOTHING`,
         [m.phone, m.mediaId, m.vehicleId, m.type, m.format, m.event, m.channel, m.location === null ? null : JSON.stringify(m.location), m.data.toString('hex'), iso(m.receivedAt)],
       )
+    },
+
+    async findMedia(phones, since, mediaIds) {
+      const { rows } = await sql.query<MediaRow>(
+        `SELECT phone, media_id, vehicle_id, type, format, event, channel, location, encode(data, 'hex') AS data, received_at FROM media
+          WHERE phone = ANY($1::text[]) AND received_at >= $2 AND type = 0 AND ($3::bigint[] IS NULL OR media_id = ANY($3::bigint[]))
+          ORDER BY received_at, media_id LIMIT 1`,
+        [phones, iso(since), mediaIds],
+      )
+      const r = rows[0]
+      if (!r) return null
+      return {
+        phone: r.phone,
+        mediaId: Number(r.media_id),
+        vehicleId: r.vehicle_id === null ? null : Number(r.vehicle_id),
+        type: r.type,
+        format: r.format,
+        event: r.event,
+        channel: r.channel,
+        location: r.location,
+        data: Buffer.from(r.data, 'hex'),
+        receivedAt: toMs(r.received_at),
+      }
     },
 
     async archiveFrames(rows) {

@@ -135,6 +135,7 @@ export interface OutboxItem {
 }
 
 export interface PlatformStore {
+  /** A superior: also builds positions_received if missing (ensureForwardingIndex). */
   createPlatform(p: NewPlatform, at: number): Promise<Platform>
   /** null when there is no such platform */
   updatePlatform(id: number, patch: PlatformPatch, at: number): Promise<Platform | null>
@@ -365,6 +366,18 @@ const toSupervision = (r: SupervisionRow): Supervision => ({
   result: r.result === null ? null : num(r.result),
 })
 
+/**
+ * positions_received: positions in received order, for a superior's backlog (positionsToForward).
+ * It costs every position insert, so it exists only once a superior platform does (migration 010,
+ * createPlatform). Removing the last superior leaves it (DROP INDEX by hand wins the insert cost
+ * back; the next superior added builds it again). Building it takes a lock that holds
+ * position inserts back while the existing rows are indexed (CONCURRENTLY is not available on a
+ * partitioned table or a hypertable).
+ */
+export async function ensureForwardingIndex(sql: Pick<Sql, 'query'>): Promise<void> {
+  await sql.query(`CREATE INDEX IF NOT EXISTS positions_received ON positions (received_at, vehicle_id, device_time)`)
+}
+
 export function platformQueries(sql: Sql): PlatformStore {
   return {
     async createPlatform(p, at) {
@@ -375,6 +388,7 @@ export function platformQueries(sql: Sql): PlatformStore {
         params.push(conv(p[field]))
       }
       const { rows } = await sql.query<PlatformRow>(`INSERT INTO platforms (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ${COLUMNS}`, params)
+      if (p.role === 'superior') await ensureForwardingIndex(sql)
       return toPlatform(rows[0]!)
     },
 

@@ -107,6 +107,11 @@ export interface EventStore {
   /** Online/offline events, in one statement. */
   recordSessionEvents(rows: SessionEvent[]): Promise<void>
   insertMedia(row: MediaRecord): Promise<void>
+  /**
+   * The first image (type 0) a terminal uploaded at or after `since`, among `mediaIds` when given
+   * (a photo it was asked for: 0x8801 answered by 0x0805); null when none has arrived.
+   */
+  findMedia(phones: string[], since: number, mediaIds: number[] | null): Promise<MediaRecord | null>
   /** Raw-frame archive (switchable by config). */
   archiveFrames(rows: RawFrame[]): Promise<void>
   exportFrames(phone: string, from: number, to: number): AsyncIterable<RawFrame>

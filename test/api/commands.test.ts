@@ -112,6 +112,42 @@ for (const backend of BACKENDS) {
       t.ok(Date.now() - started >= 900, 'waited the requested timeout')
     })
 
+    t.test('photo: 0x8801 to the terminal, its 0x0805 result and media ids are the answer (also by plate)', async (t) => {
+      const v = await vehicle()
+      const asked: Message[] = []
+      let result = 0
+      const { client } = await online(gw.port, v, 2019, {
+        onDownlink: (m) => {
+          if (m.msgId !== 0x8801) return undefined
+          asked.push(m)
+          return { msgId: 0x0805, body: result === 0 ? { replySerial: m.serial, result, mediaIds: [41, 42] } : { replySerial: m.serial, result } }
+        },
+      })
+      t.teardown(() => client.close())
+      const photo = await command(v.phone, { type: 'photo', channel: 2, resolution: 4, quality: 3 }, tokens.entA)
+      t.equal(photo.status, 200, JSON.stringify(photo.body))
+      t.match(photo.body, { status: 'answered', reply: { msgId: '0x0805', body: { replySerial: asked[0]?.serial, result: 0, mediaIds: [41, 42] } } })
+      t.match(asked[0]?.body, { channel: 2, command: 1, interval: 0, save: 0, resolution: 4, quality: 3 }, 'one photo, uploaded at once')
+
+      result = 2
+      const refused = await command(v.phone, { type: 'photo' })
+      t.same(refused.body, { status: 'failed', result: 2, reason: 'channel not supported' }, 'a 0x0805 refusal is a failure with its own meaning')
+      t.match(asked[1]?.body, { channel: 1, resolution: 1, quality: 5 }, 'defaults')
+
+      result = 0
+      const byPlate = await fetch(`${base}/vehicles/${encodeURIComponent(v.plate)}/commands?plateColor=2`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.supervisor}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ type: 'photo', lensId: 3, sizeType: 2 }),
+      })
+      const json = (await byPlate.json()) as CommandAnswer & Record<string, unknown>
+      t.equal(byPlate.status, 200, JSON.stringify(json))
+      t.match(json, { status: 'answered', via: 'terminal', reply: { msgId: '0x0805', body: { result: 0, mediaIds: [41, 42] } } }, 'a photo by plate goes to its online terminal')
+      t.match(asked[2]?.body, { channel: 3, resolution: 2 }, 'lens as channel, size as resolution')
+      const bad = await command(v.phone, { type: 'photo', quality: 11 })
+      t.equal(bad.status, 400)
+    })
+
     t.test('offline terminal: 202 queued, delivered when it comes back; or 504 when queueing is refused', async (t) => {
       const v = await vehicle()
       const first = await online(gw.port, v)

@@ -3,13 +3,16 @@
  * the commands API (POST /vehicles/{plate}/commands), over a live loopback link between two of our
  * instances: U (upper role: the supervisor's API) and L (lower role: the vehicle's terminal talks
  * 808 to it). U → 0x9500 → L → 0x8300 → terminal → 0x0001 → L → 0x1503 → U: the command's answer.
- * Also: the 808 path by plate, scope and audit, a photo request L cannot serve (0x1502 flag 0), a
- * vehicle whose terminal is offline (0x1503 result 1), and expiry without a reply.
+ * Photo: U → 0x9502 → L → 0x8801 → terminal → 0x0805, 0x0801 → L → 0x1502 with the image.
+ * Also: the 808 path by plate, scope and audit, a channel the terminal lacks (0x1502 flag 4), a
+ * vehicle whose terminal is offline (0x1503 result 1), expiry without a reply, and each
+ * PHOTO_RSP_FLAG the lower role answers (answerSuperiorControl on its own).
  */
 import t, { type Test } from 'tap'
 import type { Message } from '../../protocol/index.js'
-import { VehicleCommands } from '../../src/platform/vehicle-commands.js'
-import { eventually, online, openBackends, provision, type Backends } from '../gateway/harness.js'
+import { randomBytes } from 'node:crypto'
+import { answerSuperiorControl, VehicleCommands, type SuperiorControlDeps } from '../../src/platform/vehicle-commands.js'
+import { eventually, fixAt, online, openBackends, provision, type Backends } from '../gateway/harness.js'
 import { KEYS, LICENCE, lower, TOKEN, upper, type Combo } from './helpers.js'
 import pino from 'pino'
 
@@ -34,14 +37,32 @@ for (const combo of combos) {
 
     const t0 = Date.now()
     const texts: Message[] = []
-    const { client } = await online(l.port, vehicle, combo.edition === 2019 ? 2019 : 2013, { onMessage: (m) => void (m.msgId === 0x8300 && texts.push(m)) })
+    // the terminal's camera: 0x8801 → 0x0805 with the media id, then the photo as 0x0801; channel 9 it does not have
+    const asked: Message[] = []
+    const jpeg = randomBytes(600)
+    const taken = fixAt(Date.now() - 1000)
+    const { client } = await online(l.port, vehicle, combo.edition === 2019 ? 2019 : 2013, {
+      onMessage: (m) => void (m.msgId === 0x8300 && texts.push(m)),
+      onDownlink: (m, c) => {
+        if (m.msgId !== 0x8801) return undefined
+        asked.push(m)
+        const { channel } = m.body as { channel: number }
+        if (channel === 9) return { msgId: 0x0805, body: { replySerial: m.serial, result: 2 } }
+        const mediaId = 500 + asked.length
+        setTimeout(() => c.post(0x0801, { mediaId, type: 0, format: 0, event: 0, channel, location: taken, data: jpeg.toString('hex') }), 50)
+        return { msgId: 0x0805, body: { replySerial: m.serial, result: 0, mediaIds: [mediaId] } }
+      },
+    })
     const api = async (path: string, init: { method?: string; body?: unknown; token?: string } = {}) => {
       const r = await fetch(`http://127.0.0.1:${u.app.http.port}/api/v1${path}`, {
         method: init.method ?? 'GET',
         headers: { authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
         ...(init.body ? { body: JSON.stringify(init.body) } : {}),
       })
-      return { status: r.status, json: (await r.json()) as Record<string, unknown> & { id?: string; token?: string } }
+      return {
+        status: r.status,
+        json: (await r.json()) as Record<string, unknown> & { id?: string; token?: string; reply?: { body?: { photo?: string; position?: { latitude?: number; gnss?: { latitude?: number } } } } },
+      }
     }
     const to = `/vehicles/${encodeURIComponent(vehicle.plate)}/commands?plateColor=${vehicle.plateColor}`
 
@@ -59,11 +80,18 @@ for (const combo of combos) {
       'its status: answered, named by vehicle',
     )
 
-    // photo: L has no camera command on its 808 path and says so (0x1502 flag 0)
+    // photo: L asks the terminal (0x8801, one photo uploaded at once), which accepts (0x0805) and
+    // uploads it (0x0801): 0x1502 flag 1 carries the image and where it was taken
     const photo = await api(to, { method: 'POST', body: { type: 'photo', lensId: 1, sizeType: 2 } })
-    t.equal(photo.status, 200)
-    t.match(photo.json, { status: 'failed', via: 'platform', result: 0, reason: 'not supported' })
-    t.match((await api(`/commands/${photo.json.id}`)).json, { status: 'failed', result: 0, msgId: '0x9502' })
+    t.equal(photo.status, 200, JSON.stringify(photo.json).slice(0, 300))
+    t.match(photo.json, { status: 'answered', via: 'platform', reply: { msgId: '0x1502', body: { photoRspFlag: 1, lensId: 1, sizeType: 2, type: 1 } } })
+    t.equal(photo.json.reply?.body?.photo, jpeg.toString('hex'), 'the photo the terminal uploaded, byte for byte')
+    const at = photo.json.reply?.body?.position
+    t.ok(Math.abs(Number((combo.edition === 2019 ? at?.gnss : at)?.latitude) - taken.latitude) < 1e-5, 'the position it was taken at')
+    t.match(asked[0]?.body, { channel: 1, command: 1, interval: 0, save: 0, resolution: 2 }, 'lens as channel, size as resolution, upload at once')
+    t.match((await api(`/commands/${photo.json.id}`)).json, { status: 'answered', msgId: '0x9502' })
+    const noLens = await api(to, { method: 'POST', body: { type: 'photo', lensId: 9, sizeType: 1 } })
+    t.match(noLens.json, { status: 'failed', via: 'platform', result: 4, reason: 'lens unusable' }, 'a channel the terminal does not have: flag 4')
 
     // the terminal gone: L answers 0x1503 result 1
     await client.close()
@@ -94,8 +122,6 @@ for (const combo of combos) {
     const viaTerminal = await api(`/vehicles/${encodeURIComponent(direct.plate)}/commands?plateColor=${direct.plateColor}`, { method: 'POST', body: { type: 'text', text: 'direct' } })
     t.match(viaTerminal.json, { status: 'answered', via: 'terminal', reply: { msgId: '0x0001' } })
     t.equal(seen.length, 1)
-    const photoDirect = await api(`/vehicles/${encodeURIComponent(direct.plate)}/commands?plateColor=${direct.plateColor}`, { method: 'POST', body: { type: 'photo' } })
-    t.equal(photoDirect.status, 409, 'photo requests go through platforms only')
     if (combo.variant === 'embedded') await t.test('a command no platform replies to expires', (t) => expiry(t, bU))
   })
 }
@@ -133,3 +159,65 @@ async function expiry(t: Test, b: Backends): Promise<void> {
   t.match(await second.settled, { status: 'failed', result: 3, reason: 'vehicle offline' }, 'the next one the next reply')
   await eventually(async () => (await b.store.getCommandStatus(first.id, Date.now()))?.status === 'answered')
 }
+
+t.test("lower role: a superior's 0x9502 answered with each PHOTO_RSP_FLAG", async (t) => {
+  const log = pino({ level: 'silent' })
+  type Outcome = Awaited<ReturnType<NonNullable<SuperiorControlDeps['commander']>['sendCommand']>>
+  const ask = async (over: Partial<SuperiorControlDeps>, outcome: Outcome | null, edition: 2011 | 2019 = 2019) => {
+    const sent: Array<{ phone: string; msgId: number }> = []
+    const deps: SuperiorControlDeps = {
+      findVehicle: async () => ({ terminalPhone: '013800000001' }),
+      commander: outcome
+        ? {
+            sendCommand: async (phone, m) => {
+              sent.push({ phone, msgId: m.msgId })
+              return outcome
+            },
+          }
+        : null,
+      findPhoto: async () => null,
+      timeoutMs: 100,
+      photoPollMs: 10,
+      log,
+      ...over,
+    }
+    let answer: { dataType: number; data: Record<string, unknown> } | undefined
+    await answerSuperiorControl(deps, edition, { sn: 77, body: { plate: '鲁A1', plateColor: 2, dataType: 0x9502, data: { lensId: 1, sizeType: 1 } } }, (b) => (answer = b as typeof answer))
+    return { answer: answer!, sent }
+  }
+  const accepted: Outcome = { status: 'answered', reply: { msgId: 0x0805, body: { replySerial: 1, result: 0, mediaIds: [5] } } }
+  t.match((await ask({}, null)).answer, { dataType: 0x1502, data: { photoRspFlag: 0, sourceMsgSn: 77, photo: '' } }, 'no gateway here: not supported')
+  t.match((await ask({ findVehicle: async () => ({ terminalPhone: null }) }, accepted)).answer.data, { photoRspFlag: 3 }, 'no terminal: vehicle offline')
+  t.match((await ask({}, { status: 'timeout' })).answer.data, { photoRspFlag: 3 }, 'offline or silent terminal')
+  t.match((await ask({}, { status: 'failed', result: 2, reply: { msgId: 0x0805, body: {} } })).answer.data, { photoRspFlag: 4 }, '0x0805 channel not supported: lens unusable')
+  t.match((await ask({}, { status: 'failed', result: 1, reply: { msgId: 0x0805, body: {} } })).answer.data, { photoRspFlag: 5 }, '0x0805 failed: other')
+  t.match((await ask({}, { status: 'failed', result: 3 })).answer.data, { photoRspFlag: 0 }, '0x0001 not supported')
+  const later = await ask({}, accepted)
+  t.match(later.answer.data, { photoRspFlag: 2, photo: '' }, 'accepted, no upload within the timeout: done, sent later')
+  t.same(later.sent, [{ phone: '013800000001', msgId: 0x8801 }])
+  const looked: Array<[string[], number[] | null]> = []
+  const media = {
+    phone: '13800000001',
+    vehicleId: 1,
+    mediaId: 5,
+    type: 0,
+    format: 0,
+    event: 0,
+    channel: 1,
+    location: { latitude: 36.5, longitude: 117.25, timeMs: Date.parse('2026-12-01T00:00:00Z') },
+    data: Buffer.from('ffd8ffd9', 'hex'),
+    receivedAt: Date.now(),
+  }
+  const done = await ask(
+    {
+      findPhoto: async (phones, _since, ids) => {
+        looked.push([phones, ids])
+        return looked.length < 3 ? null : media
+      },
+    },
+    accepted,
+    2011,
+  )
+  t.match(done.answer.data, { photoRspFlag: 1, photo: 'ffd8ffd9', type: 1, position: { latitude: 36.5, longitude: 117.25 } }, 'the upload found while polling: sent with its position')
+  t.same(looked[0], [['013800000001', '13800000001'], [5]], 'looked for by the media ids 0x0805 gave, under both spellings of the phone')
+})

@@ -14,7 +14,7 @@ import type { Anomaly } from '../../src/domain.js'
 import { verifyAuthCode } from '../../src/gateway/auth-code.js'
 import { newWaybill, parseWaybill } from '../../src/domain.js'
 import { openStore } from '../../src/store/index.js'
-import { fix, openTestStore, type StoreBackend } from '../store/helpers.js'
+import { fix, openTestStore, STORE_BACKENDS, type StoreBackend } from '../store/helpers.js'
 import { waybill } from './helpers.js'
 
 function io(env: NodeJS.ProcessEnv): CliIO & { out: () => string; err: () => string } {
@@ -67,6 +67,44 @@ t.test('jt808 platforms on an embedded data directory', async (t) => {
   t.equal(await platformsCommand.run(['remove', '1'], rm), 0)
   t.equal(await platformsCommand.run(['remove', '1'], io(env)), 1, 'removing twice: not found')
 })
+
+for (const backend of STORE_BACKENDS) {
+  t.test(`${backend}: positions_received exists only once a superior platform does`, async (t) => {
+    const store = await openTestStore(t, backend)
+    const index = async () =>
+      (await store.sql.query(`SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'positions' AND indexname = 'positions_received'`)).rows.length === 1
+    const T = Date.parse('2026-11-20T00:00:00Z')
+    const platform = {
+      name: 'S',
+      accessCode: 1,
+      userId: 1,
+      edition: 2011 as const,
+      encryption: null,
+      allowedAddresses: [],
+      enterpriseLicences: [],
+      vehicles: [],
+      unknownVehicles: 'refuse' as const,
+      host: 'h',
+      port: 1,
+      enabled: true,
+    }
+    t.equal(await index(), false, 'no superior after migrating: no index on the position insert path')
+    await store.createPlatform({ ...platform, role: 'lower', passwordHash: 'scrypt$x', password: null }, T)
+    t.equal(await index(), false, 'a lower platform does not need it')
+    const sup = await store.createPlatform({ ...platform, role: 'superior', passwordHash: null, password: 'pw' }, T)
+    t.equal(await index(), true, 'the first superior builds it')
+    await store.createPlatform({ ...platform, role: 'superior', passwordHash: null, password: 'pw', name: 'S2' }, T)
+    t.equal(await index(), true, 'a second one finds it there')
+    await store.deletePlatform(sup.id)
+    t.equal(await index(), true, 'removing a superior leaves it')
+
+    // a database that had a superior before migration 010: the migration builds it
+    await store.sql.query(`DROP INDEX positions_received`)
+    await store.sql.query(`DELETE FROM schema_migrations WHERE id = '010_platform_commands'`)
+    t.same((await store.migrate()).applied, ['010_platform_commands'])
+    t.equal(await index(), true, 'migration 010 builds it where a superior exists')
+  })
+}
 
 for (const backend of ['pg', 'pglite'] as StoreBackend[]) {
   t.test(`${backend}: forwarding position and the positions owed to a superior`, async (t) => {

@@ -19,6 +19,13 @@ function bodyHex(m: OutgoingMessage): string {
   return b.value.toString('hex')
 }
 
+/** A 2013 frame (without its 0x7e) carrying these body bytes. */
+function encodeMessageHex(msgId: KnownMsgId, hex: string): string {
+  const frame = encodeMessage({ msgId, version: 2013, phone: '013912344329', serial: 1, body: { raw: hex } })
+  if (!frame.ok) throw new Error(frame.error.message)
+  return frame.value.toString('hex')
+}
+
 /** Decodes a body given as hex under a header of the given version. */
 function decodeBodyHex(msgId: KnownMsgId, version: ProtocolVersion, hex: string): Message {
   const frame = encodeMessage({ msgId, version, phone: version === 2019 ? '00000000013912344329' : '013912344329', serial: 1, body: { raw: hex } })
@@ -221,6 +228,30 @@ t.test('0x0800 / 0x0801 / 0x8800 media', async (t) => {
   t.same(decodeFixture('8800 media reply').body, { mediaId: 2, packetIds: [] })
   t.same(decodeFixture('8800 media reply with ids').body, { mediaId: 0xc15f, packetIds: [1, 2, 3, 4, 5, 6, 7, 8, 9] })
   t.equal(bodyHex({ msgId: 0x8800, phone: '1', serial: 1, body: { mediaId: 2 } }), '00000002', 'everything arrived: media id only')
+})
+
+t.test('0x8801 take a photo now / 0x0805 its reply', async (t) => {
+  const cmd = { channel: 1, command: 1, interval: 0, save: 0, resolution: 2, quality: 5, brightness: 128, contrast: 64, saturation: 64, chroma: 128 }
+  // channel 01, command 0001, interval 0000, save 00, resolution 02, quality 05, brightness 80, contrast 40, saturation 40, chroma 80
+  for (const version of [2013, 2019] as const) {
+    t.equal(bodyHex({ msgId: 0x8801, version, phone: '1', serial: 1, body: cmd }), '010001000000020580404080', `${version}: 12 bytes`)
+    t.same(decodeBodyHex(0x8801, version, '010001000000020580404080').body, cmd)
+  }
+  t.same(
+    decodeBodyHex(0x8801, 2013, '02ffff003c0108010000007f').body,
+    { channel: 2, command: 0xffff, interval: 60, save: 1, resolution: 8, quality: 1, brightness: 0, contrast: 0, saturation: 0, chroma: 0x7f },
+    'video for 60 s, saved',
+  )
+  const bad = encodeBody({ msgId: 0x8801, phone: '1', serial: 1, body: { ...cmd, quality: 256 } })
+  t.notOk(bad.ok, 'a field out of its BYTE is refused, not truncated')
+
+  t.same(decodeBodyHex(0x0805, 2013, '0022' + '00' + '0002' + '0000007b' + '0000007c').body, { replySerial: 0x22, result: 0, mediaIds: [123, 124] })
+  t.same(decodeBodyHex(0x0805, 2019, '0022' + '02').body, { replySerial: 0x22, result: 2 }, 'channel not supported, the body ends after the result')
+  t.same(decodeBodyHex(0x0805, 2013, '0022' + '01' + '0000').body, { replySerial: 0x22, result: 1, mediaIds: [] })
+  t.equal(bodyHex({ msgId: 0x0805, phone: '1', serial: 1, body: { replySerial: 7, result: 0, mediaIds: [1] } }), '0007' + '00' + '0001' + '00000001')
+  t.equal(bodyHex({ msgId: 0x0805, phone: '1', serial: 1, body: { replySerial: 7, result: 2 } }), '000702')
+  const short = decodeFrame(inner(encodeMessageHex(0x0805, '0022' + '00' + '0002' + '0000007b')))
+  t.notOk(short.ok, 'a count larger than the ids sent is a codec error, not a short list')
 })
 
 t.test('0x0900 / 0x8900 pass-through', async (t) => {

@@ -228,6 +228,35 @@ t.test('0x0102, 0x8300, 0x8003, 0x8103, 0x0702 round trips per version', async (
   )
 })
 
+t.test('0x8801 / 0x0805 camera command and reply round trips, bytes exactly', async (_t) => {
+  fc.assert(
+    fc.property(
+      version.chain((v) => fc.tuple(fc.constant(v), phoneFor(v))),
+      fc.record({ channel: byte, command: word, interval: word, save: byte, resolution: byte, quality: byte, brightness: byte, contrast: byte, saturation: byte, chroma: byte }),
+      word,
+      byte,
+      fc.option(fc.array(dword, { maxLength: 50 }), { nil: undefined }),
+      ([v, phone], command, replySerial, result, mediaIds) => {
+        const h = { version: v, phone, serial: 3 }
+        const reply = mediaIds === undefined ? { replySerial, result } : { replySerial, result, mediaIds }
+        for (const m of [
+          { ...h, msgId: 0x8801, body: command },
+          { ...h, msgId: 0x0805, body: reply },
+        ] as OutgoingMessage[]) {
+          const a = encodeMessage(m)
+          if (!a.ok) return false
+          const d = decodeFrame(inner(a.value.toString('hex')))
+          if (!d.ok || JSON.stringify(d.value.message.body) !== JSON.stringify(m.body)) return false
+          const again = encodeMessage(d.value.message)
+          if (!again.ok || Buffer.compare(again.value, a.value) !== 0) return false
+        }
+        return true
+      },
+    ),
+    { numRuns: 300 },
+  )
+})
+
 t.test('decoded messages keep their header exactly', async (t) => {
   for (const f of valid) {
     const d = decodeFrame(inner(f.hex))

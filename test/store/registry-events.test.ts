@@ -125,6 +125,19 @@ for (const backend of STORE_BACKENDS) {
       t.equal(stored.length, 1, 'a re-sent media id is stored once')
       t.ok(Buffer.isBuffer(stored[0]!.data) && stored[0]!.data.equals(media.data), 'bytea comes back as the same Buffer')
       t.same(stored[0]!.location, { lat: 30.1 })
+
+      // findMedia: the photo a terminal uploaded after a 0x8801 (lower role's 0x9502)
+      await store.insertMedia({ ...media, mediaId: 8, type: 2, receivedAt: NOW + 10 })
+      await store.insertMedia({ ...media, mediaId: 9, receivedAt: NOW + 20 })
+      t.same(
+        await store.findMedia(['013300000001'], NOW + 1, null).then((m) => m && [m.mediaId, m.data.toString('hex'), m.receivedAt]),
+        [9, 'ffd8007e', NOW + 20],
+        'the first image since then (audio and older ones skipped)',
+      )
+      t.equal((await store.findMedia(['013300000001'], NOW, [9]))?.mediaId, 9, 'by media id')
+      t.equal(await store.findMedia(['013300000001'], NOW, [10]), null, 'an id not uploaded yet')
+      t.equal(await store.findMedia(['13300000001'], NOW, null), null, 'another spelling of the phone is another phone')
+      t.match(await store.findMedia(['x', '013300000001'], NOW, [7]), { phone: '013300000001', vehicleId: 1, type: 0, format: 0, event: 1, channel: 1, location: { lat: 30.1 } })
     })
 
     t.test('raw-frame export pages through ties in receive time', async (t) => {

@@ -25,7 +25,10 @@ export type CommandBody = { timeoutSeconds?: number; queueIfOffline?: boolean; t
   | { type: 'query-params' }
   | { type: 'set-params'; params: ParamInput[] }
   | { type: 'confirm-alarm'; alarmSerial: number; alarmTypes: number }
+  | { type: 'photo'; channel?: number; resolution?: number; quality?: number; save?: boolean }
 )
+
+const RESOLUTIONS = '1 320×240 (default), 2 640×480, 3 800×600, 4 1024×768, 5 176×144, 6 352×288, 7 704×288, 8 704×576'
 
 const common = {
   timeoutSeconds: { type: 'integer', minimum: 1, maximum: 300, description: 'how long to wait for the answer (default: the gateway’s command timeout)' },
@@ -91,6 +94,12 @@ export const commandBodySchema = {
       },
       ['alarmSerial', 'alarmTypes'],
     ),
+    variant('photo', '0x8801 take one photo now; answered with 0x0805 (result, and the media ids the photo is uploaded under as 0x0801, stored by the gateway)', {
+      channel: { type: 'integer', minimum: 1, maximum: 255, description: 'camera channel (default 1)' },
+      resolution: { type: 'integer', minimum: 1, maximum: 8, description: RESOLUTIONS },
+      quality: { type: 'integer', minimum: 1, maximum: 10, description: '1 the least loss … 10 the most compression (default 5)' },
+      save: { type: 'boolean', description: 'true: kept on the terminal; false (default): uploaded at once' },
+    }),
   ],
 } as const
 
@@ -116,13 +125,13 @@ export const vehicleCommandBodySchema = {
     },
     {
       type: 'object',
-      description: 'photo request 0x9502 through the platform; answered by 0x1502 with the image (hex)',
+      description: 'photo request: 0x9502 through the platform, answered by 0x1502 with the image (hex); or 0x8801 to its terminal (lens as channel, size as resolution), answered by 0x0805',
       additionalProperties: false,
       required: ['type'],
       properties: {
         type: { type: 'string', const: 'photo' },
         lensId: { type: 'integer', minimum: 0, maximum: 255, description: 'camera (default 1)' },
-        sizeType: { type: 'integer', minimum: 1, maximum: 8, description: '1 320×240 (default), 2 640×480, 3 800×600, 4 1024×768, 5 176×144, 6 352×288, 7 704×288, 8 704×576' },
+        sizeType: { type: 'integer', minimum: 1, maximum: 8, description: RESOLUTIONS },
         ...vehicleCommon,
       },
     },
@@ -162,6 +171,23 @@ export function toDownlink(body: CommandBody): DownlinkMessage {
         throw validationFailed('only alarm bits 0, 3, 20, 21, 22, 27 and 28 are confirmed by the platform', [{ field: 'body/alarmTypes', message: 'contains bits that need no confirmation' }])
       return { msgId: 0x8203, body: { replySerial: body.alarmSerial, alarmType: body.alarmTypes >>> 0 } }
     }
+    case 'photo':
+      // one photo (command 1, no interval); brightness, contrast, saturation, chroma at mid-range
+      return {
+        msgId: 0x8801,
+        body: {
+          channel: body.channel ?? 1,
+          command: 1,
+          interval: 0,
+          save: body.save ? 1 : 0,
+          resolution: body.resolution ?? 1,
+          quality: body.quality ?? 5,
+          brightness: 128,
+          contrast: 64,
+          saturation: 64,
+          chroma: 128,
+        },
+      }
   }
 }
 
@@ -238,7 +264,7 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       schema: {
         tags: ['vehicles'],
         summary:
-          'Text (or a photo request) to a vehicle: to its own terminal when that is online here (0x8300, as POST /terminals/{phone}/commands), else through the lower platform that reports it (JT/T 809 0x9503 / 0x9502, its 0x1503 / 0x1502 reply is the answer), else queued for its terminal',
+          'Text (or a photo request) to a vehicle: to its own terminal when that is online here (0x8300 / 0x8801, as POST /terminals/{phone}/commands), else through the lower platform that reports it (JT/T 809 0x9503 / 0x9502, its 0x1503 / 0x1502 reply is the answer), else queued for its terminal',
         params: plateParams,
         querystring: { type: 'object', additionalProperties: false, properties: { plateColor: plateColorSchema } },
         body: vehicleCommandBodySchema,
@@ -267,7 +293,7 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
               expiresAt: { type: 'string', format: 'date-time' },
             },
           },
-          409: errorResponse('No logged-in lower platform reports the vehicle and it has no terminal (or a photo request to a terminal)'),
+          409: errorResponse('No logged-in lower platform reports the vehicle and it has no terminal'),
           503: errorResponse('No gateway in this process'),
           504: errorResponse('The terminal did not answer in time'),
         },
@@ -299,22 +325,18 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
         reply.status(202)
         return { status: outcome ? 'expired' : 'delivered', ...common, expiresAt: new Date(sent.expiresAt).toISOString() }
       }
-      if (body.type === 'photo' || !phone) {
-        throw new ApiError(
-          'CONFLICT',
-          body.type === 'photo'
-            ? `no logged-in lower platform reports vehicle ${vehicle.plate} (photo requests go through a platform)`
-            : `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`,
-        )
-      }
+      if (!phone) throw new ApiError('CONFLICT', `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`)
       request.audit.details.via = 'terminal'
-      const r = await terminalCommand(ctx, request, reply, phone, {
-        type: 'text',
-        text: body.text,
-        emergency: body.emergency === true,
-        ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}),
-        ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
-      })
+      const limits = { ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) }
+      const r = await terminalCommand(
+        ctx,
+        request,
+        reply,
+        phone,
+        body.type === 'text'
+          ? { type: 'text', text: body.text, emergency: body.emergency === true, ...limits }
+          : { type: 'photo', channel: body.lensId ?? 1, resolution: body.sizeType ?? 1, ...limits },
+      )
       return { ...r, via: 'terminal' }
     },
   )
@@ -343,7 +365,7 @@ async function terminalCommand(ctx: ApiContext, request: FastifyRequest, reply: 
     case 'answered':
       return { status: 'answered', reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
     case 'failed':
-      return { status: 'failed', result: outcome.result, reason: RESULT_TEXT[outcome.result] ?? `result ${outcome.result}` }
+      return { status: 'failed', result: outcome.result, reason: outcome.reason ?? RESULT_TEXT[outcome.result] ?? `result ${outcome.result}` }
     case 'queued':
       reply.status(202)
       return { status: 'queued', id: outcome.id, expiresAt: new Date(outcome.expiresAt).toISOString() }
