@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/storm.ts [--terminals N] [--workers W] [--clients K] [--sources S]
  *        [--immediate-share F] [--heartbeat SECONDS] [--hold SECONDS] [--report-ms MS]
- *        [--down SECONDS] [--storm-timeout SECONDS] [--port P]
+ *        [--down SECONDS] [--storm-timeout SECONDS] [--port P] [--connect-rate PER_SECOND]
  *
  * The gateway is `jt808 serve` as an operator runs it (node:cluster, PostgreSQL in a scratch
  * schema through DATABASE_URL's options, Redis database 9 emptied first — BENCH_DATABASE_URL,
@@ -14,7 +14,8 @@
  * the per-process file limit, and no address runs out of ephemeral ports.
  *
  * Phases and what is reported:
- *  1. held: every terminal authenticates (0x0102), half first, then the rest; the gateway's RSS
+ *  1. held: every terminal authenticates (0x0102), half first, then the rest, opening at most
+ *     --connect-rate connections a second over all generators (a fleet coming online, not a storm); the gateway's RSS
  *     summed over its processes (primary + workers, /proc) after each half → RSS per connection
  *     (the slope); then --hold seconds of heartbeats only → gateway CPU per 1,000 idle terminals.
  *     JT808_* variables (JT808_AUTH_CONCURRENCY, JT808_AUTH_QUEUE, JT808_TCP_BACKLOG …) pass
@@ -62,6 +63,7 @@ const { values: args } = parseArgs({
     clients: { type: 'string' },
     sources: { type: 'string', default: '4' },
     'immediate-share': { type: 'string', default: '0.2' },
+    'connect-rate': { type: 'string', default: '10000' },
     heartbeat: { type: 'string', default: '30' },
     hold: { type: 'string', default: '10' },
     'report-ms': { type: 'string', default: '5000' },
@@ -294,8 +296,9 @@ async function client(): Promise<void> {
     if (m.type === 'connect') {
       // first connections: a bounded number of handshakes at a time, up to a share of this generator's terminals
       const end = Math.round(count * (m.share as number))
+      const perWave = Math.max(1, Math.round(((m.rate as number) * 20) / 1000))
       const wave = () => {
-        for (let k = 0; k < 200 && opened < end; k++) open(ts[opened++]!)
+        for (let k = 0; k < perWave && opened < end; k++) open(ts[opened++]!)
         if (opened < end) setTimeout(wave, 20)
       }
       wave()
@@ -574,12 +577,11 @@ async function main(): Promise<void> {
     // a connection (the processes' warm-up with the first traffic cancels out)
     const c0 = procStat(gw.pids())
     const t0 = Date.now()
-    for (const c of clients) c.send({ type: 'connect', share: 0.5 })
+    for (const c of clients) c.send({ type: 'connect', share: 0.5, rate: Number(args['connect-rate']) / clients.length })
     const halfHeld = await until((c) => c.online >= Math.floor(n / 2) - clients.length, Number(args['storm-timeout']))
     await new Promise((r) => setTimeout(r, 3000))
     const half = procStat(gw.pids())
-    const _t1 = Date.now()
-    for (const c of clients) c.send({ type: 'connect', share: 1 })
+    for (const c of clients) c.send({ type: 'connect', share: 1, rate: Number(args['connect-rate']) / clients.length })
     const held = await until((c) => c.online === n, Number(args['storm-timeout']))
     const connectS = (Date.now() - t0) / 1000 - 3
     const c1 = procStat(gw.pids())
