@@ -26,12 +26,12 @@
  * docker --ulimit nofile=200000:200000). For 100k connections also check
  * net.core.somaxconn and net.ipv4.ip_local_port_range (S × the range must exceed N / S).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { encodeMessage } from '../protocol/index.js'
+import { type Msg, fdLimits, phoneOf, provisionFleet, request, spawnRole, waitFor } from './processes.js'
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 const AUTH_CODE = 'bench-auth-code1'
@@ -54,56 +54,8 @@ const { values: args } = parseArgs({
   },
 })
 
-type Msg = { type: string; [k: string]: unknown }
-
-function phoneOf(prefix: string, i: number): string {
-  return `${prefix}${String(i).padStart(11 - prefix.length, '0')}`
-}
-
 function send(m: Msg): void {
   process.send?.(m)
-}
-
-/** Spawns this script in a role, with its fd soft limit raised to `fds` (a shell wrapper: Node cannot setrlimit). */
-function child(role: string, fds: number, extra: string[], execArgv: string[] = []): ChildProcess {
-  const cmd = [process.execPath, '--import', 'tsx', ...execArgv, SELF, '--role', role, ...extra].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
-  return spawn('sh', ['-c', `ulimit -n ${fds} && exec ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env })
-}
-
-function request<T>(c: ChildProcess, m: Msg, reply: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (r: Msg) => {
-      if (r.type !== reply) return
-      c.off('message', on)
-      resolve(r as T)
-    }
-    c.on('message', on)
-    c.send(m)
-  })
-}
-
-function waitFor<T>(c: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = (r: Msg) => {
-      if (r.type !== type) return
-      c.off('message', on)
-      resolve(r as T)
-    }
-    c.on('message', on)
-    c.once('exit', (code) => reject(new Error(`${type}: child exited with ${code}`)))
-  })
-}
-
-function fdLimits(): { soft: number; hard: number } {
-  const line = readFileSync('/proc/self/limits', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max open files'))!
-  const [soft, hard] = line
-    .trim()
-    .split(/\s+/)
-    .slice(3, 5)
-    .map((v) => (v === 'unlimited' ? Infinity : Number(v)))
-  return { soft, hard }
 }
 
 // ---- gateway process -------------------------------------------------------------------------
@@ -146,26 +98,7 @@ async function server(): Promise<void> {
   // Provision N vehicles with their terminals (same auth code: the hash is what is stored).
   const hash = hashAuthCode(AUTH_CODE)
   const prefix = args.prefix
-  for (let from = 0; from < n; from += 1000) {
-    const chunk = Array.from({ length: Math.min(1000, n - from) }, (_, j) => ({ plate: `鲁B${String(from + j).padStart(6, '0')}`, plateColor: 2, terminalPhone: phoneOf(prefix, from + j) }))
-    const ids = await store.upsertVehicles(chunk)
-    await Promise.all(
-      ids.map((vehicleId, j) =>
-        store.saveTerminal({
-          phone: phoneOf(prefix, from + j),
-          terminalId: null,
-          vehicleId,
-          authCodeHash: hash,
-          protocolVersion: 2013,
-          manufacturer: null,
-          model: null,
-          imei: null,
-          firmware: null,
-          registeredAt: Date.now(),
-        }),
-      ),
-    )
-  }
+  await provisionFleet(store, n, '鲁B', prefix, hash)
   const app = await startApp(config, { store, upkeep: false, logger: pino({ level: 'warn' }) })
   const gc = (globalThis as { gc?: () => void }).gc
   const stats = (): ServerStats => {
@@ -325,7 +258,8 @@ async function main(): Promise<void> {
   console.log(`bench/connections: ${n} terminals, ${k} client processes, ${args.sources} source addresses, heartbeat every ${args.heartbeat} s; fd limit ${soft}/${hard} → children at ${need}`)
   console.log(`  store: ${args.embedded ? 'embedded PGlite (in the gateway process: its memory counts)' : 'PostgreSQL (scratch schema)'}, state: in-process`)
 
-  const srv = child(
+  const srv = spawnRole(
+    SELF,
     'server',
     serverFds,
     ['--connections', String(n), '--heartbeat', String(args.heartbeat), '--prefix', prefix, ...(args.embedded ? ['--embedded'] : [])],
@@ -343,7 +277,7 @@ async function main(): Promise<void> {
     const count = Math.min(per, n - first)
     if (count <= 0) break
     clients.push(
-      child('client', clientFds, [
+      spawnRole(SELF, 'client', clientFds, [
         '--first',
         String(first),
         '--count',

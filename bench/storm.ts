@@ -47,6 +47,7 @@ import { connect, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Deframer, decodeFrame, encodeMessage, type Location } from '../protocol/index.js'
 import { locationOf } from '../src/terminal/position.js'
+import { fdLimits, type Msg, phoneOf, provisionFleet, request, spawnRole, waitFor } from './processes.js'
 
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL || process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/9'
@@ -77,12 +78,6 @@ const { values: args } = parseArgs({
     base: { type: 'string', default: '0' },
   },
 })
-
-type Msg = { type: string; [k: string]: unknown }
-
-function phoneOf(prefix: string, i: number): string {
-  return `${prefix}${String(i).padStart(11 - prefix.length, '0')}`
-}
 
 function frame(msgId: number, phone: string, serial: number, body: unknown): Buffer {
   const r = encodeMessage({ msgId, phone, serial, body } as Parameters<typeof encodeMessage>[0])
@@ -325,44 +320,6 @@ async function client(): Promise<void> {
 
 // ---- orchestration ---------------------------------------------------------------------------------
 
-function child(fds: number, extra: string[]): ChildProcess {
-  const cmd = [process.execPath, '--import', 'tsx', SELF, '--role', 'client', ...extra].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')
-  return spawn('sh', ['-c', `ulimit -n ${fds} && exec ${cmd}`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: process.env })
-}
-
-function request<T>(c: ChildProcess, m: Msg, reply: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const on = (r: Msg) => {
-      if (r.type !== reply) return
-      c.off('message', on)
-      resolve(r as T)
-    }
-    c.on('message', on)
-    c.once('exit', (code) => reject(new Error(`${reply}: generator exited with ${code}`)))
-    c.send(m)
-  })
-}
-
-function waitFor(c: ChildProcess, type: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const on = (r: Msg) => {
-      if (r.type !== type) return
-      c.off('message', on)
-      resolve()
-    }
-    c.on('message', on)
-    c.once('exit', (code) => reject(new Error(`${type}: generator exited with ${code}`)))
-  })
-}
-
-function hardFdLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max open files'))!
-  const v = line.trim().split(/\s+/)[4]
-  return v === 'unlimited' ? Infinity : Number(v)
-}
-
 /** The gateway's processes: the primary and its workers. */
 function gatewayPids(primary: number): number[] {
   let kids = ''
@@ -462,7 +419,7 @@ async function main(): Promise<void> {
   const k = Number(args.clients ?? Math.max(2, Math.ceil(n / 15_000)))
   const port = Number(args.port)
   const httpPort = port + 1
-  const hard = hardFdLimit()
+  const { hard } = fdLimits()
   const workerFds = Math.ceil(n / workers) + 512
   const clientFds = Math.ceil(n / k) + 256
   if (workerFds > hard || clientFds > hard) {
@@ -484,28 +441,7 @@ async function main(): Promise<void> {
   const store = await openStore({ ...structuredClone(DEFAULTS), databaseUrl: DATABASE_URL }, { schema, poolSize: 4 })
   const prefix = String(1300000 + (process.pid % 90000)).slice(0, 7)
   const hash = hashAuthCode(AUTH_CODE)
-  const vehicleOf: number[] = new Array(n)
-  for (let from = 0; from < n; from += 1000) {
-    const chunk = Array.from({ length: Math.min(1000, n - from) }, (_, j) => ({ plate: `鲁S${String(from + j).padStart(6, '0')}`, plateColor: 2, terminalPhone: phoneOf(prefix, from + j) }))
-    const ids = await store.upsertVehicles(chunk)
-    for (const [j, id] of ids.entries()) vehicleOf[from + j] = id
-    await Promise.all(
-      ids.map((vehicleId, j) =>
-        store.saveTerminal({
-          phone: phoneOf(prefix, from + j),
-          terminalId: null,
-          vehicleId,
-          authCodeHash: hash,
-          protocolVersion: 2013,
-          manufacturer: null,
-          model: null,
-          imei: null,
-          firmware: null,
-          registeredAt: Date.now(),
-        }),
-      ),
-    )
-  }
+  const vehicleOf = await provisionFleet(store, n, '鲁S', prefix, hash)
   const redis = new Redis(REDIS_URL)
   await redis.flushdb()
   redis.disconnect()
@@ -522,7 +458,7 @@ async function main(): Promise<void> {
       const first = i * per
       const count = Math.min(per, n - first)
       if (count <= 0) break
-      const c = child(clientFds, [
+      const c = spawnRole(SELF, 'client', clientFds, [
         '--first',
         String(first),
         '--count',
