@@ -367,7 +367,10 @@ interface Gateway {
 async function startGateway(schema: string, workers: number, port: number, httpPort: number): Promise<Gateway> {
   const url = new URL(DATABASE_URL)
   url.searchParams.set('options', `-c search_path=${schema},public`)
-  const proc = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', CLI, 'serve'], {
+  // BENCH_GATEWAY_NODE_ARGS: extra node flags for the gateway and its workers (cluster.fork passes
+  // the primary's execArgv on), e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" (written at a clean stop).
+  const extra = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
+  const proc = spawn(process.execPath, ['--max-semi-space-size=64', ...extra, '--import', 'tsx', CLI, 'serve'], {
     env: {
       ...process.env,
       DATABASE_URL: url.href,
@@ -407,6 +410,17 @@ async function startGateway(schema: string, workers: number, port: number, httpP
         .then((r) => r.text())
         .catch(() => ''),
   }
+}
+
+/** jt808_handshake_seconds by stage: count, mean, and the share over 1 s and over 10 s (from its buckets). */
+function handshakeStages(metrics: string): string {
+  const stages = ['accepted', 'line', 'run'].map((stage) => {
+    const v = (suffix: string, le?: string) => Number(new RegExp(`^jt808_handshake_seconds_${suffix}\\{${le ? `le="${le}",` : ''}stage="${stage}"\\} ([\\d.e+-]+)`, 'm').exec(metrics)?.[1] ?? NaN)
+    const count = v('count')
+    const over = (le: string) => (((count - v('bucket', le)) / count) * 100).toFixed(1)
+    return `${stage} ${count} (mean ${((v('sum') / count) * 1000).toFixed(1)} ms, ${over('1')} % > 1 s, ${over('10')} % > 10 s)`
+  })
+  return stages.join('; ')
 }
 
 function pct(sorted: number[], p: number): number {
@@ -588,6 +602,7 @@ async function main(): Promise<void> {
     console.log(
       `  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; handshakes skipped (terminal gone while in line) ${skipped}; ${metrics ? '' : '(no /metrics answer) '} generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`,
     )
+    console.log(`  handshake stages  ${handshakeStages(metrics)}`)
     console.log(
       `  ack latency       0x0200 of terminals already back during the storm: ${lat.length} acks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${(lat[lat.length - 1] ?? NaN).toFixed(1)} ms`,
     )

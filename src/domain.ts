@@ -38,7 +38,7 @@ export interface Terminal {
   phone: string
   terminalId: string | null
   vehicleId: number | null
-  /** scrypt hash of the auth code; the code itself is never stored or logged. */
+  /** salted hash of the auth code (auth-code.ts); the code itself is never stored or logged. */
   authCodeHash: string | null
   protocolVersion: number | null
   manufacturer: string | null

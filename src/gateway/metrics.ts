@@ -3,7 +3,7 @@
  * Label values are bounded: message ids neither handled (HANDLERS) nor in the codec's table
  * count as "other", so a terminal sending random ids cannot grow the label set.
  */
-import { Counter, Gauge, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { CODECS, hexId } from '../../protocol/index.js'
 import { metricGetter } from '../metrics.js'
 import { HANDLERS } from './handlers/index.js'
@@ -28,6 +28,8 @@ export interface GatewayMetrics {
   alarmTransitionsDropped: Counter
   pausedByPressure: Counter
   admissionSkipped: Counter
+  /** where a registration/authentication spends its time: accepted → handled, admission line, registry + state */
+  handshake: Histogram<'stage'>
   /** Per-frame counting without building label objects on the hot path. */
   frameReceived(msgId: number): void
   generalReplySent(result: number): void
@@ -147,6 +149,17 @@ function createMetrics(registry: Registry): GatewayMetrics {
     admissionSkipped: get(
       'jt808_admission_skipped_total',
       () => new Counter({ name: 'jt808_admission_skipped_total', help: 'Registrations/authentications not run: the terminal closed its connection while waiting in the admission line', registers }),
+    ),
+    handshake: get(
+      'jt808_handshake_seconds',
+      () =>
+        new Histogram({
+          name: 'jt808_handshake_seconds',
+          help: 'Registration/authentication time by stage: accepted (connection accepted → its first handshake frame handled), line (waiting for admission), run (registry and session state)',
+          labelNames: ['stage'],
+          buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 1, 2, 5, 10, 30],
+          registers,
+        }),
     ),
     frameReceived: () => undefined,
     generalReplySent: () => undefined,

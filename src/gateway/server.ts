@@ -21,6 +21,7 @@ import { Gate, GateAbandoned, GateFull } from './gate.js'
 import { Reassembly } from './reassembly.js'
 import { SessionEventWriter } from './session-events.js'
 import { safeTexts } from './text.js'
+import { TerminalLookup } from './terminal-lookup.js'
 import type { AlarmConfirmation, CommandOutcome, DownlinkMessage, GatewayDeps, IngestPort, SendCommandOptions } from './types.js'
 import { CommandError, CONFIRMABLE_ALARM_BITS } from './types.js'
 
@@ -44,6 +45,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   readonly commands: CommandRouter
   /** admission control: registrations/authentications at once (config.authConcurrency), the rest in a bounded line */
   readonly registryGate: Gate
+  readonly terminals: TerminalLookup
   readonly alarmTransitions: AlarmTransitionWriter
   readonly now: () => number
 
@@ -77,6 +79,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.metrics = createGatewayMetrics(deps.registry)
     this.commands = new CommandRouter(this)
     this.registryGate = new Gate(deps.config.authConcurrency, { maxQueued: deps.config.authQueue, lifoAfterMs: deps.config.authLifoAfterMs })
+    this.terminals = new TerminalLookup(deps.store)
     this.archiveWriter = deps.config.archiveRawFrames ? new RawFrameArchive(deps.store, this.metrics, deps.logger) : null
     this.reassembly = new Reassembly(this)
     this.sessionEvents = new SessionEventWriter(deps.store, this.metrics, deps.logger)

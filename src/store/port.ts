@@ -32,6 +32,11 @@ import type {
   WaybillStatusChange,
 } from '../domain.js'
 
+export interface TerminalWithVehicle {
+  terminal: Terminal
+  vehicle: Vehicle | null
+}
+
 export interface MigrationReport {
   applied: string[]
   alreadyApplied: string[]
@@ -95,8 +100,11 @@ export interface RegistryStore {
   /** Active vehicles (retired ones are left out; see AdminStore.retiredVehicleIds). */
   listVehicles(filter?: { enterpriseLicenseNo?: string }): Promise<Vehicle[]>
   getTerminal(phone: string): Promise<Terminal | null>
-  /** The terminal and the vehicle it is bound to (null when unbound or gone), in one query: authentication. */
-  getTerminalWithVehicle(phone: string): Promise<{ terminal: Terminal; vehicle: Vehicle | null } | null>
+  /**
+   * Each terminal known by these phones (canonical) and the vehicle it is bound to (null when
+   * unbound or gone), in one query: the authentications waiting at once are looked up together.
+   */
+  getTerminalsWithVehicles(phones: readonly string[]): Promise<Map<string, TerminalWithVehicle>>
   /** Inserts or replaces the terminal row (registration, auth code hash, IMEI/firmware after 2019 auth). */
   saveTerminal(terminal: Terminal): Promise<void>
 }

@@ -6,7 +6,7 @@
 import { canonicalPlate, type NewVehicle, type Terminal, type Vehicle } from '../domain.js'
 import type { StoreContext } from './context.js'
 import { iso, num, numOrNull, toMsOrNull } from './convert.js'
-import type { RegistryStore } from './port.js'
+import type { RegistryStore, TerminalWithVehicle } from './port.js'
 
 const VEHICLE_COLUMNS = `v.id, v.plate, v.plate_color, v.terminal_phone, v.terminal_id, v.enterprise_license_no, v.enterprise_name,
   v.transport_cert_no, v.transport_cert_valid_until::text AS transport_cert_valid_until, v.business_scope, v.retired_at`
@@ -145,36 +145,40 @@ export function registryQueries(ctx: StoreContext): RegistryStore {
       return rows.map(toVehicle)
     },
 
-    async getTerminalWithVehicle(phone) {
-      // One round trip for what authentication needs (a reconnect storm is thousands of these a second).
+    async getTerminalsWithVehicles(phones) {
+      // One round trip for what a batch of authentications needs (a reconnect storm is thousands a second).
+      const found = new Map<string, TerminalWithVehicle>()
+      if (!phones.length) return found
       const { rows } = await sql.query<TerminalRow & { [K in keyof VehicleRow as `v_${K}`]: VehicleRow[K] | null }>(
         `SELECT t.phone, t.terminal_id, t.vehicle_id, t.auth_code_hash, t.protocol_version, t.manufacturer, t.model, t.imei, t.firmware, t.registered_at,
                 v.id AS v_id, v.plate AS v_plate, v.plate_color AS v_plate_color, v.terminal_phone AS v_terminal_phone, v.terminal_id AS v_terminal_id,
                 v.enterprise_license_no AS v_enterprise_license_no, v.enterprise_name AS v_enterprise_name, v.transport_cert_no AS v_transport_cert_no,
                 v.transport_cert_valid_until::text AS v_transport_cert_valid_until, v.business_scope AS v_business_scope, v.retired_at AS v_retired_at
            FROM terminals t LEFT JOIN vehicles v ON v.id = t.vehicle_id
-          WHERE t.phone = $1`,
-        [phone],
+          WHERE t.phone = ANY($1::text[])`,
+        [[...new Set(phones)]],
       )
-      const r = rows[0]
-      if (!r) return null
-      const vehicle =
-        r.v_id === null
-          ? null
-          : toVehicle({
-              id: r.v_id,
-              plate: r.v_plate!,
-              plate_color: r.v_plate_color!,
-              terminal_phone: r.v_terminal_phone,
-              terminal_id: r.v_terminal_id,
-              enterprise_license_no: r.v_enterprise_license_no,
-              enterprise_name: r.v_enterprise_name,
-              transport_cert_no: r.v_transport_cert_no,
-              transport_cert_valid_until: r.v_transport_cert_valid_until,
-              business_scope: r.v_business_scope,
-              retired_at: r.v_retired_at,
-            })
-      return { terminal: toTerminal(r), vehicle }
+      for (const r of rows) {
+        const vehicle =
+          r.v_id === null
+            ? null
+            : toVehicle({
+                id: r.v_id,
+                plate: r.v_plate!,
+                plate_color: r.v_plate_color!,
+                terminal_phone: r.v_terminal_phone,
+                terminal_id: r.v_terminal_id,
+                enterprise_license_no: r.v_enterprise_license_no,
+                enterprise_name: r.v_enterprise_name,
+                transport_cert_no: r.v_transport_cert_no,
+                transport_cert_valid_until: r.v_transport_cert_valid_until,
+                business_scope: r.v_business_scope,
+                retired_at: r.v_retired_at,
+              })
+        const terminal = toTerminal(r)
+        found.set(terminal.phone, { terminal, vehicle })
+      }
+      return found
     },
 
     async getTerminal(phone) {

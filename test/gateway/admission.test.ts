@@ -19,15 +19,17 @@ function slowRegistry(store: Store) {
   const seen = { now: 0, max: 0, calls: 0 }
   const slow = new Proxy(store, {
     get(target, prop, receiver) {
-      if (prop === 'getTerminalWithVehicle')
-        return async (...args: Parameters<Store['getTerminalWithVehicle']>) => {
-          seen.calls++
-          seen.max = Math.max(seen.max, ++seen.now)
+      // counted in terminals looked up (a query may carry several)
+      if (prop === 'getTerminalsWithVehicles')
+        return async (phones: readonly string[]) => {
+          seen.calls += phones.length
+          seen.now += phones.length
+          seen.max = Math.max(seen.max, seen.now)
           try {
             await sleep(LOOKUP_MS)
-            return await target.getTerminalWithVehicle(...args)
+            return await target.getTerminalsWithVehicles(phones)
           } finally {
-            seen.now--
+            seen.now -= phones.length
           }
         }
       const v = Reflect.get(target, prop, receiver) as unknown

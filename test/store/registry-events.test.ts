@@ -70,12 +70,13 @@ for (const backend of STORE_BACKENDS) {
       t.equal((await store.getTerminal('013300000001'))?.imei, '860000000000001', 'saveTerminal replaces')
       t.equal(await store.getTerminal('000000000000'), null)
 
-      // authentication's one query: the terminal with its vehicle, equal to the two lookups
-      const withVehicle = await store.getTerminalWithVehicle('013300000001')
-      t.same(withVehicle, { terminal: await store.getTerminal('013300000001'), vehicle: await store.getVehicle(a!) })
-      t.equal(await store.getTerminalWithVehicle('000000000000'), null)
+      // authentication's one query for many terminals: each with its vehicle, equal to the two lookups
       await store.saveTerminal({ ...terminal, phone: '013300000009', vehicleId: null })
-      t.same(await store.getTerminalWithVehicle('013300000009'), { terminal: { ...terminal, phone: '013300000009', vehicleId: null }, vehicle: null }, 'an unbound terminal')
+      const found = await store.getTerminalsWithVehicles(['013300000001', '000000000000', '013300000009', '013300000001'])
+      t.same([...found.keys()].sort(), ['013300000001', '013300000009'], 'unknown phones are absent, repeated ones once')
+      t.same(found.get('013300000001'), { terminal: await store.getTerminal('013300000001'), vehicle: await store.getVehicle(a!) })
+      t.same(found.get('013300000009'), { terminal: { ...terminal, phone: '013300000009', vehicleId: null }, vehicle: null }, 'an unbound terminal')
+      t.equal((await store.getTerminalsWithVehicles([])).size, 0)
     })
 
     t.test('events', async (t) => {

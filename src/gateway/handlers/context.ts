@@ -9,6 +9,7 @@ import type { CommandRouter } from '../commands.js'
 import type { Connection } from '../connection.js'
 import type { AlarmTransitionWriter } from '../alarm-transitions.js'
 import type { Gate } from '../gate.js'
+import type { TerminalLookup } from '../terminal-lookup.js'
 import type { GatewayMetrics } from '../metrics.js'
 import type { ConfirmableAlarm, IngestPort } from '../types.js'
 
@@ -37,6 +38,8 @@ export interface GatewayContext {
   readonly commands: CommandRouter
   /** bounds concurrent registry work (register, authenticate, deregister) */
   readonly registryGate: Gate
+  /** the registry rows authentication needs, looked up together for the handshakes let in at once */
+  readonly terminals: TerminalLookup
   /** alarm transitions, written after their positions committed */
   readonly alarmTransitions: AlarmTransitionWriter
   now(): number

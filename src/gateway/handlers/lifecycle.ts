@@ -67,30 +67,25 @@ export const register: Handler = {
     const b = m.body as Register
     const phone = canonicalPhone(m.phone)
     let authCode: string | undefined
-    const d = await conn.inLine(() =>
-      ctx.registryGate.run(
-        async () => {
-          const d = await decide(ctx, phone, b)
-          if (d.result !== RegisterResult.OK || !d.vehicle) return d
-          authCode = newAuthCode()
-          const prev = d.terminal
-          await ctx.store.saveTerminal({
-            phone,
-            terminalId: b.terminalId.trim() || null,
-            vehicleId: d.vehicle.id,
-            authCodeHash: hashAuthCode(authCode),
-            protocolVersion: m.version,
-            manufacturer: b.manufacturer.trim() || null,
-            model: b.model.trim() || null,
-            imei: prev?.imei ?? null,
-            firmware: prev?.firmware ?? null,
-            registeredAt: ctx.now(),
-          })
-          return d
-        },
-        () => conn.isClosed,
-      ),
-    )
+    const d = await admitted(ctx, conn, async () => {
+      const d = await decide(ctx, phone, b)
+      if (d.result !== RegisterResult.OK || !d.vehicle) return d
+      authCode = newAuthCode()
+      const prev = d.terminal
+      await ctx.store.saveTerminal({
+        phone,
+        terminalId: b.terminalId.trim() || null,
+        vehicleId: d.vehicle.id,
+        authCodeHash: hashAuthCode(authCode),
+        protocolVersion: m.version,
+        manufacturer: b.manufacturer.trim() || null,
+        model: b.model.trim() || null,
+        imei: prev?.imei ?? null,
+        firmware: prev?.firmware ?? null,
+        registeredAt: ctx.now(),
+      })
+      return d
+    })
     ctx.metrics.registrations.inc({ result: String(d.result) })
     const body = authCode === undefined ? { replySerial: m.serial, result: d.result } : { replySerial: m.serial, result: d.result, authCode }
     if (conn.send(0x8100, body, m.phone) >= 0) ctx.metrics.acks.inc({ msg_id: '0x8100', result: String(d.result) })
@@ -112,45 +107,64 @@ export const authenticate: Handler = {
     }
     // The whole authentication holds one admission slot (registry, then session state): with a limit
     // of N, at most N handshakes use the database, Redis and the event loop at once during a storm.
-    const reason = await conn.inLine(() =>
-      ctx.registryGate.run(
-        async () => {
-          const found = await ctx.store.getTerminalWithVehicle(phone)
-          const terminal = found?.terminal ?? null
-          if (!terminal?.authCodeHash) return 'not_registered'
-          if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return 'wrong_code'
-          const vehicle: Vehicle | null = found?.vehicle ?? null
-          if (!vehicle) return 'no_vehicle'
-          if (vehicle.retiredAt != null) return 'vehicle_retired'
-          // What the terminal presented last time is in its row: written again only when it changed.
-          const imei = b.imei?.trim() || terminal.imei
-          const firmware = b.softwareVersion?.trim() || terminal.firmware
-          if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
-            await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
-          }
-          conn.authenticated = true
-          conn.phone = m.phone
-          conn.key = phone
-          conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
-          conn.since = ctx.now()
-          conn.authFailures = 0
-          // The alarm word of the vehicle's last stored position (transitions continue across reconnects),
-          // read while the session registers: one round trip to the state instead of two in a row. Later
-          // frames of this connection wait for both (the connection is busy until the handler returns).
-          // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
-          const [last] = await Promise.all([ctx.state.getLastPosition(vehicle.id).catch(() => null), ctx.sessionStarted(conn)])
-          conn.lastAlarm = (last?.alarm ?? 0) >>> 0
-          return null
-        },
-        () => conn.isClosed,
-      ),
-    )
+    const reason = await admitted(ctx, conn, async () => {
+      const found = await ctx.terminals.get(phone)
+      const terminal = found?.terminal ?? null
+      if (!terminal?.authCodeHash) return 'not_registered'
+      if (!verifyAuthCode(b.authCode, terminal.authCodeHash)) return 'wrong_code'
+      const vehicle: Vehicle | null = found?.vehicle ?? null
+      if (!vehicle) return 'no_vehicle'
+      if (vehicle.retiredAt != null) return 'vehicle_retired'
+      // What the terminal presented last time is in its row: written again only when it changed.
+      const imei = b.imei?.trim() || terminal.imei
+      const firmware = b.softwareVersion?.trim() || terminal.firmware
+      if (imei !== terminal.imei || firmware !== terminal.firmware || terminal.protocolVersion !== m.version) {
+        await ctx.store.saveTerminal({ ...terminal, imei, firmware, protocolVersion: m.version })
+      }
+      conn.authenticated = true
+      conn.phone = m.phone
+      conn.key = phone
+      conn.vehicle = { id: vehicle.id, plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: vehicle.enterpriseLicenseNo }
+      conn.since = ctx.now()
+      conn.authFailures = 0
+      // The alarm word of the vehicle's last stored position (transitions continue across reconnects),
+      // read while the session registers: one round trip to the state instead of two in a row. Later
+      // frames of this connection wait for both (the connection is busy until the handler returns).
+      // Registered first, acknowledged second: once the terminal holds its ack, it is routable.
+      const [last] = await Promise.all([ctx.state.getLastPosition(vehicle.id).catch(() => null), ctx.sessionStarted(conn)])
+      conn.lastAlarm = (last?.alarm ?? 0) >>> 0
+      return null
+    })
     if (reason !== null) {
       authFailed(ctx, conn, m, reason)
       return
     }
     conn.reply(m, 0)
   },
+}
+
+/**
+ * Runs a handshake under admission control, the connection reading meanwhile (a terminal that gives
+ * up is seen and its turn skipped), and times its stages for jt808_handshake_seconds.
+ */
+async function admitted<T>(ctx: GatewayContext, conn: Connection, fn: () => Promise<T>): Promise<T> {
+  const stage = ctx.metrics.handshake
+  const queuedAt = ctx.now()
+  if (!conn.authenticated) stage.observe({ stage: 'accepted' }, (queuedAt - conn.openedAt) / 1000)
+  return conn.inLine(() =>
+    ctx.registryGate.run(
+      async () => {
+        const startedAt = ctx.now()
+        stage.observe({ stage: 'line' }, (startedAt - queuedAt) / 1000)
+        try {
+          return await fn()
+        } finally {
+          stage.observe({ stage: 'run' }, (ctx.now() - startedAt) / 1000)
+        }
+      },
+      () => conn.isClosed,
+    ),
+  )
 }
 
 function authFailed(ctx: GatewayContext, conn: Connection, m: Message, reason: string): void {
