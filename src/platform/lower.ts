@@ -12,9 +12,11 @@
  * platform_forwarding) and only moves when a link test answered after the positions were written
  * proves they arrived (TCP keeps order). After a (re)login the positions committed since that
  * position go up first, as 0x1203 (up to 5 per message, per vehicle), oldest received first, at a
- * bounded rate; then forwarding is live again. The catch-up starts a few seconds before the
- * confirmed position (batches commit concurrently): a superior may see a position twice, never
- * not at all — 809 platforms deduplicate on vehicle and time.
+ * bounded rate; then forwarding is live again. While positions flow a link test goes every
+ * second, so a break re-sends about a second of them; the catch-up also starts before the
+ * confirmed position by the commit lag measured (batches commit concurrently; 5 s after a process
+ * start): a superior may see those positions twice, never not at all — 809 platforms deduplicate
+ * on vehicle and time.
  *
  * Anomalies of the selected vehicles (0x1402, WARN_TYPE by warn-types.ts; terminal alarm bits
  * are TERMINAL_ALARM anomalies, one per bit) and their waybills when created or changed (0x120D)
@@ -37,15 +39,27 @@ import { WARN_TYPE_NAMES, warnTypeOfAnomaly } from './warn-types.js'
 import { waybillToText } from './waybill-text.js'
 import { answerSuperiorControl, type SuperiorControlDeps } from './vehicle-commands.js'
 
-const PAGE = 500
+const PAGE = 2000
 /** outbox items sent per pass */
 const OUTBOX_PAGE = 100
 /** confirmed outbox rows are kept this long */
 const OUTBOX_KEEP_MS = 7 * 86_400_000
-/** catch-up restarts this far before the confirmed position (concurrent batches) */
-const REWIND_MS = 5_000
-/** rows held while catching up; beyond it they are left to the next catch-up pass (they are in the database) */
-const MAX_BUFFERED = 50_000
+/**
+ * After a process start the catch-up begins this far before the confirmed position: rows of
+ * batches that committed after a confirmed one but were received before it (concurrent batches)
+ * were not proven delivered. Within a process the rewind is the commit lag measured (below).
+ */
+const COLD_REWIND_MS = 5_000
+/** margin over the measured commit lag */
+const REWIND_MARGIN_MS = 250
+/** the commit lag (received → taken) is the maximum over two windows of this length */
+const LAG_WINDOW_MS = 30_000
+/** rows taken while a catch-up page is read; past it the pass re-reads from the oldest one dropped */
+const MAX_BUFFERED = 100_000
+/** while positions flow, a link test confirms them this often (it bounds what a break re-sends) */
+const CONFIRM_MS = 1_000
+/** link tests awaiting their answer at most (a superior that stops answering gets no more) */
+const MAX_PROBES = 8
 
 export interface LowerRoleDeps {
   store: Pick<
@@ -112,6 +126,7 @@ export interface SuperiorLinkState {
 const after = (a: ForwardCursor, b: ForwardCursor) =>
   a.receivedAt !== b.receivedAt ? a.receivedAt > b.receivedAt : a.vehicleId !== b.vehicleId ? a.vehicleId > b.vehicleId : a.deviceTime > b.deviceTime
 const cursorOf = (r: CommittedPosition): ForwardCursor => ({ receivedAt: r.receivedAt, vehicleId: r.vehicleId, deviceTime: r.deviceTime })
+const keyOf = (r: CommittedPosition): string => `${r.receivedAt}:${r.vehicleId}:${r.deviceTime}`
 
 /** One superior platform: its links, and the forwarder that is its consumer of committed batches. */
 export class SuperiorLink implements CommittedConsumer {
@@ -127,11 +142,18 @@ export class SuperiorLink implements CommittedConsumer {
   /** the newest position written to the socket, and the one a link test proved delivered */
   private sent: ForwardCursor | null = null
   private confirmed: ForwardCursor | null = null
-  private probe: ForwardCursor | null = null
+  /** link tests sent and not yet answered, oldest first: what each one's answer proves delivered */
+  private probes: Array<{ cursor: ForwardCursor | null; outbox: OutboxItem[] | null }> = []
+  private probedAt = 0
+  /** largest commit lag (received → taken) in the current and the previous window; 0: none measured since the start */
+  private lag = { windowStart: 0, current: 0, previous: 0 }
+  /** while a catch-up page is read: the rows taken meanwhile, and the oldest dropped past MAX_BUFFERED */
+  private pageBuffer: CommittedPosition[] | null = null
+  private pageDropped: ForwardCursor | null = null
+  /** the catch-up's position: rows taken at or behind it are sent at once, those ahead are read from the store */
+  private passCursor: ForwardCursor | null = null
   private vehicleIds = new Set<number>()
   private licences: Set<string>
-  private buffered: CommittedPosition[] = []
-  private overflowed = false
   private backlogRows = 0
   private backlogOldestAt: number | null = null
   private positionsOut = 0
@@ -143,7 +165,6 @@ export class SuperiorLink implements CommittedConsumer {
   private outboxRun: Promise<void> | null = null
   /** outbox items written to the link and not yet confirmed; those a pending link test covers */
   private written = new Map<string, OutboxItem>()
-  private outboxProbe: OutboxItem[] | null = null
   private outboxPending = 0
   private alarmsOut = 0
   private waybillsOut = 0
@@ -212,23 +233,44 @@ export class SuperiorLink implements CommittedConsumer {
 
   take(rows: CommittedPosition[]): void {
     if (this.state === 'stopped') return
+    const now = this.deps.now()
     for (const r of rows) {
       if (!this.selected(r)) continue
+      this.measureLag(now - r.receivedAt, now)
       if (this.state === 'live') {
         this.sendPositions(0x1202, r.plate, r.plateColor, [r])
         continue
       }
       this.backlogRows++
-      this.backlogOldestAt ??= r.receivedAt
-      if (this.state === 'catching-up' && !this.overflowed) {
-        if (this.buffered.length < MAX_BUFFERED) this.buffered.push(r)
+      if (this.backlogOldestAt === null || r.receivedAt < this.backlogOldestAt) this.backlogOldestAt = r.receivedAt
+      if (this.state !== 'catching-up') continue
+      // Catching up: a row at or behind the pass's position (it committed late) will not be read by
+      // the pass, so it goes now; while a page is being read, the rows taken meanwhile wait for it.
+      if (this.pageBuffer) {
+        if (this.pageBuffer.length < MAX_BUFFERED) this.pageBuffer.push(r)
         else {
-          this.overflowed = true
-          this.buffered = []
+          const c = cursorOf(r)
+          if (!this.pageDropped || after(this.pageDropped, c)) this.pageDropped = c
         }
-      }
+      } else if (this.passCursor && !after(cursorOf(r), this.passCursor)) this.sendPositions(0x1203, r.plate, r.plateColor, [r])
     }
     this.deps.metrics.backlogRows.set({ link: this.label }, this.backlogRows)
+  }
+
+  private measureLag(ms: number, now: number): void {
+    const l = this.lag
+    if (now - l.windowStart >= LAG_WINDOW_MS) {
+      l.previous = now - l.windowStart >= 2 * LAG_WINDOW_MS ? 0 : l.current
+      l.current = 0
+      l.windowStart = now
+    }
+    if (ms > l.current) l.current = ms
+  }
+
+  /** How far before the confirmed position a catch-up starts: the commit lag seen, or COLD_REWIND_MS before any. */
+  private rewindMs(): number {
+    const seen = Math.max(this.lag.current, this.lag.previous)
+    return seen > 0 ? seen + REWIND_MARGIN_MS : COLD_REWIND_MS
   }
 
   // ---- links ---------------------------------------------------------------------------------
@@ -297,12 +339,13 @@ export class SuperiorLink implements CommittedConsumer {
           link.close('backlog failed')
         })
         return
-      case 0x1006:
-        if (this.probe) this.confirm(this.probe)
-        this.probe = null
-        if (this.outboxProbe) this.confirmOutbox(this.outboxProbe)
-        this.outboxProbe = null
+      case 0x1006: {
+        // answers come in the order the tests went (one TCP stream): this one proves the oldest
+        const probe = this.probes.shift()
+        if (probe?.cursor) this.confirm(probe.cursor)
+        if (probe?.outbox) this.confirmOutbox(probe.outbox)
         return
+      }
       case 0x1004:
         return
       case 0x9005:
@@ -317,18 +360,17 @@ export class SuperiorLink implements CommittedConsumer {
     if (this.main !== link) return
     this.main = null
     this.verifyCode = null
-    this.probe = null
+    this.probes = []
     // outbox items written since the last confirmation are still unconfirmed in the store: sent again
     this.written.clear()
-    this.outboxProbe = null
     if (this.testTimer) clearInterval(this.testTimer)
     this.testTimer = null
     this.sub?.close('main link down')
     this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'main' }, 0)
     // What was written since the last confirmation may be lost in the socket: sent again.
     this.sent = this.confirmed
-    this.buffered = []
-    this.overflowed = false
+    this.pageBuffer = null
+    this.passCursor = null
     if (this.state === 'stopped') return
     this.setState('down')
     const wait = Math.round(Math.min(60_000, 1000 * 2 ** Math.min(this.attempts++, 6)) * (0.8 + 0.4 * Math.random()))
@@ -454,17 +496,27 @@ export class SuperiorLink implements CommittedConsumer {
     this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'sub' }, 0)
   }
 
+  /**
+   * Link tests keep the link alive (every linkTestMs) and confirm what was written: while positions
+   * flow, one goes every CONFIRM_MS (what a break forces us to send again is about that long).
+   */
   private startLinkTests(link: Link809): void {
     const every = this.deps.linkTestMs ?? Math.min(10_000, Math.max(1000, Math.floor(this.deps.idleMs / 3)))
-    this.testTimer = setInterval(() => this.linkTest(link), every)
+    const tick = Math.min(every, CONFIRM_MS)
+    this.probedAt = this.deps.now()
+    this.testTimer = setInterval(() => {
+      const last = this.probes.length ? this.probes[this.probes.length - 1]!.cursor : this.confirmed
+      const unconfirmed = this.sent !== null && (last === null || after(this.sent, last))
+      if (unconfirmed || this.deps.now() - this.probedAt >= every) this.linkTest(link)
+    }, tick)
     this.testTimer.unref()
   }
 
   /** A link test whose answer proves everything written before it arrived. */
   linkTest(link = this.main): void {
-    if (!link || link.isClosed) return
-    this.probe = this.sent
-    this.outboxProbe = this.written.size ? [...this.written.values()] : null
+    if (!link || link.isClosed || this.probes.length >= MAX_PROBES) return
+    this.probes.push({ cursor: this.sent, outbox: this.written.size ? [...this.written.values()] : null })
+    this.probedAt = this.deps.now()
     link.send({ msgId: 0x1005, body: {} })
   }
 
@@ -476,50 +528,74 @@ export class SuperiorLink implements CommittedConsumer {
 
   // ---- forwarding ----------------------------------------------------------------------------
 
+  /**
+   * The backlog, as 0x1203, from a little before the confirmed position (rewindMs) up to the
+   * present, then live. Rows keep committing meanwhile: one taken while a page is read waits for the
+   * page — sent if the page did not hold it and it is behind the pass (it committed late), left to
+   * the next page if ahead; one taken between pages goes at once if behind the pass. When a page
+   * comes back short the store holds nothing further, and the state turns live in the same turn of
+   * the event loop: no row falls between the pass and live forwarding, and none goes twice but
+   * those of the rewind and those written after the last confirmation before the break.
+   */
   private async catchUp(): Promise<void> {
     this.setState('catching-up')
     const d = this.deps
-    const start = this.confirmed!
-    let cursor: ForwardCursor | null = { receivedAt: start.receivedAt - REWIND_MS, vehicleId: 0, deviceTime: 0 }
+    let cursor: ForwardCursor = { receivedAt: this.confirmed!.receivedAt - this.rewindMs(), vehicleId: 0, deviceTime: 0 }
+    this.passCursor = cursor
     for (;;) {
       if (this.state !== 'catching-up' || !this.main) return
-      const page = await d.store.positionsToForward({ enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }, cursor, start.receivedAt, PAGE)
+      this.pageBuffer = []
+      this.pageDropped = null
+      let page: CommittedPosition[]
+      try {
+        page = await d.store.positionsToForward({ enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }, cursor, cursor.receivedAt, PAGE)
+      } finally {
+        if (this.state !== 'catching-up' || !this.main) this.pageBuffer = null
+      }
       if (this.state !== 'catching-up' || !this.main) return
+      const taken = this.pageBuffer ?? []
+      const dropped = this.pageDropped as ForwardCursor | null
+      this.pageBuffer = null
+      this.pageDropped = null
       // per vehicle, in received order, up to 5 positions per 0x1203
-      const byVehicle = new Map<number, CommittedPosition[]>()
-      for (const r of page) {
-        const list = byVehicle.get(r.vehicleId)
-        if (list) list.push(r)
-        else byVehicle.set(r.vehicleId, [r])
-      }
-      for (const list of byVehicle.values()) {
-        for (let i = 0; i < list.length; i += 5) {
-          const chunk = list.slice(i, i + 5)
-          this.sendPositions(0x1203, chunk[0]!.plate, chunk[0]!.plateColor, chunk)
-        }
-      }
+      this.sendHistory(page)
       if (page.length) cursor = cursorOf(page[page.length - 1]!)
-      if (page.length < PAGE) {
-        if (this.overflowed) {
-          // rows were dropped from the buffer: they are in the database, take another pass
-          this.overflowed = false
-          continue
-        }
-        break
+      let end = page.length < PAGE
+      if (dropped && !after(dropped, cursor)) {
+        // rows behind the pass were not kept (past MAX_BUFFERED): read again from the oldest of them
+        cursor = { ...dropped, deviceTime: dropped.deviceTime - 1 }
+        end = false
       }
+      this.passCursor = cursor
+      const inPage = new Set(page.map(keyOf))
+      this.sendHistory(taken.filter((r) => !inPage.has(keyOf(r)) && (end || !after(cursorOf(r), cursor))))
+      if (end) break
       await new Promise((r) => setTimeout(r, Math.ceil((page.length / d.backlogRate) * 1000)))
     }
-    // Rows committed during the pass (some possibly sent already: duplicates are harmless), then live.
-    const held = this.buffered
-    this.buffered = []
+    this.passCursor = null
     this.setState('live')
-    for (const r of held) this.sendPositions(0x1202, r.plate, r.plateColor, [r])
     this.backlogRows = 0
     this.backlogOldestAt = null
     d.metrics.backlogRows.set({ link: this.label }, 0)
     d.metrics.backlogAgeSeconds.set({ link: this.label }, 0)
     this.linkTest()
     this.log.info('backlog delivered; forwarding live')
+  }
+
+  /** Rows as 0x1203: per vehicle, in the order given, up to 5 positions a message. */
+  private sendHistory(rows: CommittedPosition[]): void {
+    const byVehicle = new Map<number, CommittedPosition[]>()
+    for (const r of rows) {
+      const list = byVehicle.get(r.vehicleId)
+      if (list) list.push(r)
+      else byVehicle.set(r.vehicleId, [r])
+    }
+    for (const list of byVehicle.values()) {
+      for (let i = 0; i < list.length; i += 5) {
+        const chunk = list.slice(i, i + 5)
+        this.sendPositions(0x1203, chunk[0]!.plate, chunk[0]!.plateColor, chunk)
+      }
+    }
   }
 
   private sendPositions(msg: 0x1202 | 0x1203, plate: string, plateColor: number, rows: CommittedPosition[]): void {
@@ -696,7 +772,7 @@ export class SuperiorLink implements CommittedConsumer {
     const link = this.main
     if (link && !link.isClosed && ((this.sent && this.confirmed && after(this.sent, this.confirmed)) || this.written.size)) {
       this.linkTest(link)
-      await waitFor(() => this.probe === null || link.isClosed, 1000)
+      await waitFor(() => this.probes.length === 0 || link.isClosed, 1000)
     }
     this.sub?.close('shutdown')
     link?.close('shutdown')
