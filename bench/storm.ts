@@ -44,6 +44,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { createWriteStream, readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { Deframer, decodeFrame, encodeMessage, type Location } from '../protocol/index.js'
 import { locationOf } from '../src/terminal/position.js'
@@ -108,6 +109,8 @@ interface Terminal {
   acked: number
   authSerial: number
   authedAt: number
+  /** when its authentication was written (performance.now) */
+  authAt: number
   retry: NodeJS.Timeout | null
 }
 
@@ -135,6 +138,7 @@ async function client(): Promise<void> {
     acked: 0,
     authSerial: -1,
     authedAt: 0,
+    authAt: 0,
     retry: null,
   }))
   let reporting = false
@@ -143,6 +147,14 @@ async function client(): Promise<void> {
   let refusedClosed = 0
   const latencies: number[] = []
   let unansweredAuth = 0
+  /** of those: the TCP handshake never completed (SYN unanswered, or still in the server's queues) */
+  let unansweredNoConnect = 0
+  /** connect() → 'connect' and auth written → answered, ms (storm phase only) */
+  const connectMs: number[] = []
+  const authMs: number[] = []
+  /** the generator's own event-loop delay: a late 'connect' or 'data' here is not the gateway's */
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
 
   const nextSerial = (t: Terminal) => (t.serial = (t.serial + 1) & 0xffff)
 
@@ -192,6 +204,7 @@ async function client(): Promise<void> {
       t.online = true
       t.attempt = 0
       t.authedAt = Date.now()
+      if (storm) authMs.push(performance.now() - t.authAt)
       flushBlind(t)
       return
     }
@@ -216,13 +229,19 @@ async function client(): Promise<void> {
     t.socket = s
     const deframer = new Deframer({ maxFrameLength: 4096, onFrame: (e) => onMessage(t, e), onError: () => undefined })
     let done = false
+    const openedAt = performance.now()
+    let connectedAt = 0
     const authTimer = setTimeout(() => {
       if (!t.online) {
         unansweredAuth++
+        if (!connectedAt) unansweredNoConnect++
         s.destroy()
       }
     }, 30_000)
     s.on('connect', () => {
+      connectedAt = performance.now()
+      if (storm) connectMs.push(connectedAt - openedAt)
+      t.authAt = connectedAt
       t.authSerial = nextSerial(t)
       s.write(frame(0x0102, t.phone, t.authSerial, { authCode: AUTH_CODE }))
     })
@@ -301,8 +320,12 @@ async function client(): Promise<void> {
     else if (m.type === 'report') reporting = m.on as boolean
     else if (m.type === 'storm') {
       storm = m.on as boolean
-      if (storm) latencies.length = 0
-    } else if (m.type === 'latencies') send({ type: 'latencies', values: latencies.slice() })
+      if (storm) {
+        latencies.length = connectMs.length = authMs.length = 0
+        loopDelay.reset()
+      }
+    } else if (m.type === 'latencies')
+      send({ type: 'latencies', values: latencies.slice(), connectMs, authMs, unansweredNoConnect, loopP99: loopDelay.percentile(99) / 1e6, loopMax: loopDelay.max / 1e6 })
     else if (m.type === 'acked') send({ type: 'acked', perTerminal: ts.map((t) => [t.i, t.acked, t.seq]) })
     else if (m.type === 'stop') {
       stopped = true
@@ -586,7 +609,13 @@ async function main(): Promise<void> {
     const r1 = procStat(gw.pids())
     const after = listenCounters()
     for (const c of clients) c.send({ type: 'storm', on: false })
-    const lat = (await Promise.all(clients.map((c) => request<{ values: number[] }>(c, { type: 'latencies' }, 'latencies')))).flatMap((l) => l.values).sort((a, b) => a - b)
+    const fromClients = await Promise.all(
+      clients.map((c) => request<{ values: number[]; connectMs: number[]; authMs: number[]; unansweredNoConnect: number; loopP99: number; loopMax: number }>(c, { type: 'latencies' }, 'latencies')),
+    )
+    const lat = fromClients.flatMap((l) => l.values).sort((a, b) => a - b)
+    const sorted = (k: 'connectMs' | 'authMs') => fromClients.flatMap((l) => l[k]).sort((a, b) => a - b)
+    const [conn, auth] = [sorted('connectMs'), sorted('authMs')]
+    const noConnect = fromClients.reduce((n, l) => n + l.unansweredNoConnect, 0)
     const metrics = await gw.metrics()
     const overload = Number(/jt808_connections_closed_total\{reason="auth_overload"\} (\d+)/.exec(metrics)?.[1] ?? 0)
     const skipped = Number(/^jt808_admission_skipped_total (\d+)/m.exec(metrics)?.[1] ?? 0)
@@ -603,6 +632,9 @@ async function main(): Promise<void> {
       `  accept queue      ListenOverflows +${after.overflows - before.overflows}, ListenDrops +${after.drops - before.drops} (machine-wide counters); closed by admission control (auth_overload) ${overload}; handshakes skipped (terminal gone while in line) ${skipped}; ${metrics ? '' : '(no /metrics answer) '} generator: ${back.connectErrors} connection attempts failed (refused while down, reset), ${back.unansweredAuth} auths unanswered in 30 s`,
     )
     console.log(`  handshake stages  ${handshakeStages(metrics)}`)
+    console.log(
+      `  terminal's view   TCP connect p50 ${pct(conn, 50).toFixed(1)} / p99 ${pct(conn, 99).toFixed(1)} / max ${(conn[conn.length - 1] ?? NaN).toFixed(0)} ms (${conn.length} connects); auth answered p50 ${pct(auth, 50).toFixed(1)} / p99 ${pct(auth, 99).toFixed(1)} ms (${auth.length}); of the unanswered, ${noConnect} never connected; generators' event-loop delay p99 ${Math.max(...fromClients.map((l) => l.loopP99)).toFixed(0)} ms, max ${Math.max(...fromClients.map((l) => l.loopMax)).toFixed(0)} ms`,
+    )
     console.log(
       `  ack latency       0x0200 of terminals already back during the storm: ${lat.length} acks, p50 ${pct(lat, 50).toFixed(1)} ms, p99 ${pct(lat, 99).toFixed(1)} ms, max ${(lat[lat.length - 1] ?? NaN).toFixed(1)} ms`,
     )
