@@ -33,22 +33,22 @@ for (const combo of combos) {
     const u = await upper(t, bU, combo)
     const l = await lower(t, bL, combo, u.app.platforms.address()!.port)
     const vehicle = await provision(bL.store)
-    await bL.store.upsertVehicles([
-      { plate: vehicle.plate, plateColor: vehicle.plateColor, transportCertNo: '370100123456', enterpriseName: '济南甲危货运输有限公司', businessScope: ['3', '2.1'] },
-    ])
+    await bL.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, transportCertNo: '370100123456', enterpriseName: '济南甲危货运输有限公司', businessScope: ['3', '2.1'] }])
     await bU.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: LICENCE }])
     await eventually(() => l.app.platforms.states().superior[0]?.state === 'live', 10_000)
     await eventually(() => u.app.platforms.states().lower[0], 5_000)
     const lowerId = (await bU.store.findLowerPlatform(1001))!.id
 
-    const call = (port: number) => async (path: string, init: { method?: string; body?: unknown; token?: string } = {}) => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
-        method: init.method ?? 'GET',
-        headers: { authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
-        ...(init.body ? { body: JSON.stringify(init.body) } : {}),
-      })
-      return { status: r.status, json: (await r.json()) as Json }
-    }
+    const call =
+      (port: number) =>
+      async (path: string, init: { method?: string; body?: unknown; token?: string } = {}) => {
+        const r = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, {
+          method: init.method ?? 'GET',
+          headers: { authorization: `Bearer ${init.token ?? TOKEN}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+          ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+        })
+        return { status: r.status, json: (await r.json()) as Json }
+      }
     const uapi = call(u.app.http.port)
     const lapi = call(l.app.http.port)
     const info = `/vehicles/${encodeURIComponent(vehicle.plate)}/platform-info?plateColor=${vehicle.plateColor}`
@@ -105,8 +105,7 @@ for (const combo of combos) {
       const byBit = (b: number) => items.find((a) => a.evidence.bit === b)
       return byBit(0) && byBit(1) ? { emergency: byBit(0)!, overspeed: byBit(1)! } : null
     }, 10_000)
-    const theirs = async (warnType: number) =>
-      (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform' && a.evidence.warnType === warnType)
+    const theirs = async (warnType: number) => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform' && a.evidence.warnType === warnType)
     const upEmergency = await eventually(() => theirs(0x0003), 10_000)
     const upOverspeed = await eventually(() => theirs(0x0001), 10_000)
     for (const action of ['notify', 'rectify', 'confirm']) {
@@ -116,10 +115,14 @@ for (const combo of combos) {
     t.equal((await lapi(`/anomalies/${encodeURIComponent(mine.overspeed.id)}/handling`, { method: 'POST', body: { action: 'dismiss' } })).status, 201)
 
     const resultOf = async (id: string) => (await uapi(`/anomalies/${encodeURIComponent(id)}`)).json
-    const handled = await eventually(async () => {
-      const a = await resultOf(upEmergency.id)
-      return (a.platformResults as unknown[]).length ? a : null
-    }, 15_000, 100)
+    const handled = await eventually(
+      async () => {
+        const a = await resultOf(upEmergency.id)
+        return (a.platformResults as unknown[]).length ? a : null
+      },
+      15_000,
+      100,
+    )
     const msg = combo.edition === 2019 ? '0x1412' : '0x1403'
     t.match(handled.platformResults, [{ platformId: lowerId, dataType: msg, result: 1 }], `${msg} result 1 (handled) recorded with the anomaly its 0x1402 became`)
     t.match(
@@ -128,10 +131,14 @@ for (const combo of combos) {
       'and entered its history as the rectification',
     )
     t.equal(handled.handling, 'rectify', 'the supervisor confirms it next')
-    const dismissed = await eventually(async () => {
-      const a = await resultOf(upOverspeed.id)
-      return (a.platformResults as unknown[]).length ? a : null
-    }, 15_000, 100)
+    const dismissed = await eventually(
+      async () => {
+        const a = await resultOf(upOverspeed.id)
+        return (a.platformResults as unknown[]).length ? a : null
+      },
+      15_000,
+      100,
+    )
     t.match(dismissed.platformResults, [{ dataType: msg, result: 2 }], 'a dismissal goes up as result 2 (not handled)')
     t.same(dismissed.handlingHistory, [], 'no step for it')
     await eventually(() => l.app.platforms.states().superior[0]?.outboxPending === 0, 10_000, 100)
@@ -150,10 +157,14 @@ for (const combo of combos) {
       const body = combo.edition === 2019 ? { dataType, data } : { plate: vehicle.plate, plateColor: 2, dataType, data }
       t.not(u.app.platforms.upper.send(lowerId, { msgId: 0x9400, body }), null)
     }
-    const notices = await eventually(async () => {
-      const n = (await lapi(info)).json.alarmNotices as Array<Record<string, unknown>>
-      return n.length === 2 ? n : null
-    }, 10_000, 100)
+    const notices = await eventually(
+      async () => {
+        const n = (await lapi(info)).json.alarmNotices as Array<Record<string, unknown>>
+        return n.length === 2 ? n : null
+      },
+      10_000,
+      100,
+    )
     t.match(
       notices,
       [
