@@ -78,6 +78,8 @@ export interface PlatformLinks {
   postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
   /** 0x920B waybill request to a logged-in lower platform: the MSG_SN sent, null when it is not logged in */
   requestWaybill(platformId: number, plate: string, plateColor: number): number | null
+  /** 0x9601 static information request to a logged-in lower platform about a vehicle; null when it is not logged in */
+  requestStaticInfo?(platformId: number, v: PlatformVehicle, by: string | null): Promise<number | null>
   /** 0x9503 text / 0x9502 photo to a vehicle through the lower platform reporting it; null when none is logged in here */
   vehicleCommand?(v: PlatformVehicle, command: VehicleCommand, ttlMs: number): Promise<SentVehicleCommand | null>
 }

@@ -32,6 +32,7 @@ import { commandRoutes } from './routes/commands.js'
 import { geofenceRoutes } from './routes/geofences.js'
 import { attachmentRoutes } from './routes/attachments.js'
 import { platformRoutes } from './routes/platforms.js'
+import { platformInfoRoutes } from './routes/platform-info.js'
 import { QrSigner } from './qr.js'
 import { tokenRoutes } from './routes/tokens.js'
 import { auditRoutes } from './routes/audit.js'
@@ -258,6 +259,7 @@ export async function buildApi(deps: ApiDeps): Promise<ApiInstance> {
       meRoutes(api, ctx)
       attachmentRoutes(api, ctx)
       platformRoutes(api, ctx)
+      platformInfoRoutes(api, ctx)
     },
     { prefix: API_PREFIX },
   )

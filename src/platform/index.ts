@@ -17,7 +17,8 @@ import type { State } from '../state/port.js'
 import type { CommittedPosition } from '../domain.js'
 import type { AnomalyStore, ApiStore, PositionStore } from '../store/port.js'
 import type { AdminStore } from '../store/admin.js'
-import type { Platform, PlatformStore, PostQuery } from '../store/platforms.js'
+import type { Platform, PlatformStore, PlatformVehicle, PostQuery } from '../store/platforms.js'
+import type { PlatformInfoStore } from '../store/platform-info.js'
 import type { WaybillStore } from '../store/port.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
@@ -48,7 +49,8 @@ export interface PlatformsDeps {
   store: PlatformStore &
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies' | 'openAnomalies'> &
     Pick<PositionStore, 'track'> &
-    Pick<ApiStore, 'applyHandling'> &
+    Pick<ApiStore, 'applyHandling' | 'listHandling'> &
+    PlatformInfoStore &
     Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'> &
     Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
     Pick<RegistryStore, 'findVehicle'> &
@@ -154,6 +156,11 @@ export class Platforms {
   /** 0x9503 text / 0x9502 photo to a vehicle reached through a logged-in lower platform (null: none reports it here). */
   vehicleCommand(...a: Parameters<UpperRole['vehicleCommand']>): ReturnType<UpperRole['vehicleCommand']> {
     return this.upper.vehicleCommand(...a)
+  }
+
+  /** 0x9601 to a logged-in lower platform about one of its vehicles: the MSG_SN sent, null when it is not logged in. */
+  requestStaticInfo(platformId: number, v: PlatformVehicle, by: string | null): Promise<number | null> {
+    return this.upper.requestStaticInfo(platformId, v, by)
   }
 
   postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {

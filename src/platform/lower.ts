@@ -24,13 +24,19 @@
  * tables every outboxMs whatever the link, sent while live, confirmed by the next answered link
  * test like positions; what is unconfirmed when a link breaks goes up after the reconnection.
  * A superior's 0x920B waybill request is answered 0x120B with the vehicle's current waybill.
+ * When an anomaly's handling ends here (confirm or dismiss), its result goes up through the same
+ * outbox (2011 0x1403 with the report's INFO_ID, 2019 0x1412 with its MSG_SN). Each vehicle's first
+ * position on a link after a login is preceded (catching up) or followed (live) by its registration
+ * (0x1201: its terminal, from the registry); a superior's 0x9601 is answered 0x1601 with the
+ * vehicle's static information (car-info.ts); its alarm notices (0x9402, 0x9403) are recorded.
  */
 import { connect as tcpConnect, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, type Message809, type PostQuery as PostQuery809, type SupervisionRequest } from '../../protocol/jt809/index.js'
+import { isMessage809, type AlarmNotice, type Message809, type PostQuery as PostQuery809, type SupervisionRequest } from '../../protocol/jt809/index.js'
 import type { Anomaly, CommittedPosition } from '../domain.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
-import type { AnomalyStore, ApiStore, WaybillStore } from '../store/port.js'
+import type { AnomalyStore, ApiStore, RegistryStore, WaybillStore } from '../store/port.js'
+import type { PlatformInfoStore } from '../store/platform-info.js'
 import type { ForwardCursor, OutboxItem, Platform, PlatformStore, PostQuery as PostQueryRecord } from '../store/platforms.js'
 import { hex, Link809, type LinkState } from './link.js'
 import type { PlatformMetrics } from './metrics.js'
@@ -38,6 +44,7 @@ import { toPosition809 } from './positions.js'
 import { WARN_TYPE_NAMES, warnTypeOfAnomaly } from './warn-types.js'
 import { waybillToText } from './waybill-text.js'
 import { answerSuperiorControl, type SuperiorControlDeps } from './vehicle-commands.js'
+import { carInfoText } from './car-info.js'
 
 const PAGE = 2000
 /** outbox items sent per pass */
@@ -75,10 +82,14 @@ export interface LowerRoleDeps {
     | 'pendingOutbox'
     | 'confirmOutbox'
     | 'pruneOutbox'
+    | 'markOutboxSent'
+    | 'outboxAnomalyMsgSn'
   > &
     Pick<AnomalyStore, 'openAnomalies' | 'getAnomaly'> &
     Pick<WaybillStore, 'getWaybill' | 'activeWaybillFor' | 'lastWaybillFor'> &
-    Pick<ApiStore, 'applyHandling'>
+    Pick<ApiStore, 'applyHandling' | 'listHandling'> &
+    Pick<RegistryStore, 'findVehicle'> &
+    Pick<PlatformInfoStore, 'vehicleTerminal' | 'insertPlatformAlarmNotice'>
   metrics: PlatformMetrics
   log: Logger
   now: () => number
@@ -121,6 +132,10 @@ export interface SuperiorLinkState {
   waybillsOut: number
   /** outbox rows not yet confirmed (at most one page counted) */
   outboxPending: number
+  /** this process: vehicle registrations (0x1201), handling results (0x1403 / 0x1412) sent, alarm notices received */
+  registrationsOut: number
+  alarmResultsOut: number
+  alarmNoticesIn: number
 }
 
 const after = (a: ForwardCursor, b: ForwardCursor) =>
@@ -169,6 +184,11 @@ export class SuperiorLink implements CommittedConsumer {
   private alarmsOut = 0
   private waybillsOut = 0
   private prunedAt = 0
+  /** vehicles whose 0x1201 went up (or is going up) on the current login */
+  private registered = new Set<number>()
+  private registrationsOut = 0
+  private alarmResultsOut = 0
+  private alarmNoticesIn = 0
 
   constructor(
     private platform: Platform,
@@ -331,6 +351,7 @@ export class SuperiorLink implements CommittedConsumer {
         }
         this.verifyCode = m.body.verifyCode
         this.attempts = 0
+        this.registered.clear()
         this.deps.metrics.linkUp.set({ link: this.label, role: 'superior', kind: 'main' }, 1)
         this.log.info('logged in to the superior platform')
         this.startLinkTests(link)
@@ -363,6 +384,7 @@ export class SuperiorLink implements CommittedConsumer {
     this.probes = []
     // outbox items written since the last confirmation are still unconfirmed in the store: sent again
     this.written.clear()
+    this.registered.clear()
     if (this.testTimer) clearInterval(this.testTimer)
     this.testTimer = null
     this.sub?.close('main link down')
@@ -429,6 +451,16 @@ export class SuperiorLink implements CommittedConsumer {
     }
     if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && m.body.dataType === 0x9401) {
       void this.supervision(m.body.plate, m.body.plateColor, m.body.data as SupervisionRequest, m.sn).catch((err: unknown) => this.log.error({ err }, '督办 from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9400 && isMessage809(m, 0x9400) && (m.body.dataType === 0x9402 || m.body.dataType === 0x9403)) {
+      const n = m.body.data as Partial<AlarmNotice>
+      if (typeof n.warnType !== 'number') return // a body that did not fit its layout (kept raw by the codec)
+      void this.notice(m.body.dataType, m.body.plate, m.body.plateColor, n as AlarmNotice, m.sn).catch((err: unknown) => this.log.error({ err }, 'alarm notice from the superior not recorded'))
+      return
+    }
+    if (m.msgId === 0x9600 && isMessage809(m, 0x9600) && m.body.dataType === 0x9601) {
+      void this.staticInfoRequest(m.body.plate ?? '', m.body.plateColor ?? 0, m.sn).catch((err: unknown) => this.log.error({ err }, '0x9601 static information request not answered'))
       return
     }
     if (m.msgId === 0x9500 && isMessage809(m, 0x9500) && this.deps.control) {
@@ -549,6 +581,11 @@ export class SuperiorLink implements CommittedConsumer {
       let page: CommittedPosition[]
       try {
         page = await d.store.positionsToForward({ enterpriseLicences: [...this.licences], vehicleIds: [...this.vehicleIds] }, cursor, cursor.receivedAt, PAGE)
+        // a vehicle new on this login: its registration (0x1201) before its first positions, sent
+        // while rows taken meanwhile still wait for this page
+        const firstOf = new Map<number, CommittedPosition>()
+        for (const r of page) if (!firstOf.has(r.vehicleId)) firstOf.set(r.vehicleId, r)
+        await Promise.all([...firstOf.values()].map((r) => this.register(r)))
       } finally {
         if (this.state !== 'catching-up' || !this.main) this.pageBuffer = null
       }
@@ -604,6 +641,8 @@ export class SuperiorLink implements CommittedConsumer {
     const edition = this.platform.edition
     const data = msg === 0x1202 ? { position: toPosition809(rows[0]!, edition) } : { positions: rows.map((r) => toPosition809(r, edition)) }
     if (!link.send({ msgId: 0x1200, body: { plate, plateColor, dataType: msg, data } })) return
+    // live: the first position of a vehicle on this login is followed by its registration (the position is not held back)
+    if (!this.registered.has(rows[0]!.vehicleId)) void this.register(rows[0]!)
     this.positionsOut += rows.length
     this.deps.metrics.positionsOut.inc({ link: this.label, msg: hex(msg) }, rows.length)
     for (const r of rows) {
@@ -639,10 +678,14 @@ export class SuperiorLink implements CommittedConsumer {
       if (this.written.has(key)) continue
       const link = this.main
       if (!link || this.state !== 'live') return
-      const sent = item.kind === 'anomaly' ? await this.sendAnomaly(item.ref) : await this.sendWaybill(item.ref, 0x120d)
+      const sent = item.kind === 'anomaly' ? await this.sendAnomaly(item.ref) : item.kind === 'handling' ? await this.sendHandling(item) : await this.sendWaybill(item.ref, 0x120d)
       // gone from the store meanwhile (retention, removal): nothing to send, confirmed as it is
       if (sent === 'gone') await st.confirmOutbox(this.platform.id, [item], this.deps.now())
-      else if (sent) this.written.set(key, item)
+      else if (sent !== false) {
+        // a 2019 handling result names its alarm report by the MSG_SN it went out with
+        if (item.kind === 'anomaly' && typeof sent === 'number') await st.markOutboxSent(this.platform.id, item, sent)
+        this.written.set(key, item)
+      }
     }
   }
 
@@ -655,7 +698,7 @@ export class SuperiorLink implements CommittedConsumer {
    * An anomaly up as 0x1402: WARN_TYPE per warn-types.ts, WARN_TIME its start, WARN_SRC 1 for a
    * terminal's alarm bit else 2 (this enterprise platform judged it); INFO_CONTENT names the anomaly.
    */
-  private async sendAnomaly(id: string): Promise<boolean | 'gone'> {
+  private async sendAnomaly(id: string): Promise<number | false | 'gone'> {
     const a = await this.deps.store.getAnomaly(id)
     if (!a) return 'gone'
     const link = this.main
@@ -679,10 +722,120 @@ export class SuperiorLink implements CommittedConsumer {
             content,
           }
         : { warnSrc: a.type === 'TERMINAL_ALARM' && typeof a.evidence.bit === 'number' ? 1 : 2, warnType, warnTime, infoId: infoIdOf(a.id), content }
-    if (!link.send({ msgId: 0x1400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x1402, data } })) return false
+    const sn = link.sendNumbered({ msgId: 0x1400, body: { plate: a.plate, plateColor: a.plateColor, dataType: 0x1402, data } })
+    if (sn === null) return false
     this.alarmsOut++
     this.deps.metrics.alarmsOut.inc({ link: this.label })
+    return sn
+  }
+
+  /**
+   * The end of an anomaly's handling here (confirm: 1 handled, dismiss: 2 not handled) up as the
+   * handling result of its alarm report: 2011 0x1403 with the report's INFO_ID, 2019 0x1412 naming
+   * the report by the MSG_SN it last went out with ('gone' when it never did, or its record is pruned).
+   */
+  private async sendHandling(item: OutboxItem): Promise<boolean | 'gone'> {
+    const st = this.deps.store
+    const a = await st.getAnomaly(item.ref)
+    const step = a ? (await st.listHandling(a.id)).find((h) => h.id === item.version) : undefined
+    if (!a || (step?.action !== 'confirm' && step?.action !== 'dismiss')) return 'gone'
+    const result = step.action === 'confirm' ? 1 : 2
+    const edition = this.platform.edition
+    let body: { plate: string; plateColor: number; dataType: number; data: Record<string, number> }
+    if (edition === 2019) {
+      const reportSn = await st.outboxAnomalyMsgSn(this.platform.id, a.id)
+      if (reportSn === null) {
+        this.log.warn({ anomaly: a.id }, 'handling result not sent: its alarm report went out to this superior unrecorded')
+        return 'gone'
+      }
+      body = { plate: a.plate, plateColor: a.plateColor, dataType: 0x1412, data: { sourceDataType: 0x1402, sourceMsgSn: reportSn, result } }
+    } else body = { plate: a.plate, plateColor: a.plateColor, dataType: 0x1403, data: { infoId: infoIdOf(a.id), result } }
+    const link = this.main
+    if (!link || this.state !== 'live') return false
+    if (!link.send({ msgId: 0x1400, body })) return false
+    this.alarmResultsOut++
+    this.deps.metrics.alarmResultsOut.inc({ link: this.label })
+    this.log.info({ anomaly: a.id, result, dataType: hex(body.dataType) }, 'alarm handling result sent')
     return true
+  }
+
+  /**
+   * 0x1201 for a vehicle not yet registered on this login: its terminal as the registry knows it
+   * (SIM = its phone, producer and model from its 0x0100 registration, IMEI from a 2019
+   * authentication), each cut to its field. A vehicle without a terminal has nothing to register.
+   */
+  private async register(r: Pick<CommittedPosition, 'vehicleId' | 'plate' | 'plateColor'>): Promise<void> {
+    if (this.registered.has(r.vehicleId)) return
+    this.registered.add(r.vehicleId)
+    const link = this.main
+    try {
+      const t = await this.deps.store.vehicleTerminal(r.vehicleId)
+      if (!t || (!t.phone && !t.terminalId)) return
+      if (this.main !== link || !link || link.isClosed) return
+      const e2019 = this.platform.edition === 2019
+      const data = {
+        platformId: fitGbk(String(this.platform.accessCode), 11),
+        producerId: fitGbk(t.manufacturer ?? '', 11),
+        model: fitGbk(t.model ?? '', e2019 ? 30 : 8),
+        ...(e2019 ? { imei: fitGbk(t.imei ?? '', 15) } : {}),
+        terminalId: fitGbk(t.terminalId ?? '', e2019 ? 30 : 7),
+        simCode: fitGbk(t.phone ?? '', e2019 ? 13 : 12),
+      }
+      if (!link.send({ msgId: 0x1200, body: { plate: r.plate, plateColor: r.plateColor, dataType: 0x1201, data } })) return
+      this.registrationsOut++
+      this.deps.metrics.registrationsOut.inc({ link: this.label })
+    } catch (err) {
+      // tried again at the next login
+      this.log.error({ err, vehicleId: r.vehicleId }, '0x1201 registration not sent')
+    }
+  }
+
+  /**
+   * 0x9601: the superior asks for a vehicle's static information; answered 0x1601 (2019: naming the
+   * request) with CAR_INFO from the registry and the vehicle's active waybill (car-info.ts), empty
+   * when it is not a vehicle we forward.
+   */
+  private async staticInfoRequest(plate: string, plateColor: number, sn: number): Promise<void> {
+    const st = this.deps.store
+    const v = plate ? await st.findVehicle(plate.trim(), plateColor) : null
+    const forwarded = v !== null && (this.vehicleIds.has(v.id) || (v.enterpriseLicenseNo !== null && this.licences.has(v.enterpriseLicenseNo)))
+    const w = forwarded ? await st.activeWaybillFor(v.plate, v.plateColor, this.deps.now(), 0) : null
+    const carInfo = forwarded ? carInfoText(v, w) : ''
+    const source = this.platform.edition === 2019 ? { sourceDataType: 0x9601, sourceMsgSn: sn } : {}
+    if (this.main?.send({ msgId: 0x1600, body: { plate, plateColor, dataType: 0x1601, data: { ...source, carInfo } } })) this.deps.metrics.staticInfoOut.inc({ link: this.label })
+    this.log.info({ plate, forwarded }, '0x9601 static information request answered (0x1601)')
+  }
+
+  /**
+   * 0x9402 (alarm forecast) / 0x9403 (real-time alarm exchanged): recorded as a notice of the vehicle
+   * it names (the 2011 envelope's, the 2019 body's) when the registry knows it, with its enterprise
+   * (who may see it); no answer is due.
+   */
+  private async notice(dataType: 0x9402 | 0x9403, envPlate: string | undefined, envColor: number | undefined, n: AlarmNotice, sn: number): Promise<void> {
+    const plate = (n.plate ?? envPlate ?? '').trim()
+    const plateColor = n.plateColor ?? envColor ?? 0
+    const v = plate ? await this.deps.store.findVehicle(plate, plateColor) : null
+    const ms = (t: number | undefined) => (t === undefined || t <= 0 ? null : t > 1e11 ? t : t * 1000)
+    await this.deps.store.insertPlatformAlarmNotice({
+      platformId: this.platform.id,
+      dataType,
+      msgSn: sn,
+      vehicleId: v?.id ?? null,
+      plate: v?.plate ?? plate,
+      plateColor,
+      enterpriseLicenseNo: v?.enterpriseLicenseNo ?? null,
+      warnSrc: n.warnSrc ?? null,
+      warnType: n.warnType,
+      warnTime: ms(n.warnTime),
+      startTime: ms(n.startTime),
+      endTime: ms(n.endTime),
+      sourcePlatformId: n.sourcePlatformId?.trim() || null,
+      content: n.content,
+      receivedAt: this.deps.now(),
+    })
+    this.alarmNoticesIn++
+    this.deps.metrics.alarmNoticesIn.inc({ link: this.label, type: hex(dataType) })
+    this.log.info({ dataType: hex(dataType), plate, warnType: n.warnType }, 'alarm notice from the superior recorded')
   }
 
   /** A waybill up as 0x120D (or 0x120B answering a request): its fields as JSON text (waybill-text.ts). */
@@ -757,6 +910,9 @@ export class SuperiorLink implements CommittedConsumer {
       alarmsOut: this.alarmsOut,
       waybillsOut: this.waybillsOut,
       outboxPending: this.outboxPending,
+      registrationsOut: this.registrationsOut,
+      alarmResultsOut: this.alarmResultsOut,
+      alarmNoticesIn: this.alarmNoticesIn,
     }
   }
 
@@ -789,6 +945,18 @@ function anomalyText(a: Anomaly, warnType: number): string {
   const what = WARN_TYPE_NAMES[warnType]?.split(' ')[0] ?? ''
   const detail = a.type === 'TERMINAL_ALARM' && typeof a.evidence.name === 'string' ? ` ${a.evidence.name}` : ''
   return `${what} ${a.type}${detail} (${a.severity}) ${a.id}`.trim()
+}
+
+/** text cut to at most `bytes` GBK bytes (a fixed-width 809 field refuses longer text): ASCII 1 byte, anything else 2. */
+function fitGbk(text: string, bytes: number): string {
+  let n = 0
+  let out = ''
+  for (const ch of text.trim()) {
+    n += ch.charCodeAt(0) < 0x80 ? 1 : 2
+    if (n > bytes) break
+    out += ch
+  }
+  return out
 }
 
 /** 2011 INFO_ID: a stable 32-bit number from the anomaly id (a re-send carries the same one). */

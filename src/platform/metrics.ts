@@ -17,6 +17,13 @@ export interface PlatformMetrics {
   alarmsOut: Counter<'link'>
   waybillsIn: Counter<'link' | 'result'>
   waybillsOut: Counter<'link'>
+  registrationsIn: Counter<'link' | 'result'>
+  registrationsOut: Counter<'link'>
+  staticInfoIn: Counter<'link' | 'result'>
+  staticInfoOut: Counter<'link'>
+  alarmResultsIn: Counter<'link' | 'result'>
+  alarmResultsOut: Counter<'link'>
+  alarmNoticesIn: Counter<'link' | 'type'>
   linkUp: Gauge<'link' | 'role' | 'kind'>
   backlogRows: Gauge<'link'>
   backlogAgeSeconds: Gauge<'link'>
@@ -55,6 +62,24 @@ export function createPlatformMetrics(registry: Registry): PlatformMetrics {
       ['link', 'result'],
     ),
     waybillsOut: counter('jt808_platform_waybills_out_total', 'Waybills sent to superiors (0x120D, 0x120B), by link', ['link']),
+    registrationsIn: counter(
+      'jt808_platform_registrations_in_total',
+      'Vehicle registrations (0x1201) from lower platforms, by result: stored, or the refusal reason (unknown_vehicle, foreign_enterprise)',
+      ['link', 'result'],
+    ),
+    registrationsOut: counter('jt808_platform_registrations_out_total', 'Vehicle registrations (0x1201) sent to superiors, by link', ['link']),
+    staticInfoIn: counter('jt808_platform_static_info_in_total', 'Static vehicle information (0x1601) from lower platforms, by result: stored, or the refusal reason', ['link', 'result']),
+    staticInfoOut: counter('jt808_platform_static_info_out_total', "Answers (0x1601) to superiors' static information requests (0x9601), by link", ['link']),
+    alarmResultsIn: counter('jt808_platform_alarm_results_in_total', 'Alarm handling results (2011 0x1403, 2019 0x1412) from lower platforms, by result: matched (an anomaly of ours) or unmatched', [
+      'link',
+      'result',
+    ]),
+    alarmResultsOut: counter('jt808_platform_alarm_results_out_total', 'Handling results of anomalies sent to superiors (2011 0x1403, 2019 0x1412), by link', ['link']),
+    alarmNoticesIn: counter(
+      'jt808_platform_alarm_notices_in_total',
+      "Alarm notices recorded: a superior's 0x9402 forecast and 0x9403 alarm, a lower platform's 2019 0x1403 forecast, by link and type",
+      ['link', 'type'],
+    ),
     positionsOut: counter('jt808_platform_positions_out_total', 'Positions forwarded to superior platforms, by link and message', ['link', 'msg']),
     linkUp: gauge('jt808_platform_link_up', '1 when the link is up (logged in), by link, role and main/sub', ['link', 'role', 'kind']),
     backlogRows: gauge('jt808_platform_backlog_rows', 'Positions not yet forwarded to a superior (counted when the link comes back)', ['link']),

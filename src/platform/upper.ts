@@ -17,12 +17,28 @@
  * 0x1203 history: taken in late, judged as late data, counted per link with its delay.
  * Waybills (0x120D, and 0x120B answering our 0x920B) are kept as received (platform_waybills)
  * and, where the text parses into our fields (waybill-text.ts), stored as a dispatched waybill the
- * matcher covers the vehicle's positions with.
+ * matcher covers the vehicle's positions with. A vehicle's registration (0x1201: its terminal) and
+ * static information (0x1601, answering our 0x9601) are kept per platform and vehicle, the latest
+ * of each. A handling result (2011 0x1403 by INFO_ID, 2019 0x1412 by the report's MSG_SN) is kept
+ * with the anomaly its alarm report became, "handled" entering its history like a 督办's "done";
+ * a 2019 0x1403 (an alarm forecast) is kept as a notice.
  */
 import { randomInt } from 'node:crypto'
 import { connect as tcpConnect, isIPv4, type Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { isMessage809, LoginResult, type AlarmReport, type Message809, type Position, type PostQueryAnswer, type SupervisionReply } from '../../protocol/jt809/index.js'
+import {
+  isMessage809,
+  LoginResult,
+  type AlarmHandled,
+  type AlarmHandledSource,
+  type AlarmReport,
+  type Message809,
+  type Position,
+  type PostQueryAnswer,
+  type StaticInfo,
+  type SupervisionReply,
+  type VehicleRegister,
+} from '../../protocol/jt809/index.js'
 import { ANOMALY_EVENTS_STREAM, samePlate, type Anomaly, type CommittedPosition } from '../domain.js'
 import { verifyAuthCode } from '../gateway/auth-code.js'
 import type { IngestPort } from '../gateway/types.js'
@@ -36,6 +52,8 @@ import { otherWarnType, warnTypeOfAnomaly } from './warn-types.js'
 import { readWaybillText } from './waybill-text.js'
 import { VehicleCommands, type SentVehicleCommand, type VehicleCommand } from './vehicle-commands.js'
 import type { AdminStore } from '../store/admin.js'
+import type { PlatformInfoStore } from '../store/platform-info.js'
+import { parseCarInfo } from './car-info.js'
 
 /** A 0x1202 whose device time is older than this counts as late too. */
 const LATE_MS = 60_000
@@ -55,7 +73,11 @@ export interface UpperRoleDeps {
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
     Pick<ApiStore, 'applyHandling'> &
     Pick<PositionStore, 'track'> &
-    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'>
+    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
+    Pick<
+      PlatformInfoStore,
+      'upsertPlatformRegistration' | 'recordStaticInfoRequest' | 'recordStaticInfo' | 'recordPlatformAlarmRef' | 'findPlatformAlarm' | 'insertPlatformAlarmResult' | 'insertPlatformAlarmNotice'
+    >
   /** the anomaly feed (0x1402 alarms become anomalies: stored first, then announced) */
   state: Pick<State, 'appendMany'>
   ingest: IngestPort
@@ -94,6 +116,8 @@ class LowerSession {
   pendingRows = 0
   /** the latest record of something sent (查岗, 督办): a reply waits for it (a fast platform answers before it is stored) */
   recording: Promise<unknown> = Promise.resolve()
+  /** alarm reports and their handling results, one after the other (a result finds the report recorded before it) */
+  alarms: Promise<unknown> = Promise.resolve()
   positionsIn = 0
   positionsRefused = 0
   latePositions = 0
@@ -208,9 +232,14 @@ export class UpperRole {
         if (isMessage809(m, 0x1400) && m.body.dataType === 0x1401) {
           const r = m.body.data as SupervisionReply
           void this.supervisionReply(s, r).catch((err: unknown) => s.log.error({ err }, '0x1401 reply not recorded'))
-        } else if (isMessage809(m, 0x1400) && m.body.dataType === 0x1402) {
-          const body = m.body
-          void this.alarm(s, body.data as AlarmReport, body.plate, body.plateColor).catch((err: unknown) => s.log.error({ err }, '0x1402 alarm not recorded'))
+        } else if (isMessage809(m, 0x1400)) this.warn(s, m.body, m.sn)
+        return
+      case 0x1600:
+        if (isMessage809(m, 0x1600) && m.body.dataType === 0x1601) {
+          const { plate, plateColor } = m.body
+          const carInfo = (m.body.data as Partial<StaticInfo>).carInfo
+          if (typeof carInfo !== 'string') return // a body that did not fit its layout (kept raw by the codec)
+          void this.staticInfo(s, plate ?? '', plateColor ?? 0, carInfo).catch((err: unknown) => s.log.error({ err }, '0x1601 static information not recorded'))
         }
         return
       default:
@@ -261,6 +290,20 @@ export class UpperRole {
   requestWaybill(platformId: number, plate: string, plateColor: number): number | null {
     const sn = this.send(platformId, { msgId: 0x9200, body: { plate, plateColor, dataType: 0x920b, data: {} } })
     if (sn !== null) this.sessions.get(platformId)?.log.info({ plate, plateColor, msgSn: sn }, 'waybill requested (0x920B)')
+    return sn
+  }
+
+  /**
+   * Asks a logged-in lower platform for a vehicle's static information (0x9600/0x9601, on its
+   * sub-link when up); the request is recorded, its 0x1601 answer stored with it. null: not logged in.
+   */
+  async requestStaticInfo(platformId: number, v: PlatformVehicle, by: string | null): Promise<number | null> {
+    const s = this.sessions.get(platformId)
+    if (!s) return null
+    const sn = this.send(platformId, { msgId: 0x9600, body: { plate: v.plate, plateColor: v.plateColor, dataType: 0x9601, data: {} } })
+    if (sn === null) return null
+    s.log.info({ plate: v.plate, plateColor: v.plateColor, msgSn: sn }, 'static information requested (0x9601)')
+    await this.record(s, this.deps.store.recordStaticInfoRequest({ platformId, vehicleId: v.id, plate: v.plate, plateColor: v.plateColor, at: this.deps.now(), msgSn: sn, by }))
     return sn
   }
 
@@ -413,6 +456,12 @@ export class UpperRole {
         return this.positions(s, body.plate ?? '', body.plateColor ?? 0, [(body.data as { position: Position }).position], 0x1202)
       case 0x1203:
         return this.positions(s, body.plate ?? '', body.plateColor ?? 0, (body.data as { positions: Position[] }).positions, 0x1203)
+      case 0x1201: {
+        const r = body.data as Partial<VehicleRegister>
+        if (typeof r.terminalId !== 'string') return // a body that did not fit its layout (kept raw by the codec)
+        void this.registration(s, body.plate ?? '', body.plateColor ?? 0, r as VehicleRegister).catch((err: unknown) => s.log.error({ err }, '0x1201 registration not recorded'))
+        return
+      }
       case 0x120b:
       case 0x120d: {
         const text = (body.data as { waybill?: unknown }).waybill
@@ -518,7 +567,7 @@ export class UpperRole {
    * the evidence (platform, WARN_SRC, WARN_TYPE, INFO_CONTENT). It stays open until handled
    * (dismiss / confirm); a re-sent report is recognised by its id and not announced twice.
    */
-  private async alarm(s: LowerSession, a: AlarmReport, envPlate?: string, envColor?: number): Promise<void> {
+  private async alarm(s: LowerSession, a: AlarmReport, sn: number, envPlate?: string, envColor?: number): Promise<void> {
     const plate = (a.plate ?? envPlate ?? '').trim()
     const color = a.plateColor ?? envColor ?? 0
     const v = await this.resolve(s, plate, color)
@@ -529,15 +578,138 @@ export class UpperRole {
     // seconds as the standard says; some platforms send milliseconds
     const at = secs === undefined || secs <= 0 ? now : secs > 1e11 ? secs : secs * 1000
     const id = `TERMINAL_ALARM:${v.id}:p${s.platform.accessCode}:${a.warnType}:${at}`
+    // every report, a re-sent one too, names the anomaly by its MSG_SN (and 2011 INFO_ID): its handling result names either
+    const ref = () => this.deps.store.recordPlatformAlarmRef({ platformId: s.platform.id, msgSn: sn, infoId: a.infoId ?? null, anomalyId: id, at: now })
     // a re-send while the first is being stored, or after: recorded once
-    if (this.alarmsInFlight.has(id)) return
+    if (this.alarmsInFlight.has(id)) return ref()
     this.alarmsInFlight.add(id)
     try {
-      if (await this.deps.store.getAnomaly(id)) return
-      await this.recordAlarm(s, v, a, id, at, now)
+      if (!(await this.deps.store.getAnomaly(id))) await this.recordAlarm(s, v, a, id, at, now)
+      await ref()
     } finally {
       this.alarmsInFlight.delete(id)
     }
+  }
+
+  /** 0x1400 from a lower platform: alarm reports, their handling results and forecasts, in order per platform. */
+  private warn(s: LowerSession, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, sn: number): void {
+    const data = body.data as Record<string, unknown>
+    let work: (() => Promise<void>) | null = null
+    if (body.dataType === 0x1402 && typeof data.warnType === 'number') work = () => this.alarm(s, data as unknown as AlarmReport, sn, body.plate, body.plateColor)
+    else if (body.dataType === 0x1403 && typeof data.infoId === 'number' && typeof data.result === 'number') {
+      const r = data as unknown as AlarmHandled
+      work = () => this.alarmResult(s, 0x1403, { infoId: r.infoId }, r.result)
+    } else if (body.dataType === 0x1403 && typeof data.warnType === 'number') work = () => this.forecast(s, data as unknown as AlarmReport, sn)
+    else if (body.dataType === 0x1412 && typeof data.sourceMsgSn === 'number') {
+      const r = data as unknown as AlarmHandledSource
+      // the result of an alarm report names it by the report's MSG_SN; another source is no alarm of ours
+      work = () => this.alarmResult(s, 0x1412, r.sourceDataType === 0x1402 ? { msgSn: r.sourceMsgSn } : null, r.result, r.sourceMsgSn)
+    }
+    if (!work) {
+      if (s.log.isLevelEnabled('debug')) s.log.debug({ dataType: hex(body.dataType) }, '0x1400 sub-business not handled')
+      return
+    }
+    const run = work
+    s.alarms = s.alarms.then(run).catch((err: unknown) => s.log.error({ err, dataType: hex(body.dataType) }, 'platform alarm message not recorded'))
+  }
+
+  /**
+   * A handling result (2011 0x1403, 2019 0x1412) of one of the platform's alarm reports: kept with
+   * the anomaly the report became (unmatched ones too); "handled" (1) enters the anomaly's history as
+   * the rectification, as a 督办's "done" does — unless its handling went past that already. The
+   * other results (0 handling, 2 not handled, 3 later) are kept, not steps: none of ours fits them.
+   */
+  private async alarmResult(s: LowerSession, dataType: 0x1403 | 0x1412, match: { infoId: number } | { msgSn: number } | null, result: number, sourceMsgSn?: number): Promise<void> {
+    const st = this.deps.store
+    const now = this.deps.now()
+    const anomalyId = match ? await st.findPlatformAlarm(s.platform.id, match) : null
+    await st.insertPlatformAlarmResult({
+      platformId: s.platform.id,
+      dataType,
+      infoId: match && 'infoId' in match ? match.infoId : null,
+      sourceMsgSn: sourceMsgSn ?? null,
+      result,
+      anomalyId,
+      receivedAt: now,
+    })
+    this.deps.metrics.alarmResultsIn.inc({ link: s.label, result: anomalyId ? 'matched' : 'unmatched' })
+    if (!anomalyId) return void s.log.warn({ dataType: hex(dataType), ...match, result }, 'alarm handling result for no alarm report of this platform')
+    s.log.info({ anomaly: anomalyId, result }, 'alarm handling result recorded')
+    if (result !== 1) return
+    await st.applyHandling(
+      {
+        anomalyId,
+        action: 'rectify',
+        note: `platform ${s.platform.name} (${s.platform.accessCode}) reports the alarm handled (${hex(dataType)} result 1)`,
+        tokenId: null,
+        role: null,
+        enterpriseLicenseNo: null,
+        at: now,
+      },
+      (current) => current === null || current === 'notify',
+    )
+  }
+
+  /** A 2019 0x1403 (上报报警预警: an alarm forecast or running tip): kept as a notice, of the vehicle when it is one the platform reports. */
+  private async forecast(s: LowerSession, a: AlarmReport, sn: number): Promise<void> {
+    const plate = (a.plate ?? '').trim()
+    const color = a.plateColor ?? 0
+    const v = await this.resolveKnown(plate, color)
+    const mine = v !== null && this.mayReport(s, v)
+    await this.deps.store.insertPlatformAlarmNotice({
+      platformId: s.platform.id,
+      dataType: 0x1403,
+      msgSn: sn,
+      vehicleId: mine ? v.id : null,
+      plate: mine ? v.plate : plate,
+      plateColor: color,
+      enterpriseLicenseNo: mine ? v.enterpriseLicenseNo : null,
+      warnSrc: a.warnSrc ?? null,
+      warnType: a.warnType,
+      warnTime: msOf(a.warnTime),
+      startTime: msOf(a.startTime),
+      endTime: msOf(a.endTime),
+      sourcePlatformId: a.sourcePlatformId?.trim() || null,
+      content: a.content,
+      receivedAt: this.deps.now(),
+    })
+    this.deps.metrics.alarmNoticesIn.inc({ link: s.label, type: '0x1403' })
+    s.log.info({ plate, warnType: a.warnType }, 'alarm forecast recorded (0x1403)')
+  }
+
+  /** 0x1201: the terminal a vehicle carries, as the platform knows it; the latest is kept per vehicle. */
+  private async registration(s: LowerSession, plate: string, plateColor: number, r: VehicleRegister): Promise<void> {
+    const m = this.deps.metrics
+    const v = await this.resolve(s, plate.trim(), plateColor)
+    if (!v) return void m.registrationsIn.inc({ link: s.label, result: 'unknown_vehicle' })
+    if (!this.mayReport(s, v)) return void m.registrationsIn.inc({ link: s.label, result: 'foreign_enterprise' })
+    await this.deps.store.upsertPlatformRegistration({
+      platformId: s.platform.id,
+      vehicleId: v.id,
+      plate: v.plate,
+      plateColor: v.plateColor,
+      platformCode: r.platformId.trim(),
+      producerId: r.producerId.trim(),
+      model: r.model.trim(),
+      imei: r.imei?.trim() || null,
+      terminalId: r.terminalId.trim(),
+      simCode: r.simCode.trim(),
+      receivedAt: this.deps.now(),
+    })
+    m.registrationsIn.inc({ link: s.label, result: 'stored' })
+    s.log.info({ plate: v.plate, terminalId: r.terminalId.trim(), simCode: r.simCode.trim() }, 'vehicle registration recorded (0x1201)')
+  }
+
+  /** 0x1601: static information of a vehicle the platform may report for (our 0x9601's answer, or unasked); the latest is kept. */
+  private async staticInfo(s: LowerSession, plate: string, plateColor: number, carInfo: string): Promise<void> {
+    const m = this.deps.metrics
+    await s.recording
+    const v = await this.resolveKnown(plate.trim(), plateColor)
+    if (!v) return void m.staticInfoIn.inc({ link: s.label, result: 'unknown_vehicle' })
+    if (!this.mayReport(s, v)) return void m.staticInfoIn.inc({ link: s.label, result: 'foreign_enterprise' })
+    await this.deps.store.recordStaticInfo({ platformId: s.platform.id, vehicleId: v.id, plate: v.plate, plateColor: v.plateColor, carInfo, fields: parseCarInfo(carInfo), at: this.deps.now() })
+    m.staticInfoIn.inc({ link: s.label, result: 'stored' })
+    s.log.info({ plate: v.plate }, 'static information recorded (0x1601)')
   }
 
   private async recordAlarm(s: LowerSession, v: PlatformVehicle, a: AlarmReport, id: string, at: number, now: number): Promise<void> {
@@ -721,6 +893,12 @@ export class UpperRole {
       else if (s.pendingRows < MAX_PENDING_ROWS / 2) s.main.resume()
     }
   }
+}
+
+/** An 809 time (UTC seconds as the standard says; some platforms send milliseconds) as ms; null when absent or 0. */
+function msOf(t: number | undefined): number | null {
+  if (t === undefined || t <= 0) return null
+  return t > 1e11 ? t : t * 1000
 }
 
 /** "::ffff:10.0.0.1:5000" → "10.0.0.1" (allowed addresses are written plainly). */

@@ -23,6 +23,7 @@ import { openPgSql } from './pg-driver.js'
 import { openPGliteSql, type PGliteLike } from './pglite-driver.js'
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js'
 import type { MigrationReport, Store } from './port.js'
+import { platformInfoQueries } from './platform-info.js'
 import { platformQueries } from './platforms.js'
 import { positionQueries, type PositionTransport } from './positions.js'
 import { registryQueries } from './registry.js'
@@ -158,6 +159,7 @@ export async function openStore(config: Config, opts: OpenStoreOptions = {}): Pr
       ...attachmentQueries(ctx),
       ...matcherStateQueries(ctx),
       ...platformQueries(sql),
+      ...platformInfoQueries(sql),
       // Retention covers every area: time tables and logs (maintenance), then waybills (≥ 12 months)
       // and closed anomalies (≥ 3 years), whose rules live with their own queries.
       async applyRetention(now: number): Promise<string[]> {

@@ -125,12 +125,15 @@ export interface PlatformWaybill {
   errors: Array<{ field: string; message: string }> | null
 }
 
-/** One item a superior is to receive: an anomaly (0x1402) or a waybill version (0x120D). */
+/**
+ * One item a superior is to receive: an anomaly (0x1402), a waybill version (0x120D), or the end of
+ * an anomaly's handling (0x1403 / 0x1412 with the result).
+ */
 export interface OutboxItem {
-  kind: 'anomaly' | 'waybill'
-  /** anomaly id / waybill number */
+  kind: 'anomaly' | 'waybill' | 'handling'
+  /** anomaly id / waybill number / anomaly id */
   ref: string
-  /** '' for an anomaly (sent once); the waybill's changed_at (ms) */
+  /** '' for an anomaly (sent once); the waybill's changed_at (ms); the handling step's id */
   version: string
 }
 
@@ -184,15 +187,21 @@ export interface PlatformStore {
   listPlatformWaybills(filter?: { platformId?: number; vehicleId?: number; limit?: number }): Promise<PlatformWaybill[]>
 
   /**
-   * Fills a superior's outbox: anomalies of the selection opened after marks.anomalySeq and
-   * waybills of the selection changed after marks.waybillChangedAt (each rescanned a little behind
+   * Fills a superior's outbox: anomalies of the selection opened after marks.anomalySeq,
+   * waybills of the selection changed after marks.waybillChangedAt and handling steps that end an
+   * anomaly's handling (confirm, dismiss) after the handling mark, for anomalies opened since the
+   * superior's start (their 0x1402 went up) (each rescanned a little behind
    * its mark: what committed late is caught, what is enqueued already is not enqueued again). The
    * marks are saved with the forwarding position (which must exist); the first scan only sets them
    * (what exists already is not sent). Returns how many rows were enqueued.
    */
   enqueueOutbox(platformId: number, selection: { enterpriseLicences: string[]; vehicleIds: number[] }, at: number): Promise<{ enqueued: number }>
-  /** Unconfirmed outbox rows, oldest enqueued first. */
+  /** Unconfirmed outbox rows, oldest enqueued first (for one pass: an anomaly before its handling result). */
   pendingOutbox(platformId: number, limit: number): Promise<OutboxItem[]>
+  /** The MSG_SN an item went out with (the latest sending). */
+  markOutboxSent(platformId: number, item: OutboxItem, msgSn: number): Promise<void>
+  /** The MSG_SN an anomaly's 0x1402 last went out with to this superior; null when never (or pruned). */
+  outboxAnomalyMsgSn(platformId: number, anomalyId: string): Promise<number | null>
   confirmOutbox(platformId: number, items: OutboxItem[], at: number): Promise<void>
   /** Retention: confirmed rows older than `before`. */
   pruneOutbox(platformId: number, before: number): Promise<number>
@@ -376,6 +385,50 @@ const toSupervision = (r: SupervisionRow): Supervision => ({
  */
 export async function ensureForwardingIndex(sql: Pick<Sql, 'query'>): Promise<void> {
   await sql.query(`CREATE INDEX IF NOT EXISTS positions_received ON positions (received_at, vehicle_id, device_time)`)
+}
+
+/**
+ * The handling part of an outbox pass: steps that end an anomaly's handling (confirm, dismiss) of
+ * the selection, for anomalies above the superior's anomaly floor (whose 0x1402 it was sent), after
+ * the handling mark (rescanned OUTBOX_SEQ_SLACK ids behind it, never behind its floor). Its marks
+ * start at the first pass that finds them unset (011 added them to superiors that existed).
+ */
+async function enqueueHandling(sql: Pick<Sql, 'query'>, platformId: number, sel: { enterpriseLicences: string[]; vehicleIds: number[] }, anomalyFloor: number, at: number): Promise<number> {
+  const { rows: m } = await sql.query<{ outbox_handling_id: string | number | null; outbox_handling_floor: string | number | null }>(
+    `SELECT outbox_handling_id, outbox_handling_floor FROM platform_forwarding WHERE platform_id = $1`,
+    [platformId],
+  )
+  const topId = async () => {
+    const { rows } = await sql.query<{ i: string | number | null }>(`SELECT max(id) AS i FROM anomaly_handling`)
+    return rows[0]?.i == null ? 0 : num(rows[0].i)
+  }
+  if (m[0]?.outbox_handling_id == null || m[0].outbox_handling_floor == null) {
+    const top = await topId()
+    await sql.query(`UPDATE platform_forwarding SET outbox_handling_id = $2, outbox_handling_floor = $2 WHERE platform_id = $1`, [platformId, top])
+    return 0
+  }
+  const mark = num(m[0].outbox_handling_id)
+  const from = Math.max(mark - OUTBOX_SEQ_SLACK, num(m[0].outbox_handling_floor))
+  const { rows: steps } = await sql.query<{ id: string | number; anomaly_id: string }>(
+    `SELECT h.id, h.anomaly_id FROM anomaly_handling h JOIN anomalies a ON a.id = h.anomaly_id
+      WHERE h.id > $1 AND h.action IN ('confirm', 'dismiss') AND a.seq > $5
+        AND (a.enterprise_license_no = ANY($2::text[]) OR a.vehicle_id = ANY($3::int4[]))
+      ORDER BY h.id LIMIT $4`,
+    [from, sel.enterpriseLicences, sel.vehicleIds, OUTBOX_SCAN, anomalyFloor],
+  )
+  const newMark = steps.length === OUTBOX_SCAN ? num(steps[steps.length - 1]!.id) : Math.max(mark, await topId())
+  let enqueued = 0
+  if (steps.length) {
+    const r = await sql.query(
+      `INSERT INTO platform_outbox (platform_id, kind, ref, version, enqueued_at)
+       SELECT $1, 'handling', r, v, $4 FROM unnest($2::text[], $3::text[]) AS x (r, v)
+       ON CONFLICT DO NOTHING`,
+      [platformId, steps.map((s) => s.anomaly_id), steps.map((s) => String(num(s.id))), iso(at)],
+    )
+    enqueued = r.rowCount
+  }
+  await sql.query(`UPDATE platform_forwarding SET outbox_handling_id = $2 WHERE platform_id = $1`, [platformId, newMark])
+  return enqueued
 }
 
 export function platformQueries(sql: Sql): PlatformStore {
@@ -635,8 +688,11 @@ export function platformQueries(sql: Sql): PlatformStore {
            WHERE platform_id = $1`,
           [platformId, top],
         )
+        await enqueueHandling(sql, platformId, sel, top, at)
         return { enqueued: 0 }
       }
+      const anomalyFloor = num(m[0].outbox_anomaly_floor)
+      const handling = await enqueueHandling(sql, platformId, sel, anomalyFloor, at)
       const seq = num(m[0].outbox_anomaly_seq)
       const changed = toMs(m[0].outbox_waybill_changed_at)
       const seqFrom = Math.max(seq - OUTBOX_SEQ_SLACK, num(m[0].outbox_anomaly_floor))
@@ -676,7 +732,7 @@ export function platformQueries(sql: Sql): PlatformStore {
         enqueued = r.rowCount
       }
       await sql.query(`UPDATE platform_forwarding SET outbox_anomaly_seq = $2, outbox_waybill_changed_at = $3 WHERE platform_id = $1`, [platformId, newSeq, iso(newChanged)])
-      return { enqueued }
+      return { enqueued: enqueued + handling }
     },
 
     async pendingOutbox(platformId, limit) {
@@ -685,6 +741,18 @@ export function platformQueries(sql: Sql): PlatformStore {
         [platformId, limit],
       )
       return rows.map((r) => ({ kind: r.kind, ref: r.ref, version: r.version }))
+    },
+
+    async markOutboxSent(platformId, item, msgSn) {
+      await sql.query(`UPDATE platform_outbox SET msg_sn = $5 WHERE platform_id = $1 AND kind = $2 AND ref = $3 AND version = $4`, [platformId, item.kind, item.ref, item.version, msgSn])
+    },
+
+    async outboxAnomalyMsgSn(platformId, anomalyId) {
+      const { rows } = await sql.query<{ msg_sn: string | number | null }>(`SELECT msg_sn FROM platform_outbox WHERE platform_id = $1 AND kind = 'anomaly' AND ref = $2 AND version = ''`, [
+        platformId,
+        anomalyId,
+      ])
+      return rows[0]?.msg_sn == null ? null : num(rows[0].msg_sn)
     },
 
     async confirmOutbox(platformId, items, at) {

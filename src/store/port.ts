@@ -8,6 +8,7 @@ import type { AdminStore } from './admin.js'
 import type { AttachmentStore } from './attachments.js'
 import type { MatcherStateStore } from './matcher-state.js'
 import type { Page } from './paging.js'
+import type { PlatformInfoStore } from './platform-info.js'
 import type { PlatformStore } from './platforms.js'
 import type {
   AlarmTransition,
@@ -391,4 +392,5 @@ export interface Store
     AdminStore,
     AttachmentStore,
     MatcherStateStore,
-    PlatformStore {}
+    PlatformStore,
+    PlatformInfoStore {}

@@ -141,6 +141,9 @@ for (const backend of BACKENDS) {
         'POST /api/v1/platforms/post-queries/{id}/answer': 'core.test.ts authentication (supervisor only)',
         'GET /api/v1/platforms/waybills': 'core.test.ts authentication (supervisor only); flows in test/platform/waybills.test.ts',
         'POST /api/v1/platforms/{id}/waybill-requests': 'core.test.ts authentication (supervisor only); flows in test/platform/waybills.test.ts',
+        'POST /api/v1/platforms/{id}/static-info-requests': 'core.test.ts authentication (supervisor only); flows in test/platform/vehicle-info.test.ts',
+        'GET /api/v1/platforms/alarm-notices': 'core.test.ts authentication (supervisor only); flows in test/platform/vehicle-info.test.ts',
+        'GET /api/v1/vehicles/{plate}/platform-info': 'platform/vehicle-info.test.ts (another enterprise: 404); security.test.ts walk',
         'POST /api/v1/vehicles/lookup': 'cli/import-server.test.ts lookup routes',
         'POST /api/v1/waybills/lookup': 'cli/import-server.test.ts lookup routes',
       }
@@ -176,6 +179,8 @@ for (const backend of BACKENDS) {
         ['POST', '/api/v1/platforms/post-queries/1/answer'],
         ['GET', '/api/v1/platforms/waybills'],
         ['POST', '/api/v1/platforms/1/waybill-requests'],
+        ['POST', '/api/v1/platforms/1/static-info-requests'],
+        ['GET', '/api/v1/platforms/alarm-notices'],
       ] as const) {
         const r = await app.inject({ method, url, headers: auth(tokens.entA), ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) })
         t.equal(r.statusCode, 403, `${method} ${url}: supervisor only`)

@@ -230,6 +230,7 @@ const WALK: Record<string, { foreign: string[]; unknown: string; query?: string;
   'GET /api/v1/vehicles/{plate}': { ...PLATES },
   'GET /api/v1/vehicles/{plate}/track': { ...PLATES, query: `from=${FROM}&to=${TO}` },
   'GET /api/v1/vehicles/{plate}/self-check': { ...PLATES },
+  'GET /api/v1/vehicles/{plate}/platform-info': { ...PLATES },
   'GET /api/v1/waybills/{waybillNo}': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },
   'PATCH /api/v1/waybills/{waybillNo}': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009', body: { status: 'dispatched' } },
   'GET /api/v1/waybills/{waybillNo}/qrcode': { foreign: ['WB-B-6001'], unknown: 'WB-Z-6009' },

@@ -7,7 +7,11 @@
  *                         2019: SOURCE_PLATFORM_ID BYTE[11], WARN_TYPE WORD, WARN_TIME, START_TIME,
  *                               END_TIME UINT64, VEHICLE_NO BYTE[21], VEHICLE_COLOR BYTE,
  *                               DESTINATION_PLATFORM_ID BYTE[11], DRV_LINE_ID DWORD, INFO_LENGTH DWORD, INFO_CONTENT
- *   0x1403 alarm handling result  2011: INFO_ID DWORD, RESULT BYTE;  2019: the 0x1402 layout
+ *   0x1403 2011: UP_WARN_MSG_ADPT_TODO_INFO, alarm handling result  INFO_ID DWORD (the 0x1402's),
+ *               RESULT BYTE (0 handling, 1 handled, 2 not handled, 3 to be handled later)
+ *          2019: UP_WARN_MSG_INFORM_TIPS, an alarm forecast / running tip in the 0x1402 layout
+ *   0x1412 (2019) UP_WARN_MSG_ADPT_TODO_INFO, alarm handling result  SOURCE_DATA_TYPE WORD,
+ *               SOURCE_MSG_SN DWORD (the alarm message it answers for), RESULT BYTE (as 2011 0x1403)
  *   0x9401 supervision request (督办)  WARN_SRC BYTE, WARN_TYPE WORD, WARN_TIME UINT64, SUPERVISION_ID DWORD,
  *                         SUPERVISION_ENDTIME UINT64, SUPERVISION_LEVEL BYTE, SUPERVISOR BYTE[16],
  *                         SUPERVISOR_TEL BYTE[20], SUPERVISOR_EMAIL BYTE[32]
@@ -58,8 +62,16 @@ export interface AlarmReport extends HasAsSent, HasDeclared {
   content: string
 }
 
+/** 2011 0x1403: the handling result of the alarm reported (0x1402) with this INFO_ID. */
 export interface AlarmHandled {
   infoId: number
+  result: number
+}
+
+/** 2019 0x1412: the handling result of the alarm message named by its type and MSG_SN. */
+export interface AlarmHandledSource {
+  sourceDataType: number
+  sourceMsgSn: number
   result: number
 }
 
@@ -163,6 +175,11 @@ export const alarmHandled = byEdition<AlarmHandled | AlarmReport>(
   ]) as BodyCodec809<AlarmHandled | AlarmReport>,
   alarm2019 as BodyCodec809<AlarmHandled | AlarmReport>,
 )
+export const alarmHandledSource = fields<AlarmHandledSource>([
+  ['u16', 'sourceDataType'],
+  ['u32', 'sourceMsgSn'],
+  ['u8', 'result'],
+])
 export const supervisionRequest = fields<SupervisionRequest>([
   ['u8', 'warnSrc'],
   ['u16', 'warnType'],
@@ -187,8 +204,10 @@ export const alarmNotice = byEdition<AlarmNotice>(
 export interface UpWarnData {
   0x1401: SupervisionReply
   0x1402: AlarmReport
-  /** 2011: AlarmHandled; 2019: the AlarmReport layout */
+  /** 2011: AlarmHandled (handling result); 2019: an alarm forecast / running tip in the AlarmReport layout */
   0x1403: AlarmHandled | AlarmReport
+  /** 2019 handling result */
+  0x1412: AlarmHandledSource
 }
 export interface DownWarnData {
   0x9401: SupervisionRequest
@@ -199,5 +218,5 @@ export interface DownWarnData {
 export type UpWarn = Envelope<UpWarnData>
 export type DownWarn = Envelope<DownWarnData>
 
-export const upWarn = envelope<UpWarnData>(0x1400, { 0x1401: supervisionReply, 0x1402: alarmReport, 0x1403: alarmHandled }, 'optional')
+export const upWarn = envelope<UpWarnData>(0x1400, { 0x1401: supervisionReply, 0x1402: alarmReport, 0x1403: alarmHandled, 0x1412: alarmHandledSource }, 'optional')
 export const downWarn = envelope<DownWarnData>(0x9400, { 0x9401: supervisionRequest, 0x9402: alarmNotice, 0x9403: alarmNotice }, 'optional')

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { ANOMALY_STATUSES, ANOMALY_TYPES, SEVERITIES, type Anomaly, type AnomalyStatus, type AnomalyType, type Severity } from '../../domain.js'
 import type { AnomalyStore, HandlingAction, HandlingEntry } from '../../store/port.js'
+import type { PlatformAlarmResult } from '../../store/platform-info.js'
 import { principalOf, scopedLicenceFilter, visible } from '../access.js'
 import { ApiError } from '../errors.js'
 import { iso, presentAnomaly } from '../present.js'
@@ -44,6 +45,19 @@ const handlingSchema = {
     by: { type: 'object', properties: { tokenId: { type: ['string', 'null'] }, role: { type: ['string', 'null'] }, enterpriseLicenseNo: { type: ['string', 'null'] } } },
   },
 } as const
+
+/** A lower platform's handling result of the alarm report this anomaly came from (JT/T 809 0x1403 / 0x1412). */
+const platformResultSchema = {
+  type: 'object',
+  properties: {
+    platformId: { type: 'integer' },
+    dataType: { type: 'string', enum: ['0x1403', '0x1412'] },
+    result: { type: 'integer', description: '0 handling, 1 handled (also a rectify step in the history), 2 not handled, 3 to be handled later' },
+    receivedAt: { type: 'string', format: 'date-time' },
+  },
+} as const
+
+const presentResult = (r: PlatformAlarmResult) => ({ platformId: r.platformId, dataType: '0x' + r.dataType.toString(16).padStart(4, '0'), result: r.result, receivedAt: iso(r.receivedAt) })
 
 async function anomalyFor(ctx: ApiContext, request: FastifyRequest, id: string): Promise<Anomaly> {
   return visible(request, await anomalyStore(ctx).getAnomaly(id), (a) => a.enterpriseLicenseNo, `anomaly ${id}`)
@@ -121,13 +135,18 @@ export function anomalyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         tags: ['anomalies'],
         summary: 'One anomaly with its handling history',
         params: idParams,
-        response: { 200: { ...anomalySchema, properties: { ...anomalySchema.properties, handlingHistory: { type: 'array', items: handlingSchema } } } },
+        response: {
+          200: {
+            ...anomalySchema,
+            properties: { ...anomalySchema.properties, handlingHistory: { type: 'array', items: handlingSchema }, platformResults: { type: 'array', items: platformResultSchema } },
+          },
+        },
       },
     },
     async (request) => {
       const a = await anomalyFor(ctx, request, request.params.id)
-      const history = await ctx.deps.store.listHandling(a.id)
-      return { ...presentAnomaly(a), handling: history.at(-1)?.action ?? null, handlingHistory: history.map(presentHandling) }
+      const [history, results] = await Promise.all([ctx.deps.store.listHandling(a.id), ctx.deps.store.listPlatformAlarmResults(a.id)])
+      return { ...presentAnomaly(a), handling: history.at(-1)?.action ?? null, handlingHistory: history.map(presentHandling), platformResults: results.map(presentResult) }
     },
   )
 

@@ -138,6 +138,18 @@ t.test('0x1400 / 0x9400 alarms and 督办', async (t) => {
   })
   check(t, '1401 2011', 0x1400, 2011, vehicle('沪A12345', 2, 0x1401, cat(u32(55), u8(1))), { ...V, dataType: 0x1401, data: { supervisionId: 55, result: 1 } })
   check(t, '1403 2011', 0x1400, 2011, vehicle('沪A12345', 2, 0x1403, cat(u32(99), u8(2))), { ...V, dataType: 0x1403, data: { infoId: 99, result: 2 } })
+  check(t, '1412 2019', 0x1400, 2019, plain(0x1412, cat(u16(0x1402), u32(77), u8(1))), { dataType: 0x1412, data: { sourceDataType: 0x1402, sourceMsgSn: 77, result: 1 } })
+  check(
+    t,
+    '1403 2019 (a forecast, the 0x1402 layout)',
+    0x1400,
+    2019,
+    plain(0x1403, cat(fixed('P1', 11), u16(2), u64(T1), u64(T1), u64(T2), fixed('沪A12345', 21), u8(2), fixed('', 11), u32(0), u32(c.length), c)),
+    {
+      dataType: 0x1403,
+      data: { sourcePlatformId: 'P1', warnType: 2, warnTime: T1, startTime: T1, endTime: T2, plate: '沪A12345', plateColor: 2, destinationPlatformId: '', drvLineId: 0, content: '超速' },
+    },
+  )
   check(t, '9401 2011', 0x9400, 2011, vehicle('沪A12345', 2, 0x9401, cat(u8(2), u16(1), u64(T1), u32(55), u64(T2), u8(0), fixed('李四', 16), fixed('021-1234', 20), fixed('a@b.cn', 32))), {
     ...V,
     dataType: 0x9401,

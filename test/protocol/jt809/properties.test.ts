@@ -146,6 +146,7 @@ function subBodies(e: Edition): fc.Arbitrary<[number, number, Record<string, unk
     pick(0x9300, 0x9302, fc.record({ objectType: byte, objectId: fixed(12), infoId: dword, content: text(50) })),
     pick(0x1400, 0x1401, fc.record({ supervisionId: dword, ...src, result: byte })),
     pick(0x1400, 0x1402, warn),
+    pick(0x1400, 0x1412, fc.record({ sourceDataType: word, sourceMsgSn: dword, result: byte })),
     pick(
       0x9400,
       0x9401,
