@@ -13,7 +13,7 @@ import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
 import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
-import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
+import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, routePlatformCalls, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
 const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
@@ -176,6 +176,8 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   // One worker owns the superior platforms' links (JT/T 809); the others' committed rows reach it through here.
   let forwarder: Worker | null = null
   relayForwarding(() => forwarder)
+  // Actions toward a platform go to the worker holding its link (the superiors': the forwarder).
+  routePlatformCalls(() => forwarder)
   const fork = () => {
     if (stopping) return
     const w = cluster.fork(forwarder ? {} : { [FORWARDER_ENV]: '1' })
