@@ -124,12 +124,14 @@ export class VehicleCommands {
   private async settle(platformId: number, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, log: Logger): Promise<void> {
     if (body.dataType !== 0x1502 && body.dataType !== 0x1503) return
     const r = body.data as (TextReply | PhotoReply) & { sourceMsgSn?: number }
+    const plate = (body.plate ?? '').trim()
+    const vehicle = { plate, plateColor: body.plateColor ?? 0 }
     const by: PlatformReplyMatch =
       r.sourceMsgSn !== undefined && r.sourceMsgSn !== 0
-        ? { msgSn: r.sourceMsgSn }
+        ? { msgSn: r.sourceMsgSn, vehicle: plate ? vehicle : null }
         : body.dataType === 0x1503
           ? { msgSequence: (r as TextReply).msgId ?? -1 }
-          : { photoOf: { plate: (body.plate ?? '').trim(), plateColor: body.plateColor ?? 0 } }
+          : { photoOf: vehicle }
     let outcome: Exclude<VehicleCommandOutcome, { status: 'expired' }>
     if (body.dataType === 0x1503) {
       const t = r as TextReply

@@ -46,8 +46,12 @@ export interface NewPlatformCommand {
   msgSequence: number | null
 }
 
-/** What a platform's reply names its command by: SOURCE_MSG_SN (2019), MSG_ID = MSG_SEQUENCE (2011 text), the vehicle only (2011 photo). */
-export type PlatformReplyMatch = { msgSn: number } | { msgSequence: number } | { photoOf: { plate: string; plateColor: number } }
+/**
+ * What a platform's reply names its command by: SOURCE_MSG_SN (2019; and the vehicle of its
+ * envelope when it names one, so a number reused on a newer link cannot hand one vehicle's answer
+ * to another's command), MSG_ID = MSG_SEQUENCE (2011 text), the vehicle only (2011 photo).
+ */
+export type PlatformReplyMatch = { msgSn: number; vehicle: { plate: string; plateColor: number } | null } | { msgSequence: number } | { photoOf: { plate: string; plateColor: number } }
 
 /** A terminal whose last session event is "online", with what it told us about itself. */
 export interface TerminalSession {
@@ -207,7 +211,7 @@ export function adminQueries(ctx: StoreContext): AdminStore {
       ]
       const named =
         'msgSn' in by
-          ? `msg_sn = $${params.push(by.msgSn)}`
+          ? `msg_sn = $${params.push(by.msgSn)}${by.vehicle ? ` AND plate = $${params.push(by.vehicle.plate)} AND plate_color = $${params.push(by.vehicle.plateColor)}` : ''}`
           : 'msgSequence' in by
             ? `msg_id = ${0x9503} AND msg_sequence = $${params.push(by.msgSequence)}`
             : `msg_id = ${0x9502} AND plate = $${params.push(by.photoOf.plate)} AND plate_color = $${params.push(by.photoOf.plateColor)}`
