@@ -9,7 +9,8 @@
  *   and an API request lands on any worker. Each worker tells the primary which lower platforms it
  *   holds; an action the requesting worker cannot send itself (查岗, 督办, a command to a vehicle,
  *   a waybill request, the answer to a superior's 查岗) is a call the primary hands to the worker
- *   holding the link, and that worker's real result comes back.
+ *   holding the link, and that worker's real result comes back. A platform that logs in again on
+ *   another worker supersedes its session on the first, as a second login does in one process.
  */
 import type { Anomaly, CommittedPosition } from '../domain.js'
 import type { PlatformVehicle, PostQuery } from '../store/platforms.js'
@@ -89,4 +90,6 @@ export interface PlatformCluster {
   call<C extends PlatformCall>(to: PlatformHolder, call: C, timeoutMs: number): Promise<CallAnswer<PlatformCallResults[C['op']]>>
   /** runs the calls other workers route here; platformId: the lower platform the primary picked (null: the superiors) */
   onCall(handler: (call: PlatformCall, platformId: number | null) => Promise<unknown>): void
+  /** the platform logged in again on another worker: its session here is stale (ended, as one process ends a superseded one) */
+  onSuperseded(handler: (platformId: number) => void): void
 }

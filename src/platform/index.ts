@@ -6,6 +6,9 @@
  *                           `forwarding` is their consumer in src/pipeline.ts
  * Platforms are data (store: platforms); changes apply without a restart: reload() (the API calls
  * it) or the poll every reloadMs reconciles the running links with the store.
+ * Under `serve --workers N` (cluster.ts) the superiors' links are one worker's, a lower platform's
+ * link is the worker's its connection reached, and an action toward a platform goes to the worker
+ * holding the link, through the primary.
  */
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
@@ -94,6 +97,8 @@ export class Platforms {
     if (cl && !cl.forwarder) this.relayTo = cl
     if (cl?.forwarder) cl.onRows((rows) => this.forwarding.take(rows))
     cl?.onCall((call, platformId) => this.run(call, platformId))
+    // the platform logged in again on another worker: this session is the stale one
+    cl?.onSuperseded((platformId) => this.upper.drop(platformId, 'superseded by a login on another worker'))
     const idleMs = deps.config.platformIdleSeconds * 1000
     this.upper = new UpperRole({
       store: deps.store,

@@ -16,6 +16,8 @@
  *   (platform-call), which hands it to the holder (platform-run, naming the platform it picked)
  *   and passes the holder's answer back (platform-answer). No holder: answered not-held at once;
  *   a holder that dies with calls in hand: they are answered unreachable (src/platform/cluster.ts).
+ *   A platform held by a worker that logs in on another: the first is told its session is stale
+ *   (platform-superseded).
  */
 import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry, type Registry } from 'prom-client'
@@ -34,6 +36,7 @@ type ClusterMessage =
   | { jt808: 'platform-call'; id: number; to: PlatformHolder; call: PlatformCall }
   | { jt808: 'platform-run'; id: number; from: number; platformId: number | null; call: PlatformCall }
   | { jt808: 'platform-answer'; id: number; from: number; answer: CallAnswer }
+  | { jt808: 'platform-superseded'; platformId: number }
 
 function isClusterMessage(m: unknown): m is ClusterMessage {
   return typeof m === 'object' && m !== null && typeof (m as { jt808?: unknown }).jt808 === 'string'
@@ -72,9 +75,9 @@ export function relayForwarding(forwarder: () => Worker | null): void {
 }
 
 /**
- * Primary: which worker holds each lower platform's link (several may, a moment: a platform that
- * logged in again on another worker before its old link was found dead there — the latest login
- * wins), and the platform calls between workers.
+ * Primary: which worker holds each lower platform's link, and the platform calls between workers.
+ * A platform that logs in again on another worker (its old link not yet found dead) is held by the
+ * latest login; the worker with the older session is told to end it.
  */
 export function routePlatformCalls(forwarder: () => Worker | null): void {
   const holders = new Map<number, Worker[]>()
@@ -106,7 +109,11 @@ export function routePlatformCalls(forwarder: () => Worker | null): void {
     if (!isClusterMessage(m)) return
     if (m.jt808 === 'platform-held') {
       drop(m.platformId, worker)
-      if (m.held) holders.set(m.platformId, [...(holders.get(m.platformId) ?? []), worker])
+      if (!m.held) return
+      for (const w of holders.get(m.platformId) ?? []) {
+        if (w.isConnected()) w.send({ jt808: 'platform-superseded', platformId: m.platformId } satisfies ClusterMessage, undefined, undefined, () => undefined)
+      }
+      holders.set(m.platformId, [...(holders.get(m.platformId) ?? []), worker])
     } else if (m.jt808 === 'platform-call') {
       const h = holder(m.to)
       if (!h) return answer(worker, m.id, { ok: false, reason: 'not-held' })
@@ -183,6 +190,11 @@ export function platformCluster(forwarder: boolean): PlatformCluster {
         }
         waiting.set(id, done)
         send({ jt808: 'platform-call', id, to, call }, () => done({ ok: false, reason: 'unreachable' }))
+      })
+    },
+    onSuperseded(handler) {
+      process.on('message', (m: unknown) => {
+        if (isClusterMessage(m) && m.jt808 === 'platform-superseded') handler(m.platformId)
       })
     },
     onCall(handler) {
