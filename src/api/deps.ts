@@ -11,7 +11,8 @@ import type { CommandOutcome, DownlinkMessage, SendCommandOptions } from '../gat
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
 import type { PlatformVehicle, PostQuery } from '../store/platforms.js'
-import type { SentVehicleCommand, VehicleCommand } from '../platform/vehicle-commands.js'
+import type { VehicleCommand } from '../platform/vehicle-commands.js'
+import type { NotSent, PostQueryAnswerInput, PostQueryRequest, VehicleCommandSent } from '../platform/cluster.js'
 import type { Anomaly } from '../domain.js'
 import type { ObjectStore } from '../attachments/object-store.js'
 
@@ -66,20 +67,25 @@ export interface ApiDeps {
   platforms?: PlatformLinks | null
 }
 
-/** What the platform routes need of the running 809 links (src/platform/index.ts). */
+/**
+ * What the platform routes need of the running 809 links (src/platform/index.ts). Under
+ * `serve --workers N` an action goes to the worker holding the link; NotSent says why it was not
+ * sent: 'not-logged-in' (no process holds the link: 409) or 'unreachable' (the worker holding it did
+ * not answer: 503).
+ */
 export interface PlatformLinks {
   reload(): Promise<void>
   states(): { lower: unknown[]; superior: unknown[] }
-  /** 督办 (0x9401) to the lower platform reporting the anomaly's vehicle; null when none is logged in */
-  supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null>
+  /** 督办 (0x9401) to the lower platform reporting the anomaly's vehicle */
+  supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | NotSent>
   /** an operator's answer to a superior's 查岗 */
-  answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'>
-  /** 查岗 to a logged-in lower platform; null when it is not logged in */
-  postQuery(platformId: number, q: { question: string; objectType?: number; objectId?: string; answerMinutes?: number; askedBy: string | null }): Promise<PostQuery | null>
-  /** 0x920B waybill request to a logged-in lower platform: the MSG_SN sent, null when it is not logged in */
-  requestWaybill(platformId: number, plate: string, plateColor: number): number | null
+  answerPostQuery(id: number, answer: PostQueryAnswerInput): Promise<PostQuery | 'not-found' | 'answered' | 'link-down' | 'unreachable'>
+  /** 查岗 to a logged-in lower platform */
+  postQuery(platformId: number, q: PostQueryRequest): Promise<PostQuery | NotSent>
+  /** 0x920B waybill request to a logged-in lower platform: the MSG_SN sent */
+  requestWaybill(platformId: number, plate: string, plateColor: number): Promise<number | NotSent>
+  /** 0x9503 text / 0x9502 photo to a vehicle through the lower platform reporting it, with its final reply when it came within waitMs */
+  vehicleCommand?(v: PlatformVehicle, command: VehicleCommand, ttlMs: number, waitMs: number): Promise<VehicleCommandSent | NotSent>
   /** 0x9601 static information request to a logged-in lower platform about a vehicle; null when it is not logged in */
   requestStaticInfo?(platformId: number, v: PlatformVehicle, by: string | null): Promise<number | null>
-  /** 0x9503 text / 0x9502 photo to a vehicle through the lower platform reporting it; null when none is logged in here */
-  vehicleCommand?(v: PlatformVehicle, command: VehicleCommand, ttlMs: number): Promise<SentVehicleCommand | null>
 }

@@ -6,6 +6,9 @@
  *                           `forwarding` is their consumer in src/pipeline.ts
  * Platforms are data (store: platforms); changes apply without a restart: reload() (the API calls
  * it) or the poll every reloadMs reconciles the running links with the store.
+ * Under `serve --workers N` (cluster.ts) the superiors' links are one worker's, a lower platform's
+ * link is the worker's its connection reached, and an action toward a platform goes to the worker
+ * holding the link, through the primary.
  */
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
@@ -14,7 +17,7 @@ import type { Config } from '../config/index.js'
 import type { IngestPort } from '../gateway/types.js'
 import type { CommittedConsumer } from '../ingest/queue.js'
 import type { State } from '../state/port.js'
-import type { CommittedPosition } from '../domain.js'
+import type { Anomaly, CommittedPosition } from '../domain.js'
 import type { AnomalyStore, ApiStore, PositionStore } from '../store/port.js'
 import type { AdminStore } from '../store/admin.js'
 import type { Platform, PlatformStore, PlatformVehicle, PostQuery } from '../store/platforms.js'
@@ -22,27 +25,18 @@ import type { PlatformInfoStore } from '../store/platform-info.js'
 import type { WaybillStore } from '../store/port.js'
 import { SuperiorLink, type SuperiorLinkState } from './lower.js'
 import { createPlatformMetrics, type PlatformMetrics } from './metrics.js'
-import type { SuperiorControlDeps } from './vehicle-commands.js'
+import type { SuperiorControlDeps, VehicleCommand } from './vehicle-commands.js'
 import type { EventStore, RegistryStore } from '../store/port.js'
 import { PlatformServer } from './server.js'
-import { UpperRole, type LowerLinkState } from './upper.js'
+import { reportsVehicle, supervisesAnomaly, UpperRole, type LowerLinkState } from './upper.js'
+import type { NotSent, PlatformCall, PlatformCallResults, PlatformCluster, PlatformHolder, PostQueryAnswerInput, PostQueryRequest, VehicleCommandSent } from './cluster.js'
 
 export type { LowerLinkState } from './upper.js'
 export type { SuperiorLinkState } from './lower.js'
+export type { CallAnswer, NotSent, PlatformCall, PlatformCallResults, PlatformCluster, PlatformHolder, PostQueryAnswerInput, PostQueryRequest, VehicleCommandSent } from './cluster.js'
 
-/**
- * `jt808 serve --workers N`: one worker (the forwarder, chosen by the primary) owns every
- * superior's link; the others relay their committed rows of the superiors' selection to it through
- * the primary (serve-cluster.ts). A relay lost with a dying forwarder is no loss: its successor
- * starts from the durable forwarding position and reads the database.
- */
-export interface PlatformCluster {
-  forwarder: boolean
-  /** a non-forwarder's committed rows for the forwarder */
-  relay(rows: CommittedPosition[]): void
-  /** the forwarder: rows other workers committed */
-  onRows(handler: (rows: CommittedPosition[]) => void): void
-}
+/** How long a worker waits for the worker holding a link to answer a call (beyond a command's own wait). */
+const CALL_MS = 10_000
 
 export interface PlatformsDeps {
   config: Config
@@ -52,7 +46,7 @@ export interface PlatformsDeps {
     Pick<ApiStore, 'applyHandling' | 'listHandling'> &
     PlatformInfoStore &
     Pick<WaybillStore, 'getWaybill' | 'upsertWaybills' | 'activeWaybillFor' | 'lastWaybillFor'> &
-    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
+    Pick<AdminStore, 'createPlatformCommand' | 'platformCommandSent' | 'settlePlatformCommand' | 'recordCommandResult'> &
     Pick<RegistryStore, 'findVehicle'> &
     Pick<EventStore, 'findMedia'>
   state: Pick<State, 'appendMany'>
@@ -104,6 +98,9 @@ export class Platforms {
     const cl = deps.cluster
     if (cl && !cl.forwarder) this.relayTo = cl
     if (cl?.forwarder) cl.onRows((rows) => this.forwarding.take(rows))
+    cl?.onCall((call, platformId) => this.run(call, platformId))
+    // the platform logged in again on another worker: this session is the stale one
+    cl?.onSuperseded((platformId) => this.upper.drop(platformId, 'superseded by a login on another worker'))
     const idleMs = deps.config.platformIdleSeconds * 1000
     this.upper = new UpperRole({
       store: deps.store,
@@ -115,6 +112,7 @@ export class Platforms {
       idleMs,
       badFramesBeforeClose: deps.config.badFramesBeforeClose,
       postQueryMinutes: deps.config.platformPostQueryMinutes,
+      ...(cl ? { onHolding: (platformId: number, held: boolean) => cl.holding(platformId, held) } : {}),
     })
   }
 
@@ -149,13 +147,22 @@ export class Platforms {
     return this.reloading
   }
 
-  supervise(a: Parameters<UpperRole['supervise']>[0], supervisor: string): ReturnType<UpperRole['supervise']> {
-    return this.upper.supervise(a, supervisor)
+  /*
+   * Actions toward a platform (the API's). This process sends them when it holds the link; with
+   * several workers the call goes, through the primary, to the worker that does, and its result
+   * comes back. NotSent when no process holds the link or its holder did not answer.
+   */
+
+  /** 查岗 (0x9301) to a logged-in lower platform. */
+  async postQuery(platformId: number, q: PostQueryRequest): Promise<PostQuery | NotSent> {
+    if (this.here(platformId)) return (await this.upper.postQuery(platformId, q)) ?? 'not-logged-in'
+    return this.remote({ lower: [platformId] }, { op: 'post-query', platformId, query: q }, CALL_MS)
   }
 
-  /** 0x9503 text / 0x9502 photo to a vehicle reached through a logged-in lower platform (null: none reports it here). */
-  vehicleCommand(...a: Parameters<UpperRole['vehicleCommand']>): ReturnType<UpperRole['vehicleCommand']> {
-    return this.upper.vehicleCommand(...a)
+  /** 0x920B to a logged-in lower platform: the MSG_SN sent. */
+  async requestWaybill(platformId: number, plate: string, plateColor: number): Promise<number | NotSent> {
+    if (this.here(platformId)) return this.upper.requestWaybill(platformId, plate, plateColor) ?? 'not-logged-in'
+    return this.remote({ lower: [platformId] }, { op: 'waybill-request', platformId, plate, plateColor }, CALL_MS)
   }
 
   /** 0x9601 to a logged-in lower platform about one of its vehicles: the MSG_SN sent, null when it is not logged in. */
@@ -163,26 +170,44 @@ export class Platforms {
     return this.upper.requestStaticInfo(platformId, v, by)
   }
 
-  postQuery(platformId: number, q: Parameters<UpperRole['postQuery']>[1]): ReturnType<UpperRole['postQuery']> {
-    return this.upper.postQuery(platformId, q)
-  }
-
-  /** 0x920B to a logged-in lower platform: the MSG_SN sent, null when it is not logged in. */
-  requestWaybill(platformId: number, plate: string, plateColor: number): number | null {
-    return this.upper.requestWaybill(platformId, plate, plateColor)
+  /** 督办 (0x9401) to the lower platform that reports the anomaly's vehicle. */
+  async supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | NotSent> {
+    const local = await this.upper.supervise(a, supervisor)
+    if (local || !this.deps.cluster) return local ?? 'not-logged-in'
+    const v = await this.deps.store.findPlatformVehicle(a.plate, a.plateColor)
+    const lower = await this.elsewhere((p) => supervisesAnomaly(p, a, v), v?.reportedByPlatform ?? null)
+    if (!lower.length) return 'not-logged-in'
+    return this.remote({ lower }, { op: 'supervise', anomaly: a, supervisor }, CALL_MS)
   }
 
   /**
-   * An operator answers a superior's 查岗: sent as 0x1301, then recorded. 'not-found': no such
-   * incoming query; 'answered': already; 'link-down': the superior is not connected now.
+   * 0x9503 text / 0x9502 photo to a vehicle through the logged-in lower platform that reports it
+   * (enrolled by it, else of an enterprise it reports for); its final reply when it comes within waitMs.
    */
-  async answerPostQuery(id: number, answer: { content: string; responder: string | null; responderTel: string | null }): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'> {
+  async vehicleCommand(v: PlatformVehicle, command: VehicleCommand, ttlMs: number, waitMs: number): Promise<VehicleCommandSent | NotSent> {
+    const local = await this.commandHere(v, command, ttlMs, waitMs)
+    if (local || !this.deps.cluster) return local ?? 'not-logged-in'
+    const lower = await this.elsewhere((p) => reportsVehicle(p, v), v.reportedByPlatform)
+    if (!lower.length) return 'not-logged-in'
+    return this.remote({ lower }, { op: 'vehicle-command', vehicle: v, command, ttlMs, waitMs }, waitMs + CALL_MS)
+  }
+
+  /**
+   * An operator answers a superior's 查岗: sent as 0x1301 by the process running the superiors'
+   * links, then recorded. 'not-found': no such incoming query; 'answered': already; 'link-down':
+   * the superior is not connected now; 'unreachable': no worker runs the superiors' links at the
+   * moment (the forwarder is being replaced), or it did not answer.
+   */
+  async answerPostQuery(id: number, answer: PostQueryAnswerInput): Promise<PostQuery | 'not-found' | 'answered' | 'link-down' | 'unreachable'> {
+    const cl = this.deps.cluster
+    if (!cl || cl.forwarder) return this.answerHere(id, answer)
     const q = await this.deps.store.getPostQuery(id)
     if (q?.direction !== 'in') return 'not-found'
     if (q.answeredAt !== null) return 'answered'
-    const s = this.superiors.get(q.platformId)
-    if (!s?.answerPostQuery(q, answer)) return 'link-down'
-    return (await this.deps.store.answerIncomingPostQuery(id, { at: this.now(), ...answer })) ?? 'answered'
+    const a = await cl.call({ superiors: true }, { op: 'answer-post-query', id, answer }, CALL_MS)
+    if (a.ok) return a.value
+    if (a.reason === 'failed') throw new Error(`the worker running the superiors' links failed: ${a.message}`)
+    return 'unreachable'
   }
 
   states(): { lower: LowerLinkState[]; superior: SuperiorLinkState[] } {
@@ -197,6 +222,64 @@ export class Platforms {
     this.superiors.clear()
     this.upper.close()
     await this.server?.close()
+  }
+
+  /** This process sends to that lower platform itself: it holds the link, or there is no other worker to ask. */
+  private here(platformId: number): boolean {
+    return !this.deps.cluster || this.upper.isLoggedIn(platformId)
+  }
+
+  /**
+   * The enabled lower platforms `fits` that this process does not hold, the one that enrolled the
+   * vehicle first: the primary gives the call to the worker holding the first logged in anywhere.
+   */
+  private async elsewhere(fits: (p: Platform) => boolean, enrolledBy: number | null): Promise<number[]> {
+    const all = await this.deps.store.listPlatforms('lower')
+    return all
+      .filter((p) => p.enabled && fits(p) && !this.upper.isLoggedIn(p.id))
+      .sort((a, b) => Number(b.id === enrolledBy) - Number(a.id === enrolledBy))
+      .map((p) => p.id)
+  }
+
+  private async remote<C extends PlatformCall>(to: PlatformHolder, call: C, timeoutMs: number): Promise<NonNullable<PlatformCallResults[C['op']]> | NotSent> {
+    const a = await this.deps.cluster!.call(to, call, timeoutMs)
+    if (a.ok) return a.value ?? 'not-logged-in'
+    if (a.reason === 'failed') throw new Error(`the worker holding the platform link failed: ${a.message}`)
+    return a.reason === 'not-held' ? 'not-logged-in' : 'unreachable'
+  }
+
+  /** A call another worker routed here, because this one holds the link (lower platforms) or runs the superiors'. */
+  private run(call: PlatformCall, platformId: number | null): Promise<PlatformCallResults[PlatformCall['op']]> {
+    switch (call.op) {
+      case 'post-query':
+        return this.upper.postQuery(call.platformId, call.query)
+      case 'waybill-request':
+        return Promise.resolve(this.upper.requestWaybill(call.platformId, call.plate, call.plateColor))
+      case 'supervise':
+        return platformId === null ? Promise.resolve(null) : this.upper.supervise(call.anomaly, call.supervisor, platformId)
+      case 'vehicle-command':
+        return platformId === null ? Promise.resolve(null) : this.commandHere(call.vehicle, call.command, call.ttlMs, call.waitMs, platformId)
+      case 'answer-post-query':
+        return this.answerHere(call.id, call.answer)
+    }
+  }
+
+  /** Sends the command through a platform logged in here (`via`: that one) and waits up to waitMs for its final reply. */
+  private async commandHere(v: PlatformVehicle, command: VehicleCommand, ttlMs: number, waitMs: number, via?: number): Promise<VehicleCommandSent | null> {
+    const sent = await this.upper.vehicleCommand(v, command, ttlMs, via)
+    if (!sent) return null
+    let timer: NodeJS.Timeout | undefined
+    const outcome = await Promise.race([sent.settled, new Promise<null>((r) => (timer = setTimeout(() => r(null), waitMs)))]).finally(() => clearTimeout(timer))
+    return { id: sent.id, platformId: sent.platformId, msgId: sent.msgId, expiresAt: sent.expiresAt, outcome }
+  }
+
+  private async answerHere(id: number, answer: PostQueryAnswerInput): Promise<PostQuery | 'not-found' | 'answered' | 'link-down'> {
+    const q = await this.deps.store.getPostQuery(id)
+    if (q?.direction !== 'in') return 'not-found'
+    if (q.answeredAt !== null) return 'answered'
+    const s = this.superiors.get(q.platformId)
+    if (!s?.answerPostQuery(q, answer)) return 'link-down'
+    return (await this.deps.store.answerIncomingPostQuery(id, { at: this.now(), ...answer })) ?? 'answered'
   }
 
   private async reconcile(): Promise<void> {

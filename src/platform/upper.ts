@@ -73,7 +73,7 @@ export interface UpperRoleDeps {
     Pick<AnomalyStore, 'getAnomaly' | 'upsertAnomalies'> &
     Pick<ApiStore, 'applyHandling'> &
     Pick<PositionStore, 'track'> &
-    Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'> &
+    Pick<AdminStore, 'createPlatformCommand' | 'platformCommandSent' | 'settlePlatformCommand' | 'recordCommandResult'> &
     Pick<
       PlatformInfoStore,
       'upsertPlatformRegistration' | 'recordStaticInfoRequest' | 'recordStaticInfo' | 'recordPlatformAlarmRef' | 'findPlatformAlarm' | 'insertPlatformAlarmResult' | 'insertPlatformAlarmNotice'
@@ -90,6 +90,8 @@ export interface UpperRoleDeps {
   postQueryMinutes: number
   /** opens the sub-link socket (tests may redirect it) */
   connect?: (host: string, port: number) => Socket
+  /** a lower platform's session began (true) or ended (false) in this process: serve --workers N tells the primary */
+  onHolding?: (platformId: number, held: boolean) => void
 }
 
 /** What the API shows of a logged-in lower platform. */
@@ -186,6 +188,7 @@ export class UpperRole {
     const session = new LowerSession(platform, link, verifyCode, d.now(), { ip: m.body.downLinkIp.trim(), port: m.body.downLinkPort })
     this.sessions.set(platform.id, session)
     this.byLink.set(link, session)
+    d.onHolding?.(platform.id, true)
     link.send({ msgId: 0x1002, body: { result: LoginResult.OK, verifyCode } })
     d.metrics.logins.inc({ link: session.label, result: '0' })
     d.metrics.linkUp.set({ link: session.label, role: 'lower', kind: 'main' }, 1)
@@ -226,7 +229,7 @@ export class UpperRole {
         }
         return
       case 0x1500:
-        if (isMessage809(m, 0x1500)) this.commands.reply(s.platform.id, m.body, s.log)
+        if (isMessage809(m, 0x1500)) void this.commands.reply(s.platform.id, m.body, s.log)
         return
       case 0x1400:
         if (isMessage809(m, 0x1400) && m.body.dataType === 0x1401) {
@@ -346,14 +349,20 @@ export class UpperRole {
 
   /**
    * A text (0x9503) or photo request (0x9502) to a vehicle a logged-in lower platform reports for
-   * (vehicle-commands.ts); null when no such platform is logged in to this process.
+   * (vehicle-commands.ts); null when no such platform is logged in to this process. `via`: that
+   * platform (another worker chose it), else the first of this process's that reports it.
    */
-  async vehicleCommand(v: PlatformVehicle, command: VehicleCommand, ttlMs: number): Promise<SentVehicleCommand | null> {
-    const s = this.sessionFor(v)
-    if (!s) return null
+  async vehicleCommand(v: PlatformVehicle, command: VehicleCommand, ttlMs: number, via?: number): Promise<SentVehicleCommand | null> {
+    const s = via === undefined ? this.sessionFor(v) : this.sessions.get(via)
+    if (!s || !reportsVehicle(s.platform, v)) return null
     const sent = await this.commands.send({ platformId: s.platform.id, vehicleId: v.id, plate: v.plate, plateColor: v.plateColor }, command, ttlMs, (m) => this.send(s.platform.id, m))
     s.log.info({ commandId: sent.id, msgId: hex(sent.msgId), plate: v.plate }, 'command to a vehicle sent through its platform')
     return sent
+  }
+
+  /** The lower platforms logged in to this process (their ids). */
+  loggedIn(): number[] {
+    return [...this.sessions.keys()]
   }
 
   /** The logged-in session of the platform that reports this vehicle (enrolled by it, or of an enterprise it reports for). */
@@ -382,7 +391,10 @@ export class UpperRole {
   private end(s: LowerSession, reason: string): void {
     if (s.closed) return
     s.closed = true
-    if (this.sessions.get(s.platform.id) === s) this.sessions.delete(s.platform.id)
+    if (this.sessions.get(s.platform.id) === s) {
+      this.sessions.delete(s.platform.id)
+      this.deps.onHolding?.(s.platform.id, false)
+    }
     this.byLink.delete(s.main)
     if (s.subRetry) clearTimeout(s.subRetry)
     if (s.subTest) clearInterval(s.subTest)
@@ -788,7 +800,7 @@ export class UpperRole {
   }
 
   private mayReport(s: LowerSession, v: PlatformVehicle): boolean {
-    return v.reportedByPlatform === s.platform.id || (v.enterpriseLicenseNo !== null && s.platform.enterpriseLicences.includes(v.enterpriseLicenseNo))
+    return reportsVehicle(s.platform, v)
   }
 
   private refusedWaybill(s: LowerSession, reason: string, plate: string): void {
@@ -828,13 +840,15 @@ export class UpperRole {
    * 督办: the "notify" step on an anomaly of a vehicle a logged-in lower platform reports for sends
    * it 0x9401. WARN_TYPE from the anomaly as warn-types.ts maps it (a platform's own alarm report:
    * the WARN_TYPE it came with; unmapped: "other" of the link's edition); level urgent (0)
-   * for critical anomalies, else normal (1); answer expected within 24 h. null: no such platform online.
+   * for critical anomalies, else normal (1); answer expected within 24 h. null: no such platform
+   * logged in here. `via`: that platform (another worker chose it).
    */
-  async supervise(a: Anomaly, supervisor: string): Promise<{ platformId: number; supervisionId: number } | null> {
+  async supervise(a: Anomaly, supervisor: string, via?: number): Promise<{ platformId: number; supervisionId: number } | null> {
     const v = await this.deps.store.findPlatformVehicle(a.plate, a.plateColor)
+    const candidates = via === undefined ? this.sessions.values() : [this.sessions.get(via)].filter((c) => c !== undefined)
     let s: LowerSession | undefined
-    for (const c of this.sessions.values()) {
-      if (v?.reportedByPlatform === c.platform.id || (a.enterpriseLicenseNo !== null && c.platform.enterpriseLicences.includes(a.enterpriseLicenseNo))) {
+    for (const c of candidates) {
+      if (supervisesAnomaly(c.platform, a, v)) {
         s = c
         break
       }
@@ -899,6 +913,16 @@ export class UpperRole {
 function msOf(t: number | undefined): number | null {
   if (t === undefined || t <= 0) return null
   return t > 1e11 ? t : t * 1000
+}
+
+/** A lower platform carries commands to a vehicle it enrolled or of an enterprise it reports for. */
+export function reportsVehicle(p: Pick<Platform, 'id' | 'enterpriseLicences'>, v: Pick<PlatformVehicle, 'reportedByPlatform' | 'enterpriseLicenseNo'>): boolean {
+  return v.reportedByPlatform === p.id || (v.enterpriseLicenseNo !== null && p.enterpriseLicences.includes(v.enterpriseLicenseNo))
+}
+
+/** A lower platform gets the 督办 of an anomaly of a vehicle it enrolled or of an enterprise it reports for (the anomaly's). */
+export function supervisesAnomaly(p: Pick<Platform, 'id' | 'enterpriseLicences'>, a: Pick<Anomaly, 'enterpriseLicenseNo'>, v: Pick<PlatformVehicle, 'reportedByPlatform'> | null): boolean {
+  return v?.reportedByPlatform === p.id || (a.enterpriseLicenseNo !== null && p.enterpriseLicences.includes(a.enterpriseLicenseNo))
 }
 
 /** "::ffff:10.0.0.1:5000" → "10.0.0.1" (allowed addresses are written plainly). */

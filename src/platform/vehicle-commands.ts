@@ -12,14 +12,17 @@
  * A reply names its request by SOURCE_MSG_SN in 2019; in 2011 a 0x1503 by MSG_ID (our
  * MSG_SEQUENCE) and a 0x1502 by nothing but its vehicle: the oldest photo request to that vehicle
  * on that platform takes it. 0x1502 flag 2 ("taken, sent later") is not final: the next 0x1502 is.
- * What waits for a reply is held in memory: a reply after a restart finds nothing and is logged.
+ * What a reply is matched by is stored with the command (migration 011), not held in memory: a
+ * reply after a restart, or on the link of another process the platform logged in to since,
+ * settles its command all the same. Memory holds only the waiters of the requests that sent a
+ * command (the API answers with the reply when it comes in time).
  */
 import { randomInt, randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { PhotoReply, TextReply } from '../../protocol/jt809/index.js'
 import type { Location } from '../../protocol/messages/0200-location.js'
 import { canonicalPhone, type MediaRecord, type PositionRecord } from '../domain.js'
-import type { AdminStore, CommandResult } from '../store/admin.js'
+import type { AdminStore, CommandResult, PlatformReplyMatch } from '../store/admin.js'
 import { toPosition809 } from './positions.js'
 
 export type VehicleCommand = { type: 'text'; text: string; emergency?: boolean } | { type: 'photo'; lensId: number; sizeType: number }
@@ -35,9 +38,7 @@ export interface SentVehicleCommand {
   settled: Promise<VehicleCommandOutcome>
 }
 
-interface Pending {
-  id: string
-  keys: string[]
+interface Waiter {
   timer: NodeJS.Timeout
   resolve: (o: VehicleCommandOutcome) => void
 }
@@ -45,13 +46,20 @@ interface Pending {
 const PHOTO_FLAG: Record<number, string> = { 0: 'not supported', 1: 'done', 2: 'done, sent later', 3: 'vehicle offline', 4: 'lens unusable', 5: 'other' }
 
 export interface VehicleCommandsDeps {
-  store: Pick<AdminStore, 'createPlatformCommand' | 'recordCommandResult'>
+  store: Pick<AdminStore, 'createPlatformCommand' | 'platformCommandSent' | 'settlePlatformCommand' | 'recordCommandResult'>
   now: () => number
   log: Logger
 }
 
 export class VehicleCommands {
-  private readonly pending = new Map<string, Pending[]>()
+  /** command id → the request waiting for its reply in this process */
+  private readonly waiters = new Map<string, Waiter>()
+  /**
+   * Store writes and replies, one at a time in arrival order: a reply is matched only after the
+   * MSG_SN of the frame it answers is stored (a fast platform answers before that write), and
+   * two 2011 photo replies settle the oldest request first, then the next.
+   */
+  private chain: Promise<unknown> = Promise.resolve()
 
   constructor(private readonly deps: VehicleCommandsDeps) {}
 
@@ -70,78 +78,98 @@ export class VehicleCommands {
     const createdAt = d.now()
     const expiresAt = createdAt + ttlMs
     const msgId = command.type === 'text' ? 0x9503 : 0x9502
-    await d.store.createPlatformCommand({ id, vehicleId: to.vehicleId, platformId: to.platformId, msgId, createdAt, expiresAt })
     const seq = randomInt(1, 0xffffffff)
+    const p = to.platformId
+    await this.serial(() =>
+      d.store.createPlatformCommand({
+        id,
+        vehicleId: to.vehicleId,
+        platformId: p,
+        msgId,
+        createdAt,
+        expiresAt,
+        plate: to.plate,
+        plateColor: to.plateColor,
+        msgSequence: command.type === 'text' ? seq : null,
+      }),
+    )
     const data = command.type === 'text' ? { msgSequence: seq, priority: command.emergency ? 0 : 1, content: command.text } : { lensId: command.lensId, sizeType: command.sizeType }
-    let resolve!: (o: VehicleCommandOutcome) => void
-    const settled = new Promise<VehicleCommandOutcome>((r) => (resolve = r))
     const sn = send({ msgId: 0x9500, body: { plate: to.plate, plateColor: to.plateColor, dataType: msgId, data } })
     if (sn === null) {
       const outcome: VehicleCommandOutcome = { status: 'failed', result: 0xff, reason: 'not sent: the platform link closed' }
       await this.record(id, outcome)
-      return { id, platformId: to.platformId, msgId, expiresAt, settled: Promise.resolve(outcome) }
+      return { id, platformId: p, msgId, expiresAt, settled: Promise.resolve(outcome) }
     }
-    const p = to.platformId
-    const keys = [`${p}:sn:${sn}`, command.type === 'text' ? `${p}:text:${seq}` : `${p}:photo:${to.plate}:${to.plateColor}`]
-    const timer = setTimeout(() => this.settle(pending, { status: 'expired' }), ttlMs)
+    // queued before any reply can be read (that takes an I/O turn): the reply finds the number stored
+    void this.serial(() => d.store.platformCommandSent(id, p, sn)).catch((err: unknown) => d.log.error({ err, commandId: id }, 'MSG_SN of a platform command not recorded'))
+    let resolve!: (o: VehicleCommandOutcome) => void
+    const settled = new Promise<VehicleCommandOutcome>((r) => (resolve = r))
+    // expiry needs no write: a command still delivered past its expiry reads as expired
+    const timer = setTimeout(() => this.wake(id, { status: 'expired' }), ttlMs)
     timer.unref()
-    const pending: Pending = { id, keys, timer, resolve }
-    for (const k of keys) {
-      const list = this.pending.get(k)
-      if (list) list.push(pending)
-      else this.pending.set(k, [pending])
-    }
+    this.waiters.set(id, { timer, resolve })
     return { id, platformId: p, msgId, expiresAt, settled }
   }
 
-  /** A 0x1500 from a platform: 0x1503 / 0x1502 settle the command they answer. */
-  reply(platformId: number, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, log: Logger): void {
-    if (body.dataType !== 0x1502 && body.dataType !== 0x1503) return
-    const r = body.data as (TextReply | PhotoReply) & { sourceMsgSn?: number }
-    const key =
-      r.sourceMsgSn !== undefined && r.sourceMsgSn !== 0
-        ? `${platformId}:sn:${r.sourceMsgSn}`
-        : body.dataType === 0x1503
-          ? `${platformId}:text:${(r as TextReply).msgId ?? -1}`
-          : `${platformId}:photo:${(body.plate ?? '').trim()}:${body.plateColor ?? 0}`
-    const pending = this.pending.get(key)?.[0]
-    if (!pending) return void log.warn({ dataType: '0x' + body.dataType.toString(16), plate: body.plate }, 'reply to no command waiting for one')
-    if (body.dataType === 0x1503) {
-      const t = r as TextReply
-      this.settle(
-        pending,
-        t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' },
-      )
-      return
-    }
-    const ph = r as PhotoReply
-    if (ph.photoRspFlag === 2) return void log.info({ commandId: pending.id }, 'photo taken, to be sent later')
-    if (ph.photoRspFlag === 1) {
-      const { photo, lensId, sizeType, type, position } = ph
-      this.settle(pending, { status: 'answered', reply: { msgId: 0x1502, body: { photoRspFlag: 1, lensId, sizeType, type, photo, position } } })
-    } else this.settle(pending, { status: 'failed', result: ph.photoRspFlag, reason: PHOTO_FLAG[ph.photoRspFlag] ?? `flag ${ph.photoRspFlag}` })
+  /** A 0x1500 from a platform: 0x1503 / 0x1502 settle the command they answer (stored, whichever process sent it). */
+  reply(platformId: number, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, log: Logger): Promise<void> {
+    return this.serial(() => this.settle(platformId, body, log)).catch((err: unknown) => log.error({ err }, 'platform reply not recorded'))
   }
 
   close(): void {
-    for (const list of this.pending.values()) for (const p of list) clearTimeout(p.timer)
-    this.pending.clear()
+    for (const w of this.waiters.values()) clearTimeout(w.timer)
+    this.waiters.clear()
   }
 
-  private settle(p: Pending, outcome: VehicleCommandOutcome): void {
-    clearTimeout(p.timer)
-    for (const k of p.keys) {
-      const list = this.pending.get(k)?.filter((x) => x !== p)
-      if (list?.length) this.pending.set(k, list)
-      else this.pending.delete(k)
+  private async settle(platformId: number, body: { plate?: string; plateColor?: number; dataType: number; data: unknown }, log: Logger): Promise<void> {
+    if (body.dataType !== 0x1502 && body.dataType !== 0x1503) return
+    const r = body.data as (TextReply | PhotoReply) & { sourceMsgSn?: number }
+    const plate = (body.plate ?? '').trim()
+    const vehicle = { plate, plateColor: body.plateColor ?? 0 }
+    const by: PlatformReplyMatch =
+      r.sourceMsgSn !== undefined && r.sourceMsgSn !== 0
+        ? { msgSn: r.sourceMsgSn, vehicle: plate ? vehicle : null }
+        : body.dataType === 0x1503
+          ? { msgSequence: (r as TextReply).msgId ?? -1 }
+          : { photoOf: vehicle }
+    let outcome: Exclude<VehicleCommandOutcome, { status: 'expired' }>
+    if (body.dataType === 0x1503) {
+      const t = r as TextReply
+      outcome = t.result === 0 ? { status: 'answered', reply: { msgId: 0x1503, body: { result: t.result } } } : { status: 'failed', result: t.result, reason: 'the platform could not send the text' }
+    } else {
+      const ph = r as PhotoReply
+      if (ph.photoRspFlag === 2) return void log.info({ match: by }, 'photo taken, to be sent later')
+      if (ph.photoRspFlag === 1) {
+        const { photo, lensId, sizeType, type, position } = ph
+        outcome = { status: 'answered', reply: { msgId: 0x1502, body: { photoRspFlag: 1, lensId, sizeType, type, photo, position } } }
+      } else outcome = { status: 'failed', result: ph.photoRspFlag, reason: PHOTO_FLAG[ph.photoRspFlag] ?? `flag ${ph.photoRspFlag}` }
     }
-    p.resolve(outcome)
-    if (outcome.status !== 'expired') void this.record(p.id, outcome)
+    const id = await this.deps.store.settlePlatformCommand(platformId, by, toResult(outcome), this.deps.now())
+    if (id === null) return void log.warn({ dataType: '0x' + body.dataType.toString(16), plate: body.plate, match: by }, 'reply to no command waiting for one')
+    this.wake(id, outcome)
+  }
+
+  private wake(id: string, outcome: VehicleCommandOutcome): void {
+    const w = this.waiters.get(id)
+    if (!w) return
+    this.waiters.delete(id)
+    clearTimeout(w.timer)
+    w.resolve(outcome)
+  }
+
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(f)
+    this.chain = next.catch(() => undefined)
+    return next
   }
 
   private async record(id: string, o: Exclude<VehicleCommandOutcome, { status: 'expired' }>): Promise<void> {
-    const result: CommandResult = o.status === 'answered' ? { status: 'answered', answer: o.reply } : { status: 'failed', result: o.result }
-    await this.deps.store.recordCommandResult(id, result, this.deps.now()).catch((err: unknown) => this.deps.log.error({ err, commandId: id }, 'command result not recorded'))
+    await this.deps.store.recordCommandResult(id, toResult(o), this.deps.now()).catch((err: unknown) => this.deps.log.error({ err, commandId: id }, 'command result not recorded'))
   }
+}
+
+function toResult(o: Exclude<VehicleCommandOutcome, { status: 'expired' }>): CommandResult {
+  return o.status === 'answered' ? { status: 'answered', answer: o.reply } : { status: 'failed', result: o.result }
 }
 
 // ---- lower role: a superior's 0x9503 / 0x9502 to one of our vehicles ----------------------------

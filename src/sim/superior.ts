@@ -3,7 +3,8 @@
  * bench/platform.ts: accepts any 0x1001 login,
  * answers link tests, and keeps every position it is sent (0x1202 / 0x1203) by plate and device
  * time. No sub-link (we announce none with several workers). It can be stopped (an outage: its
- * connections are cut) and started again on the same port.
+ * connections are cut) and started again on the same port. It can ask a 查岗 (0x9301) of whoever
+ * is logged in, and keeps the other business messages it is sent (answers among them).
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import { decodeFrame809, Deframer809, encodeMessage809, type Edition, type Message809 } from '../../protocol/jt809/index.js'
@@ -16,6 +17,9 @@ export class FakeSuperior {
   readonly byMsg = { 0x1202: 0, 0x1203: 0 }
   logins = 0
   linkTests = 0
+  /** what else came (not positions, link tests or logins): 0x1300 answers, 0x1400, 0x1500 … (the latest 10,000) */
+  readonly received: Message809[] = []
+  private readonly centres = new Map<(msgId: number, body: unknown, gnssCentreId: number) => void, number>()
   private server: Server | null = null
   private readonly sockets = new Set<Socket>()
   port = 0
@@ -41,6 +45,12 @@ export class FakeSuperior {
     return this.positions.get(plate)?.has(deviceTime) ?? false
   }
 
+  /** 查岗 (0x9300/0x9301, the 2011 body) to every platform logged in; how many were asked. */
+  postQuery(infoId: number, content: string): number {
+    for (const [send, centre] of this.centres) send(0x9300, { dataType: 0x9301, data: { objectType: 0, objectId: String(centre), infoId, content } }, centre)
+    return this.centres.size
+  }
+
   /** Positions received more than once. */
   duplicates(): number {
     return this.byMsg[0x1202] + this.byMsg[0x1203] - this.unique
@@ -48,7 +58,6 @@ export class FakeSuperior {
 
   private accept(socket: Socket): void {
     this.sockets.add(socket)
-    socket.on('close', () => this.sockets.delete(socket))
     socket.on('error', () => undefined)
     let sn = 0
     const send = (msgId: number, body: unknown, gnssCentreId: number) => {
@@ -57,6 +66,10 @@ export class FakeSuperior {
       >[0])
       if (r.ok) socket.write(r.value)
     }
+    socket.on('close', () => {
+      this.sockets.delete(socket)
+      this.centres.delete(send)
+    })
     const deframer = new Deframer809({
       onFrame: (content, info) => {
         const r = decodeFrame809(content, { unescaped: info.unescaped, edition: this.edition })
@@ -70,6 +83,7 @@ export class FakeSuperior {
   private message(m: Message809, send: (msgId: number, body: unknown, gnssCentreId: number) => void): void {
     if (m.msgId === 0x1001) {
       this.logins++
+      this.centres.set(send, m.gnssCentreId)
       send(0x1002, { result: 0, verifyCode: 4242 }, m.gnssCentreId)
     } else if (m.msgId === 0x1005) {
       this.linkTests++
@@ -80,7 +94,7 @@ export class FakeSuperior {
         dataType: number
         data: { position?: { timeMs?: number | null; gnss?: { timeMs?: number | null } }; positions?: Array<{ timeMs?: number | null; gnss?: { timeMs?: number | null } }> }
       }
-      if (body.dataType !== 0x1202 && body.dataType !== 0x1203) return
+      if (body.dataType !== 0x1202 && body.dataType !== 0x1203) return this.keep(m)
       const list = body.dataType === 0x1202 ? [body.data.position!] : body.data.positions!
       this.byMsg[body.dataType] += list.length
       const plate = (body.plate ?? '').trim()
@@ -92,6 +106,11 @@ export class FakeSuperior {
         if (n === 0) this.unique++
         times.set(time, n + 1)
       }
-    }
+    } else this.keep(m)
+  }
+
+  private keep(m: Message809): void {
+    this.received.push(m)
+    if (this.received.length > 10_000) this.received.shift()
   }
 }

@@ -30,6 +30,29 @@ export interface CommandStatus {
 /** What became of a delivered command (the gateway reports it). */
 export type CommandResult = { status: 'answered'; answer: unknown } | { status: 'failed'; result: number }
 
+/** A command to a vehicle through a lower platform, with what its reply will be matched by (migration 011). */
+export interface NewPlatformCommand {
+  id: string
+  vehicleId: number
+  platformId: number
+  /** 0x9502 photo / 0x9503 text */
+  msgId: number
+  createdAt: number
+  expiresAt: number
+  /** the vehicle as the 0x9500 names it */
+  plate: string
+  plateColor: number
+  /** a text's MSG_SEQUENCE (null: a photo request) */
+  msgSequence: number | null
+}
+
+/**
+ * What a platform's reply names its command by: SOURCE_MSG_SN (2019; and the vehicle of its
+ * envelope when it names one, so a number reused on a newer link cannot hand one vehicle's answer
+ * to another's command), MSG_ID = MSG_SEQUENCE (2011 text), the vehicle only (2011 photo).
+ */
+export type PlatformReplyMatch = { msgSn: number; vehicle: { plate: string; plateColor: number } | null } | { msgSequence: number } | { photoOf: { plate: string; plateColor: number } }
+
 /** A terminal whose last session event is "online", with what it told us about itself. */
 export interface TerminalSession {
   phone: string
@@ -65,7 +88,18 @@ export interface AdminStore {
   /** Records the answer (or failure) of a delivered queued command. */
   recordCommandResult(id: string, result: CommandResult, at: number): Promise<void>
   /** A command sent through a lower platform (0x9502/0x9503): status 'delivered' until its 0x1500 reply. */
-  createPlatformCommand(c: { id: string; vehicleId: number; platformId: number; msgId: number; createdAt: number; expiresAt: number }): Promise<void>
+  createPlatformCommand(c: NewPlatformCommand): Promise<void>
+  /**
+   * The MSG_SN its 0x9500 frame went out with. A link numbers its frames from 0 again after every
+   * login: an older command still waiting with the same number on that platform gives it up (a
+   * reply naming it is for the newer one).
+   */
+  platformCommandSent(id: string, platformId: number, msgSn: number): Promise<void>
+  /**
+   * A lower platform's final reply (0x1503 / 0x1502): the oldest of its commands still waiting
+   * (delivered, not expired at `at`) that the reply names gets the result. Its id; null when none waits.
+   */
+  settlePlatformCommand(platformId: number, by: PlatformReplyMatch, result: CommandResult, at: number): Promise<string | null>
 
   /** Terminals whose newest session event is online (the caller checks the live state), oldest session first. */
   onlineSessionCandidates(filter: { enterpriseLicenseNo?: string; limit: number }): Promise<TerminalSession[]>
@@ -154,10 +188,42 @@ export function adminQueries(ctx: StoreContext): AdminStore {
 
     async createPlatformCommand(c) {
       await sql.query(
-        `INSERT INTO command_status (id, phone, msg_id, status, created_at, expires_at, updated_at, vehicle_id, platform_id)
-         VALUES ($1, '', $2, 'delivered', $3, $4, $3, $5, $6)`,
-        [c.id, c.msgId, iso(c.createdAt), iso(c.expiresAt), c.vehicleId, c.platformId],
+        `INSERT INTO command_status (id, phone, msg_id, status, created_at, expires_at, updated_at, vehicle_id, platform_id, plate, plate_color, msg_sequence)
+         VALUES ($1, '', $2, 'delivered', $3, $4, $3, $5, $6, $7, $8, $9)`,
+        [c.id, c.msgId, iso(c.createdAt), iso(c.expiresAt), c.vehicleId, c.platformId, c.plate, c.plateColor, c.msgSequence],
       )
+    },
+
+    async platformCommandSent(id, platformId, msgSn) {
+      await sql.transaction(async (tx) => {
+        await tx.query(`UPDATE command_status SET msg_sn = NULL WHERE platform_id = $1 AND status = 'delivered' AND msg_sn = $2 AND id <> $3`, [platformId, msgSn, id])
+        await tx.query(`UPDATE command_status SET msg_sn = $2 WHERE id = $1`, [id, msgSn])
+      })
+    },
+
+    async settlePlatformCommand(platformId, by, result, at) {
+      const params: unknown[] = [
+        platformId,
+        iso(at),
+        result.status,
+        result.status === 'failed' ? result.result : null,
+        result.status === 'answered' ? JSON.stringify(result.answer ?? null, jsonSafe) : null,
+      ]
+      const named =
+        'msgSn' in by
+          ? `msg_sn = $${params.push(by.msgSn)}${by.vehicle ? ` AND plate = $${params.push(by.vehicle.plate)} AND plate_color = $${params.push(by.vehicle.plateColor)}` : ''}`
+          : 'msgSequence' in by
+            ? `msg_id = ${0x9503} AND msg_sequence = $${params.push(by.msgSequence)}`
+            : `msg_id = ${0x9502} AND plate = $${params.push(by.photoOf.plate)} AND plate_color = $${params.push(by.photoOf.plateColor)}`
+      const { rows } = await sql.query<{ id: string }>(
+        `UPDATE command_status SET status = $3, result = $4, answer = $5::text::jsonb, updated_at = $2
+          WHERE id = (SELECT id FROM command_status
+                       WHERE platform_id = $1 AND status = 'delivered' AND expires_at > $2 AND ${named}
+                       ORDER BY created_at, id LIMIT 1)
+          RETURNING id`,
+        params,
+      )
+      return rows[0]?.id ?? null
     },
 
     async onlineSessionCandidates(filter) {

@@ -190,8 +190,10 @@ export function anomalyRoutes(app: FastifyInstance, ctx: ApiContext): void {
       }
       // 督办: a notify on a vehicle reported through a lower platform reaches that platform (0x9401)
       if (action === 'notify') {
+        // the step stands whatever becomes of the 0x9401: the audit says whether it went, or why not
         const sent = await ctx.deps.platforms?.supervise(a, principal.tokenId).catch((err: unknown) => void request.log.error({ err }, '0x9401 not sent'))
-        if (sent) request.audit.details = { action, supervision: sent }
+        if (typeof sent === 'object') request.audit.details = { action, supervision: sent }
+        else if (sent === 'unreachable') request.audit.details = { action, supervision: 'not sent: the gateway process holding the platform link did not answer' }
       }
       const history = await ctx.deps.store.listHandling(a.id)
       reply.status(201)

@@ -11,6 +11,7 @@ import { visible } from '../access.js'
 import { ApiError, validationFailed } from '../errors.js'
 import { errorResponse, phoneSchema, plateColorSchema, plateParams } from '../schemas.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { notSent } from './platforms.js'
 import { vehicleFor } from './vehicles.js'
 import type { VehicleCommand } from '../../platform/vehicle-commands.js'
 import type { Store } from '../../store/port.js'
@@ -293,8 +294,8 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
               expiresAt: { type: 'string', format: 'date-time' },
             },
           },
-          409: errorResponse('No logged-in lower platform reports the vehicle and it has no terminal'),
-          503: errorResponse('No gateway in this process'),
+          409: errorResponse('No lower platform logged in to any gateway process reports the vehicle and it has no terminal'),
+          503: errorResponse('No gateway in this process, or the gateway process holding the platform link did not answer (details.reason "holder-unreachable")'),
           504: errorResponse('The terminal did not answer in time'),
         },
       },
@@ -311,13 +312,14 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
       const pv = !online && ctx.deps.platforms?.vehicleCommand ? await store.findPlatformVehicle(vehicle.plate, vehicle.plateColor) : null
       const command: VehicleCommand =
         body.type === 'text' ? { type: 'text', text: body.text, emergency: body.emergency === true } : { type: 'photo', lensId: body.lensId ?? 1, sizeType: body.sizeType ?? 1 }
-      const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000) : null
-      if (sent) {
+      const timeoutMs = (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000
+      // sent by whichever gateway process holds the platform's link, waiting up to timeoutMs for the reply
+      const sent = pv ? await ctx.deps.platforms!.vehicleCommand!(pv, command, (body.ttlSeconds ?? config.offlineCommandTtlSeconds) * 1000, timeoutMs) : 'not-logged-in'
+      if (sent === 'unreachable') throw notSent(sent, `the lower platform reporting vehicle ${vehicle.plate}`)
+      if (sent !== 'not-logged-in') {
         request.audit.details.via = 'platform'
         request.audit.details.commandId = sent.id
-        const timeoutMs = (body.timeoutSeconds ?? config.commandTimeoutSeconds) * 1000
-        let timer: NodeJS.Timeout | undefined
-        const outcome = await Promise.race([sent.settled, new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))]).finally(() => clearTimeout(timer))
+        const outcome = sent.outcome
         request.audit.details.outcome = outcome?.status ?? 'delivered'
         const common = { via: 'platform', id: sent.id, platformId: sent.platformId }
         if (outcome?.status === 'answered') return { status: 'answered', ...common, reply: { msgId: hexId(outcome.reply.msgId), body: plain(outcome.reply.body) ?? {} } }
@@ -325,7 +327,7 @@ export function commandRoutes(app: FastifyInstance, ctx: ApiContext): void {
         reply.status(202)
         return { status: outcome ? 'expired' : 'delivered', ...common, expiresAt: new Date(sent.expiresAt).toISOString() }
       }
-      if (!phone) throw new ApiError('CONFLICT', `vehicle ${vehicle.plate} has no terminal and no logged-in lower platform reports it`)
+      if (!phone) throw new ApiError('CONFLICT', `vehicle ${vehicle.plate} has no terminal and no lower platform logged in to any gateway process reports it`, { reason: 'not-logged-in' })
       request.audit.details.via = 'terminal'
       const limits = { ...(body.timeoutSeconds ? { timeoutSeconds: body.timeoutSeconds } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) }
       const r = await terminalCommand(

@@ -6,8 +6,10 @@
  */
 import type { FastifyInstance } from 'fastify'
 import { newPlatform, platformPatch, PlatformInputError, type PlatformChange, type PlatformInput } from '../../platform/admin.js'
+import type { NotSent } from '../../platform/cluster.js'
 import type { Platform, PlatformWaybill, PostQuery } from '../../store/platforms.js'
 import { ApiError, notFound, validationFailed } from '../errors.js'
+import { errorResponse } from '../schemas.js'
 import { iso } from '../present.js'
 import type { ApiContext } from '../context.js'
 
@@ -115,6 +117,24 @@ const presentQuery = (q: PostQuery, now: number) => ({
   delayMs: q.answeredAt === null ? null : q.answeredAt - q.sentAt,
   overdue: q.answeredAt === null ? now > q.deadlineAt : q.answeredAt > q.deadlineAt,
 })
+
+/**
+ * An action toward a platform that was not sent, said in the error body: 409 when no gateway
+ * process holds the platform's link (details.reason "not-logged-in"), 503 when the process holding
+ * it did not answer (details.reason "holder-unreachable"; with several workers, one restarting).
+ */
+export function notSent(reason: NotSent, what: string): ApiError {
+  return reason === 'not-logged-in'
+    ? new ApiError('CONFLICT', `${what} is not logged in to any gateway process`, { reason: 'not-logged-in' })
+    : new ApiError('NOT_AVAILABLE', `the gateway process holding ${what}'s link did not answer; try again`, { reason: 'holder-unreachable' })
+}
+
+const isNotSent = <T>(r: T | NotSent): r is NotSent => r === 'not-logged-in' || r === 'unreachable'
+
+const notSentResponses = {
+  409: errorResponse('No gateway process holds the platform link (details.reason "not-logged-in")'),
+  503: errorResponse('The gateway process holding the link did not answer (details.reason "holder-unreachable")'),
+}
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'integer', minimum: 1 } } } as const
 
@@ -237,14 +257,14 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
             answerMinutes: { type: 'integer', minimum: 1, maximum: 255, description: 'flagged unanswered after this (default JT808_PLATFORM_POST_QUERY_MIN)' },
           },
         },
-        response: { 202: postQuerySchema },
+        response: { 202: postQuerySchema, ...notSentResponses },
       },
     },
     async (request, reply) => {
       const p = await store.getPlatform(request.params.id)
       if (p?.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
-      const q = await ctx.deps.platforms?.postQuery(p.id, { ...request.body, askedBy: request.principal?.tokenId ?? null })
-      if (!q) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
+      const q = (await ctx.deps.platforms?.postQuery(p.id, { ...request.body, askedBy: request.principal?.tokenId ?? null })) ?? 'not-logged-in'
+      if (isNotSent(q)) throw notSent(q, `platform ${p.id}`)
       request.audit.target = `platform ${p.id}`
       request.audit.details = { postQuery: q.id, infoId: q.infoId }
       reply.status(202)
@@ -266,7 +286,11 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
           required: ['answer'],
           properties: { answer: { type: 'string', minLength: 1, maxLength: 1000 }, responder: { type: 'string', maxLength: 16 }, responderTel: { type: 'string', maxLength: 20 } },
         },
-        response: { 200: postQuerySchema },
+        response: {
+          200: postQuerySchema,
+          409: errorResponse('Answered already, or the superior is not connected (details.reason "link-down")'),
+          503: errorResponse('The gateway process running the superiors\' links did not answer (details.reason "holder-unreachable")'),
+        },
       },
     },
     async (request) => {
@@ -275,7 +299,8 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
         : 'not-found'
       if (r === 'not-found') throw notFound(`incoming post query ${request.params.id}`)
       if (r === 'answered') throw new ApiError('CONFLICT', `post query ${request.params.id} is answered already`)
-      if (r === 'link-down') throw new ApiError('CONFLICT', 'the superior platform is not connected now; answer again when it is')
+      if (r === 'link-down') throw new ApiError('CONFLICT', 'the superior platform is not connected now; answer again when it is', { reason: 'link-down' })
+      if (r === 'unreachable') throw new ApiError('NOT_AVAILABLE', "the gateway process running the superiors' links did not answer; try again", { reason: 'holder-unreachable' })
       request.audit.target = `post query ${r.id}`
       return presentQuery(r, ctx.now())
     },
@@ -338,14 +363,14 @@ export function platformRoutes(app: FastifyInstance, ctx: ApiContext): void {
         summary: "Ask a logged-in lower platform for a vehicle's electronic waybill (0x920B); its 0x120B answer appears in GET /platforms/waybills",
         params: idParams,
         body: vehicleRef,
-        response: { 202: { type: 'object', properties: { platformId: { type: 'integer' }, msgSn: { type: 'integer' } } } },
+        response: { 202: { type: 'object', properties: { platformId: { type: 'integer' }, msgSn: { type: 'integer' } } }, ...notSentResponses },
       },
     },
     async (request, reply) => {
       const p = await store.getPlatform(request.params.id)
       if (p?.role !== 'lower') throw notFound(`lower platform ${request.params.id}`)
-      const msgSn = ctx.deps.platforms?.requestWaybill(p.id, request.body.plate, request.body.plateColor) ?? null
-      if (msgSn === null) throw new ApiError('CONFLICT', `platform ${p.id} is not logged in`)
+      const msgSn = (await ctx.deps.platforms?.requestWaybill(p.id, request.body.plate, request.body.plateColor)) ?? 'not-logged-in'
+      if (isNotSent(msgSn)) throw notSent(msgSn, `platform ${p.id}`)
       request.audit.target = `platform ${p.id}`
       request.audit.details = { plate: request.body.plate, plateColor: request.body.plateColor, msgSn }
       reply.status(202)

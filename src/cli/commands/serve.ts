@@ -13,7 +13,7 @@ import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
 import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
-import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
+import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, routePlatformCalls, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
 const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
@@ -170,12 +170,16 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   )
   let stopping = false
   const workers = new Set<Worker>()
-  // Each worker listens for terminals first, then for the API (startApp's order).
+  // Each worker listens for terminals first, then for the API (startApp's order) — after the JT/T
+  // 809 port when there is one (platforms start first: lower platforms are a source like terminals).
   const ports = new Map<Worker, { address: string; port: number }[]>()
+  const first = config.platformPort !== null ? 1 : 0
   let announced = false
   // One worker owns the superior platforms' links (JT/T 809); the others' committed rows reach it through here.
   let forwarder: Worker | null = null
   relayForwarding(() => forwarder)
+  // Actions toward a platform go to the worker holding its link (the superiors': the forwarder).
+  routePlatformCalls(() => forwarder)
   const fork = () => {
     if (stopping) return
     const w = cluster.fork(forwarder ? {} : { [FORWARDER_ENV]: '1' })
@@ -186,9 +190,9 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
     ports.set(w, [])
     w.on('listening', (address) => {
       ports.get(w)?.push({ address: address.address ?? config.tcpHost, port: address.port })
-      if (announced || [...ports.values()].filter((l) => l.length >= 2).length < config.workers) return
+      if (announced || [...ports.values()].filter((l) => l.length >= first + 2).length < config.workers) return
       announced = true
-      const [tcp, http] = ports.get(w)!
+      const [tcp, http] = ports.get(w)!.slice(first)
       io.stdout.write(
         `jt808 gateway listening on tcp://${hostText(tcp.address)}:${tcp.port} with ${config.workers} workers, API on http://${hostText(http.address)}:${http.port} (${describe(config)})\n`,
       )

@@ -33,6 +33,7 @@ import { migration as platforms } from './008_platforms.js'
 import { migration as platformWaybillsAlarms } from './009_platform_waybills_alarms.js'
 import { migration as platformCommands } from './010_platform_commands.js'
 import { migration as platformInfoAlarmResults } from './011_platform_info_alarm_results.js'
+import { migration as platformCommandStates } from './012_platform_command_states.js'
 
 export interface MigrationContext extends TimeTableContext {
   /** TimescaleDB is installed and the schema uses hypertables; false: native partitions. */
@@ -48,4 +49,17 @@ export interface Migration {
   up(sql: Sql, ctx: MigrationContext): Promise<void>
 }
 
-export const MIGRATIONS: Migration[] = [core, waybillsAnomalies, api, admin, plateKey, attachments, matcherCheckpoints, platforms, platformWaybillsAlarms, platformCommands, platformInfoAlarmResults]
+export const MIGRATIONS: Migration[] = [
+  core,
+  waybillsAnomalies,
+  api,
+  admin,
+  plateKey,
+  attachments,
+  matcherCheckpoints,
+  platforms,
+  platformWaybillsAlarms,
+  platformCommands,
+  platformInfoAlarmResults,
+  platformCommandStates,
+]
