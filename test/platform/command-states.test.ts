@@ -1,6 +1,6 @@
 /**
  * A command to a vehicle through its lower platform outlives the process that sent it (migration
- * 011_platform_command_states): one upper instance sends a text and a photo request and stops;
+ * 012_platform_command_states): one upper instance sends a text and a photo request and stops;
  * the platform logs in to the next instance on the same database and replies there — the replies
  * settle their commands, and GET /commands/{id} answers what they became. Both store backends,
  * both editions (2011: the text by MSG_ID, the photo by its vehicle; 2019: by SOURCE_MSG_SN).

@@ -35,8 +35,8 @@ for (const combo of combos) {
     const vehicle = await provision(bL.store)
     await bL.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, transportCertNo: '370100123456', enterpriseName: '济南甲危货运输有限公司', businessScope: ['3', '2.1'] }])
     await bU.store.upsertVehicles([{ plate: vehicle.plate, plateColor: vehicle.plateColor, enterpriseLicenseNo: LICENCE }])
-    await eventually(() => l.app.platforms.states().superior[0]?.state === 'live', 10_000)
-    await eventually(() => u.app.platforms.states().lower[0], 5_000)
+    await eventually(() => l.app.platforms.states().superior[0]?.state === 'live', 30_000)
+    await eventually(() => u.app.platforms.states().lower[0], 30_000)
     const lowerId = (await bU.store.findLowerPlatform(1001))!.id
 
     const call =
@@ -61,7 +61,7 @@ for (const combo of combos) {
     for (let i = 0; i < 4; i++) t.equal(await client.reportPosition(fixAt(t0 + i * 10_000, { alarm: i === 0 ? 0 : 3 })), 0)
 
     // 0x1201: U shows the terminal L registered, each field as wide as the edition allows
-    const reg = await eventually(async () => ((await uapi(info)).json.registrations as Array<Record<string, unknown>>)[0], 10_000, 100)
+    const reg = await eventually(async () => ((await uapi(info)).json.registrations as Array<Record<string, unknown>>)[0], 30_000, 100)
     t.match(
       reg,
       {
@@ -80,7 +80,7 @@ for (const combo of combos) {
     // 0x9601 → 0x1601: U's supervisor asks, L answers with CAR_INFO from its registry
     const asked = await uapi(`/platforms/${lowerId}/static-info-requests`, { method: 'POST', body: { plate: vehicle.plate, plateColor: vehicle.plateColor } })
     t.equal(asked.status, 202, JSON.stringify(asked.json))
-    const answered = await eventually(async () => ((await uapi(info)).json.staticInfo as Array<Record<string, unknown>>).find((s) => s.carInfo !== null), 10_000, 100)
+    const answered = await eventually(async () => ((await uapi(info)).json.staticInfo as Array<Record<string, unknown>>).find((s) => s.carInfo !== null), 30_000, 100)
     t.match(
       answered.fields,
       { VIN: vehicle.plate, RTPN: '370100123456', OWERS_NAME: '济南甲危货运输有限公司', RTOLN: LICENCE, DG_TYPE: '3、2.1', VEHICLE_ORIG_ID: String(vehicle.vehicleId), TRANS_TYPE: '' },
@@ -106,8 +106,8 @@ for (const combo of combos) {
       return byBit(0) && byBit(1) ? { emergency: byBit(0)!, overspeed: byBit(1)! } : null
     }, 10_000)
     const theirs = async (warnType: number) => (await bU.store.listAnomalies({ type: 'TERMINAL_ALARM' })).items.find((a) => a.evidence.source === 'platform' && a.evidence.warnType === warnType)
-    const upEmergency = await eventually(() => theirs(0x0003), 10_000)
-    const upOverspeed = await eventually(() => theirs(0x0001), 10_000)
+    const upEmergency = await eventually(() => theirs(0x0003), 30_000)
+    const upOverspeed = await eventually(() => theirs(0x0001), 30_000)
     for (const action of ['notify', 'rectify', 'confirm']) {
       const r = await lapi(`/anomalies/${encodeURIComponent(mine.emergency.id)}/handling`, { method: 'POST', body: { action, note: `${action} on L` } })
       t.equal(r.status, 201, `${action}: ${JSON.stringify(r.json)}`)
@@ -141,7 +141,7 @@ for (const combo of combos) {
     )
     t.match(dismissed.platformResults, [{ dataType: msg, result: 2 }], 'a dismissal goes up as result 2 (not handled)')
     t.same(dismissed.handlingHistory, [], 'no step for it')
-    await eventually(() => l.app.platforms.states().superior[0]?.outboxPending === 0, 10_000, 100)
+    await eventually(() => l.app.platforms.states().superior[0]?.outboxPending === 0, 30_000, 100)
     t.equal(l.app.platforms.states().superior[0]?.alarmResultsOut, 2, 'each result sent once')
 
     // 0x9402 / 0x9403 from U reach L: recorded as notices of the vehicle (the 2011 envelope names it, the 2019 body does)
@@ -205,12 +205,12 @@ async function rawLower(t: Test, bU: Awaited<ReturnType<typeof openBackends>>, p
     p.send(0x1200, { plate, plateColor: 2, dataType: 0x1201, data: { platformId: '1002', producerId: 'P', model: 'M', imei: '860000000000001', terminalId: 'T', simCode: '13800000002' } })
     p.send(0x1600, { plate, plateColor: 2, dataType: 0x1601, data: { sourceDataType: 0x9601, sourceMsgSn: 0, carInfo: 'VIN:=x;RTPN:=y' } })
   }
-  const notice = await eventually(async () => (await bU.store.listPlatformAlarmNotices({ platformId: raw }))[0], 5000)
+  const notice = await eventually(async () => (await bU.store.listPlatformAlarmNotices({ platformId: raw }))[0], 30_000)
   t.match(notice, { dataType: 0x1403, vehicleId: own, enterpriseLicenseNo: LICENCE, warnType: 2, content: '疲劳驾驶预警' }, 'a 2019 0x1403 is a forecast: kept as a notice of the vehicle')
   const m = async () => (await fetch(`http://127.0.0.1:${http}/metrics`)).text()
-  await eventually(async () => /jt808_platform_alarm_results_in_total\{link="1002",result="unmatched"\} 1/.test(await m()), 5000)
+  await eventually(async () => /jt808_platform_alarm_results_in_total\{link="1002",result="unmatched"\} 1/.test(await m()), 30_000)
   t.pass('a result naming no report of that platform is kept unmatched')
-  await eventually(async () => /jt808_platform_static_info_in_total\{link="1002",result="foreign_enterprise"\} 1/.test(await m()), 5000)
+  await eventually(async () => /jt808_platform_static_info_in_total\{link="1002",result="foreign_enterprise"\} 1/.test(await m()), 30_000)
   const metrics = await m()
   t.match(metrics, /jt808_platform_registrations_in_total\{link="1002",result="foreign_enterprise"\} 1/, "another enterprise's vehicle: refused and counted")
   t.match(metrics, /jt808_platform_registrations_in_total\{link="1002",result="stored"\} 1/)
