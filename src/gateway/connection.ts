@@ -108,6 +108,12 @@ export class Connection {
   closingSince = 0
   isClosed = false
   authFailures = 0
+  /**
+   * A registration or authentication of ours is waiting in line or running, and the time ours took
+   * so far: the authentication deadline counts the terminal's time, not ours.
+   */
+  inHandshake = false
+  handshakeMs = 0
   /** positions submitted and not yet committed */
   inflight = 0
   /** close once inflight reaches 0 (set by closeWhenSettled) */
@@ -275,9 +281,13 @@ export class Connection {
    */
   async inLine<T>(wait: () => Promise<T>): Promise<T> {
     this.unpause(PAUSE_BUSY)
+    this.inHandshake = true
+    const since = this.host.now()
     try {
       return await wait()
     } finally {
+      this.inHandshake = false
+      this.handshakeMs += this.host.now() - since
       if (this.busy) this.pause(PAUSE_BUSY)
     }
   }

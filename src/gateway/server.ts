@@ -400,9 +400,10 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     for (const c of this.connections) {
       if (c.closing) {
         if (now - c.closingSince > CLOSE_GRACE_MS) c.socket.destroy()
-      } else if (!c.authenticated && now - c.openedAt > authDeadlineMs && !c.pausedBy(PAUSE_BUSY)) {
+      } else if (!c.authenticated && now - c.openedAt - c.handshakeMs > authDeadlineMs && !c.pausedBy(PAUSE_BUSY) && !c.inHandshake) {
         // Traffic does not count: a connection that trickles bytes or heartbeats must still authenticate
-        // in time. One whose registration or authentication we are still handling is judged after it.
+        // in time. The time our registration or authentication took (in line, registry) is not counted,
+        // and one we are still handling is judged after it.
         c.close('auth_deadline')
       } else if (c.pausedBy(PAUSE_PRESSURE | PAUSE_BUSY | PAUSE_INFLIGHT)) {
         // We are the ones not reading (backpressure, a handler awaiting I/O): not the terminal's silence.
