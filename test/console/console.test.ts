@@ -294,6 +294,8 @@ t.test('console', { timeout: 280_000, skip: missingBrowser() ?? false }, async (
   await t.test('quality and admin views render', async (t) => {
     await go(sup, '#/quality')
     await sup.locator('#quality-chart canvas').waitFor({ timeout: 20_000 })
+    // the canvases exist before the figures come: wait for the view to say it drew its charts
+    await sup.waitForFunction(() => (globalThis as unknown as { __console?: { charts?: number } }).__console?.charts === 3, undefined, { timeout: 20_000 }).catch(() => undefined)
     t.equal(await hook<number>(sup, 'charts'), 3, 'three charts drawn')
     await screenshot(sup, 'quality')
     await go(sup, '#/admin')
