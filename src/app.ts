@@ -10,7 +10,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client'
 import type { Config } from './config/index.js'
 import { startApi } from './api/index.js'
 import { createAttachments, type Attachments } from './attachments/index.js'
-import { createGateway, type Gateway } from './gateway/index.js'
+import { createGateway, type Gateway, type ListenerCopies } from './gateway/index.js'
 import { IngestQueue, ingestOptionsFromConfig } from './ingest/queue.js'
 import { startMatcher, type MatcherService } from './matcher/service.js'
 import { committedConsumers } from './pipeline.js'
@@ -24,6 +24,8 @@ import type { Store } from './store/port.js'
 export interface AppOverrides {
   /** a worker of `serve --workers N`: its part in forwarding to superior platforms */
   platformCluster?: PlatformCluster
+  /** a worker of `serve --workers N`: more descriptors of the terminal port (accept lanes) */
+  listenerCopies?: ListenerCopies
   /** Use this store instead of opening one (the caller closes it). */
   store?: Store
   storeOptions?: OpenStoreOptions
@@ -117,7 +119,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     // (ingest.close() also waits for its consumers: runs after the gateway closed, before the state closes)
     cleanups.push(closeIngest)
 
-    const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now })
+    const gateway = createGateway({ config, store, state, ingest, logger: logger.child({ component: 'gateway' }), registry, now: overrides.now, listenerCopies: overrides.listenerCopies })
     // Matcher (in-process, or partitioned Redis streams with several workers) → anomalies.
     // Started before the gateway listens, so the reconnect storm after a restart is judged too.
     const matcher = await startMatcher({ config, store, state, gateway, registry, logger, now: overrides.now })

@@ -30,6 +30,8 @@ export interface Config {
   authLifoAfterMs: number
   /** Listen backlog of the terminal port (the kernel caps it at net.core.somaxconn). */
   tcpBacklog: number
+  /** Descriptors of the terminal port each process accepts on (one connection per descriptor per event-loop turn; extra ones need `--workers`). */
+  acceptLanes: number
   /** Terminal heartbeat interval in s (parameter 0x0001); idle timeout defaults to 3x this. */
   heartbeatSeconds: number
   idleTimeoutSeconds: number
@@ -121,6 +123,7 @@ export const DEFAULTS: Config = {
   authQueue: 10_000,
   authLifoAfterMs: 2000,
   tcpBacklog: 4096,
+  acceptLanes: 16,
   heartbeatSeconds: 60,
   idleTimeoutSeconds: 180,
   badFramesBeforeClose: 10,
@@ -210,6 +213,7 @@ const SETTINGS: Setting[] = [
   { key: 'authQueue', env: 'JT808_AUTH_QUEUE', flag: 'auth-queue', kind: 'int', min: 0 },
   { key: 'authLifoAfterMs', env: 'JT808_AUTH_LIFO_AFTER_MS', flag: 'auth-lifo-after', kind: 'int', min: 0 },
   { key: 'tcpBacklog', env: 'JT808_TCP_BACKLOG', flag: 'tcp-backlog', kind: 'int', min: 1, max: 1 << 20 },
+  { key: 'acceptLanes', env: 'JT808_ACCEPT_LANES', flag: 'accept-lanes', kind: 'int', min: 1, max: 256 },
   { key: 'heartbeatSeconds', env: 'JT808_HEARTBEAT_S', flag: 'heartbeat', kind: 'int', min: 1 },
   { key: 'idleTimeoutSeconds', env: 'JT808_IDLE_TIMEOUT_S', flag: 'idle-timeout', kind: 'int', min: 1 },
   { key: 'badFramesBeforeClose', env: 'JT808_BAD_FRAMES', flag: 'bad-frames', kind: 'int', min: 1 },

@@ -10,6 +10,8 @@ import { HANDLERS } from './handlers/index.js'
 
 export interface GatewayMetrics {
   connections: Gauge
+  /** descriptors of the terminal port this process accepts on */
+  acceptLanes: Gauge
   connectionsTotal: Counter
   sessions: Gauge
   frames: Counter<'msg_id'>
@@ -98,6 +100,10 @@ function createMetrics(registry: Registry): GatewayMetrics {
   const get = metricGetter(registry)
   return {
     connections: get('jt808_connections', () => new Gauge({ name: 'jt808_connections', help: 'Open terminal TCP connections', registers })),
+    acceptLanes: get(
+      'jt808_accept_lanes',
+      () => new Gauge({ name: 'jt808_accept_lanes', help: 'Descriptors of the terminal port this process accepts on (one connection each per event-loop turn)', registers }),
+    ),
     connectionsTotal: get('jt808_connections_total', () => new Counter({ name: 'jt808_connections_total', help: 'Terminal TCP connections accepted', registers })),
     sessions: get('jt808_sessions', () => new Gauge({ name: 'jt808_sessions', help: 'Authenticated terminal sessions on this process', registers })),
     frames: get('jt808_frames_total', () => new Counter({ name: 'jt808_frames_total', help: 'Decoded frames received, by message id', labelNames: ['msg_id'], registers, collect: collectPending })),

@@ -11,6 +11,7 @@ import type { Config } from '../config/index.js'
 import { canonicalPhone, type SessionEvent } from '../domain.js'
 import { StateUnavailableError, type NodeSupersede, type State } from '../state/port.js'
 import type { Store } from '../store/port.js'
+import { openAcceptLanes, type AcceptLanes, type ListenerCopies } from './accept-lanes.js'
 import { AlarmTransitionWriter } from './alarm-transitions.js'
 import { RawFrameArchive } from './archive.js'
 import { CommandRouter, nodeChannel } from './commands.js'
@@ -50,6 +51,8 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
   readonly now: () => number
 
   private readonly server: Server
+  private readonly listenerCopies: ListenerCopies | undefined
+  private lanes: AcceptLanes | null = null
   private readonly connections = new Set<Connection>()
   /** authenticated sessions on this process, by canonical phone */
   private readonly sessions = new Map<string, Connection>()
@@ -76,6 +79,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     this.logger = deps.logger
     this.nodeId = deps.config.nodeId
     this.now = deps.now ?? Date.now
+    this.listenerCopies = deps.listenerCopies
     this.metrics = createGatewayMetrics(deps.registry)
     this.commands = new CommandRouter(this)
     this.registryGate = new Gate(deps.config.authConcurrency, { maxQueued: deps.config.authQueue, lifoAfterMs: deps.config.authLifoAfterMs })
@@ -117,6 +121,10 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
         resolve()
       })
     })
+    const accept = (socket: Socket) => this.accept(socket)
+    const laneError = (err: Error) => this.logger.error({ err }, 'accept lane error')
+    this.lanes = await openAcceptLanes(this.server, this.config.acceptLanes, this.config.tcpBacklog, this.listenerCopies, accept, laneError)
+    this.metrics.acceptLanes.set(this.lanes.count)
     return this.server.address() as AddressInfo
   }
 
@@ -143,6 +151,7 @@ export class Gateway extends EventEmitter implements ConnectionHost, GatewayCont
     if (this.sweepTimer) clearInterval(this.sweepTimer)
     this.stopWatchingState?.()
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.lanes?.close()
     for (const c of this.connections) c.pause(PAUSE_PRESSURE)
     if (flush) await flush().catch((e: unknown) => this.logger.error({ err: e }, 'flushing before shutdown failed'))
     this.flushWrites()

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/index.js'
+import type { ListenerCopies } from './accept-lanes.js'
 import type { CommittedPosition } from '../domain.js'
 import type { State } from '../state/port.js'
 import type { Store } from '../store/port.js'
@@ -88,6 +89,8 @@ export interface GatewayDeps {
   registry: Registry
   /** injectable clock (tests) */
   now?: () => number
+  /** more descriptors of the terminal port's socket (accept lanes; a node:cluster worker gets them from the primary) */
+  listenerCopies?: ListenerCopies
 }
 
 /** A terminal alarm needing platform confirmation was raised (emitted as 'alarm'). */

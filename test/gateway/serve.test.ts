@@ -10,7 +10,7 @@ import t from 'tap'
 import { RedisState } from '../../src/state/index.js'
 import { openStore } from '../../src/store/index.js'
 import { startOwnRedis } from '../state/redis-server.js'
-import { DATABASE_URL, fixAt, newPhone, newPlate, online, REDIS_URL, testConfig } from './harness.js'
+import { DATABASE_URL, eventually, fixAt, newPhone, newPlate, online, REDIS_URL, testConfig } from './harness.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
 
@@ -100,7 +100,7 @@ t.test('one process: serves, and SIGTERM commits what was received before exitin
   await store.close()
 })
 
-t.test('--workers 2: two processes share the port, sessions go to Redis', async (t) => {
+t.test('--workers 2: two processes share the port (16 accept lanes each), sessions go to Redis', async (t) => {
   const databaseUrl = await schemaUrl(t)
   // a Redis database of its own: `serve` uses the default key prefix
   const redisUrl = new URL(REDIS_URL)
@@ -116,19 +116,31 @@ t.test('--workers 2: two processes share the port, sessions go to Redis', async 
     if (!t.passing()) t.comment(`serve output:\n${s.out()}\n${s.err()}`)
     s.child.kill('SIGKILL')
   })
-  const port = await listeningPort(s, /listening on tcp:\/\/[^:]+:(\d+) with 2 workers/)
-  const terminals = await Promise.all([0, 1, 2, 3].map(() => online(port, { phone: newPhone(), plate: newPlate(), plateColor: 2 })))
-  const results = await Promise.all(terminals.map(({ client }) => client.reportPosition(fixAt(Date.now() - 5000))))
-  t.same(results, [0, 0, 0, 0], 'all served')
+  await listeningPort(s, /listening on tcp:\/\/[^:]+:(\d+) with 2 workers/)
+  const [, port, httpPort] = /listening on tcp:\/\/[^:]+:(\d+) with 2 workers, API on http:\/\/[^:]+:(\d+)/.exec(s.out())!.map(Number)
   const state = new RedisState(redisUrl.toString(), { prefix: 'jt808:' })
   t.teardown(() => state.close())
+  // The kernel spreads connections between the workers' descriptors (no round-robin under accept
+  // lanes): terminals come in fours until both workers hold some.
+  const terminals: Awaited<ReturnType<typeof online>>[] = []
   const nodes = new Set<string>()
-  for (const { client } of terminals) {
-    const session = await state.getSession(client.phone)
-    t.ok(session, `session of ${client.phone} in Redis`)
-    if (session) nodes.add(session.nodeId)
+  while (nodes.size < 2 && terminals.length < 40) {
+    const four = await Promise.all([0, 1, 2, 3].map(() => online(port, { phone: newPhone(), plate: newPlate(), plateColor: 2 })))
+    terminals.push(...four)
+    const results = await Promise.all(four.map(({ client }) => client.reportPosition(fixAt(Date.now() - 5000))))
+    t.same(results, [0, 0, 0, 0], 'all served')
+    for (const { client } of four) {
+      const session = await state.getSession(client.phone)
+      t.ok(session, `session of ${client.phone} in Redis`)
+      if (session) nodes.add(session.nodeId)
+    }
   }
-  t.equal(nodes.size, 2, 'connections spread over both workers')
+  t.equal(nodes.size, 2, `connections spread over both workers (${terminals.length} terminals)`)
+  const metrics = await eventually(async () => {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
+    return /^jt808_accept_lanes 32$/m.test(text) ? text : null
+  }, 10_000)
+  t.match(metrics, new RegExp(`^jt808_sessions ${terminals.length}$`, 'm'), 'every session counted')
   await Promise.all(terminals.map(({ client }) => client.close()))
   s.child.kill('SIGTERM')
   t.equal(await s.exited, 0)
@@ -142,7 +154,8 @@ t.test('--workers 2: Ctrl-C (SIGINT to the whole process group) drains every wor
   t.teardown(() => redis.stop())
   // a long batch: the positions are still uncommitted when the signal comes
   const s = serve(
-    ['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2', '--batch-ms', '1500'],
+    // one accept lane: node:cluster's round-robin hands the six terminals to both workers
+    ['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--registration', 'open', '--workers', '2', '--batch-ms', '1500', '--accept-lanes', '1'],
     {
       DATABASE_URL: databaseUrl,
       REDIS_URL: redis.url,
@@ -167,6 +180,7 @@ t.test('--workers 2: Ctrl-C (SIGINT to the whole process group) drains every wor
   for (let i = 0; i < 4; i++) {
     const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()
     t.match(text, /^jt808_sessions 6$/m, `scrape ${i + 1}: 6 sessions in all`)
+    t.match(text, /^jt808_accept_lanes 2$/m, 'one lane per worker')
     t.notMatch(text, /cluster metrics unavailable/)
   }
 

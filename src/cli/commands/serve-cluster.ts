@@ -18,10 +18,16 @@
  *   a holder that dies with calls in hand: they are answered unreachable (src/platform/cluster.ts).
  *   A platform held by a worker that logs in on another: the first is told its session is stale
  *   (platform-superseded).
+ * - listener copies: a worker sends its terminal port's listening handle (listener-copies) and the
+ *   primary sends it back as many times as asked (listener-copy), then says it is done
+ *   (listener-copies-done): each passage is a new descriptor of the same socket, one more accept
+ *   lane for the worker (src/gateway/accept-lanes.ts). Needs the kernel to spread connections
+ *   (cluster.SCHED_NONE): under round-robin a worker holds no descriptor to send.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { AggregatorRegistry, type Registry } from 'prom-client'
 import type { CommittedPosition } from '../../domain.js'
+import { isListeningHandle, type ListenerCopies, type ListeningHandle } from '../../gateway/index.js'
 import type { CallAnswer, PlatformCall, PlatformCluster, PlatformHolder } from '../../platform/index.js'
 
 /** The environment variable by which the primary tells one worker it owns the superiors' links. */
@@ -37,6 +43,9 @@ type ClusterMessage =
   | { jt808: 'platform-run'; id: number; from: number; platformId: number | null; call: PlatformCall }
   | { jt808: 'platform-answer'; id: number; from: number; answer: CallAnswer }
   | { jt808: 'platform-superseded'; platformId: number }
+  | { jt808: 'listener-copies'; count: number }
+  | { jt808: 'listener-copy' }
+  | { jt808: 'listener-copies-done' }
 
 function isClusterMessage(m: unknown): m is ClusterMessage {
   return typeof m === 'object' && m !== null && typeof (m as { jt808?: unknown }).jt808 === 'string'
@@ -143,6 +152,27 @@ export function routePlatformCalls(forwarder: () => Worker | null): void {
   })
 }
 
+/** Primary: a worker's listening handle sent back to it `count` times (a new descriptor each time). */
+export function serveListenerCopies(): void {
+  cluster.on('message', (worker: Worker, m: unknown, handle: unknown) => {
+    if (!isClusterMessage(m) || m.jt808 !== 'listener-copies') return
+    void (async () => {
+      const send = (msg: ClusterMessage, h?: ListeningHandle) =>
+        new Promise<boolean>((resolve) => {
+          if (!worker.isConnected()) return resolve(false)
+          // handles queue behind each other's acknowledgement: one in flight at a time
+          worker.send(msg, h as never, undefined, (err) => resolve(!err))
+        })
+      if (isListeningHandle(handle)) {
+        for (let i = 0; i < Math.min(m.count, 255); i++) if (!(await send({ jt808: 'listener-copy' }, handle))) break
+        // the primary's own descriptor: it never listens on it
+        handle.close()
+      }
+      await send({ jt808: 'listener-copies-done' })
+    })()
+  })
+}
+
 /** Primary: asks a worker to drain and stop (SIGTERM when its channel is already gone). */
 export function requestStop(worker: Worker): void {
   if (worker.isConnected()) worker.send({ jt808: 'stop' } satisfies ClusterMessage)
@@ -222,6 +252,31 @@ function plainJson(value: unknown): unknown {
     }),
   )
 }
+
+/** How long a worker waits for the primary's copies of its listening socket before serving with what it has. */
+const COPIES_TIMEOUT_MS = 10_000
+
+/** Worker: more descriptors of a listening socket, through the primary (serveListenerCopies). */
+export const listenerCopiesThroughPrimary: ListenerCopies = (handle, count) =>
+  new Promise((resolve) => {
+    const copies: ListeningHandle[] = []
+    const done = () => {
+      clearTimeout(timer)
+      process.off('message', onMessage)
+      resolve(copies)
+    }
+    const onMessage = (m: unknown, h: unknown) => {
+      if (!isClusterMessage(m)) return
+      if (m.jt808 === 'listener-copy' && isListeningHandle(h)) copies.push(h)
+      else if (m.jt808 === 'listener-copies-done') done()
+    }
+    const timer = setTimeout(done, COPIES_TIMEOUT_MS)
+    if (!process.send || !process.connected) return done()
+    process.on('message', onMessage)
+    process.send({ jt808: 'listener-copies', count } satisfies ClusterMessage, handle as never, undefined, (err: Error | null) => {
+      if (err) done()
+    })
+  })
 
 /** Worker: resolves when the primary asks this worker to stop, or goes away. */
 export function stopRequestedByPrimary(): Promise<string> {

@@ -13,7 +13,18 @@ import { loadMatcherConfig, MatcherConfigError } from '../../matcher/config.js'
 import { redactUrl } from '../../state/index.js'
 import { embeddedDatabaseDir, embeddedDatabaseExists, openStore, startStoreUpkeep } from '../../store/index.js'
 import { UsageError, type CliIO, type Command } from '../command.js'
-import { aggregateMetricsThroughPrimary, FORWARDER_ENV, platformCluster, relayForwarding, requestStop, routePlatformCalls, serveClusterMetrics, stopRequestedByPrimary } from './serve-cluster.js'
+import {
+  aggregateMetricsThroughPrimary,
+  FORWARDER_ENV,
+  listenerCopiesThroughPrimary,
+  platformCluster,
+  relayForwarding,
+  requestStop,
+  routePlatformCalls,
+  serveClusterMetrics,
+  serveListenerCopies,
+  stopRequestedByPrimary,
+} from './serve-cluster.js'
 
 const BOOLEAN_FLAGS = new Set(['lenient', 'archive-raw'])
 const KNOWN_FLAGS = new Set(CONFIG_FLAGS.map((f) => f.flag.slice(2)))
@@ -150,7 +161,16 @@ async function runWorker(config: Config, io: CliIO): Promise<number> {
   aggregateMetricsThroughPrimary(registry)
   // The primary migrated and keeps partitions ahead; workers only serve.
   const platforms = platformCluster(process.env[FORWARDER_ENV] === '1')
-  const app = await startApp({ ...config, nodeId }, { storeOptions: { migrate: false }, upkeep: false, registry, platformCluster: platforms })
+  const app = await startApp(
+    { ...config, nodeId },
+    {
+      storeOptions: { migrate: false },
+      upkeep: false,
+      registry,
+      platformCluster: platforms,
+      listenerCopies: listenerCopiesThroughPrimary,
+    },
+  )
   const code = await serveUntilSignal(app, io, `jt808 worker ${id}`, request)
   // The IPC channel to the primary would keep this process alive.
   cluster.worker?.disconnect()
@@ -180,6 +200,11 @@ async function runPrimary(config: Config, io: CliIO): Promise<number> {
   relayForwarding(() => forwarder)
   // Actions toward a platform go to the worker holding its link (the superiors': the forwarder).
   routePlatformCalls(() => forwarder)
+  // Accept lanes (src/gateway/accept-lanes.ts) need each worker to hold the listening socket itself:
+  // the kernel spreads connections instead of the primary handing them over one at a time. An
+  // operator's NODE_CLUSTER_SCHED_POLICY (read by node:cluster at load) is left as set.
+  if (config.acceptLanes > 1 && !process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE
+  serveListenerCopies()
   const fork = () => {
     if (stopping) return
     const w = cluster.fork(forwarder ? {} : { [FORWARDER_ENV]: '1' })
