@@ -119,7 +119,7 @@ export const DEFAULTS: Config = {
   registrationMode: 'registry',
   authFailuresBeforeClose: 3,
   authDeadlineSeconds: 30,
-  authConcurrency: 8,
+  authConcurrency: 64,
   authQueue: 10_000,
   authLifoAfterMs: 2000,
   tcpBacklog: 4096,
