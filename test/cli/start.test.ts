@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { openStore, startStoreUpkeep } from '../../src/store/index.js'
+import { startStoreUpkeep } from '../../src/store/index.js'
+import { openEmbeddedStore } from '../embedded-db.js'
 import { testConfig } from '../store/helpers.js'
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
@@ -71,7 +72,7 @@ t.test('a bad matcher configuration is refused before anything is opened', async
 })
 
 t.test('stopping the storage upkeep waits for its run, so closing the store under it reports nothing', async (t) => {
-  const store = await openStore(testConfig({ databaseUrl: null }), { embedded: 'memory' })
+  const store = await openEmbeddedStore(testConfig({ databaseUrl: null }))
   const errors: Error[] = []
   const upkeep = startStoreUpkeep(store, { onError: (e) => errors.push(e) })
   await upkeep.stop()
