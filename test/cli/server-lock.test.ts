@@ -13,6 +13,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ADMIN_TOKEN_FILE, LOCK_FILE } from '../../src/store/data-dir-lock.js'
+import { JT808 } from '../cli-process.js'
 
 // A first start initialises the embedded database (tens of seconds on a loaded machine); every CLI run is a fresh node process.
 t.setTimeout(400_000)
@@ -27,7 +28,7 @@ interface Run {
 
 function jt808(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...JT808, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout.on('data', (c) => (out += c))
@@ -71,7 +72,7 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
     JT808_TOKEN: '',
   }
 
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const server = spawn(process.execPath, [...JT808, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let serverOut = ''
   server.stdout.on('data', (c) => (serverOut += c))
   server.stderr.on('data', (c) => (serverOut += c))
