@@ -17,7 +17,7 @@
  * just initialised, with no migration applied: what PGlite.create() would have given them.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -149,4 +149,33 @@ export async function openEmbeddedStore(config: Config, opts: Omit<OpenStoreOpti
   const stage: Stage = rest.migrate !== false && (rest.timescale ?? 'auto') === 'auto' ? 'migrated' : 'initdb'
   // openStore owns the Sql from here (it closes it when the open fails, too).
   return openStore({ ...config, databaseUrl: null }, { ...rest, sql: await openEmbeddedSql(embedded, stage) })
+}
+
+/**
+ * Puts the migrated database into `${dataDir}/pglite`, as if an earlier start of the same code had
+ * created it: for tests whose subject is not the first start (that one, initdb on the disk, is
+ * tested where it is the subject). openStore on it migrates nothing and adds its partitions.
+ */
+export async function seedEmbeddedDataDir(dataDir: string): Promise<void> {
+  const target = join(dataDir, 'pglite')
+  if (existsSync(target)) throw new Error(`${target} exists already`)
+  const tar = new Uint8Array(await (await image('memory', 'migrated')).arrayBuffer())
+  mkdirSync(target, { recursive: true, mode: 0o700 })
+  // The dump is a plain ustar archive (PGlite's own untar reads it the same way).
+  const text = (at: number, len: number) =>
+    Buffer.from(tar.subarray(at, at + len))
+      .toString('utf8')
+      .replace(/\0.*$/s, '')
+  for (let at = 0; at + 512 <= tar.length && tar[at] !== 0; ) {
+    const prefix = text(at + 345, 155)
+    const name = (prefix ? `${prefix}/` : '') + text(at, 100)
+    const size = Number.parseInt(text(at + 124, 12).trim() || '0', 8)
+    const type = String.fromCharCode(tar[at + 156] || 48)
+    const path = join(target, name.replace(/^\/+/, ''))
+    if (!path.startsWith(`${target}/`) && path !== target) throw new Error(`image entry outside the directory: ${name}`)
+    if (type === '5') mkdirSync(path, { recursive: true, mode: 0o700 })
+    else if (type === '0') writeFileSync(path, tar.subarray(at + 512, at + 512 + size), { mode: 0o600 })
+    else throw new Error(`image entry of type ${type}: ${name}`)
+    at += 512 + Math.ceil(size / 512) * 512
+  }
 }
