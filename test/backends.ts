@@ -10,6 +10,7 @@ import { MemoryState } from '../src/state/memory.js'
 import type { State } from '../src/state/port.js'
 import { RedisState } from '../src/state/redis.js'
 import { openStore, type OpenedStore } from '../src/store/index.js'
+import { openEmbeddedStore } from './embedded-db.js'
 
 export const DATABASE_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 export const REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379'
@@ -31,7 +32,7 @@ export interface Backends {
 export async function openBackends(backend: Backend): Promise<Backends> {
   const config = { ...structuredClone(DEFAULTS), nodeId: 'test' }
   if (backend === 'embedded') {
-    const store = await openStore({ ...config, databaseUrl: null }, { embedded: 'memory' })
+    const store = await openEmbeddedStore({ ...config, databaseUrl: null })
     // One in-process state shared by everything in the test: that is what "one process" means.
     const state = new MemoryState()
     let closed = false

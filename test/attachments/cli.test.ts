@@ -9,11 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { AttachmentUploader } from '../../src/terminal/attachments.js'
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+import { JT808 } from '../cli-process.js'
 
 function run(args: string[]) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'attachments', ...args], { env: { ...process.env, JT808_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...JT808, 'attachments', ...args], { env: { ...process.env, JT808_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (d: Buffer) => (out += d.toString()))

@@ -12,6 +12,7 @@ import { loadConfig } from '../../src/config/index.js'
 import { openStore } from '../../src/store/index.js'
 import { apiFixture, BACKENDS, LICENCE_A, vehicleInput, waybill } from '../api/harness.js'
 import { captureIO } from './io.js'
+import { seedEmbeddedDataDir } from '../embedded-db.js'
 
 async function jt808(args: string[], env: NodeJS.ProcessEnv = {}) {
   const c = captureIO()
@@ -99,6 +100,7 @@ t.test('no server: the routes run in-process over the embedded directory', async
   const dir = mkdtempSync(join(tmpdir(), 'jt808-admin-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const env = { JT808_DATA_DIR: dir }
+  await seedEmbeddedDataDir(dir)
   const store = await openStore(loadConfig(env))
   await store.upsertVehicles([{ plate: '浙A30009', plateColor: 2, enterpriseLicenseNo: LICENCE_A }])
   await store.close()

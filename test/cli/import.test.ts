@@ -12,6 +12,7 @@ import { DEFAULTS } from '../../src/config/index.js'
 import { openStore, type OpenedStore } from '../../src/store/index.js'
 import { captureIO } from './io.js'
 import { DATABASE_URL } from '../backends.js'
+import { openEmbeddedStore } from '../embedded-db.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'jt808-import-'))
 let seq = 0
@@ -37,7 +38,7 @@ const BAD_CSV = `plate,plateColor,terminalPhone,transportCertValidUntil,business
 `
 
 const variants = [
-  { name: 'embedded', open: () => openStore({ ...structuredClone(DEFAULTS) }, { embedded: 'memory' }), drop: async (_s: OpenedStore) => {} },
+  { name: 'embedded', open: () => openEmbeddedStore({ ...structuredClone(DEFAULTS) }), drop: async (_s: OpenedStore) => {} },
   {
     name: 'postgresql',
     open: () => openStore({ ...structuredClone(DEFAULTS), databaseUrl: DATABASE_URL }, { schema: `imp_${randomUUID().replace(/-/g, '').slice(0, 12)}`, poolSize: 2 }),
@@ -185,7 +186,7 @@ t.test('waybills: every line validated and reported', async (t) => {
 })
 
 t.test('waybills imported again: created, unchanged, conflicting per line; --update only while "created"', async (t) => {
-  const store = await openStore({ ...structuredClone(DEFAULTS) }, { embedded: 'memory' })
+  const store = await openEmbeddedStore({ ...structuredClone(DEFAULTS) })
   t.teardown(() => store.close())
   const deps = { openStore: async () => store }
   const base = {

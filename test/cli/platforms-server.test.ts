@@ -19,6 +19,7 @@ import { loadConfig } from '../../src/config/index.js'
 import { openState } from '../../src/state/index.js'
 import { openStore } from '../../src/store/index.js'
 import { captureIO } from './io.js'
+import { seedEmbeddedDataDir } from '../embedded-db.js'
 
 async function jt808(args: string[], env: NodeJS.ProcessEnv) {
   const c = captureIO()
@@ -31,6 +32,7 @@ t.test('platforms through the server that holds the embedded directory', { timeo
   const dir = mkdtempSync(join(tmpdir(), 'jt808-platforms-server-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const env = { JT808_DATA_DIR: dir, JT808_HTTP_PORT: '0', JT808_HTTP_HOST: '127.0.0.1', JT808_TOKEN: '' }
+  await seedEmbeddedDataDir(dir)
   const config = loadConfig(env)
   const store = await openStore(config)
   const state = await openState(config)

@@ -13,6 +13,8 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { ADMIN_TOKEN_FILE, LOCK_FILE } from '../../src/store/data-dir-lock.js'
+import { JT808 } from '../cli-process.js'
+import { seedEmbeddedDataDir } from '../embedded-db.js'
 
 // A first start initialises the embedded database (tens of seconds on a loaded machine); every CLI run is a fresh node process.
 t.setTimeout(400_000)
@@ -27,7 +29,7 @@ interface Run {
 
 function jt808(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...JT808, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
     child.stdout.on('data', (c) => (out += c))
@@ -59,6 +61,8 @@ const readLock = (dir: string) => {
 t.test('admin commands while the server runs on the embedded directory', { timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jt808-lock-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // created by an earlier start: the first one is test/cli/start.test.ts's subject
+  await seedEmbeddedDataDir(dir)
   const env = {
     JT808_DATA_DIR: dir,
     JT808_TCP_PORT: '0',
@@ -71,7 +75,7 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
     JT808_TOKEN: '',
   }
 
-  const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const server = spawn(process.execPath, [...JT808, 'serve'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let serverOut = ''
   server.stdout.on('data', (c) => (serverOut += c))
   server.stderr.on('data', (c) => (serverOut += c))
@@ -179,6 +183,7 @@ t.test('admin commands while the server runs on the embedded directory', { timeo
 t.test("a dead process's lock is taken over", { timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'jt808-stale-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  await seedEmbeddedDataDir(dir)
   const dead = spawn(process.execPath, ['-e', ''])
   const deadPid = await new Promise<number>((resolve) => dead.on('close', () => resolve(dead.pid!)))
   writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: deadPid, host: hostname(), startedAt: Date.now() - 1000, command: 'jt808 serve', apiUrl: 'http://127.0.0.1:1' }))

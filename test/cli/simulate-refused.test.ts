@@ -10,8 +10,7 @@ import t from 'tap'
 import { runSimulate } from '../../src/cli/commands/simulate.js'
 import { openBackends, startGateway } from '../gateway/harness.js'
 import { captureIO } from './io.js'
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+import { JT808 } from '../cli-process.js'
 
 t.test('registry mode without the fleet imported: refused by name, the import command printed, the run ends at once', async (t) => {
   const backends = await openBackends('embedded')
@@ -56,7 +55,7 @@ t.test('0x8100 result 3 (terminal already registered) is named so, not "unsuppor
 })
 
 t.test('--emit-vehicles into a reader that leaves early ends quietly', async (t) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'simulate', '--terminals', '200000', '--emit-vehicles'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...JT808, 'simulate', '--terminals', '200000', '--emit-vehicles'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let err = ''
   child.stderr.on('data', (d: Buffer) => (err += d.toString()))
   const exited = once(child, 'exit')

@@ -8,15 +8,16 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { openStore, startStoreUpkeep } from '../../src/store/index.js'
+import { startStoreUpkeep } from '../../src/store/index.js'
+import { openEmbeddedStore } from '../embedded-db.js'
 import { testConfig } from '../store/helpers.js'
+import { JT808 } from '../cli-process.js'
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
 // several `serve` processes, one creating an embedded database: minutes on a loaded machine
 t.setTimeout(300_000)
 
 async function serve(env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--http-port', '0'], {
+  const child = spawn(process.execPath, [...JT808, 'serve', '--port', '0', '--http-port', '0'], {
     env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', JT808_ATTACHMENTS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -30,7 +31,7 @@ async function serve(env: Record<string, string>): Promise<{ code: number | null
 
 /** Runs serve until `until` matches its stdout, then stops it with SIGINT. */
 async function serveUntil(env: Record<string, string>, until: RegExp, timeoutMs = 90_000): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1'], {
+  const child = spawn(process.execPath, [...JT808, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1'], {
     env: { ...process.env, DATABASE_URL: '', REDIS_URL: '', JT808_BOOTSTRAP_TOKEN: '', JT808_LOG_LEVEL: 'warn', JT808_ATTACHMENTS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -71,7 +72,7 @@ t.test('a bad matcher configuration is refused before anything is opened', async
 })
 
 t.test('stopping the storage upkeep waits for its run, so closing the store under it reports nothing', async (t) => {
-  const store = await openStore(testConfig({ databaseUrl: null }), { embedded: 'memory' })
+  const store = await openEmbeddedStore(testConfig({ databaseUrl: null }))
   const errors: Error[] = []
   const upkeep = startStoreUpkeep(store, { onError: (e) => errors.push(e) })
   await upkeep.stop()

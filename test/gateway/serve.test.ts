@@ -11,8 +11,7 @@ import { RedisState } from '../../src/state/index.js'
 import { openStore } from '../../src/store/index.js'
 import { startOwnRedis } from '../state/redis-server.js'
 import { DATABASE_URL, eventually, fixAt, newPhone, newPlate, online, REDIS_URL, testConfig } from './harness.js'
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+import { JT808 } from '../cli-process.js'
 
 interface Served {
   child: ChildProcess
@@ -23,7 +22,7 @@ interface Served {
 
 /** `detached`: the child leads a process group of its own (its workers join it), as a shell job does. */
 function serve(args: string[], env: Record<string, string> = {}, opts: { detached?: boolean } = {}): Served {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
+  const child = spawn(process.execPath, [...JT808, 'serve', ...args], {
     env: { ...process.env, JT808_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,

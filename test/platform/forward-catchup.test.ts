@@ -11,7 +11,7 @@ import { DEFAULTS, type Config } from '../../src/config/index.js'
 import type { CommittedPosition } from '../../src/domain.js'
 import { newPlatform } from '../../src/platform/admin.js'
 import { FakeSuperior } from '../../src/sim/superior.js'
-import { openStore } from '../../src/store/index.js'
+import { openEmbeddedStore } from '../embedded-db.js'
 import { eventually } from '../gateway/harness.js'
 
 t.setTimeout(120_000)
@@ -32,7 +32,7 @@ t.test('outage and return under load: nothing missing, duplicates only from the 
     platformIdleSeconds: 6,
     platformBacklogRate: 50_000,
   }
-  const store = await openStore(config, { embedded: 'memory' })
+  const store = await openEmbeddedStore(config)
   t.teardown(() => store.close())
   const superior = new FakeSuperior(2011)
   const port = await superior.start()

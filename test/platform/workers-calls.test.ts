@@ -22,8 +22,7 @@ import { openStore } from '../../src/store/index.js'
 import { DATABASE_URL, eventually, REDIS_URL, testConfig } from '../gateway/harness.js'
 import { freePort, LICENCE, TOKEN } from './helpers.js'
 import { RawPlatform } from './raw-platform.js'
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+import { JT808 } from '../cli-process.js'
 
 type Json = Record<string, unknown> & { id?: number | string; status?: string; error?: { code: string; message: string; details: { reason?: string } | null } }
 type Reply = { status: number; json: Json }
@@ -115,9 +114,7 @@ t.test('--workers 2: actions toward a platform work from the worker not holding 
   const child = spawn(
     process.execPath,
     [
-      '--import',
-      'tsx',
-      MAIN,
+      ...JT808,
       'serve',
       ...['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1'],
       ...['--platform-port', String(platformPort), '--platform-host', '127.0.0.1', '--workers', '2'],

@@ -16,8 +16,7 @@ import { openStore } from '../../src/store/index.js'
 import { DATABASE_URL, eventually, fixAt, online, provision, REDIS_URL, testConfig } from '../gateway/harness.js'
 import { FakeSuperior } from '../../src/sim/superior.js'
 import { LICENCE } from './helpers.js'
-
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname
+import { JT808 } from '../cli-process.js'
 
 t.test('--workers 2: one worker forwards what every worker commits; outages of the superior and of that worker lose nothing', async (t) => {
   const schema = `fwd_${randomUUID().replace(/-/g, '').slice(0, 12)}`
@@ -42,26 +41,7 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
 
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      MAIN,
-      'serve',
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--http-port',
-      '0',
-      '--http-host',
-      '127.0.0.1',
-      '--attachments-port',
-      '0',
-      '--attachments-host',
-      '127.0.0.1',
-      '--workers',
-      '2',
-    ],
+    [...JT808, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--workers', '2'],
     {
       env: { ...process.env, JT808_LOG_LEVEL: 'warn', DATABASE_URL: url.toString(), REDIS_URL: redisUrl.toString(), JT808_PLATFORM_IDLE_S: '3' },
       stdio: ['ignore', 'pipe', 'pipe'],

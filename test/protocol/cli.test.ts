@@ -6,6 +6,7 @@ import t from 'tap'
 import { encodeSubpackets, headerOf } from '../../protocol/index.js'
 import { main } from '../../src/cli/main.js'
 import { fixture, FRAMES } from './helpers.js'
+import { JT808 } from '../cli-process.js'
 
 async function run(argv: string[], stdin = ''): Promise<{ code: number; lines: string[]; stderr: string }> {
   const stdout = new PassThrough()
@@ -131,7 +132,7 @@ t.test('encode: a body over 1023 bytes goes out as subpackets', async (t) => {
 
 t.test('the jt808 binary entry point runs decode', async (t) => {
   const root = fileURLToPath(new URL('../../', import.meta.url))
-  const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'decode'], { cwd: root, input: fixture('0002 heartbeat').hex + '\n', encoding: 'utf8', timeout: 60_000 })
+  const p = spawnSync(process.execPath, [...JT808, 'decode'], { cwd: root, input: fixture('0002 heartbeat').hex + '\n', encoding: 'utf8', timeout: 60_000 })
   t.equal(p.status, 0, p.stderr)
   t.match(JSON.parse(p.stdout.trim()), { msgId: '0x0002', phone: '043048325465' })
 })

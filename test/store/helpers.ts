@@ -8,6 +8,7 @@ import { DEFAULTS, type Config } from '../../src/config/index.js'
 import type { PositionRecord } from '../../src/domain.js'
 import { openStore, type OpenedStore, type OpenStoreOptions } from '../../src/store/index.js'
 import { DATABASE_URL } from '../backends.js'
+import { openEmbeddedStore } from '../embedded-db.js'
 
 /** The store's engines: PostgreSQL (TEST_DATABASE_URL), in-memory PGlite, and PGlite's TimescaleDB build. */
 export type StoreBackend = 'pg' | 'pglite' | 'timescale'
@@ -30,7 +31,7 @@ export async function openTestStore(t: Test, backend: StoreBackend, config: Conf
     })
     return Object.assign(store, { schema })
   }
-  const store = await openStore({ ...config, databaseUrl: null }, { embedded: backend === 'timescale' ? 'timescale-memory' : 'memory', ...opts })
+  const store = await openEmbeddedStore(config, { ...opts, embedded: backend === 'timescale' ? 'timescale-memory' : 'memory' })
   t.teardown(() => store.close())
   return store
 }
