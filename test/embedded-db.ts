@@ -17,7 +17,7 @@
  * just initialised, with no migration applied: what PGlite.create() would have given them.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -107,6 +107,20 @@ async function buildImages(kind: EmbeddedKind, paths: Record<Stage, string>): Pr
   }
 }
 
+/** Images of older sources (~140 MB each) are removed once a day old: another checkout may still be using a recent one. */
+function pruneImages(dir: string, kind: EmbeddedKind, key: string): void {
+  const dayAgo = Date.now() - 86_400_000
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(`${kind}-`) || name.includes(key)) continue
+    const path = join(dir, name)
+    try {
+      if (statSync(path).mtimeMs < dayAgo) rmSync(path, { force: true })
+    } catch {
+      // removed by another job meanwhile
+    }
+  }
+}
+
 function image(kind: EmbeddedKind, stage: Stage): Promise<Blob> {
   const id = `${kind}-${stage}`
   let blob = images.get(id)
@@ -122,6 +136,7 @@ function image(kind: EmbeddedKind, stage: Stage): Promise<Blob> {
       } catch {
         await buildImages(kind, paths)
         bytes = readFileSync(paths[stage])
+        pruneImages(dir, kind, key)
       }
       return new Blob([bytes])
     })()
