@@ -117,7 +117,8 @@ t.test('--workers 2: actions toward a platform work from the worker not holding 
       ...JT808,
       'serve',
       ...['--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1'],
-      ...['--platform-port', String(platformPort), '--platform-host', '127.0.0.1', '--workers', '2'],
+      // one accept lane: node:cluster's round-robin alternates the API connections between the workers (with lanes the kernel picks)
+      ...['--platform-port', String(platformPort), '--platform-host', '127.0.0.1', '--workers', '2', '--accept-lanes', '1'],
     ],
     {
       env: { ...process.env, JT808_LOG_LEVEL: 'warn', DATABASE_URL: url.toString(), REDIS_URL: redisUrl.toString(), JT808_BOOTSTRAP_TOKEN: TOKEN },

@@ -39,9 +39,29 @@ t.test('--workers 2: one worker forwards what every worker commits; outages of t
   )
   const vehicles = await Promise.all([0, 1, 2, 3, 4, 5].map(() => provision(store)))
 
+  // one accept lane: node:cluster's round-robin hands the terminals to both workers (with lanes the kernel picks)
   const child = spawn(
     process.execPath,
-    [...JT808, 'serve', '--port', '0', '--host', '127.0.0.1', '--http-port', '0', '--http-host', '127.0.0.1', '--attachments-port', '0', '--attachments-host', '127.0.0.1', '--workers', '2'],
+    [
+      ...JT808,
+      'serve',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--http-host',
+      '127.0.0.1',
+      '--attachments-port',
+      '0',
+      '--attachments-host',
+      '127.0.0.1',
+      '--workers',
+      '2',
+      '--accept-lanes',
+      '1',
+    ],
     {
       env: { ...process.env, JT808_LOG_LEVEL: 'warn', DATABASE_URL: url.toString(), REDIS_URL: redisUrl.toString(), JT808_PLATFORM_IDLE_S: '3' },
       stdio: ['ignore', 'pipe', 'pipe'],
