@@ -140,31 +140,19 @@ t.test('no copies to be had: one lane, as before', async (t) => {
   const { server } = await listening()
   t.teardown(() => server.close())
   t.ok(serverHandle(server), 'a plain server holds a real descriptor')
-  const none = await openAcceptLanes(
-    server,
-    8,
-    1024,
-    async () => [],
-    () => undefined,
-    () => undefined,
-  )
+  const lanesFrom = (copies: ListenerCopies, lanes = 8) =>
+    openAcceptLanes(
+      server,
+      lanes,
+      1024,
+      copies,
+      () => undefined,
+      () => undefined,
+    )
+  const none = await lanesFrom(async () => [])
   t.equal(none.count, 1)
-  const failing = await openAcceptLanes(
-    server,
-    8,
-    1024,
-    () => Promise.reject(new Error('no primary')),
-    () => undefined,
-    () => undefined,
-  )
+  const failing = await lanesFrom(() => Promise.reject(new Error('no primary')))
   t.equal(failing.count, 1, 'a source that fails leaves the server on its own descriptor')
-  const unasked = await openAcceptLanes(
-    server,
-    1,
-    1024,
-    () => Promise.reject(new Error('not called')),
-    () => undefined,
-    () => undefined,
-  )
+  const unasked = await lanesFrom(() => Promise.reject(new Error('not called')), 1)
   t.equal(unasked.count, 1)
 })
